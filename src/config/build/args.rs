@@ -1,0 +1,77 @@
+//! Argument parsing with nginx's error for each kind of slot: a bad size or time is
+//! `"x" directive invalid value`, a bad number `"x" directive invalid number`, a bad
+//! flag `invalid value "y" in "x" directive, it must be "on" or "off"`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::Builder;
+use crate::config::error::ConfigErrorKind;
+use crate::config::template::Template;
+use crate::config::tree::Directive;
+use crate::config::value;
+
+/// The argument at `i` (the schema has already checked the count).
+pub fn arg(d: &Directive, i: usize) -> &str {
+    d.args.get(i).map(|a| a.value.as_str()).unwrap_or("")
+}
+
+pub fn size(d: &Directive, i: usize) -> Result<u64, ConfigErrorKind> {
+    value::parse_size(arg(d, i)).ok_or_else(|| ConfigErrorKind::InvalidValue(d.name.clone()))
+}
+
+pub fn time(d: &Directive, i: usize) -> Result<Duration, ConfigErrorKind> {
+    value::parse_time(arg(d, i)).ok_or_else(|| ConfigErrorKind::InvalidValue(d.name.clone()))
+}
+
+pub fn number(d: &Directive, i: usize) -> Result<u32, ConfigErrorKind> {
+    value::parse_number(arg(d, i))
+        .and_then(|n| u32::try_from(n).ok())
+        .ok_or_else(|| ConfigErrorKind::InvalidNumber(d.name.clone()))
+}
+
+pub fn flag(d: &Directive) -> Result<bool, ConfigErrorKind> {
+    value::parse_flag(arg(d, 0)).ok_or_else(|| ConfigErrorKind::InvalidFlag {
+        directive: d.name.clone(),
+        value: arg(d, 0).to_string(),
+    })
+}
+
+pub fn template(cx: &Builder, d: &Directive, i: usize) -> Result<Template, ConfigErrorKind> {
+    Template::parse(arg(d, i), &cx.captures)
+}
+
+pub fn path(cx: &Builder, d: &Directive, i: usize) -> PathBuf {
+    cx.full_path(arg(d, i))
+}
+
+/// Stores `value` in a single-valued slot, reporting `"x" directive is duplicate` when
+/// the slot was already set at this level.
+pub fn set_once<T>(
+    cx: &mut Builder,
+    d: &Directive,
+    slot: &mut Option<T>,
+    value: Result<T, ConfigErrorKind>,
+) {
+    if slot.is_some() {
+        cx.error(ConfigErrorKind::Duplicate(d.name.clone()), &d.span);
+        return;
+    }
+    match value {
+        Ok(v) => *slot = Some(v),
+        Err(kind) => cx.error(kind, &d.span),
+    }
+}
+
+/// Appends to a multi-valued slot (`add_header`, `error_page`, ...).
+pub fn push<T>(
+    cx: &mut Builder,
+    d: &Directive,
+    slot: &mut Option<Vec<T>>,
+    value: Result<T, ConfigErrorKind>,
+) {
+    match value {
+        Ok(v) => slot.get_or_insert_with(Vec::new).push(v),
+        Err(kind) => cx.error(kind, &d.span),
+    }
+}

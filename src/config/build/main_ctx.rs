@@ -1,0 +1,179 @@
+//! The main and events contexts: process-level settings, and the entry into `http`.
+
+use std::path::PathBuf;
+
+use super::args::{self, arg, set_once};
+use super::schema::Context;
+use super::{http, Builder};
+use crate::config::error::ConfigErrorKind;
+use crate::config::model::{
+    Config, CpuAffinity, ErrorLog, LogLevel, LogTarget, MainConfig, UserSpec, WorkerProcesses,
+};
+use crate::config::tree::Directive;
+
+/// nginx's defaults, with Debian's paths.
+const DEFAULT_PID: &str = "/run/vestibule.pid";
+const DEFAULT_ERROR_LOG: &str = "/var/log/vestibule/error.log";
+const DEFAULT_WORKER_CONNECTIONS: u32 = 512;
+
+#[derive(Default)]
+struct MainSlots {
+    user: Option<UserSpec>,
+    worker_processes: Option<WorkerProcesses>,
+    worker_cpu_affinity: Option<CpuAffinity>,
+    pid: Option<PathBuf>,
+    error_log: Option<Vec<ErrorLog>>,
+    daemon: Option<bool>,
+    worker_shutdown_timeout: Option<std::time::Duration>,
+    worker_rlimit_nofile: Option<u64>,
+    worker_connections: Option<u32>,
+    events_seen: bool,
+    http_seen: bool,
+}
+
+pub fn build_main(directives: &[Directive], cx: &mut Builder) -> Config {
+    let mut s = MainSlots::default();
+    let mut http_config = None;
+    for d in directives {
+        if !cx.check(d, Context::Main) {
+            continue;
+        }
+        match d.name.as_str() {
+            "user" => {
+                let spec = user(d);
+                set_once(cx, d, &mut s.user, spec);
+            }
+            "worker_processes" => {
+                let v = match arg(d, 0) {
+                    "auto" => Ok(WorkerProcesses::Auto),
+                    n => args::number(d, 0)
+                        .ok()
+                        .filter(|n| *n > 0)
+                        .map(WorkerProcesses::Count)
+                        .ok_or_else(|| ConfigErrorKind::InvalidValueIn {
+                            directive: d.name.clone(),
+                            value: n.to_string(),
+                        }),
+                };
+                set_once(cx, d, &mut s.worker_processes, v);
+            }
+            "worker_cpu_affinity" => {
+                let v = match d.arg_strs().as_slice() {
+                    ["auto"] => Ok(CpuAffinity::Auto),
+                    _ => Err(ConfigErrorKind::Unsupported(
+                        d.name.clone(),
+                        "only \"worker_cpu_affinity auto\" is implemented",
+                    )),
+                };
+                set_once(cx, d, &mut s.worker_cpu_affinity, v);
+            }
+            "pid" => {
+                let p = args::path(cx, d, 0);
+                set_once(cx, d, &mut s.pid, Ok(p));
+            }
+            "error_log" => {
+                let v = error_log(cx, d);
+                args::push(cx, d, &mut s.error_log, v);
+            }
+            "daemon" => {
+                let v = args::flag(d);
+                set_once(cx, d, &mut s.daemon, v);
+            }
+            "worker_shutdown_timeout" => {
+                let v = args::time(d, 0);
+                set_once(cx, d, &mut s.worker_shutdown_timeout, v);
+            }
+            "worker_rlimit_nofile" => {
+                let v = args::number(d, 0).map(u64::from);
+                set_once(cx, d, &mut s.worker_rlimit_nofile, v);
+            }
+            "events" => {
+                if s.events_seen {
+                    cx.error(ConfigErrorKind::Duplicate(d.name.clone()), &d.span);
+                }
+                s.events_seen = true;
+                events(d.block.as_deref().unwrap_or(&[]), cx, &mut s);
+            }
+            "http" => {
+                if s.http_seen {
+                    cx.error(ConfigErrorKind::Duplicate(d.name.clone()), &d.span);
+                    continue;
+                }
+                s.http_seen = true;
+                http_config = Some(http::build_http(d.block.as_deref().unwrap_or(&[]), cx));
+            }
+            _ => {}
+        }
+    }
+    let main = MainConfig {
+        user_explicit: s.user.is_some(),
+        user: s.user.unwrap_or(UserSpec {
+            user: "nobody".to_string(),
+            group: None,
+        }),
+        worker_processes: s.worker_processes.unwrap_or(WorkerProcesses::Count(1)),
+        worker_cpu_affinity: s.worker_cpu_affinity.unwrap_or(CpuAffinity::None),
+        pid: s.pid.unwrap_or_else(|| PathBuf::from(DEFAULT_PID)),
+        error_log: s.error_log.unwrap_or_else(|| {
+            vec![ErrorLog {
+                target: LogTarget::File(PathBuf::from(DEFAULT_ERROR_LOG)),
+                level: LogLevel::Error,
+            }]
+        }),
+        daemon: s.daemon.unwrap_or(true),
+        worker_shutdown_timeout: s.worker_shutdown_timeout,
+        worker_rlimit_nofile: s.worker_rlimit_nofile,
+        worker_connections: s.worker_connections.unwrap_or(DEFAULT_WORKER_CONNECTIONS),
+    };
+    Config {
+        main,
+        http: http_config,
+    }
+}
+
+fn events(directives: &[Directive], cx: &mut Builder, s: &mut MainSlots) {
+    for d in directives {
+        if !cx.check(d, Context::Events) {
+            continue;
+        }
+        if d.name == "worker_connections" {
+            let v = args::number(d, 0);
+            set_once(cx, d, &mut s.worker_connections, v);
+        }
+    }
+}
+
+/// `user NAME [GROUP]`: the user (and group) must exist, as nginx's getpwnam check.
+fn user(d: &Directive) -> Result<UserSpec, ConfigErrorKind> {
+    let name = arg(d, 0).to_string();
+    let group = d.args.get(1).map(|a| a.value.clone());
+    if crate::sys::user_by_name(&name).is_none() {
+        return Err(ConfigErrorKind::UnknownUser(name));
+    }
+    if let Some(g) = &group {
+        if crate::sys::group_by_name(g).is_none() {
+            return Err(ConfigErrorKind::UnknownGroup(g.clone()));
+        }
+    }
+    Ok(UserSpec { user: name, group })
+}
+
+/// `error_log stderr|PATH [LEVEL]`.
+fn error_log(cx: &Builder, d: &Directive) -> Result<ErrorLog, ConfigErrorKind> {
+    let target = match arg(d, 0) {
+        "stderr" => LogTarget::Stderr,
+        t if t.starts_with("syslog:") || t.starts_with("memory:") => {
+            return Err(ConfigErrorKind::Unsupported(
+                d.name.clone(),
+                "only a file path or \"stderr\" is implemented",
+            ))
+        }
+        _ => LogTarget::File(args::path(cx, d, 0)),
+    };
+    let level = match d.args.get(1) {
+        None => LogLevel::Error,
+        Some(l) => LogLevel::parse(&l.value)
+            .ok_or_else(|| ConfigErrorKind::InvalidLogLevel(l.value.clone()))?,
+    };
+    Ok(ErrorLog { target, level })
+}

@@ -1,0 +1,138 @@
+//! From directive tree to typed [`Config`]: the second half of loading. Every directive
+//! is checked against the [`schema`], its arguments are parsed, inheritance is resolved
+//! (http → server → location → nested location) and cross-references (`proxy_pass` to
+//! an `upstream`, `access_log` to a `log_format`) are checked.
+//!
+//! Errors are collected, not returned at the first one: a user fixing a configuration
+//! sees every problem `-t` can find in one run.
+
+mod args;
+mod http;
+mod layer;
+mod listen;
+mod location;
+mod main_ctx;
+mod proxy_pass;
+mod schema;
+mod server;
+mod upstream;
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use super::error::{ConfigErrorKind, ConfigErrors, ConfigWarning};
+use super::model::Config;
+use super::source::Span;
+use super::tree::Directive;
+
+pub use schema::Context;
+
+/// What the builder needs to know about the world.
+#[derive(Debug, Clone)]
+pub struct BuildOptions {
+    /// Relative paths (`root html`, `pid logs/x.pid`) are joined to this (`-p`).
+    pub prefix: PathBuf,
+    /// Whether the process runs as root: the default `listen` is `*:80` then, `*:8000`
+    /// otherwise, as in nginx.
+    pub is_root: bool,
+}
+
+/// The typed configuration and the warnings found while building it.
+#[derive(Debug)]
+pub struct Built {
+    pub config: Config,
+    pub warnings: Vec<ConfigWarning>,
+}
+
+/// Builds the typed configuration from the main context's directives.
+pub fn build(directives: &[Directive], options: &BuildOptions) -> Result<Built, ConfigErrors> {
+    let mut cx = Builder {
+        errors: ConfigErrors::default(),
+        warnings: Vec::new(),
+        captures: named_captures(directives),
+        options: options.clone(),
+    };
+    let config = main_ctx::build_main(directives, &mut cx);
+    if cx.errors.is_empty() {
+        Ok(Built {
+            config,
+            warnings: cx.warnings,
+        })
+    } else {
+        Err(cx.errors)
+    }
+}
+
+/// State shared by every step of one build.
+pub(crate) struct Builder {
+    pub errors: ConfigErrors,
+    pub warnings: Vec<ConfigWarning>,
+    /// Named captures of every regex in the configuration, so `$name` is known.
+    pub captures: HashSet<String>,
+    pub options: BuildOptions,
+}
+
+impl Builder {
+    pub fn error(&mut self, kind: ConfigErrorKind, span: &Span) {
+        self.errors.push(kind, span);
+    }
+
+    pub fn warn(&mut self, message: String, span: &Span) {
+        self.warnings.push(ConfigWarning {
+            message,
+            span: Some(span.clone()),
+        });
+    }
+
+    /// Checks a directive against the schema; reports and returns false when it breaks it.
+    pub fn check(&mut self, directive: &Directive, ctx: Context) -> bool {
+        match schema::check(directive, ctx) {
+            Ok(()) => true,
+            Err(kind) => {
+                self.error(kind, &directive.span);
+                false
+            }
+        }
+    }
+
+    /// A path relative to the prefix, as nginx's `ngx_conf_full_name`.
+    pub fn full_path(&self, path: &str) -> PathBuf {
+        let p = Path::new(path);
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.options.prefix.join(p)
+        }
+    }
+}
+
+/// Collects `(?<name>...)` / `(?P<name>...)` group names from every regex location and
+/// regex server name, before any template is parsed.
+fn named_captures(directives: &[Directive]) -> HashSet<String> {
+    let mut names = HashSet::new();
+    let mut stack: Vec<&Directive> = directives.iter().collect();
+    while let Some(d) = stack.pop() {
+        let regex_args: Vec<&str> = match d.name.as_str() {
+            "location" => match d.arg_strs().as_slice() {
+                ["~" | "~*", re] => vec![*re],
+                [re] if re.starts_with('~') => vec![re.trim_start_matches(['~', '*'])],
+                _ => vec![],
+            },
+            "server_name" => d
+                .args
+                .iter()
+                .filter_map(|a| a.value.strip_prefix('~'))
+                .collect(),
+            _ => vec![],
+        };
+        for re in regex_args {
+            if let Ok(compiled) = regex::Regex::new(re) {
+                names.extend(compiled.capture_names().flatten().map(str::to_string));
+            }
+        }
+        if let Some(children) = &d.block {
+            stack.extend(children.iter());
+        }
+    }
+    names
+}

@@ -1,0 +1,164 @@
+//! `proxy_pass` URLs: `http://HOST[:PORT][/URI]`, `http://unix:/PATH[:/URI]` and
+//! `http://NAME[/URI]` naming an `upstream` block. Parsed in two steps, since an
+//! `upstream` may be defined after the server that uses it: [`RawProxyPass::parse`]
+//! reads the syntax, [`RawProxyPass::resolve`] looks up the group or the host.
+
+use std::net::ToSocketAddrs;
+use std::path::PathBuf;
+
+use super::args::arg;
+use super::schema::Context;
+use crate::config::error::ConfigErrorKind;
+use crate::config::model::{ProxyPass, ProxyTarget, UpstreamAddr};
+use crate::config::source::Span;
+use crate::config::tree::Directive;
+
+/// A `proxy_pass` whose target is not yet resolved.
+#[derive(Debug, Clone)]
+pub struct RawProxyPass {
+    pub url: String,
+    pub authority: Authority,
+    pub uri: Option<String>,
+    pub span: Span,
+}
+
+/// The part of the URL between `http://` and the URI.
+#[derive(Debug, Clone)]
+pub enum Authority {
+    Unix(PathBuf),
+    /// A host with an explicit port, or a bare name that may be an `upstream`.
+    Host {
+        host: String,
+        port: Option<u16>,
+    },
+}
+
+impl RawProxyPass {
+    pub fn parse(d: &Directive, _ctx: Context) -> Result<RawProxyPass, ConfigErrorKind> {
+        let url = arg(d, 0);
+        if url.contains('$') {
+            return Err(ConfigErrorKind::VariablesNotSupported(d.name.clone()));
+        }
+        let rest = match url.get(..7) {
+            Some(scheme) if scheme.eq_ignore_ascii_case("http://") => &url[7..],
+            _ => return Err(ConfigErrorKind::InvalidUrlPrefix(url.to_string())),
+        };
+        if let Some(path) = rest.strip_prefix("unix:") {
+            // `unix:/run/app.sock:/uri` — the URI follows the first `:` after the path.
+            let (sock, uri) = match path.find(':') {
+                Some(i) => (&path[..i], Some(path[i + 1..].to_string())),
+                None => (path, None),
+            };
+            if sock.is_empty() {
+                return Err(ConfigErrorKind::InvalidHostInUpstream(url.to_string()));
+            }
+            return Ok(RawProxyPass {
+                url: url.to_string(),
+                authority: Authority::Unix(PathBuf::from(sock)),
+                uri,
+                span: d.span.clone(),
+            });
+        }
+        let (authority, uri) = match rest.find(['/', '?']) {
+            Some(i) => (&rest[..i], Some(rest[i..].to_string())),
+            None => (rest, None),
+        };
+        if authority.is_empty() || authority.contains('@') {
+            return Err(ConfigErrorKind::InvalidHostInUpstream(url.to_string()));
+        }
+        let (host, port) = split_host_port(authority)
+            .ok_or_else(|| ConfigErrorKind::InvalidPortInUpstream(url.to_string()))?;
+        Ok(RawProxyPass {
+            url: url.to_string(),
+            authority: Authority::Host {
+                host: host.to_ascii_lowercase(),
+                port,
+            },
+            uri,
+            span: d.span.clone(),
+        })
+    }
+
+    /// Resolves the target: an `upstream` of that name when no port is given, else the
+    /// host's addresses. `upstream_exists` answers whether a group has the name.
+    pub fn resolve(
+        &self,
+        upstream_exists: &dyn Fn(&str) -> bool,
+    ) -> Result<ProxyPass, ConfigErrorKind> {
+        let (target, proxy_host, proxy_port) = match &self.authority {
+            Authority::Unix(path) => (
+                ProxyTarget::Direct(vec![UpstreamAddr::Unix(path.clone())]),
+                "localhost".to_string(),
+                80,
+            ),
+            Authority::Host { host, port: None } if upstream_exists(host) => {
+                (ProxyTarget::Group(host.clone()), host.clone(), 80)
+            }
+            Authority::Host { host, port } => {
+                let port = port.unwrap_or(80);
+                let addrs = resolve_host(host, port)
+                    .ok_or_else(|| ConfigErrorKind::ProxyPassHostNotFound(host_port(host, port)))?;
+                let proxy_host = if port == 80 {
+                    host.clone()
+                } else {
+                    host_port(host, port)
+                };
+                (
+                    ProxyTarget::Direct(addrs.into_iter().map(UpstreamAddr::Tcp).collect()),
+                    proxy_host,
+                    port,
+                )
+            }
+        };
+        Ok(ProxyPass {
+            url: self.url.clone(),
+            target,
+            uri: self.uri.clone(),
+            proxy_host,
+            proxy_port,
+        })
+    }
+}
+
+fn host_port(host: &str, port: u16) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
+/// Splits `host[:port]` / `[v6][:port]`. `None` on a bad port.
+pub fn split_host_port(authority: &str) -> Option<(&str, Option<u16>)> {
+    if let Some(v6) = authority.strip_prefix('[') {
+        let end = v6.find(']')?;
+        let host = &v6[..end];
+        let after = &v6[end + 1..];
+        return match after.strip_prefix(':') {
+            Some(p) => Some((host, Some(parse_port(p)?))),
+            None if after.is_empty() => Some((host, None)),
+            None => None,
+        };
+    }
+    match authority.rsplit_once(':') {
+        Some((host, p)) => Some((host, Some(parse_port(p)?))),
+        None => Some((authority, None)),
+    }
+}
+
+fn parse_port(p: &str) -> Option<u16> {
+    if p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    p.parse::<u16>().ok().filter(|n| *n > 0)
+}
+
+/// Resolves a host name or address literal at load time, as nginx does.
+pub fn resolve_host(host: &str, port: u16) -> Option<Vec<std::net::SocketAddr>> {
+    let addrs: Vec<_> = (host, port).to_socket_addrs().ok()?.collect();
+    if addrs.is_empty() {
+        None
+    } else {
+        Some(addrs)
+    }
+}

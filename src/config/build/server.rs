@@ -1,0 +1,176 @@
+//! `server { }` blocks: listen addresses, names, the server-level settings layer, and
+//! the locations inside; then the checks that span servers (duplicate default server,
+//! conflicting names).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::layer::Layer;
+use super::listen::{default_listen, parse_listen};
+use super::location::build_locations;
+use super::schema::Context;
+use super::Builder;
+use crate::config::error::ConfigErrorKind;
+use crate::config::model::{Listen, ListenAddr, LocationConf, LogFormat, Server, ServerName};
+use crate::config::tree::Directive;
+
+/// What a server block sees of the http level.
+pub struct Scope<'a> {
+    pub http_layer: &'a Layer,
+    pub http_conf: &'a LocationConf,
+    pub upstream_names: &'a [String],
+    pub log_formats: &'a HashMap<String, LogFormat>,
+}
+
+const DEFAULT_CLIENT_HEADER_BUFFER_SIZE: u64 = 1 << 10;
+const DEFAULT_LARGE_CLIENT_HEADER_BUFFERS: (u32, u64) = (4, 8 << 10);
+const DEFAULT_CLIENT_HEADER_TIMEOUT: Duration = Duration::from_secs(60);
+
+pub fn build_server(d: &Directive, cx: &mut Builder, scope: &Scope<'_>) -> Server {
+    let children = d.block.as_deref().unwrap_or(&[]);
+    let mut layer = Layer::default();
+    let mut listens: Vec<Listen> = Vec::new();
+    let mut names: Vec<ServerName> = Vec::new();
+    let mut location_blocks = Vec::new();
+    for inner in children {
+        if !cx.check(inner, Context::Server) {
+            continue;
+        }
+        match inner.name.as_str() {
+            "listen" => match parse_listen(inner) {
+                Ok(parsed) => {
+                    for p in parsed {
+                        if listens.iter().any(|l| l.addr == p.addr) {
+                            cx.error(
+                                ConfigErrorKind::DuplicateListen(p.addr.to_string()),
+                                &inner.span,
+                            );
+                        } else {
+                            listens.push(p);
+                        }
+                    }
+                }
+                Err(k) => cx.error(k, &inner.span),
+            },
+            "server_name" => {
+                for a in &inner.args {
+                    match parse_server_name(&a.value) {
+                        Ok(mut n) => names.append(&mut n),
+                        Err(k) => cx.error(k, &inner.span),
+                    }
+                }
+            }
+            "location" => location_blocks.push(inner),
+            _ => {
+                layer.apply(inner, cx, Context::Server);
+            }
+        }
+    }
+    if listens.is_empty() {
+        listens.push(default_listen(cx.options.is_root, &d.span));
+    }
+    if names.is_empty() {
+        names.push(ServerName::Exact(String::new()));
+    }
+    let mut conf = layer.merge(scope.http_conf, None);
+    // A server-level `return` runs before location matching; it is not a location
+    // setting, so locations do not inherit it.
+    let return_ = conf.return_.take();
+    let conf = Arc::new(conf);
+    let locations = build_locations(&location_blocks, cx, scope, &conf, None);
+    let h = scope.http_layer;
+    Server {
+        listen: listens,
+        server_names: names,
+        client_header_buffer_size: layer
+            .client_header_buffer_size
+            .or(h.client_header_buffer_size)
+            .unwrap_or(DEFAULT_CLIENT_HEADER_BUFFER_SIZE),
+        large_client_header_buffers: layer
+            .large_client_header_buffers
+            .or(h.large_client_header_buffers)
+            .unwrap_or(DEFAULT_LARGE_CLIENT_HEADER_BUFFERS),
+        client_header_timeout: layer
+            .client_header_timeout
+            .or(h.client_header_timeout)
+            .unwrap_or(DEFAULT_CLIENT_HEADER_TIMEOUT),
+        return_,
+        conf,
+        locations,
+        span: d.span.clone(),
+    }
+}
+
+/// Classifies one `server_name` argument as nginx does.
+pub fn parse_server_name(raw: &str) -> Result<Vec<ServerName>, ConfigErrorKind> {
+    if let Some(re) = raw.strip_prefix('~') {
+        let regex = regex::Regex::new(re).map_err(|e| ConfigErrorKind::InvalidRegex {
+            pattern: re.to_string(),
+            reason: e.to_string(),
+        })?;
+        return Ok(vec![ServerName::Regex {
+            regex,
+            source: re.to_string(),
+        }]);
+    }
+    let name = raw.to_ascii_lowercase();
+    let invalid = || ConfigErrorKind::InvalidServerName(raw.to_string());
+    if let Some(rest) = name.strip_prefix("*.") {
+        if rest.is_empty() || rest.contains('*') {
+            return Err(invalid());
+        }
+        return Ok(vec![ServerName::LeadingWildcard(format!(".{rest}"))]);
+    }
+    if let Some(rest) = name.strip_suffix(".*") {
+        if rest.is_empty() || rest.contains('*') {
+            return Err(invalid());
+        }
+        return Ok(vec![ServerName::TrailingWildcard(format!("{rest}."))]);
+    }
+    if name.contains('*') {
+        return Err(invalid());
+    }
+    if let Some(rest) = name.strip_prefix('.') {
+        if rest.is_empty() {
+            return Err(invalid());
+        }
+        return Ok(vec![
+            ServerName::Exact(rest.to_string()),
+            ServerName::LeadingWildcard(name.clone()),
+        ]);
+    }
+    Ok(vec![ServerName::Exact(
+        name.trim_end_matches('.').to_string(),
+    )])
+}
+
+/// Checks across servers: one `default_server` per address, and the same name on the
+/// same address in two servers (nginx warns and ignores the second).
+pub fn check_listen_conflicts(cx: &mut Builder, servers: &[Server]) {
+    let mut defaults: HashMap<&ListenAddr, ()> = HashMap::new();
+    let mut names: HashMap<(&ListenAddr, String), ()> = HashMap::new();
+    for server in servers {
+        for listen in &server.listen {
+            if listen.default_server && defaults.insert(&listen.addr, ()).is_some() {
+                cx.error(
+                    ConfigErrorKind::DuplicateDefaultServer(listen.addr.to_string()),
+                    &listen.span,
+                );
+            }
+            for name in &server.server_names {
+                let key = (&listen.addr, name.source());
+                if names.insert(key, ()).is_some() {
+                    cx.warn(
+                        format!(
+                            "conflicting server name \"{}\" on {}, ignored",
+                            name.source(),
+                            listen.addr
+                        ),
+                        &server.span,
+                    );
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,235 @@
+//! Configuration errors and warnings, worded as nginx words them so that a user's
+//! search for the message finds the nginx answer too. Where nginx's words do not name
+//! the fix, the variant adds a hint after them.
+//!
+//! An error is a [`ConfigErrorKind`] plus the [`Span`] it happened at; `Display` gives
+//! `unknown directive "foo" in /etc/vestibule/vestibule.conf:12`.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use super::source::Span;
+
+/// What went wrong, without where.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigErrorKind {
+    // ---- syntax -------------------------------------------------------------------
+    #[error("unexpected \"{0}\"")]
+    Unexpected(char),
+    #[error("unexpected end of file, expecting \";\" or \"}}\"")]
+    UnexpectedEofInDirective,
+    #[error("unexpected end of file, expecting \"}}\"")]
+    UnexpectedEofInBlock,
+    #[error("directive \"{0}\" is not terminated by \";\"")]
+    NotTerminated(String),
+    #[error("directive \"{0}\" has no opening \"{{\"")]
+    NoOpeningBrace(String),
+    #[error("configuration text is not valid UTF-8")]
+    NotUtf8,
+    /// nginx's wording for an unterminated `-g` directive.
+    #[error("unexpected end of parameter, expecting \";\"")]
+    UnexpectedEndOfParameter,
+    #[error("block directives are not supported in -g option")]
+    BlockInCommandLine,
+    #[error("blocks are nested deeper than {0} levels")]
+    BlockTooDeep(usize),
+
+    // ---- files and includes -------------------------------------------------------
+    /// `open() "/etc/x" failed (2: No such file or directory)`
+    #[error("open() \"{}\" failed ({errno}: {reason})", path.display())]
+    Open {
+        path: PathBuf,
+        errno: i32,
+        reason: String,
+    },
+    #[error("glob() \"{pattern}\" failed: {reason}")]
+    Glob { pattern: String, reason: String },
+    #[error("include nesting is deeper than {limit} files (is \"{}\" including itself?)", path.display())]
+    IncludeTooDeep { path: PathBuf, limit: usize },
+
+    // ---- directive shape ----------------------------------------------------------
+    #[error("unknown directive \"{0}\"")]
+    UnknownDirective(String),
+    #[error("invalid number of arguments in \"{0}\" directive")]
+    InvalidArgCount(String),
+    #[error("\"{0}\" directive is not allowed here")]
+    NotAllowedHere(String),
+    #[error("\"{0}\" directive is duplicate")]
+    Duplicate(String),
+    #[error(
+        "\"{directive}\" directive is duplicate, \"{earlier}\" directive was specified earlier"
+    )]
+    DuplicateWith { directive: String, earlier: String },
+    #[error("\"{0}\" directive is not supported by vestibule yet ({1})")]
+    Unsupported(String, &'static str),
+
+    // ---- values -------------------------------------------------------------------
+    /// nginx's message for a bad size or time: `"client_max_body_size" directive invalid value`.
+    #[error("\"{0}\" directive invalid value")]
+    InvalidValue(String),
+    #[error("\"{0}\" directive invalid number")]
+    InvalidNumber(String),
+    #[error(
+        "invalid value \"{value}\" in \"{directive}\" directive, it must be \"on\" or \"off\""
+    )]
+    InvalidFlag { directive: String, value: String },
+    #[error("invalid value \"{value}\" in \"{directive}\" directive")]
+    InvalidValueIn { directive: String, value: String },
+    #[error("invalid parameter \"{0}\"")]
+    InvalidParameter(String),
+    #[error("invalid port in \"{value}\" of the \"{directive}\" directive")]
+    InvalidPort { directive: String, value: String },
+    #[error("invalid host in \"{value}\" of the \"{directive}\" directive")]
+    InvalidHost { directive: String, value: String },
+    #[error("host not found in \"{value}\" of the \"{directive}\" directive")]
+    ListenHostNotFound { directive: String, value: String },
+    #[error("unknown \"{0}\" variable")]
+    UnknownVariable(String),
+    #[error("invalid variable name \"{0}\"")]
+    InvalidVariableName(String),
+    #[error("invalid regex \"{pattern}\": {reason}")]
+    InvalidRegex { pattern: String, reason: String },
+    #[error("invalid log level \"{0}\"")]
+    InvalidLogLevel(String),
+    #[error("unknown log format \"{0}\"")]
+    UnknownLogFormat(String),
+    #[error("duplicate \"log_format\" name \"{0}\"")]
+    DuplicateLogFormat(String),
+    #[error("invalid return code \"{0}\"")]
+    InvalidReturnCode(String),
+    #[error("value \"{0}\" must be between 300 and 599")]
+    InvalidErrorPageCode(String),
+    #[error(
+        "user \"{0}\" not found (create it, or name an existing user in the \"user\" directive)"
+    )]
+    UnknownUser(String),
+    #[error("group \"{0}\" not found")]
+    UnknownGroup(String),
+
+    // ---- servers, listen, locations -----------------------------------------------
+    #[error("a duplicate listen {0}")]
+    DuplicateListen(String),
+    #[error("a duplicate default server for {0}")]
+    DuplicateDefaultServer(String),
+    #[error("duplicate listen options for {0}")]
+    DuplicateListenOptions(String),
+    #[error("duplicate location \"{0}\"")]
+    DuplicateLocation(String),
+    #[error("location \"{inner}\" is outside location \"{outer}\"")]
+    LocationOutside { inner: String, outer: String },
+    #[error("location \"{0}\" cannot be inside the named location")]
+    InsideNamedLocation(String),
+    #[error("named location \"{0}\" can be on the server level only")]
+    NamedLocationNotOnServerLevel(String),
+    #[error("location \"{inner}\" cannot be inside the exact location \"{outer}\"")]
+    InsideExactLocation { inner: String, outer: String },
+    #[error("invalid location modifier \"{0}\"")]
+    InvalidLocationModifier(String),
+    #[error("invalid server name or wildcard \"{0}\"")]
+    InvalidServerName(String),
+
+    // ---- proxy and upstream -------------------------------------------------------
+    #[error("host not found in upstream \"{0}\"")]
+    HostNotFoundInUpstream(String),
+    #[error(
+        "host not found in upstream \"{0}\" (it names no \"upstream\" block and does not resolve)"
+    )]
+    ProxyPassHostNotFound(String),
+    #[error("invalid URL prefix in \"{0}\" (vestibule proxies to \"http://\" upstreams)")]
+    InvalidUrlPrefix(String),
+    #[error("invalid host in upstream \"{0}\"")]
+    InvalidHostInUpstream(String),
+    #[error("invalid port in upstream \"{0}\"")]
+    InvalidPortInUpstream(String),
+    #[error("\"proxy_pass\" cannot have URI part in location given by regular expression, or inside named location")]
+    ProxyPassUriInRegexLocation,
+    #[error("duplicate upstream \"{0}\"")]
+    DuplicateUpstream(String),
+    #[error("no servers are inside upstream")]
+    NoServersInUpstream,
+    #[error("variables in \"{0}\" are not supported by vestibule yet")]
+    VariablesNotSupported(String),
+    #[error("\"proxy_redirect default\" cannot be used with \"proxy_pass\" using variables")]
+    ProxyRedirectDefault,
+}
+
+/// An error and where it happened (`None` for errors with no place, such as a
+/// missing main configuration file, which carries its path in the kind).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub kind: ConfigErrorKind,
+    pub span: Option<Span>,
+}
+
+impl ConfigError {
+    pub fn new(kind: ConfigErrorKind, span: &Span) -> Self {
+        ConfigError {
+            kind,
+            span: Some(span.clone()),
+        }
+    }
+
+    pub fn without_span(kind: ConfigErrorKind) -> Self {
+        ConfigError { kind, span: None }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.span {
+            Some(span) => write!(f, "{} {}", self.kind, span),
+            None => write!(f, "{}", self.kind),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Every error found in one load; validation goes on after the first error so the user
+/// can fix them all in one edit.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl ConfigErrors {
+    pub fn push(&mut self, kind: ConfigErrorKind, span: &Span) {
+        self.0.push(ConfigError::new(kind, span));
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn iter(&self) -> std::slice::Iter<'_, ConfigError> {
+        self.0.iter()
+    }
+}
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+/// A `-t` warning: the configuration is valid but probably not what the user meant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigWarning {
+    pub message: String,
+    pub span: Option<Span>,
+}
+
+impl fmt::Display for ConfigWarning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.span {
+            Some(span) => write!(f, "{} {}", self.message, span),
+            None => f.write_str(&self.message),
+        }
+    }
+}

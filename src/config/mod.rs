@@ -1,0 +1,78 @@
+//! The configuration layer: nginx's language in, a validated, typed [`Config`] out.
+//!
+//! ```text
+//! files ──read──► directive tree ──build──► Config ──checks──► warnings
+//!        (lexer, parser,            (schema, values,
+//!         include, builtins)         inheritance)
+//! ```
+//!
+//! [`load`] is the one entry point; `-t`, startup and reload all go through it, so
+//! what `-t` accepts is exactly what runs.
+
+pub mod build;
+pub mod builtin;
+pub mod dump;
+pub mod error;
+pub mod lexer;
+pub mod model;
+pub mod parser;
+pub mod read;
+pub mod source;
+pub mod template;
+pub mod tree;
+pub mod value;
+
+use std::path::PathBuf;
+
+pub use error::{ConfigError, ConfigErrorKind, ConfigErrors, ConfigWarning};
+pub use model::Config;
+pub use source::SourceFile;
+
+/// Where the configuration comes from (the CLI's `-c`, `-p`, `-g`).
+#[derive(Debug, Clone)]
+pub struct LoadOptions {
+    /// The main file (`-c`, default `/etc/vestibule/vestibule.conf`).
+    pub main_file: PathBuf,
+    /// `-p`: the prefix for relative paths in directives. Defaults to the directory of
+    /// the main file.
+    pub prefix: Option<PathBuf>,
+    /// `-g`: extra main-context directives.
+    pub directives: Option<String>,
+    /// Run the embedded configuration when the main file is missing (only when no `-c`
+    /// was given).
+    pub embedded_if_missing: bool,
+}
+
+/// A configuration that loaded: the typed value, the texts it came from (for `-T`) and
+/// the warnings to print.
+#[derive(Debug)]
+pub struct Loaded {
+    pub config: Config,
+    pub sources: Vec<SourceFile>,
+    pub warnings: Vec<ConfigWarning>,
+}
+
+/// Reads, parses, builds and checks a configuration. Every error found is returned.
+pub fn load(options: &LoadOptions) -> Result<Loaded, ConfigErrors> {
+    let conf_dir = match options.main_file.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let read_options = read::ReadOptions {
+        main_file: options.main_file.clone(),
+        conf_dir: conf_dir.clone(),
+        command_line: options.directives.clone(),
+        embedded_main_if_missing: options.embedded_if_missing,
+    };
+    let read = read::read_config(&read_options)?;
+    let build_options = build::BuildOptions {
+        prefix: options.prefix.clone().unwrap_or(conf_dir),
+        is_root: crate::sys::is_root(),
+    };
+    let built = build::build(&read.directives, &build_options)?;
+    Ok(Loaded {
+        config: built.config,
+        sources: read.sources,
+        warnings: built.warnings,
+    })
+}

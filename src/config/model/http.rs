@@ -1,0 +1,149 @@
+//! The http context: servers, their listen addresses and names, MIME types, log formats.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use regex::Regex;
+
+use super::location::{Location, LocationConf, Return};
+use super::upstream::Upstream;
+use crate::config::source::Span;
+use crate::config::template::Template;
+
+/// A listen address.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ListenAddr {
+    Tcp(SocketAddr),
+    Unix(PathBuf),
+}
+
+impl std::fmt::Display for ListenAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ListenAddr::Tcp(a) => write!(f, "{a}"),
+            ListenAddr::Unix(p) => write!(f, "unix:{}", p.display()),
+        }
+    }
+}
+
+/// `listen ADDR [default_server] [reuseport] [backlog=N];`
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listen {
+    pub addr: ListenAddr,
+    pub default_server: bool,
+    pub reuseport: bool,
+    /// `backlog=` (default 511, nginx's on Linux).
+    pub backlog: i32,
+    pub span: Span,
+}
+
+/// One `server_name` entry, classified as nginx classifies it.
+#[derive(Debug, Clone)]
+pub enum ServerName {
+    /// `example.com`, `_`, or `""` (matches a request with no Host). Lowercased.
+    Exact(String),
+    /// `*.example.com` stored as `.example.com`; `.example.com` is also an exact name.
+    LeadingWildcard(String),
+    /// `example.*` stored as `example.`.
+    TrailingWildcard(String),
+    /// `~^(?<sub>.+)\.example\.com$`.
+    Regex { regex: Regex, source: String },
+}
+
+impl ServerName {
+    /// The name as written in the configuration.
+    pub fn source(&self) -> String {
+        match self {
+            ServerName::Exact(s) => s.clone(),
+            ServerName::LeadingWildcard(s) => format!("*{s}"),
+            ServerName::TrailingWildcard(s) => format!("{s}*"),
+            ServerName::Regex { source, .. } => format!("~{source}"),
+        }
+    }
+}
+
+impl PartialEq for ServerName {
+    fn eq(&self, other: &Self) -> bool {
+        self.source() == other.source()
+    }
+}
+
+/// `types { type ext ...; }`: extension (lowercase, no dot) to MIME type.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MimeTypes {
+    pub by_extension: HashMap<String, String>,
+}
+
+impl MimeTypes {
+    pub fn lookup(&self, extension: &str) -> Option<&str> {
+        self.by_extension
+            .get(&extension.to_ascii_lowercase())
+            .map(String::as_str)
+    }
+}
+
+/// `log_format NAME [escape=default|json|none] STRING...;`
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogFormat {
+    pub name: String,
+    pub escape: LogEscape,
+    pub template: Template,
+}
+
+/// How variable values are escaped in an access log line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogEscape {
+    /// `"`, `\` and bytes < 32 or > 126 as `\xHH` (nginx's default).
+    Default,
+    Json,
+    None,
+}
+
+/// A `server { }` block.
+#[derive(Debug, Clone)]
+pub struct Server {
+    /// At least one: nginx's default is `*:80` as root and `*:8000` otherwise.
+    pub listen: Vec<Listen>,
+    /// At least one: the default is `""`.
+    pub server_names: Vec<ServerName>,
+    /// `client_header_buffer_size` (default 1k).
+    pub client_header_buffer_size: u64,
+    /// `large_client_header_buffers NUMBER SIZE` (default 4 8k).
+    pub large_client_header_buffers: (u32, u64),
+    /// `client_header_timeout` (default 60s).
+    pub client_header_timeout: Duration,
+    /// A server-level `return`, which nginx runs before any location is chosen.
+    pub return_: Option<Return>,
+    /// What applies when no location matches: the server level merged over http.
+    pub conf: Arc<LocationConf>,
+    /// Top-level locations in configuration order (named ones included).
+    pub locations: Vec<Location>,
+    pub span: Span,
+}
+
+impl Server {
+    /// The first name, which `$server_name` gives.
+    pub fn primary_name(&self) -> String {
+        self.server_names
+            .first()
+            .map(ServerName::source)
+            .unwrap_or_default()
+    }
+}
+
+/// The http context.
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    pub servers: Vec<Server>,
+    pub upstreams: Vec<Upstream>,
+    pub log_formats: HashMap<String, LogFormat>,
+}
+
+impl HttpConfig {
+    pub fn upstream(&self, name: &str) -> Option<&Upstream> {
+        self.upstreams.iter().find(|u| u.name == name)
+    }
+}

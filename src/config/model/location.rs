@@ -1,0 +1,286 @@
+//! `location` blocks and the settings a request is served with. [`LocationConf`] is the
+//! result of nginx's merge: each field holds the innermost value written at location,
+//! server or http level, or the default.
+//!
+//! Not inherited into nested locations, as in nginx: `proxy_pass`, `return`,
+//! `try_files`, `internal`. Inherited only when the inner level sets none of them:
+//! `add_header`, `proxy_set_header`, `error_page`, `proxy_hide_header`,
+//! `proxy_pass_header`, `access_log`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use regex::Regex;
+
+use super::http::MimeTypes;
+use super::upstream::UpstreamAddr;
+use crate::config::source::Span;
+use crate::config::template::Template;
+
+/// How a location matches a URI.
+#[derive(Debug, Clone)]
+pub enum LocationMatch {
+    /// `location = /path`
+    Exact(String),
+    /// `location /path` (`no_regex: false`) or `location ^~ /path` (`no_regex: true`).
+    Prefix { path: String, no_regex: bool },
+    /// `location ~ re` or `location ~* re`.
+    Regex {
+        regex: Regex,
+        case_insensitive: bool,
+        source: String,
+    },
+    /// `location @name`: reachable only from `try_files` and `error_page`.
+    Named(String),
+}
+
+impl LocationMatch {
+    /// The location as written after the `location` keyword, for messages.
+    pub fn describe(&self) -> String {
+        match self {
+            LocationMatch::Exact(p) => format!("= {p}"),
+            LocationMatch::Prefix { path, no_regex } => {
+                if *no_regex {
+                    format!("^~ {path}")
+                } else {
+                    path.clone()
+                }
+            }
+            LocationMatch::Regex {
+                case_insensitive,
+                source,
+                ..
+            } => format!("{} {source}", if *case_insensitive { "~*" } else { "~" }),
+            LocationMatch::Named(n) => n.clone(),
+        }
+    }
+}
+
+/// A `location` block.
+#[derive(Debug, Clone)]
+pub struct Location {
+    pub matcher: LocationMatch,
+    /// `internal;`: only internal redirects reach it.
+    pub internal: bool,
+    /// A prefix location ending in `/` that proxies: a request for the path without
+    /// the slash gets a 301 to it, as nginx's `auto_redirect`.
+    pub auto_redirect: bool,
+    pub conf: Arc<LocationConf>,
+    /// Nested locations in configuration order.
+    pub locations: Vec<Location>,
+    pub span: Span,
+}
+
+/// `root PATH` or `alias PATH`. Relative paths are already joined to the prefix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DocRoot {
+    Root(Template),
+    Alias(Template),
+}
+
+/// `return CODE [TEXT|URL];` or `return URL;` (302).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Return {
+    pub code: u16,
+    /// The body text, or the `Location` for 301, 302, 303, 307 and 308.
+    pub text: Option<Template>,
+}
+
+/// `try_files FILE ... FALLBACK;`
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TryFiles {
+    /// Candidates tried in order; one ending in `/` names a directory.
+    pub files: Vec<Template>,
+    pub fallback: TryFilesFallback,
+}
+
+/// The last argument of `try_files`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TryFilesFallback {
+    /// An internal redirect to this URI.
+    Uri(Template),
+    /// `=404`
+    Code(u16),
+    /// `@name`
+    Named(String),
+}
+
+/// `expires off | epoch | max | [modified] [-]TIME;`
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expires {
+    Off,
+    Epoch,
+    Max,
+    /// Seconds from the time of the request (negative: in the past, `no-cache`).
+    Access(i64),
+    /// Seconds from the file's modification time.
+    Modified(i64),
+}
+
+/// `add_header NAME VALUE [always];` and `proxy_set_header NAME VALUE;`
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeaderSetting {
+    pub name: String,
+    pub value: Template,
+    pub always: bool,
+}
+
+/// Where `error_page` sends a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ErrorPageTarget {
+    Uri(Template),
+    Named(String),
+}
+
+/// `error_page CODE ... [=[RESPONSE]] URI;`
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErrorPage {
+    pub codes: Vec<u16>,
+    pub overwrite: ErrorPageOverwrite,
+    pub target: ErrorPageTarget,
+}
+
+/// The `=` part of `error_page`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorPageOverwrite {
+    /// No `=`: the original status is kept.
+    Keep,
+    /// `=` alone: the status of the page that answers.
+    FromTarget,
+    /// `=200`
+    Code(u16),
+}
+
+/// `access_log PATH [FORMAT];` (`off` is an empty list).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessLog {
+    pub path: PathBuf,
+    pub format: String,
+}
+
+/// Where `proxy_pass` sends requests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProxyTarget {
+    /// An `upstream` block by name.
+    Group(String),
+    /// A host:port (resolved at load time, possibly to several addresses) or a socket.
+    Direct(Vec<UpstreamAddr>),
+}
+
+/// `proxy_pass http://HOST[:PORT][/URI];` / `http://unix:/path[:/URI]` / `http://NAME`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProxyPass {
+    /// As written, for `proxy_redirect default` and logs.
+    pub url: String,
+    pub target: ProxyTarget,
+    /// The URI part (`/` in `http://127.0.0.1:8000/`); `None` when absent, which means
+    /// the client's URI is passed unchanged.
+    pub uri: Option<String>,
+    /// The value of `$proxy_host`: `host:port` as written (`:80` omitted), `localhost`
+    /// for unix sockets, the group name for an `upstream`.
+    pub proxy_host: String,
+    /// The value of `$proxy_port`.
+    pub proxy_port: u16,
+}
+
+/// One `proxy_redirect` rule.
+#[derive(Debug, Clone)]
+pub enum RedirectRule {
+    /// `proxy_redirect default;`: the `proxy_pass` URL is replaced by the location prefix.
+    Default,
+    /// `proxy_redirect FROM TO;` (case-sensitive prefix).
+    Replace { from: Template, to: Template },
+    /// `proxy_redirect ~regex TO;` / `~*regex TO;`
+    Regex { regex: Regex, to: Template },
+}
+
+/// `proxy_redirect`: off, or rules applied in order (default: `[Default]`).
+#[derive(Debug, Clone)]
+pub enum ProxyRedirect {
+    Off,
+    Rules(Vec<RedirectRule>),
+}
+
+/// `proxy_next_upstream` conditions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct NextUpstream {
+    pub error: bool,
+    pub timeout: bool,
+    pub invalid_header: bool,
+    pub http_500: bool,
+    pub http_502: bool,
+    pub http_503: bool,
+    pub http_504: bool,
+    pub http_403: bool,
+    pub http_404: bool,
+    pub http_429: bool,
+    pub non_idempotent: bool,
+}
+
+impl NextUpstream {
+    /// Whether `proxy_next_upstream off` (or an equivalent empty set) is in force.
+    pub fn is_off(&self) -> bool {
+        *self == NextUpstream::default()
+    }
+}
+
+/// The `proxy_*` settings of a location.
+#[derive(Debug, Clone)]
+pub struct ProxyConf {
+    pub pass: Option<ProxyPass>,
+    /// `proxy_set_header` as written; empty means nginx's defaults only
+    /// (`Host $proxy_host`, `Connection close` or keep-alive).
+    pub set_headers: Vec<HeaderSetting>,
+    pub redirect: ProxyRedirect,
+    /// `proxy_http_version` as (major, minor). Vestibule's default is 1.1, since it keeps
+    /// upstream connections alive by default (nginx's is 1.0).
+    pub http_version: (u8, u8),
+    pub connect_timeout: Duration,
+    pub read_timeout: Duration,
+    pub send_timeout: Duration,
+    pub buffering: bool,
+    pub request_buffering: bool,
+    pub buffer_size: u64,
+    /// `proxy_buffers NUMBER SIZE`.
+    pub buffers: (u32, u64),
+    /// Lowercased names.
+    pub hide_headers: Vec<String>,
+    /// Lowercased names.
+    pub pass_headers: Vec<String>,
+    pub next_upstream: NextUpstream,
+    /// 0 means no limit.
+    pub next_upstream_tries: u32,
+    pub temp_path: PathBuf,
+}
+
+/// Every setting a request served by one location sees.
+#[derive(Debug, Clone)]
+pub struct LocationConf {
+    pub root: DocRoot,
+    pub index: Vec<Template>,
+    pub try_files: Option<TryFiles>,
+    pub return_: Option<Return>,
+    pub expires: Expires,
+    pub add_headers: Vec<HeaderSetting>,
+    pub error_pages: Vec<ErrorPage>,
+    pub types: Arc<MimeTypes>,
+    pub default_type: String,
+    pub sendfile: bool,
+    pub tcp_nopush: bool,
+    pub tcp_nodelay: bool,
+    pub keepalive_timeout: Duration,
+    /// The optional second argument of `keepalive_timeout`, sent as `Keep-Alive: timeout=N`.
+    pub keepalive_header_timeout: Option<Duration>,
+    pub keepalive_requests: u32,
+    /// Empty when `access_log off`.
+    pub access_log: Vec<AccessLog>,
+    pub client_max_body_size: u64,
+    pub client_body_buffer_size: u64,
+    pub client_body_timeout: Duration,
+    pub client_body_temp_path: PathBuf,
+    pub send_timeout: Duration,
+    pub server_tokens: bool,
+    pub absolute_redirect: bool,
+    pub proxy: ProxyConf,
+}

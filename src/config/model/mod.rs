@@ -1,0 +1,33 @@
+//! The typed configuration that the program runs: what [`crate::config::build`] makes of
+//! the directive tree once every value is checked and every default and inherited
+//! setting is resolved. Nothing here is optional in the sense of "look it up later":
+//! a location's [`LocationConf`] already holds the merged http → server → location
+//! values, exactly as nginx's merge step leaves them.
+//!
+//! Field names follow the nginx directive they come from, so one grep finds both.
+
+mod http;
+mod location;
+mod main_conf;
+mod upstream;
+
+pub use http::{
+    HttpConfig, Listen, ListenAddr, LogEscape, LogFormat, MimeTypes, Server, ServerName,
+};
+pub use location::{
+    AccessLog, DocRoot, ErrorPage, ErrorPageOverwrite, ErrorPageTarget, Expires, HeaderSetting,
+    Location, LocationConf, LocationMatch, NextUpstream, ProxyConf, ProxyPass, ProxyRedirect,
+    ProxyTarget, RedirectRule, Return, TryFiles, TryFilesFallback,
+};
+pub use main_conf::{
+    CpuAffinity, ErrorLog, LogLevel, LogTarget, MainConfig, UserSpec, WorkerProcesses,
+};
+pub use upstream::{Balance, Upstream, UpstreamAddr, UpstreamServer, DEFAULT_UPSTREAM_KEEPALIVE};
+
+/// The whole running configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub main: MainConfig,
+    /// `None` when the configuration has no `http` block (nginx runs, serving nothing).
+    pub http: Option<HttpConfig>,
+}

@@ -1,0 +1,69 @@
+//! `upstream NAME { ... }` groups.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::config::source::Span;
+
+/// Idle upstream connections cached per worker and address when `keepalive` is not set.
+pub const DEFAULT_UPSTREAM_KEEPALIVE: u32 = 32;
+
+/// How a group picks a server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Balance {
+    /// Weighted round robin (the default).
+    RoundRobin,
+    /// `least_conn;`
+    LeastConn,
+}
+
+/// Where an upstream server listens. A host name is resolved at load time, as nginx
+/// does, and may give several addresses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UpstreamAddr {
+    Tcp(SocketAddr),
+    Unix(PathBuf),
+}
+
+impl std::fmt::Display for UpstreamAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            UpstreamAddr::Tcp(a) => write!(f, "{a}"),
+            UpstreamAddr::Unix(p) => write!(f, "unix:{}", p.display()),
+        }
+    }
+}
+
+/// `server ADDR [weight=N] [max_fails=N] [fail_timeout=T] [backup] [down];`
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamServer {
+    /// The address as written (`app.internal:8000`), for logs.
+    pub name: String,
+    pub addr: UpstreamAddr,
+    pub weight: u32,
+    pub max_fails: u32,
+    pub fail_timeout: Duration,
+    pub backup: bool,
+    pub down: bool,
+    pub span: Span,
+}
+
+/// An `upstream` block.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upstream {
+    pub name: String,
+    /// One entry per resolved address.
+    pub servers: Vec<UpstreamServer>,
+    pub balance: Balance,
+    /// `keepalive N`: idle connections cached per worker and per address. Unlike nginx,
+    /// vestibule keeps upstream connections alive by default (DESIGN.md §3), with
+    /// [`DEFAULT_UPSTREAM_KEEPALIVE`] when the directive is absent; `keepalive 0;` turns
+    /// the cache off.
+    pub keepalive: u32,
+    /// `keepalive_timeout` (default 60s).
+    pub keepalive_timeout: Duration,
+    /// `keepalive_requests` (default 1000).
+    pub keepalive_requests: u32,
+    pub span: Span,
+}

@@ -1,0 +1,309 @@
+//! Values with nginx variables (`$host`, `${http_x_token}`, `$1`), kept as templates:
+//! literal text and variable references, checked at load time (an unknown variable is an
+//! error at `-t`, as in nginx) and expanded per request by the layer that serves it.
+
+use std::collections::HashSet;
+use std::fmt;
+
+use super::error::ConfigErrorKind;
+
+/// A variable a template can refer to. The set is nginx's, limited to what vestibule
+/// can evaluate; any other name is `unknown "name" variable`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Variable {
+    Host,
+    RemoteAddr,
+    RemotePort,
+    RemoteUser,
+    ProxyAddXForwardedFor,
+    Scheme,
+    RequestUri,
+    /// `$uri` and `$document_uri`: the normalised path, without arguments.
+    Uri,
+    /// `$args` and `$query_string`.
+    Args,
+    IsArgs,
+    ServerName,
+    ServerPort,
+    ServerAddr,
+    ServerProtocol,
+    ProxyHost,
+    ProxyPort,
+    RequestMethod,
+    Request,
+    Status,
+    BodyBytesSent,
+    BytesSent,
+    TimeLocal,
+    TimeIso8601,
+    RequestTime,
+    Msec,
+    UpstreamAddr,
+    UpstreamStatus,
+    UpstreamResponseTime,
+    Connection,
+    ConnectionRequests,
+    RequestId,
+    ContentType,
+    ContentLength,
+    RequestLength,
+    DocumentRoot,
+    RealpathRoot,
+    RequestFilename,
+    Hostname,
+    Pid,
+    /// `$http_NAME`: a request header; the name is lowercased with `_` for `-`.
+    RequestHeader(String),
+    /// `$sent_http_NAME`: a response header.
+    ResponseHeader(String),
+    /// `$upstream_http_NAME`: a header of the upstream's response.
+    UpstreamHeader(String),
+    /// `$arg_NAME`: a query argument.
+    QueryArg(String),
+    /// `$cookie_NAME`.
+    Cookie(String),
+    /// `$1` … `$9`: a capture of the last matched regex.
+    Capture(u8),
+    /// A named capture `(?<name>…)` of a regex location or server name.
+    NamedCapture(String),
+}
+
+impl Variable {
+    /// Resolves a variable name as written after `$`. `captures` holds the named
+    /// captures defined by the configuration's regexes.
+    pub fn from_name(name: &str, captures: &HashSet<String>) -> Option<Variable> {
+        use Variable::*;
+        let simple = match name {
+            "host" => Some(Host),
+            "remote_addr" => Some(RemoteAddr),
+            "remote_port" => Some(RemotePort),
+            "remote_user" => Some(RemoteUser),
+            "proxy_add_x_forwarded_for" => Some(ProxyAddXForwardedFor),
+            "scheme" => Some(Scheme),
+            "request_uri" => Some(RequestUri),
+            "uri" | "document_uri" => Some(Uri),
+            "args" | "query_string" => Some(Args),
+            "is_args" => Some(IsArgs),
+            "server_name" => Some(ServerName),
+            "server_port" => Some(ServerPort),
+            "server_addr" => Some(ServerAddr),
+            "server_protocol" => Some(ServerProtocol),
+            "proxy_host" => Some(ProxyHost),
+            "proxy_port" => Some(ProxyPort),
+            "request_method" => Some(RequestMethod),
+            "request" => Some(Request),
+            "status" => Some(Status),
+            "body_bytes_sent" => Some(BodyBytesSent),
+            "bytes_sent" => Some(BytesSent),
+            "time_local" => Some(TimeLocal),
+            "time_iso8601" => Some(TimeIso8601),
+            "request_time" => Some(RequestTime),
+            "msec" => Some(Msec),
+            "upstream_addr" => Some(UpstreamAddr),
+            "upstream_status" => Some(UpstreamStatus),
+            "upstream_response_time" => Some(UpstreamResponseTime),
+            "connection" => Some(Connection),
+            "connection_requests" => Some(ConnectionRequests),
+            "request_id" => Some(RequestId),
+            "content_type" => Some(ContentType),
+            "content_length" => Some(ContentLength),
+            "request_length" => Some(RequestLength),
+            "document_root" => Some(DocumentRoot),
+            "realpath_root" => Some(RealpathRoot),
+            "request_filename" => Some(RequestFilename),
+            "hostname" => Some(Hostname),
+            "pid" => Some(Pid),
+            _ => None,
+        };
+        if simple.is_some() {
+            return simple;
+        }
+        let prefixed: [(&str, fn(String) -> Variable); 5] = [
+            ("http_", RequestHeader),
+            ("sent_http_", ResponseHeader),
+            ("upstream_http_", UpstreamHeader),
+            ("arg_", QueryArg),
+            ("cookie_", Cookie),
+        ];
+        for (prefix, make) in prefixed {
+            if let Some(rest) = name.strip_prefix(prefix) {
+                if !rest.is_empty() {
+                    return Some(make(rest.to_ascii_lowercase()));
+                }
+            }
+        }
+        if let [d @ b'1'..=b'9'] = name.as_bytes() {
+            return Some(Capture(d - b'0'));
+        }
+        if captures.contains(name) {
+            return Some(NamedCapture(name.to_string()));
+        }
+        None
+    }
+}
+
+/// One piece of a template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Part {
+    Literal(String),
+    Var(Variable),
+}
+
+/// A configuration value that may contain variables.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Template {
+    pub parts: Vec<Part>,
+    /// The text as written, for messages and `-T`-style output.
+    pub source: String,
+}
+
+impl Template {
+    /// Parses `text`, resolving every `$name` / `${name}`.
+    pub fn parse(text: &str, captures: &HashSet<String>) -> Result<Template, ConfigErrorKind> {
+        let mut parts = Vec::new();
+        let mut literal = String::new();
+        let mut rest = text;
+        while let Some(pos) = rest.find('$') {
+            literal.push_str(&rest[..pos]);
+            let after = &rest[pos + 1..];
+            let (name, consumed) = if let Some(braced) = after.strip_prefix('{') {
+                let end = braced
+                    .find('}')
+                    .ok_or_else(|| ConfigErrorKind::InvalidVariableName(after.to_string()))?;
+                (&braced[..end], end + 2)
+            } else {
+                let end = after
+                    .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                    .unwrap_or(after.len());
+                // `$1abc` is capture 1 followed by text, as in nginx.
+                let end = if after.as_bytes().first().is_some_and(u8::is_ascii_digit) {
+                    1.min(end)
+                } else {
+                    end
+                };
+                (&after[..end], end)
+            };
+            if name.is_empty() {
+                return Err(ConfigErrorKind::InvalidVariableName(after.to_string()));
+            }
+            let var = Variable::from_name(name, captures)
+                .ok_or_else(|| ConfigErrorKind::UnknownVariable(name.to_string()))?;
+            if !literal.is_empty() {
+                parts.push(Part::Literal(std::mem::take(&mut literal)));
+            }
+            parts.push(Part::Var(var));
+            rest = &after[consumed..];
+        }
+        literal.push_str(rest);
+        if !literal.is_empty() {
+            parts.push(Part::Literal(literal));
+        }
+        Ok(Template {
+            parts,
+            source: text.to_string(),
+        })
+    }
+
+    /// A template with no variables.
+    pub fn literal(text: &str) -> Template {
+        let parts = if text.is_empty() {
+            Vec::new()
+        } else {
+            vec![Part::Literal(text.to_string())]
+        };
+        Template {
+            parts,
+            source: text.to_string(),
+        }
+    }
+
+    /// The text when the template has no variables.
+    pub fn as_static(&self) -> Option<&str> {
+        match self.parts.as_slice() {
+            [] => Some(""),
+            [Part::Literal(s)] => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn has_variables(&self) -> bool {
+        self.parts.iter().any(|p| matches!(p, Part::Var(_)))
+    }
+}
+
+impl fmt::Display for Template {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.source)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Result<Template, ConfigErrorKind> {
+        let caps: HashSet<String> = ["name".to_string()].into_iter().collect();
+        Template::parse(s, &caps)
+    }
+
+    #[test]
+    fn literal_only() {
+        let t = parse("plain text").unwrap();
+        assert_eq!(t.as_static(), Some("plain text"));
+    }
+
+    #[test]
+    fn variables_of_every_form() {
+        let t = parse("$scheme://${host}:$server_port$request_uri").unwrap();
+        assert_eq!(
+            t.parts,
+            vec![
+                Part::Var(Variable::Scheme),
+                Part::Literal("://".into()),
+                Part::Var(Variable::Host),
+                Part::Literal(":".into()),
+                Part::Var(Variable::ServerPort),
+                Part::Var(Variable::RequestUri),
+            ]
+        );
+    }
+
+    #[test]
+    fn prefixed_variables_and_captures() {
+        let t = parse("$http_X_Forwarded_For $arg_page $cookie_sid $1x $name").unwrap();
+        assert_eq!(
+            t.parts,
+            vec![
+                Part::Var(Variable::RequestHeader("x_forwarded_for".into())),
+                Part::Literal(" ".into()),
+                Part::Var(Variable::QueryArg("page".into())),
+                Part::Literal(" ".into()),
+                Part::Var(Variable::Cookie("sid".into())),
+                Part::Literal(" ".into()),
+                Part::Var(Variable::Capture(1)),
+                Part::Literal("x ".into()),
+                Part::Var(Variable::NamedCapture("name".into())),
+            ]
+        );
+    }
+
+    #[test]
+    fn unknown_and_malformed_variables() {
+        assert_eq!(
+            parse("$nosuch").unwrap_err().to_string(),
+            "unknown \"nosuch\" variable"
+        );
+        assert_eq!(
+            parse("cost: $").unwrap_err().to_string(),
+            "invalid variable name \"\""
+        );
+        assert_eq!(
+            parse("${host").unwrap_err().to_string(),
+            "invalid variable name \"{host\""
+        );
+        assert_eq!(
+            parse("$http_").unwrap_err().to_string(),
+            "unknown \"http_\" variable"
+        );
+    }
+}

@@ -1,0 +1,1 @@
+//! Routing: which server and which location answer a request.

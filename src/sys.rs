@@ -1,0 +1,163 @@
+//! Thin safe wrappers over the few libc calls that std does not offer: user and group
+//! lookup for the `user` directive and the `-t` permission checks, and signals for
+//! `-s`. Every `unsafe` block is here, each with its reason.
+
+use std::ffi::{CStr, CString};
+
+/// A user from the password database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserInfo {
+    pub name: String,
+    pub uid: u32,
+    pub gid: u32,
+}
+
+/// Buffer size for getpwnam_r/getgrnam_r; grown on ERANGE up to the limit.
+const NSS_BUFFER_START: usize = 1024;
+const NSS_BUFFER_LIMIT: usize = 1 << 20;
+
+/// Looks a user up by name (`getpwnam_r`).
+pub fn user_by_name(name: &str) -> Option<UserInfo> {
+    let cname = CString::new(name).ok()?;
+    let mut size = NSS_BUFFER_START;
+    loop {
+        let mut buf = vec![0 as libc::c_char; size];
+        // SAFETY: passwd is plain old data; zeroed is a valid (unused) value.
+        let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
+        let mut result: *mut libc::passwd = std::ptr::null_mut();
+        // SAFETY: all pointers are valid for the call; buf outlives the use of pwd's
+        // string fields, which we copy before returning.
+        let rc = unsafe {
+            libc::getpwnam_r(
+                cname.as_ptr(),
+                &mut pwd,
+                buf.as_mut_ptr(),
+                buf.len(),
+                &mut result,
+            )
+        };
+        if rc == libc::ERANGE && size < NSS_BUFFER_LIMIT {
+            size *= 2;
+            continue;
+        }
+        if rc != 0 || result.is_null() {
+            return None;
+        }
+        // SAFETY: pw_name points into buf and is NUL-terminated per getpwnam_r.
+        let name = unsafe { CStr::from_ptr(pwd.pw_name) }
+            .to_string_lossy()
+            .into_owned();
+        return Some(UserInfo {
+            name,
+            uid: pwd.pw_uid,
+            gid: pwd.pw_gid,
+        });
+    }
+}
+
+/// Looks a group up by name (`getgrnam_r`), giving its gid.
+pub fn group_by_name(name: &str) -> Option<u32> {
+    let cname = CString::new(name).ok()?;
+    let mut size = NSS_BUFFER_START;
+    loop {
+        let mut buf = vec![0 as libc::c_char; size];
+        // SAFETY: group is plain old data; zeroed is a valid (unused) value.
+        let mut grp: libc::group = unsafe { std::mem::zeroed() };
+        let mut result: *mut libc::group = std::ptr::null_mut();
+        // SAFETY: all pointers are valid for the duration of the call.
+        let rc = unsafe {
+            libc::getgrnam_r(
+                cname.as_ptr(),
+                &mut grp,
+                buf.as_mut_ptr(),
+                buf.len(),
+                &mut result,
+            )
+        };
+        if rc == libc::ERANGE && size < NSS_BUFFER_LIMIT {
+            size *= 2;
+            continue;
+        }
+        if rc != 0 || result.is_null() {
+            return None;
+        }
+        return Some(grp.gr_gid);
+    }
+}
+
+/// The groups a user belongs to (primary and supplementary), as `getgrouplist`.
+pub fn user_groups(user: &UserInfo) -> Vec<u32> {
+    let Ok(cname) = CString::new(user.name.as_str()) else {
+        return vec![user.gid];
+    };
+    let mut n: libc::c_int = 64;
+    loop {
+        let mut groups = vec![0 as libc::gid_t; usize::try_from(n).unwrap_or(64)];
+        let mut count = n;
+        // SAFETY: groups has room for `count` entries; cname is NUL-terminated.
+        let rc = unsafe {
+            libc::getgrouplist(cname.as_ptr(), user.gid, groups.as_mut_ptr(), &mut count)
+        };
+        if rc >= 0 {
+            groups.truncate(usize::try_from(count).unwrap_or(0));
+            return groups;
+        }
+        if count <= n || n > 65536 {
+            return vec![user.gid];
+        }
+        n = count;
+    }
+}
+
+/// The effective uid of this process.
+pub fn effective_uid() -> u32 {
+    // SAFETY: geteuid cannot fail and has no preconditions.
+    unsafe { libc::geteuid() }
+}
+
+/// Whether this process runs as root.
+pub fn is_root() -> bool {
+    effective_uid() == 0
+}
+
+/// Sends `signal` to `pid`; the error is the OS error (`ESRCH`, `EPERM`).
+pub fn send_signal(pid: i32, signal: i32) -> std::io::Result<()> {
+    // SAFETY: kill has no memory-safety preconditions.
+    let rc = unsafe { libc::kill(pid, signal) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+/// `strerror` text for an errno, as nginx prints it: `No such file or directory`.
+pub fn strerror(errno: i32) -> String {
+    // std's message is "No such file or directory (os error 2)"; keep the text part.
+    let msg = std::io::Error::from_raw_os_error(errno).to_string();
+    match msg.rfind(" (os error") {
+        Some(i) => msg[..i].to_string(),
+        None => msg,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn root_exists_and_nonsense_does_not() {
+        let root = user_by_name("root").unwrap();
+        assert_eq!(root.uid, 0);
+        assert!(user_by_name("no-such-user-vestibule").is_none());
+        assert_eq!(group_by_name("root"), Some(0));
+        assert!(group_by_name("no-such-group-vestibule").is_none());
+        assert!(user_groups(&root).contains(&0));
+    }
+
+    #[test]
+    fn strerror_matches_nginx_wording() {
+        assert_eq!(strerror(2), "No such file or directory");
+        assert_eq!(strerror(13), "Permission denied");
+    }
+}
