@@ -1,1 +1,7 @@
-fn main() {}
+//! The `vestibule` binary: nginx's command line over the library.
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    vestibule::cli::main(std::env::args_os().skip(1))
+}

@@ -1,1 +1,198 @@
-//! The command line.
+//! The command line, with nginx's flags and messages: `-t`, `-T`, `-c`, `-p`, `-e`,
+//! `-g`, `-s`, `-q`, `-v`, `-V`, `-h`. `main.rs` calls [`main`] and exits with what it
+//! returns.
+
+pub mod args;
+mod signal;
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use crate::config::{self, LoadOptions, Loaded};
+
+pub use args::{Options, Signal};
+
+/// The configuration read when no `-c` is given.
+pub const DEFAULT_CONF_FILE: &str = "/etc/vestibule/vestibule.conf";
+/// The error log used before the configuration is read, when no `-e` is given.
+pub const DEFAULT_ERROR_LOG: &str = "/var/log/vestibule/error.log";
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Runs the command line (arguments after the program name) and returns the exit code.
+pub fn main<I: IntoIterator<Item = OsString>>(args: I) -> ExitCode {
+    let opts = match args::parse(args) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("vestibule: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let out = Console::new(&opts);
+    if opts.help || opts.version {
+        print_version(&opts);
+        return ExitCode::SUCCESS;
+    }
+    let load_options = load_options(&opts);
+    if opts.test {
+        return test(&opts, &load_options, &out);
+    }
+    let loaded = match load(&load_options, &out) {
+        Some(l) => l,
+        None => return ExitCode::FAILURE,
+    };
+    if let Some(sig) = opts.signal {
+        return signal::send(sig, &loaded.config.main.pid, &out);
+    }
+    out.say(
+        "emerg",
+        "serving is not implemented in this build yet: the request path arrives with issue 3; use -t to test a configuration",
+    );
+    ExitCode::FAILURE
+}
+
+fn load_options(opts: &Options) -> LoadOptions {
+    let main_file = match &opts.conf_file {
+        Some(path) => absolute(path),
+        None => PathBuf::from(DEFAULT_CONF_FILE),
+    };
+    LoadOptions {
+        main_file,
+        prefix: opts.prefix.as_deref().map(absolute),
+        directives: opts.directives.clone(),
+        embedded_if_missing: opts.conf_file.is_none(),
+    }
+}
+
+/// `-c` and `-p` relative to the working directory (nginx takes them relative to its
+/// compiled-in prefix, which surprises everyone; see docs/cli.md).
+fn absolute(path: &Path) -> PathBuf {
+    if path.is_absolute() {
+        return path.to_path_buf();
+    }
+    std::env::current_dir()
+        .map(|cwd| cwd.join(path))
+        .unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// Loads the configuration and prints its warnings and errors; `None` on failure.
+fn load(options: &LoadOptions, out: &Console) -> Option<Loaded> {
+    if options.embedded_if_missing && !options.main_file.exists() {
+        out.say(
+            "notice",
+            &format!(
+                "\"{}\" does not exist, using the built-in configuration (pass -c FILE to use another)",
+                options.main_file.display()
+            ),
+        );
+    }
+    match config::load(options) {
+        Ok(loaded) => {
+            for w in &loaded.warnings {
+                out.say("warn", &w.to_string());
+            }
+            Some(loaded)
+        }
+        Err(errors) => {
+            for e in errors.iter() {
+                out.say("emerg", &e.to_string());
+            }
+            None
+        }
+    }
+}
+
+/// `-t` / `-T`.
+fn test(opts: &Options, options: &LoadOptions, out: &Console) -> ExitCode {
+    let file = options.main_file.display();
+    match load(options, out) {
+        Some(loaded) => {
+            if !opts.quiet {
+                out.plain(&format!("the configuration file {file} syntax is ok"));
+                out.plain(&format!("configuration file {file} test is successful"));
+            }
+            if opts.dump {
+                let mut stdout = std::io::stdout().lock();
+                // A closed stdout (`-T | head`) is not an error worth reporting.
+                let _ = stdout.write_all(config::dump::dump(&loaded.sources).as_bytes());
+            }
+            ExitCode::SUCCESS
+        }
+        None => {
+            out.plain(&format!("configuration file {file} test failed"));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn print_version(opts: &Options) {
+    eprintln!("vestibule version: vestibule/{VERSION}");
+    if opts.version_verbose {
+        eprintln!("default configuration file: {DEFAULT_CONF_FILE}");
+        eprintln!("default prefix: the configuration file's directory");
+        eprintln!("built-in files: proxy_params, mime.types, default configuration");
+    }
+    if opts.help {
+        eprint!("{}", HELP);
+    }
+}
+
+const HELP: &str = "\
+Usage: vestibule [-?hvVtTq] [-s signal] [-p prefix]
+                 [-e filename] [-c filename] [-g directives]
+
+Options:
+  -?,-h         : this help
+  -v            : show version and exit
+  -V            : show version and configure options then exit
+  -t            : test configuration and exit
+  -T            : test configuration, dump it and exit
+  -q            : suppress non-error messages during configuration testing
+  -s signal     : send signal to a master process: stop, quit, reopen, reload
+  -p prefix     : set prefix path (default: the configuration file's directory)
+  -e filename   : set error log file (default: /var/log/vestibule/error.log)
+  -c filename   : set configuration file (default: /etc/vestibule/vestibule.conf)
+  -g directives : set global directives out of configuration file
+";
+
+/// Where the command line's messages go: stderr, as nginx, and also the `-e` file
+/// when one is given (nginx's early error log).
+pub struct Console {
+    error_log: Option<PathBuf>,
+}
+
+impl Console {
+    fn new(opts: &Options) -> Console {
+        let error_log = opts.error_log.clone().filter(|p| p.as_os_str() != "stderr");
+        Console { error_log }
+    }
+
+    /// `vestibule: [level] message`
+    pub fn say(&self, level: &str, message: &str) {
+        self.plain(&format!("[{level}] {message}"));
+    }
+
+    /// `vestibule: message`
+    pub fn plain(&self, message: &str) {
+        let line = format!("vestibule: {message}\n");
+        let _ = std::io::stderr().write_all(line.as_bytes());
+        if let Some(path) = &self.error_log {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path);
+            if let Ok(mut f) = file {
+                let _ = f.write_all(line.as_bytes());
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for Console {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Console")
+            .field("error_log", &self.error_log)
+            .finish()
+    }
+}

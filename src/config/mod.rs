@@ -69,10 +69,28 @@ pub fn load(options: &LoadOptions) -> Result<Loaded, ConfigErrors> {
         prefix: options.prefix.clone().unwrap_or(conf_dir),
         is_root: crate::sys::is_root(),
     };
-    let built = build::build(&read.directives, &build_options)?;
+    let built = build::build(&read.directives, &build_options).map_err(|mut errors| {
+        sort_by_place(&mut errors, &read.sources);
+        errors
+    })?;
     Ok(Loaded {
         config: built.config,
         sources: read.sources,
         warnings: built.warnings,
     })
+}
+
+/// Orders errors as the files were read and by line within a file, so the user reads
+/// them top to bottom (the builder finds some, such as upstream errors, out of order).
+fn sort_by_place(errors: &mut ConfigErrors, sources: &[SourceFile]) {
+    let file_rank = |e: &ConfigError| {
+        e.span.as_ref().map_or((usize::MAX, 0), |span| {
+            let rank = sources
+                .iter()
+                .position(|s| s.origin == span.origin)
+                .unwrap_or(usize::MAX);
+            (rank, span.line)
+        })
+    };
+    errors.0.sort_by_key(file_rank);
 }

@@ -75,13 +75,12 @@ pub fn build_http(directives: &[Directive], cx: &mut Builder) -> HttpConfig {
     }
     let defaults = defaults(cx);
     let http_conf = layer.merge(&defaults, None);
-    check_access_log_formats(cx, &layer, &log_formats, directives);
+    check_access_log_formats(cx, &log_formats, directives);
     let names: Vec<String> = upstreams.iter().map(|u| u.name.clone()).collect();
     let scope = server::Scope {
         http_layer: &layer,
         http_conf: &http_conf,
         upstream_names: &names,
-        log_formats: &log_formats,
     };
     let mut servers = Vec::new();
     for d in server_blocks {
@@ -145,7 +144,6 @@ fn log_format(cx: &mut Builder, d: &Directive, formats: &mut HashMap<String, Log
 /// defined after use).
 fn check_access_log_formats(
     cx: &mut Builder,
-    _layer: &Layer,
     formats: &HashMap<String, LogFormat>,
     directives: &[Directive],
 ) {

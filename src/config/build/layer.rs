@@ -310,19 +310,12 @@ impl Layer {
                     Some(p) => (true, p),
                     None => (false, &from[1..]),
                 };
-                regex::RegexBuilder::new(pattern)
-                    .case_insensitive(ci)
-                    .build()
-                    .map_err(|e| ConfigErrorKind::InvalidRegex {
-                        pattern: pattern.to_string(),
-                        reason: e.to_string(),
+                super::compile_regex(pattern, ci).and_then(|regex| {
+                    Ok(RedirectRule::Regex {
+                        regex,
+                        to: args::template(cx, d, 1)?,
                     })
-                    .and_then(|regex| {
-                        Ok(RedirectRule::Regex {
-                            regex,
-                            to: args::template(cx, d, 1)?,
-                        })
-                    })
+                })
             }
             [_, _] => args::template(cx, d, 0).and_then(|from| {
                 Ok(RedirectRule::Replace {

@@ -129,13 +129,7 @@ fn parse_matcher(d: &Directive) -> Result<LocationMatch, ConfigErrorKind> {
         "=" => LocationMatch::Exact(uri),
         "~" | "~*" => {
             let case_insensitive = modifier == "~*";
-            let regex = regex::RegexBuilder::new(&uri)
-                .case_insensitive(case_insensitive)
-                .build()
-                .map_err(|e| ConfigErrorKind::InvalidRegex {
-                    pattern: uri.clone(),
-                    reason: e.to_string(),
-                })?;
+            let regex = super::compile_regex(&uri, case_insensitive)?;
             LocationMatch::Regex {
                 regex,
                 case_insensitive,

@@ -106,6 +106,30 @@ impl Builder {
     }
 }
 
+/// Compiles a location, server name or `proxy_redirect` regex, with the error on one
+/// line (`invalid regex "([a-z]": unclosed group`).
+pub fn compile_regex(
+    pattern: &str,
+    case_insensitive: bool,
+) -> Result<regex::Regex, ConfigErrorKind> {
+    regex::RegexBuilder::new(pattern)
+        .case_insensitive(case_insensitive)
+        .build()
+        .map_err(|e| {
+            let text = e.to_string();
+            let reason = text
+                .lines()
+                .rev()
+                .find_map(|l| l.strip_prefix("error: "))
+                .unwrap_or(text.as_str())
+                .to_string();
+            ConfigErrorKind::InvalidRegex {
+                pattern: pattern.to_string(),
+                reason,
+            }
+        })
+}
+
 /// Collects `(?<name>...)` / `(?P<name>...)` group names from every regex location and
 /// regex server name, before any template is parsed.
 fn named_captures(directives: &[Directive]) -> HashSet<String> {

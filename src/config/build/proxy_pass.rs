@@ -79,6 +79,13 @@ impl RawProxyPass {
         })
     }
 
+    /// The host and port as written in the URL, for messages.
+    fn authority_text(&self) -> String {
+        let rest = self.url.get(7..).unwrap_or_default();
+        let end = rest.find(['/', '?']).unwrap_or(rest.len());
+        rest[..end].to_string()
+    }
+
     /// Resolves the target: an `upstream` of that name when no port is given, else the
     /// host's addresses. `upstream_exists` answers whether a group has the name.
     pub fn resolve(
@@ -97,7 +104,7 @@ impl RawProxyPass {
             Authority::Host { host, port } => {
                 let port = port.unwrap_or(80);
                 let addrs = resolve_host(host, port)
-                    .ok_or_else(|| ConfigErrorKind::ProxyPassHostNotFound(host_port(host, port)))?;
+                    .ok_or_else(|| ConfigErrorKind::ProxyPassHostNotFound(self.authority_text()))?;
                 let proxy_host = if port == 80 {
                     host.clone()
                 } else {

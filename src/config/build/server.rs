@@ -12,7 +12,7 @@ use super::location::build_locations;
 use super::schema::Context;
 use super::Builder;
 use crate::config::error::ConfigErrorKind;
-use crate::config::model::{Listen, ListenAddr, LocationConf, LogFormat, Server, ServerName};
+use crate::config::model::{Listen, ListenAddr, LocationConf, Server, ServerName};
 use crate::config::tree::Directive;
 
 /// What a server block sees of the http level.
@@ -20,7 +20,6 @@ pub struct Scope<'a> {
     pub http_layer: &'a Layer,
     pub http_conf: &'a LocationConf,
     pub upstream_names: &'a [String],
-    pub log_formats: &'a HashMap<String, LogFormat>,
 }
 
 const DEFAULT_CLIENT_HEADER_BUFFER_SIZE: u64 = 1 << 10;
@@ -105,10 +104,7 @@ pub fn build_server(d: &Directive, cx: &mut Builder, scope: &Scope<'_>) -> Serve
 /// Classifies one `server_name` argument as nginx does.
 pub fn parse_server_name(raw: &str) -> Result<Vec<ServerName>, ConfigErrorKind> {
     if let Some(re) = raw.strip_prefix('~') {
-        let regex = regex::Regex::new(re).map_err(|e| ConfigErrorKind::InvalidRegex {
-            pattern: re.to_string(),
-            reason: e.to_string(),
-        })?;
+        let regex = super::compile_regex(re, false)?;
         return Ok(vec![ServerName::Regex {
             regex,
             source: re.to_string(),

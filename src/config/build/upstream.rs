@@ -24,6 +24,7 @@ pub fn build_upstream(d: &Directive, cx: &mut Builder) -> Upstream {
     let mut keepalive = None;
     let mut keepalive_timeout = None;
     let mut keepalive_requests = None;
+    let errors_before = cx.errors.0.len();
     for inner in d.block.as_deref().unwrap_or(&[]) {
         if !cx.check(inner, Context::Upstream) {
             continue;
@@ -44,7 +45,7 @@ pub fn build_upstream(d: &Directive, cx: &mut Builder) -> Upstream {
             _ => {}
         }
     }
-    if servers.is_empty() && cx.errors.is_empty() {
+    if servers.is_empty() && cx.errors.0.len() == errors_before {
         cx.error(ConfigErrorKind::NoServersInUpstream, &d.span);
     }
     Upstream {
