@@ -1,11 +1,24 @@
 //! Vestibule: a reverse proxy and static file server for Python web apps that reads
 //! nginx's configuration language.
 //!
-//! Layers, each in its own folder (DESIGN.md §5): [`config`] turns files into a typed
-//! configuration; [`route`] picks the server and location for a request. `main.rs` is
-//! a thin CLI over [`cli`].
+//! Layers, each in its own folder (DESIGN.md §5):
+//! - [`config`]: files → a validated, typed configuration;
+//! - [`route`]: which server and location answer a request;
+//! - [`http1`]: the sans-IO HTTP/1.1 codec;
+//! - [`proxy`]: forwarding to upstreams (Gunicorn);
+//! - [`static_files`]: answering from disk;
+//! - [`worker`]: the runtime, connections and the request path;
+//! - [`observe`]: error and access logs.
+//!
+//! `main.rs` is a thin CLI over [`cli`].
 
 pub mod cli;
 pub mod config;
+pub mod http1;
+pub mod observe;
+pub mod proxy;
 pub mod route;
+pub mod static_files;
 pub mod sys;
+pub mod uri;
+pub mod worker;

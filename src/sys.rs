@@ -141,6 +141,56 @@ pub fn strerror(errno: i32) -> String {
     }
 }
 
+/// This machine's host name (`$hostname`), or `localhost` when it cannot be read.
+pub fn hostname() -> String {
+    let mut buf = [0 as libc::c_char; 256];
+    // SAFETY: buf is valid for its length; gethostname NUL-terminates on success.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr(), buf.len() - 1) };
+    if rc != 0 {
+        return "localhost".to_string();
+    }
+    // SAFETY: buf is NUL-terminated (its last byte was never written).
+    unsafe { CStr::from_ptr(buf.as_ptr()) }
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// A broken-down local time, as nginx's log timestamps use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LocalTime {
+    pub year: i32,
+    /// 1–12
+    pub month: u32,
+    pub day: u32,
+    pub hour: u32,
+    pub minute: u32,
+    pub second: u32,
+    /// Offset from UTC in seconds (east positive).
+    pub utc_offset: i64,
+}
+
+/// Converts seconds since the epoch to local time (`localtime_r`), falling back to UTC.
+pub fn local_time(epoch_secs: i64) -> LocalTime {
+    let t: libc::time_t = epoch_secs;
+    // SAFETY: tm is plain old data; zeroed is valid and localtime_r fills it.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    // SAFETY: both pointers are valid for the call.
+    let ok = !unsafe { libc::localtime_r(&t, &mut tm) }.is_null();
+    if !ok {
+        // SAFETY: as above, gmtime_r only writes into tm.
+        unsafe { libc::gmtime_r(&t, &mut tm) };
+    }
+    LocalTime {
+        year: tm.tm_year + 1900,
+        month: u32::try_from(tm.tm_mon + 1).unwrap_or(1),
+        day: u32::try_from(tm.tm_mday).unwrap_or(1),
+        hour: u32::try_from(tm.tm_hour).unwrap_or(0),
+        minute: u32::try_from(tm.tm_min).unwrap_or(0),
+        second: u32::try_from(tm.tm_sec).unwrap_or(0),
+        utc_offset: if ok { tm.tm_gmtoff } else { 0 },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

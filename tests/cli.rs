@@ -47,7 +47,11 @@ fn debian_layout(dir: &Path) -> std::path::PathBuf {
     )
     .unwrap();
     let site = dir.join("sites-available/flaskapp");
-    std::fs::write(&site, GUIDE_SITE.replace("STATIC", static_dir.to_str().unwrap())).unwrap();
+    std::fs::write(
+        &site,
+        GUIDE_SITE.replace("STATIC", static_dir.to_str().unwrap()),
+    )
+    .unwrap();
     std::os::unix::fs::symlink(&site, dir.join("sites-enabled/flaskapp")).unwrap();
     main
 }
@@ -75,7 +79,11 @@ fn broken_include_reports_its_own_path_and_line() {
     let dir = tempfile::tempdir().unwrap();
     let main = debian_layout(dir.path());
     let site = dir.path().join("sites-available/flaskapp");
-    std::fs::write(&site, GUIDE_SITE.replace("proxy_redirect off;", "proxy_redirect off")).unwrap();
+    std::fs::write(
+        &site,
+        GUIDE_SITE.replace("proxy_redirect off;", "proxy_redirect off"),
+    )
+    .unwrap();
     let out = vestibule(&["-t", "-c", main.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     // The site is read through the sites-enabled symlink, so that is the path named.
@@ -97,7 +105,11 @@ fn dump_prints_every_file_once_verbatim() {
     // A second site that also includes proxy_params: it is still dumped once.
     let other = "server {\n    listen 8081;\n    location / { include proxy_params; proxy_pass http://127.0.0.1:8000; }\n}\n";
     std::fs::write(dir.path().join("conf.d/other.conf"), other).unwrap();
-    std::fs::write(dir.path().join("proxy_params"), "proxy_set_header Host $host; # on disk\n").unwrap();
+    std::fs::write(
+        dir.path().join("proxy_params"),
+        "proxy_set_header Host $host; # on disk\n",
+    )
+    .unwrap();
     let out = vestibule(&["-T", "-c", main.to_str().unwrap()]);
     assert!(out.status.success(), "{}", stderr(&out));
     let dump = String::from_utf8(out.stdout).unwrap();
@@ -116,16 +128,29 @@ fn dump_prints_every_file_once_verbatim() {
 fn command_line_directives_and_their_errors() {
     let dir = tempfile::tempdir().unwrap();
     let main = debian_layout(dir.path());
-    let ok = vestibule(&["-t", "-c", main.to_str().unwrap(), "-g", "daemon off; worker_rlimit_nofile 1024;"]);
+    let ok = vestibule(&[
+        "-t",
+        "-c",
+        main.to_str().unwrap(),
+        "-g",
+        "daemon off; worker_rlimit_nofile 1024;",
+    ]);
     assert!(ok.status.success(), "{}", stderr(&ok));
     let bad = vestibule(&["-t", "-c", main.to_str().unwrap(), "-g", "demon off;"]);
     assert_eq!(bad.status.code(), Some(1));
     assert!(
-        stderr(&bad).starts_with("vestibule: [emerg] unknown directive \"demon\" in command line\n"),
+        stderr(&bad)
+            .starts_with("vestibule: [emerg] unknown directive \"demon\" in command line\n"),
         "{}",
         stderr(&bad)
     );
-    let dup = vestibule(&["-t", "-c", main.to_str().unwrap(), "-g", "worker_processes 2;"]);
+    let dup = vestibule(&[
+        "-t",
+        "-c",
+        main.to_str().unwrap(),
+        "-g",
+        "worker_processes 2;",
+    ]);
     assert!(stderr(&dup).contains(&format!(
         "\"worker_processes\" directive is duplicate in {}:1",
         main.display()
@@ -138,7 +163,13 @@ fn error_log_option_also_receives_the_errors() {
     let conf = dir.path().join("bad.conf");
     std::fs::write(&conf, "http { bogus; }\n").unwrap();
     let log = dir.path().join("early.log");
-    let out = vestibule(&["-t", "-c", conf.to_str().unwrap(), "-e", log.to_str().unwrap()]);
+    let out = vestibule(&[
+        "-t",
+        "-c",
+        conf.to_str().unwrap(),
+        "-e",
+        log.to_str().unwrap(),
+    ]);
     assert_eq!(out.status.code(), Some(1));
     let logged = std::fs::read_to_string(&log).unwrap();
     assert_eq!(logged, stderr(&out));
@@ -149,12 +180,19 @@ fn error_log_option_also_receives_the_errors() {
 fn version_and_help() {
     let v = vestibule(&["-v"]);
     assert!(v.status.success());
-    assert_eq!(stderr(&v), format!("vestibule version: vestibule/{}\n", env!("CARGO_PKG_VERSION")));
+    assert_eq!(
+        stderr(&v),
+        format!(
+            "vestibule version: vestibule/{}\n",
+            env!("CARGO_PKG_VERSION")
+        )
+    );
     let big_v = stderr(&vestibule(&["-V"]));
     assert!(big_v.contains("default configuration file: /etc/vestibule/vestibule.conf"));
     let h = vestibule(&["-h"]);
     assert!(h.status.success());
-    assert!(stderr(&h).contains("-s signal     : send signal to a master process: stop, quit, reopen, reload"));
+    assert!(stderr(&h)
+        .contains("-s signal     : send signal to a master process: stop, quit, reopen, reload"));
     let bad = vestibule(&["-x"]);
     assert_eq!(bad.status.code(), Some(1));
     assert_eq!(stderr(&bad), "vestibule: invalid option: \"x\"\n");
@@ -190,7 +228,12 @@ fn signal_option_sends_the_signal_to_the_pid_in_the_pid_file() {
         pid_file.display()
     )));
 
-    for (signal, number) in [("reload", libc::SIGHUP), ("stop", libc::SIGTERM), ("quit", libc::SIGQUIT), ("reopen", libc::SIGUSR1)] {
+    for (signal, number) in [
+        ("reload", libc::SIGHUP),
+        ("stop", libc::SIGTERM),
+        ("quit", libc::SIGQUIT),
+        ("reopen", libc::SIGUSR1),
+    ] {
         let mut child = Command::new("sleep").arg("30").spawn().unwrap();
         std::fs::write(&pid_file, format!("{}\n", child.id())).unwrap();
         let out = vestibule(&["-s", signal, "-c", conf.to_str().unwrap()]);
@@ -209,5 +252,8 @@ fn signal_option_sends_the_signal_to_the_pid_in_the_pid_file() {
     std::fs::write(&pid_file, "2147483646\n").unwrap();
     let gone = vestibule(&["-s", "reload", "-c", conf.to_str().unwrap()]);
     assert_eq!(gone.status.code(), Some(1));
-    assert_eq!(stderr(&gone), "vestibule: [error] kill(2147483646, 1) failed (3: No such process)\n");
+    assert_eq!(
+        stderr(&gone),
+        "vestibule: [error] kill(2147483646, 1) failed (3: No such process)\n"
+    );
 }

@@ -31,14 +31,19 @@ fn server(c: &Config, i: usize) -> &Server {
 
 fn location<'a>(s: &'a Server, describe: &str) -> &'a Location {
     fn walk<'a>(locs: &'a [Location], d: &str) -> Option<&'a Location> {
-        locs.iter()
-            .find_map(|l| (l.matcher.describe() == d).then_some(l).or_else(|| walk(&l.locations, d)))
+        locs.iter().find_map(|l| {
+            (l.matcher.describe() == d)
+                .then_some(l)
+                .or_else(|| walk(&l.locations, d))
+        })
     }
     walk(&s.locations, describe).unwrap_or_else(|| panic!("no location {describe}"))
 }
 
 fn header_names(h: &[vestibule::config::model::HeaderSetting]) -> Vec<String> {
-    h.iter().map(|h| format!("{}: {}", h.name, h.value)).collect()
+    h.iter()
+        .map(|h| format!("{}: {}", h.name, h.value))
+        .collect()
 }
 
 #[test]
@@ -51,14 +56,22 @@ fn defaults_match_nginx() {
     let s = server(&c, 0);
     // Not root in CI? The default listen depends on it, as in nginx.
     let port = if vestibule::sys::is_root() { 80 } else { 8000 };
-    assert_eq!(s.listen[0].addr, ListenAddr::Tcp(format!("0.0.0.0:{port}").parse().unwrap()));
+    assert_eq!(
+        s.listen[0].addr,
+        ListenAddr::Tcp(format!("0.0.0.0:{port}").parse().unwrap())
+    );
     assert_eq!(s.listen[0].backlog, 511);
     assert_eq!(s.server_names, vec![ServerName::Exact(String::new())]);
     assert_eq!(s.client_header_buffer_size, 1024);
     assert_eq!(s.large_client_header_buffers, (4, 8192));
     assert_eq!(s.client_header_timeout, Duration::from_secs(60));
     let conf = &s.conf;
-    assert_eq!(conf.root, DocRoot::Root(vestibule::config::template::Template::literal("/prefix/html")));
+    assert_eq!(
+        conf.root,
+        DocRoot::Root(vestibule::config::template::Template::literal(
+            "/prefix/html"
+        ))
+    );
     assert_eq!(conf.index[0].as_static(), Some("index.html"));
     assert_eq!(conf.client_max_body_size, 1 << 20);
     assert_eq!(conf.client_body_buffer_size, 16 << 10);
@@ -77,7 +90,9 @@ fn defaults_match_nginx() {
     assert!(p.buffering && p.request_buffering);
     assert_eq!(p.http_version, (1, 1));
     assert!(p.next_upstream.error && p.next_upstream.timeout && !p.next_upstream.http_502);
-    assert!(matches!(&p.redirect, ProxyRedirect::Rules(r) if matches!(r.as_slice(), [RedirectRule::Default])));
+    assert!(
+        matches!(&p.redirect, ProxyRedirect::Rules(r) if matches!(r.as_slice(), [RedirectRule::Default]))
+    );
 }
 
 #[test]
@@ -100,10 +115,16 @@ fn array_directives_are_inherited_only_when_the_inner_level_sets_none() {
     );
     let s = server(&c, 0);
     let inherits = &location(s, "/inherits/").conf;
-    assert_eq!(header_names(&inherits.proxy.set_headers), ["Host: $host", "X-Real-IP: $remote_addr"]);
+    assert_eq!(
+        header_names(&inherits.proxy.set_headers),
+        ["Host: $host", "X-Real-IP: $remote_addr"]
+    );
     assert_eq!(header_names(&inherits.add_headers), ["X-Http: 1"]);
     let replaces = &location(s, "/replaces/").conf;
-    assert_eq!(header_names(&replaces.proxy.set_headers), ["X-Only: $scheme"]);
+    assert_eq!(
+        header_names(&replaces.proxy.set_headers),
+        ["X-Only: $scheme"]
+    );
     assert_eq!(header_names(&replaces.add_headers), ["X-Loc: 2"]);
     assert!(replaces.add_headers[0].always);
 }
@@ -134,9 +155,15 @@ fn scalar_settings_inherit_innermost_and_handlers_do_not() {
     assert!(a.conf.proxy.pass.is_some() && a.conf.return_.is_some() && a.conf.try_files.is_some());
     let nested = location(s, "/a/nested/");
     assert_eq!(nested.conf.client_max_body_size, 8 << 20, "scalars inherit");
-    assert!(nested.conf.proxy.pass.is_none(), "proxy_pass is not inherited");
+    assert!(
+        nested.conf.proxy.pass.is_none(),
+        "proxy_pass is not inherited"
+    );
     assert!(nested.conf.return_.is_none(), "return is not inherited");
-    assert!(nested.conf.try_files.is_none(), "try_files is not inherited");
+    assert!(
+        nested.conf.try_files.is_none(),
+        "try_files is not inherited"
+    );
     assert_eq!(location(s, "/b/").conf.client_max_body_size, 4 << 20);
 }
 
@@ -159,24 +186,42 @@ fn proxy_pass_forms() {
     let s = server(&c, 0);
     let pass = |d: &str| location(s, d).conf.proxy.pass.clone().unwrap();
     let tcp = pass("/tcp/");
-    assert_eq!(tcp.target, ProxyTarget::Direct(vec![UpstreamAddr::Tcp("127.0.0.1:8000".parse().unwrap())]));
-    assert_eq!((tcp.uri, tcp.proxy_host.as_str(), tcp.proxy_port), (None, "127.0.0.1:8000", 8000));
+    assert_eq!(
+        tcp.target,
+        ProxyTarget::Direct(vec![UpstreamAddr::Tcp("127.0.0.1:8000".parse().unwrap())])
+    );
+    assert_eq!(
+        (tcp.uri, tcp.proxy_host.as_str(), tcp.proxy_port),
+        (None, "127.0.0.1:8000", 8000)
+    );
     let uri = pass("/uri/");
     assert_eq!(uri.uri.as_deref(), Some("/app/"));
     assert_eq!(uri.proxy_host, "localhost:8000");
     let sock = pass("/sock/");
-    assert_eq!(sock.target, ProxyTarget::Direct(vec![UpstreamAddr::Unix("/run/gunicorn.sock".into())]));
+    assert_eq!(
+        sock.target,
+        ProxyTarget::Direct(vec![UpstreamAddr::Unix("/run/gunicorn.sock".into())])
+    );
     assert_eq!((sock.uri, sock.proxy_host.as_str()), (None, "localhost"));
     assert_eq!(pass("/sockuri/").uri.as_deref(), Some("/x/"));
     let group = pass("/group/");
-    assert_eq!((group.target, group.proxy_host.as_str()), (ProxyTarget::Group("app".into()), "app"));
+    assert_eq!(
+        (group.target, group.proxy_host.as_str()),
+        (ProxyTarget::Group("app".into()), "app")
+    );
     assert_eq!(pass("/port80").proxy_host, "127.0.0.1");
-    assert!(location(s, "/tcp/").auto_redirect, "a proxied prefix ending in / redirects /tcp");
+    assert!(
+        location(s, "/tcp/").auto_redirect,
+        "a proxied prefix ending in / redirects /tcp"
+    );
     assert!(!location(s, "/port80").auto_redirect);
     let app = c.http.as_ref().unwrap().upstream("app").unwrap();
     assert_eq!(app.servers.len(), 2);
     assert_eq!((app.servers[1].weight, app.servers[1].backup), (2, true));
-    assert_eq!(app.keepalive, vestibule::config::model::DEFAULT_UPSTREAM_KEEPALIVE);
+    assert_eq!(
+        app.keepalive,
+        vestibule::config::model::DEFAULT_UPSTREAM_KEEPALIVE
+    );
 }
 
 #[test]
@@ -199,11 +244,31 @@ fn location_and_server_name_forms() {
     let names: Vec<String> = s.server_names.iter().map(ServerName::source).collect();
     assert_eq!(
         names,
-        ["example.com", "*.example.org", "www.example.*", "example.net", "*.example.net", "~^(?<app>\\w+)\\.test$", "_"]
+        [
+            "example.com",
+            "*.example.org",
+            "www.example.*",
+            "example.net",
+            "*.example.net",
+            "~^(?<app>\\w+)\\.test$",
+            "_"
+        ]
     );
     let kinds: Vec<String> = s.locations.iter().map(|l| l.matcher.describe()).collect();
-    assert_eq!(kinds, ["= /exact", "^~ /static/", "~* \\.(png|jpg)$", "~ \\.php$", "= /glued", "@fallback"]);
-    assert!(matches!(&s.locations[2].matcher, LocationMatch::Regex { regex, .. } if regex.is_match("/A.PNG")));
+    assert_eq!(
+        kinds,
+        [
+            "= /exact",
+            "^~ /static/",
+            "~* \\.(png|jpg)$",
+            "~ \\.php$",
+            "= /glued",
+            "@fallback"
+        ]
+    );
+    assert!(
+        matches!(&s.locations[2].matcher, LocationMatch::Regex { regex, .. } if regex.is_match("/A.PNG"))
+    );
 }
 
 #[test]
@@ -224,7 +289,10 @@ fn expires_return_and_error_page_values() {
     let a = location(s, "/a");
     assert_eq!(a.conf.expires, Expires::Access(3600));
     let r = a.conf.return_.as_ref().unwrap();
-    assert_eq!((r.code, r.text.as_ref().unwrap().source.as_str()), (301, "https://example.com$request_uri"));
+    assert_eq!(
+        (r.code, r.text.as_ref().unwrap().source.as_str()),
+        (301, "https://example.com$request_uri")
+    );
     let b = location(s, "/b");
     assert_eq!(b.conf.expires, Expires::Modified(-30));
     assert_eq!(b.conf.return_.as_ref().unwrap().code, 302);
@@ -248,7 +316,10 @@ fn command_line_directives_come_first_and_conflict_as_duplicates() {
     let err = load(&opts("worker_processes 4;")).unwrap_err();
     assert_eq!(
         err.to_string(),
-        format!("\"worker_processes\" directive is duplicate in {}:1", path.display())
+        format!(
+            "\"worker_processes\" directive is duplicate in {}:1",
+            path.display()
+        )
     );
 }
 
@@ -262,7 +333,10 @@ fn embedded_configuration_loads_when_the_default_file_is_missing() {
     })
     .unwrap();
     let s = server(&loaded.config, 0);
-    assert_eq!(s.listen[0].addr, ListenAddr::Tcp("127.0.0.1:8080".parse().unwrap()));
+    assert_eq!(
+        s.listen[0].addr,
+        ListenAddr::Tcp("127.0.0.1:8080".parse().unwrap())
+    );
     assert!(!loaded.config.main.daemon);
     assert!(location(s, "/").conf.return_.is_some());
 }

@@ -3,6 +3,7 @@
 //! returns.
 
 pub mod args;
+mod serve;
 mod signal;
 
 use std::ffi::OsString;
@@ -45,11 +46,7 @@ pub fn main<I: IntoIterator<Item = OsString>>(args: I) -> ExitCode {
     if let Some(sig) = opts.signal {
         return signal::send(sig, &loaded.config.main.pid, &out);
     }
-    out.say(
-        "emerg",
-        "serving is not implemented in this build yet: the request path arrives with issue 3; use -t to test a configuration",
-    );
-    ExitCode::FAILURE
+    serve::run(loaded, &out)
 }
 
 fn load_options(opts: &Options) -> LoadOptions {

@@ -21,6 +21,7 @@ pub mod source;
 pub mod template;
 pub mod tree;
 pub mod value;
+pub mod warnings;
 
 use std::path::PathBuf;
 
@@ -73,10 +74,12 @@ pub fn load(options: &LoadOptions) -> Result<Loaded, ConfigErrors> {
         sort_by_place(&mut errors, &read.sources);
         errors
     })?;
+    let mut found = built.warnings;
+    found.extend(warnings::check(&built.config, &build_options.prefix));
     Ok(Loaded {
         config: built.config,
         sources: read.sources,
-        warnings: built.warnings,
+        warnings: found,
     })
 }
 

@@ -231,6 +231,51 @@ impl Template {
     }
 }
 
+/// Gives variables their values for one request; the worker implements it.
+pub trait VariableSource {
+    /// Appends the value of `var` to `out`. Returns false when the variable has no
+    /// value (an absent header, no upstream yet), which access logs print as `-`.
+    fn write_variable(&self, var: &Variable, out: &mut Vec<u8>) -> bool;
+}
+
+impl Template {
+    /// Appends the expanded value; variables without a value expand to nothing.
+    pub fn expand(&self, vars: &dyn VariableSource, out: &mut Vec<u8>) {
+        for part in &self.parts {
+            match part {
+                Part::Literal(s) => out.extend_from_slice(s.as_bytes()),
+                Part::Var(v) => {
+                    vars.write_variable(v, out);
+                }
+            }
+        }
+    }
+
+    /// Appends the expanded value for a log line: each variable's value passes through
+    /// `escape`, and one without a value is written as `-`.
+    pub fn expand_for_log(
+        &self,
+        vars: &dyn VariableSource,
+        out: &mut Vec<u8>,
+        scratch: &mut Vec<u8>,
+        escape: fn(&[u8], &mut Vec<u8>),
+    ) {
+        for part in &self.parts {
+            match part {
+                Part::Literal(s) => out.extend_from_slice(s.as_bytes()),
+                Part::Var(v) => {
+                    scratch.clear();
+                    if vars.write_variable(v, scratch) && !scratch.is_empty() {
+                        escape(scratch, out);
+                    } else {
+                        out.push(b'-');
+                    }
+                }
+            }
+        }
+    }
+}
+
 impl fmt::Display for Template {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.source)

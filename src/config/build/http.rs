@@ -175,10 +175,20 @@ fn default_types() -> MimeTypes {
     t
 }
 
+/// Location settings with every default and the root under `/`, for the rare path that
+/// needs settings before a configuration is known.
+pub fn fallback_location_conf() -> LocationConf {
+    defaults_with_root(std::path::Path::new("/html"))
+}
+
 /// Every location setting's default, as nginx's (Debian's paths for logs and temp).
 fn defaults(cx: &Builder) -> LocationConf {
+    defaults_with_root(&cx.full_path("html"))
+}
+
+fn defaults_with_root(root: &std::path::Path) -> LocationConf {
     LocationConf {
-        root: DocRoot::Root(Template::literal(&cx.full_path("html").to_string_lossy())),
+        root: DocRoot::Root(Template::literal(&root.to_string_lossy())),
         index: vec![Template::literal("index.html")],
         try_files: None,
         return_: None,

@@ -25,6 +25,7 @@ use super::model::Config;
 use super::source::Span;
 use super::tree::Directive;
 
+pub use http::fallback_location_conf;
 pub use schema::Context;
 
 /// What the builder needs to know about the world.

@@ -20,7 +20,7 @@ pub enum Balance {
 
 /// Where an upstream server listens. A host name is resolved at load time, as nginx
 /// does, and may give several addresses.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum UpstreamAddr {
     Tcp(SocketAddr),
     Unix(PathBuf),

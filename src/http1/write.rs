@@ -1,0 +1,116 @@
+//! Serialisation of heads: the last step of the data path ("write response"), and
+//! of the request line the proxy sends upstream. Appends to a caller's `Vec<u8>`.
+//!
+//! A value is never allowed to break the framing: CR, LF and NUL in a field value
+//! or reason phrase are written as SP (RFC 9110 §5.5 permits exactly this), so a
+//! variable that decodes to `%0d%0a` cannot split a response.
+
+use super::head::{is_tchar, Version};
+use super::method::Method;
+
+/// The interim response to `Expect: 100-continue` (RFC 9110 §15.2.1).
+pub const CONTINUE_100: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
+
+/// Appends `HTTP/1.1 200 OK\r\n`.
+pub fn write_status_line(version: Version, status: u16, reason: &str, out: &mut Vec<u8>) {
+    out.extend_from_slice(version.as_str().as_bytes());
+    out.push(b' ');
+    push_status_code(status, out);
+    out.push(b' ');
+    push_sanitised(reason.as_bytes(), out);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Appends `GET /path HTTP/1.1\r\n`. The target comes from a validated request or
+/// the configuration; a SP, CR, LF or NUL in it is percent-encoded.
+pub fn write_request_line(method: &Method, target: &str, version: Version, out: &mut Vec<u8>) {
+    out.extend_from_slice(method.as_str().as_bytes());
+    out.push(b' ');
+    for &b in target.as_bytes() {
+        match b {
+            b' ' => out.extend_from_slice(b"%20"),
+            b'\r' => out.extend_from_slice(b"%0D"),
+            b'\n' => out.extend_from_slice(b"%0A"),
+            0 => out.extend_from_slice(b"%00"),
+            _ => out.push(b),
+        }
+    }
+    out.push(b' ');
+    out.extend_from_slice(version.as_str().as_bytes());
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Appends `Name: value\r\n`. A name that is not a token (RFC 9110 §5.1) cannot
+/// come from a parsed head; from elsewhere it is not written at all.
+pub fn write_header(name: &str, value: &[u8], out: &mut Vec<u8>) {
+    if name.is_empty() || !name.bytes().all(is_tchar) {
+        return;
+    }
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b": ");
+    push_sanitised(value, out);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Appends the empty line that ends a head.
+pub fn write_head_end(out: &mut Vec<u8>) {
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Appends a status code as three digits; a code outside 100–999 is not valid HTTP
+/// and is written as 500.
+fn push_status_code(status: u16, out: &mut Vec<u8>) {
+    let status = if (100..=999).contains(&status) {
+        status
+    } else {
+        500
+    };
+    for divisor in [100, 10, 1] {
+        out.push(b'0' + (status / divisor % 10) as u8);
+    }
+}
+
+fn push_sanitised(value: &[u8], out: &mut Vec<u8>) {
+    out.extend(value.iter().map(|&b| match b {
+        b'\r' | b'\n' | 0 => b' ',
+        _ => b,
+    }));
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+
+    #[test]
+    fn heads_serialise() {
+        let mut out = Vec::new();
+        write_status_line(Version::Http11, 504, "Gateway Time-out", &mut out);
+        write_header("Content-Length", b"0", &mut out);
+        write_head_end(&mut out);
+        assert_eq!(
+            out,
+            b"HTTP/1.1 504 Gateway Time-out\r\nContent-Length: 0\r\n\r\n"
+        );
+
+        let mut out = Vec::new();
+        write_request_line(&Method::Get, "/a b", Version::Http10, &mut out);
+        assert_eq!(out, b"GET /a%20b HTTP/1.0\r\n");
+    }
+
+    #[test]
+    fn values_cannot_split_the_response() {
+        let mut out = Vec::new();
+        write_header("Location", b"/x\r\nSet-Cookie: a=b\0", &mut out);
+        assert_eq!(out, b"Location: /x  Set-Cookie: a=b \r\n");
+
+        let mut out = Vec::new();
+        write_header("Bad Name", b"x", &mut out);
+        write_header("", b"x", &mut out);
+        assert!(out.is_empty());
+
+        let mut out = Vec::new();
+        write_status_line(Version::Http11, 7, "a\r\nb", &mut out);
+        assert_eq!(out, b"HTTP/1.1 500 a  b\r\n");
+    }
+}

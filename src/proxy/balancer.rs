@@ -1,0 +1,325 @@
+//! Choosing the upstream server for a request, per worker: nginx's smooth weighted
+//! round robin (or `least_conn`), skipping servers marked `down` and servers that
+//! failed `max_fails` times within `fail_timeout`; `backup` servers only when no primary
+//! server is available. Time is passed in, so every rule is a plain unit test.
+
+use std::time::{Duration, Instant};
+
+use crate::config::model::{Balance, Upstream, UpstreamAddr};
+
+/// One upstream server's state in this worker.
+#[derive(Debug, Clone)]
+pub struct PeerState {
+    pub addr: UpstreamAddr,
+    /// As written in the configuration, for `$upstream_addr` and logs.
+    pub name: String,
+    weight: i64,
+    current_weight: i64,
+    max_fails: u32,
+    fail_timeout: Duration,
+    fails: u32,
+    checked: Option<Instant>,
+    backup: bool,
+    down: bool,
+    /// Requests in flight (for `least_conn`).
+    pub active: u32,
+}
+
+/// The servers of one `proxy_pass` target.
+#[derive(Debug, Clone)]
+pub struct Peers {
+    peers: Vec<PeerState>,
+    balance: Balance,
+}
+
+/// Defaults for a `proxy_pass host:port` that names no `upstream`, as nginx's implicit
+/// upstream: weight 1, max_fails 1, fail_timeout 10s.
+const IMPLICIT_MAX_FAILS: u32 = 1;
+const IMPLICIT_FAIL_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl Peers {
+    pub fn from_upstream(u: &Upstream) -> Peers {
+        let peers = u
+            .servers
+            .iter()
+            .map(|s| PeerState {
+                addr: s.addr.clone(),
+                name: s.addr.to_string(),
+                weight: i64::from(s.weight.max(1)),
+                current_weight: 0,
+                max_fails: s.max_fails,
+                fail_timeout: s.fail_timeout,
+                fails: 0,
+                checked: None,
+                backup: s.backup,
+                down: s.down,
+                active: 0,
+            })
+            .collect();
+        Peers {
+            peers,
+            balance: u.balance,
+        }
+    }
+
+    pub fn direct(addrs: &[UpstreamAddr]) -> Peers {
+        let peers = addrs
+            .iter()
+            .map(|a| PeerState {
+                addr: a.clone(),
+                name: a.to_string(),
+                weight: 1,
+                current_weight: 0,
+                max_fails: IMPLICIT_MAX_FAILS,
+                fail_timeout: IMPLICIT_FAIL_TIMEOUT,
+                fails: 0,
+                checked: None,
+                backup: false,
+                down: false,
+                active: 0,
+            })
+            .collect();
+        Peers {
+            peers,
+            balance: Balance::RoundRobin,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.peers.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.peers.is_empty()
+    }
+
+    pub fn peer(&self, i: usize) -> Option<&PeerState> {
+        self.peers.get(i)
+    }
+
+    /// Whether the addresses are the same as `other`'s (a reload that changed nothing
+    /// keeps the failure counts).
+    pub fn same_addresses(&self, other: &Peers) -> bool {
+        self.peers.len() == other.peers.len()
+            && self
+                .peers
+                .iter()
+                .zip(&other.peers)
+                .all(|(a, b)| a.addr == b.addr && a.backup == b.backup)
+    }
+
+    fn available(&self, p: &PeerState, now: Instant) -> bool {
+        if p.down {
+            return false;
+        }
+        // A single server is always tried, as nginx does (nothing else to fall back to).
+        if self.peers.len() == 1 {
+            return true;
+        }
+        !(p.max_fails > 0
+            && p.fails >= p.max_fails
+            && p.checked
+                .is_some_and(|c| now.saturating_duration_since(c) <= p.fail_timeout))
+    }
+
+    /// Picks a server not in `tried`. Primary servers first; backups only when no
+    /// primary is available.
+    pub fn pick(&mut self, now: Instant, tried: &[usize]) -> Option<usize> {
+        for backup in [false, true] {
+            let candidates: Vec<usize> = (0..self.peers.len())
+                .filter(|&i| {
+                    let p = &self.peers[i];
+                    p.backup == backup && !tried.contains(&i) && self.available(p, now)
+                })
+                .collect();
+            if candidates.is_empty() {
+                continue;
+            }
+            let chosen = match self.balance {
+                Balance::RoundRobin => self.smooth_weighted(&candidates),
+                Balance::LeastConn => self.least_conn(&candidates),
+            };
+            if chosen.is_some() {
+                return chosen;
+            }
+        }
+        None
+    }
+
+    /// nginx's smooth weighted round robin: every candidate gains its weight, the
+    /// heaviest is chosen and pays back the total.
+    fn smooth_weighted(&mut self, candidates: &[usize]) -> Option<usize> {
+        let mut total = 0;
+        let mut best: Option<usize> = None;
+        let mut best_weight = i64::MIN;
+        for &i in candidates {
+            let p = &mut self.peers[i];
+            p.current_weight += p.weight;
+            total += p.weight;
+            if best.is_none() || p.current_weight > best_weight {
+                best = Some(i);
+                best_weight = p.current_weight;
+            }
+        }
+        let b = best?;
+        self.peers[b].current_weight -= total;
+        Some(b)
+    }
+
+    /// Fewest requests in flight relative to weight; ties go round robin.
+    fn least_conn(&mut self, candidates: &[usize]) -> Option<usize> {
+        let score = |p: &PeerState| (i64::from(p.active) * 1_000_000) / p.weight;
+        let min = candidates.iter().map(|&i| score(&self.peers[i])).min()?;
+        let tied: Vec<usize> = candidates
+            .iter()
+            .copied()
+            .filter(|&i| score(&self.peers[i]) == min)
+            .collect();
+        self.smooth_weighted(&tied)
+    }
+
+    /// Records a failure (`proxy_next_upstream` conditions count as failures).
+    pub fn failed(&mut self, i: usize, now: Instant) {
+        if let Some(p) = self.peers.get_mut(i) {
+            p.fails = p.fails.saturating_add(1);
+            p.checked = Some(now);
+        }
+    }
+
+    /// Records a success: the failure count starts again.
+    pub fn succeeded(&mut self, i: usize) {
+        if let Some(p) = self.peers.get_mut(i) {
+            p.fails = 0;
+            p.checked = None;
+        }
+    }
+
+    pub fn started(&mut self, i: usize) {
+        if let Some(p) = self.peers.get_mut(i) {
+            p.active += 1;
+        }
+    }
+
+    pub fn finished(&mut self, i: usize) {
+        if let Some(p) = self.peers.get_mut(i) {
+            p.active = p.active.saturating_sub(1);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::model::UpstreamServer;
+    use crate::config::source::{Origin, Span};
+    use std::sync::Arc;
+
+    fn server(port: u16, weight: u32, backup: bool, down: bool) -> UpstreamServer {
+        UpstreamServer {
+            name: format!("127.0.0.1:{port}"),
+            addr: UpstreamAddr::Tcp(format!("127.0.0.1:{port}").parse().unwrap()),
+            weight,
+            max_fails: 1,
+            fail_timeout: Duration::from_secs(10),
+            backup,
+            down,
+            span: Span::new(Arc::new(Origin::CommandLine), 1),
+        }
+    }
+
+    fn group(servers: Vec<UpstreamServer>, balance: Balance) -> Peers {
+        Peers::from_upstream(&Upstream {
+            name: "app".into(),
+            servers,
+            balance,
+            keepalive: 0,
+            keepalive_timeout: Duration::from_secs(60),
+            keepalive_requests: 100,
+            span: Span::new(Arc::new(Origin::CommandLine), 1),
+        })
+    }
+
+    fn picks(p: &mut Peers, n: usize, now: Instant) -> Vec<usize> {
+        (0..n).map(|_| p.pick(now, &[]).unwrap()).collect()
+    }
+
+    #[test]
+    fn smooth_weighted_round_robin_spreads_by_weight() {
+        let mut p = group(
+            vec![
+                server(1, 5, false, false),
+                server(2, 1, false, false),
+                server(3, 1, false, false),
+            ],
+            Balance::RoundRobin,
+        );
+        // nginx's documented sequence for weights 5,1,1: a a b a c a a
+        assert_eq!(picks(&mut p, 7, Instant::now()), [0, 0, 1, 0, 2, 0, 0]);
+    }
+
+    #[test]
+    fn down_servers_are_never_chosen_and_backups_only_when_needed() {
+        let now = Instant::now();
+        let mut p = group(
+            vec![
+                server(1, 1, false, true),
+                server(2, 1, false, false),
+                server(3, 1, true, false),
+            ],
+            Balance::RoundRobin,
+        );
+        assert_eq!(picks(&mut p, 3, now), [1, 1, 1]);
+        p.failed(1, now);
+        assert_eq!(
+            p.pick(now, &[]),
+            Some(2),
+            "primary failed: the backup serves"
+        );
+        assert_eq!(
+            p.pick(now + Duration::from_secs(11), &[]),
+            Some(1),
+            "after fail_timeout the primary is tried again"
+        );
+    }
+
+    #[test]
+    fn failed_servers_rest_for_fail_timeout_and_tried_ones_are_skipped() {
+        let now = Instant::now();
+        let mut p = group(
+            vec![server(1, 1, false, false), server(2, 1, false, false)],
+            Balance::RoundRobin,
+        );
+        p.failed(0, now);
+        assert_eq!(picks(&mut p, 3, now), [1, 1, 1]);
+        assert_eq!(
+            p.pick(now, &[1]),
+            None,
+            "the only live server was already tried"
+        );
+        p.succeeded(0);
+        assert_eq!(p.pick(now, &[1]), Some(0));
+    }
+
+    #[test]
+    fn a_single_server_is_always_tried() {
+        let now = Instant::now();
+        let mut p = Peers::direct(&[UpstreamAddr::Unix("/run/g.sock".into())]);
+        p.failed(0, now);
+        assert_eq!(p.pick(now, &[]), Some(0));
+        assert_eq!(p.pick(now, &[0]), None);
+    }
+
+    #[test]
+    fn least_conn_prefers_the_idlest() {
+        let now = Instant::now();
+        let mut p = group(
+            vec![server(1, 1, false, false), server(2, 1, false, false)],
+            Balance::LeastConn,
+        );
+        p.started(0);
+        assert_eq!(picks(&mut p, 2, now), [1, 1]);
+        p.started(1);
+        p.started(1);
+        assert_eq!(p.pick(now, &[]), Some(0));
+    }
+}

@@ -1,0 +1,150 @@
+//! What can go wrong talking to an upstream, with who failed, whether another server
+//! may be tried (`proxy_next_upstream`), the status the client gets, and nginx's
+//! error-log wording (`connect() failed (111: Connection refused) while connecting to
+//! upstream`).
+
+use std::io;
+
+use crate::config::model::NextUpstream;
+use crate::http1::UpstreamHeadError;
+
+/// The phase an upstream error happened in, for the log line's "while ...".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    Connecting,
+    Sending,
+    ReadingHead,
+}
+
+impl Phase {
+    fn words(self) -> &'static str {
+        match self {
+            Phase::Connecting => "while connecting to upstream",
+            Phase::Sending => "while sending request to upstream",
+            Phase::ReadingHead => "while reading response header from upstream",
+        }
+    }
+}
+
+/// A failure before any byte of the response reached the client.
+#[derive(Debug, thiserror::Error)]
+pub enum ProxyError {
+    #[error("{syscall}{} failed ({errno}: {reason}) {}", to.as_ref().map(|t| format!(" to {t}")).unwrap_or_default(), phase.words())]
+    Io {
+        syscall: &'static str,
+        /// nginx names the socket for unix upstreams: `connect() to unix:/x failed`.
+        to: Option<String>,
+        errno: i32,
+        reason: String,
+        phase: Phase,
+    },
+    #[error("upstream timed out (110: Connection timed out) {}", phase.words())]
+    Timeout { phase: Phase },
+    #[error("upstream prematurely closed connection {}", Phase::ReadingHead.words())]
+    ClosedBeforeHead,
+    #[error("upstream sent {} {}", head_words(.0), Phase::ReadingHead.words())]
+    InvalidHead(UpstreamHeadError),
+    #[error("no live upstreams {}", Phase::Connecting.words())]
+    NoLiveUpstreams,
+}
+
+fn head_words(e: &UpstreamHeadError) -> String {
+    match e {
+        UpstreamHeadError::TooBig { .. } => "too big header".to_string(),
+        other => format!("invalid header ({})", other.reason()),
+    }
+}
+
+impl ProxyError {
+    pub fn io(syscall: &'static str, e: &io::Error, phase: Phase) -> ProxyError {
+        let errno = e.raw_os_error().unwrap_or(0);
+        ProxyError::Io {
+            syscall,
+            to: None,
+            errno,
+            reason: crate::sys::strerror(errno),
+            phase,
+        }
+    }
+
+    /// `connect() to unix:/path failed (...)`, as nginx words a unix socket failure.
+    pub fn connect_unix(path: &std::path::Path, e: &io::Error) -> ProxyError {
+        let errno = e.raw_os_error().unwrap_or(0);
+        ProxyError::Io {
+            syscall: "connect()",
+            to: Some(format!("unix:{}", path.display())),
+            errno,
+            reason: crate::sys::strerror(errno),
+            phase: Phase::Connecting,
+        }
+    }
+
+    /// 504 for timeouts, 502 for everything else (nginx's mapping).
+    pub fn status(&self) -> u16 {
+        match self {
+            ProxyError::Timeout { .. } => 504,
+            _ => 502,
+        }
+    }
+
+    /// Whether `proxy_next_upstream` allows trying another server after this error.
+    pub fn next_upstream_allows(&self, next: &NextUpstream) -> bool {
+        match self {
+            ProxyError::Timeout { .. } => next.timeout,
+            ProxyError::InvalidHead(_) => next.invalid_header,
+            ProxyError::NoLiveUpstreams => false,
+            ProxyError::Io { .. } | ProxyError::ClosedBeforeHead => next.error,
+        }
+    }
+
+    /// Whether the server counts as failed (`max_fails`).
+    pub fn counts_as_failure(&self) -> bool {
+        !matches!(self, ProxyError::NoLiveUpstreams)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_in_nginx_words() {
+        let refused = ProxyError::io(
+            "connect()",
+            &io::Error::from_raw_os_error(111),
+            Phase::Connecting,
+        );
+        assert_eq!(
+            refused.to_string(),
+            "connect() failed (111: Connection refused) while connecting to upstream"
+        );
+        assert_eq!(refused.status(), 502);
+        let denied = ProxyError::connect_unix(
+            std::path::Path::new("/run/gunicorn.sock"),
+            &io::Error::from_raw_os_error(13),
+        );
+        assert_eq!(
+            denied.to_string(),
+            "connect() to unix:/run/gunicorn.sock failed (13: Permission denied) while connecting to upstream"
+        );
+        let t = ProxyError::Timeout {
+            phase: Phase::ReadingHead,
+        };
+        assert_eq!(t.to_string(), "upstream timed out (110: Connection timed out) while reading response header from upstream");
+        assert_eq!(t.status(), 504);
+        assert_eq!(
+            ProxyError::ClosedBeforeHead.to_string(),
+            "upstream prematurely closed connection while reading response header from upstream"
+        );
+        let next = NextUpstream {
+            error: true,
+            timeout: true,
+            ..NextUpstream::default()
+        };
+        assert!(refused.next_upstream_allows(&next) && t.next_upstream_allows(&next));
+        assert!(
+            !ProxyError::InvalidHead(UpstreamHeadError::InvalidStatusLine)
+                .next_upstream_allows(&next)
+        );
+    }
+}

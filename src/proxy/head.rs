@@ -1,0 +1,262 @@
+//! Request and response heads across the proxy: the request line and headers sent to
+//! the upstream (`proxy_set_header`, hop-by-hop removal, `proxy_pass` URI
+//! replacement), and the response headers passed back (`proxy_hide_header`,
+//! `proxy_pass_header`, `proxy_redirect`). Pure functions over the exchange.
+
+use crate::config::model::{LocationConf, LocationMatch, ProxyPass, ProxyRedirect, RedirectRule};
+use crate::config::template::VariableSource;
+use crate::http1::{headers, write, Header, Version};
+use crate::route::RoutedLocation;
+use crate::worker::exchange::Exchange;
+
+/// The request-target sent upstream. Without a URI part in `proxy_pass`, the client's
+/// target as it was sent; with one, the part of the normalised `$uri` that matched the
+/// location is replaced by it (then re-escaped, and the arguments appended), exactly
+/// as nginx does.
+pub fn upstream_target(
+    x: &Exchange,
+    location: Option<&RoutedLocation>,
+    pass: &ProxyPass,
+) -> String {
+    let Some(replacement) = &pass.uri else {
+        // Absolute-form targets are sent in origin form.
+        let mut t = x.head.path.clone();
+        if let Some(q) = &x.head.query {
+            t.push('?');
+            t.push_str(q);
+        }
+        return t;
+    };
+    let prefix_len = match location.map(|l| &l.matcher) {
+        Some(LocationMatch::Prefix { path, .. }) | Some(LocationMatch::Exact(path)) => path.len(),
+        _ => 0,
+    };
+    let rest = x.uri.get(prefix_len..).unwrap_or("");
+    let mut t = String::with_capacity(replacement.len() + rest.len() + 16);
+    t.push_str(replacement);
+    crate::uri::escape_path(rest, &mut t);
+    if let Some(q) = &x.head.query {
+        t.push(if replacement.contains('?') { '&' } else { '?' });
+        t.push_str(q);
+    }
+    t
+}
+
+/// Request headers nginx never passes from the client (it sets its own or none).
+const NOT_FORWARDED: &[&str] = &[
+    "host",
+    "content-length",
+    "transfer-encoding",
+    "expect",
+    "te",
+    "keep-alive",
+    "upgrade",
+    "connection",
+    "proxy-connection",
+];
+
+/// How the request body goes upstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpstreamBody {
+    None,
+    Length(u64),
+    Chunked,
+}
+
+/// Serialises the request head for the upstream.
+pub fn upstream_request_head(
+    x: &Exchange,
+    conf: &LocationConf,
+    target: &str,
+    body: UpstreamBody,
+    keep_alive: bool,
+    out: &mut Vec<u8>,
+) {
+    let version = if conf.proxy.http_version == (1, 0) {
+        Version::Http10
+    } else {
+        Version::Http11
+    };
+    write::write_request_line(&x.head.method, target, version, out);
+    // proxy_set_header, with nginx's `Host $proxy_host` when Host is not set.
+    let set = &conf.proxy.set_headers;
+    let mut value = Vec::new();
+    if !set.iter().any(|h| h.name.eq_ignore_ascii_case("host")) {
+        write::write_header("Host", x.proxy_host.as_bytes(), out);
+    }
+    for h in set {
+        value.clear();
+        h.value.expand(x as &dyn VariableSource, &mut value);
+        // An empty value removes the header, as in nginx.
+        if !value.is_empty() {
+            write::write_header(&h.name, &value, out);
+        }
+    }
+    let upgrade = x.head.upgrade.as_deref();
+    match upgrade {
+        Some(protocol) if version == Version::Http11 => {
+            write::write_header("Upgrade", protocol.as_bytes(), out);
+            write::write_header("Connection", b"upgrade", out);
+        }
+        _ if !keep_alive || version == Version::Http10 => {
+            write::write_header("Connection", b"close", out)
+        }
+        _ => {}
+    }
+    match body {
+        UpstreamBody::None => {}
+        UpstreamBody::Length(n) => {
+            write::write_header("Content-Length", n.to_string().as_bytes(), out)
+        }
+        UpstreamBody::Chunked => write::write_header("Transfer-Encoding", b"chunked", out),
+    }
+    for h in &x.head.headers {
+        let name = h.name.to_ascii_lowercase();
+        if NOT_FORWARDED.contains(&name.as_str())
+            || headers::is_hop_by_hop(&name, &x.head.connection_tokens)
+            || set.iter().any(|s| s.name.eq_ignore_ascii_case(&name))
+        {
+            continue;
+        }
+        write::write_header(&h.name, &h.value, out);
+    }
+    write::write_head_end(out);
+}
+
+/// Response headers nginx hides unless `proxy_pass_header` names them.
+const HIDDEN_BY_DEFAULT: &[&str] = &[
+    "date",
+    "server",
+    "x-pad",
+    "x-accel-expires",
+    "x-accel-redirect",
+    "x-accel-limit-rate",
+    "x-accel-buffering",
+    "x-accel-charset",
+];
+
+/// Headers vestibule writes itself from the framing it chooses.
+const REFRAMED: &[&str] = &["content-length", "transfer-encoding"];
+
+/// The upstream's response headers as the client gets them: hop-by-hop and hidden
+/// ones removed, `Location` and `Refresh` rewritten by `proxy_redirect`. `Date` and
+/// `Server` are the upstream's when `proxy_pass_header` passes them (the caller then
+/// skips its own).
+pub fn client_response_headers(
+    upstream: &[Header],
+    connection_tokens: &[String],
+    x: &Exchange,
+    location: Option<&RoutedLocation>,
+    conf: &LocationConf,
+    pass: &ProxyPass,
+    switching_protocols: bool,
+) -> Vec<Header> {
+    let proxy = &conf.proxy;
+    let mut out = Vec::with_capacity(upstream.len());
+    for h in upstream {
+        let name = h.name.to_ascii_lowercase();
+        let passed = proxy.pass_headers.iter().any(|p| *p == name);
+        if switching_protocols && (name == "upgrade" || name == "connection") {
+            out.push(h.clone());
+            continue;
+        }
+        if REFRAMED.contains(&name.as_str())
+            || headers::is_hop_by_hop(&name, connection_tokens)
+            || proxy.hide_headers.iter().any(|p| *p == name)
+            || (HIDDEN_BY_DEFAULT.contains(&name.as_str()) && !passed)
+        {
+            continue;
+        }
+        if name == "location" || name == "refresh" {
+            let value = String::from_utf8_lossy(&h.value);
+            let rewritten = rewrite_redirect(
+                &value,
+                name == "refresh",
+                x,
+                location,
+                pass,
+                &proxy.redirect,
+            );
+            out.push(Header::new(h.name.clone(), rewritten));
+            continue;
+        }
+        out.push(h.clone());
+    }
+    out
+}
+
+/// `proxy_redirect`: the first rule that matches rewrites the URL. In `Refresh`
+/// (`5; url=...`) only the URL part is rewritten.
+pub fn rewrite_redirect(
+    value: &str,
+    refresh: bool,
+    x: &Exchange,
+    location: Option<&RoutedLocation>,
+    pass: &ProxyPass,
+    redirect: &ProxyRedirect,
+) -> String {
+    let ProxyRedirect::Rules(rules) = redirect else {
+        return value.to_string();
+    };
+    let (before, url) = if refresh {
+        match value.to_ascii_lowercase().find("url=") {
+            Some(i) => value.split_at(i + 4),
+            None => return value.to_string(),
+        }
+    } else {
+        ("", value)
+    };
+    for rule in rules {
+        let replaced = match rule {
+            RedirectRule::Default => {
+                let (from, to) = default_rule(location, pass);
+                url.strip_prefix(from.as_str())
+                    .map(|rest| format!("{to}{rest}"))
+            }
+            RedirectRule::Replace { from, to } => {
+                let mut f = Vec::new();
+                from.expand(x as &dyn VariableSource, &mut f);
+                let f = String::from_utf8_lossy(&f).into_owned();
+                url.strip_prefix(f.as_str()).map(|rest| {
+                    let mut t = Vec::new();
+                    to.expand(x as &dyn VariableSource, &mut t);
+                    format!("{}{rest}", String::from_utf8_lossy(&t))
+                })
+            }
+            RedirectRule::Regex { regex, to } => {
+                if regex.is_match(url) {
+                    let mut t = Vec::new();
+                    to.expand(x as &dyn VariableSource, &mut t);
+                    Some(
+                        regex
+                            .replace(url, String::from_utf8_lossy(&t).as_ref())
+                            .into_owned(),
+                    )
+                } else {
+                    None
+                }
+            }
+        };
+        if let Some(r) = replaced {
+            return format!("{before}{r}");
+        }
+    }
+    value.to_string()
+}
+
+/// `proxy_redirect default` is `proxy_redirect <proxy_pass URL> <location>`: with a
+/// URI part in `proxy_pass`, that URL as written; without, the URL plus the location's
+/// prefix.
+fn default_rule(location: Option<&RoutedLocation>, pass: &ProxyPass) -> (String, String) {
+    let prefix = match location.map(|l| &l.matcher) {
+        Some(LocationMatch::Prefix { path, .. }) | Some(LocationMatch::Exact(path)) => path.clone(),
+        _ => "/".to_string(),
+    };
+    match &pass.uri {
+        Some(_) => (pass.url.clone(), prefix),
+        None => {
+            let base = pass.url.trim_end_matches('/');
+            (format!("{base}{prefix}"), prefix)
+        }
+    }
+}

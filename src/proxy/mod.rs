@@ -1,0 +1,254 @@
+//! The proxy handler: a request for a location with `proxy_pass`, in named phases —
+//! read (buffer) the request body, choose an upstream server, connect (or reuse a
+//! pooled connection), send, read the response head, relay the body — with nginx's
+//! statuses and log lines when a phase fails, and `proxy_next_upstream` retries when
+//! the failure allows one.
+
+pub mod balancer;
+pub mod error;
+pub mod head;
+pub mod pool;
+pub mod relay;
+pub mod spool;
+mod upstream;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::config::model::{
+    LocationConf, ProxyPass, ProxyTarget, UpstreamAddr, DEFAULT_UPSTREAM_KEEPALIVE,
+};
+use crate::http1::{write, BodyDecoder, RequestFraming};
+use crate::route::RoutedLocation;
+use crate::worker::body::{self, BodyReadError, BodyReader};
+use crate::worker::dispatch::{context, Conn, Outcome};
+use crate::worker::exchange::{Exchange, UpstreamAttempt};
+use balancer::Peers;
+use error::ProxyError;
+use upstream::{Attempt, KeepAlive, RequestBody};
+
+/// Serves a request by proxying it.
+pub async fn handle(
+    c: &mut Conn<'_>,
+    x: &mut Exchange,
+    location: Option<&RoutedLocation>,
+    conf: &Arc<LocationConf>,
+    pass: &ProxyPass,
+    keep_alive: bool,
+) -> Outcome {
+    x.proxy_host = pass.proxy_host.clone();
+    x.proxy_port = pass.proxy_port;
+    let mut body = match read_body(c, x, conf).await {
+        Ok(b) => b,
+        Err(outcome) => return outcome,
+    };
+    let target = head::upstream_target(x, location, pass);
+    let (key, ka) = target_settings(c, pass, conf);
+    let mut tried: Vec<usize> = Vec::new();
+    let mut last: Option<u16> = None;
+    loop {
+        let now = Instant::now();
+        let picked = {
+            let mut all = c.worker.peers.borrow_mut();
+            let peers = all
+                .entry(key.clone())
+                .or_insert_with(|| build_peers(c, pass));
+            peers
+                .pick(now, &tried)
+                .and_then(|i| peers.peer(i).map(|p| (i, p.addr.clone())))
+        };
+        let Some((idx, addr)) = picked else {
+            if let Some(status) = last {
+                return Outcome::Status(status);
+            }
+            let e = ProxyError::NoLiveUpstreams;
+            c.worker.error_log.error(
+                Some(x.connection),
+                &format!("{e}{}", context(x, Some(&pass.url))),
+            );
+            return Outcome::Status(502);
+        };
+        tried.push(idx);
+        let started = Instant::now();
+        x.upstream.push(UpstreamAttempt {
+            addr: addr.to_string(),
+            status: None,
+            response_time: Default::default(),
+        });
+        with_peers(c, &key, |p| p.started(idx));
+        let result = upstream::attempt(
+            c, x, location, conf, pass, &addr, &target, &mut body, keep_alive, &ka,
+        )
+        .await;
+        with_peers(c, &key, |p| p.finished(idx));
+        if let Some(a) = x.upstream.last_mut() {
+            a.response_time = started.elapsed();
+        }
+        match result {
+            Attempt::Responded(outcome) => {
+                with_peers(c, &key, |p| p.succeeded(idx));
+                return outcome;
+            }
+            Attempt::Failed { err, request_sent } => {
+                let url = format!("http://{}{}", upstream_name(&addr), target);
+                c.worker.error_log.error(
+                    Some(x.connection),
+                    &format!("{err}{}", context(x, Some(&url))),
+                );
+                if err.counts_as_failure() {
+                    with_peers(c, &key, |p| p.failed(idx, Instant::now()));
+                }
+                let next = &conf.proxy.next_upstream;
+                let tries = conf.proxy.next_upstream_tries;
+                let tries_left =
+                    tries == 0 || tried.len() < usize::try_from(tries).unwrap_or(usize::MAX);
+                let safe = !request_sent || x.head.method.is_idempotent() || next.non_idempotent;
+                if err.next_upstream_allows(next) && tries_left && safe && body.replayable() {
+                    last = Some(err.status());
+                    continue;
+                }
+                return Outcome::Status(err.status());
+            }
+        }
+    }
+}
+
+fn with_peers(c: &Conn<'_>, key: &str, f: impl FnOnce(&mut Peers)) {
+    if let Some(p) = c.worker.peers.borrow_mut().get_mut(key) {
+        f(p);
+    }
+}
+
+/// How an address appears in `upstream: "http://..."`: `127.0.0.1:8000`,
+/// `unix:/run/gunicorn.sock:`.
+fn upstream_name(addr: &UpstreamAddr) -> String {
+    match addr {
+        UpstreamAddr::Tcp(a) => a.to_string(),
+        UpstreamAddr::Unix(p) => format!("unix:{}:", p.display()),
+    }
+}
+
+/// The balancer key and keep-alive settings of a `proxy_pass` target.
+fn target_settings(c: &Conn<'_>, pass: &ProxyPass, conf: &LocationConf) -> (String, KeepAlive) {
+    let http11 = conf.proxy.http_version == (1, 1);
+    let group = match &pass.target {
+        ProxyTarget::Group(name) => c.snap.config.http.as_ref().and_then(|h| h.upstream(name)),
+        ProxyTarget::Direct(_) => None,
+    };
+    let ka = match group {
+        Some(u) => KeepAlive {
+            max_idle: if http11 { u.keepalive } else { 0 },
+            idle_timeout: u.keepalive_timeout,
+            max_requests: u.keepalive_requests,
+        },
+        None => KeepAlive {
+            max_idle: if http11 {
+                DEFAULT_UPSTREAM_KEEPALIVE
+            } else {
+                0
+            },
+            idle_timeout: std::time::Duration::from_secs(60),
+            max_requests: 1000,
+        },
+    };
+    let key = match &pass.target {
+        ProxyTarget::Group(name) => format!("upstream {name}"),
+        ProxyTarget::Direct(_) => pass.url.clone(),
+    };
+    (key, ka)
+}
+
+fn build_peers(c: &Conn<'_>, pass: &ProxyPass) -> Peers {
+    match &pass.target {
+        ProxyTarget::Group(name) => c
+            .snap
+            .config
+            .http
+            .as_ref()
+            .and_then(|h| h.upstream(name))
+            .map(Peers::from_upstream)
+            .unwrap_or_else(|| Peers::direct(&[])),
+        ProxyTarget::Direct(addrs) => Peers::direct(addrs),
+    }
+}
+
+/// Reads the request body as `proxy_request_buffering` says: whole before the upstream
+/// is contacted (the default), or streamed during the send.
+async fn read_body(
+    c: &mut Conn<'_>,
+    x: &Exchange,
+    conf: &LocationConf,
+) -> Result<RequestBody, Outcome> {
+    let limit = conf.client_max_body_size;
+    match x.head.framing {
+        RequestFraming::None => return Ok(RequestBody::None),
+        RequestFraming::ContentLength(n) if limit > 0 && n > limit => {
+            c.worker.error_log.error(
+                Some(x.connection),
+                &format!(
+                    "client intended to send too large body: {n} bytes{}",
+                    context(x, None)
+                ),
+            );
+            return Err(Outcome::Status(413));
+        }
+        _ => {}
+    }
+    let mut reader = BodyReader::new(
+        BodyDecoder::for_request(x.head.framing),
+        limit,
+        conf.client_body_timeout,
+    );
+    if x.head.expect_continue && c.stream.write_static(write::CONTINUE_100).await.is_err() {
+        return Err(Outcome::Close);
+    }
+    // HTTP/1.0 upstreams cannot take a chunked body: buffer it to learn its length.
+    let must_buffer =
+        x.head.framing == RequestFraming::Chunked && conf.proxy.http_version == (1, 0);
+    if !conf.proxy.request_buffering && !must_buffer {
+        return Ok(RequestBody::Streaming(reader));
+    }
+    let temp = &conf.client_body_temp_path;
+    match body::spool(
+        &mut reader,
+        c.stream,
+        c.input,
+        conf.client_body_buffer_size,
+        temp,
+    )
+    .await
+    {
+        Ok(spooled) => Ok(RequestBody::Spooled(spooled)),
+        Err(e) => Err(body_error(c, x, e)),
+    }
+}
+
+fn body_error(c: &Conn<'_>, x: &Exchange, e: BodyReadError) -> Outcome {
+    let message = match &e {
+        BodyReadError::TooLarge(n) => {
+            format!("client intended to send too large chunked body: {n} bytes")
+        }
+        other => other.to_string(),
+    };
+    let level_error = matches!(
+        e,
+        BodyReadError::TooLarge(_) | BodyReadError::TempFile { .. }
+    );
+    let line = format!("{message}{}", context(x, None));
+    if level_error {
+        c.worker.error_log.error(Some(x.connection), &line);
+    } else {
+        c.worker.error_log.info(Some(x.connection), &line);
+    }
+    match e {
+        BodyReadError::Closed | BodyReadError::Io(_) => Outcome::Close,
+        other => Outcome::Status(other.status()),
+    }
+}
+
+impl RequestBody {
+    /// Whether the body can be sent again to another server.
+    fn replayable(&self) -> bool {
+        !matches!(self, RequestBody::Streaming(_))
+    }
+}

@@ -1,0 +1,330 @@
+//! Moving a response body from an upstream to a client, and the two-way relay after
+//! `101 Switching Protocols`.
+//!
+//! With `proxy_buffering on` (the default) the upstream side and the client side run
+//! concurrently around a [`Spool`]: the upstream is read as fast as it sends, so a
+//! Gunicorn sync worker is free again as soon as it has written its response, however
+//! slowly the client reads. With `proxy_buffering off` each piece is written to the
+//! client before the next is read (streaming). Either way a body the upstream cuts
+//! short is never presented as complete: the chunked terminator is withheld and the
+//! client connection is closed.
+
+use std::cell::RefCell;
+use std::future::poll_fn;
+use std::path::PathBuf;
+use std::task::Poll;
+use std::time::Duration;
+
+use super::spool::Spool;
+use crate::http1::{chunked, BodyDecoder, Chunk};
+use crate::worker::stream::Stream;
+
+/// How much is read from an upstream or written to a client at once.
+pub const RELAY_CHUNK: usize = 64 * 1024;
+
+/// The upstream side of a response body.
+#[derive(Debug)]
+pub struct UpstreamBody {
+    pub stream: Stream,
+    /// Bytes read after the response head.
+    pub input: Vec<u8>,
+    pub decoder: BodyDecoder,
+    pub read_timeout: Duration,
+}
+
+/// The client side.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientSide {
+    /// Re-encode as chunked (HTTP/1.1 client, length unknown).
+    pub chunked: bool,
+    pub send_timeout: Duration,
+}
+
+/// How a relay ended.
+#[derive(Debug)]
+pub struct Relayed {
+    /// The upstream connection, when the body ended cleanly and it may be reused.
+    pub reusable: Option<Stream>,
+    /// Whether the client received the whole body.
+    pub client_complete: bool,
+    pub body_bytes: u64,
+    /// What went wrong on the upstream side, for the error log.
+    pub upstream_error: Option<String>,
+}
+
+enum Step {
+    Data(Vec<u8>),
+    Done,
+    Failed(String),
+}
+
+impl UpstreamBody {
+    /// Whether the connection may carry another request: the body ended by its framing
+    /// and nothing followed it.
+    fn reusable(&self) -> bool {
+        self.decoder.is_done() && self.input.is_empty()
+    }
+
+    /// The next piece of the body.
+    async fn next(&mut self) -> Step {
+        loop {
+            match self.decoder.next(&self.input) {
+                Ok((consumed, Chunk::Data(range))) => {
+                    let data = self.input.get(range).unwrap_or_default().to_vec();
+                    self.input.drain(..consumed);
+                    return Step::Data(data);
+                }
+                Ok((consumed, Chunk::Done)) => {
+                    self.input.drain(..consumed);
+                    return Step::Done;
+                }
+                Ok((consumed, Chunk::NeedMore)) => {
+                    self.input.drain(..consumed);
+                }
+                Err(e) => {
+                    return Step::Failed(format!(
+                        "upstream sent invalid chunked response ({e}) while reading upstream"
+                    ))
+                }
+            }
+            let taken = std::mem::take(&mut self.input);
+            match monoio::time::timeout(
+                self.read_timeout,
+                self.stream.read_more(taken, RELAY_CHUNK),
+            )
+            .await
+            {
+                Err(_) => {
+                    return Step::Failed(
+                        "upstream timed out (110: Connection timed out) while reading upstream"
+                            .to_string(),
+                    )
+                }
+                Ok((Ok(0), buf)) => {
+                    self.input = buf;
+                    return match self.decoder {
+                        BodyDecoder::CloseDelimited => Step::Done,
+                        _ => Step::Failed(
+                            "upstream prematurely closed connection while reading upstream"
+                                .to_string(),
+                        ),
+                    };
+                }
+                Ok((Ok(_), buf)) => self.input = buf,
+                Ok((Err(e), _)) => {
+                    let errno = e.raw_os_error().unwrap_or(0);
+                    return Step::Failed(format!(
+                        "recv() failed ({errno}: {}) while reading upstream",
+                        crate::sys::strerror(errno)
+                    ));
+                }
+            }
+        }
+    }
+}
+
+/// Frames and writes one piece for the client.
+async fn write_piece(
+    client: &mut Stream,
+    side: ClientSide,
+    data: &[u8],
+    out: &mut Vec<u8>,
+) -> bool {
+    out.clear();
+    if side.chunked {
+        chunked::encode_chunk_header(data.len() as u64, out);
+        out.extend_from_slice(data);
+        out.extend_from_slice(chunked::CHUNK_TRAILER);
+    } else {
+        out.extend_from_slice(data);
+    }
+    let buf = std::mem::take(out);
+    match monoio::time::timeout(side.send_timeout, client.write_all(buf)).await {
+        Ok((Ok(()), buf)) => {
+            *out = buf;
+            true
+        }
+        _ => false,
+    }
+}
+
+async fn write_end(client: &mut Stream, side: ClientSide) -> bool {
+    if !side.chunked {
+        return true;
+    }
+    matches!(
+        monoio::time::timeout(side.send_timeout, client.write_static(chunked::LAST_CHUNK)).await,
+        Ok(Ok(()))
+    )
+}
+
+/// `proxy_buffering off`: each piece goes to the client before the next is read.
+pub async fn stream(mut up: UpstreamBody, client: &mut Stream, side: ClientSide) -> Relayed {
+    let mut out = Vec::with_capacity(RELAY_CHUNK + 32);
+    let mut bytes = 0u64;
+    loop {
+        match up.next().await {
+            Step::Data(d) => {
+                bytes += d.len() as u64;
+                if !write_piece(client, side, &d, &mut out).await {
+                    return Relayed {
+                        reusable: None,
+                        client_complete: false,
+                        body_bytes: bytes,
+                        upstream_error: None,
+                    };
+                }
+            }
+            Step::Done => {
+                let reusable = up.reusable().then_some(up.stream);
+                let ok = write_end(client, side).await;
+                return Relayed {
+                    reusable,
+                    client_complete: ok,
+                    body_bytes: bytes,
+                    upstream_error: None,
+                };
+            }
+            Step::Failed(e) => {
+                return Relayed {
+                    reusable: None,
+                    client_complete: false,
+                    body_bytes: bytes,
+                    upstream_error: Some(e),
+                }
+            }
+        }
+    }
+}
+
+/// `proxy_buffering on`: the upstream is drained into a [`Spool`] while the client is
+/// fed from it.
+pub async fn buffered(
+    up: UpstreamBody,
+    client: &mut Stream,
+    side: ClientSide,
+    memory_limit: usize,
+    temp_dir: PathBuf,
+) -> Relayed {
+    let spool = RefCell::new(Spool::new(memory_limit, temp_dir));
+    let producer = produce(&spool, up);
+    let consumer = consume(&spool, client, side);
+    let (reusable, (client_complete, body_bytes)) = monoio::join!(producer, consumer);
+    let upstream_error = match spool.into_inner().finished {
+        Some(Err(e)) => Some(e),
+        _ => None,
+    };
+    Relayed {
+        reusable: if client_complete { reusable } else { None },
+        client_complete,
+        body_bytes,
+        upstream_error,
+    }
+}
+
+async fn produce(spool: &RefCell<Spool>, mut up: UpstreamBody) -> Option<Stream> {
+    loop {
+        if spool.borrow().abandoned {
+            return None;
+        }
+        match up.next().await {
+            Step::Data(d) => {
+                if let Err(e) = spool.borrow_mut().push(&d) {
+                    spool.borrow_mut().finish(Err(format!(
+                        "could not buffer the response in a temp file: {e}"
+                    )));
+                    return None;
+                }
+            }
+            Step::Done => {
+                spool.borrow_mut().finish(Ok(()));
+                return up.reusable().then_some(up.stream);
+            }
+            Step::Failed(e) => {
+                spool.borrow_mut().finish(Err(e));
+                return None;
+            }
+        }
+    }
+}
+
+async fn consume(spool: &RefCell<Spool>, client: &mut Stream, side: ClientSide) -> (bool, u64) {
+    let mut data = Vec::with_capacity(RELAY_CHUNK);
+    let mut out = Vec::with_capacity(RELAY_CHUNK + 32);
+    let mut bytes = 0u64;
+    loop {
+        poll_fn(|cx| {
+            let mut s = spool.borrow_mut();
+            if !s.is_empty() || s.finished.is_some() {
+                Poll::Ready(())
+            } else {
+                s.wait(cx.waker());
+                Poll::Pending
+            }
+        })
+        .await;
+        data.clear();
+        let taken = spool.borrow_mut().take(RELAY_CHUNK, &mut data);
+        match taken {
+            Ok(0) => {}
+            Ok(n) => {
+                bytes += n as u64;
+                if !write_piece(client, side, &data, &mut out).await {
+                    spool.borrow_mut().abandoned = true;
+                    return (false, bytes);
+                }
+                continue;
+            }
+            Err(_) => {
+                spool.borrow_mut().abandoned = true;
+                return (false, bytes);
+            }
+        }
+        let finished = spool.borrow().finished.clone();
+        match finished {
+            Some(Ok(())) => return (write_end(client, side).await, bytes),
+            Some(Err(_)) => return (false, bytes),
+            None => {}
+        }
+    }
+}
+
+/// After `101 Switching Protocols`: bytes flow both ways until either side closes
+/// (then the other direction is shut down and drained) or nothing moves for
+/// `idle_timeout`.
+pub async fn tunnel(
+    client: &mut Stream,
+    client_input: Vec<u8>,
+    up: Stream,
+    up_input: Vec<u8>,
+    idle_timeout: Duration,
+) {
+    let (Ok(mut client_writer), Ok(mut up_writer)) = (client.try_clone(), up.try_clone()) else {
+        return;
+    };
+    let mut up_reader = up;
+    let to_upstream = copy(client, &mut up_writer, client_input, idle_timeout);
+    let to_client = copy(&mut up_reader, &mut client_writer, up_input, idle_timeout);
+    monoio::join!(to_upstream, to_client);
+}
+
+async fn copy(from: &mut Stream, to: &mut Stream, pending: Vec<u8>, idle_timeout: Duration) {
+    let mut buf = pending;
+    loop {
+        if !buf.is_empty() {
+            let (res, mut b) = to.write_all(buf).await;
+            if res.is_err() {
+                return;
+            }
+            b.clear();
+            buf = b;
+        }
+        match monoio::time::timeout(idle_timeout, from.read_more(buf, RELAY_CHUNK)).await {
+            Ok((Ok(0), _)) | Ok((Err(_), _)) | Err(_) => {
+                let _ = to.shutdown().await;
+                return;
+            }
+            Ok((Ok(_), b)) => buf = b,
+        }
+    }
+}

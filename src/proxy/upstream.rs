@@ -1,0 +1,470 @@
+//! One attempt at one upstream server: connect or reuse, send the request, read the
+//! response head, pass the response to the client. A pooled connection that turns out
+//! to be closed before any response byte arrives is replaced once by a fresh one
+//! (the request is replayable then by construction).
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::error::{Phase, ProxyError};
+use super::head::{self, UpstreamBody as UpstreamFraming};
+use super::relay::{self, ClientSide, UpstreamBody};
+use crate::config::model::{LocationConf, ProxyPass, UpstreamAddr};
+use crate::http1::{
+    chunked, headers, parse_response_head, BodyDecoder, Method, RequestFraming, ResponseFraming,
+    ResponseHead, UpstreamHeadLimits, Version,
+};
+use crate::route::RoutedLocation;
+use crate::worker::body::{BodyReader, SpooledBody};
+use crate::worker::dispatch::{Conn, Outcome};
+use crate::worker::exchange::Exchange;
+use crate::worker::respond::{self, Framing};
+use crate::worker::stream::Stream;
+
+/// The request body as the proxy holds it.
+#[derive(Debug)]
+pub enum RequestBody {
+    None,
+    Spooled(SpooledBody),
+    /// `proxy_request_buffering off`: read from the client while sending.
+    Streaming(BodyReader),
+}
+
+/// Upstream keep-alive settings for the target.
+#[derive(Debug, Clone, Copy)]
+pub struct KeepAlive {
+    pub max_idle: u32,
+    pub idle_timeout: Duration,
+    pub max_requests: u32,
+}
+
+/// How an attempt ended.
+#[derive(Debug)]
+pub enum Attempt {
+    /// The client has its answer (or its connection is finished).
+    Responded(Outcome),
+    /// Nothing reached the client; another server may be tried.
+    Failed { err: ProxyError, request_sent: bool },
+}
+
+/// How much is sent from a spooled body per write.
+const SEND_CHUNK: usize = 64 * 1024;
+
+#[allow(clippy::too_many_arguments)]
+pub async fn attempt(
+    c: &mut Conn<'_>,
+    x: &mut Exchange,
+    location: Option<&RoutedLocation>,
+    conf: &Arc<LocationConf>,
+    pass: &ProxyPass,
+    addr: &UpstreamAddr,
+    target: &str,
+    body: &mut RequestBody,
+    keep_alive: bool,
+    ka: &KeepAlive,
+) -> Attempt {
+    let mut fresh_only = false;
+    loop {
+        let (mut up, reused, requests) = match connection(c, addr, fresh_only, conf, ka).await {
+            Ok(v) => v,
+            Err(err) => {
+                return Attempt::Failed {
+                    err,
+                    request_sent: false,
+                }
+            }
+        };
+        let mut body_touched = false;
+        if let Err(err) = send(c, x, conf, target, body, &mut up, ka, &mut body_touched).await {
+            if reused && !fresh_only && !body_touched {
+                fresh_only = true;
+                continue;
+            }
+            return Attempt::Failed {
+                err,
+                request_sent: true,
+            };
+        }
+        let (head, rest) = match read_head(&mut up, &x.head.method, conf).await {
+            Ok(v) => v,
+            Err((err, any_byte)) => {
+                if reused && !fresh_only && !any_byte && !matches!(body, RequestBody::Streaming(_))
+                {
+                    fresh_only = true;
+                    continue;
+                }
+                return Attempt::Failed {
+                    err,
+                    request_sent: true,
+                };
+            }
+        };
+        let outcome = respond(
+            c, x, location, conf, pass, addr, head, rest, up, requests, keep_alive, ka,
+        )
+        .await;
+        return Attempt::Responded(outcome);
+    }
+}
+
+/// A pooled connection (unless `fresh_only`) or a new one within `proxy_connect_timeout`.
+async fn connection(
+    c: &Conn<'_>,
+    addr: &UpstreamAddr,
+    fresh_only: bool,
+    conf: &LocationConf,
+    ka: &KeepAlive,
+) -> Result<(Stream, bool, u32), ProxyError> {
+    if !fresh_only {
+        if let Some(p) = c
+            .worker
+            .pool
+            .borrow_mut()
+            .take(addr, Instant::now(), ka.idle_timeout)
+        {
+            return Ok((p.stream, true, p.requests));
+        }
+    }
+    let timeout = conf.proxy.connect_timeout;
+    let stream = match addr {
+        UpstreamAddr::Tcp(sa) => {
+            let connect = monoio::net::TcpStream::connect_addr(*sa);
+            match monoio::time::timeout(timeout, connect).await {
+                Err(_) => {
+                    return Err(ProxyError::Timeout {
+                        phase: Phase::Connecting,
+                    })
+                }
+                Ok(Err(e)) => return Err(ProxyError::io("connect()", &e, Phase::Connecting)),
+                Ok(Ok(s)) => {
+                    let _ = s.set_nodelay(true);
+                    Stream::Tcp(s)
+                }
+            }
+        }
+        UpstreamAddr::Unix(path) => {
+            let connect = monoio::net::UnixStream::connect(path.as_path());
+            match monoio::time::timeout(timeout, connect).await {
+                Err(_) => {
+                    return Err(ProxyError::Timeout {
+                        phase: Phase::Connecting,
+                    })
+                }
+                Ok(Err(e)) => return Err(ProxyError::connect_unix(Path::new(path), &e)),
+                Ok(Ok(s)) => Stream::Unix(s),
+            }
+        }
+    };
+    Ok((stream, false, 0))
+}
+
+async fn write_timed(
+    up: &mut Stream,
+    buf: Vec<u8>,
+    timeout: Duration,
+) -> Result<Vec<u8>, ProxyError> {
+    match monoio::time::timeout(timeout, up.write_all(buf)).await {
+        Err(_) => Err(ProxyError::Timeout {
+            phase: Phase::Sending,
+        }),
+        Ok((Err(e), _)) => Err(ProxyError::io("writev()", &e, Phase::Sending)),
+        Ok((Ok(()), b)) => Ok(b),
+    }
+}
+
+/// Sends the head and the body. `body_touched` is set once a streamed body has been
+/// read from the client (after which the request cannot be sent again).
+#[allow(clippy::too_many_arguments)]
+async fn send(
+    c: &mut Conn<'_>,
+    x: &Exchange,
+    conf: &LocationConf,
+    target: &str,
+    body: &mut RequestBody,
+    up: &mut Stream,
+    ka: &KeepAlive,
+    body_touched: &mut bool,
+) -> Result<(), ProxyError> {
+    let timeout = conf.proxy.send_timeout;
+    let framing = match body {
+        RequestBody::None => UpstreamFraming::None,
+        RequestBody::Spooled(s) => UpstreamFraming::Length(s.len()),
+        RequestBody::Streaming(_) => match x.head.framing {
+            RequestFraming::ContentLength(n) => UpstreamFraming::Length(n),
+            _ => UpstreamFraming::Chunked,
+        },
+    };
+    let mut out = Vec::with_capacity(1024);
+    head::upstream_request_head(x, conf, target, framing, ka.max_idle > 0, &mut out);
+    match body {
+        RequestBody::None => {
+            write_timed(up, out, timeout).await?;
+        }
+        RequestBody::Spooled(spooled) => {
+            // Head and the first part of the body in one write.
+            let mut offset = 0u64;
+            let mut piece = Vec::with_capacity(SEND_CHUNK);
+            let n = spooled
+                .read_at(0, SEND_CHUNK, &mut piece)
+                .map_err(|e| ProxyError::io("pread()", &e, Phase::Sending))?;
+            out.extend_from_slice(&piece);
+            offset += n as u64;
+            let mut buf = write_timed(up, out, timeout).await?;
+            while offset < spooled.len() {
+                let n = spooled
+                    .read_at(offset, SEND_CHUNK, &mut buf)
+                    .map_err(|e| ProxyError::io("pread()", &e, Phase::Sending))?;
+                if n == 0 {
+                    break;
+                }
+                offset += n as u64;
+                buf = write_timed(up, buf, timeout).await?;
+            }
+        }
+        RequestBody::Streaming(reader) => {
+            let chunked_out = framing == UpstreamFraming::Chunked;
+            let mut buf = write_timed(up, out, timeout).await?;
+            let mut data = Vec::with_capacity(SEND_CHUNK);
+            loop {
+                data.clear();
+                *body_touched = true;
+                let n = match reader.read_into(c.stream, c.input, &mut data).await {
+                    Ok(n) => n,
+                    // The client's body broke off: the upstream cannot get a whole
+                    // request. Reported as a send failure; the client sees 502/400.
+                    Err(e) => {
+                        return Err(ProxyError::Io {
+                            syscall: "recv()",
+                            to: None,
+                            errno: 0,
+                            reason: e.to_string(),
+                            phase: Phase::Sending,
+                        })
+                    }
+                };
+                buf.clear();
+                if n == 0 {
+                    if chunked_out {
+                        buf.extend_from_slice(chunked::LAST_CHUNK);
+                        write_timed(up, buf, timeout).await?;
+                    }
+                    break;
+                }
+                if chunked_out {
+                    chunked::encode_chunk_header(n as u64, &mut buf);
+                    buf.extend_from_slice(&data);
+                    buf.extend_from_slice(chunked::CHUNK_TRAILER);
+                } else {
+                    buf.extend_from_slice(&data);
+                }
+                buf = write_timed(up, buf, timeout).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Reads the response head within `proxy_read_timeout` per read, skipping interim
+/// 1xx responses other than 101. On failure, whether any byte had arrived.
+async fn read_head(
+    up: &mut Stream,
+    method: &Method,
+    conf: &LocationConf,
+) -> Result<(ResponseHead, Vec<u8>), (ProxyError, bool)> {
+    let limits = UpstreamHeadLimits::from_nginx(conf.proxy.buffer_size);
+    let mut buf: Vec<u8> = Vec::with_capacity(4096);
+    let mut any_byte = false;
+    loop {
+        if !buf.is_empty() {
+            match parse_response_head(&buf, method, &limits) {
+                Ok(Some((head, n))) => {
+                    if head.is_informational() && head.status != 101 {
+                        buf.drain(..n);
+                        continue;
+                    }
+                    let rest = buf.split_off(n);
+                    return Ok((head, rest));
+                }
+                Ok(None) => {}
+                Err(e) => return Err((ProxyError::InvalidHead(e), true)),
+            }
+        }
+        match monoio::time::timeout(conf.proxy.read_timeout, up.read_more(buf, 4096)).await {
+            Err(_) => {
+                return Err((
+                    ProxyError::Timeout {
+                        phase: Phase::ReadingHead,
+                    },
+                    any_byte,
+                ))
+            }
+            Ok((Ok(0), _)) => return Err((ProxyError::ClosedBeforeHead, any_byte)),
+            Ok((Err(e), _)) => {
+                return Err((ProxyError::io("recv()", &e, Phase::ReadingHead), any_byte))
+            }
+            Ok((Ok(_), b)) => {
+                any_byte = true;
+                buf = b;
+            }
+        }
+    }
+}
+
+/// Passes the response to the client: head, then body (buffered or streamed), or the
+/// two-way relay after a 101.
+#[allow(clippy::too_many_arguments)]
+async fn respond(
+    c: &mut Conn<'_>,
+    x: &mut Exchange,
+    location: Option<&RoutedLocation>,
+    conf: &Arc<LocationConf>,
+    pass: &ProxyPass,
+    addr: &UpstreamAddr,
+    head: ResponseHead,
+    rest: Vec<u8>,
+    up: Stream,
+    requests: u32,
+    keep_alive: bool,
+    ka: &KeepAlive,
+) -> Outcome {
+    if let Some(a) = x.upstream.last_mut() {
+        a.status = Some(head.status);
+    }
+    let switching = head.status == 101 && x.head.upgrade.is_some();
+    let headers = head::client_response_headers(
+        &head.headers,
+        &head.connection_tokens,
+        x,
+        location,
+        conf,
+        pass,
+        switching,
+    );
+    x.upstream_headers = head.headers.clone();
+    let is_head_request = x.head.method == Method::Head;
+    if switching {
+        let mut out = Vec::with_capacity(512);
+        respond::write_head(
+            c.worker,
+            x,
+            conf,
+            101,
+            Some(&head.reason),
+            headers,
+            Framing::None,
+            false,
+            &mut out,
+        );
+        // write_head added `Connection: close`; a 101 must keep the upgrade headers only.
+        let out = strip_connection_close(out);
+        x.bytes_sent = out.len() as u64;
+        let (res, _) = c.stream.write_all(out).await;
+        if res.is_ok() {
+            let client_input = std::mem::take(c.input);
+            relay::tunnel(c.stream, client_input, up, rest, conf.proxy.read_timeout).await;
+        }
+        return Outcome::Done { keep_alive: false };
+    }
+    let client_http11 = x.head.version == Version::Http11;
+    let (framing, mut client_keep) = match head.framing {
+        ResponseFraming::NoBody => {
+            let length = headers::get(&head.headers, "content-length")
+                .and_then(|v| std::str::from_utf8(v).ok())
+                .and_then(|v| v.trim().parse::<u64>().ok());
+            match length {
+                Some(n) if is_head_request => (Framing::Length(n), keep_alive),
+                _ => (Framing::None, keep_alive),
+            }
+        }
+        ResponseFraming::Length(n) => (Framing::Length(n), keep_alive),
+        ResponseFraming::Chunked | ResponseFraming::CloseDelimited if client_http11 => {
+            (Framing::Chunked, keep_alive)
+        }
+        ResponseFraming::Chunked | ResponseFraming::CloseDelimited => (Framing::Close, false),
+    };
+    let mut out = Vec::with_capacity(1024);
+    respond::write_head(
+        c.worker,
+        x,
+        conf,
+        head.status,
+        Some(&head.reason),
+        headers,
+        framing,
+        client_keep,
+        &mut out,
+    );
+    x.bytes_sent = out.len() as u64;
+    let write = monoio::time::timeout(conf.send_timeout, c.stream.write_all(out)).await;
+    if !matches!(write, Ok((Ok(()), _))) {
+        return Outcome::Close;
+    }
+    let decoder = BodyDecoder::for_response(head.framing);
+    if is_head_request || matches!(decoder, BodyDecoder::Empty) {
+        // Nothing follows the head; the connection is reusable if the upstream said so.
+        if head.keep_alive && rest.is_empty() {
+            put_back(c, addr, up, requests, ka);
+        }
+        return Outcome::Done {
+            keep_alive: client_keep,
+        };
+    }
+    let body = UpstreamBody {
+        stream: up,
+        input: rest,
+        decoder,
+        read_timeout: conf.proxy.read_timeout,
+    };
+    let side = ClientSide {
+        chunked: framing == Framing::Chunked,
+        send_timeout: conf.send_timeout,
+    };
+    let relayed = if conf.proxy.buffering {
+        let (count, size) = conf.proxy.buffers;
+        let memory = usize::try_from(u64::from(count).saturating_mul(size)).unwrap_or(usize::MAX);
+        relay::buffered(body, c.stream, side, memory, conf.proxy.temp_path.clone()).await
+    } else {
+        relay::stream(body, c.stream, side).await
+    };
+    x.body_bytes_sent += relayed.body_bytes;
+    x.bytes_sent += relayed.body_bytes;
+    if let Some(e) = &relayed.upstream_error {
+        let url = format!("http://{}", addr);
+        c.worker.error_log.error(
+            Some(x.connection),
+            &format!("{e}{}", crate::worker::dispatch::context(x, Some(&url))),
+        );
+    }
+    if let Some(stream) = relayed.reusable {
+        if head.keep_alive {
+            put_back(c, addr, stream, requests, ka);
+        }
+    }
+    client_keep = client_keep && relayed.client_complete;
+    if relayed.client_complete {
+        Outcome::Done {
+            keep_alive: client_keep,
+        }
+    } else {
+        Outcome::Close
+    }
+}
+
+fn put_back(c: &Conn<'_>, addr: &UpstreamAddr, stream: Stream, requests: u32, ka: &KeepAlive) {
+    c.worker.pool.borrow_mut().put(
+        addr,
+        stream,
+        requests + 1,
+        ka.max_idle,
+        ka.max_requests,
+        Instant::now(),
+    );
+}
+
+/// Removes the `Connection: close` line [`respond::write_head`] adds, for a 101 whose
+/// upgrade headers come from the upstream.
+fn strip_connection_close(out: Vec<u8>) -> Vec<u8> {
+    let text = String::from_utf8_lossy(&out);
+    text.replacen("Connection: close\r\n", "", 1).into_bytes()
+}

@@ -1,0 +1,139 @@
+//! Regex captures of the server name or location that matched, kept for `$1`..`$9` and
+//! named variables (`$sub` from `(?<sub>...)`) that the handler expands later.
+//!
+//! Sits in the data path at routing (after head parsing, before the handler): it is the
+//! only allocation routing makes, and only when the winning regex has capture groups.
+//! As in nginx's `ngx_http_regex_exec`, a regex without groups leaves no captures
+//! (`None`), so the caller keeps whatever an earlier regex captured.
+
+use std::sync::Arc;
+
+use regex::{CaptureLocations, Regex};
+
+/// A regex compiled once at [`crate::route::Router::compile`], with its group names
+/// prepared so a match never walks the regex's metadata.
+#[derive(Debug, Clone)]
+pub(crate) struct CompiledRegex {
+    regex: Regex,
+    /// Group names by index (`None` for unnamed groups and for group 0).
+    names: Arc<[Option<Box<str>>]>,
+    /// Whether the regex has explicit groups: only then does a match produce captures.
+    has_groups: bool,
+}
+
+/// The result of running a [`CompiledRegex`].
+#[derive(Debug)]
+pub(crate) enum RegexMatch {
+    NoMatch,
+    /// Matched; `None` when the regex has no capture groups.
+    Match(Option<Captures>),
+}
+
+impl CompiledRegex {
+    pub(crate) fn new(regex: &Regex) -> CompiledRegex {
+        let names: Arc<[Option<Box<str>>]> =
+            regex.capture_names().map(|n| n.map(Box::from)).collect();
+        CompiledRegex {
+            regex: regex.clone(),
+            has_groups: regex.captures_len() > 1,
+            names,
+        }
+    }
+
+    /// Runs the regex over `subject` (unanchored, as PCRE in nginx).
+    pub(crate) fn exec(&self, subject: &str) -> RegexMatch {
+        if !self.has_groups {
+            return if self.regex.is_match(subject) {
+                RegexMatch::Match(None)
+            } else {
+                RegexMatch::NoMatch
+            };
+        }
+        let mut locations = self.regex.capture_locations();
+        match self.regex.captures_read(&mut locations, subject) {
+            None => RegexMatch::NoMatch,
+            Some(_) => RegexMatch::Match(Some(Captures {
+                subject: Box::from(subject),
+                locations,
+                names: Arc::clone(&self.names),
+            })),
+        }
+    }
+}
+
+/// What a regex captured, owned so it outlives the request head it came from.
+#[derive(Debug, Clone)]
+pub struct Captures {
+    subject: Box<str>,
+    locations: CaptureLocations,
+    names: Arc<[Option<Box<str>>]>,
+}
+
+impl Captures {
+    /// Number of groups, counting group 0 (the whole match).
+    pub fn len(&self) -> usize {
+        self.locations.len()
+    }
+
+    /// Always false: group 0 exists whenever there is a match.
+    pub fn is_empty(&self) -> bool {
+        self.locations.len() == 0
+    }
+
+    /// Group `i` (`$1` is `get(1)`); `None` when the group did not participate or does
+    /// not exist (nginx expands such a variable to the empty string).
+    pub fn get(&self, i: usize) -> Option<&str> {
+        let (start, end) = self.locations.get(i)?;
+        self.subject.get(start..end)
+    }
+
+    /// A named group (`(?<sub>...)` read as `$sub`).
+    pub fn name(&self, name: &str) -> Option<&str> {
+        let i = self.names.iter().position(|n| n.as_deref() == Some(name))?;
+        self.get(i)
+    }
+
+    /// The names of the named groups, in group order.
+    pub fn names(&self) -> impl Iterator<Item = &str> + '_ {
+        self.names.iter().filter_map(|n| n.as_deref())
+    }
+
+    /// The text the regex ran over (the URI path or the normalised host).
+    pub fn subject(&self) -> &str {
+        &self.subject
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic)]
+
+    use super::*;
+
+    fn exec(pattern: &str, subject: &str) -> RegexMatch {
+        CompiledRegex::new(&Regex::new(pattern).unwrap()).exec(subject)
+    }
+
+    #[test]
+    fn regex_without_groups_matches_without_captures() {
+        assert!(matches!(exec(r"\.php$", "/a.php"), RegexMatch::Match(None)));
+        assert!(matches!(exec(r"\.php$", "/a.py"), RegexMatch::NoMatch));
+    }
+
+    #[test]
+    fn numbered_and_named_groups() {
+        let RegexMatch::Match(Some(c)) = exec(r"^/(?<app>\w+)/(\d+)?(x)?", "/shop/42") else {
+            panic!("expected captures");
+        };
+        assert_eq!(c.len(), 4);
+        assert_eq!(c.get(0), Some("/shop/42"));
+        assert_eq!(c.get(1), Some("shop"));
+        assert_eq!(c.get(2), Some("42"));
+        assert_eq!(c.get(3), None, "group that did not participate");
+        assert_eq!(c.get(9), None, "group that does not exist");
+        assert_eq!(c.name("app"), Some("shop"));
+        assert_eq!(c.name("nope"), None);
+        assert_eq!(c.names().collect::<Vec<_>>(), ["app"]);
+        assert_eq!(c.subject(), "/shop/42");
+    }
+}

@@ -1,0 +1,158 @@
+//! The request path as nginx sees it for routing (`$uri`): percent-decoded, with `//`
+//! merged and `.` / `..` segments resolved — nginx's `ngx_http_parse_complex_uri`.
+//! A path that climbs above `/`, contains an encoded NUL or a broken `%` escape is a
+//! 400. Pure functions; routing, proxying and static files all start from this.
+//!
+//! The inverse, [`escape_path`], re-encodes a normalised path for `proxy_pass` with a
+//! URI part, as nginx's `ngx_escape_uri` does.
+
+/// Why a request path is refused (each is a 400, as in nginx).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum UriError {
+    #[error("client sent invalid request: the path must start with \"/\"")]
+    NotAbsolute,
+    #[error("client sent invalid request: \"..\" climbs above the root")]
+    AboveRoot,
+    #[error("client sent invalid request: the path contains a NUL byte")]
+    Nul,
+    #[error("client sent invalid request: broken percent-encoding")]
+    BadEscape,
+    #[error("client sent invalid request: the decoded path is not UTF-8")]
+    NotUtf8,
+}
+
+fn hex(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// Percent-decodes `raw` (the path part of the request target, before `?`).
+pub fn percent_decode(raw: &[u8]) -> Result<Vec<u8>, UriError> {
+    let mut out = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while i < raw.len() {
+        let b = raw[i];
+        if b == b'%' {
+            let hi = raw
+                .get(i + 1)
+                .copied()
+                .and_then(hex)
+                .ok_or(UriError::BadEscape)?;
+            let lo = raw
+                .get(i + 2)
+                .copied()
+                .and_then(hex)
+                .ok_or(UriError::BadEscape)?;
+            out.push(hi << 4 | lo);
+            i += 3;
+        } else {
+            out.push(b);
+            i += 1;
+        }
+    }
+    Ok(out)
+}
+
+/// `$uri` from the raw path: decode, then merge slashes and resolve dot segments.
+pub fn normalize_path(raw: &str) -> Result<String, UriError> {
+    if !raw.starts_with('/') {
+        return Err(UriError::NotAbsolute);
+    }
+    let decoded = percent_decode(raw.as_bytes())?;
+    if decoded.contains(&0) {
+        return Err(UriError::Nul);
+    }
+    let decoded = String::from_utf8(decoded).map_err(|_| UriError::NotUtf8)?;
+    let mut segments: Vec<&str> = Vec::new();
+    for seg in decoded.split('/') {
+        match seg {
+            "" | "." => {}
+            ".." => {
+                if segments.pop().is_none() {
+                    return Err(UriError::AboveRoot);
+                }
+            }
+            s => segments.push(s),
+        }
+    }
+    let mut out = String::with_capacity(decoded.len());
+    for s in &segments {
+        out.push('/');
+        out.push_str(s);
+    }
+    // A trailing slash (or a trailing "." / ".." segment) names a directory.
+    let ends_as_dir = decoded.ends_with('/') || decoded.ends_with("/.") || decoded.ends_with("/..");
+    if out.is_empty() || ends_as_dir {
+        out.push('/');
+    }
+    Ok(out)
+}
+
+/// Appends `path` percent-encoding what may not appear raw in a request target
+/// (controls, space, `"#%<>?\^`{|}` and bytes ≥ 0x80), as nginx's `NGX_ESCAPE_URI`.
+pub fn escape_path(path: &str, out: &mut String) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    for &b in path.as_bytes() {
+        let keep = b.is_ascii_graphic() && !b"\"#%<>?\\^`{|}".contains(&b);
+        if keep {
+            out.push(char::from(b));
+        } else {
+            out.push('%');
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 15)]));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalisation_as_nginx() {
+        let cases: &[(&str, Result<&str, UriError>)] = &[
+            ("/", Ok("/")),
+            ("/static/app.css", Ok("/static/app.css")),
+            ("//static//app.css", Ok("/static/app.css")),
+            ("/static/./app.css", Ok("/static/app.css")),
+            ("/static/../app.css", Ok("/app.css")),
+            ("/static/x/..", Ok("/static/")),
+            ("/static/.", Ok("/static/")),
+            ("/dir/", Ok("/dir/")),
+            ("/a%20b", Ok("/a b")),
+            ("/%2e%2e/etc/passwd", Err(UriError::AboveRoot)),
+            ("/static/%2e%2e/%2e%2e/etc/passwd", Err(UriError::AboveRoot)),
+            ("/..", Err(UriError::AboveRoot)),
+            ("/a/../..", Err(UriError::AboveRoot)),
+            ("/a%2Fb", Ok("/a/b")),
+            ("/%252e%252e/x", Ok("/%2e%2e/x")),
+            ("/a%00b", Err(UriError::Nul)),
+            ("/a%zz", Err(UriError::BadEscape)),
+            ("/a%2", Err(UriError::BadEscape)),
+            ("/%ff", Err(UriError::NotUtf8)),
+            ("/caf%C3%A9", Ok("/café")),
+            ("relative", Err(UriError::NotAbsolute)),
+            ("", Err(UriError::NotAbsolute)),
+        ];
+        for (raw, want) in cases {
+            assert_eq!(normalize_path(raw).as_deref(), want.as_deref(), "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn escape_round_trips_through_decode() {
+        for path in ["/a b/c%d", "/café?#", "/plain/path-_.~!$&'()*+,;=:@"] {
+            let mut escaped = String::new();
+            escape_path(path, &mut escaped);
+            assert!(!escaped.contains(' ') && !escaped.contains('?'));
+            assert_eq!(percent_decode(escaped.as_bytes()).unwrap(), path.as_bytes());
+        }
+        let mut s = String::new();
+        escape_path("/plain/path", &mut s);
+        assert_eq!(s, "/plain/path");
+    }
+}

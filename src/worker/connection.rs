@@ -1,0 +1,216 @@
+//! One client connection: read a request head (bounded in size and time), hand the
+//! request to [`dispatch`](super::dispatch), log it, and go round again while
+//! keep-alive allows. Pipelined requests are answered in order because each is read
+//! from the same buffer only after the previous response has been written.
+
+use std::rc::Rc;
+use std::time::{Duration, Instant, SystemTime};
+
+use super::dispatch::{self, Conn};
+use super::exchange::Exchange;
+use super::listener::Peer;
+use super::respond;
+use super::stream::Stream;
+use super::Worker;
+use crate::config::model::Server;
+use crate::http1::{parse_request_head, HeadError, HeadLimits, RequestHead};
+
+/// What one attempt to read a request head ended with.
+enum HeadRead {
+    Head(RequestHead, u64),
+    /// The client closed (or reset) the connection between requests.
+    Closed,
+    /// No complete head before the deadline; `started` when some bytes had arrived.
+    TimedOut {
+        started: bool,
+    },
+    Invalid(HeadError),
+}
+
+/// The first read of a head asks for this much.
+const HEAD_READ: usize = 4096;
+
+/// Serves a connection until it closes.
+pub async fn serve(worker: Rc<Worker>, mut stream: Stream, peer: Peer, id: u64) {
+    let peer = Rc::new(peer);
+    let mut input: Vec<u8> = Vec::with_capacity(HEAD_READ);
+    let mut served: u64 = 0;
+    loop {
+        let snap = worker.snapshot.load_full();
+        let Some(http) = snap.config.http.as_ref() else {
+            return;
+        };
+        let Some(group) = snap.router.listen_group(&peer.listen) else {
+            return;
+        };
+        let Some(default) = group.default_server().get(http) else {
+            return;
+        };
+        let limits = HeadLimits::from_nginx(
+            default.client_header_buffer_size,
+            default.large_client_header_buffers,
+        );
+        let idle = if served == 0 {
+            default.client_header_timeout
+        } else {
+            default.conf.keepalive_timeout
+        };
+        let head = read_head(
+            &mut stream,
+            &mut input,
+            &limits,
+            idle,
+            default.client_header_timeout,
+        )
+        .await;
+        let (head, request_length) = match head {
+            HeadRead::Head(h, n) => (h, n),
+            HeadRead::Closed => return,
+            HeadRead::TimedOut { started } => {
+                if started {
+                    worker.error_log.info(
+                        Some(id),
+                        &format!(
+                            "client timed out (110: Connection timed out) while reading client request headers, client: {}, server: {}",
+                            peer.remote_addr,
+                            default.primary_name()
+                        ),
+                    );
+                }
+                return;
+            }
+            HeadRead::Invalid(err) => {
+                reject_head(&worker, &mut stream, &peer, default, id, err).await;
+                return;
+            }
+        };
+        served += 1;
+        let mut x = Exchange {
+            connection: id,
+            connection_requests: served,
+            peer: Rc::clone(&peer),
+            head,
+            uri: String::new(),
+            host: String::new(),
+            server_name: default.primary_name(),
+            captures: None,
+            start: Instant::now(),
+            start_time: SystemTime::now(),
+            request_id: worker.request_id(),
+            status: 0,
+            body_bytes_sent: 0,
+            bytes_sent: 0,
+            request_length,
+            upstream: Vec::new(),
+            upstream_headers: Vec::new(),
+            sent_headers: Vec::new(),
+            proxy_host: String::new(),
+            proxy_port: 0,
+            hostname: Rc::clone(&worker.hostname),
+        };
+        let mut conn = Conn {
+            worker: &worker,
+            snap: &snap,
+            stream: &mut stream,
+            input: &mut input,
+        };
+        let result = dispatch::run(&mut conn, &mut x, group, served).await;
+        if x.status != 0 {
+            dispatch::log_access(&worker, &snap, &x, &result.conf);
+        }
+        if !result.keep_alive {
+            return;
+        }
+    }
+}
+
+/// Reads until a complete head is buffered. The wait for the first byte is bounded by
+/// `idle` (keep-alive or header timeout); from the first byte the whole head must
+/// arrive within `header_timeout` — a deadline, so trickling bytes does not extend it.
+async fn read_head(
+    stream: &mut Stream,
+    input: &mut Vec<u8>,
+    limits: &HeadLimits,
+    idle: Duration,
+    header_timeout: Duration,
+) -> HeadRead {
+    let mut deadline: Option<Instant> = None;
+    let waiting_since = Instant::now();
+    loop {
+        if !input.is_empty() {
+            match parse_request_head(input, limits) {
+                Ok(Some((head, n))) => {
+                    input.drain(..n);
+                    return HeadRead::Head(head, n as u64);
+                }
+                Ok(None) => {}
+                Err(e) => return HeadRead::Invalid(e),
+            }
+            deadline.get_or_insert_with(|| Instant::now() + header_timeout);
+        }
+        let until = deadline.unwrap_or(waiting_since + idle);
+        let remaining = until.saturating_duration_since(Instant::now());
+        if remaining.is_zero() {
+            return HeadRead::TimedOut {
+                started: deadline.is_some(),
+            };
+        }
+        let taken = std::mem::take(input);
+        match monoio::time::timeout(remaining, stream.read_more(taken, HEAD_READ)).await {
+            Err(_) => {
+                return HeadRead::TimedOut {
+                    started: deadline.is_some(),
+                }
+            }
+            Ok((Ok(0), _)) | Ok((Err(_), _)) => return HeadRead::Closed,
+            Ok((Ok(_), buf)) => *input = buf,
+        }
+    }
+}
+
+/// Answers a head that breaks the protocol with nginx's status and page, logs it at
+/// `info` as nginx does, and closes the connection.
+async fn reject_head(
+    worker: &Worker,
+    stream: &mut Stream,
+    peer: &Peer,
+    server: &Server,
+    id: u64,
+    err: HeadError,
+) {
+    let status = err.status();
+    worker.error_log.info(
+        Some(id),
+        &format!(
+            "{} while reading client request headers, client: {}, server: {}",
+            err.reason(),
+            peer.remote_addr,
+            server.primary_name()
+        ),
+    );
+    let title = err
+        .page_title()
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("{status} {}", crate::http1::reason_phrase(status)));
+    let token = if server.conf.server_tokens {
+        respond::SERVER_TOKEN
+    } else {
+        "vestibule"
+    };
+    let body = format!(
+        "<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n<center><h1>{title}</h1></center>\r\n<hr><center>{token}</center>\r\n</body>\r\n</html>\r\n"
+    );
+    let date = worker
+        .date
+        .borrow_mut()
+        .http_date(SystemTime::now())
+        .to_string();
+    let head = format!(
+        "HTTP/1.1 {status} {}\r\nServer: {token}\r\nDate: {date}\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        crate::http1::reason_phrase(status),
+        body.len()
+    );
+    let mut out = head.into_bytes();
+    out.extend_from_slice(body.as_bytes());
+    let _ = stream.write_all(out).await;
+}

@@ -1,0 +1,424 @@
+//! From a parsed request to a written response: host and server selection, the
+//! normalised `$uri`, a server-level `return`, location selection, the handler
+//! (`return`, proxy, static files), and `error_page` internal redirects. Handlers
+//! report errors as values ([`Outcome::Status`]) before writing anything, so one place
+//! turns a status into a configured error page or nginx's default one.
+
+use std::sync::Arc;
+
+use super::body::BodyReader;
+use super::exchange::Exchange;
+use super::stream::Stream;
+use super::{respond, Snapshot, Worker};
+use crate::config::model::{ErrorPageOverwrite, ErrorPageTarget, LocationConf, Return, Server};
+use crate::config::template::VariableSource;
+use crate::http1::{BodyDecoder, Header, Method, RequestFraming};
+use crate::route::{normalize_host, ListenGroup, LocationOutcome, RoutedLocation, ServerId};
+
+/// The connection a request arrived on.
+#[derive(Debug)]
+pub struct Conn<'a> {
+    pub worker: &'a Worker,
+    pub snap: &'a Arc<Snapshot>,
+    pub stream: &'a mut Stream,
+    /// Bytes read from the client and not yet used (the body, pipelined requests).
+    pub input: &'a mut Vec<u8>,
+}
+
+/// What a handler did.
+#[derive(Debug)]
+pub enum Outcome {
+    /// The response is written.
+    Done { keep_alive: bool },
+    /// Nothing is written yet: answer with this status (`error_page` applies).
+    Status(u16),
+    /// Close without answering (`return 444`, a client that went away).
+    Close,
+    /// An internal redirect (`try_files` fallback): a URI or `@named` location.
+    Internal(String),
+}
+
+/// How the request ended, for the connection loop.
+#[derive(Debug)]
+pub struct Finished {
+    pub keep_alive: bool,
+    /// The settings in force at the end, for the access log.
+    pub conf: Arc<LocationConf>,
+}
+
+/// How many `error_page` redirects one request may take (nginx: 10).
+const MAX_INTERNAL_REDIRECTS: u32 = 10;
+
+/// Where a request is served from.
+enum Target<'r> {
+    Location(&'r RoutedLocation),
+    Server,
+}
+
+/// Serves one request.
+pub async fn run(c: &mut Conn<'_>, x: &mut Exchange, group: &ListenGroup, served: u64) -> Finished {
+    let snap = Arc::clone(c.snap);
+    let Some(http) = snap.config.http.as_ref() else {
+        return Finished {
+            keep_alive: false,
+            conf: Arc::new(default_conf_missing()),
+        };
+    };
+    let host = x.head.host.as_deref().map(normalize_host);
+    let (host, bad_host) = match host {
+        Some(Some(h)) => (Some(h.into_owned()), false),
+        Some(None) => (None, true),
+        None => (None, false),
+    };
+    let matched = group.select(host.as_deref());
+    let server_id = matched.server;
+    let Some(server) = server_id.get(http) else {
+        return close(&snap, x);
+    };
+    x.server_name = server.primary_name();
+    x.host = host.unwrap_or_else(|| server.primary_name());
+    if matched.captures.is_some() {
+        x.captures = matched.captures;
+    }
+    let conf_server = Arc::clone(&server.conf);
+    let keep_alive = wants_keep_alive(x, &conf_server, served);
+    if bad_host {
+        c.worker.error_log.info(
+            Some(x.connection),
+            &format!("client sent invalid host header{}", context(x, None)),
+        );
+        return finish(c, x, &conf_server, Outcome::Status(400), false).await;
+    }
+    match crate::uri::normalize_path(&x.head.path) {
+        Ok(uri) => x.uri = uri,
+        Err(e) => {
+            c.worker
+                .error_log
+                .info(Some(x.connection), &format!("{e}{}", context(x, None)));
+            return finish(c, x, &conf_server, Outcome::Status(400), false).await;
+        }
+    }
+    if let Some(ret) = &server.return_ {
+        let outcome = do_return(c, x, &conf_server, ret, keep_alive).await;
+        return finish(c, x, &conf_server, outcome, keep_alive).await;
+    }
+    let mut target = match snap.router.select_location(server_id, &x.uri) {
+        LocationOutcome::Location { location, captures } => {
+            if captures.is_some() {
+                x.captures = captures;
+            }
+            if location.internal {
+                return finish(c, x, &location.conf, Outcome::Status(404), keep_alive).await;
+            }
+            Target::Location(location)
+        }
+        LocationOutcome::Redirect(location) => {
+            let mut to = format!("{}/", x.uri);
+            if let Some(q) = &x.head.query {
+                to.push('?');
+                to.push_str(q);
+            }
+            let outcome = redirect(c, x, &location.conf, 301, &to, keep_alive).await;
+            return finish(c, x, &location.conf, outcome, keep_alive).await;
+        }
+        LocationOutcome::Server => Target::Server,
+    };
+    let mut redirects = 0;
+    let mut status_override: Option<ErrorPageOverwrite> = None;
+    loop {
+        let conf = match target {
+            Target::Location(l) => Arc::clone(&l.conf),
+            Target::Server => Arc::clone(&conf_server),
+        };
+        let location = match target {
+            Target::Location(l) => Some(l),
+            Target::Server => None,
+        };
+        let outcome = handle(c, x, server, location, &conf, keep_alive, status_override).await;
+        if let Outcome::Internal(to) = &outcome {
+            if redirects >= MAX_INTERNAL_REDIRECTS {
+                return finish(c, x, &conf, Outcome::Status(500), keep_alive).await;
+            }
+            redirects += 1;
+            target = match internal_target(&snap, server_id, x, to) {
+                Some(t) => t,
+                None => return finish(c, x, &conf, Outcome::Status(500), keep_alive).await,
+            };
+            continue;
+        }
+        let Outcome::Status(status) = outcome else {
+            return finish(c, x, &conf, outcome, keep_alive).await;
+        };
+        // error_page: an internal redirect to a URI or a named location.
+        let page = conf.error_pages.iter().find(|p| p.codes.contains(&status));
+        let Some(page) = page.filter(|_| redirects < MAX_INTERNAL_REDIRECTS) else {
+            return finish(c, x, &conf, Outcome::Status(status), keep_alive).await;
+        };
+        redirects += 1;
+        status_override = Some(match page.overwrite {
+            ErrorPageOverwrite::Keep => ErrorPageOverwrite::Code(status),
+            other => other,
+        });
+        if x.head.method != Method::Head {
+            x.head.method = Method::Get;
+        }
+        target = match &page.target {
+            ErrorPageTarget::Named(name) => match snap.router.named(server_id, name) {
+                Some(l) => Target::Location(l),
+                None => return finish(c, x, &conf, Outcome::Status(500), keep_alive).await,
+            },
+            ErrorPageTarget::Uri(t) => {
+                let mut uri = Vec::new();
+                t.expand(x as &dyn VariableSource, &mut uri);
+                let uri = String::from_utf8_lossy(&uri).into_owned();
+                if uri.starts_with("http://") || uri.starts_with("https://") {
+                    let code = match page.overwrite {
+                        ErrorPageOverwrite::Code(c) => c,
+                        _ => 302,
+                    };
+                    let outcome = redirect(c, x, &conf, code, &uri, keep_alive).await;
+                    return finish(c, x, &conf, outcome, keep_alive).await;
+                }
+                match internal_target(&snap, server_id, x, &uri) {
+                    Some(t) => t,
+                    None => return finish(c, x, &conf, Outcome::Status(500), keep_alive).await,
+                }
+            }
+        };
+    }
+}
+
+/// Where an internal redirect leads: a `@named` location, or the location a URI
+/// (with optional `?args`) selects, with `$uri` and `$args` updated.
+fn internal_target<'r>(
+    snap: &'r Snapshot,
+    server: ServerId,
+    x: &mut Exchange,
+    to: &str,
+) -> Option<Target<'r>> {
+    if to.starts_with('@') {
+        return snap.router.named(server, to).map(Target::Location);
+    }
+    let (path, query) = match to.split_once('?') {
+        Some((p, q)) => (p, Some(q.to_string())),
+        None => (to, None),
+    };
+    x.uri = crate::uri::normalize_path(path).ok()?;
+    if query.is_some() {
+        x.head.query = query;
+    }
+    Some(match snap.router.select_location(server, &x.uri) {
+        LocationOutcome::Location { location, captures } => {
+            if captures.is_some() {
+                x.captures = captures;
+            }
+            Target::Location(location)
+        }
+        LocationOutcome::Redirect(l) => Target::Location(l),
+        LocationOutcome::Server => Target::Server,
+    })
+}
+
+/// Runs the handler a location's settings call for.
+async fn handle(
+    c: &mut Conn<'_>,
+    x: &mut Exchange,
+    server: &Server,
+    location: Option<&RoutedLocation>,
+    conf: &Arc<LocationConf>,
+    keep_alive: bool,
+    status_override: Option<ErrorPageOverwrite>,
+) -> Outcome {
+    let _ = (server, status_override);
+    if let Some(ret) = &conf.return_ {
+        let mut ret = ret.clone();
+        if let Some(ErrorPageOverwrite::Code(code)) = status_override {
+            if ret.text.is_some() && !matches!(ret.code, 301 | 302 | 303 | 307 | 308) {
+                ret.code = code;
+            }
+        }
+        return do_return(c, x, conf, &ret, keep_alive).await;
+    }
+    if let Some(pass) = &conf.proxy.pass {
+        return crate::proxy::handle(c, x, location, conf, pass, keep_alive).await;
+    }
+    crate::static_files::handle(c, x, location, conf, keep_alive).await
+}
+
+/// `return`: a redirect, a body, or a status with nginx's page.
+async fn do_return(
+    c: &mut Conn<'_>,
+    x: &mut Exchange,
+    conf: &LocationConf,
+    ret: &Return,
+    keep_alive: bool,
+) -> Outcome {
+    if ret.code == 444 {
+        return Outcome::Close;
+    }
+    let mut text = Vec::new();
+    if let Some(t) = &ret.text {
+        t.expand(x as &dyn VariableSource, &mut text);
+    }
+    if matches!(ret.code, 301 | 302 | 303 | 307 | 308) {
+        let to = String::from_utf8_lossy(&text).into_owned();
+        return redirect(c, x, conf, ret.code, &to, keep_alive).await;
+    }
+    if ret.text.is_none() && ret.code >= 400 {
+        return Outcome::Status(ret.code);
+    }
+    let keep_alive = keep_alive && discard_body(c, x, conf).await;
+    let out = respond::simple_response(
+        c.worker,
+        x,
+        conf,
+        ret.code,
+        Vec::new(),
+        Some(&conf.default_type),
+        &text,
+        keep_alive,
+    );
+    write(c, out, keep_alive).await
+}
+
+/// A redirect with nginx's page; a relative `Location` becomes absolute when
+/// `absolute_redirect` is on.
+async fn redirect(
+    c: &mut Conn<'_>,
+    x: &mut Exchange,
+    conf: &LocationConf,
+    code: u16,
+    to: &str,
+    keep_alive: bool,
+) -> Outcome {
+    let location = if to.starts_with('/') && conf.absolute_redirect {
+        let port = x.peer.server_port;
+        if port == 80 || port == 0 {
+            format!("http://{}{to}", x.host)
+        } else {
+            format!("http://{}:{port}{to}", x.host)
+        }
+    } else {
+        to.to_string()
+    };
+    let keep_alive = keep_alive && discard_body(c, x, conf).await;
+    let out = respond::error_response(
+        c.worker,
+        x,
+        conf,
+        code,
+        vec![Header::new("Location", location)],
+        keep_alive,
+    );
+    write(c, out, keep_alive).await
+}
+
+/// Writes a response built in memory.
+pub async fn write(c: &mut Conn<'_>, out: Vec<u8>, keep_alive: bool) -> Outcome {
+    let (res, _) = c.stream.write_all(out).await;
+    match res {
+        Ok(()) => Outcome::Done { keep_alive },
+        Err(_) => Outcome::Close,
+    }
+}
+
+/// Reads and drops a request body the handler does not use, so the connection can go
+/// on; false when that is not possible (then the response closes the connection).
+pub async fn discard_body(c: &mut Conn<'_>, x: &Exchange, conf: &LocationConf) -> bool {
+    if x.head.framing == RequestFraming::None {
+        return true;
+    }
+    if x.head.expect_continue {
+        // The client waits for 100 before sending; without it, nothing is coming.
+        return false;
+    }
+    let mut reader = BodyReader::new(
+        BodyDecoder::for_request(x.head.framing),
+        0,
+        conf.client_body_timeout,
+    );
+    reader.discard(c.stream, c.input).await.is_ok()
+}
+
+/// Whether this response may leave the connection open.
+fn wants_keep_alive(x: &Exchange, conf: &LocationConf, served: u64) -> bool {
+    x.head.keep_alive
+        && !conf.keepalive_timeout.is_zero()
+        && served < u64::from(conf.keepalive_requests)
+}
+
+/// Turns an outcome into the end of the request, writing an error page if needed.
+async fn finish(
+    c: &mut Conn<'_>,
+    x: &mut Exchange,
+    conf: &Arc<LocationConf>,
+    outcome: Outcome,
+    keep_alive: bool,
+) -> Finished {
+    let keep_alive = match outcome {
+        Outcome::Done { keep_alive } => keep_alive,
+        Outcome::Close | Outcome::Internal(_) => false,
+        Outcome::Status(status) => {
+            // A request whose body was not read cannot be followed by another.
+            let keep_alive =
+                keep_alive && status < 500 && status != 413 && discard_body(c, x, conf).await;
+            let out = respond::error_response(c.worker, x, conf, status, Vec::new(), keep_alive);
+            matches!(
+                write(c, out, keep_alive).await,
+                Outcome::Done { keep_alive: true }
+            )
+        }
+    };
+    Finished {
+        keep_alive,
+        conf: Arc::clone(conf),
+    }
+}
+
+fn close(snap: &Snapshot, _x: &Exchange) -> Finished {
+    let conf = snap
+        .config
+        .http
+        .as_ref()
+        .and_then(|h| h.servers.first())
+        .map(|s| Arc::clone(&s.conf))
+        .unwrap_or_else(|| Arc::new(default_conf_missing()));
+    Finished {
+        keep_alive: false,
+        conf,
+    }
+}
+
+fn default_conf_missing() -> LocationConf {
+    // Unreachable in practice: a listener exists only when a server does.
+    crate::config::build::fallback_location_conf()
+}
+
+/// nginx's error-log context: `, client: A, server: S, request: "R", upstream: "U", host: "H"`.
+pub fn context(x: &Exchange, upstream: Option<&str>) -> String {
+    let mut s = format!(
+        ", client: {}, server: {}, request: \"{}\"",
+        x.peer.remote_addr,
+        x.server_name,
+        x.request_line()
+    );
+    if let Some(u) = upstream {
+        s.push_str(&format!(", upstream: \"{u}\""));
+    }
+    if let Some(h) = &x.head.host {
+        s.push_str(&format!(", host: \"{h}\""));
+    }
+    s
+}
+
+/// Writes the access log lines for a finished request.
+pub fn log_access(worker: &Worker, snap: &Snapshot, x: &Exchange, conf: &LocationConf) {
+    let Some(http) = snap.config.http.as_ref() else {
+        return;
+    };
+    for log in &conf.access_log {
+        if let Some(format) = http.log_formats.get(&log.format) {
+            worker.access_logs.log(&log.path, format, x);
+        }
+    }
+}

@@ -1,0 +1,228 @@
+//! One request and its response as the worker sees them: what arrived, where routing
+//! sent it, what went out. It gives nginx variables their values
+//! ([`VariableSource`]), for `proxy_set_header`, `add_header`, `return` and the access log.
+
+use std::rc::Rc;
+use std::time::{Duration, Instant, SystemTime};
+
+use super::listener::Peer;
+use crate::config::template::{Variable, VariableSource};
+use crate::http1::{headers, Header, RequestHead};
+use crate::route::Captures;
+
+/// One attempt to reach an upstream server, for `$upstream_*`.
+#[derive(Debug, Clone)]
+pub struct UpstreamAttempt {
+    pub addr: String,
+    pub status: Option<u16>,
+    pub response_time: Duration,
+}
+
+/// A request in flight.
+#[derive(Debug)]
+pub struct Exchange {
+    pub connection: u64,
+    pub connection_requests: u64,
+    pub peer: Rc<Peer>,
+    pub head: RequestHead,
+    /// `$uri`: the normalised path; changes on an internal redirect.
+    pub uri: String,
+    /// `$host`: the Host without port, lowercased, or the server's first name.
+    pub host: String,
+    /// `$server_name`.
+    pub server_name: String,
+    pub captures: Option<Captures>,
+    pub start: Instant,
+    pub start_time: SystemTime,
+    pub request_id: String,
+    /// The status sent (0 until a response head is written).
+    pub status: u16,
+    pub body_bytes_sent: u64,
+    pub bytes_sent: u64,
+    pub request_length: u64,
+    pub upstream: Vec<UpstreamAttempt>,
+    pub upstream_headers: Vec<Header>,
+    pub sent_headers: Vec<Header>,
+    pub proxy_host: String,
+    pub proxy_port: u16,
+    pub hostname: Rc<str>,
+}
+
+fn push_str(out: &mut Vec<u8>, s: &str) -> bool {
+    out.extend_from_slice(s.as_bytes());
+    true
+}
+
+fn push_display(out: &mut Vec<u8>, v: impl std::fmt::Display) -> bool {
+    out.extend_from_slice(v.to_string().as_bytes());
+    true
+}
+
+fn header_name_matches(wanted: &str, actual: &str) -> bool {
+    // `$http_x_real_ip` names `X-Real-IP`: lowercase, `_` for `-`.
+    wanted.len() == actual.len()
+        && wanted
+            .bytes()
+            .zip(actual.bytes())
+            .all(|(w, a)| w == a.to_ascii_lowercase() || (w == b'_' && a == b'-'))
+}
+
+fn header_var(headers: &[Header], name: &str, out: &mut Vec<u8>) -> bool {
+    // Repeated headers are joined with ", " as nginx does for `$http_*`
+    // (cookies with "; ").
+    let sep: &[u8] = if name == "cookie" { b"; " } else { b", " };
+    let mut found = false;
+    for h in headers
+        .iter()
+        .filter(|h| header_name_matches(name, &h.name))
+    {
+        if found {
+            out.extend_from_slice(sep);
+        }
+        out.extend_from_slice(&h.value);
+        found = true;
+    }
+    found
+}
+
+fn seconds_ms(d: Duration) -> String {
+    format!("{}.{:03}", d.as_secs(), d.subsec_millis())
+}
+
+impl Exchange {
+    /// The request line, as `$request`.
+    pub fn request_line(&self) -> String {
+        format!(
+            "{} {} {}",
+            self.head.method.as_str(),
+            self.head.target,
+            self.head.version.as_str()
+        )
+    }
+
+    fn query_arg(&self, name: &str, out: &mut Vec<u8>) -> bool {
+        let Some(q) = &self.head.query else {
+            return false;
+        };
+        for pair in q.split('&') {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            if k.eq_ignore_ascii_case(name) {
+                out.extend_from_slice(v.as_bytes());
+                return true;
+            }
+        }
+        false
+    }
+
+    fn cookie(&self, name: &str, out: &mut Vec<u8>) -> bool {
+        for value in headers::get_all(&self.head.headers, "cookie") {
+            let text = String::from_utf8_lossy(value);
+            for pair in text.split(';') {
+                if let Some((k, v)) = pair.trim().split_once('=') {
+                    if k == name {
+                        out.extend_from_slice(v.as_bytes());
+                        return true;
+                    }
+                }
+            }
+        }
+        false
+    }
+
+    fn list<T>(&self, out: &mut Vec<u8>, f: impl Fn(&UpstreamAttempt) -> T) -> bool
+    where
+        T: std::fmt::Display,
+    {
+        if self.upstream.is_empty() {
+            return false;
+        }
+        let joined: Vec<String> = self.upstream.iter().map(|a| f(a).to_string()).collect();
+        push_str(out, &joined.join(", "))
+    }
+}
+
+impl VariableSource for Exchange {
+    fn write_variable(&self, var: &Variable, out: &mut Vec<u8>) -> bool {
+        use Variable::*;
+        match var {
+            Host => push_str(out, &self.host),
+            RemoteAddr => push_str(out, &self.peer.remote_addr),
+            RemotePort => push_display(out, self.peer.remote_port),
+            RemoteUser => false,
+            ProxyAddXForwardedFor => {
+                if header_var(&self.head.headers, "x_forwarded_for", out) {
+                    out.extend_from_slice(b", ");
+                }
+                push_str(out, &self.peer.remote_addr)
+            }
+            Scheme => push_str(out, "http"),
+            RequestUri => push_str(out, &self.head.target),
+            Uri => push_str(out, &self.uri),
+            Args => match &self.head.query {
+                Some(q) => push_str(out, q),
+                None => false,
+            },
+            IsArgs => {
+                if self.head.query.is_some() {
+                    out.push(b'?');
+                }
+                true
+            }
+            ServerName => push_str(out, &self.server_name),
+            ServerPort => push_display(out, self.peer.server_port),
+            ServerAddr => push_str(out, &self.peer.server_addr),
+            ServerProtocol => push_str(out, self.head.version.as_str()),
+            ProxyHost => push_str(out, &self.proxy_host),
+            ProxyPort => push_display(out, self.proxy_port),
+            RequestMethod => push_str(out, self.head.method.as_str()),
+            Request => push_str(out, &self.request_line()),
+            Status => push_display(out, format_args!("{:03}", self.status)),
+            BodyBytesSent => push_display(out, self.body_bytes_sent),
+            BytesSent => push_display(out, self.bytes_sent),
+            TimeLocal => push_str(
+                out,
+                &crate::http1::date::format_time_local(SystemTime::now()),
+            ),
+            TimeIso8601 => push_str(out, &crate::http1::date::format_iso8601(SystemTime::now())),
+            RequestTime => push_str(out, &seconds_ms(self.start.elapsed())),
+            Msec => {
+                let d = SystemTime::now()
+                    .duration_since(SystemTime::UNIX_EPOCH)
+                    .unwrap_or_default();
+                push_str(out, &seconds_ms(d))
+            }
+            UpstreamAddr => self.list(out, |a| a.addr.clone()),
+            UpstreamStatus => self.list(out, |a| {
+                a.status
+                    .map_or_else(|| "502".to_string(), |s| s.to_string())
+            }),
+            UpstreamResponseTime => self.list(out, |a| seconds_ms(a.response_time)),
+            Connection => push_display(out, self.connection),
+            ConnectionRequests => push_display(out, self.connection_requests),
+            RequestId => push_str(out, &self.request_id),
+            ContentType => header_var(&self.head.headers, "content_type", out),
+            ContentLength => header_var(&self.head.headers, "content_length", out),
+            RequestLength => push_display(out, self.request_length),
+            DocumentRoot | RealpathRoot | RequestFilename => false,
+            Hostname => push_str(out, &self.hostname),
+            Pid => push_display(out, std::process::id()),
+            RequestHeader(name) if name == "host" => match &self.head.host {
+                Some(h) => push_str(out, h),
+                None => false,
+            },
+            RequestHeader(name) => header_var(&self.head.headers, name, out),
+            ResponseHeader(name) => header_var(&self.sent_headers, name, out),
+            UpstreamHeader(name) => header_var(&self.upstream_headers, name, out),
+            QueryArg(name) => self.query_arg(name, out),
+            Cookie(name) => self.cookie(name, out),
+            Capture(i) => match self.captures.as_ref().and_then(|c| c.get(usize::from(*i))) {
+                Some(s) => push_str(out, s),
+                None => false,
+            },
+            NamedCapture(name) => match self.captures.as_ref().and_then(|c| c.name(name)) {
+                Some(s) => push_str(out, s),
+                None => false,
+            },
+        }
+    }
+}

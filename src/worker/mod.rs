@@ -1,0 +1,200 @@
+//! A worker: one thread running one monoio runtime (io_uring where the kernel allows
+//! it, epoll otherwise), accepting on the listeners it was given and serving each
+//! connection on its own task. Nothing here is global: the configuration snapshot,
+//! logs, upstream pools and balancers live in [`Worker`], so the same code runs in a
+//! single process today and in forked workers later.
+//!
+//! ```text
+//! accept ─► connection::serve ─► read head ─► route ─► handler ─► write ─► access log
+//!                 ▲                                                          │
+//!                 └─────────────────── keep-alive ◄──────────────────────────┘
+//! ```
+
+pub mod body;
+pub mod connection;
+pub mod dispatch;
+pub mod exchange;
+pub mod listener;
+pub mod respond;
+pub mod stream;
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+
+use crate::config::Config;
+use crate::http1::DateCache;
+use crate::observe::{AccessLogs, ErrorLog};
+use crate::proxy::balancer::Peers;
+use crate::proxy::pool::Pool;
+use crate::route::Router;
+
+pub use listener::{bind_all, BindError, BoundListener, Listener, Peer};
+
+/// A configuration and the router compiled from it: what a request loads once and
+/// keeps until it ends.
+#[derive(Debug)]
+pub struct Snapshot {
+    pub config: Config,
+    pub router: Router,
+}
+
+impl Snapshot {
+    pub fn new(config: Config) -> Snapshot {
+        let router = Router::from_config(&config);
+        Snapshot { config, router }
+    }
+}
+
+/// Which io driver the runtime uses, logged at start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Driver {
+    IoUring,
+    Epoll,
+}
+
+impl Driver {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Driver::IoUring => "io_uring",
+            Driver::Epoll => "epoll",
+        }
+    }
+}
+
+/// Everything a worker's tasks share. Single-threaded: `Cell`/`RefCell`, no locks.
+#[derive(Debug)]
+pub struct Worker {
+    pub snapshot: ArcSwap<Snapshot>,
+    pub error_log: ErrorLog,
+    pub access_logs: AccessLogs,
+    pub date: RefCell<DateCache>,
+    pub pool: RefCell<Pool>,
+    /// Balancer state per `proxy_pass` target (upstream name or URL).
+    pub peers: RefCell<HashMap<String, Peers>>,
+    next_connection: Cell<u64>,
+    random: Cell<u64>,
+    pub hostname: Rc<str>,
+}
+
+impl Worker {
+    pub fn new(snapshot: Arc<Snapshot>, error_log: ErrorLog) -> Worker {
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0x9e37_79b9_7f4a_7c15)
+            ^ u64::from(std::process::id()).rotate_left(32);
+        Worker {
+            snapshot: ArcSwap::new(snapshot),
+            error_log,
+            access_logs: AccessLogs::new(),
+            date: RefCell::new(DateCache::new()),
+            pool: RefCell::new(Pool::new()),
+            peers: RefCell::new(HashMap::new()),
+            next_connection: Cell::new(1),
+            random: Cell::new(seed | 1),
+            hostname: Rc::from(crate::sys::hostname().as_str()),
+        }
+    }
+
+    /// The next connection number (`*N` in the error log, `$connection`).
+    pub fn connection_id(&self) -> u64 {
+        let id = self.next_connection.get();
+        self.next_connection.set(id + 1);
+        id
+    }
+
+    /// `$request_id`: 32 hex digits from a per-worker xorshift generator (unique
+    /// enough for tracing, not for secrets).
+    pub fn request_id(&self) -> String {
+        let next = || {
+            let mut x = self.random.get();
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            self.random.set(x);
+            x
+        };
+        format!("{:016x}{:016x}", next(), next())
+    }
+}
+
+/// Builds the runtime for this thread: io_uring when available, else epoll
+/// (`MONOIO_FORCE_LEGACY_DRIVER=1` forces epoll).
+fn driver_in_use() -> Driver {
+    if monoio::utils::detect_uring() {
+        Driver::IoUring
+    } else {
+        Driver::Epoll
+    }
+}
+
+/// Runs a worker on the current thread until every listener fails. Blocks.
+pub fn run(
+    snapshot: Arc<Snapshot>,
+    listeners: Vec<BoundListener>,
+    error_log: ErrorLog,
+) -> std::io::Result<()> {
+    let driver = driver_in_use();
+    let mut runtime = monoio::RuntimeBuilder::<monoio::FusionDriver>::new()
+        .enable_timer()
+        .build()?;
+    runtime.block_on(async move {
+        let worker = Rc::new(Worker::new(snapshot, error_log));
+        worker.error_log.notice(&format!(
+            "worker process {} started, io driver: {}",
+            std::process::id(),
+            driver.as_str()
+        ));
+        let mut tasks = Vec::new();
+        for bound in listeners {
+            let (addr, listener) = Listener::adopt(bound)?;
+            let worker = Rc::clone(&worker);
+            tasks.push(monoio::spawn(accept_loop(worker, addr, listener)));
+        }
+        let flusher = Rc::clone(&worker);
+        monoio::spawn(async move {
+            loop {
+                monoio::time::sleep(crate::observe::access_log::FLUSH_INTERVAL).await;
+                flusher.access_logs.flush();
+            }
+        });
+        for t in tasks {
+            t.await;
+        }
+        worker.access_logs.flush();
+        Ok(())
+    })
+}
+
+/// How long to pause accepting after an error such as EMFILE, so the loop does not spin.
+const ACCEPT_ERROR_PAUSE: std::time::Duration = std::time::Duration::from_millis(100);
+
+async fn accept_loop(
+    worker: Rc<Worker>,
+    addr: crate::config::model::ListenAddr,
+    listener: Listener,
+) {
+    loop {
+        match listener.accept(&addr).await {
+            Ok((stream, peer)) => {
+                let id = worker.connection_id();
+                monoio::spawn(connection::serve(Rc::clone(&worker), stream, peer, id));
+            }
+            Err(e) => {
+                let errno = e.raw_os_error().unwrap_or(0);
+                worker.error_log.error(
+                    None,
+                    &format!(
+                        "accept() failed ({errno}: {}) on {addr}",
+                        crate::sys::strerror(errno)
+                    ),
+                );
+                monoio::time::sleep(ACCEPT_ERROR_PAUSE).await;
+            }
+        }
+    }
+}

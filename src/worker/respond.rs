@@ -1,0 +1,193 @@
+//! Writing responses that vestibule makes itself: response heads with nginx's header
+//! order (`Server`, `Date`, then the rest), `add_header`, keep-alive, and the default
+//! error pages nginx users recognise.
+
+use std::time::SystemTime;
+
+use super::exchange::Exchange;
+use super::Worker;
+use crate::config::model::LocationConf;
+use crate::config::template::VariableSource;
+use crate::http1::{reason_phrase, write, Header, Method, Version};
+
+/// `Server:` when `server_tokens on`.
+pub const SERVER_TOKEN: &str = concat!("vestibule/", env!("CARGO_PKG_VERSION"));
+
+/// How the response body is delimited for the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// No body at all (204, 304, 1xx): no `Content-Length` is sent.
+    None,
+    Length(u64),
+    /// Chunked (HTTP/1.1 clients when the length is not known).
+    Chunked,
+    /// The body ends with the connection (HTTP/1.0 clients, unknown length).
+    Close,
+}
+
+/// Statuses `add_header` applies to without `always`.
+fn add_header_applies(status: u16) -> bool {
+    matches!(
+        status,
+        200 | 201 | 204 | 206 | 301 | 302 | 303 | 304 | 307 | 308
+    )
+}
+
+/// Serialises a response head into `out`, recording what was sent in the exchange.
+/// `headers` come first after `Server` and `Date` (Content-Type, Location, upstream
+/// headers), then framing, `Connection`, and `add_header`.
+pub fn write_head(
+    worker: &Worker,
+    x: &mut Exchange,
+    conf: &LocationConf,
+    status: u16,
+    reason: Option<&str>,
+    headers: Vec<Header>,
+    framing: Framing,
+    keep_alive: bool,
+    out: &mut Vec<u8>,
+) {
+    x.status = status;
+    let reason = reason
+        .filter(|r| !r.is_empty())
+        .unwrap_or_else(|| reason_phrase(status));
+    write::write_status_line(Version::Http11, status, reason, out);
+    let mut sent = Vec::with_capacity(headers.len() + 6);
+    let server = if conf.server_tokens {
+        SERVER_TOKEN
+    } else {
+        "vestibule"
+    };
+    sent.push(Header::new("Server", server));
+    let date = worker
+        .date
+        .borrow_mut()
+        .http_date(SystemTime::now())
+        .to_string();
+    sent.push(Header::new("Date", date));
+    sent.extend(headers);
+    match framing {
+        Framing::None | Framing::Close => {}
+        Framing::Length(n) => sent.push(Header::new("Content-Length", n.to_string())),
+        Framing::Chunked => sent.push(Header::new("Transfer-Encoding", "chunked")),
+    }
+    if keep_alive {
+        sent.push(Header::new("Connection", "keep-alive"));
+        if let Some(t) = conf.keepalive_header_timeout {
+            sent.push(Header::new(
+                "Keep-Alive",
+                format!("timeout={}", t.as_secs()),
+            ));
+        }
+    } else {
+        sent.push(Header::new("Connection", "close"));
+    }
+    let always_only = !add_header_applies(status);
+    let mut value = Vec::new();
+    for h in &conf.add_headers {
+        if always_only && !h.always {
+            continue;
+        }
+        value.clear();
+        h.value.expand(x as &dyn VariableSource, &mut value);
+        if !value.is_empty() {
+            sent.push(Header::new(h.name.clone(), value.clone()));
+        }
+    }
+    for h in &sent {
+        write::write_header(&h.name, &h.value, out);
+    }
+    write::write_head_end(out);
+    x.sent_headers = sent;
+}
+
+/// nginx's default page for an error or redirect status.
+pub fn default_page(status: u16, server_tokens: bool) -> Vec<u8> {
+    let title = format!("{status} {}", reason_phrase(status));
+    let token = if server_tokens {
+        SERVER_TOKEN
+    } else {
+        "vestibule"
+    };
+    format!(
+        "<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n<center><h1>{title}</h1></center>\r\n<hr><center>{token}</center>\r\n</body>\r\n</html>\r\n"
+    )
+    .into_bytes()
+}
+
+/// Whether a status carries no body (RFC 9110 §6.4.1).
+pub fn status_has_no_body(status: u16) -> bool {
+    (100..200).contains(&status) || status == 204 || status == 304
+}
+
+/// A complete response with a body held in memory: head and body in one buffer, so
+/// small responses go out in one write. HEAD requests get the head only.
+pub fn simple_response(
+    worker: &Worker,
+    x: &mut Exchange,
+    conf: &LocationConf,
+    status: u16,
+    mut headers: Vec<Header>,
+    content_type: Option<&str>,
+    body: &[u8],
+    keep_alive: bool,
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(256 + body.len());
+    let no_body = status_has_no_body(status);
+    if let (Some(ct), false) = (content_type, no_body) {
+        headers.insert(0, Header::new("Content-Type", ct));
+    }
+    let framing = if no_body {
+        Framing::None
+    } else {
+        Framing::Length(body.len() as u64)
+    };
+    write_head(
+        worker, x, conf, status, None, headers, framing, keep_alive, &mut out,
+    );
+    let head_len = out.len();
+    if !no_body && x.head.method != Method::Head {
+        out.extend_from_slice(body);
+    }
+    x.body_bytes_sent = (out.len() - head_len) as u64;
+    x.bytes_sent = out.len() as u64;
+    out
+}
+
+/// An error or redirect page with nginx's default body.
+pub fn error_response(
+    worker: &Worker,
+    x: &mut Exchange,
+    conf: &LocationConf,
+    status: u16,
+    headers: Vec<Header>,
+    keep_alive: bool,
+) -> Vec<u8> {
+    let body = default_page(status, conf.server_tokens);
+    simple_response(
+        worker,
+        x,
+        conf,
+        status,
+        headers,
+        Some("text/html"),
+        &body,
+        keep_alive,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_pages_look_like_nginx() {
+        let page = String::from_utf8(default_page(502, false)).unwrap();
+        assert_eq!(
+            page,
+            "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>vestibule</center>\r\n</body>\r\n</html>\r\n"
+        );
+        assert!(status_has_no_body(304) && status_has_no_body(204) && !status_has_no_body(200));
+        assert!(add_header_applies(200) && !add_header_applies(404));
+    }
+}
