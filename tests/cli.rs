@@ -2,6 +2,8 @@
 //! under `-t`, `-T` dumping each file once, `-q`, `-g`, `-e`, `-v`/`-V`/`-h`, and `-s`
 //! signalling a real process through a real pid file.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::{Command, Output};

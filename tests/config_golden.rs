@@ -3,6 +3,8 @@
 //! (`$DIR` stands for the golden directory). Set `VESTIBULE_BLESS=1` to rewrite the
 //! expected files after an intended change, then review the diff.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

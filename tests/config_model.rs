@@ -2,6 +2,8 @@
 //! inheritance rules applied, `proxy_pass` and `listen` forms understood. One test per
 //! rule, each loading real text through `config::load`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::path::PathBuf;
 use std::time::Duration;
 

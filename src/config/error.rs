@@ -125,6 +125,8 @@ pub enum ConfigErrorKind {
     InsideExactLocation { inner: String, outer: String },
     #[error("invalid location modifier \"{0}\"")]
     InvalidLocationModifier(String),
+    #[error("empty regex in server name")]
+    EmptyServerNameRegex,
     #[error("invalid server name or wildcard \"{0}\"")]
     InvalidServerName(String),
 

@@ -118,7 +118,8 @@ impl Variable {
         if simple.is_some() {
             return simple;
         }
-        let prefixed: [(&str, fn(String) -> Variable); 5] = [
+        type Make = fn(String) -> Variable;
+        let prefixed: [(&str, Make); 5] = [
             ("http_", RequestHeader),
             ("sent_http_", ResponseHeader),
             ("upstream_http_", UpstreamHeader),

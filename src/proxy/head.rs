@@ -155,14 +155,14 @@ pub fn client_response_headers(
     let mut out = Vec::with_capacity(upstream.len());
     for h in upstream {
         let name = h.name.to_ascii_lowercase();
-        let passed = proxy.pass_headers.iter().any(|p| *p == name);
+        let passed = proxy.pass_headers.contains(&name);
         if switching_protocols && (name == "upgrade" || name == "connection") {
             out.push(h.clone());
             continue;
         }
         if REFRAMED.contains(&name.as_str())
             || headers::is_hop_by_hop(&name, connection_tokens)
-            || proxy.hide_headers.iter().any(|p| *p == name)
+            || proxy.hide_headers.contains(&name)
             || (HIDDEN_BY_DEFAULT.contains(&name.as_str()) && !passed)
         {
             continue;

@@ -349,11 +349,13 @@ async fn respond(
             c.worker,
             x,
             conf,
-            101,
-            Some(&head.reason),
-            headers,
-            Framing::None,
-            false,
+            respond::Head {
+                status: 101,
+                reason: Some(&head.reason),
+                headers,
+                framing: Framing::None,
+                keep_alive: false,
+            },
             &mut out,
         );
         // write_head added `Connection: close`; a 101 must keep the upgrade headers only.
@@ -388,11 +390,13 @@ async fn respond(
         c.worker,
         x,
         conf,
-        head.status,
-        Some(&head.reason),
-        headers,
-        framing,
-        client_keep,
+        respond::Head {
+            status: head.status,
+            reason: Some(&head.reason),
+            headers,
+            framing,
+            keep_alive: client_keep,
+        },
         &mut out,
     );
     x.bytes_sent = out.len() as u64;

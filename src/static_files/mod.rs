@@ -215,11 +215,13 @@ async fn serve_file(
         c.worker,
         x,
         conf,
-        200,
-        None,
-        headers,
-        Framing::Length(len),
-        keep_alive,
+        respond::Head {
+            status: 200,
+            reason: None,
+            headers,
+            framing: Framing::Length(len),
+            keep_alive,
+        },
         &mut out,
     );
     let head_len = out.len() as u64;

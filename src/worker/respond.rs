@@ -33,20 +33,34 @@ fn add_header_applies(status: u16) -> bool {
     )
 }
 
-/// Serialises a response head into `out`, recording what was sent in the exchange.
-/// `headers` come first after `Server` and `Date` (Content-Type, Location, upstream
-/// headers), then framing, `Connection`, and `add_header`.
+/// A response head to write.
+#[derive(Debug)]
+pub struct Head<'a> {
+    pub status: u16,
+    /// The upstream's reason phrase; nginx's text for the status when `None`.
+    pub reason: Option<&'a str>,
+    /// Content-Type, Location, upstream headers: written after `Server` and `Date`.
+    pub headers: Vec<Header>,
+    pub framing: Framing,
+    pub keep_alive: bool,
+}
+
+/// Serialises a response head into `out`, recording what was sent in the exchange:
+/// `Server`, `Date`, the given headers, framing, `Connection`, then `add_header`.
 pub fn write_head(
     worker: &Worker,
     x: &mut Exchange,
     conf: &LocationConf,
-    status: u16,
-    reason: Option<&str>,
-    headers: Vec<Header>,
-    framing: Framing,
-    keep_alive: bool,
+    head: Head<'_>,
     out: &mut Vec<u8>,
 ) {
+    let Head {
+        status,
+        reason,
+        headers,
+        framing,
+        keep_alive,
+    } = head;
     x.status = status;
     let reason = reason
         .filter(|r| !r.is_empty())
@@ -122,6 +136,7 @@ pub fn status_has_no_body(status: u16) -> bool {
 
 /// A complete response with a body held in memory: head and body in one buffer, so
 /// small responses go out in one write. HEAD requests get the head only.
+#[allow(clippy::too_many_arguments)] // each is a distinct part of the response
 pub fn simple_response(
     worker: &Worker,
     x: &mut Exchange,
@@ -143,7 +158,17 @@ pub fn simple_response(
         Framing::Length(body.len() as u64)
     };
     write_head(
-        worker, x, conf, status, None, headers, framing, keep_alive, &mut out,
+        worker,
+        x,
+        conf,
+        Head {
+            status,
+            reason: None,
+            headers,
+            framing,
+            keep_alive,
+        },
+        &mut out,
     );
     let head_len = out.len();
     if !no_body && x.head.method != Method::Head {

@@ -86,7 +86,7 @@ fn build_location(
         }
     });
     let auto_redirect = pass.is_some()
-        && matches!(&matcher, LocationMatch::Prefix { path, .. } if path.ends_with('/'));
+        && matches!(&matcher, LocationMatch::Prefix { path, .. } | LocationMatch::Exact(path) if path.ends_with('/'));
     let conf = Arc::new(layer.merge(parent_conf, pass));
     let locations = build_locations(&nested, cx, scope, &conf, Some(&matcher));
     Location {

@@ -147,6 +147,10 @@ fn events(directives: &[Directive], cx: &mut Builder, s: &mut MainSlots) {
 fn user(d: &Directive) -> Result<UserSpec, ConfigErrorKind> {
     let name = arg(d, 0).to_string();
     let group = d.args.get(1).map(|a| a.value.clone());
+    // As nginx, the user is only looked up when it will be used: by a root master.
+    if !crate::sys::is_root() {
+        return Ok(UserSpec { user: name, group });
+    }
     if crate::sys::user_by_name(&name).is_none() {
         return Err(ConfigErrorKind::UnknownUser(name));
     }

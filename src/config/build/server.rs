@@ -104,7 +104,13 @@ pub fn build_server(d: &Directive, cx: &mut Builder, scope: &Scope<'_>) -> Serve
 /// Classifies one `server_name` argument as nginx does.
 pub fn parse_server_name(raw: &str) -> Result<Vec<ServerName>, ConfigErrorKind> {
     if let Some(re) = raw.strip_prefix('~') {
-        let regex = super::compile_regex(re, false)?;
+        if re.is_empty() {
+            return Err(ConfigErrorKind::EmptyServerNameRegex);
+        }
+        // nginx matches case-insensitively when the pattern has an uppercase letter
+        // (the Host it is matched against is lowercased either way).
+        let caseless = re.bytes().any(|b| b.is_ascii_uppercase());
+        let regex = super::compile_regex(re, caseless)?;
         return Ok(vec![ServerName::Regex {
             regex,
             source: re.to_string(),
