@@ -94,6 +94,12 @@ pub fn map_path(
             match location.map(|l| &l.matcher) {
                 Some(LocationMatch::Prefix { path, .. }) | Some(LocationMatch::Exact(path)) => {
                     let rest = uri.get(path.len()..).unwrap_or("");
+                    // `location /static { alias /srv/static/; }` maps "/static../x" to
+                    // "/srv/static/../x": a ".." segment after the prefix is never
+                    // followed out of the alias directory.
+                    if rest.split('/').any(|seg| seg == "..") {
+                        return PathBuf::from(format!("{alias}/.vestibule-refused-traversal"));
+                    }
                     PathBuf::from(format!("{alias}{rest}"))
                 }
                 _ => PathBuf::from(alias),
