@@ -22,7 +22,7 @@ use crate::http1::{write, BodyDecoder, RequestFraming};
 use crate::route::RoutedLocation;
 use crate::worker::body::{self, BodyReadError, BodyReader};
 use crate::worker::dispatch::{context, Conn, Outcome};
-use crate::worker::exchange::{Exchange, UpstreamAttempt};
+use crate::worker::exchange::{BodyState, Exchange, UpstreamAttempt};
 use balancer::Peers;
 use error::ProxyError;
 use upstream::{Attempt, KeepAlive, RequestBody};
@@ -176,7 +176,7 @@ fn build_peers(c: &Conn<'_>, pass: &ProxyPass) -> Peers {
 /// is contacted (the default), or streamed during the send.
 async fn read_body(
     c: &mut Conn<'_>,
-    x: &Exchange,
+    x: &mut Exchange,
     conf: &LocationConf,
 ) -> Result<RequestBody, Outcome> {
     let limit = conf.client_max_body_size;
@@ -206,20 +206,22 @@ async fn read_body(
     let must_buffer =
         x.head.framing == RequestFraming::Chunked && conf.proxy.http_version == (1, 0);
     if !conf.proxy.request_buffering && !must_buffer {
+        // From here on the body is read while it is sent; if the exchange ends early
+        // the connection cannot be reused.
+        x.body = BodyState::Partial;
         return Ok(RequestBody::Streaming(reader));
     }
     let temp = &conf.client_body_temp_path;
-    match body::spool(
-        &mut reader,
-        c.stream,
-        c.input,
-        conf.client_body_buffer_size,
-        temp,
-    )
-    .await
-    {
-        Ok(spooled) => Ok(RequestBody::Spooled(spooled)),
-        Err(e) => Err(body_error(c, x, e)),
+    let memory = conf.client_body_buffer_size;
+    match body::spool(&mut reader, c.stream, c.input, memory, temp).await {
+        Ok(spooled) => {
+            x.body = BodyState::Consumed;
+            Ok(RequestBody::Spooled(spooled))
+        }
+        Err(e) => {
+            x.body = BodyState::Partial;
+            Err(body_error(c, x, e))
+        }
     }
 }
 

@@ -86,6 +86,11 @@ pub async fn attempt(
                 request_sent: true,
             };
         }
+        if let RequestBody::Streaming(reader) = body {
+            if reader.is_done() {
+                x.body = crate::worker::exchange::BodyState::Consumed;
+            }
+        }
         let (head, rest) = match read_head(&mut up, &x.head.method, conf).await {
             Ok(v) => v,
             Err((err, any_byte)) => {

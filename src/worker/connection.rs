@@ -101,6 +101,7 @@ pub async fn serve(worker: Rc<Worker>, mut stream: Stream, peer: Peer, id: u64) 
             body_bytes_sent: 0,
             bytes_sent: 0,
             request_length,
+            body: super::exchange::BodyState::Unread,
             upstream: Vec::new(),
             upstream_headers: Vec::new(),
             sent_headers: Vec::new(),

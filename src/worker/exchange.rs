@@ -18,6 +18,17 @@ pub struct UpstreamAttempt {
     pub response_time: Duration,
 }
 
+/// How much of the request body has been read from the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyState {
+    /// None of it (or there is none).
+    Unread,
+    /// All of it: the connection is positioned at the next request.
+    Consumed,
+    /// Some of it: the connection cannot serve another request.
+    Partial,
+}
+
 /// A request in flight.
 #[derive(Debug)]
 pub struct Exchange {
@@ -40,6 +51,7 @@ pub struct Exchange {
     pub body_bytes_sent: u64,
     pub bytes_sent: u64,
     pub request_length: u64,
+    pub body: BodyState,
     pub upstream: Vec<UpstreamAttempt>,
     pub upstream_headers: Vec<Header>,
     pub sent_headers: Vec<Header>,
