@@ -1,0 +1,98 @@
+//! Criterion benchmarks of the pure functions every request runs through. Each exists
+//! because it is on the per-request path; a change that moves one cites it.
+//!
+//! Run: `cargo bench --bench hot_paths`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::hint::black_box;
+use std::sync::Arc;
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use vestibule::config::build::{build, BuildOptions};
+use vestibule::config::parser::parse;
+use vestibule::config::source::Origin;
+use vestibule::http1::{parse_request_head, BodyDecoder, Chunk, HeadLimits, RequestFraming};
+use vestibule::route::Router;
+
+const BROWSER_REQUEST: &[u8] = b"GET /static/css/app.css?v=3 HTTP/1.1\r\nHost: www.example.com\r\nUser-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36\r\nAccept: text/css,*/*;q=0.1\r\nAccept-Language: en-US,en;q=0.9\r\nAccept-Encoding: gzip, deflate, br\r\nReferer: https://www.example.com/\r\nCookie: session=abcdef0123456789; theme=dark\r\nConnection: keep-alive\r\n\r\n";
+
+const SITE: &str = r#"http {
+    server {
+        listen 80;
+        server_name example.com www.example.com;
+        location = /health { return 200; }
+        location /static/ { alias /var/www/flaskapp/static/; }
+        location ~* \.(png|jpg|gif)$ { expires 7d; }
+        location /api/ { proxy_pass http://127.0.0.1:8000; }
+        location / { proxy_pass http://127.0.0.1:8000; }
+    }
+    server { listen 80; server_name *.example.org; }
+}"#;
+
+/// Head parsing runs once per request: the cost every request pays before routing.
+fn head_parsing(c: &mut Criterion) {
+    let limits = HeadLimits::default();
+    c.bench_function("parse_request_head/browser", |b| {
+        b.iter(|| parse_request_head(black_box(BROWSER_REQUEST), &limits).unwrap())
+    });
+}
+
+/// Chunked decoding runs over every byte of a chunked upload or upstream response.
+fn chunked_decoding(c: &mut Criterion) {
+    let mut body = Vec::new();
+    for _ in 0..64 {
+        body.extend_from_slice(b"400\r\n");
+        body.extend_from_slice(&[b'x'; 1024]);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(b"0\r\n\r\n");
+    c.bench_function("chunked_decode/64x1KiB", |b| {
+        b.iter(|| {
+            let mut d = BodyDecoder::for_request(RequestFraming::Chunked);
+            let mut at = 0;
+            let mut payload = 0;
+            loop {
+                let (used, chunk) = d.next(black_box(&body[at..])).unwrap();
+                at += used;
+                match chunk {
+                    Chunk::Data(r) => payload += r.len(),
+                    Chunk::Done => break,
+                    Chunk::NeedMore => unreachable!(),
+                }
+            }
+            payload
+        })
+    });
+}
+
+/// Route lookup runs once per request (server by Host, location by path).
+fn route_lookup(c: &mut Criterion) {
+    let origin = Arc::new(Origin::File("/bench.conf".into()));
+    let tree = parse(SITE, &origin).unwrap();
+    let built = build(
+        &tree,
+        &BuildOptions {
+            prefix: "/".into(),
+            is_root: false,
+        },
+    )
+    .unwrap();
+    let http = built.config.http.unwrap();
+    let router = Router::compile(&http);
+    let local = vestibule::config::model::ListenAddr::Tcp("0.0.0.0:80".parse().unwrap());
+    c.bench_function("route/server_and_location", |b| {
+        b.iter(|| {
+            let m = router
+                .select_server(&local, Some(black_box("www.example.com")))
+                .unwrap();
+            matches!(
+                router.select_location(m.server, black_box("/static/css/app.css")),
+                vestibule::route::LocationOutcome::Location { .. }
+            )
+        })
+    });
+}
+
+criterion_group!(benches, head_parsing, chunked_decoding, route_lookup);
+criterion_main!(benches);
