@@ -65,11 +65,26 @@ impl UpstreamBody {
         self.decoder.is_done() && self.input.is_empty()
     }
 
+    /// Takes back a buffer the client side is done with, to read into next.
+    fn recycle(&mut self, mut buf: Vec<u8>) {
+        if self.input.is_empty() && self.input.capacity() < buf.capacity() {
+            buf.clear();
+            self.input = buf;
+        }
+    }
+
     /// The next piece of the body.
     async fn next(&mut self) -> Step {
         loop {
             match self.decoder.next(&self.input) {
                 Ok((consumed, Chunk::Data(range))) => {
+                    // A read that is all payload (Content-Length and close-delimited
+                    // bodies, mostly) is handed on as it is: no userspace copy.
+                    if range.start == 0 && consumed == self.input.len() {
+                        let mut data = std::mem::take(&mut self.input);
+                        data.truncate(range.end);
+                        return Step::Data(data);
+                    }
                     let data = self.input.get(range).unwrap_or_default().to_vec();
                     self.input.drain(..consumed);
                     return Step::Data(data);
@@ -123,28 +138,33 @@ impl UpstreamBody {
     }
 }
 
-/// Frames and writes one piece for the client.
+/// Frames and writes one piece for the client; gives the piece's buffer back for reuse.
+/// Without chunked framing the piece is written as it is; with it, the chunk header,
+/// the piece and its CRLF are gathered into `scratch` (the one copy).
 async fn write_piece(
     client: &mut Stream,
     side: ClientSide,
-    data: &[u8],
-    out: &mut Vec<u8>,
-) -> bool {
-    out.clear();
+    data: Vec<u8>,
+    scratch: &mut Vec<u8>,
+) -> Option<Vec<u8>> {
     if side.chunked {
-        chunked::encode_chunk_header(data.len() as u64, out);
-        out.extend_from_slice(data);
-        out.extend_from_slice(chunked::CHUNK_TRAILER);
-    } else {
-        out.extend_from_slice(data);
-    }
-    let buf = std::mem::take(out);
-    match monoio::time::timeout(side.send_timeout, client.write_all(buf)).await {
-        Ok((Ok(()), buf)) => {
-            *out = buf;
-            true
+        scratch.clear();
+        chunked::encode_chunk_header(data.len() as u64, scratch);
+        scratch.extend_from_slice(&data);
+        scratch.extend_from_slice(chunked::CHUNK_TRAILER);
+        let buf = std::mem::take(scratch);
+        match monoio::time::timeout(side.send_timeout, client.write_all(buf)).await {
+            Ok((Ok(()), buf)) => {
+                *scratch = buf;
+                Some(data)
+            }
+            _ => None,
         }
-        _ => false,
+    } else {
+        match monoio::time::timeout(side.send_timeout, client.write_all(data)).await {
+            Ok((Ok(()), buf)) => Some(buf),
+            _ => None,
+        }
     }
 }
 
@@ -166,13 +186,16 @@ pub async fn stream(mut up: UpstreamBody, client: &mut Stream, side: ClientSide)
         match up.next().await {
             Step::Data(d) => {
                 bytes += d.len() as u64;
-                if !write_piece(client, side, &d, &mut out).await {
-                    return Relayed {
-                        reusable: None,
-                        client_complete: false,
-                        body_bytes: bytes,
-                        upstream_error: None,
-                    };
+                match write_piece(client, side, d, &mut out).await {
+                    Some(buf) => up.recycle(buf),
+                    None => {
+                        return Relayed {
+                            reusable: None,
+                            client_complete: false,
+                            body_bytes: bytes,
+                            upstream_error: None,
+                        }
+                    }
                 }
             }
             Step::Done => {
@@ -229,7 +252,7 @@ async fn produce(spool: &RefCell<Spool>, mut up: UpstreamBody) -> Option<Stream>
         }
         match up.next().await {
             Step::Data(d) => {
-                if let Err(e) = spool.borrow_mut().push(&d) {
+                if let Err(e) = spool.borrow_mut().push(d) {
                     spool.borrow_mut().finish(Err(format!(
                         "could not buffer the response in a temp file: {e}"
                     )));
@@ -249,8 +272,7 @@ async fn produce(spool: &RefCell<Spool>, mut up: UpstreamBody) -> Option<Stream>
 }
 
 async fn consume(spool: &RefCell<Spool>, client: &mut Stream, side: ClientSide) -> (bool, u64) {
-    let mut data = Vec::with_capacity(RELAY_CHUNK);
-    let mut out = Vec::with_capacity(RELAY_CHUNK + 32);
+    let mut scratch = Vec::with_capacity(RELAY_CHUNK + 32);
     let mut bytes = 0u64;
     loop {
         poll_fn(|cx| {
@@ -263,18 +285,20 @@ async fn consume(spool: &RefCell<Spool>, client: &mut Stream, side: ClientSide) 
             }
         })
         .await;
-        data.clear();
-        let taken = spool.borrow_mut().take(RELAY_CHUNK, &mut data);
-        match taken {
-            Ok(0) => {}
-            Ok(n) => {
-                bytes += n as u64;
-                if !write_piece(client, side, &data, &mut out).await {
+        let popped = spool.borrow_mut().pop(RELAY_CHUNK);
+        match popped {
+            Ok(Some(piece)) => {
+                bytes += piece.len() as u64;
+                if write_piece(client, side, piece, &mut scratch)
+                    .await
+                    .is_none()
+                {
                     spool.borrow_mut().abandoned = true;
                     return (false, bytes);
                 }
                 continue;
             }
+            Ok(None) => {}
             Err(_) => {
                 spool.borrow_mut().abandoned = true;
                 return (false, bytes);

@@ -44,18 +44,18 @@ impl Spool {
         }
     }
 
-    /// Appends body bytes.
-    pub fn push(&mut self, data: &[u8]) -> io::Result<()> {
+    /// Appends a piece of the body, keeping the buffer itself when it fits in memory.
+    pub fn push(&mut self, data: Vec<u8>) -> io::Result<()> {
         let file_pending = self.file_written > self.file_read;
         if !file_pending && self.memory_bytes + data.len() <= self.memory_limit {
-            self.memory.push_back(data.to_vec());
             self.memory_bytes += data.len();
+            self.memory.push_back(data);
         } else {
             if self.file.is_none() {
-                self.file = Some(tempfile::tempfile_in(&self.temp_dir)?);
+                self.file = Some(open_temp(&self.temp_dir)?);
             }
             if let Some(f) = &mut self.file {
-                f.write_all_at(data, self.file_written)?;
+                f.write_all_at(&data, self.file_written)?;
                 self.file_written += data.len() as u64;
             }
         }
@@ -78,43 +78,43 @@ impl Spool {
         self.memory.is_empty() && self.file_written == self.file_read
     }
 
-    /// Moves up to `max` waiting bytes into `out`. Returns how many.
-    pub fn take(&mut self, max: usize, out: &mut Vec<u8>) -> io::Result<usize> {
-        let start = out.len();
-        while out.len() - start < max {
-            let Some(front) = self.memory.front_mut() else {
-                break;
-            };
-            let room = max - (out.len() - start);
-            if front.len() <= room {
-                out.extend_from_slice(front);
-                self.memory_bytes -= front.len();
-                self.memory.pop_front();
-            } else {
-                out.extend_from_slice(front.get(..room).unwrap_or_default());
-                front.drain(..room);
-                self.memory_bytes -= room;
-            }
+    /// The next waiting piece: a buffer from memory as it was pushed, or up to `max`
+    /// bytes read back from the temp file. `None` when nothing is waiting.
+    pub fn pop(&mut self, max: usize) -> io::Result<Option<Vec<u8>>> {
+        if let Some(piece) = self.memory.pop_front() {
+            self.memory_bytes -= piece.len();
+            return Ok(Some(piece));
         }
-        let room = max - (out.len() - start);
-        if room > 0 && self.memory.is_empty() && self.file_written > self.file_read {
+        if self.file_written > self.file_read {
             if let Some(f) = &self.file {
                 let want = usize::try_from(self.file_written - self.file_read)
-                    .unwrap_or(room)
-                    .min(room);
-                let at = out.len();
-                out.resize(at + want, 0);
-                let n = f.read_at(out.get_mut(at..).unwrap_or_default(), self.file_read)?;
-                out.truncate(at + n);
+                    .unwrap_or(max)
+                    .min(max);
+                let mut piece = vec![0; want];
+                let n = f.read_at(&mut piece, self.file_read)?;
+                piece.truncate(n);
                 self.file_read += n as u64;
+                return Ok(Some(piece));
             }
         }
-        Ok(out.len() - start)
+        Ok(None)
     }
 
     /// Registers the client side to be woken when bytes arrive or the upstream ends.
     pub fn wait(&mut self, waker: &Waker) {
         self.waker = Some(waker.clone());
+    }
+}
+
+/// An unlinked temp file in `dir`, creating the directory on first use (nginx creates
+/// its temp paths at start).
+pub fn open_temp(dir: &std::path::Path) -> io::Result<File> {
+    match tempfile::tempfile_in(dir) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            std::fs::create_dir_all(dir)?;
+            tempfile::tempfile_in(dir)
+        }
+        other => other,
     }
 }
 
@@ -125,21 +125,21 @@ mod tests {
     #[test]
     fn order_is_kept_across_memory_and_file() {
         let dir = tempfile::tempdir().unwrap();
-        let mut s = Spool::new(8, dir.path().to_path_buf());
-        s.push(b"abcd").unwrap();
-        s.push(b"efgh").unwrap();
-        s.push(b"ijkl").unwrap(); // memory full: to the file
+        let mut s = Spool::new(8, dir.path().join("created-on-demand"));
+        s.push(b"abcd".to_vec()).unwrap();
+        s.push(b"efgh".to_vec()).unwrap();
+        s.push(b"ijkl".to_vec()).unwrap(); // memory full: to the file
         let mut out = Vec::new();
-        s.take(6, &mut out).unwrap();
-        assert_eq!(out, b"abcdef");
-        s.push(b"mn").unwrap(); // the file still has unread bytes: appended there
-        out.clear();
-        while s.take(3, &mut out).unwrap() > 0 {}
-        assert_eq!(out, b"ghijklmn");
+        out.extend(s.pop(3).unwrap().unwrap()); // memory pieces come whole
+        assert_eq!(out, b"abcd");
+        s.push(b"mn".to_vec()).unwrap(); // the file has unread bytes: appended there
+        while let Some(p) = s.pop(3).unwrap() {
+            out.extend(p);
+        }
+        assert_eq!(out, b"abcdefghijklmn");
         assert!(s.is_empty());
-        s.push(b"op").unwrap(); // drained: memory again
-        out.clear();
-        s.take(10, &mut out).unwrap();
-        assert_eq!(out, b"op");
+        s.push(b"op".to_vec()).unwrap(); // drained: memory again
+        assert_eq!(s.pop(10).unwrap().unwrap(), b"op");
+        assert_eq!(s.pop(10).unwrap(), None);
     }
 }

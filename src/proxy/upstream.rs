@@ -48,6 +48,9 @@ pub enum Attempt {
     Failed { err: ProxyError, request_sent: bool },
 }
 
+/// The least memory a buffered response may use before spilling to a temp file.
+const MIN_RESPONSE_MEMORY: usize = 256 * 1024;
+
 /// How much is sent from a spooled body per write.
 const SEND_CHUNK: usize = 64 * 1024;
 
@@ -431,7 +434,12 @@ async fn respond(
     };
     let relayed = if conf.proxy.buffering {
         let (count, size) = conf.proxy.buffers;
-        let memory = usize::try_from(u64::from(count).saturating_mul(size)).unwrap_or(usize::MAX);
+        // Memory for the response: `proxy_buffers`, but at least MIN_RESPONSE_MEMORY
+        // (vestibule reads 64 KiB at a time; nginx's 8 × 4k would send every
+        // read of a slow client's response to the temp file).
+        let memory = usize::try_from(u64::from(count).saturating_mul(size))
+            .unwrap_or(usize::MAX)
+            .max(MIN_RESPONSE_MEMORY);
         relay::buffered(body, c.stream, side, memory, conf.proxy.temp_path.clone()).await
     } else {
         relay::stream(body, c.stream, side).await

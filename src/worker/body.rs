@@ -197,10 +197,11 @@ pub async fn spool(
             break;
         }
         if file.is_none() && memory.len() as u64 > memory_limit {
-            let f = tempfile::tempfile_in(temp_dir).map_err(|e| BodyReadError::TempFile {
-                path: temp_dir.display().to_string(),
-                source: e,
-            })?;
+            let f =
+                crate::proxy::spool::open_temp(temp_dir).map_err(|e| BodyReadError::TempFile {
+                    path: temp_dir.display().to_string(),
+                    source: e,
+                })?;
             file = Some((f, 0));
         }
         if let Some((f, len)) = &mut file {
