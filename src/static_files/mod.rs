@@ -249,6 +249,21 @@ async fn serve_file(
     if res.is_err() {
         return Outcome::Close;
     }
+    if conf.sendfile && offset < len {
+        // Zero-copy: page cache to socket.
+        return match c
+            .stream
+            .sendfile(&file, offset, len - offset, conf.send_timeout)
+            .await
+        {
+            Ok(n) if n == len - offset => {
+                x.body_bytes_sent = len;
+                x.bytes_sent = head_len + len;
+                Outcome::Done { keep_alive }
+            }
+            _ => Outcome::Close,
+        };
+    }
     while offset < len {
         let want = usize::try_from(len - offset).unwrap_or(PIECE).min(PIECE);
         buf.clear();

@@ -8,6 +8,32 @@ use monoio::buf::IoBufMut;
 use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
 use monoio::net::{TcpStream, UnixStream};
 
+/// The most one sendfile(2) call is asked to move (Linux caps a call near 2 GiB).
+const SENDFILE_MAX: usize = 1 << 30;
+
+/// Sets `O_NONBLOCK` and returns the flags as they were, to restore afterwards (the
+/// io_uring driver works on sockets without it, and some kernels hand `EAGAIN` back
+/// to io_uring reads on a non-blocking socket instead of waiting).
+fn set_nonblocking(fd: std::os::fd::RawFd) -> io::Result<libc::c_int> {
+    // SAFETY: fcntl on an open descriptor with valid commands.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    if flags < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if flags & libc::O_NONBLOCK == 0 {
+        // SAFETY: as above.
+        if unsafe { libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) } < 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(flags)
+}
+
+fn restore_flags(fd: std::os::fd::RawFd, flags: libc::c_int) {
+    // SAFETY: fcntl on an open descriptor with flags it returned earlier.
+    unsafe { libc::fcntl(fd, libc::F_SETFL, flags) };
+}
+
 /// A connected socket.
 #[derive(Debug)]
 pub enum Stream {
@@ -85,6 +111,84 @@ impl Stream {
                 std::os::unix::net::UnixStream::from_raw_fd(dup)
             })?),
         })
+    }
+
+    fn raw_fd(&self) -> std::os::fd::RawFd {
+        use std::os::fd::AsRawFd;
+        match self {
+            Stream::Tcp(s) => s.as_raw_fd(),
+            Stream::Unix(s) => s.as_raw_fd(),
+        }
+    }
+
+    async fn writable(&self) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.writable(false).await,
+            Stream::Unix(s) => s.writable(false).await,
+        }
+    }
+
+    /// Sends `len` bytes of `file` from `offset` with sendfile(2): from the page cache
+    /// to the socket with no userspace copy. Waits for writability (bounded by
+    /// `timeout` per wait) when the socket buffer is full. Returns the bytes sent,
+    /// fewer than `len` only if the file shrank.
+    pub async fn sendfile(
+        &mut self,
+        file: &std::fs::File,
+        offset: u64,
+        len: u64,
+        timeout: std::time::Duration,
+    ) -> io::Result<u64> {
+        use std::os::fd::AsRawFd;
+        let fd = self.raw_fd();
+        let flags = set_nonblocking(fd)?;
+        let result = self
+            .sendfile_loop(fd, file.as_raw_fd(), offset, len, timeout)
+            .await;
+        if flags & libc::O_NONBLOCK == 0 {
+            restore_flags(fd, flags);
+        }
+        result
+    }
+
+    async fn sendfile_loop(
+        &self,
+        fd: std::os::fd::RawFd,
+        file_fd: std::os::fd::RawFd,
+        offset: u64,
+        len: u64,
+        timeout: std::time::Duration,
+    ) -> io::Result<u64> {
+        let mut off = libc::off_t::try_from(offset)
+            .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+        let mut sent = 0u64;
+        while sent < len {
+            let want = usize::try_from(len - sent)
+                .unwrap_or(usize::MAX)
+                .min(SENDFILE_MAX);
+            // SAFETY: both descriptors are open for the duration of the call and `off`
+            // is a valid, exclusively borrowed offset.
+            let n = unsafe { libc::sendfile(fd, file_fd, &mut off, want) };
+            if n > 0 {
+                sent += n as u64;
+                continue;
+            }
+            if n == 0 {
+                break;
+            }
+            let err = io::Error::last_os_error();
+            match err.kind() {
+                io::ErrorKind::WouldBlock => {
+                    match monoio::time::timeout(timeout, self.writable()).await {
+                        Ok(r) => r?,
+                        Err(_) => return Err(io::Error::from(io::ErrorKind::TimedOut)),
+                    }
+                }
+                io::ErrorKind::Interrupted => {}
+                _ => return Err(err),
+            }
+        }
+        Ok(sent)
     }
 
     pub fn set_nodelay(&self, on: bool) {
