@@ -4,6 +4,8 @@
 //! whole small files from memory, large ones in pieces; conditional requests, ranges
 //! and zero-copy delivery are their own step (see README status).
 
+pub mod open;
+
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::{FileExt, MetadataExt};
