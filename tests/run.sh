@@ -19,6 +19,21 @@ if [ "$quick" = 0 ]; then
     cargo clippy --all-targets --quiet -- -D warnings
 fi
 
+step "Python venv for the end-to-end tests (Gunicorn + Flask)"
+# tests/proxy_*.rs and tests/http_*.rs run a real Gunicorn from .venv. The install is
+# skipped while the stamp is newer than tests/requirements.txt, so reruns stay fast.
+if ! python3 -m venv --help >/dev/null 2>&1 || ! python3 -c 'import ensurepip' >/dev/null 2>&1; then
+    apt-get update -qq && apt-get install -y -qq python3-venv
+fi
+if [ ! -x .venv/bin/python ]; then
+    python3 -m venv .venv
+fi
+stamp=.venv/.requirements-installed
+if [ ! -f "$stamp" ] || [ tests/requirements.txt -nt "$stamp" ]; then
+    .venv/bin/pip install -q --disable-pip-version-check -r tests/requirements.txt
+    touch "$stamp"
+fi
+
 step "cargo test"
 cargo test --all-targets --quiet
 # The doc tests too (cargo test --all-targets skips them).

@@ -1,0 +1,242 @@
+//! Answering with a file: validators (`ETag`, `Last-Modified`), preconditions (304,
+//! 412), ranges (206 single or `multipart/byteranges`, 416), `expires`, and the body.
+//! Bodies up to [`SMALL_FILE`] leave with the head in one write; larger ones, and every
+//! range, go out with sendfile(2) when `sendfile on` (page cache to socket, no
+//! userspace copy), otherwise in pieces read into memory — the choice measured in
+//! docs/static-files.md.
+
+use std::fs::File;
+use std::os::unix::fs::{FileExt, MetadataExt};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use super::conditional::{self, Precondition};
+use super::expires;
+use super::range::{self, ByteRange, Multipart, RangeOutcome};
+use crate::config::model::LocationConf;
+use crate::http1::{headers, Header, Method};
+use crate::worker::dispatch::{write, Conn, Outcome};
+use crate::worker::exchange::Exchange;
+use crate::worker::respond::{self, Framing, Head};
+use crate::worker::stream::Stream;
+
+/// Bodies up to this size are read into the head's buffer and sent in one write.
+pub const SMALL_FILE: u64 = 64 * 1024;
+/// Without sendfile, larger bodies are read and written in pieces of this size.
+const PIECE: usize = 256 * 1024;
+
+/// What goes after the head.
+enum Body {
+    None,
+    Ranges(Vec<ByteRange>),
+    Multipart(Multipart),
+}
+
+/// Serves an open regular file.
+pub async fn send_file(
+    c: &mut Conn<'_>,
+    x: &mut Exchange,
+    conf: &LocationConf,
+    file: File,
+    keep_alive: bool,
+) -> Outcome {
+    let Ok(meta) = file.metadata() else {
+        return Outcome::Status(500);
+    };
+    let len = meta.len();
+    let mtime = UNIX_EPOCH + Duration::from_secs(u64::try_from(meta.mtime()).unwrap_or(0));
+    let etag = conditional::etag(mtime, len);
+    let extension = x.uri.rsplit_once('.').map_or("", |(_, e)| e);
+    let extension = if extension.contains('/') {
+        ""
+    } else {
+        extension
+    };
+    let content_type = conf
+        .types
+        .lookup(extension)
+        .unwrap_or(&conf.default_type)
+        .to_string();
+    let is_get_or_head = matches!(x.head.method, Method::Get | Method::Head);
+
+    let mut hdrs = vec![
+        Header::new("Last-Modified", conditional::last_modified(mtime)),
+        Header::new("ETag", etag.clone()),
+    ];
+    let (status, framing, body) =
+        match conditional::evaluate(is_get_or_head, &x.head.headers, &etag, mtime) {
+            Precondition::NotModified => (304, Framing::None, Body::None),
+            Precondition::Failed => return Outcome::Status(412),
+            Precondition::Proceed => {
+                let ranges = range::evaluate(
+                    headers::get(&x.head.headers, "range"),
+                    headers::get(&x.head.headers, "if-range"),
+                    &etag,
+                    mtime,
+                    len,
+                );
+                match ranges {
+                    RangeOutcome::Full => {
+                        hdrs.insert(0, Header::new("Content-Type", content_type.clone()));
+                        hdrs.push(Header::new("Accept-Ranges", "bytes"));
+                        let whole = ByteRange { start: 0, end: len };
+                        (200, Framing::Length(len), Body::Ranges(vec![whole]))
+                    }
+                    RangeOutcome::Unsatisfiable => {
+                        let headers =
+                            vec![Header::new("Content-Range", range::unsatisfied_range(len))];
+                        let out =
+                            respond::error_response(c.worker, x, conf, 416, headers, keep_alive);
+                        return write(c, out, keep_alive).await;
+                    }
+                    RangeOutcome::Satisfiable(rs) if rs.len() == 1 => {
+                        let r = rs[0];
+                        hdrs.insert(0, Header::new("Content-Type", content_type.clone()));
+                        hdrs.push(Header::new("Content-Range", range::content_range(r, len)));
+                        (206, Framing::Length(r.len()), Body::Ranges(rs))
+                    }
+                    RangeOutcome::Satisfiable(rs) => {
+                        let boundary = range::boundary(
+                            u64::from_str_radix(x.request_id.get(..15).unwrap_or("0"), 16)
+                                .unwrap_or(0),
+                        );
+                        let m = Multipart::new(boundary, &content_type, rs, len);
+                        hdrs.insert(0, Header::new("Content-Type", m.content_type()));
+                        (206, Framing::Length(m.content_length()), Body::Multipart(m))
+                    }
+                }
+            }
+        };
+    if expires::applies(status) {
+        hdrs.extend(expires::headers(
+            conf.expires,
+            SystemTime::now(),
+            Some(mtime),
+        ));
+    }
+    let mut out = Vec::with_capacity(512);
+    respond::write_head(
+        c.worker,
+        x,
+        conf,
+        Head {
+            status,
+            reason: None,
+            headers: hdrs,
+            framing,
+            keep_alive,
+        },
+        &mut out,
+    );
+    let head_len = out.len() as u64;
+    x.bytes_sent = head_len;
+    if x.head.method == Method::Head {
+        return write(c, out, keep_alive).await;
+    }
+    let sent = match body {
+        Body::None => return write(c, out, keep_alive).await,
+        Body::Ranges(rs) => send_ranges(c.stream, &file, conf, out, &rs).await,
+        Body::Multipart(m) => {
+            let parts: Vec<(Vec<u8>, ByteRange)> = m.parts().collect();
+            let closing = m.closing();
+            send_parts(c.stream, &file, conf, out, parts, closing).await
+        }
+    };
+    match sent {
+        Some(body_bytes) => {
+            x.body_bytes_sent = body_bytes;
+            x.bytes_sent = head_len + body_bytes;
+            Outcome::Done { keep_alive }
+        }
+        None => Outcome::Close,
+    }
+}
+
+/// Sends `out` (the head, and whatever precedes the ranges) and then each range.
+/// Returns the body bytes sent, `None` if the client went away or the file shrank.
+async fn send_ranges(
+    stream: &mut Stream,
+    file: &File,
+    conf: &LocationConf,
+    mut out: Vec<u8>,
+    ranges: &[ByteRange],
+) -> Option<u64> {
+    let mut body = 0u64;
+    for r in ranges {
+        // A small range rides along in the pending write.
+        if r.len() <= SMALL_FILE {
+            let at = out.len();
+            out.resize(at + usize::try_from(r.len()).ok()?, 0);
+            file.read_exact_at(out.get_mut(at..)?, r.start).ok()?;
+            body += r.len();
+            continue;
+        }
+        out = flush(stream, out).await?;
+        send_large(stream, file, conf, *r, &mut out).await?;
+        body += r.len();
+    }
+    flush(stream, out).await?;
+    Some(body)
+}
+
+async fn send_parts(
+    stream: &mut Stream,
+    file: &File,
+    conf: &LocationConf,
+    mut out: Vec<u8>,
+    parts: Vec<(Vec<u8>, ByteRange)>,
+    closing: Vec<u8>,
+) -> Option<u64> {
+    let mut body = 0u64;
+    for (part_head, r) in parts {
+        out.extend_from_slice(&part_head);
+        body += part_head.len() as u64;
+        let sent = send_ranges(stream, file, conf, std::mem::take(&mut out), &[r]).await?;
+        body += sent;
+    }
+    body += closing.len() as u64;
+    flush(stream, closing).await?;
+    Some(body)
+}
+
+async fn flush(stream: &mut Stream, out: Vec<u8>) -> Option<Vec<u8>> {
+    if out.is_empty() {
+        return Some(out);
+    }
+    let (res, mut buf) = stream.write_all(out).await;
+    res.ok()?;
+    buf.clear();
+    Some(buf)
+}
+
+/// One large range: sendfile, or read and write in pieces.
+async fn send_large(
+    stream: &mut Stream,
+    file: &File,
+    conf: &LocationConf,
+    r: ByteRange,
+    buf: &mut Vec<u8>,
+) -> Option<()> {
+    if conf.sendfile {
+        let n = stream
+            .sendfile(file, r.start, r.len(), conf.send_timeout)
+            .await
+            .ok()?;
+        return (n == r.len()).then_some(());
+    }
+    let mut offset = r.start;
+    while offset < r.end {
+        let want = usize::try_from(r.end - offset).unwrap_or(PIECE).min(PIECE);
+        buf.clear();
+        buf.resize(want, 0);
+        let n = file.read_at(buf, offset).ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.truncate(n);
+        offset += n as u64;
+        let (res, b) = stream.write_all(std::mem::take(buf)).await;
+        res.ok()?;
+        *buf = b;
+    }
+    Some(())
+}

@@ -1,0 +1,124 @@
+"""The Flask app the end-to-end tests run under Gunicorn, behind vestibule.
+
+It is the app of the deployment guides (`gunicorn --bind 127.0.0.1:8000 app:app`), with
+Werkzeug's ProxyFix trusting one proxy for X-Forwarded-For, -Proto and -Host, as a
+Flask app behind nginx is configured. Each endpoint shows the tests one thing as Flask
+sees it:
+
+    /                 hello
+    /echo[/...]       JSON: method, path, query, headers, remote_addr, scheme, host,
+                      url_root, body length and sha256, form fields
+    /prefix/...       the same (target of `proxy_pass http://.../prefix/`)
+    /redirect         redirect(url_for("hello"))             (relative Location)
+    /redirect/external redirect(url_for("hello", _external=True))
+    /slow?s=N         sleeps N seconds, then answers
+    /big?n=BYTES      a deterministic body: byte i is i % 251
+    /stream?n=N&gate=PATH
+                      a generator (chunked from Gunicorn); with gate, the pieces after
+                      the first wait until the file PATH exists (at most 20 s)
+    /status/<code>    an empty response with that status
+    /static           the app's own answer: nginx sends "/static" (no slash) here,
+                      not to `location /static/`
+"""
+
+import hashlib
+import os
+import time
+
+from flask import Flask, Response, jsonify, redirect, request, url_for
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+app = Flask(__name__, static_folder=None)
+app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)
+
+ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
+
+@app.route("/")
+def hello():
+    return "Hello from Flask\n"
+
+
+@app.route("/echo", methods=ALL_METHODS)
+@app.route("/echo/<path:rest>", methods=ALL_METHODS)
+@app.route("/prefix/", methods=ALL_METHODS)
+@app.route("/prefix/<path:rest>", methods=ALL_METHODS)
+def echo(rest=None):
+    body = request.get_data(cache=True)
+    return jsonify(
+        {
+            "method": request.method,
+            "path": request.path,
+            "full_path": request.full_path,
+            "raw_uri": request.environ.get("RAW_URI", ""),
+            "query": request.query_string.decode("latin-1"),
+            "args": {k: request.args.getlist(k) for k in request.args},
+            "headers": [[k, v] for k, v in request.headers.items()],
+            "remote_addr": request.remote_addr,
+            "scheme": request.scheme,
+            "host": request.host,
+            "url_root": request.url_root,
+            "content_type": request.content_type,
+            "body_len": len(body),
+            "body_sha256": hashlib.sha256(body).hexdigest(),
+            "form": {k: request.form.getlist(k) for k in request.form},
+            "json": request.get_json(silent=True),
+        }
+    )
+
+
+@app.route("/redirect")
+def go_home():
+    return redirect(url_for("hello"))
+
+
+@app.route("/redirect/external")
+def go_home_external():
+    return redirect(url_for("hello", _external=True))
+
+
+@app.route("/slow")
+def slow():
+    seconds = min(float(request.args.get("s", "1")), 30.0)
+    time.sleep(seconds)
+    return f"slept {seconds}\n"
+
+
+PATTERN = bytes(range(251))
+
+
+def pattern(n):
+    whole, part = divmod(n, len(PATTERN))
+    return PATTERN * whole + PATTERN[:part]
+
+
+@app.route("/big")
+def big():
+    n = int(request.args.get("n", "1000000"))
+    return Response(pattern(n), mimetype="application/octet-stream")
+
+
+@app.route("/stream")
+def stream():
+    n = int(request.args.get("n", "3"))
+    gate = request.args.get("gate")
+
+    def pieces():
+        for i in range(n):
+            if i > 0 and gate:
+                deadline = time.monotonic() + 20
+                while not os.path.exists(gate) and time.monotonic() < deadline:
+                    time.sleep(0.02)
+            yield f"piece {i}\n"
+
+    return Response(pieces(), mimetype="text/plain")
+
+
+@app.route("/status/<int:code>", methods=ALL_METHODS)
+def status(code):
+    return Response(b"", status=code)
+
+
+@app.route("/static")
+def static_without_slash():
+    return "flask answered /static\n"
