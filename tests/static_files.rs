@@ -274,3 +274,46 @@ fn errors_as_nginx_reports_them() {
     );
     assert_eq!(s.v.get("/static/css/app.css", &[]).status, 200);
 }
+
+/// Gunicorn's documented layout: `try_files $uri @proxy_to_app` serves files that
+/// exist and sends everything else to the app; a directory without its slash is
+/// redirected with a relative Location under `absolute_redirect off`.
+#[test]
+fn try_files_falls_back_to_a_named_proxy_location() {
+    use std::io::{BufRead, Read};
+    let upstream = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let up = upstream.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for s in upstream.incoming() {
+            let Ok(s) = s else { return };
+            let mut r = BufReader::new(s.try_clone().unwrap());
+            let mut line = String::new();
+            r.read_line(&mut line).unwrap();
+            loop {
+                let mut h = String::new();
+                if r.read_line(&mut h).unwrap() == 0 || h == "\r\n" {
+                    break;
+                }
+            }
+            let body = format!("app saw {}", line.split_whitespace().nth(1).unwrap_or(""));
+            let mut w = s;
+            let _ = write!(w, "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+            let _ = w.read(&mut [0u8; 1]);
+        }
+    });
+    let v = Vestibule::start(
+        &format!(
+            "server {{ listen 127.0.0.1:PORT; root DIR/www; absolute_redirect off;
+               location / {{ try_files $uri @proxy_to_app; }}
+               location @proxy_to_app {{ proxy_pass http://127.0.0.1:{up}; }} }}"
+        ),
+        false,
+    );
+    std::fs::create_dir_all(v.path("www/dir")).unwrap();
+    std::fs::write(v.path("www/robots.txt"), "User-agent: *\n").unwrap();
+    assert_eq!(v.get("/robots.txt", &[]).body, b"User-agent: *\n");
+    let app = v.get("/login?next=/", &[]);
+    assert_eq!((app.status, app.body.as_slice()), (200, &b"app saw /login?next=/"[..]));
+    let dir = v.get("/dir", &[]);
+    assert_eq!(dir.status, 200, "try_files $uri finds no file for a directory: the app answers");
+}

@@ -805,6 +805,19 @@ impl Client {
         self.buf.drain(..take).collect()
     }
 
+    /// Reads until the received bytes contain `needle` (or the deadline passes);
+    /// returns everything received so far and consumes it.
+    pub fn read_until(&mut self, needle: &[u8]) -> Vec<u8> {
+        let until = Instant::now() + self.deadline;
+        while find(&self.buf, needle).is_none() {
+            match self.read_some(until) {
+                Read1::Data => {}
+                _ => break,
+            }
+        }
+        std::mem::take(&mut self.buf)
+    }
+
     /// Reads one response; `head_request` says whether it answers a HEAD (no body).
     /// Panics when no complete head arrives before the deadline.
     pub fn read_response(&mut self, head_request: bool) -> Response {
