@@ -174,14 +174,44 @@ fn proxy_buffering_off_streams_as_produced() {
     std::fs::write(&gate, b"open").unwrap();
     let rest = c.read_until(b"\r\n0\r\n\r\n");
     let rest = String::from_utf8_lossy(&rest).into_owned();
-    assert!(rest.contains("piece 1\n") && rest.contains("piece 2\n"), "{rest}");
+    assert!(
+        rest.contains("piece 1\n") && rest.contains("piece 2\n"),
+        "{rest}"
+    );
     assert!(rest.ends_with("\r\n0\r\n\r\n"), "{rest:?}");
     assert!(c.closed_by_peer());
 
     // Buffered (the default) or not, the whole stream is the same.
-    let r = v.get(&format!("/stream?n=4&gate={}", gate.display()), "example.com");
+    let r = v.get(
+        &format!("/stream?n=4&gate={}", gate.display()),
+        "example.com",
+    );
     assert_eq!(r.status, 200);
     assert_eq!(r.framing, Framing::Chunked);
     assert!(r.complete());
     assert_eq!(r.text(), "piece 0\npiece 1\npiece 2\npiece 3\n");
+}
+
+#[test]
+fn a_client_leaving_mid_response_does_not_disturb_the_next_one() {
+    let g = Gunicorn::tcp(1);
+    let v = Vestibule::start(&server(&g.proxy_pass(), "on"));
+    for _ in 0..3 {
+        let mut c = Client::connect_with(
+            v.port,
+            ClientOptions {
+                from: None,
+                rcvbuf: Some(16 * 1024),
+            },
+        );
+        c.send(format!("GET /big?n={BIG} HTTP/1.1\r\nHost: example.com\r\n\r\n").as_bytes());
+        let first = c.read_raw(4096);
+        assert!(first.starts_with(b"HTTP/1.1 200 OK\r\n"));
+        drop(c);
+    }
+    let r = v.get("/big?n=1000000", "example.com");
+    assert_eq!(r.status, 200, "{r}");
+    assert!(r.complete());
+    assert!(r.body == pattern(1_000_000));
+    assert_eq!(v.get("/", "example.com").text(), "Hello from Flask\n");
 }

@@ -32,7 +32,11 @@ fn site_dir() -> tempfile::TempDir {
     std::fs::create_dir_all(d.path().join("static/img")).unwrap();
     std::fs::create_dir_all(d.path().join("html")).unwrap();
     std::fs::write(d.path().join("static/app.css"), "body { color: teal; }\n").unwrap();
-    std::fs::write(d.path().join("static/app.js"), "console.log('vestibule');\n").unwrap();
+    std::fs::write(
+        d.path().join("static/app.js"),
+        "console.log('vestibule');\n",
+    )
+    .unwrap();
     std::fs::write(
         d.path().join("static/img/logo.svg"),
         "<svg xmlns=\"http://www.w3.org/2000/svg\"/>\n",
@@ -88,11 +92,12 @@ fn happy_path(v: &Vestibule) {
     let r = v.get("/", "example.com");
     assert_status(&r, 200);
     assert_eq!(r.text(), HELLO);
-    assert!(
-        r.header("server").unwrap().starts_with("vestibule"),
-        "{r}"
-    );
+    assert!(r.header("server").unwrap().starts_with("vestibule"), "{r}");
     assert_eq!(r.header("content-type"), Some("text/html; charset=utf-8"));
+    // One Server (vestibule's, not Gunicorn's), one Date, one Connection.
+    assert_eq!(r.headers_named("server").len(), 1, "{r}");
+    assert_eq!(r.headers_named("date").len(), 1, "{r}");
+    assert_eq!(r.headers_named("connection"), vec!["close"], "{r}");
 
     // HEAD: the length of the GET, no body; the next response on the same connection
     // parses cleanly, so no body byte leaked after the head.
@@ -216,12 +221,23 @@ fn guide_deployment_over_tcp() {
 fn guide_deployment_over_unix_socket() {
     let site = site_dir();
     let g = Gunicorn::unix(2);
-    let v = Vestibule::start(&guide_server(&g.proxy_pass(), site.path(), ""));
+    let v = Vestibule::start(&guide_server(
+        &g.proxy_pass(),
+        site.path(),
+        &format!(
+            "    location /app/ {{\n        include proxy_params;\n        proxy_pass {}:/prefix/;\n    }}",
+            g.proxy_pass()
+        ),
+    ));
     happy_path(&v);
     // Over a unix socket Gunicorn has no client address: the app knows it only from
     // the forwarded headers.
     let r = v.get("/echo", "example.com");
     assert_eq!(r.json().str("remote_addr"), "127.0.0.1");
+    // `http://unix:/path:/uri/` replaces the location prefix as over TCP.
+    let r = v.get("/app/x?y=1", "example.com");
+    assert_status(&r, 200);
+    assert_eq!(r.json().str("raw_uri"), "/prefix/x?y=1");
 }
 
 #[test]
@@ -449,9 +465,9 @@ fn add_header_and_add_header_always() {
         "    add_header X-Frame-Options DENY;\n    add_header X-Served-By vestibule always;",
     ));
     for (path, status) in [
-        ("/", 200),              // proxied
+        ("/", 200),               // proxied
         ("/static/app.css", 200), // static
-        ("/redirect", 302),      // proxied redirect
+        ("/redirect", 302),       // proxied redirect
     ] {
         let r = v.get(path, "example.com");
         assert_status(&r, status);
@@ -466,12 +482,11 @@ fn add_header_and_add_header_always() {
     }
 }
 
-#[test]
-fn error_page_serves_custom_pages() {
-    let site = site_dir();
-    let html = site.path().join("html");
+/// A server with a document root, custom error pages and a proxied location whose
+/// upstream is down.
+fn error_page_server(html: &Path) -> Vestibule {
     let dead = common::free_port();
-    let v = Vestibule::start(&format!(
+    Vestibule::start(&format!(
         "
 server {{
     listen 127.0.0.1:@PORT@;
@@ -487,19 +502,38 @@ server {{
 }}
 ",
         html = html.display()
-    ));
+    ))
+}
+
+#[test]
+fn error_page_404_serves_the_custom_page_with_status_404() {
+    let site = site_dir();
+    let html = site.path().join("html");
+    let v = error_page_server(&html);
     let r = v.get("/no/such/page", "example.com");
-    assert_status(&r, 404);
     assert_eq!(r.text(), "<h1>custom 404: nothing here</h1>\n");
     assert_eq!(r.header("content-type"), Some("text/html"));
     v.wait_for_error_line(&[&format!(
         "open() \"{}/no/such/page\" failed (2: No such file or directory)",
         html.display()
     )]);
+    // nginx keeps the error status: the page replaces the body, not the status.
+    assert_status(&r, 404);
+    // The page itself, asked for directly, is an ordinary 200.
+    let r = v.get("/custom_404.html", "example.com");
+    assert_status(&r, 200);
+}
 
+#[test]
+fn error_page_502_serves_the_custom_page_with_status_502() {
+    let site = site_dir();
+    let v = error_page_server(&site.path().join("html"));
     let r = v.get("/app/x", "example.com");
-    assert_status(&r, 502);
     assert_eq!(r.text(), "<h1>the app is down, back soon</h1>\n");
+    v.wait_for_error_line(&[
+        "connect() failed (111: Connection refused) while connecting to upstream",
+    ]);
+    assert_status(&r, 502);
 }
 
 #[test]
@@ -527,7 +561,9 @@ fn static_files_next_to_the_proxy() {
         assert_eq!(r.framing, Framing::Length(body.len() as u64));
         assert!(r.header("last-modified").is_some(), "{r}");
     }
-    let r = v.request(b"HEAD /static/app.css HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n");
+    let r = v.request(
+        b"HEAD /static/app.css HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n",
+    );
     assert_status(&r, 200);
     assert_eq!(r.header("content-length"), Some("22"));
     assert!(r.body.is_empty());
@@ -548,6 +584,30 @@ fn static_files_next_to_the_proxy() {
     let r = v.get("/static", "example.com");
     assert_status(&r, 200);
     assert_eq!(r.text(), "flask answered /static\n");
+
+    // POST to a file: 405, the body discarded, the connection still usable.
+    let mut c = v.client();
+    c.send(b"POST /static/app.css HTTP/1.1\r\nHost: example.com\r\nContent-Length: 5\r\n\r\nhelloGET /static/app.js HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n");
+    let r = c.read_response(false);
+    assert_status(&r, 405);
+    let r = c.read_response(false);
+    assert_status(&r, 200);
+    assert_eq!(r.text(), "console.log('vestibule');\n");
+
+    // A directory without its slash is redirected to it; without an index it is
+    // forbidden, as nginx does.
+    let r = v.get("/static/img", "example.com");
+    assert_status(&r, 301);
+    assert_eq!(
+        r.header("location"),
+        Some(format!("http://example.com:{}/static/img/", v.port).as_str())
+    );
+    let r = v.get("/static/img/", "example.com");
+    assert_status(&r, 403);
+    v.wait_for_error_line(&[&format!(
+        "directory index of \"{}/static/img/\" is forbidden",
+        site.path().display()
+    )]);
 
     // Climbing out of the alias is not possible.
     let r = v.get("/static/../../etc/passwd", "example.com");
@@ -589,4 +649,265 @@ server {{
     let r = v.request(b"GET / HTTP/1.0\r\n\r\n");
     assert_status(&r, 200);
     assert_eq!(r.text(), "other server\n");
+}
+
+#[test]
+fn proxy_redirect_default_rewrites_the_apps_own_address() {
+    // Without proxy_params the app sees Host 127.0.0.1:PORT and builds its absolute
+    // URLs from it; `proxy_redirect default` maps them back under the location.
+    let site = site_dir();
+    let g = Gunicorn::tcp(1);
+    let v = Vestibule::start(&guide_server(
+        &g.proxy_pass(),
+        site.path(),
+        &format!(
+            "    location /mounted/ {{\n        proxy_pass http://127.0.0.1:{}/;\n    }}",
+            g.port()
+        ),
+    ));
+    let r = v.get("/mounted/echo", "example.com");
+    assert_status(&r, 200);
+    assert_eq!(
+        r.json().request_headers("host"),
+        vec![format!("127.0.0.1:{}", g.port())]
+    );
+    let r = v.get("/mounted/redirect/external", "example.com");
+    assert_status(&r, 302);
+    assert_eq!(r.header("location"), Some("/mounted/"), "{r}");
+}
+
+#[test]
+fn headers_and_targets_pass_through_unchanged() {
+    let site = site_dir();
+    let g = Gunicorn::tcp(1);
+    let v = Vestibule::start(&guide_server(&g.proxy_pass(), site.path(), ""));
+    // Several Set-Cookie lines and a long header value reach the client as sent.
+    let r = v.get("/cookies", "example.com");
+    assert_status(&r, 200);
+    let cookies = r.headers_named("set-cookie");
+    assert_eq!(cookies.len(), 2, "{r}");
+    assert!(cookies[0].starts_with("session=abc123"), "{r}");
+    assert!(cookies[1].starts_with("theme=dark"), "{r}");
+    assert_eq!(r.header("x-long").map(str::len), Some(2000));
+
+    // Without a URI in proxy_pass the request target goes upstream as the client sent
+    // it (escapes included); repeated request headers all arrive.
+    let r = request(
+        &v,
+        "GET /echo/a%2Fb%20c?q=%C3%A9 HTTP/1.1\r\nHost: example.com\r\nX-Multi: one\r\nX-Multi: two\r\nCookie: a=1\r\nConnection: close\r\n\r\n",
+    );
+    assert_status(&r, 200);
+    let j = r.json();
+    assert_eq!(j.str("raw_uri"), "/echo/a%2Fb%20c?q=%C3%A9");
+    let multi = j.request_headers("x-multi");
+    assert!(
+        multi == vec!["one", "two"] || multi == vec!["one,two"] || multi == vec!["one, two"],
+        "{multi:?}"
+    );
+    assert_eq!(j.request_headers("cookie"), vec!["a=1"]);
+
+    // Hop-by-hop headers, and those the client's Connection names, stay here.
+    let r = request(
+        &v,
+        "GET /echo HTTP/1.1\r\nHost: example.com\r\nConnection: close, X-Secret\r\nX-Secret: 1\r\nKeep-Alive: timeout=5\r\nTE: trailers\r\nProxy-Connection: keep-alive\r\nUpgrade: h2c\r\nX-Kept: yes\r\n\r\n",
+    );
+    assert_status(&r, 200);
+    let j = r.json();
+    for gone in [
+        "x-secret",
+        "keep-alive",
+        "te",
+        "proxy-connection",
+        "upgrade",
+    ] {
+        assert!(
+            j.request_headers(gone).is_empty(),
+            "{gone} was forwarded: {j:?}"
+        );
+    }
+    assert_eq!(j.request_headers("x-kept"), vec!["yes"]);
+
+    // An absolute-form target goes upstream in origin form; its authority is the host.
+    let r = request(
+        &v,
+        "GET http://example.com/echo?abs=1 HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n",
+    );
+    assert_status(&r, 200);
+    assert_eq!(r.json().str("raw_uri"), "/echo?abs=1");
+}
+
+#[test]
+fn bodiless_statuses_keep_the_connection_usable() {
+    let site = site_dir();
+    let g = Gunicorn::tcp(1);
+    let v = Vestibule::start(&guide_server(&g.proxy_pass(), site.path(), ""));
+    let mut c = v.client();
+    for code in [204u16, 304] {
+        c.send(format!("GET /status/{code} HTTP/1.1\r\nHost: example.com\r\n\r\n").as_bytes());
+        let r = c.read_response(false);
+        assert_eq!(r.status, code, "{r}");
+        assert_eq!(r.header("transfer-encoding"), None, "{r}");
+        assert!(
+            c.pending().is_empty(),
+            "bytes after a {code}: {:?}",
+            c.pending()
+        );
+    }
+    c.send(b"HEAD /big?n=123456 HTTP/1.1\r\nHost: example.com\r\n\r\n");
+    let r = c.read_response(true);
+    assert_status(&r, 200);
+    assert_eq!(r.header("content-length"), Some("123456"), "{r}");
+    c.send(b"GET / HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n");
+    let r = c.read_response(false);
+    assert_status(&r, 200);
+    assert_eq!(r.text(), HELLO);
+}
+
+#[test]
+fn streamed_response_to_an_http10_client_is_close_delimited() {
+    let site = site_dir();
+    let g = Gunicorn::tcp(1);
+    let v = Vestibule::start(&guide_server(&g.proxy_pass(), site.path(), ""));
+    let r = request(&v, "GET /stream?n=3 HTTP/1.0\r\nHost: example.com\r\n\r\n");
+    assert_status(&r, 200);
+    assert_eq!(r.framing, Framing::Close, "{r}");
+    assert_eq!(r.text(), "piece 0\npiece 1\npiece 2\n");
+    // The same to an HTTP/1.1 client: chunked.
+    let r = v.get("/stream?n=3", "example.com");
+    assert_status(&r, 200);
+    assert_eq!(r.framing, Framing::Chunked, "{r}");
+    assert_eq!(r.text(), "piece 0\npiece 1\npiece 2\n");
+}
+
+#[test]
+fn unbuffered_chunked_upload_streams_to_gunicorn() {
+    let site = site_dir();
+    let g = Gunicorn::tcp(1);
+    let v = Vestibule::start(&guide_server(
+        &g.proxy_pass(),
+        site.path(),
+        &format!(
+            "    location /echo/unbuffered {{\n        include proxy_params;\n        proxy_pass {};\n        proxy_request_buffering off;\n    }}",
+            g.proxy_pass()
+        ),
+    ));
+    let data = pattern(300_000);
+    let mut raw = b"POST /echo/unbuffered HTTP/1.1\r\nHost: example.com\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n".to_vec();
+    for piece in data.chunks(65_000) {
+        raw.extend_from_slice(format!("{:x}\r\n", piece.len()).as_bytes());
+        raw.extend_from_slice(piece);
+        raw.extend_from_slice(b"\r\n");
+    }
+    raw.extend_from_slice(b"0\r\n\r\n");
+    let r = v.request(&raw);
+    assert_status(&r, 200);
+    let j = r.json();
+    assert_eq!(j.num("body_len"), 300_000);
+    assert_eq!(j.str("body_sha256"), sha256_hex(&data));
+    assert_eq!(j.request_headers("transfer-encoding"), vec!["chunked"]);
+}
+
+#[test]
+fn concurrent_clients_share_two_workers() {
+    let site = site_dir();
+    let g = Gunicorn::tcp(2);
+    let v = Vestibule::start(&guide_server(&g.proxy_pass(), site.path(), ""));
+    let port = v.port;
+    let handles: Vec<_> = (0..12)
+        .map(|i| {
+            std::thread::spawn(move || {
+                let mut c = Client::connect(port);
+                c.send(
+                    format!("GET /echo?client={i} HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n")
+                        .as_bytes(),
+                );
+                c.read_response(false)
+            })
+        })
+        .collect();
+    for (i, h) in handles.into_iter().enumerate() {
+        let r = h.join().unwrap();
+        assert_status(&r, 200);
+        assert_eq!(r.json().str("query"), format!("client={i}"));
+    }
+}
+
+#[test]
+fn expect_100_continue_over_the_limit_gets_413_without_100() {
+    let site = site_dir();
+    let g = Gunicorn::tcp(1);
+    let v = Vestibule::start(&guide_server(
+        &g.proxy_pass(),
+        site.path(),
+        "    client_max_body_size 1k;",
+    ));
+    let mut c = v.client();
+    c.send(b"POST /echo HTTP/1.1\r\nHost: example.com\r\nContent-Length: 5000\r\nExpect: 100-continue\r\n\r\n");
+    let r = c.read_response(false);
+    assert_eq!(r.status, 413, "{r}");
+    // And within the limit the app gets the body after the 100.
+    let mut c = v.client();
+    c.send(b"POST /echo HTTP/1.1\r\nHost: example.com\r\nContent-Length: 3\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n");
+    let interim = c.read_response(false);
+    assert_eq!(interim.status, 100, "{interim}");
+    c.send(b"abc");
+    let r = c.read_response(false);
+    assert_status(&r, 200);
+    assert_eq!(r.json().num("body_len"), 3);
+    assert!(r.json().request_headers("expect").is_empty());
+}
+
+#[test]
+fn large_static_files_arrive_whole_with_and_without_sendfile() {
+    let site = site_dir();
+    let data: Vec<u8> = (0..3 * 1024 * 1024 + 17u32)
+        .map(|i| (i.wrapping_mul(31) ^ (i >> 9)) as u8)
+        .collect();
+    std::fs::write(site.path().join("static/big.bin"), &data).unwrap();
+    let g = Gunicorn::tcp(1);
+    for driver in [Driver::Default, Driver::Epoll] {
+        let v = Vestibule::start_with(
+            &guide_server(
+                &g.proxy_pass(),
+                site.path(),
+                &format!(
+                    "    location /sf/ {{\n        alias {}/static/;\n        sendfile on;\n    }}",
+                    site.path().display()
+                ),
+            ),
+            "",
+            driver,
+        );
+        for path in ["/static/big.bin", "/sf/big.bin"] {
+            // A reader with a small window, so the server meets a full socket buffer.
+            let mut c = Client::connect_with(
+                v.port,
+                ClientOptions {
+                    from: None,
+                    rcvbuf: Some(16 * 1024),
+                },
+            );
+            c.send(format!("GET {path} HTTP/1.1\r\nHost: example.com\r\n\r\n").as_bytes());
+            let r = c.read_response(false);
+            assert_status(&r, 200);
+            assert_eq!(r.header("content-type"), Some("application/octet-stream"));
+            assert!(r.body == data, "{driver:?} {path}: body differs");
+            // Still usable for the next request.
+            c.send(b"GET /static/app.css HTTP/1.1\r\nHost: example.com\r\n\r\n");
+            assert_eq!(c.read_response(false).text(), "body { color: teal; }\n");
+        }
+    }
+}
+
+#[test]
+fn http10_request_without_host_reaches_the_app() {
+    // An HTTP/1.0 client (a health check, `printf 'GET / HTTP/1.0\r\n\r\n' | nc`) sends
+    // no Host. With proxy_params `Host $http_host` is empty and therefore not sent; nginx
+    // talks HTTP/1.0 to the upstream, where Host is optional, and the app answers.
+    let site = site_dir();
+    let g = Gunicorn::tcp(1);
+    let v = Vestibule::start(&guide_server(&g.proxy_pass(), site.path(), ""));
+    let r = v.request(b"GET / HTTP/1.0\r\n\r\n");
+    assert_status(&r, 200);
+    assert_eq!(r.text(), HELLO);
 }

@@ -297,7 +297,11 @@ fn try_files_falls_back_to_a_named_proxy_location() {
             }
             let body = format!("app saw {}", line.split_whitespace().nth(1).unwrap_or(""));
             let mut w = s;
-            let _ = write!(w, "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+            let _ = write!(
+                w,
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
             let _ = w.read(&mut [0u8; 1]);
         }
     });
@@ -313,7 +317,13 @@ fn try_files_falls_back_to_a_named_proxy_location() {
     std::fs::write(v.path("www/robots.txt"), "User-agent: *\n").unwrap();
     assert_eq!(v.get("/robots.txt", &[]).body, b"User-agent: *\n");
     let app = v.get("/login?next=/", &[]);
-    assert_eq!((app.status, app.body.as_slice()), (200, &b"app saw /login?next=/"[..]));
+    assert_eq!(
+        (app.status, app.body.as_slice()),
+        (200, &b"app saw /login?next=/"[..])
+    );
     let dir = v.get("/dir", &[]);
-    assert_eq!(dir.status, 200, "try_files $uri finds no file for a directory: the app answers");
+    assert_eq!(
+        dir.status, 200,
+        "try_files $uri finds no file for a directory: the app answers"
+    );
 }

@@ -98,6 +98,7 @@ pub async fn serve(worker: Rc<Worker>, mut stream: Stream, peer: Peer, id: u64) 
             start_time: SystemTime::now(),
             request_id: worker.request_id(),
             status: 0,
+            status_override: None,
             body_bytes_sent: 0,
             bytes_sent: 0,
             request_length,

@@ -10,7 +10,7 @@ use super::body::BodyReader;
 use super::exchange::Exchange;
 use super::stream::Stream;
 use super::{respond, Snapshot, Worker};
-use crate::config::model::{ErrorPageOverwrite, ErrorPageTarget, LocationConf, Return, Server};
+use crate::config::model::{ErrorPageOverwrite, ErrorPageTarget, LocationConf, Return};
 use crate::config::template::VariableSource;
 use crate::http1::{BodyDecoder, Header, Method, RequestFraming};
 use crate::route::{normalize_host, ListenGroup, LocationOutcome, RoutedLocation, ServerId};
@@ -124,7 +124,6 @@ pub async fn run(c: &mut Conn<'_>, x: &mut Exchange, group: &ListenGroup, served
         LocationOutcome::Server => Target::Server,
     };
     let mut redirects = 0;
-    let mut status_override: Option<ErrorPageOverwrite> = None;
     loop {
         let conf = match target {
             Target::Location(l) => Arc::clone(&l.conf),
@@ -134,7 +133,7 @@ pub async fn run(c: &mut Conn<'_>, x: &mut Exchange, group: &ListenGroup, served
             Target::Location(l) => Some(l),
             Target::Server => None,
         };
-        let outcome = handle(c, x, server, location, &conf, keep_alive, status_override).await;
+        let outcome = handle(c, x, location, &conf, keep_alive).await;
         if let Outcome::Internal(to) = &outcome {
             if redirects >= MAX_INTERNAL_REDIRECTS {
                 return finish(c, x, &conf, Outcome::Status(500), keep_alive).await;
@@ -155,10 +154,13 @@ pub async fn run(c: &mut Conn<'_>, x: &mut Exchange, group: &ListenGroup, served
             return finish(c, x, &conf, Outcome::Status(status), keep_alive).await;
         };
         redirects += 1;
-        status_override = Some(match page.overwrite {
-            ErrorPageOverwrite::Keep => ErrorPageOverwrite::Code(status),
-            other => other,
-        });
+        // The page answers with the error's status (or `=CODE`); with a bare `=`,
+        // with whatever the page's handler answers.
+        x.status_override = match page.overwrite {
+            ErrorPageOverwrite::Keep => Some(status),
+            ErrorPageOverwrite::Code(code) => Some(code),
+            ErrorPageOverwrite::FromTarget => None,
+        };
         if x.head.method != Method::Head {
             x.head.method = Method::Get;
         }
@@ -223,21 +225,12 @@ fn internal_target<'r>(
 async fn handle(
     c: &mut Conn<'_>,
     x: &mut Exchange,
-    server: &Server,
     location: Option<&RoutedLocation>,
     conf: &Arc<LocationConf>,
     keep_alive: bool,
-    status_override: Option<ErrorPageOverwrite>,
 ) -> Outcome {
-    let _ = (server, status_override);
     if let Some(ret) = &conf.return_ {
-        let mut ret = ret.clone();
-        if let Some(ErrorPageOverwrite::Code(code)) = status_override {
-            if ret.text.is_some() && !matches!(ret.code, 301 | 302 | 303 | 307 | 308) {
-                ret.code = code;
-            }
-        }
-        return do_return(c, x, conf, &ret, keep_alive).await;
+        return do_return(c, x, conf, ret, keep_alive).await;
     }
     if let Some(pass) = &conf.proxy.pass {
         return crate::proxy::handle(c, x, location, conf, pass, keep_alive).await;
@@ -329,8 +322,14 @@ pub async fn discard_body(c: &mut Conn<'_>, x: &Exchange, conf: &LocationConf) -
         return true;
     }
     if x.head.expect_continue {
-        // The client waits for 100 before sending; without it, nothing is coming.
-        return false;
+        // The client waits for 100 before sending; nginx says it and then discards.
+        if c.stream
+            .write_static(crate::http1::write::CONTINUE_100)
+            .await
+            .is_err()
+        {
+            return false;
+        }
     }
     let mut reader = BodyReader::new(
         BodyDecoder::for_request(x.head.framing),

@@ -48,6 +48,8 @@ pub struct Exchange {
     pub request_id: String,
     /// The status sent (0 until a response head is written).
     pub status: u16,
+    /// Set by `error_page`: a page answered with 200 goes out with this status.
+    pub status_override: Option<u16>,
     pub body_bytes_sent: u64,
     pub bytes_sent: u64,
     pub request_length: u64,

@@ -61,6 +61,11 @@ pub fn write_head(
         framing,
         keep_alive,
     } = head;
+    // An error page (`error_page 404 /404.html`) keeps the error's status.
+    let (status, reason) = match x.status_override {
+        Some(code) if status == 200 => (code, None),
+        _ => (status, reason),
+    };
     x.status = status;
     let reason = reason
         .filter(|r| !r.is_empty())

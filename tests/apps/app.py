@@ -17,6 +17,7 @@ sees it:
                       a generator (chunked from Gunicorn); with gate, the pieces after
                       the first wait until the file PATH exists (at most 20 s)
     /status/<code>    an empty response with that status
+    /cookies          two Set-Cookie headers and a header with a long value
     /static           the app's own answer: nginx sends "/static" (no slash) here,
                       not to `location /static/`
 """
@@ -117,6 +118,15 @@ def stream():
 @app.route("/status/<int:code>", methods=ALL_METHODS)
 def status(code):
     return Response(b"", status=code)
+
+
+@app.route("/cookies")
+def cookies():
+    r = Response("two cookies\n", mimetype="text/plain")
+    r.set_cookie("session", "abc123", httponly=True)
+    r.set_cookie("theme", "dark")
+    r.headers["X-Long"] = "v" * 2000
+    return r
 
 
 @app.route("/static")

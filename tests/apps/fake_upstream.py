@@ -12,6 +12,9 @@ connection reads one request head (and a Content-Length body) and does MODE:
     reset_mid_body     Content-Length 1000000, 100000 bytes of body, then a reset (RST)
     close_mid_body     Content-Length 1000000, 100000 bytes of body, then a close (FIN)
     close_mid_chunked  chunked: two chunks, then a close without the last chunk
+    cl_and_te          Content-Length and Transfer-Encoding: chunked in one response
+    two_lengths        two different Content-Length headers
+    close_delimited    no length, no chunking: the body ends when the connection does
     ok                 a correct 200 with Content-Length (to show the setup works)
 
 Each connection is served on its own thread; the process runs until it is killed.
@@ -91,6 +94,16 @@ def serve(conn, mode):
                 b"6\r\nfirst\n\r\n7\r\nsecond\n\r\n"
             )
             time.sleep(0.2)
+        elif mode == "cl_and_te":
+            conn.sendall(
+                b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"
+                b"5\r\nhello\r\n0\r\n\r\n"
+            )
+        elif mode == "two_lengths":
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!")
+        elif mode == "close_delimited":
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n\r\n")
+            conn.sendall(body_bytes(BODY_BYTES))
         elif mode == "ok":
             conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: close\r\n\r\nok\n")
         else:

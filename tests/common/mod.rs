@@ -63,14 +63,25 @@ fn venv_bin(name: &str) -> PathBuf {
     path
 }
 
-/// Picks a port nobody listens on now (bind port 0, read it, release it). Another
-/// process may take it before it is used: starters retry on EADDRINUSE.
+/// Picks a port nobody listens on now (bind port 0, read it, release it), never the
+/// same one twice in this test process: vestibule binds with `SO_REUSEPORT`, so two
+/// parallel tests handed the same port would both bind it and share its connections.
+/// Another process may still take it before it is used: starters retry on EADDRINUSE.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    static HANDED_OUT: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut handed_out = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
+    for _ in 0..1000 {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        if !handed_out.contains(&port) {
+            handed_out.push(port);
+            return port;
+        }
+    }
+    panic!("no unused port after 1000 tries");
 }
 
 /// Polls `ready` every few milliseconds until it is true or `deadline` passes.
@@ -248,7 +259,8 @@ impl Vestibule {
             last_failure = format!(
                 "vestibule did not start (exited: {exited})\n--- config:\n{conf}\n--- output:\n{output}\n--- error.log:\n{log}"
             );
-            if !(output.contains("Address already in use") || log.contains("Address already in use"))
+            if !(output.contains("Address already in use")
+                || log.contains("Address already in use"))
             {
                 break;
             }
@@ -886,17 +898,19 @@ impl Client {
         let chunked = r
             .header("transfer-encoding")
             .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
-        let length = r.header("content-length").and_then(|v| v.parse::<u64>().ok());
-        r.framing = if head_request || (100..200).contains(&status) || status == 204 || status == 304
-        {
-            Framing::None
-        } else if chunked {
-            Framing::Chunked
-        } else if let Some(n) = length {
-            Framing::Length(n)
-        } else {
-            Framing::Close
-        };
+        let length = r
+            .header("content-length")
+            .and_then(|v| v.parse::<u64>().ok());
+        r.framing =
+            if head_request || (100..200).contains(&status) || status == 204 || status == 304 {
+                Framing::None
+            } else if chunked {
+                Framing::Chunked
+            } else if let Some(n) = length {
+                Framing::Length(n)
+            } else {
+                Framing::Close
+            };
         r.end = match r.framing {
             Framing::None => End::Complete,
             Framing::Length(n) => self.read_length(&mut r.body, n, until),
@@ -1214,9 +1228,7 @@ impl Json {
             .iter()
             .filter_map(|p| match p {
                 Json::Arr(kv) => match (&kv[0], &kv[1]) {
-                    (Json::Str(k), Json::Str(v)) if k.eq_ignore_ascii_case(name) => {
-                        Some(v.clone())
-                    }
+                    (Json::Str(k), Json::Str(v)) if k.eq_ignore_ascii_case(name) => Some(v.clone()),
                     _ => None,
                 },
                 _ => None,
@@ -1335,7 +1347,10 @@ impl JsonParser<'_> {
             Some(_) => {
                 let start = self.i;
                 while self.i < self.s.len()
-                    && matches!(self.s[self.i], b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9')
+                    && matches!(
+                        self.s[self.i],
+                        b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9'
+                    )
                 {
                     self.i += 1;
                 }
