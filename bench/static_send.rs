@@ -156,7 +156,11 @@ fn run(method: Method, size: usize, total_bytes: u64) -> (f64, f64) {
 }
 
 fn main() {
-    let quick = std::env::args().any(|a| a == "quick");
+    // `cargo bench` passes --bench: measure. `cargo test --all-targets` runs this
+    // binary without it: a smoke run that only checks every method still works.
+    let args: Vec<String> = std::env::args().collect();
+    let measuring = args.iter().any(|a| a == "--bench");
+    let quick = args.iter().any(|a| a == "quick");
     let driver = if monoio::utils::detect_uring() {
         "io_uring"
     } else {
@@ -171,7 +175,11 @@ fn main() {
         ("1 MiB", 1 << 20),
         ("100 MiB", 100 << 20),
     ] {
-        let total: u64 = if quick { 64 << 20 } else { 1 << 30 };
+        let total: u64 = match (measuring, quick) {
+            (false, _) => 1 << 20,
+            (true, true) => 64 << 20,
+            (true, false) => 1 << 30,
+        };
         let total = total.max(size as u64);
         for method in [Method::Sendfile, Method::Splice, Method::ReadWrite] {
             let (mib_s, cpu) = run(method, size, total);
