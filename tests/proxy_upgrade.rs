@@ -4,63 +4,29 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-struct Server {
-    child: Child,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
+use common::{Driver, Vestibule};
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Starts vestibule proxying `/` to `upstream_port`; waits until it accepts.
-fn vestibule(upstream_port: u16, legacy: bool) -> Server {
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let conf = dir.path().join("v.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "daemon off; pid {d}/v.pid; error_log {d}/error.log info;\nhttp {{ access_log off;\n upstream app {{ server 127.0.0.1:{upstream_port}; keepalive 8; }}\n server {{ listen 127.0.0.1:{port}; location / {{ proxy_pass http://app; proxy_read_timeout 5s; }} }} }}\n",
-            d = dir.path().display()
-        ),
+/// Starts vestibule proxying `/` to an `upstream` group on `upstream_port`.
+fn vestibule(upstream_port: u16, legacy: bool) -> Vestibule {
+    let http = format!("upstream app {{ server 127.0.0.1:{upstream_port}; keepalive 8; }}");
+    let servers = "server { listen 127.0.0.1:@PORT@; location / { proxy_pass http://app; proxy_read_timeout 5s; } }";
+    Vestibule::start_with(
+        servers,
+        &http,
+        if legacy {
+            Driver::Epoll
+        } else {
+            Driver::Default
+        },
     )
-    .unwrap();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_vestibule"));
-    cmd.arg("-c").arg(&conf);
-    if legacy {
-        cmd.env("MONOIO_FORCE_LEGACY_DRIVER", "1");
-    }
-    let child = cmd.spawn().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "vestibule did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Server {
-        child,
-        port,
-        _dir: dir,
-    }
 }
 
 /// Reads a head (up to the empty line) from a buffered stream.

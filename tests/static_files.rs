@@ -5,20 +5,44 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod support;
+mod common;
 
 use std::io::{BufReader, Write};
+use std::path::Path;
 
-use support::{read_response, write_pattern, Vestibule};
+use common::{Driver, Response, Vestibule};
+
+/// `GET target` with extra headers on a new connection.
+fn get(v: &Vestibule, target: &str, headers: &[(&str, &str)]) -> Response {
+    let mut raw = format!("GET {target} HTTP/1.1\r\nHost: localhost\r\n");
+    for (k, val) in headers {
+        raw.push_str(&format!("{k}: {val}\r\n"));
+    }
+    raw.push_str("Connection: close\r\n\r\n");
+    v.request(raw.as_bytes())
+}
+
+fn write_pattern(path: &Path, len: usize) -> Vec<u8> {
+    let data = common::pattern(len);
+    std::fs::write(path, &data).unwrap();
+    data
+}
+
+fn driver(legacy: bool) -> Driver {
+    if legacy {
+        Driver::Epoll
+    } else {
+        Driver::Default
+    }
+}
 
 const SITE: &str = "
-    include mime.types;
-    sendfile on;
     server {
-        listen 127.0.0.1:PORT;
-        location /static/ { alias DIR/www/static/; expires 7d; }
-        location /files { alias DIR/www/static/; }
-        location / { root DIR/www; index index.html; }
+        listen 127.0.0.1:@PORT@;
+        sendfile on;
+        location /static/ { alias @DIR@/www/static/; expires 7d; }
+        location /files { alias @DIR@/www/static/; }
+        location / { root @DIR@/www; index index.html; }
     }";
 
 struct Site {
@@ -27,7 +51,7 @@ struct Site {
 }
 
 fn site(legacy: bool) -> Site {
-    let v = Vestibule::start(SITE, legacy);
+    let v = Vestibule::start_with(SITE, "", driver(legacy));
     let www = v.path("www");
     std::fs::create_dir_all(www.join("static/css")).unwrap();
     std::fs::create_dir_all(www.join("docs")).unwrap();
@@ -54,14 +78,9 @@ fn site(legacy: bool) -> Site {
 fn every_size_class_is_byte_exact_under_both_drivers() {
     for legacy in [false, true] {
         let s = site(legacy);
-        let driver = if legacy {
-            "io driver: epoll"
-        } else {
-            "io driver: io_uring"
-        };
-        s.v.wait_for_log(driver);
+        s.v.assert_driver_logged();
         for (name, data) in &s.files {
-            let r = s.v.get(&format!("/static/{name}"), &[]);
+            let r = get(&s.v, &format!("/static/{name}"), &[]);
             assert_eq!(r.status, 200, "{name}");
             assert_eq!(
                 r.header("content-length"),
@@ -72,10 +91,10 @@ fn every_size_class_is_byte_exact_under_both_drivers() {
             assert_eq!(r.header("cache-control"), Some("max-age=604800"));
             assert!(r.body == *data, "{name}: body differs (legacy={legacy})");
         }
-        let css = s.v.get("/static/css/app.css", &[]);
+        let css = get(&s.v, "/static/css/app.css", &[]);
         assert_eq!(css.header("content-type"), Some("text/css"));
         assert_eq!(css.body, b"body { color: red }\n");
-        let home = s.v.get("/", &[]);
+        let home = get(&s.v, "/", &[]);
         assert_eq!(
             (home.status, home.body.as_slice()),
             (200, &b"<h1>home</h1>\n"[..])
@@ -86,19 +105,18 @@ fn every_size_class_is_byte_exact_under_both_drivers() {
 #[test]
 fn keep_alive_connection_carries_many_files_in_order() {
     let s = site(false);
-    let mut c = s.v.connect();
+    let mut c = s.v.client();
     let mut req = Vec::new();
     for (name, _) in &s.files[..3] {
         req.extend_from_slice(format!("GET /static/{name} HTTP/1.1\r\nHost: a\r\n\r\n").as_bytes());
     }
     req.extend_from_slice(b"HEAD /static/1m.bin HTTP/1.1\r\nHost: a\r\n\r\n");
-    c.write_all(&req).unwrap();
-    let mut r = BufReader::new(c);
+    c.send(&req);
     for (name, data) in &s.files[..3] {
-        let resp = read_response(&mut r, false).unwrap();
+        let resp = c.read_response(false);
         assert!(resp.body == *data, "{name}");
     }
-    let head = read_response(&mut r, true).unwrap();
+    let head = c.read_response(true);
     assert_eq!(head.header("content-length"), Some("1048576"));
 }
 
@@ -120,7 +138,7 @@ fn every_range_form() {
             ("items=0-1", 200, Some(0..len)),
         ];
         for (range, status, want) in cases {
-            let r = s.v.get("/static/1m.bin", &[("Range", range)]);
+            let r = get(&s.v, "/static/1m.bin", &[("Range", range)]);
             assert_eq!(r.status, *status, "{range}");
             match want {
                 Some(w) => {
@@ -139,7 +157,8 @@ fn every_range_form() {
             }
         }
         // Several ranges: multipart/byteranges with each part byte-exact.
-        let r = s.v.get(
+        let r = get(
+            &s.v,
             "/static/1m.bin",
             &[("Range", "bytes=0-9,500000-599999,-10")],
         );
@@ -167,13 +186,13 @@ fn every_range_form() {
         assert_eq!(parts, [(0, 9), (500000, 599999), (len - 10, len - 1)]);
         assert!(body.ends_with(format!("\r\n--{boundary}--\r\n").as_bytes()));
         // If-Range: a matching validator gets the range, a stale one the whole file.
-        let etag =
-            s.v.get("/static/1m.bin", &[])
-                .header("etag")
-                .unwrap()
-                .to_string();
+        let etag = get(&s.v, "/static/1m.bin", &[])
+            .header("etag")
+            .unwrap()
+            .to_string();
         assert_eq!(
-            s.v.get(
+            get(
+                &s.v,
                 "/static/1m.bin",
                 &[("Range", "bytes=0-0"), ("If-Range", &etag)]
             )
@@ -181,7 +200,8 @@ fn every_range_form() {
             206
         );
         assert_eq!(
-            s.v.get(
+            get(
+                &s.v,
                 "/static/1m.bin",
                 &[("Range", "bytes=0-0"), ("If-Range", "\"stale\"")]
             )
@@ -198,7 +218,7 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 #[test]
 fn conditional_requests() {
     let s = site(false);
-    let first = s.v.get("/static/1k.bin", &[]);
+    let first = get(&s.v, "/static/1k.bin", &[]);
     let etag = first.header("etag").unwrap().to_string();
     let modified = first.header("last-modified").unwrap().to_string();
     let cases: &[(&str, &str, u16)] = &[
@@ -213,7 +233,7 @@ fn conditional_requests() {
         ("If-Unmodified-Since", &modified, 200),
     ];
     for (name, value, status) in cases {
-        let r = s.v.get("/static/1k.bin", &[(name, value)]);
+        let r = get(&s.v, "/static/1k.bin", &[(name, value)]);
         assert_eq!(r.status, *status, "{name}: {value}");
         if *status == 304 {
             assert!(r.body.is_empty() && r.header("etag") == Some(etag.as_str()));
@@ -236,7 +256,7 @@ fn no_way_out_of_the_document_directory() {
         ("/static/a%00b", 400),
     ];
     for (target, status) in cases {
-        let r = s.v.get(target, &[]);
+        let r = get(&s.v, target, &[]);
         assert_eq!(r.status, *status, "{target}");
         assert!(
             !String::from_utf8_lossy(&r.body).contains("top secret"),
@@ -244,35 +264,34 @@ fn no_way_out_of_the_document_directory() {
         );
     }
     assert_eq!(
-        s.v.get("/static/in-link.css", &[]).body,
+        get(&s.v, "/static/in-link.css", &[]).body,
         b"body { color: red }\n",
         "a symlink inside is followed"
     );
-    let log = s.v.wait_for_log("refused: the path leaves");
-    assert!(log.contains("out-abs"), "{log}");
+    s.v.wait_for_error_line(&["refused: the path leaves", "out-abs"]);
 }
 
 #[test]
 fn errors_as_nginx_reports_them() {
     let s = site(false);
-    assert_eq!(s.v.get("/static/missing.css", &[]).status, 404);
-    s.v.wait_for_log(&format!(
+    assert_eq!(get(&s.v, "/static/missing.css", &[]).status, 404);
+    s.v.wait_for_error_line(&[&format!(
         "open() \"{}/www/static/missing.css\" failed (2: No such file or directory)",
         s.v.dir.path().display()
-    ));
+    )]);
     std::fs::create_dir_all(s.v.path("www/docs")).unwrap();
-    assert_eq!(s.v.get("/docs/", &[]).status, 403);
-    s.v.wait_for_log(&format!(
+    assert_eq!(get(&s.v, "/docs/", &[]).status, 403);
+    s.v.wait_for_error_line(&[&format!(
         "directory index of \"{}/www/docs/\" is forbidden",
         s.v.dir.path().display()
-    ));
-    let redirect = s.v.get("/docs", &[]);
+    )]);
+    let redirect = get(&s.v, "/docs", &[]);
     assert_eq!(redirect.status, 301);
     assert_eq!(
         redirect.header("location"),
         Some(format!("http://localhost:{}/docs/", s.v.port).as_str())
     );
-    assert_eq!(s.v.get("/static/css/app.css", &[]).status, 200);
+    assert_eq!(get(&s.v, "/static/css/app.css", &[]).status, 200);
 }
 
 /// Gunicorn's documented layout: `try_files $uri @proxy_to_app` serves files that
@@ -305,23 +324,20 @@ fn try_files_falls_back_to_a_named_proxy_location() {
             let _ = w.read(&mut [0u8; 1]);
         }
     });
-    let v = Vestibule::start(
-        &format!(
-            "server {{ listen 127.0.0.1:PORT; root DIR/www; absolute_redirect off;
+    let v = Vestibule::start(&format!(
+        "server {{ listen 127.0.0.1:@PORT@; root @DIR@/www; absolute_redirect off;
                location / {{ try_files $uri @proxy_to_app; }}
                location @proxy_to_app {{ proxy_pass http://127.0.0.1:{up}; }} }}"
-        ),
-        false,
-    );
+    ));
     std::fs::create_dir_all(v.path("www/dir")).unwrap();
     std::fs::write(v.path("www/robots.txt"), "User-agent: *\n").unwrap();
-    assert_eq!(v.get("/robots.txt", &[]).body, b"User-agent: *\n");
-    let app = v.get("/login?next=/", &[]);
+    assert_eq!(get(&v, "/robots.txt", &[]).body, b"User-agent: *\n");
+    let app = get(&v, "/login?next=/", &[]);
     assert_eq!(
         (app.status, app.body.as_slice()),
         (200, &b"app saw /login?next=/"[..])
     );
-    let dir = v.get("/dir", &[]);
+    let dir = get(&v, "/dir", &[]);
     assert_eq!(
         dir.status, 200,
         "try_files $uri finds no file for a directory: the app answers"
