@@ -1,6 +1,8 @@
-//! The proxy against a scripted upstream written here in Rust: a WebSocket-style
-//! upgrade becomes a two-way byte relay, and upstream keep-alive connections are
-//! reused across requests (one upstream connection serves many client requests).
+//! The proxy against scripted upstreams written here in Rust: a WebSocket-style
+//! upgrade becomes a two-way byte relay; upstream keep-alive connections are reused;
+//! a dead server in an `upstream` group costs no request and then rests
+//! (`proxy_next_upstream`, `max_fails`); `log_format` variables as the access log
+//! writes them; and `listen unix:/path`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -143,5 +145,124 @@ fn upstream_keepalive_connections_are_reused() {
         connections.load(Ordering::SeqCst),
         1,
         "one upstream connection served all 20 requests"
+    );
+}
+
+/// An upstream that answers every request on every connection with its own name.
+fn named_upstream(name: &'static str) -> u16 {
+    let upstream = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = upstream.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for s in upstream.incoming() {
+            let Ok(s) = s else { return };
+            std::thread::spawn(move || {
+                let mut r = BufReader::new(s.try_clone().unwrap());
+                let mut w = s;
+                while !read_head(&mut r).is_empty() {
+                    let resp = format!(
+                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{name}",
+                        name.len()
+                    );
+                    if w.write_all(resp.as_bytes()).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    port
+}
+
+/// `proxy_next_upstream error` moves a request on from a server that refuses, and
+/// `max_fails=1 fail_timeout=30s` keeps the dead server out of the rotation after.
+#[test]
+fn a_dead_server_in_a_group_costs_no_request() {
+    let live = named_upstream("live");
+    let dead = common::free_port(); // nothing listens here
+    let http = format!(
+        "upstream app {{ server 127.0.0.1:{dead} max_fails=1 fail_timeout=30s; server 127.0.0.1:{live}; }}"
+    );
+    let v = Vestibule::start_with(
+        "server { listen 127.0.0.1:@PORT@; location / { proxy_pass http://app; } }",
+        &http,
+        Driver::Default,
+    );
+    for _ in 0..10 {
+        let r = v.get("/", "example.com");
+        assert_eq!((r.status, r.text().as_str()), (200, "live"));
+    }
+    let log = v.error_log();
+    let refused = log
+        .matches("connect() failed (111: Connection refused) while connecting to upstream")
+        .count();
+    assert_eq!(
+        refused, 1,
+        "the dead server is tried once, then rests:\n{log}"
+    );
+    assert!(
+        log.contains(&format!("upstream: \"http://127.0.0.1:{dead}/\"")),
+        "{log}"
+    );
+}
+
+/// `log_format` variables through the binary: what the access log line says.
+#[test]
+fn access_log_format_variables() {
+    let live = named_upstream("live");
+    let http = "log_format probe '$remote_addr|$host|$request|$status|$body_bytes_sent|$upstream_addr|$upstream_status|$http_x_probe|$arg_q|$request_id|$server_port';\n    access_log @DIR@/probe.log probe;";
+    let v = Vestibule::start_with(
+        &format!("server {{ listen 127.0.0.1:@PORT@; server_name probe.test; location / {{ proxy_pass http://127.0.0.1:{live}; }} }}"),
+        http,
+        Driver::Default,
+    );
+    let r = v.request(
+        b"GET /x?q=42 HTTP/1.1\r\nHost: Probe.Test:80\r\nX-Probe: yes\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(r.status, 200);
+    let path = v.path("probe.log");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let line = loop {
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        if let Some(l) = text.lines().next() {
+            break l.to_string();
+        }
+        assert!(std::time::Instant::now() < deadline, "no access log line");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let f: Vec<&str> = line.split('|').collect();
+    assert_eq!(
+        &f[..9],
+        [
+            "127.0.0.1",
+            "probe.test",
+            "GET /x?q=42 HTTP/1.1",
+            "200",
+            "4",
+            &format!("127.0.0.1:{live}"),
+            "200",
+            "yes",
+            "42"
+        ]
+    );
+    assert_eq!(f[9].len(), 32, "request id: {line}");
+    assert_eq!(f[10], v.port.to_string());
+}
+
+/// `listen unix:/path`: clients on a unix socket are served like TCP ones.
+#[test]
+fn listens_on_a_unix_socket() {
+    use std::os::unix::net::UnixStream;
+    let v = Vestibule::start(
+        "server { listen 127.0.0.1:@PORT@; listen unix:@DIR@/vestibule.sock; location / { return 200 \"over unix\\n\"; } }",
+    );
+    let mut s = UnixStream::connect(v.path("vestibule.sock")).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    assert!(
+        out.starts_with("HTTP/1.1 200 OK\r\n") && out.ends_with("\r\n\r\nover unix\n"),
+        "{out}"
     );
 }
