@@ -266,3 +266,26 @@ fn listens_on_a_unix_socket() {
         "{out}"
     );
 }
+
+/// `error_page` with `=CODE` answers with that status; with a bare `=` the page's own
+/// handler (here a named proxy location) decides.
+#[test]
+fn error_page_status_overrides() {
+    let live = named_upstream("live");
+    let v = Vestibule::start(&format!(
+        "server {{ listen 127.0.0.1:@PORT@; root @DIR@/www;
+           error_page 404 =200 /fallback.html;
+           error_page 403 = @app;
+           location /forbidden/ {{ return 403; }}
+           location @app {{ proxy_pass http://127.0.0.1:{live}; }} }}"
+    ));
+    std::fs::create_dir_all(v.path("www")).unwrap();
+    std::fs::write(v.path("www/fallback.html"), "fallback\n").unwrap();
+    let missing = v.get("/no/such/page", "x");
+    assert_eq!(
+        (missing.status, missing.text().as_str()),
+        (200, "fallback\n")
+    );
+    let forbidden = v.get("/forbidden/x", "x");
+    assert_eq!((forbidden.status, forbidden.text().as_str()), (200, "live"));
+}

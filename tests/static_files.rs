@@ -346,8 +346,13 @@ fn try_files_falls_back_to_a_named_proxy_location() {
 
 #[test]
 fn directory_redirect_is_relative_with_absolute_redirect_off() {
-    let v = Vestibule::start("server { listen 127.0.0.1:@PORT@; root @DIR@/www; absolute_redirect off; }");
+    let v = Vestibule::start(
+        "server { listen 127.0.0.1:@PORT@; root @DIR@/www; absolute_redirect off; }",
+    );
     std::fs::create_dir_all(v.path("www/docs")).unwrap();
     let r = get(&v, "/docs?page=2", &[]);
-    assert_eq!((r.status, r.header("location")), (301, Some("/docs/?page=2")));
+    assert_eq!(
+        (r.status, r.header("location")),
+        (301, Some("/docs/?page=2"))
+    );
 }

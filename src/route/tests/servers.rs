@@ -278,3 +278,29 @@ fn router_without_http_routes_nothing() {
     let router = Router::default();
     assert!(router.select_server(&tcp("127.0.0.1:80"), None).is_none());
 }
+
+#[test]
+fn regex_with_an_uppercase_letter_matches_without_case() {
+    // nginx compiles a server_name regex caselessly when it has an uppercase letter;
+    // the Host is lowercased before matching either way.
+    let (_http, router) = routed(
+        r"http {
+            server { listen 8000; server_name first.test; }
+            server { listen 8000; server_name ~^WWW\.Shop\.test$; }
+            server { listen 8000; server_name ~^www\.Lower\.test$; }
+        }",
+    );
+    let local = tcp("127.0.0.1:8000");
+    assert_eq!(
+        select(&router, &local, Some("www.shop.test")),
+        Some((1, NameMatch::Regex))
+    );
+    assert_eq!(
+        select(&router, &local, Some("WWW.SHOP.TEST")),
+        Some((1, NameMatch::Regex))
+    );
+    assert_eq!(
+        select(&router, &local, Some("www.lower.test")),
+        Some((2, NameMatch::Regex))
+    );
+}
