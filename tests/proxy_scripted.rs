@@ -289,3 +289,47 @@ fn error_page_status_overrides() {
     let forbidden = v.get("/forbidden/x", "x");
     assert_eq!((forbidden.status, forbidden.text().as_str()), (200, "live"));
 }
+
+/// USR1 reopens the logs (logrotate's `postrotate`), and TERM writes the buffered
+/// access log lines, removes the pid file and exits cleanly.
+#[test]
+fn usr1_reopens_logs_and_term_flushes_them() {
+    let v = Vestibule::start("server { listen 127.0.0.1:@PORT@; location / { return 204; } }");
+    let access = v.path("access.log");
+    assert_eq!(v.get("/before", "x").status, 204);
+    let wait = |what: &str, ok: &dyn Fn() -> bool| {
+        assert!(common::wait_until(Duration::from_secs(10), ok), "{what}");
+    };
+    wait("first line written", &|| {
+        std::fs::read_to_string(&access)
+            .unwrap_or_default()
+            .contains("/before")
+    });
+    let rotated = v.path("access.log.1");
+    std::fs::rename(&access, &rotated).unwrap();
+    let pid = v.pid();
+    // SAFETY: kill(2) has no memory-safety preconditions; `pid` is our own child.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGUSR1) }, 0);
+    v.wait_for_error_line(&["reopening logs"]);
+    assert_eq!(v.get("/after", "x").status, 204);
+    // SAFETY: as above.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    wait("the process exits", &|| {
+        !std::path::Path::new(&format!("/proc/{pid}")).exists()
+            || std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .unwrap_or_default()
+                .contains(") Z")
+    });
+    let fresh = std::fs::read_to_string(&access).unwrap();
+    assert!(
+        fresh.contains("/after") && !fresh.contains("/before"),
+        "{fresh}"
+    );
+    assert!(std::fs::read_to_string(&rotated)
+        .unwrap()
+        .contains("/before"));
+    assert!(
+        !v.path("vestibule.pid").exists(),
+        "pid file removed on exit"
+    );
+}

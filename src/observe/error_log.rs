@@ -8,6 +8,7 @@
 //! Lines are written whole with one `write` on an `O_APPEND` file, so workers sharing a
 //! file never interleave within a line. Errors are rare, so there is no buffering.
 
+use std::cell::RefCell;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::PathBuf;
@@ -24,7 +25,7 @@ enum Sink {
 /// One process's error log: every configured target with its level.
 #[derive(Debug)]
 pub struct ErrorLog {
-    sinks: Vec<(LogLevel, Sink)>,
+    sinks: RefCell<Vec<(LogLevel, Sink)>>,
     pid: u32,
 }
 
@@ -43,7 +44,7 @@ impl ErrorLog {
             sinks.push((t.level, sink));
         }
         Ok(ErrorLog {
-            sinks,
+            sinks: RefCell::new(sinks),
             pid: std::process::id(),
         })
     }
@@ -51,14 +52,14 @@ impl ErrorLog {
     /// A log to standard error only, at `level`.
     pub fn stderr(level: LogLevel) -> ErrorLog {
         ErrorLog {
-            sinks: vec![(level, Sink::Stderr)],
+            sinks: RefCell::new(vec![(level, Sink::Stderr)]),
             pid: std::process::id(),
         }
     }
 
     /// Whether a message at `level` would be written anywhere.
     pub fn enabled(&self, level: LogLevel) -> bool {
-        self.sinks.iter().any(|(max, _)| level <= *max)
+        self.sinks.borrow().iter().any(|(max, _)| level <= *max)
     }
 
     /// Writes one line. `connection` is the connection number nginx prints as `*N`.
@@ -77,7 +78,7 @@ impl ErrorLog {
         }
         line.push_str(message);
         line.push('\n');
-        for (max, sink) in &self.sinks {
+        for (max, sink) in self.sinks.borrow().iter() {
             if level > *max {
                 continue;
             }
@@ -93,8 +94,8 @@ impl ErrorLog {
     }
 
     /// Reopens the files (SIGUSR1 after logrotate moved them).
-    pub fn reopen(&mut self) {
-        for (_, sink) in &mut self.sinks {
+    pub fn reopen(&self) {
+        for (_, sink) in self.sinks.borrow_mut().iter_mut() {
             if let Sink::File { path, file } = sink {
                 if let Ok(f) = open_append(path) {
                     *file = f;

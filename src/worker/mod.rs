@@ -21,6 +21,7 @@ pub mod stream;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
@@ -156,10 +157,29 @@ pub fn run(
             tasks.push(monoio::spawn(accept_loop(worker, addr, listener)));
         }
         let flusher = Rc::clone(&worker);
+        let signals = Signals::register()?;
         monoio::spawn(async move {
+            let mut since_flush = std::time::Duration::ZERO;
             loop {
-                monoio::time::sleep(crate::observe::access_log::FLUSH_INTERVAL).await;
-                flusher.access_logs.flush();
+                monoio::time::sleep(SIGNAL_POLL).await;
+                since_flush += SIGNAL_POLL;
+                if since_flush >= crate::observe::access_log::FLUSH_INTERVAL {
+                    flusher.access_logs.flush();
+                    since_flush = std::time::Duration::ZERO;
+                }
+                if signals.reopen.swap(false, Ordering::Relaxed) {
+                    flusher.access_logs.reopen();
+                    flusher.error_log.reopen();
+                    flusher.error_log.notice("reopening logs");
+                }
+                if signals.stop.load(Ordering::Relaxed) {
+                    flusher.error_log.notice("exiting");
+                    flusher.access_logs.flush();
+                    let _ = std::fs::remove_file(&flusher.snapshot.load().config.main.pid);
+                    // Until the master exists (which will drain workers gracefully),
+                    // stop means: logs written, then exit.
+                    std::process::exit(0);
+                }
             }
         });
         for t in tasks {
@@ -168,6 +188,33 @@ pub fn run(
         worker.access_logs.flush();
         Ok(())
     })
+}
+
+/// How often the worker looks at the signal flags.
+const SIGNAL_POLL: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Flags set by signal handlers (signal-hook: async-signal-safe stores only).
+struct Signals {
+    /// TERM, INT or QUIT: flush the logs and exit.
+    stop: Arc<AtomicBool>,
+    /// USR1: reopen the log files (after logrotate moved them).
+    reopen: Arc<AtomicBool>,
+}
+
+impl Signals {
+    fn register() -> std::io::Result<Signals> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let reopen = Arc::new(AtomicBool::new(false));
+        for sig in [
+            signal_hook::consts::SIGTERM,
+            signal_hook::consts::SIGINT,
+            signal_hook::consts::SIGQUIT,
+        ] {
+            signal_hook::flag::register(sig, Arc::clone(&stop))?;
+        }
+        signal_hook::flag::register(signal_hook::consts::SIGUSR1, Arc::clone(&reopen))?;
+        Ok(Signals { stop, reopen })
+    }
 }
 
 /// How long to pause accepting after an error such as EMFILE, so the loop does not spin.

@@ -341,6 +341,11 @@ impl Vestibule {
         );
     }
 
+    /// The process id, for sending it signals.
+    pub fn pid(&self) -> i32 {
+        i32::try_from(self.child.id()).unwrap()
+    }
+
     pub fn client(&self) -> Client {
         Client::connect(self.port)
     }
