@@ -172,6 +172,11 @@ pub fn run(
                     flusher.error_log.reopen();
                     flusher.error_log.notice("reopening logs");
                 }
+                if signals.reload.swap(false, Ordering::Relaxed) {
+                    flusher.error_log.warn(
+                        "reload (SIGHUP) is not implemented yet: the running configuration is unchanged; restart vestibule to apply a new one",
+                    );
+                }
                 if signals.stop.load(Ordering::Relaxed) {
                     flusher.error_log.notice("exiting");
                     flusher.access_logs.flush();
@@ -199,6 +204,8 @@ struct Signals {
     stop: Arc<AtomicBool>,
     /// USR1: reopen the log files (after logrotate moved them).
     reopen: Arc<AtomicBool>,
+    /// HUP: a reload was asked for; caught so it does not end the process.
+    reload: Arc<AtomicBool>,
 }
 
 impl Signals {
@@ -213,7 +220,13 @@ impl Signals {
             signal_hook::flag::register(sig, Arc::clone(&stop))?;
         }
         signal_hook::flag::register(signal_hook::consts::SIGUSR1, Arc::clone(&reopen))?;
-        Ok(Signals { stop, reopen })
+        let reload = Arc::new(AtomicBool::new(false));
+        signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&reload))?;
+        Ok(Signals {
+            stop,
+            reopen,
+            reload,
+        })
     }
 }
 
