@@ -82,11 +82,14 @@ impl AccessLogs {
 
 fn open(path: &Path) -> Option<File> {
     if path == Path::new("/dev/stdout") {
-        // Opening /dev/stdout fails for a socket stdout (systemd's journal); share fd 1.
-        return std::fs::File::options()
-            .append(true)
-            .open("/proc/self/fd/1")
-            .ok();
+        // Opening /dev/stdout fails for a socket stdout (systemd's journal), and a new
+        // open file description would write at its own offset; share fd 1's.
+        use std::os::fd::AsFd;
+        return std::io::stdout()
+            .as_fd()
+            .try_clone_to_owned()
+            .ok()
+            .map(File::from);
     }
     super::error_log::open_append(path).ok()
 }
