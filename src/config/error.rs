@@ -111,8 +111,6 @@ pub enum ConfigErrorKind {
     DuplicateListen(String),
     #[error("a duplicate default server for {0}")]
     DuplicateDefaultServer(String),
-    #[error("duplicate listen options for {0}")]
-    DuplicateListenOptions(String),
     #[error("duplicate location \"{0}\"")]
     DuplicateLocation(String),
     #[error("location \"{inner}\" is outside location \"{outer}\"")]

@@ -226,10 +226,6 @@ impl Template {
             _ => None,
         }
     }
-
-    pub fn has_variables(&self) -> bool {
-        self.parts.iter().any(|p| matches!(p, Part::Var(_)))
-    }
 }
 
 /// Gives variables their values for one request; the worker implements it.

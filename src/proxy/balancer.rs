@@ -85,27 +85,8 @@ impl Peers {
         }
     }
 
-    pub fn len(&self) -> usize {
-        self.peers.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.peers.is_empty()
-    }
-
     pub fn peer(&self, i: usize) -> Option<&PeerState> {
         self.peers.get(i)
-    }
-
-    /// Whether the addresses are the same as `other`'s (a reload that changed nothing
-    /// keeps the failure counts).
-    pub fn same_addresses(&self, other: &Peers) -> bool {
-        self.peers.len() == other.peers.len()
-            && self
-                .peers
-                .iter()
-                .zip(&other.peers)
-                .all(|(a, b)| a.addr == b.addr && a.backup == b.backup)
     }
 
     fn available(&self, p: &PeerState, now: Instant) -> bool {

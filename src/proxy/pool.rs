@@ -80,9 +80,4 @@ impl Pool {
             requests,
         });
     }
-
-    /// Idle connections held for `addr`.
-    pub fn idle_count(&self, addr: &UpstreamAddr) -> usize {
-        self.idle.get(addr).map_or(0, Vec::len)
-    }
 }

@@ -46,6 +46,9 @@ pub async fn serve(worker: Rc<Worker>, mut stream: Stream, peer: Peer, id: u64) 
         let Some(default) = group.default_server().get(http) else {
             return;
         };
+        if served == 0 {
+            stream.set_nodelay(default.conf.tcp_nodelay);
+        }
         let limits = HeadLimits::from_nginx(
             default.client_header_buffer_size,
             default.large_client_header_buffers,

@@ -88,6 +88,15 @@ impl Stream {
         }
     }
 
+    /// `TCP_NODELAY` (nginx's `tcp_nodelay`, on by default): a response written in two
+    /// parts (head, then a sendfile body) must not wait for a delayed ACK.
+    pub fn set_nodelay(&self, on: bool) {
+        if let Stream::Tcp(s) = self {
+            // Only a latency hint; a failure changes nothing observable.
+            let _ = s.set_nodelay(on);
+        }
+    }
+
     /// A second handle on the same socket (`dup`), so one task can read while another
     /// writes (upgrade relays). Both handles refer to one connection.
     pub fn try_clone(&self) -> io::Result<Stream> {
@@ -189,12 +198,5 @@ impl Stream {
             }
         }
         Ok(sent)
-    }
-
-    pub fn set_nodelay(&self, on: bool) {
-        if let Stream::Tcp(s) = self {
-            // Only a hint; a failure changes nothing observable.
-            let _ = s.set_nodelay(on);
-        }
     }
 }
