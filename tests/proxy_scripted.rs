@@ -333,3 +333,55 @@ fn usr1_reopens_logs_and_term_flushes_them() {
         "pid file removed on exit"
     );
 }
+
+/// QUIT is graceful: a request in flight is answered whole, an idle keep-alive
+/// connection is closed at once, then the process exits.
+#[test]
+fn quit_finishes_requests_in_flight() {
+    let upstream = TcpListener::bind("127.0.0.1:0").unwrap();
+    let up = upstream.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for s in upstream.incoming() {
+            let Ok(s) = s else { return };
+            std::thread::spawn(move || {
+                let mut r = BufReader::new(s.try_clone().unwrap());
+                read_head(&mut r);
+                std::thread::sleep(Duration::from_millis(800));
+                let mut w = s;
+                let _ = w.write_all(
+                    b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\nConnection: close\r\n\r\nslow",
+                );
+            });
+        }
+    });
+    let v = Vestibule::start(&format!(
+        "server {{ listen 127.0.0.1:@PORT@; location / {{ proxy_pass http://127.0.0.1:{up}; }} location = /fast {{ return 204; }} }}"
+    ));
+    // An idle keep-alive connection.
+    let mut idle = v.client();
+    idle.send(b"GET /fast HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(idle.read_response(false).status, 204);
+    // A request in flight.
+    let port = v.port;
+    let in_flight = std::thread::spawn(move || {
+        let mut c = common::Client::connect(port);
+        c.send(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n");
+        c.read_response(false)
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    // SAFETY: kill(2) has no memory-safety preconditions; the pid is our child's.
+    assert_eq!(unsafe { libc::kill(v.pid(), libc::SIGQUIT) }, 0);
+    let r = in_flight.join().unwrap();
+    assert_eq!((r.status, r.text().as_str()), (200, "slow"));
+    assert_eq!(
+        r.header("connection"),
+        Some("close"),
+        "no keep-alive while shutting down"
+    );
+    v.wait_for_error_line(&["gracefully shutting down"]);
+    v.wait_for_error_line(&["exiting"]);
+    assert!(
+        idle.try_read_response(false).is_err(),
+        "the idle connection was closed"
+    );
+}

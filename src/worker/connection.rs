@@ -30,8 +30,25 @@ enum HeadRead {
 /// The first read of a head asks for this much.
 const HEAD_READ: usize = 4096;
 
+/// Counts a connection in `Worker::active` for as long as it lives.
+struct Active<'a>(&'a Worker);
+
+impl<'a> Active<'a> {
+    fn enter(worker: &'a Worker) -> Active<'a> {
+        worker.active.set(worker.active.get() + 1);
+        Active(worker)
+    }
+}
+
+impl Drop for Active<'_> {
+    fn drop(&mut self) {
+        self.0.active.set(self.0.active.get().saturating_sub(1));
+    }
+}
+
 /// Serves a connection until it closes.
 pub async fn serve(worker: Rc<Worker>, mut stream: Stream, peer: Peer, id: u64) {
+    let _active = Active::enter(&worker);
     let peer = Rc::new(peer);
     let mut input: Vec<u8> = Vec::with_capacity(HEAD_READ);
     let mut served: u64 = 0;
@@ -58,12 +75,16 @@ pub async fn serve(worker: Rc<Worker>, mut stream: Stream, peer: Peer, id: u64) 
         } else {
             default.conf.keepalive_timeout
         };
+        if worker.draining.get() && input.is_empty() {
+            return;
+        }
         let head = read_head(
             &mut stream,
             &mut input,
             &limits,
             idle,
             default.client_header_timeout,
+            worker.drain_handle(),
         )
         .await;
         let (head, request_length) = match head {
@@ -138,6 +159,7 @@ async fn read_head(
     limits: &HeadLimits,
     idle: Duration,
     header_timeout: Duration,
+    drain: monoio::io::CancelHandle,
 ) -> HeadRead {
     let mut deadline: Option<Instant> = None;
     let waiting_since = Instant::now();
@@ -161,7 +183,18 @@ async fn read_head(
             };
         }
         let taken = std::mem::take(input);
-        match monoio::time::timeout(remaining, stream.read_more(taken, HEAD_READ)).await {
+        // Waiting for the first byte of a request: a graceful shutdown may end the
+        // wait (the connection is idle). Once bytes arrived, the request is finished.
+        let read = async {
+            if deadline.is_none() {
+                stream
+                    .read_more_cancelable(taken, HEAD_READ, drain.clone())
+                    .await
+            } else {
+                stream.read_more(taken, HEAD_READ).await
+            }
+        };
+        match monoio::time::timeout(remaining, read).await {
             Err(_) => {
                 return HeadRead::TimedOut {
                     started: deadline.is_some(),

@@ -81,7 +81,7 @@ pub async fn run(c: &mut Conn<'_>, x: &mut Exchange, group: &ListenGroup, served
         x.captures = matched.captures;
     }
     let conf_server = Arc::clone(&server.conf);
-    let keep_alive = wants_keep_alive(x, &conf_server, served);
+    let keep_alive = wants_keep_alive(c.worker, x, &conf_server, served);
     if bad_host {
         c.worker.error_log.info(
             Some(x.connection),
@@ -340,8 +340,9 @@ pub async fn discard_body(c: &mut Conn<'_>, x: &Exchange, conf: &LocationConf) -
 }
 
 /// Whether this response may leave the connection open.
-fn wants_keep_alive(x: &Exchange, conf: &LocationConf, served: u64) -> bool {
-    x.head.keep_alive
+fn wants_keep_alive(worker: &Worker, x: &Exchange, conf: &LocationConf, served: u64) -> bool {
+    !worker.draining.get()
+        && x.head.keep_alive
         && !conf.keepalive_timeout.is_zero()
         && served < u64::from(conf.keepalive_requests)
 }

@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::os::unix::net::UnixListener as StdUnixListener;
 use std::path::Path;
 
+use monoio::io::CancelHandle;
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
 use super::stream::Stream;
@@ -33,6 +34,21 @@ pub struct BindError {
     pub addr: ListenAddr,
     pub errno: i32,
     pub reason: String,
+}
+
+impl BoundListener {
+    /// Another descriptor for the same listening socket (`dup`): every worker holds
+    /// its own, the master keeps the original.
+    pub fn try_clone(&self) -> io::Result<BoundListener> {
+        let socket = match &self.socket {
+            BoundSocket::Tcp(s) => BoundSocket::Tcp(s.try_clone()?),
+            BoundSocket::Unix(s) => BoundSocket::Unix(s.try_clone()?),
+        };
+        Ok(BoundListener {
+            addr: self.addr.clone(),
+            socket,
+        })
+    }
 }
 
 impl BindError {
@@ -141,11 +157,16 @@ impl Listener {
         Ok((bound.addr, l))
     }
 
-    /// Accepts one connection.
-    pub async fn accept(&self, listen: &ListenAddr) -> io::Result<(Stream, Peer)> {
+    /// Accepts one connection; `cancel` ends the wait (graceful shutdown). A
+    /// connection the kernel handed over before the cancel is still returned.
+    pub async fn accept(
+        &self,
+        listen: &ListenAddr,
+        cancel: CancelHandle,
+    ) -> io::Result<(Stream, Peer)> {
         match self {
             Listener::Tcp(l) => {
-                let (stream, remote) = l.accept().await?;
+                let (stream, remote) = l.cancelable_accept(cancel).await?;
                 let local = stream.local_addr().ok();
                 let (server_addr, server_port) = match (local, listen) {
                     (Some(a), _) => (a.ip().to_string(), a.port()),
@@ -162,7 +183,7 @@ impl Listener {
                 Ok((Stream::Tcp(stream), peer))
             }
             Listener::Unix(l) => {
-                let (stream, _) = l.accept().await?;
+                let (stream, _) = l.cancelable_accept(cancel).await?;
                 let peer = Peer {
                     remote_addr: "unix:".to_string(),
                     remote_port: 0,

@@ -25,6 +25,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
+use monoio::io::{CancelHandle, Canceller};
 
 use crate::config::Config;
 use crate::http1::DateCache;
@@ -67,7 +68,6 @@ impl Driver {
 }
 
 /// Everything a worker's tasks share. Single-threaded: `Cell`/`RefCell`, no locks.
-#[derive(Debug)]
 pub struct Worker {
     pub snapshot: ArcSwap<Snapshot>,
     pub error_log: ErrorLog,
@@ -79,6 +79,12 @@ pub struct Worker {
     next_connection: Cell<u64>,
     random: Cell<u64>,
     pub hostname: Rc<str>,
+    /// Ends pending accepts and idle keep-alive reads when a graceful shutdown starts.
+    drain: RefCell<Canceller>,
+    /// A graceful shutdown is under way: no new connections, no keep-alive.
+    pub draining: Cell<bool>,
+    /// Connections being served.
+    pub active: Cell<usize>,
 }
 
 impl Worker {
@@ -98,7 +104,26 @@ impl Worker {
             next_connection: Cell::new(1),
             random: Cell::new(seed | 1),
             hostname: Rc::from(crate::sys::hostname().as_str()),
+            drain: RefCell::new(Canceller::new()),
+            draining: Cell::new(false),
+            active: Cell::new(0),
         }
+    }
+
+    /// A handle that the start of a graceful shutdown cancels.
+    pub fn drain_handle(&self) -> CancelHandle {
+        self.drain.borrow().handle()
+    }
+
+    /// Starts a graceful shutdown: stop accepting, close idle keep-alive connections,
+    /// let requests in flight finish.
+    pub fn start_drain(&self) {
+        if self.draining.replace(true) {
+            return;
+        }
+        let canceller = self.drain.replace(Canceller::new());
+        // Cancelling also marks the old handles, so reads started later end at once.
+        drop(canceller.cancel());
     }
 
     /// The next connection number (`*N` in the error log, `$connection`).
@@ -120,6 +145,15 @@ impl Worker {
             x
         };
         format!("{:016x}{:016x}", next(), next())
+    }
+}
+
+impl std::fmt::Debug for Worker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Worker")
+            .field("draining", &self.draining.get())
+            .field("active", &self.active.get())
+            .finish_non_exhaustive()
     }
 }
 
@@ -160,6 +194,7 @@ pub fn run(
         let signals = Signals::register()?;
         monoio::spawn(async move {
             let mut since_flush = std::time::Duration::ZERO;
+            let mut quit_since: Option<std::time::Instant> = None;
             loop {
                 monoio::time::sleep(SIGNAL_POLL).await;
                 since_flush += SIGNAL_POLL;
@@ -177,12 +212,26 @@ pub fn run(
                         "reload (SIGHUP) is not implemented yet: the running configuration is unchanged; restart vestibule to apply a new one",
                     );
                 }
-                if signals.stop.load(Ordering::Relaxed) {
+                if signals.quit.load(Ordering::Relaxed) && quit_since.is_none() {
+                    flusher.error_log.notice("gracefully shutting down");
+                    flusher.start_drain();
+                    quit_since = Some(std::time::Instant::now());
+                }
+                let drained = quit_since.is_some_and(|since| {
+                    flusher.active.get() == 0
+                        || flusher
+                            .snapshot
+                            .load()
+                            .config
+                            .main
+                            .worker_shutdown_timeout
+                            .is_some_and(|limit| since.elapsed() >= limit)
+                });
+                if drained || signals.stop.load(Ordering::Relaxed) {
                     flusher.error_log.notice("exiting");
                     flusher.access_logs.flush();
+                    // One process today: it owns the pid file (a master will).
                     let _ = std::fs::remove_file(&flusher.snapshot.load().config.main.pid);
-                    // Until the master exists (which will drain workers gracefully),
-                    // stop means: logs written, then exit.
                     std::process::exit(0);
                 }
             }
@@ -190,8 +239,11 @@ pub fn run(
         for t in tasks {
             t.await;
         }
-        worker.access_logs.flush();
-        Ok(())
+        // The accept loops end only for a graceful shutdown; the signal task exits
+        // the process once the connections in flight are done.
+        loop {
+            monoio::time::sleep(SIGNAL_POLL).await;
+        }
     })
 }
 
@@ -200,8 +252,10 @@ const SIGNAL_POLL: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// Flags set by signal handlers (signal-hook: async-signal-safe stores only).
 struct Signals {
-    /// TERM, INT or QUIT: flush the logs and exit.
+    /// TERM or INT: flush the logs and exit now.
     stop: Arc<AtomicBool>,
+    /// QUIT: graceful shutdown — finish what is in flight, then exit.
+    quit: Arc<AtomicBool>,
     /// USR1: reopen the log files (after logrotate moved them).
     reopen: Arc<AtomicBool>,
     /// HUP: a reload was asked for; caught so it does not end the process.
@@ -212,18 +266,17 @@ impl Signals {
     fn register() -> std::io::Result<Signals> {
         let stop = Arc::new(AtomicBool::new(false));
         let reopen = Arc::new(AtomicBool::new(false));
-        for sig in [
-            signal_hook::consts::SIGTERM,
-            signal_hook::consts::SIGINT,
-            signal_hook::consts::SIGQUIT,
-        ] {
+        for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
             signal_hook::flag::register(sig, Arc::clone(&stop))?;
         }
+        let quit = Arc::new(AtomicBool::new(false));
+        signal_hook::flag::register(signal_hook::consts::SIGQUIT, Arc::clone(&quit))?;
         signal_hook::flag::register(signal_hook::consts::SIGUSR1, Arc::clone(&reopen))?;
         let reload = Arc::new(AtomicBool::new(false));
         signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&reload))?;
         Ok(Signals {
             stop,
+            quit,
             reopen,
             reload,
         })
@@ -239,11 +292,12 @@ async fn accept_loop(
     listener: Listener,
 ) {
     loop {
-        match listener.accept(&addr).await {
+        match listener.accept(&addr, worker.drain_handle()).await {
             Ok((stream, peer)) => {
                 let id = worker.connection_id();
                 monoio::spawn(connection::serve(Rc::clone(&worker), stream, peer, id));
             }
+            Err(_) if worker.draining.get() => return,
             Err(e) => {
                 let errno = e.raw_os_error().unwrap_or(0);
                 worker.error_log.error(

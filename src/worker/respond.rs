@@ -66,6 +66,8 @@ pub fn write_head(
         Some(code) if status == 200 => (code, None),
         _ => (status, reason),
     };
+    // A graceful shutdown began while the request was in flight: say goodbye.
+    let keep_alive = keep_alive && !worker.draining.get();
     x.status = status;
     let reason = reason
         .filter(|r| !r.is_empty())

@@ -62,6 +62,29 @@ impl Stream {
         (res, slice.into_inner())
     }
 
+    /// [`read_more`](Self::read_more) that `cancel` can end (an idle keep-alive
+    /// connection during graceful shutdown). Bytes that arrived before the cancel are
+    /// kept; a cancelled read returns an error.
+    pub async fn read_more_cancelable(
+        &mut self,
+        mut buf: Vec<u8>,
+        min_spare: usize,
+        cancel: monoio::io::CancelHandle,
+    ) -> (io::Result<usize>, Vec<u8>) {
+        use monoio::io::CancelableAsyncReadRent;
+        if buf.capacity() - buf.len() < min_spare {
+            buf.reserve(min_spare);
+        }
+        let len = buf.len();
+        let cap = buf.capacity();
+        let slice = buf.slice_mut(len..cap);
+        let (res, slice) = match self {
+            Stream::Tcp(s) => s.cancelable_read(slice, cancel).await,
+            Stream::Unix(s) => s.cancelable_read(slice, cancel).await,
+        };
+        (res, slice.into_inner())
+    }
+
     /// Writes the whole buffer.
     pub async fn write_all(&mut self, buf: Vec<u8>) -> (io::Result<()>, Vec<u8>) {
         let (res, buf) = match self {
