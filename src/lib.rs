@@ -8,13 +8,15 @@
 //! - [`proxy`]: forwarding to upstreams (Gunicorn);
 //! - [`static_files`]: answering from disk;
 //! - [`worker`]: the runtime, connections and the request path;
-//! - [`observe`]: error and access logs.
+//! - [`observe`]: error and access logs;
+//! - [`master`]: the process that binds sockets, forks and supervises workers.
 //!
 //! `main.rs` is a thin CLI over [`cli`].
 
 pub mod cli;
 pub mod config;
 pub mod http1;
+pub mod master;
 pub mod observe;
 pub mod proxy;
 pub mod route;

@@ -310,7 +310,10 @@ fn usr1_reopens_logs_and_term_flushes_them() {
     let pid = v.pid();
     // SAFETY: kill(2) has no memory-safety preconditions; `pid` is our own child.
     assert_eq!(unsafe { libc::kill(pid, libc::SIGUSR1) }, 0);
-    v.wait_for_error_line(&["reopening logs"]);
+    // The master reopens its log and passes USR1 on; the worker says so too.
+    wait("master and worker reopened", &|| {
+        v.error_log().matches("reopening logs").count() >= 2
+    });
     assert_eq!(v.get("/after", "x").status, 204);
     // SAFETY: as above.
     assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);

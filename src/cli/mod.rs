@@ -46,7 +46,7 @@ pub fn main<I: IntoIterator<Item = OsString>>(args: I) -> ExitCode {
     if let Some(sig) = opts.signal {
         return signal::send(sig, &loaded.config.main.pid, &out);
     }
-    serve::run(loaded, &out)
+    serve::run(loaded, load_options, &out)
 }
 
 fn load_options(opts: &Options) -> LoadOptions {

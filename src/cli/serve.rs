@@ -1,18 +1,16 @@
-//! Running vestibule: open the logs, bind every listen address, write the pid file,
-//! then serve in this process with one worker. (The master that forks a worker per
-//! core, reloads and upgrades is its own step; until then `daemon` is not honoured and
-//! vestibule stays in the foreground, as under systemd.)
+//! Running vestibule: open the master's error log, bind every listen address, fork
+//! the workers, write the pid file once the sockets are bound, then supervise until a
+//! stop signal (src/master/). `daemon` is not honoured yet: vestibule stays in the
+//! foreground, as systemd wants it.
 
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use super::Console;
-use crate::config::model::LogLevel;
-use crate::config::Loaded;
+use crate::config::{LoadOptions, Loaded};
+use crate::master::Master;
 use crate::observe::ErrorLog;
-use crate::worker::{self, Snapshot};
 
-pub fn run(loaded: Loaded, out: &Console) -> ExitCode {
+pub fn run(loaded: Loaded, options: LoadOptions, out: &Console) -> ExitCode {
     let config = loaded.config;
     let error_log = match ErrorLog::open(&config.main.error_log) {
         Ok(log) => log,
@@ -29,43 +27,28 @@ pub fn run(loaded: Loaded, out: &Console) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let listeners = match worker::bind_all(&config) {
-        Ok(l) => l,
-        Err(e) => {
-            out.say("emerg", &e.to_string());
-            error_log.log(LogLevel::Emerg, None, &e.to_string());
-            return ExitCode::FAILURE;
-        }
-    };
     if config.main.daemon {
         error_log.notice("\"daemon on\" is not implemented yet: running in the foreground");
     }
-    let pid = &config.main.pid;
-    if let Err(e) = std::fs::write(pid, format!("{}\n", std::process::id())) {
-        let errno = e.raw_os_error().unwrap_or(0);
-        let message = format!(
-            "open() \"{}\" failed ({errno}: {})",
-            pid.display(),
-            crate::sys::strerror(errno)
-        );
-        out.say("emerg", &message);
-        return ExitCode::FAILURE;
-    }
-    let addresses: Vec<String> = listeners.iter().map(|l| l.addr.to_string()).collect();
-    error_log.notice(&format!(
-        "vestibule/{} listening on {}",
-        env!("CARGO_PKG_VERSION"),
-        addresses.join(", ")
-    ));
-    let snapshot = Arc::new(Snapshot::new(config));
-    let pid_path = snapshot.config.main.pid.clone();
-    let result = worker::run(snapshot, listeners, error_log);
-    let _ = std::fs::remove_file(pid_path);
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
+    let pid = config.main.pid.clone();
+    let mut master = match Master::start(options, config, error_log) {
+        Ok(m) => m,
         Err(e) => {
-            out.say("emerg", &format!("worker failed: {e}"));
-            ExitCode::FAILURE
+            out.say("emerg", &e);
+            return ExitCode::FAILURE;
         }
+    };
+    if let Err(e) = std::fs::write(&pid, format!("{}\n", std::process::id())) {
+        let errno = e.raw_os_error().unwrap_or(0);
+        out.say(
+            "emerg",
+            &format!(
+                "open() \"{}\" failed ({errno}: {})",
+                pid.display(),
+                crate::sys::strerror(errno)
+            ),
+        );
     }
+    master.supervise();
+    ExitCode::SUCCESS
 }

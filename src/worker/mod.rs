@@ -172,6 +172,7 @@ pub fn run(
     snapshot: Arc<Snapshot>,
     listeners: Vec<BoundListener>,
     error_log: ErrorLog,
+    owns_pid_file: bool,
 ) -> std::io::Result<()> {
     let driver = driver_in_use();
     let mut runtime = monoio::RuntimeBuilder::<monoio::FusionDriver>::new()
@@ -230,8 +231,9 @@ pub fn run(
                 if drained || signals.stop.load(Ordering::Relaxed) {
                     flusher.error_log.notice("exiting");
                     flusher.access_logs.flush();
-                    // One process today: it owns the pid file (a master will).
-                    let _ = std::fs::remove_file(&flusher.snapshot.load().config.main.pid);
+                    if owns_pid_file {
+                        let _ = std::fs::remove_file(&flusher.snapshot.load().config.main.pid);
+                    }
                     std::process::exit(0);
                 }
             }

@@ -1,0 +1,354 @@
+//! The master process: binds the listen sockets, forks one worker per slot, and then
+//! only supervises — signals in, workers out (DESIGN.md §2). It never runs a runtime
+//! or a thread, so forking is always safe.
+//!
+//! ```text
+//! HUP   reload: validate the new configuration; if it fails, log it and keep serving
+//!       the old one; else fork a new generation on the same sockets and QUIT the old
+//! QUIT  graceful stop: workers finish what is in flight, then the master exits
+//! TERM  fast stop (INT too)          USR1  reopen logs (master and workers)
+//! CHLD  a worker died: respawn it on the same sockets (throttled if it keeps dying)
+//! ```
+//!
+//! Signals are blocked and taken with `sigtimedwait`, so there are no handlers and a
+//! forked child starts with default dispositions.
+
+mod notify;
+mod process;
+mod sockets;
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use crate::config::model::{Config, LogLevel, WorkerProcesses};
+use crate::config::{self, LoadOptions};
+use crate::observe::ErrorLog;
+use notify::notify;
+use sockets::Sockets;
+
+/// A worker that dies this often within [`RESPAWN_WINDOW`] is respawned only after
+/// [`RESPAWN_PAUSE`].
+const RESPAWN_LIMIT: usize = 5;
+const RESPAWN_WINDOW: Duration = Duration::from_secs(10);
+const RESPAWN_PAUSE: Duration = Duration::from_secs(1);
+/// How long a fast stop waits for workers before SIGKILL.
+const FAST_STOP_GRACE: Duration = Duration::from_secs(5);
+/// How often the master wakes without a signal (respawns that were held back).
+const TICK: Duration = Duration::from_millis(200);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Running,
+    /// QUIT: waiting for workers to finish.
+    Quitting,
+    /// TERM/INT: waiting briefly, then killing.
+    Terminating(Instant),
+}
+
+#[derive(Debug)]
+struct Slot {
+    pid: Option<i32>,
+    deaths: VecDeque<Instant>,
+    respawn_at: Option<Instant>,
+}
+
+/// The running master.
+#[derive(Debug)]
+pub struct Master {
+    options: LoadOptions,
+    config: Config,
+    error_log: ErrorLog,
+    sockets: Sockets,
+    slots: Vec<Slot>,
+    /// Workers of older generations, draining.
+    old: Vec<i32>,
+    generation: u64,
+    state: State,
+}
+
+fn worker_count(config: &Config) -> usize {
+    match config.main.worker_processes {
+        WorkerProcesses::Count(n) => usize::try_from(n).unwrap_or(1).max(1),
+        WorkerProcesses::Auto => std::thread::available_parallelism().map_or(1, usize::from),
+    }
+}
+
+fn kill(pid: i32, signal: i32) {
+    let _ = crate::sys::send_signal(pid, signal);
+}
+
+impl Master {
+    /// Binds the sockets and forks the workers. Errors are nginx's messages.
+    pub fn start(
+        options: LoadOptions,
+        config: Config,
+        error_log: ErrorLog,
+    ) -> Result<Master, String> {
+        let n = worker_count(&config);
+        let sockets =
+            Sockets::for_config(&config, n, &mut Sockets::default()).map_err(|e| e.to_string())?;
+        let set = process::master_sigset();
+        // SAFETY: valid set pointer; the master has no other threads.
+        unsafe { libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
+        let mut master = Master {
+            options,
+            config,
+            error_log,
+            sockets,
+            slots: Vec::new(),
+            old: Vec::new(),
+            generation: 1,
+            state: State::Running,
+        };
+        master.error_log.notice(&format!(
+            "vestibule/{} master process {} listening on {}",
+            env!("CARGO_PKG_VERSION"),
+            std::process::id(),
+            master.sockets.addresses().join(", ")
+        ));
+        for i in 0..n {
+            master.slots.push(Slot {
+                pid: None,
+                deaths: VecDeque::new(),
+                respawn_at: None,
+            });
+            master.spawn(i);
+        }
+        notify(&format!(
+            "READY=1\nMAINPID={}\nSTATUS={}",
+            std::process::id(),
+            master.status()
+        ));
+        Ok(master)
+    }
+
+    fn status(&self) -> String {
+        format!(
+            "generation {}, {} worker(s)",
+            self.generation,
+            self.slots.len()
+        )
+    }
+
+    fn spawn(&mut self, slot: usize) {
+        let listeners = match self.sockets.for_slot(slot) {
+            Ok(l) => l,
+            Err(e) => {
+                self.error_log.log(
+                    LogLevel::Alert,
+                    None,
+                    &format!("dup() of listening sockets failed: {e}"),
+                );
+                return;
+            }
+        };
+        match process::spawn(&self.config, slot, listeners) {
+            Ok(pid) => {
+                if let Some(s) = self.slots.get_mut(slot) {
+                    s.pid = Some(pid);
+                }
+                self.error_log
+                    .notice(&format!("start worker process {pid}"));
+            }
+            Err(e) => self
+                .error_log
+                .log(LogLevel::Alert, None, &format!("fork() failed: {e}")),
+        }
+    }
+
+    /// Supervises until the workers are gone after a stop.
+    pub fn supervise(&mut self) {
+        let set = process::master_sigset();
+        loop {
+            // SAFETY: siginfo_t is plain old data, filled by sigtimedwait.
+            let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+            let timeout = libc::timespec {
+                tv_sec: 0,
+                tv_nsec: i64::from(TICK.subsec_nanos()),
+            };
+            // SAFETY: valid pointers for the call.
+            let sig = unsafe { libc::sigtimedwait(&set, &mut info, &timeout) };
+            match sig {
+                libc::SIGCHLD => {}
+                libc::SIGHUP if self.state == State::Running => self.reload(),
+                libc::SIGQUIT => self.stop(libc::SIGQUIT),
+                libc::SIGTERM | libc::SIGINT => self.stop(libc::SIGTERM),
+                libc::SIGUSR1 => self.reopen(),
+                _ => {}
+            }
+            self.reap();
+            self.respawn_due();
+            if let State::Terminating(since) = self.state {
+                if since.elapsed() >= FAST_STOP_GRACE {
+                    for pid in self.all_pids() {
+                        kill(pid, libc::SIGKILL);
+                    }
+                }
+            }
+            if self.state != State::Running && self.all_pids().is_empty() {
+                self.error_log.notice("exit");
+                let _ = std::fs::remove_file(&self.config.main.pid);
+                return;
+            }
+        }
+    }
+
+    fn all_pids(&self) -> Vec<i32> {
+        self.slots
+            .iter()
+            .filter_map(|s| s.pid)
+            .chain(self.old.iter().copied())
+            .collect()
+    }
+
+    fn stop(&mut self, signal: i32) {
+        if self.state == State::Running {
+            notify("STOPPING=1");
+        }
+        self.state = if signal == libc::SIGQUIT {
+            self.error_log.notice("gracefully shutting down");
+            State::Quitting
+        } else {
+            self.error_log.notice("exiting");
+            State::Terminating(Instant::now())
+        };
+        for pid in self.all_pids() {
+            kill(pid, signal);
+        }
+    }
+
+    fn reopen(&mut self) {
+        self.error_log.notice("reopening logs");
+        self.error_log.reopen();
+        for pid in self.all_pids() {
+            kill(pid, libc::SIGUSR1);
+        }
+    }
+
+    /// HUP: validate, then a new generation on the same sockets; the old one drains.
+    fn reload(&mut self) {
+        notify(&format!(
+            "RELOADING=1\nMONOTONIC_USEC={}",
+            notify::monotonic_usec()
+        ));
+        self.error_log
+            .notice("signal 1 (SIGHUP) received, reconfiguring");
+        let loaded = match config::load(&self.options) {
+            Ok(l) => l,
+            Err(errors) => {
+                for e in errors.iter() {
+                    self.error_log.log(LogLevel::Emerg, None, &e.to_string());
+                }
+                self.error_log.log(
+                    LogLevel::Error,
+                    None,
+                    "reload failed: the configuration above has errors; the running configuration is unchanged",
+                );
+                notify(&format!("READY=1\nSTATUS=reload failed; {}", self.status()));
+                return;
+            }
+        };
+        for w in &loaded.warnings {
+            self.error_log.warn(&w.to_string());
+        }
+        let n = worker_count(&loaded.config);
+        let sockets = match Sockets::for_config(&loaded.config, n, &mut self.sockets) {
+            Ok(s) => s,
+            Err(e) => {
+                self.error_log.log(LogLevel::Emerg, None, &e.to_string());
+                self.error_log.log(
+                    LogLevel::Error,
+                    None,
+                    "reload failed; the running configuration is unchanged",
+                );
+                notify(&format!("READY=1\nSTATUS=reload failed; {}", self.status()));
+                return;
+            }
+        };
+        self.sockets = sockets;
+        self.config = loaded.config;
+        self.generation += 1;
+        let previous: Vec<i32> = self.slots.drain(..).filter_map(|s| s.pid).collect();
+        for i in 0..n {
+            self.slots.push(Slot {
+                pid: None,
+                deaths: VecDeque::new(),
+                respawn_at: None,
+            });
+            self.spawn(i);
+        }
+        for pid in &previous {
+            kill(*pid, libc::SIGQUIT);
+        }
+        self.old.extend(previous);
+        notify(&format!("READY=1\nSTATUS={}", self.status()));
+    }
+
+    /// Collects exited workers; a current one that died is respawned.
+    fn reap(&mut self) {
+        loop {
+            let mut status = 0;
+            // SAFETY: a valid status pointer; WNOHANG never blocks.
+            let pid = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
+            if pid <= 0 {
+                return;
+            }
+            self.old.retain(|p| *p != pid);
+            let Some(index) = self.slots.iter().position(|s| s.pid == Some(pid)) else {
+                continue;
+            };
+            let how = if libc::WIFSIGNALED(status) {
+                format!("exited on signal {}", libc::WTERMSIG(status))
+            } else {
+                format!("exited with code {}", libc::WEXITSTATUS(status))
+            };
+            let Some(slot) = self.slots.get_mut(index) else {
+                continue;
+            };
+            slot.pid = None;
+            if self.state != State::Running {
+                continue;
+            }
+            self.error_log.log(
+                LogLevel::Alert,
+                None,
+                &format!("worker process {pid} {how}"),
+            );
+            let now = Instant::now();
+            slot.deaths.push_back(now);
+            while slot
+                .deaths
+                .front()
+                .is_some_and(|t| now.duration_since(*t) > RESPAWN_WINDOW)
+            {
+                slot.deaths.pop_front();
+            }
+            if slot.deaths.len() >= RESPAWN_LIMIT {
+                slot.respawn_at = Some(now + RESPAWN_PAUSE);
+                self.error_log.log(
+                    LogLevel::Alert,
+                    None,
+                    &format!("worker process of slot {index} keeps dying ({RESPAWN_LIMIT} times in {}s): respawning in {}s", RESPAWN_WINDOW.as_secs(), RESPAWN_PAUSE.as_secs()),
+                );
+            } else {
+                self.spawn(index);
+            }
+        }
+    }
+
+    fn respawn_due(&mut self) {
+        if self.state != State::Running {
+            return;
+        }
+        let now = Instant::now();
+        let due: Vec<usize> = (0..self.slots.len())
+            .filter(|&i| {
+                self.slots[i].pid.is_none() && self.slots[i].respawn_at.is_some_and(|t| t <= now)
+            })
+            .collect();
+        for i in due {
+            self.slots[i].respawn_at = None;
+            self.spawn(i);
+        }
+    }
+}

@@ -1,0 +1,125 @@
+//! Forking a worker and what the child does before it serves: restore the signal mask,
+//! die with the master, pin to a CPU, raise the file limit, drop privileges, open its
+//! own logs, then run the worker on its slot's sockets.
+
+use std::sync::Arc;
+
+use crate::config::model::{Config, CpuAffinity};
+use crate::observe::ErrorLog;
+use crate::worker::{self, BoundListener, Snapshot};
+
+/// The signals the master takes synchronously; blocked in the master, unblocked in
+/// every child.
+pub const MASTER_SIGNALS: [i32; 6] = [
+    libc::SIGHUP,
+    libc::SIGQUIT,
+    libc::SIGTERM,
+    libc::SIGINT,
+    libc::SIGUSR1,
+    libc::SIGCHLD,
+];
+
+/// A signal set of [`MASTER_SIGNALS`].
+pub fn master_sigset() -> libc::sigset_t {
+    // SAFETY: sigset_t is plain old data; sigemptyset initialises it.
+    let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: valid pointer; valid signal numbers.
+    unsafe {
+        libc::sigemptyset(&mut set);
+        for s in MASTER_SIGNALS {
+            libc::sigaddset(&mut set, s);
+        }
+    }
+    set
+}
+
+/// Forks a worker for `slot`. Returns the child's pid in the master; never returns in
+/// the child.
+pub fn spawn(config: &Config, slot: usize, listeners: Vec<BoundListener>) -> std::io::Result<i32> {
+    let master = std::process::id();
+    // SAFETY: the master is single-threaded (no runtime, no threads before fork), so
+    // the child may run arbitrary code.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    if pid > 0 {
+        return Ok(pid);
+    }
+    let code = child(config, slot, listeners, master);
+    std::process::exit(code);
+}
+
+fn child(config: &Config, slot: usize, listeners: Vec<BoundListener>, master: u32) -> i32 {
+    let set = master_sigset();
+    // SAFETY: valid set pointer; a null old set is allowed.
+    unsafe { libc::sigprocmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut()) };
+    // Die with the master (a `kill -9` of the master must not leave workers behind).
+    // SAFETY: prctl with PR_SET_PDEATHSIG takes a signal number.
+    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) };
+    // SAFETY: getppid cannot fail.
+    if u32::try_from(unsafe { libc::getppid() }).ok() != Some(master) {
+        return 1;
+    }
+    if config.main.worker_cpu_affinity == CpuAffinity::Auto {
+        pin_to_cpu(slot);
+    }
+    if let Some(n) = config.main.worker_rlimit_nofile {
+        let limit = libc::rlimit {
+            rlim_cur: n,
+            rlim_max: n,
+        };
+        // SAFETY: a valid rlimit pointer.
+        unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) };
+    }
+    let error_log = ErrorLog::open(&config.main.error_log)
+        .unwrap_or_else(|_| ErrorLog::stderr(crate::config::model::LogLevel::Error));
+    if crate::sys::is_root() && config.main.user_explicit {
+        if let Err(e) = drop_privileges(&config.main.user.user, config.main.user.group.as_deref()) {
+            error_log.log(crate::config::model::LogLevel::Emerg, None, &e);
+            return 1;
+        }
+    }
+    let snapshot = Arc::new(Snapshot::new(config.clone()));
+    match worker::run(snapshot, listeners, error_log, false) {
+        Ok(()) => 0,
+        Err(_) => 1,
+    }
+}
+
+fn pin_to_cpu(slot: usize) {
+    let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+    // SAFETY: cpu_set_t is plain old data; CPU_SET writes a bit within it.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(slot % cpus, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+    }
+}
+
+/// setgroups, setgid, setuid to the `user` directive's user (and group).
+fn drop_privileges(user: &str, group: Option<&str>) -> Result<(), String> {
+    let info =
+        crate::sys::user_by_name(user).ok_or_else(|| format!("getpwnam(\"{user}\") failed"))?;
+    let gid = match group {
+        Some(g) => {
+            crate::sys::group_by_name(g).ok_or_else(|| format!("getgrnam(\"{g}\") failed"))?
+        }
+        None => info.gid,
+    };
+    let name = std::ffi::CString::new(user).map_err(|e| e.to_string())?;
+    // SAFETY: plain syscalls with valid arguments; checked in order.
+    let ok = unsafe {
+        libc::initgroups(name.as_ptr(), gid) == 0
+            && libc::setgid(gid) == 0
+            && libc::setuid(info.uid) == 0
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "could not switch to user \"{user}\": {}",
+            std::io::Error::last_os_error()
+        ))
+    }
+}

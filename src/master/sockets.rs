@@ -1,0 +1,57 @@
+//! The listening sockets a master holds for its whole life: for every listen address,
+//! one socket per worker slot (TCP, `SO_REUSEPORT`, so the kernel spreads connections
+//! across workers), or one shared socket (unix). A respawned or replacement worker
+//! takes over the same sockets, so a connection waiting in a queue is never reset.
+
+use std::collections::BTreeMap;
+
+use crate::config::model::{Config, ListenAddr};
+use crate::worker::listener::{bind, listen_addresses, BindError, BoundListener};
+
+/// Sockets by address, one per slot.
+#[derive(Debug, Default)]
+pub struct Sockets {
+    by_addr: BTreeMap<ListenAddr, Vec<BoundListener>>,
+}
+
+impl Sockets {
+    /// The sockets for `config` with `slots` workers, reusing those of `old` that
+    /// still apply and binding the rest. Sockets of `old` that are not reused are
+    /// closed when `old` is dropped.
+    pub fn for_config(
+        config: &Config,
+        slots: usize,
+        old: &mut Sockets,
+    ) -> Result<Sockets, BindError> {
+        let mut by_addr = BTreeMap::new();
+        for listen in listen_addresses(config) {
+            let mut sockets = old.by_addr.remove(&listen.addr).unwrap_or_default();
+            let want = match listen.addr {
+                ListenAddr::Tcp(_) => slots,
+                ListenAddr::Unix(_) => 1,
+            };
+            sockets.truncate(want);
+            while sockets.len() < want {
+                sockets.push(bind(listen)?);
+            }
+            by_addr.insert(listen.addr.clone(), sockets);
+        }
+        Ok(Sockets { by_addr })
+    }
+
+    /// Descriptors for worker `slot` (dups; the master keeps its own).
+    pub fn for_slot(&self, slot: usize) -> std::io::Result<Vec<BoundListener>> {
+        let mut out = Vec::new();
+        for sockets in self.by_addr.values() {
+            let socket = sockets.get(slot).or_else(|| sockets.first());
+            if let Some(s) = socket {
+                out.push(s.try_clone()?);
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn addresses(&self) -> Vec<String> {
+        self.by_addr.keys().map(ToString::to_string).collect()
+    }
+}
