@@ -202,6 +202,17 @@ impl Vestibule {
     /// Starts vestibule with server blocks, extra http-level directives and a driver.
     /// Waits until the worker has logged its start and the port accepts connections.
     pub fn start_with(servers: &str, http: &str, driver: Driver) -> Vestibule {
+        Vestibule::start_with_env(servers, http, driver, &[])
+    }
+
+    /// [`start_with`](Self::start_with) with extra environment variables for this
+    /// process only (`NOTIFY_SOCKET`, say).
+    pub fn start_with_env(
+        servers: &str,
+        http: &str,
+        driver: Driver,
+        env: &[(&str, &std::ffi::OsStr)],
+    ) -> Vestibule {
         let dir = tempfile::Builder::new()
             .prefix("vestibule-e2e-")
             .tempdir()
@@ -229,6 +240,9 @@ impl Vestibule {
                 .stdin(Stdio::null())
                 .stdout(output.try_clone().unwrap())
                 .stderr(output);
+            for (k, val) in env {
+                cmd.env(k, val);
+            }
             match driver {
                 Driver::Default => {}
                 Driver::Epoll => {

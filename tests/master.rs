@@ -1,0 +1,179 @@
+//! The master and its workers, through the real binary with real signals: workers
+//! respawn after `kill -9`, `HUP` swaps the configuration with no failed request, a
+//! broken configuration is refused and the old one keeps serving, and systemd hears
+//! `READY=1`, `RELOADING=1`, `READY=1`, `STOPPING=1` in that order.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::os::unix::net::UnixDatagram;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::Vestibule;
+
+fn signal(pid: i32, sig: i32) {
+    // SAFETY: kill(2) has no memory-safety preconditions; the pids are our children's.
+    assert_eq!(unsafe { libc::kill(pid, sig) }, 0, "kill({pid}, {sig})");
+}
+
+/// Worker pids the master announced (`start worker process PID`), in order.
+fn worker_pids(v: &Vestibule) -> Vec<i32> {
+    v.error_log()
+        .lines()
+        .filter_map(|l| l.split("start worker process ").nth(1))
+        .filter_map(|p| p.trim().parse().ok())
+        .collect()
+}
+
+fn site(text: &str) -> String {
+    format!("server {{ listen 127.0.0.1:@PORT@; location / {{ return 200 \"{text}\"; }} }}")
+}
+
+/// Requests in a bounded loop on fresh connections until `stop`; counts failures.
+fn load(
+    port: u16,
+    stop: Arc<AtomicBool>,
+    failures: Arc<AtomicUsize>,
+    answers: Arc<std::sync::Mutex<Vec<String>>>,
+) -> std::thread::JoinHandle<usize> {
+    std::thread::spawn(move || {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut done = 0;
+        while !stop.load(Ordering::SeqCst) && Instant::now() < deadline && done < 20_000 {
+            let mut c = common::Client::connect(port);
+            c.send(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+            match c.try_read_response(false) {
+                Ok(r) if r.status == 200 => answers.lock().unwrap().push(r.text()),
+                _ => {
+                    failures.fetch_add(1, Ordering::SeqCst);
+                }
+            }
+            done += 1;
+        }
+        done
+    })
+}
+
+#[test]
+fn a_killed_worker_is_respawned_on_the_same_sockets() {
+    let v = Vestibule::start_with(&site("one"), "", common::Driver::Default);
+    assert!(common::wait_until(Duration::from_secs(10), || worker_pids(
+        &v
+    )
+    .len()
+        == 1));
+    let first = worker_pids(&v)[0];
+    signal(first, libc::SIGKILL);
+    v.wait_for_error_line(&[&format!("worker process {first} exited on signal 9")]);
+    assert!(
+        common::wait_until(Duration::from_secs(10), || worker_pids(&v).len() == 2),
+        "respawned"
+    );
+    // The new worker serves on the same port (the master kept the socket).
+    assert_eq!(v.get("/", "x").text(), "one");
+}
+
+#[test]
+fn reload_swaps_the_configuration_without_failing_a_request() {
+    let v = Vestibule::start_with(&site("old"), "", common::Driver::Default);
+    let conf = v.path("vestibule.conf");
+    let stop = Arc::new(AtomicBool::new(false));
+    let failures = Arc::new(AtomicUsize::new(0));
+    let answers = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let clients: Vec<_> = (0..4)
+        .map(|_| {
+            load(
+                v.port,
+                Arc::clone(&stop),
+                Arc::clone(&failures),
+                Arc::clone(&answers),
+            )
+        })
+        .collect();
+    for round in 0..6 {
+        let (from, to) = if round % 2 == 0 {
+            ("old", "new")
+        } else {
+            ("new", "old")
+        };
+        let text = std::fs::read_to_string(&conf)
+            .unwrap()
+            .replace(&format!("\"{from}\""), &format!("\"{to}\""));
+        std::fs::write(&conf, text).unwrap();
+        signal(v.pid(), libc::SIGHUP);
+        // After the reload, every fresh connection gets the new answer.
+        assert!(
+            common::wait_until(Duration::from_secs(10), || v.get("/", "x").text() == to),
+            "round {round}: never answered {to}"
+        );
+    }
+    stop.store(true, Ordering::SeqCst);
+    let total: usize = clients.into_iter().map(|c| c.join().unwrap()).sum();
+    assert!(total > 50, "the load ran ({total} requests)");
+    assert_eq!(
+        failures.load(Ordering::SeqCst),
+        0,
+        "failed requests during 6 reloads of {total}"
+    );
+    let answers = answers.lock().unwrap();
+    assert!(answers.iter().all(|a| a == "old" || a == "new"));
+}
+
+#[test]
+fn a_broken_configuration_is_refused_and_the_old_one_keeps_serving() {
+    let v = Vestibule::start(&site("still here"));
+    let conf = v.path("vestibule.conf");
+    let good = std::fs::read_to_string(&conf).unwrap();
+    std::fs::write(&conf, good.replace("return 200", "retrun 200")).unwrap();
+    signal(v.pid(), libc::SIGHUP);
+    v.wait_for_error_line(&["[emerg]", "unknown directive \"retrun\""]);
+    v.wait_for_error_line(&["reload failed"]);
+    assert_eq!(v.get("/", "x").text(), "still here");
+    assert_eq!(worker_pids(&v).len(), 1, "no new generation was started");
+}
+
+#[test]
+fn systemd_hears_ready_reloading_ready_stopping() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket_path = dir.path().join("notify.sock");
+    let socket = UnixDatagram::bind(&socket_path).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let v = Vestibule::start_with_env(
+        &site("hi"),
+        "",
+        common::Driver::Default,
+        &[("NOTIFY_SOCKET", socket_path.as_os_str())],
+    );
+    let mut buf = [0u8; 512];
+    let mut next = || {
+        let n = socket.recv(&mut buf).unwrap();
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    };
+    let ready = next();
+    assert!(
+        ready.starts_with("READY=1\n") && ready.contains(&format!("MAINPID={}", v.pid())),
+        "{ready}"
+    );
+    signal(v.pid(), libc::SIGHUP);
+    let reloading = next();
+    assert!(
+        reloading.starts_with("RELOADING=1\nMONOTONIC_USEC="),
+        "{reloading}"
+    );
+    let usec: u64 = reloading.lines().nth(1).unwrap()["MONOTONIC_USEC=".len()..]
+        .parse()
+        .unwrap();
+    assert!(usec > 0);
+    let ready_again = next();
+    assert!(
+        ready_again.starts_with("READY=1\nSTATUS=generation 2"),
+        "{ready_again}"
+    );
+    signal(v.pid(), libc::SIGQUIT);
+    assert_eq!(next(), "STOPPING=1");
+}
