@@ -34,6 +34,11 @@ if [ ! -f "$stamp" ] || [ tests/requirements.txt -nt "$stamp" ]; then
     touch "$stamp"
 fi
 
+step "systemd-analyze (tests/systemd_units.rs verifies the shipped unit)"
+if ! command -v systemd-analyze >/dev/null 2>&1; then
+    apt-get update -qq && apt-get install -y -qq systemd
+fi
+
 step "cargo test"
 # Every target: unit tests, integration tests against the real binary (Gunicorn + Flask
 # among them), and the benchmarks in their quick test mode.
