@@ -177,3 +177,89 @@ fn systemd_hears_ready_reloading_ready_stopping() {
     signal(v.pid(), libc::SIGQUIT);
     assert_eq!(next(), "STOPPING=1");
 }
+
+#[test]
+fn reload_that_adds_a_listen_port_serves_it() {
+    let v = Vestibule::start(&site("first"));
+    let extra = common::free_port();
+    let conf = v.path("vestibule.conf");
+    let text = std::fs::read_to_string(&conf).unwrap().replace(
+        &format!("listen 127.0.0.1:{};", v.port),
+        &format!("listen 127.0.0.1:{}; listen 127.0.0.1:{extra};", v.port),
+    );
+    std::fs::write(&conf, text).unwrap();
+    signal(v.pid(), libc::SIGHUP);
+    assert!(
+        common::wait_until(Duration::from_secs(10), || std::net::TcpStream::connect((
+            "127.0.0.1",
+            extra
+        ))
+        .is_ok()),
+        "the new port is bound"
+    );
+    let mut c = common::Client::connect(extra);
+    c.send(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    assert_eq!(c.read_response(false).text(), "first");
+    assert_eq!(
+        v.get("/", "x").text(),
+        "first",
+        "the old port still answers"
+    );
+}
+
+/// An upgraded connection (WebSocket) outlives the reload: the old worker drains it.
+#[test]
+fn an_upgraded_connection_survives_a_reload() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let upstream = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let up = upstream.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let (s, _) = upstream.accept().unwrap();
+        let mut r = BufReader::new(s.try_clone().unwrap());
+        loop {
+            let mut line = String::new();
+            if r.read_line(&mut line).unwrap() == 0 || line == "\r\n" {
+                break;
+            }
+        }
+        let mut w = s;
+        w.write_all(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n").unwrap();
+        let mut buf = [0u8; 64];
+        while let Ok(n) = r.read(&mut buf) {
+            if n == 0 || w.write_all(&buf[..n]).is_err() {
+                break;
+            }
+        }
+    });
+    let v = Vestibule::start(&format!(
+        "server {{ listen 127.0.0.1:@PORT@; location / {{ proxy_pass http://127.0.0.1:{up}; }} }}"
+    ));
+    let mut ws = std::net::TcpStream::connect(("127.0.0.1", v.port)).unwrap();
+    ws.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    ws.write_all(
+        b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
+    )
+    .unwrap();
+    let mut r = BufReader::new(ws.try_clone().unwrap());
+    let mut status = String::new();
+    r.read_line(&mut status).unwrap();
+    assert!(status.starts_with("HTTP/1.1 101"), "{status}");
+    loop {
+        let mut line = String::new();
+        r.read_line(&mut line).unwrap();
+        if line == "\r\n" {
+            break;
+        }
+    }
+    signal(v.pid(), libc::SIGHUP);
+    v.wait_for_error_line(&["reconfiguring"]);
+    assert!(common::wait_until(Duration::from_secs(10), || worker_pids(
+        &v
+    )
+    .len()
+        == 2));
+    ws.write_all(b"after reload").unwrap();
+    let mut echo = [0u8; 12];
+    r.read_exact(&mut echo).unwrap();
+    assert_eq!(&echo, b"after reload");
+}
