@@ -47,7 +47,8 @@ fn load(
             c.send(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
             match c.try_read_response(false) {
                 Ok(r) if r.status == 200 => answers.lock().unwrap().push(r.text()),
-                _ => {
+                other => {
+                    eprintln!("failed request: {other:?}");
                     failures.fetch_add(1, Ordering::SeqCst);
                 }
             }

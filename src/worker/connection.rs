@@ -30,25 +30,27 @@ enum HeadRead {
 /// The first read of a head asks for this much.
 const HEAD_READ: usize = 4096;
 
-/// Counts a connection in `Worker::active` for as long as it lives.
-struct Active<'a>(&'a Worker);
+/// Counts a connection in `Worker::active` from the moment it is accepted (before its
+/// task first runs) until it ends, so a graceful shutdown never misses one.
+#[derive(Debug)]
+pub struct Active(Rc<Worker>);
 
-impl<'a> Active<'a> {
-    fn enter(worker: &'a Worker) -> Active<'a> {
+impl Active {
+    pub fn enter(worker: &Rc<Worker>) -> Active {
         worker.active.set(worker.active.get() + 1);
-        Active(worker)
+        Active(Rc::clone(worker))
     }
 }
 
-impl Drop for Active<'_> {
+impl Drop for Active {
     fn drop(&mut self) {
         self.0.active.set(self.0.active.get().saturating_sub(1));
     }
 }
 
 /// Serves a connection until it closes.
-pub async fn serve(worker: Rc<Worker>, mut stream: Stream, peer: Peer, id: u64) {
-    let _active = Active::enter(&worker);
+pub async fn serve(worker: Rc<Worker>, mut stream: Stream, peer: Peer, id: u64, active: Active) {
+    let _active = active;
     let peer = Rc::new(peer);
     let mut input: Vec<u8> = Vec::with_capacity(HEAD_READ);
     let mut served: u64 = 0;
@@ -75,7 +77,9 @@ pub async fn serve(worker: Rc<Worker>, mut stream: Stream, peer: Peer, id: u64) 
         } else {
             default.conf.keepalive_timeout
         };
-        if worker.draining.get() && input.is_empty() {
+        // Shutting down: a keep-alive connection with nothing pending is done. A new
+        // connection (accepted before the drain began) still gets its answer.
+        if served > 0 && worker.draining.get() && input.is_empty() {
             return;
         }
         let head = read_head(
@@ -84,7 +88,8 @@ pub async fn serve(worker: Rc<Worker>, mut stream: Stream, peer: Peer, id: u64) 
             &limits,
             idle,
             default.client_header_timeout,
-            worker.drain_handle(),
+            // Only an idle keep-alive wait may be cut short by a graceful shutdown.
+            (served > 0).then(|| worker.drain_handle()),
         )
         .await;
         let (head, request_length) = match head {
@@ -159,7 +164,7 @@ async fn read_head(
     limits: &HeadLimits,
     idle: Duration,
     header_timeout: Duration,
-    drain: monoio::io::CancelHandle,
+    drain: Option<monoio::io::CancelHandle>,
 ) -> HeadRead {
     let mut deadline: Option<Instant> = None;
     let waiting_since = Instant::now();
@@ -186,12 +191,13 @@ async fn read_head(
         // Waiting for the first byte of a request: a graceful shutdown may end the
         // wait (the connection is idle). Once bytes arrived, the request is finished.
         let read = async {
-            if deadline.is_none() {
-                stream
-                    .read_more_cancelable(taken, HEAD_READ, drain.clone())
-                    .await
-            } else {
-                stream.read_more(taken, HEAD_READ).await
+            match (&drain, deadline) {
+                (Some(handle), None) => {
+                    stream
+                        .read_more_cancelable(taken, HEAD_READ, handle.clone())
+                        .await
+                }
+                _ => stream.read_more(taken, HEAD_READ).await,
             }
         };
         match monoio::time::timeout(remaining, read).await {

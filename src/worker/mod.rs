@@ -85,6 +85,9 @@ pub struct Worker {
     pub draining: Cell<bool>,
     /// Connections being served.
     pub active: Cell<usize>,
+    /// Accept loops still running (a graceful shutdown waits for them to see the
+    /// cancel, so a connection accepted at that moment is still served).
+    accepting: Cell<usize>,
 }
 
 impl Worker {
@@ -107,6 +110,7 @@ impl Worker {
             drain: RefCell::new(Canceller::new()),
             draining: Cell::new(false),
             active: Cell::new(0),
+            accepting: Cell::new(0),
         }
     }
 
@@ -219,7 +223,7 @@ pub fn run(
                     quit_since = Some(std::time::Instant::now());
                 }
                 let drained = quit_since.is_some_and(|since| {
-                    flusher.active.get() == 0
+                    (flusher.accepting.get() == 0 && flusher.active.get() == 0)
                         || flusher
                             .snapshot
                             .load()
@@ -293,13 +297,26 @@ async fn accept_loop(
     addr: crate::config::model::ListenAddr,
     listener: Listener,
 ) {
+    worker.accepting.set(worker.accepting.get() + 1);
     loop {
         match listener.accept(&addr, worker.drain_handle()).await {
             Ok((stream, peer)) => {
                 let id = worker.connection_id();
-                monoio::spawn(connection::serve(Rc::clone(&worker), stream, peer, id));
+                let active = connection::Active::enter(&worker);
+                monoio::spawn(connection::serve(
+                    Rc::clone(&worker),
+                    stream,
+                    peer,
+                    id,
+                    active,
+                ));
             }
-            Err(_) if worker.draining.get() => return,
+            Err(_) if worker.draining.get() => {
+                worker
+                    .accepting
+                    .set(worker.accepting.get().saturating_sub(1));
+                return;
+            }
             Err(e) => {
                 let errno = e.raw_os_error().unwrap_or(0);
                 worker.error_log.error(
