@@ -264,3 +264,133 @@ fn an_upgraded_connection_survives_a_reload() {
     r.read_exact(&mut echo).unwrap();
     assert_eq!(&echo, b"after reload");
 }
+
+/// Writes a full configuration (main context included) and returns its path.
+fn main_conf(dir: &std::path::Path, main: &str, port: u16) -> std::path::PathBuf {
+    let d = dir.display();
+    let conf = format!(
+        "{main}\npid {d}/v.pid;\nerror_log {d}/error.log info;\nhttp {{ access_log off; server {{ listen 127.0.0.1:{port}; location / {{ return 200 \"bg\"; }} }} }}\n"
+    );
+    let path = dir.join("v.conf");
+    std::fs::write(&path, conf).unwrap();
+    path
+}
+
+fn wait_for_pid_file(path: &std::path::Path) -> i32 {
+    let mut pid = 0;
+    assert!(
+        common::wait_until(Duration::from_secs(10), || {
+            pid = std::fs::read_to_string(path)
+                .ok()
+                .and_then(|t| t.trim().parse().ok())
+                .unwrap_or(0);
+            pid > 0
+        }),
+        "no pid file"
+    );
+    pid
+}
+
+fn wait_gone(pid: i32) {
+    assert!(
+        common::wait_until(Duration::from_secs(10), || !std::path::Path::new(&format!(
+            "/proc/{pid}"
+        ))
+        .exists()),
+        "process {pid} still there"
+    );
+}
+
+fn get_text(port: u16) -> String {
+    let mut c = common::Client::connect(port);
+    c.send(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    c.read_response(false).text()
+}
+
+#[test]
+fn daemon_on_returns_and_serves_in_the_background() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = common::free_port();
+    let conf = main_conf(dir.path(), "daemon on;", port);
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_vestibule"))
+        .arg("-c")
+        .arg(&conf)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success(), "the starting process exits at once");
+    let master = wait_for_pid_file(&dir.path().join("v.pid"));
+    assert!(common::wait_until(Duration::from_secs(10), || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    }));
+    assert_eq!(get_text(port), "bg");
+    signal(master, libc::SIGQUIT);
+    wait_gone(master);
+    assert!(!dir.path().join("v.pid").exists());
+}
+
+/// As root, workers switch to `user`, take `worker_rlimit_nofile`, and there are
+/// `worker_processes` of them.
+#[test]
+fn workers_take_user_rlimit_and_count() {
+    if !vestibule::sys::is_root() {
+        return; // `user` only applies when the master is root (as nginx).
+    }
+    let nobody = vestibule::sys::user_by_name("nobody").expect("a nobody user");
+    let dir = tempfile::tempdir().unwrap();
+    // The worker must be able to write its log as nobody.
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+    )
+    .unwrap();
+    let port = common::free_port();
+    let conf = main_conf(
+        dir.path(),
+        "daemon off; user nobody; worker_processes 2; worker_rlimit_nofile 4321;",
+        port,
+    );
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_vestibule"))
+        .arg("-c")
+        .arg(&conf)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let log = dir.path().join("error.log");
+    let pids = || -> Vec<i32> {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.split("start worker process ").nth(1))
+            .filter_map(|p| p.trim().parse().ok())
+            .collect()
+    };
+    assert!(
+        common::wait_until(Duration::from_secs(10), || pids().len() == 2),
+        "two workers"
+    );
+    assert!(common::wait_until(Duration::from_secs(10), || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    }));
+    assert_eq!(get_text(port), "bg");
+    for pid in pids() {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        let uid_line = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
+        assert!(
+            uid_line
+                .split_whitespace()
+                .skip(1)
+                .all(|u| u == nobody.uid.to_string()),
+            "{uid_line}"
+        );
+        let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+        let files = limits
+            .lines()
+            .find(|l| l.starts_with("Max open files"))
+            .unwrap();
+        assert!(files.contains("4321"), "{files}");
+    }
+    signal(i32::try_from(child.id()).unwrap(), libc::SIGTERM);
+    child.wait().unwrap();
+}

@@ -1,7 +1,6 @@
-//! Running vestibule: open the master's error log, bind every listen address, fork
-//! the workers, write the pid file once the sockets are bound, then supervise until a
-//! stop signal (src/master/). `daemon` is not honoured yet: vestibule stays in the
-//! foreground, as systemd wants it.
+//! Running vestibule: open the master's error log, go to the background unless
+//! `daemon off`, bind every listen address, fork the workers, write the pid file once
+//! the sockets are bound, then supervise until a stop signal (src/master/).
 
 use std::process::ExitCode;
 
@@ -27,8 +26,8 @@ pub fn run(loaded: Loaded, options: LoadOptions, out: &Console) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    if config.main.daemon {
-        error_log.notice("\"daemon on\" is not implemented yet: running in the foreground");
+    if config.main.daemon && !daemonize(out) {
+        return ExitCode::FAILURE;
     }
     let pid = config.main.pid.clone();
     let mut master = match Master::start(options, config, error_log) {
@@ -51,4 +50,38 @@ pub fn run(loaded: Loaded, options: LoadOptions, out: &Console) -> ExitCode {
     }
     master.supervise();
     ExitCode::SUCCESS
+}
+
+/// `daemon on`: fork, the parent exits, the child leaves the terminal's session and
+/// points standard input and output at /dev/null (standard error too, unless the error
+/// log is stderr). Returns false if it failed (in the parent's process).
+fn daemonize(out: &Console) -> bool {
+    // SAFETY: single-threaded here (no runtime or thread exists yet).
+    match unsafe { libc::fork() } {
+        -1 => {
+            out.say(
+                "emerg",
+                &format!("fork() failed ({})", std::io::Error::last_os_error()),
+            );
+            false
+        }
+        0 => {
+            // SAFETY: setsid has no preconditions; the child is not a group leader.
+            unsafe { libc::setsid() };
+            if let Ok(null) = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open("/dev/null")
+            {
+                use std::os::fd::AsRawFd;
+                // SAFETY: dup2 onto the standard descriptors with a valid source fd.
+                unsafe {
+                    libc::dup2(null.as_raw_fd(), 0);
+                    libc::dup2(null.as_raw_fd(), 1);
+                }
+            }
+            true
+        }
+        _ => std::process::exit(0),
+    }
 }

@@ -159,7 +159,15 @@ impl Master {
     /// Supervises until the workers are gone after a stop.
     pub fn supervise(&mut self) {
         let set = process::master_sigset();
+        let watchdog = notify::watchdog_interval();
+        let mut last_ping = Instant::now();
         loop {
+            if let Some(every) = watchdog {
+                if last_ping.elapsed() >= every {
+                    notify("WATCHDOG=1");
+                    last_ping = Instant::now();
+                }
+            }
             // SAFETY: siginfo_t is plain old data, filled by sigtimedwait.
             let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
             let timeout = libc::timespec {

@@ -30,3 +30,9 @@ pub fn monotonic_usec() -> u64 {
     u64::try_from(ts.tv_sec).unwrap_or(0) * 1_000_000
         + u64::try_from(ts.tv_nsec).unwrap_or(0) / 1000
 }
+
+/// Half of `$WATCHDOG_USEC` (systemd's advice), when systemd asked for pings.
+pub fn watchdog_interval() -> Option<std::time::Duration> {
+    let usec: u64 = std::env::var("WATCHDOG_USEC").ok()?.parse().ok()?;
+    (usec > 0).then(|| std::time::Duration::from_micros(usec / 2))
+}
