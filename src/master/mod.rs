@@ -33,6 +33,8 @@ const RESPAWN_WINDOW: Duration = Duration::from_secs(10);
 const RESPAWN_PAUSE: Duration = Duration::from_secs(1);
 /// How long a fast stop waits for workers before SIGKILL.
 const FAST_STOP_GRACE: Duration = Duration::from_secs(5);
+/// How long the master waits for a new generation's workers to accept.
+const READY_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often the master wakes without a signal (respawns that were held back).
 const TICK: Duration = Duration::from_millis(200);
 
@@ -106,14 +108,7 @@ impl Master {
             std::process::id(),
             master.sockets.addresses().join(", ")
         ));
-        for i in 0..n {
-            master.slots.push(Slot {
-                pid: None,
-                deaths: VecDeque::new(),
-                respawn_at: None,
-            });
-            master.spawn(i);
-        }
+        master.spawn_generation(n);
         notify(&format!(
             "READY=1\nMAINPID={}\nSTATUS={}",
             std::process::id(),
@@ -130,7 +125,7 @@ impl Master {
         )
     }
 
-    fn spawn(&mut self, slot: usize) {
+    fn spawn(&mut self, slot: usize, ready: Option<&std::os::fd::OwnedFd>) {
         let listeners = match self.sockets.for_slot(slot) {
             Ok(l) => l,
             Err(e) => {
@@ -142,7 +137,7 @@ impl Master {
                 return;
             }
         };
-        match process::spawn(&self.config, slot, listeners) {
+        match process::spawn(&self.config, slot, listeners, ready) {
             Ok(pid) => {
                 if let Some(s) = self.slots.get_mut(slot) {
                     s.pid = Some(pid);
@@ -153,6 +148,31 @@ impl Master {
             Err(e) => self
                 .error_log
                 .log(LogLevel::Alert, None, &format!("fork() failed: {e}")),
+        }
+    }
+
+    /// Forks `n` workers and waits (up to [`READY_TIMEOUT`]) until each accepts, so
+    /// `READY=1` means serving.
+    fn spawn_generation(&mut self, n: usize) {
+        let pipe = process::ready_pipe();
+        let write = pipe.as_ref().ok().map(|(_, w)| w);
+        for i in 0..n {
+            self.slots.push(Slot {
+                pid: None,
+                deaths: VecDeque::new(),
+                respawn_at: None,
+            });
+            self.spawn(i, write);
+        }
+        if let Ok((read, write)) = pipe {
+            drop(write);
+            let ready = process::wait_ready(read, n, READY_TIMEOUT);
+            if ready < n {
+                self.error_log.warn(&format!(
+                    "{ready} of {n} worker processes ready after {}s",
+                    READY_TIMEOUT.as_secs()
+                ));
+            }
         }
     }
 
@@ -277,14 +297,7 @@ impl Master {
         self.config = loaded.config;
         self.generation += 1;
         let previous: Vec<i32> = self.slots.drain(..).filter_map(|s| s.pid).collect();
-        for i in 0..n {
-            self.slots.push(Slot {
-                pid: None,
-                deaths: VecDeque::new(),
-                respawn_at: None,
-            });
-            self.spawn(i);
-        }
+        self.spawn_generation(n);
         for pid in &previous {
             kill(*pid, libc::SIGQUIT);
         }
@@ -339,7 +352,7 @@ impl Master {
                     &format!("worker process of slot {index} keeps dying ({RESPAWN_LIMIT} times in {}s): respawning in {}s", RESPAWN_WINDOW.as_secs(), RESPAWN_PAUSE.as_secs()),
                 );
             } else {
-                self.spawn(index);
+                self.spawn(index, None);
             }
         }
     }
@@ -356,7 +369,7 @@ impl Master {
             .collect();
         for i in due {
             self.slots[i].respawn_at = None;
-            self.spawn(i);
+            self.spawn(i, None);
         }
     }
 }

@@ -35,7 +35,12 @@ pub fn master_sigset() -> libc::sigset_t {
 
 /// Forks a worker for `slot`. Returns the child's pid in the master; never returns in
 /// the child.
-pub fn spawn(config: &Config, slot: usize, listeners: Vec<BoundListener>) -> std::io::Result<i32> {
+pub fn spawn(
+    config: &Config,
+    slot: usize,
+    listeners: Vec<BoundListener>,
+    ready: Option<&std::os::fd::OwnedFd>,
+) -> std::io::Result<i32> {
     let master = std::process::id();
     // SAFETY: the master is single-threaded (no runtime, no threads before fork), so
     // the child may run arbitrary code.
@@ -46,11 +51,18 @@ pub fn spawn(config: &Config, slot: usize, listeners: Vec<BoundListener>) -> std
     if pid > 0 {
         return Ok(pid);
     }
-    let code = child(config, slot, listeners, master);
+    let ready = ready.and_then(|fd| fd.try_clone().ok());
+    let code = child(config, slot, listeners, master, ready);
     std::process::exit(code);
 }
 
-fn child(config: &Config, slot: usize, listeners: Vec<BoundListener>, master: u32) -> i32 {
+fn child(
+    config: &Config,
+    slot: usize,
+    listeners: Vec<BoundListener>,
+    master: u32,
+    ready: Option<std::os::fd::OwnedFd>,
+) -> i32 {
     let set = master_sigset();
     // SAFETY: valid set pointer; a null old set is allowed.
     unsafe { libc::sigprocmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut()) };
@@ -81,7 +93,7 @@ fn child(config: &Config, slot: usize, listeners: Vec<BoundListener>, master: u3
         }
     }
     let snapshot = Arc::new(Snapshot::new(config.clone()));
-    match worker::run(snapshot, listeners, error_log, false) {
+    match worker::run(snapshot, listeners, error_log, ready) {
         Ok(()) => 0,
         Err(_) => 1,
     }
@@ -122,4 +134,52 @@ fn drop_privileges(user: &str, group: Option<&str>) -> Result<(), String> {
             std::io::Error::last_os_error()
         ))
     }
+}
+
+/// A pipe the workers of one generation write a byte to once they accept.
+pub fn ready_pipe() -> std::io::Result<(std::os::fd::OwnedFd, std::os::fd::OwnedFd)> {
+    use std::os::fd::FromRawFd;
+    let mut fds = [0i32; 2];
+    // SAFETY: fds has room for the two descriptors pipe2 writes.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: pipe2 returned two new descriptors that we now own.
+    Ok(unsafe {
+        (
+            std::os::fd::OwnedFd::from_raw_fd(fds[0]),
+            std::os::fd::OwnedFd::from_raw_fd(fds[1]),
+        )
+    })
+}
+
+/// Waits until `count` workers said they accept, or `timeout`. Returns how many did.
+pub fn wait_ready(read: std::os::fd::OwnedFd, count: usize, timeout: std::time::Duration) -> usize {
+    use std::io::Read;
+    use std::os::fd::AsRawFd;
+    let deadline = std::time::Instant::now() + timeout;
+    let mut file = std::fs::File::from(read);
+    let mut seen = 0;
+    while seen < count {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        let mut pfd = libc::pollfd {
+            fd: file.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let ms = i32::try_from(left.as_millis()).unwrap_or(i32::MAX).max(1);
+        // SAFETY: one valid pollfd.
+        if unsafe { libc::poll(&mut pfd, 1, ms) } <= 0 {
+            break;
+        }
+        let mut buf = [0u8; 64];
+        match file.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => seen += n,
+        }
+    }
+    seen
 }

@@ -176,7 +176,7 @@ pub fn run(
     snapshot: Arc<Snapshot>,
     listeners: Vec<BoundListener>,
     error_log: ErrorLog,
-    owns_pid_file: bool,
+    ready: Option<std::os::fd::OwnedFd>,
 ) -> std::io::Result<()> {
     let driver = driver_in_use();
     let mut runtime = monoio::RuntimeBuilder::<monoio::FusionDriver>::new()
@@ -197,6 +197,10 @@ pub fn run(
         }
         let flusher = Rc::clone(&worker);
         let signals = Signals::register()?;
+        // Tell the master this worker accepts (systemd's READY=1 waits for every one).
+        if let Some(fd) = ready {
+            let _ = std::io::Write::write_all(&mut std::fs::File::from(fd), b"r");
+        }
         monoio::spawn(async move {
             let mut since_flush = std::time::Duration::ZERO;
             let mut quit_since: Option<std::time::Instant> = None;
@@ -235,9 +239,6 @@ pub fn run(
                 if drained || signals.stop.load(Ordering::Relaxed) {
                     flusher.error_log.notice("exiting");
                     flusher.access_logs.flush();
-                    if owns_pid_file {
-                        let _ = std::fs::remove_file(&flusher.snapshot.load().config.main.pid);
-                    }
                     std::process::exit(0);
                 }
             }
