@@ -394,3 +394,46 @@ fn workers_take_user_rlimit_and_count() {
     signal(i32::try_from(child.id()).unwrap(), libc::SIGTERM);
     child.wait().unwrap();
 }
+
+/// Socket activation: a socket passed as fd 3 with LISTEN_FDS/LISTEN_PID is used for
+/// its address. The test's socket lacks SO_REUSEPORT, so vestibule binding the port
+/// itself would fail: an answer proves the passed socket serves.
+#[test]
+fn socket_activation_serves_the_passed_socket() {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let dir = tempfile::tempdir().unwrap();
+    let conf = main_conf(dir.path(), "daemon off;", port);
+    let fd = listener.as_raw_fd();
+    let mut cmd = std::process::Command::new("sh");
+    cmd.arg("-c")
+        .arg("LISTEN_PID=$$ LISTEN_FDS=1 exec \"$0\" -c \"$1\"")
+        .arg(env!("CARGO_BIN_EXE_vestibule"))
+        .arg(&conf)
+        .stderr(std::process::Stdio::null());
+    // SAFETY: only async-signal-safe calls (dup2, fcntl) between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            if fd == 3 {
+                libc::fcntl(3, libc::F_SETFD, 0);
+            } else if libc::dup2(fd, 3) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().unwrap();
+    let log = dir.path().join("error.log");
+    assert!(
+        common::wait_until(Duration::from_secs(10), || std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .contains("io driver:")),
+        "worker started: {}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+    assert_eq!(get_text(port), "bg");
+    signal(i32::try_from(child.id()).unwrap(), libc::SIGTERM);
+    child.wait().unwrap();
+}

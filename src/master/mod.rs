@@ -13,6 +13,7 @@
 //! Signals are blocked and taken with `sigtimedwait`, so there are no handlers and a
 //! forked child starts with default dispositions.
 
+mod activation;
 mod notify;
 mod process;
 mod sockets;
@@ -87,8 +88,9 @@ impl Master {
         error_log: ErrorLog,
     ) -> Result<Master, String> {
         let n = worker_count(&config);
-        let sockets =
-            Sockets::for_config(&config, n, &mut Sockets::default()).map_err(|e| e.to_string())?;
+        let mut inherited = activation::inherited();
+        let sockets = Sockets::for_config(&config, n, &mut Sockets::default(), &mut inherited)
+            .map_err(|e| e.to_string())?;
         let set = process::master_sigset();
         // SAFETY: valid set pointer; the master has no other threads.
         unsafe { libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
@@ -280,19 +282,20 @@ impl Master {
             self.error_log.warn(&w.to_string());
         }
         let n = worker_count(&loaded.config);
-        let sockets = match Sockets::for_config(&loaded.config, n, &mut self.sockets) {
-            Ok(s) => s,
-            Err(e) => {
-                self.error_log.log(LogLevel::Emerg, None, &e.to_string());
-                self.error_log.log(
-                    LogLevel::Error,
-                    None,
-                    "reload failed; the running configuration is unchanged",
-                );
-                notify(&format!("READY=1\nSTATUS=reload failed; {}", self.status()));
-                return;
-            }
-        };
+        let sockets =
+            match Sockets::for_config(&loaded.config, n, &mut self.sockets, &mut Vec::new()) {
+                Ok(s) => s,
+                Err(e) => {
+                    self.error_log.log(LogLevel::Emerg, None, &e.to_string());
+                    self.error_log.log(
+                        LogLevel::Error,
+                        None,
+                        "reload failed; the running configuration is unchanged",
+                    );
+                    notify(&format!("READY=1\nSTATUS=reload failed; {}", self.status()));
+                    return;
+                }
+            };
         self.sockets = sockets;
         self.config = loaded.config;
         self.generation += 1;

@@ -22,10 +22,23 @@ impl Sockets {
         config: &Config,
         slots: usize,
         old: &mut Sockets,
+        inherited: &mut Vec<BoundListener>,
     ) -> Result<Sockets, BindError> {
         let mut by_addr = BTreeMap::new();
         for listen in listen_addresses(config) {
             let mut sockets = old.by_addr.remove(&listen.addr).unwrap_or_default();
+            // A socket systemd passed (socket activation) serves every slot.
+            if sockets.is_empty() {
+                if let Some(i) = inherited.iter().position(|b| b.addr == listen.addr) {
+                    let socket = inherited.remove(i);
+                    for _ in 1..slots {
+                        if let Ok(dup) = socket.try_clone() {
+                            sockets.push(dup);
+                        }
+                    }
+                    sockets.push(socket);
+                }
+            }
             let want = match listen.addr {
                 ListenAddr::Tcp(_) => slots,
                 ListenAddr::Unix(_) => 1,
