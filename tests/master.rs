@@ -437,3 +437,73 @@ fn socket_activation_serves_the_passed_socket() {
     signal(i32::try_from(child.id()).unwrap(), libc::SIGTERM);
     child.wait().unwrap();
 }
+
+/// Sends SIGKILL to a process when dropped.
+struct KillOnDrop(i32);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        // SAFETY: kill(2) has no memory-safety preconditions.
+        unsafe { libc::kill(self.0, libc::SIGKILL) };
+    }
+}
+
+/// USR2 starts the binary again with the sockets passed; WINCH and QUIT retire the old
+/// master. Requests keep succeeding throughout.
+#[test]
+fn usr2_hands_over_to_a_new_binary_without_failing_a_request() {
+    let v = Vestibule::start(&site("served"));
+    let pid_file = v.path("vestibule.pid");
+    let old_master = v.pid();
+    assert_eq!(wait_for_pid_file(&pid_file), old_master);
+    let stop = Arc::new(AtomicBool::new(false));
+    let failures = Arc::new(AtomicUsize::new(0));
+    let answers = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let clients: Vec<_> = (0..2)
+        .map(|_| {
+            load(
+                v.port,
+                Arc::clone(&stop),
+                Arc::clone(&failures),
+                Arc::clone(&answers),
+            )
+        })
+        .collect();
+    signal(old_master, libc::SIGUSR2);
+    let mut new_master = 0;
+    assert!(
+        common::wait_until(Duration::from_secs(10), || {
+            new_master = std::fs::read_to_string(&pid_file)
+                .ok()
+                .and_then(|t| t.trim().parse().ok())
+                .unwrap_or(0);
+            new_master != 0 && new_master != old_master
+        }),
+        "the new master wrote its pid: {}",
+        v.error_log()
+    );
+    // The new master is not the harness's child: stop it even if an assertion fails.
+    let _new_master = KillOnDrop(new_master);
+    assert!(v.path("vestibule.pid.oldbin").exists());
+    assert!(
+        common::wait_until(Duration::from_secs(10), || worker_pids(&v).len() >= 2),
+        "the new master's worker started"
+    );
+    signal(old_master, libc::SIGWINCH);
+    v.wait_for_error_line(&["SIGWINCH"]);
+    signal(old_master, libc::SIGQUIT);
+    v.wait_for_error_line(&["exit"]);
+    std::thread::sleep(Duration::from_millis(300));
+    stop.store(true, Ordering::SeqCst);
+    let total: usize = clients.into_iter().map(|c| c.join().unwrap()).sum();
+    let served_after = v.get("/", "x").text();
+    signal(new_master, libc::SIGTERM);
+    wait_gone(new_master);
+    assert_eq!(served_after, "served", "the new master serves alone");
+    assert!(total > 20, "the load ran ({total})");
+    assert_eq!(
+        failures.load(Ordering::SeqCst),
+        0,
+        "failed requests during the upgrade of {total}"
+    );
+}

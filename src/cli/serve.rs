@@ -26,7 +26,10 @@ pub fn run(loaded: Loaded, options: LoadOptions, out: &Console) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    if config.main.daemon && !daemonize(out) {
+    // Started with sockets passed in (systemd activation, or an old master's USR2):
+    // the starter watches this process, so it stays in the foreground.
+    let passed_sockets = std::env::var_os("LISTEN_FDS").is_some();
+    if config.main.daemon && !passed_sockets && !daemonize(out) {
         return ExitCode::FAILURE;
     }
     let pid = config.main.pid.clone();

@@ -17,6 +17,7 @@ mod activation;
 mod notify;
 mod process;
 mod sockets;
+mod upgrade;
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -67,6 +68,10 @@ pub struct Master {
     old: Vec<i32>,
     generation: u64,
     state: State,
+    /// After USR2: the new master's pid, while it runs.
+    new_binary: Option<i32>,
+    /// After WINCH: workers are stopped and not respawned.
+    winched: bool,
 }
 
 fn worker_count(config: &Config) -> usize {
@@ -103,6 +108,8 @@ impl Master {
             old: Vec::new(),
             generation: 1,
             state: State::Running,
+            new_binary: None,
+            winched: false,
         };
         master.error_log.notice(&format!(
             "vestibule/{} master process {} listening on {}",
@@ -204,6 +211,10 @@ impl Master {
                 libc::SIGQUIT => self.stop(libc::SIGQUIT),
                 libc::SIGTERM | libc::SIGINT => self.stop(libc::SIGTERM),
                 libc::SIGUSR1 => self.reopen(),
+                libc::SIGUSR2 if self.state == State::Running && self.new_binary.is_none() => {
+                    self.upgrade()
+                }
+                libc::SIGWINCH => self.winch(),
                 _ => {}
             }
             self.reap();
@@ -217,7 +228,13 @@ impl Master {
             }
             if self.state != State::Running && self.all_pids().is_empty() {
                 self.error_log.notice("exit");
-                let _ = std::fs::remove_file(&self.config.main.pid);
+                // After a binary upgrade the pid file is the new master's.
+                let pid_file = &self.config.main.pid;
+                if self.new_binary.is_some() {
+                    let _ = std::fs::remove_file(pid_file.with_extension("pid.oldbin"));
+                } else {
+                    let _ = std::fs::remove_file(pid_file);
+                }
                 return;
             }
         }
@@ -245,6 +262,41 @@ impl Master {
         for pid in self.all_pids() {
             kill(pid, signal);
         }
+    }
+
+    /// USR2: start the binary on disk with our sockets; we keep serving until told.
+    fn upgrade(&mut self) {
+        let pid_file = self.config.main.pid.clone();
+        let oldbin = pid_file.with_extension("pid.oldbin");
+        let _ = std::fs::rename(&pid_file, &oldbin);
+        match upgrade::exec_new_binary(&self.sockets.all()) {
+            Ok(pid) => {
+                self.error_log.notice(&format!(
+                    "signal 12 (SIGUSR2) received, new binary started as master process {pid}"
+                ));
+                self.new_binary = Some(pid);
+            }
+            Err(e) => {
+                let _ = std::fs::rename(&oldbin, &pid_file);
+                self.error_log.log(
+                    LogLevel::Alert,
+                    None,
+                    &format!("could not start the new binary: {e}"),
+                );
+            }
+        }
+    }
+
+    /// WINCH: stop the workers gracefully and keep the master (after a USR2).
+    fn winch(&mut self) {
+        self.error_log
+            .notice("signal 28 (SIGWINCH) received, gracefully shutting down worker processes");
+        self.winched = true;
+        let pids: Vec<i32> = self.slots.iter_mut().filter_map(|s| s.pid.take()).collect();
+        for pid in &pids {
+            kill(*pid, libc::SIGQUIT);
+        }
+        self.old.extend(pids);
     }
 
     fn reopen(&mut self) {
@@ -318,6 +370,17 @@ impl Master {
                 return;
             }
             self.old.retain(|p| *p != pid);
+            if self.new_binary == Some(pid) {
+                self.new_binary = None;
+                self.error_log.log(
+                    LogLevel::Alert,
+                    None,
+                    &format!("new binary (master process {pid}) exited; this master goes on"),
+                );
+                let pid_file = self.config.main.pid.clone();
+                let _ = std::fs::rename(pid_file.with_extension("pid.oldbin"), &pid_file);
+                continue;
+            }
             let Some(index) = self.slots.iter().position(|s| s.pid == Some(pid)) else {
                 continue;
             };
@@ -330,7 +393,7 @@ impl Master {
                 continue;
             };
             slot.pid = None;
-            if self.state != State::Running {
+            if self.state != State::Running || self.winched {
                 continue;
             }
             self.error_log.log(
@@ -361,7 +424,7 @@ impl Master {
     }
 
     fn respawn_due(&mut self) {
-        if self.state != State::Running {
+        if self.state != State::Running || self.winched {
             return;
         }
         let now = Instant::now();

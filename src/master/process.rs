@@ -10,7 +10,9 @@ use crate::worker::{self, BoundListener, Snapshot};
 
 /// The signals the master takes synchronously; blocked in the master, unblocked in
 /// every child.
-pub const MASTER_SIGNALS: [i32; 6] = [
+pub const MASTER_SIGNALS: [i32; 8] = [
+    libc::SIGUSR2,
+    libc::SIGWINCH,
     libc::SIGHUP,
     libc::SIGQUIT,
     libc::SIGTERM,

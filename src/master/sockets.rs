@@ -27,16 +27,18 @@ impl Sockets {
         let mut by_addr = BTreeMap::new();
         for listen in listen_addresses(config) {
             let mut sockets = old.by_addr.remove(&listen.addr).unwrap_or_default();
-            // A socket systemd passed (socket activation) serves every slot.
+            // Sockets passed in (socket activation, or an old master's on USR2): all of
+            // those for this address become slots; a single one serves every slot.
             if sockets.is_empty() {
-                if let Some(i) = inherited.iter().position(|b| b.addr == listen.addr) {
-                    let socket = inherited.remove(i);
+                while let Some(i) = inherited.iter().position(|b| b.addr == listen.addr) {
+                    sockets.push(inherited.remove(i));
+                }
+                if sockets.len() == 1 {
                     for _ in 1..slots {
-                        if let Ok(dup) = socket.try_clone() {
+                        if let Some(dup) = sockets.first().and_then(|s| s.try_clone().ok()) {
                             sockets.push(dup);
                         }
                     }
-                    sockets.push(socket);
                 }
             }
             let want = match listen.addr {
@@ -62,6 +64,11 @@ impl Sockets {
             }
         }
         Ok(out)
+    }
+
+    /// Every socket held (each slot's), for passing to a new binary.
+    pub fn all(&self) -> Vec<&BoundListener> {
+        self.by_addr.values().flatten().collect()
     }
 
     pub fn addresses(&self) -> Vec<String> {

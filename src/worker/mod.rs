@@ -300,6 +300,14 @@ async fn accept_loop(
 ) {
     worker.accepting.set(worker.accepting.get() + 1);
     loop {
+        // A cancelled handle does not stop an accept that finds a connection already
+        // queued, so the loop itself checks.
+        if worker.draining.get() {
+            worker
+                .accepting
+                .set(worker.accepting.get().saturating_sub(1));
+            return;
+        }
         match listener.accept(&addr, worker.drain_handle()).await {
             Ok((stream, peer)) => {
                 let id = worker.connection_id();
