@@ -253,12 +253,12 @@ fn an_upgraded_connection_survives_a_reload() {
         }
     }
     signal(v.pid(), libc::SIGHUP);
-    v.wait_for_error_line(&["reconfiguring"]);
-    assert!(common::wait_until(Duration::from_secs(10), || worker_pids(
-        &v
-    )
-    .len()
-        == 2));
+    v.wait_for_error_line(&["reloaded in place by 1 of 1"]);
+    assert_eq!(
+        worker_pids(&v).len(),
+        1,
+        "same listeners: the worker swapped its configuration"
+    );
     ws.write_all(b"after reload").unwrap();
     let mut echo = [0u8; 12];
     r.read_exact(&mut echo).unwrap();
@@ -505,5 +505,47 @@ fn usr2_hands_over_to_a_new_binary_without_failing_a_request() {
         failures.load(Ordering::SeqCst),
         0,
         "failed requests during the upgrade of {total}"
+    );
+}
+
+/// With the same listeners, a reload is in place: a keep-alive connection opened
+/// before it carries on and its next request sees the new configuration.
+#[test]
+fn in_place_reload_keeps_keep_alive_connections() {
+    let v = Vestibule::start(&site("before"));
+    let mut c = v.client();
+    c.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(c.read_response(false).text(), "before");
+    let conf = v.path("vestibule.conf");
+    let text = std::fs::read_to_string(&conf)
+        .unwrap()
+        .replace("\"before\"", "\"after\"");
+    std::fs::write(&conf, text).unwrap();
+    signal(v.pid(), libc::SIGHUP);
+    v.wait_for_error_line(&["reloaded in place by 1 of 1"]);
+    c.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(
+        c.read_response(false).text(),
+        "after",
+        "same connection, new configuration"
+    );
+    assert_eq!(worker_pids(&v).len(), 1);
+}
+
+/// A changed listen address cannot be swapped in place: a new generation starts.
+#[test]
+fn changed_listeners_start_a_new_generation() {
+    let v = Vestibule::start(&site("gen"));
+    let extra = common::free_port();
+    let conf = v.path("vestibule.conf");
+    let text = std::fs::read_to_string(&conf).unwrap().replace(
+        &format!("listen 127.0.0.1:{};", v.port),
+        &format!("listen 127.0.0.1:{}; listen 127.0.0.1:{extra};", v.port),
+    );
+    std::fs::write(&conf, text).unwrap();
+    signal(v.pid(), libc::SIGHUP);
+    assert!(
+        common::wait_until(Duration::from_secs(10), || worker_pids(&v).len() == 2),
+        "a second worker was started"
     );
 }

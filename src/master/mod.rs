@@ -35,6 +35,8 @@ const RESPAWN_WINDOW: Duration = Duration::from_secs(10);
 const RESPAWN_PAUSE: Duration = Duration::from_secs(1);
 /// How long a fast stop waits for workers before SIGKILL.
 const FAST_STOP_GRACE: Duration = Duration::from_secs(5);
+/// How long the master waits for a worker to answer a control message.
+const CONTROL_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long the master waits for a new generation's workers to accept.
 const READY_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often the master wakes without a signal (respawns that were held back).
@@ -52,6 +54,8 @@ enum State {
 #[derive(Debug)]
 struct Slot {
     pid: Option<i32>,
+    /// The master's end of this worker's control socketpair.
+    control: Option<std::os::unix::net::UnixStream>,
     deaths: VecDeque<Instant>,
     respawn_at: Option<Instant>,
 }
@@ -146,10 +150,19 @@ impl Master {
                 return;
             }
         };
-        match process::spawn(&self.config, slot, listeners, ready) {
+        let (mine, theirs) = match std::os::unix::net::UnixStream::pair() {
+            Ok((a, b)) => (Some(a), Some(b)),
+            Err(_) => (None, None),
+        };
+        let control = theirs.map(|stream| crate::worker::control::Control {
+            stream,
+            options: self.options.clone(),
+        });
+        match process::spawn(&self.config, slot, listeners, ready, control) {
             Ok(pid) => {
                 if let Some(s) = self.slots.get_mut(slot) {
                     s.pid = Some(pid);
+                    s.control = mine;
                 }
                 self.error_log
                     .notice(&format!("start worker process {pid}"));
@@ -168,6 +181,7 @@ impl Master {
         for i in 0..n {
             self.slots.push(Slot {
                 pid: None,
+                control: None,
                 deaths: VecDeque::new(),
                 respawn_at: None,
             });
@@ -334,6 +348,10 @@ impl Master {
             self.error_log.warn(&w.to_string());
         }
         let n = worker_count(&loaded.config);
+        if self.can_reload_in_place(&loaded.config, n) {
+            self.reload_in_place(loaded.config);
+            return;
+        }
         let sockets =
             match Sockets::for_config(&loaded.config, n, &mut self.sockets, &mut Vec::new()) {
                 Ok(s) => s,
@@ -357,6 +375,68 @@ impl Master {
             kill(*pid, libc::SIGQUIT);
         }
         self.old.extend(previous);
+        notify(&format!("READY=1\nSTATUS={}", self.status()));
+    }
+
+    /// The same listen addresses, worker count and user: the workers can take the new
+    /// configuration as they run (DESIGN.md §2).
+    fn can_reload_in_place(&self, config: &Config, n: usize) -> bool {
+        let mut old: Vec<String> = self.sockets.addresses();
+        let mut new: Vec<String> = crate::worker::listener::listen_addresses(config)
+            .iter()
+            .map(|l| l.addr.to_string())
+            .collect();
+        old.sort();
+        new.sort();
+        old == new
+            && n == self.slots.len()
+            && config.main.user == self.config.main.user
+            && self
+                .slots
+                .iter()
+                .all(|s| s.pid.is_some() && s.control.is_some())
+    }
+
+    /// Tells every worker to load the configuration and swap it in; waits for each
+    /// answer. A worker that fails keeps its configuration and is named in the log.
+    fn reload_in_place(&mut self, config: Config) {
+        use std::io::{BufRead, BufReader, Write};
+        let mut failed = 0;
+        for slot in &mut self.slots {
+            let (Some(pid), Some(control)) = (slot.pid, slot.control.as_mut()) else {
+                continue;
+            };
+            let _ = control.set_read_timeout(Some(CONTROL_TIMEOUT));
+            let answer = control.write_all(b"reload\n").and_then(|()| {
+                let mut line = String::new();
+                BufReader::new(&*control).read_line(&mut line)?;
+                Ok(line)
+            });
+            match answer {
+                Ok(line) if line.trim() == "ok" => {}
+                Ok(line) => {
+                    failed += 1;
+                    self.error_log.error(
+                        None,
+                        &format!("worker process {pid} did not reload: {}", line.trim()),
+                    );
+                }
+                Err(e) => {
+                    failed += 1;
+                    self.error_log.error(
+                        None,
+                        &format!("worker process {pid} did not answer the reload: {e}"),
+                    );
+                }
+            }
+        }
+        self.config = config;
+        self.generation += 1;
+        self.error_log.notice(&format!(
+            "configuration reloaded in place by {} of {} worker process(es)",
+            self.slots.len() - failed,
+            self.slots.len()
+        ));
         notify(&format!("READY=1\nSTATUS={}", self.status()));
     }
 

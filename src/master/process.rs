@@ -42,6 +42,7 @@ pub fn spawn(
     slot: usize,
     listeners: Vec<BoundListener>,
     ready: Option<&std::os::fd::OwnedFd>,
+    control: Option<crate::worker::control::Control>,
 ) -> std::io::Result<i32> {
     let master = std::process::id();
     // SAFETY: the master is single-threaded (no runtime, no threads before fork), so
@@ -54,7 +55,7 @@ pub fn spawn(
         return Ok(pid);
     }
     let ready = ready.and_then(|fd| fd.try_clone().ok());
-    let code = child(config, slot, listeners, master, ready);
+    let code = child(config, slot, listeners, master, ready, control);
     std::process::exit(code);
 }
 
@@ -64,6 +65,7 @@ fn child(
     listeners: Vec<BoundListener>,
     master: u32,
     ready: Option<std::os::fd::OwnedFd>,
+    control: Option<crate::worker::control::Control>,
 ) -> i32 {
     let set = master_sigset();
     // SAFETY: valid set pointer; a null old set is allowed.
@@ -95,7 +97,7 @@ fn child(
         }
     }
     let snapshot = Arc::new(Snapshot::new(config.clone()));
-    match worker::run(snapshot, listeners, error_log, ready) {
+    match worker::run(snapshot, listeners, error_log, ready, control) {
         Ok(()) => 0,
         Err(_) => 1,
     }

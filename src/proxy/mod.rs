@@ -36,6 +36,7 @@ pub async fn handle(
     pass: &ProxyPass,
     keep_alive: bool,
 ) -> Outcome {
+    c.worker.sync_peers(c.snap.generation);
     x.proxy_host = pass.proxy_host.clone();
     x.proxy_port = pass.proxy_port;
     let mut body = match read_body(c, x, conf).await {

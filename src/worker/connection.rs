@@ -114,6 +114,18 @@ pub async fn serve(worker: Rc<Worker>, mut stream: Stream, peer: Peer, id: u64, 
             }
         };
         served += 1;
+        // The request runs with the configuration current when its head arrived (an
+        // in-place reload may have swapped it while the connection idled).
+        let snap = worker.snapshot.load_full();
+        let Some(http) = snap.config.http.as_ref() else {
+            return;
+        };
+        let Some(group) = snap.router.listen_group(&peer.listen) else {
+            return;
+        };
+        let Some(default) = group.default_server().get(http) else {
+            return;
+        };
         let mut x = Exchange {
             connection: id,
             connection_requests: served,

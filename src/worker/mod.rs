@@ -12,6 +12,7 @@
 
 pub mod body;
 pub mod connection;
+pub mod control;
 pub mod dispatch;
 pub mod exchange;
 pub mod listener;
@@ -42,12 +43,23 @@ pub use listener::{bind_all, BindError, BoundListener, Listener, Peer};
 pub struct Snapshot {
     pub config: Config,
     pub router: Router,
+    /// Counts in-place reloads in this worker (per-worker state such as balancer
+    /// weights is rebuilt when it changes).
+    pub generation: u64,
 }
 
 impl Snapshot {
     pub fn new(config: Config) -> Snapshot {
+        Snapshot::with_generation(config, 1)
+    }
+
+    pub fn with_generation(config: Config, generation: u64) -> Snapshot {
         let router = Router::from_config(&config);
-        Snapshot { config, router }
+        Snapshot {
+            config,
+            router,
+            generation,
+        }
     }
 }
 
@@ -69,7 +81,10 @@ impl Driver {
 
 /// Everything a worker's tasks share. Single-threaded: `Cell`/`RefCell`, no locks.
 pub struct Worker {
-    pub snapshot: ArcSwap<Snapshot>,
+    /// The configuration in force; the control thread swaps it on an in-place reload.
+    pub snapshot: Arc<ArcSwap<Snapshot>>,
+    /// The snapshot generation the balancer state in `peers` was built for.
+    peers_generation: Cell<u64>,
     pub error_log: ErrorLog,
     pub access_logs: AccessLogs,
     pub date: RefCell<DateCache>,
@@ -98,7 +113,8 @@ impl Worker {
             .unwrap_or(0x9e37_79b9_7f4a_7c15)
             ^ u64::from(std::process::id()).rotate_left(32);
         Worker {
-            snapshot: ArcSwap::new(snapshot),
+            snapshot: Arc::new(ArcSwap::new(snapshot)),
+            peers_generation: Cell::new(1),
             error_log,
             access_logs: AccessLogs::new(),
             date: RefCell::new(DateCache::new()),
@@ -111,6 +127,13 @@ impl Worker {
             draining: Cell::new(false),
             active: Cell::new(0),
             accepting: Cell::new(0),
+        }
+    }
+
+    /// Drops balancer state built for an older configuration.
+    pub fn sync_peers(&self, generation: u64) {
+        if self.peers_generation.replace(generation) != generation {
+            self.peers.borrow_mut().clear();
         }
     }
 
@@ -177,6 +200,7 @@ pub fn run(
     listeners: Vec<BoundListener>,
     error_log: ErrorLog,
     ready: Option<std::os::fd::OwnedFd>,
+    control: Option<control::Control>,
 ) -> std::io::Result<()> {
     let driver = driver_in_use();
     let mut runtime = monoio::RuntimeBuilder::<monoio::FusionDriver>::new()
@@ -184,6 +208,9 @@ pub fn run(
         .build()?;
     runtime.block_on(async move {
         let worker = Rc::new(Worker::new(snapshot, error_log));
+        if let Some(control) = control {
+            control::spawn(control, Arc::clone(&worker.snapshot));
+        }
         worker.error_log.notice(&format!(
             "worker process {} started, io driver: {}",
             std::process::id(),
