@@ -39,12 +39,35 @@ fn load(
     failures: Arc<AtomicUsize>,
     answers: Arc<std::sync::Mutex<Vec<String>>>,
 ) -> std::thread::JoinHandle<usize> {
+    load_with(port, false, stop, failures, answers)
+}
+
+/// [`load`] on one keep-alive connection per thread when `keep_alive`: every request
+/// must succeed on it (a reload in place must not close it).
+fn load_with(
+    port: u16,
+    keep_alive: bool,
+    stop: Arc<AtomicBool>,
+    failures: Arc<AtomicUsize>,
+    answers: Arc<std::sync::Mutex<Vec<String>>>,
+) -> std::thread::JoinHandle<usize> {
     std::thread::spawn(move || {
         let deadline = Instant::now() + Duration::from_secs(30);
         let mut done = 0;
+        let mut kept = keep_alive.then(|| common::Client::connect(port));
         while !stop.load(Ordering::SeqCst) && Instant::now() < deadline && done < 20_000 {
-            let mut c = common::Client::connect(port);
-            c.send(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+            let mut fresh;
+            let c = match kept.as_mut() {
+                Some(c) => {
+                    c.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+                    c
+                }
+                None => {
+                    fresh = common::Client::connect(port);
+                    fresh.send(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+                    &mut fresh
+                }
+            };
             match c.try_read_response(false) {
                 Ok(r) if r.status == 200 => answers.lock().unwrap().push(r.text()),
                 other => {
@@ -86,8 +109,9 @@ fn reload_swaps_the_configuration_without_failing_a_request() {
     let answers = Arc::new(std::sync::Mutex::new(Vec::new()));
     let clients: Vec<_> = (0..4)
         .map(|_| {
-            load(
+            load_with(
                 v.port,
+                true,
                 Arc::clone(&stop),
                 Arc::clone(&failures),
                 Arc::clone(&answers),
