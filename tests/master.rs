@@ -32,18 +32,51 @@ fn site(text: &str) -> String {
     format!("server {{ listen 127.0.0.1:@PORT@; location / {{ return 200 \"{text}\"; }} }}")
 }
 
-/// Requests in a bounded loop on fresh connections until `stop`; counts failures.
-fn load(
-    port: u16,
+/// Client threads looping requests until [`Load::finish`]: how many ran, which failed,
+/// what they answered.
+struct Load {
     stop: Arc<AtomicBool>,
     failures: Arc<AtomicUsize>,
     answers: Arc<std::sync::Mutex<Vec<String>>>,
-) -> std::thread::JoinHandle<usize> {
-    load_with(port, false, stop, failures, answers)
+    clients: Vec<std::thread::JoinHandle<usize>>,
 }
 
-/// [`load`] on one keep-alive connection per thread when `keep_alive`: every request
-/// must succeed on it (a reload in place must not close it).
+impl Load {
+    fn start(port: u16, threads: usize, keep_alive: bool) -> Load {
+        let stop = Arc::new(AtomicBool::new(false));
+        let failures = Arc::new(AtomicUsize::new(0));
+        let answers = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let clients = (0..threads)
+            .map(|_| {
+                load_with(
+                    port,
+                    keep_alive,
+                    Arc::clone(&stop),
+                    Arc::clone(&failures),
+                    Arc::clone(&answers),
+                )
+            })
+            .collect();
+        Load {
+            stop,
+            failures,
+            answers,
+            clients,
+        }
+    }
+
+    /// Stops the clients; returns (requests, failures, answers).
+    fn finish(self) -> (usize, usize, Vec<String>) {
+        self.stop.store(true, Ordering::SeqCst);
+        let total = self.clients.into_iter().map(|c| c.join().unwrap()).sum();
+        let answers = std::mem::take(&mut *self.answers.lock().unwrap());
+        (total, self.failures.load(Ordering::SeqCst), answers)
+    }
+}
+
+/// Requests in a bounded loop until `stop`, counting failures: on one keep-alive
+/// connection per thread when `keep_alive` (a reload in place must not close it), else
+/// on a fresh connection each.
 fn load_with(
     port: u16,
     keep_alive: bool,
@@ -104,20 +137,7 @@ fn a_killed_worker_is_respawned_on_the_same_sockets() {
 fn reload_swaps_the_configuration_without_failing_a_request() {
     let v = Vestibule::start_with(&site("old"), "", common::Driver::Default);
     let conf = v.path("vestibule.conf");
-    let stop = Arc::new(AtomicBool::new(false));
-    let failures = Arc::new(AtomicUsize::new(0));
-    let answers = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let clients: Vec<_> = (0..4)
-        .map(|_| {
-            load_with(
-                v.port,
-                true,
-                Arc::clone(&stop),
-                Arc::clone(&failures),
-                Arc::clone(&answers),
-            )
-        })
-        .collect();
+    let load = Load::start(v.port, 4, true);
     for round in 0..20 {
         let (from, to) = if round % 2 == 0 {
             ("old", "new")
@@ -135,15 +155,9 @@ fn reload_swaps_the_configuration_without_failing_a_request() {
             "round {round}: never answered {to}"
         );
     }
-    stop.store(true, Ordering::SeqCst);
-    let total: usize = clients.into_iter().map(|c| c.join().unwrap()).sum();
+    let (total, failed, answers) = load.finish();
     assert!(total > 50, "the load ran ({total} requests)");
-    assert_eq!(
-        failures.load(Ordering::SeqCst),
-        0,
-        "failed requests during 20 reloads of {total}"
-    );
-    let answers = answers.lock().unwrap();
+    assert_eq!(failed, 0, "failed requests during 20 reloads of {total}");
     assert!(
         answers.iter().all(|a| a == "old" || a == "new"),
         "only configured answers"
@@ -483,19 +497,7 @@ fn usr2_hands_over_to_a_new_binary_without_failing_a_request() {
     let pid_file = v.path("vestibule.pid");
     let old_master = v.pid();
     assert_eq!(wait_for_pid_file(&pid_file), old_master);
-    let stop = Arc::new(AtomicBool::new(false));
-    let failures = Arc::new(AtomicUsize::new(0));
-    let answers = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let clients: Vec<_> = (0..2)
-        .map(|_| {
-            load(
-                v.port,
-                Arc::clone(&stop),
-                Arc::clone(&failures),
-                Arc::clone(&answers),
-            )
-        })
-        .collect();
+    let load = Load::start(v.port, 2, false);
     signal(old_master, libc::SIGUSR2);
     let mut new_master = 0;
     assert!(
@@ -521,18 +523,13 @@ fn usr2_hands_over_to_a_new_binary_without_failing_a_request() {
     signal(old_master, libc::SIGQUIT);
     v.wait_for_error_line(&["exit"]);
     std::thread::sleep(Duration::from_millis(300));
-    stop.store(true, Ordering::SeqCst);
-    let total: usize = clients.into_iter().map(|c| c.join().unwrap()).sum();
+    let (total, failed, _) = load.finish();
     let served_after = v.get("/", "x").text();
     signal(new_master, libc::SIGTERM);
     wait_gone(new_master);
     assert_eq!(served_after, "served", "the new master serves alone");
     assert!(total > 20, "the load ran ({total})");
-    assert_eq!(
-        failures.load(Ordering::SeqCst),
-        0,
-        "failed requests during the upgrade of {total}"
-    );
+    assert_eq!(failed, 0, "failed requests during the upgrade of {total}");
 }
 
 /// With the same listeners, a reload is in place: a keep-alive connection opened
@@ -585,19 +582,7 @@ fn generation_reloads_under_load_fail_no_request() {
     let conf = v.path("vestibule.conf");
     let base = std::fs::read_to_string(&conf).unwrap();
     let extra = common::free_port();
-    let stop = Arc::new(AtomicBool::new(false));
-    let failures = Arc::new(AtomicUsize::new(0));
-    let answers = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let clients: Vec<_> = (0..3)
-        .map(|_| {
-            load(
-                v.port,
-                Arc::clone(&stop),
-                Arc::clone(&failures),
-                Arc::clone(&answers),
-            )
-        })
-        .collect();
+    let load = Load::start(v.port, 3, false);
     for round in 0..6 {
         // Every round answers its own text, so a draining older generation (which
         // may accept for a moment after its QUIT) cannot pass for the new one.
@@ -616,16 +601,14 @@ fn generation_reloads_under_load_fail_no_request() {
             "round {round}"
         );
     }
-    stop.store(true, Ordering::SeqCst);
-    let total: usize = clients.into_iter().map(|c| c.join().unwrap()).sum();
+    let (total, failed, _) = load.finish();
     assert!(
         worker_pids(&v).len() >= 7,
         "six new generations were started:\n{}",
         v.error_log()
     );
     assert_eq!(
-        failures.load(Ordering::SeqCst),
-        0,
+        failed, 0,
         "failed requests during 6 generation reloads of {total}"
     );
 }

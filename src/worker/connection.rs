@@ -11,9 +11,10 @@ use super::exchange::Exchange;
 use super::listener::Peer;
 use super::respond;
 use super::stream::Stream;
-use super::Worker;
+use super::{Snapshot, Worker};
 use crate::config::model::Server;
 use crate::http1::{parse_request_head, HeadError, HeadLimits, RequestHead};
+use crate::route::ListenGroup;
 
 /// What one attempt to read a request head ended with.
 enum HeadRead {
@@ -48,6 +49,16 @@ impl Drop for Active {
     }
 }
 
+/// The servers of the connection's address and their default server (whose head
+/// limits and timeouts apply before the Host is known). `None` when the configuration
+/// no longer listens there.
+fn listen_context<'s>(snap: &'s Snapshot, peer: &Peer) -> Option<(&'s ListenGroup, &'s Server)> {
+    let http = snap.config.http.as_ref()?;
+    let group = snap.router.listen_group(&peer.listen)?;
+    let default = group.default_server().get(http)?;
+    Some((group, default))
+}
+
 /// Serves a connection until it closes.
 pub async fn serve(worker: Rc<Worker>, mut stream: Stream, peer: Peer, id: u64, active: Active) {
     let _active = active;
@@ -56,13 +67,7 @@ pub async fn serve(worker: Rc<Worker>, mut stream: Stream, peer: Peer, id: u64, 
     let mut served: u64 = 0;
     loop {
         let snap = worker.snapshot.load_full();
-        let Some(http) = snap.config.http.as_ref() else {
-            return;
-        };
-        let Some(group) = snap.router.listen_group(&peer.listen) else {
-            return;
-        };
-        let Some(default) = group.default_server().get(http) else {
+        let Some((_, default)) = listen_context(&snap, &peer) else {
             return;
         };
         if served == 0 {
@@ -117,13 +122,7 @@ pub async fn serve(worker: Rc<Worker>, mut stream: Stream, peer: Peer, id: u64, 
         // The request runs with the configuration current when its head arrived (an
         // in-place reload may have swapped it while the connection idled).
         let snap = worker.snapshot.load_full();
-        let Some(http) = snap.config.http.as_ref() else {
-            return;
-        };
-        let Some(group) = snap.router.listen_group(&peer.listen) else {
-            return;
-        };
-        let Some(default) = group.default_server().get(http) else {
+        let Some((group, default)) = listen_context(&snap, &peer) else {
             return;
         };
         let mut x = Exchange {
