@@ -202,14 +202,13 @@ async fn read_head(
         // Waiting for the first byte of a request: a graceful shutdown may end the
         // wait (the connection is idle). Once bytes arrived, the request is finished.
         let read = async {
-            match (&drain, deadline) {
-                (Some(handle), None) => {
-                    stream
-                        .read_more_cancelable(taken, HEAD_READ, handle.clone())
-                        .await
-                }
-                _ => stream.read_more(taken, HEAD_READ).await,
-            }
+            // Only the wait for a request's first byte may be cut short.
+            let cancel = if deadline.is_none() {
+                drain.clone()
+            } else {
+                None
+            };
+            stream.read_more_cancelable(taken, HEAD_READ, cancel).await
         };
         match monoio::time::timeout(remaining, read).await {
             Err(_) => {
