@@ -11,10 +11,13 @@
 //! - [`observe`]: error and access logs;
 //! - [`master`]: the process that binds sockets, forks and supervises workers.
 //!
+//! [`fuzz_checks`] holds the properties the fuzz targets and the corpus replay check.
+//!
 //! `main.rs` is a thin CLI over [`cli`].
 
 pub mod cli;
 pub mod config;
+pub mod fuzz_checks;
 pub mod http1;
 pub mod master;
 pub mod observe;
