@@ -8,6 +8,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use super::dispatch::{self, Conn};
 use super::exchange::Exchange;
+use super::idle::Idle;
 use super::listener::Peer;
 use super::respond;
 use super::stream::Stream;
@@ -87,6 +88,11 @@ pub async fn serve(worker: Rc<Worker>, mut stream: Stream, peer: Peer, id: u64, 
         if served > 0 && worker.draining.get() && input.is_empty() {
             return;
         }
+        // Waiting for a request's first byte, the connection is idle: at the
+        // `worker_connections` limit it may be closed to make room (see `idle.rs`).
+        let listed = input
+            .is_empty()
+            .then(|| Idle::enter(&worker.idle, stream.raw_fd()));
         let head = read_head(
             &mut stream,
             &mut input,
@@ -95,6 +101,7 @@ pub async fn serve(worker: Rc<Worker>, mut stream: Stream, peer: Peer, id: u64, 
             default.client_header_timeout,
             // Only an idle keep-alive wait may be cut short by a graceful shutdown.
             (served > 0).then(|| worker.drain_handle()),
+            listed,
         )
         .await;
         let (head, request_length) = match head {
@@ -169,6 +176,7 @@ pub async fn serve(worker: Rc<Worker>, mut stream: Stream, peer: Peer, id: u64, 
 /// Reads until a complete head is buffered. The wait for the first byte is bounded by
 /// `idle` (keep-alive or header timeout); from the first byte the whole head must
 /// arrive within `header_timeout` — a deadline, so trickling bytes does not extend it.
+/// `listed` keeps the connection on the idle list until its first byte arrives.
 async fn read_head(
     stream: &mut Stream,
     input: &mut Vec<u8>,
@@ -176,6 +184,7 @@ async fn read_head(
     idle: Duration,
     header_timeout: Duration,
     drain: Option<monoio::io::CancelHandle>,
+    mut listed: Option<Idle<'_>>,
 ) -> HeadRead {
     let mut deadline: Option<Instant> = None;
     let waiting_since = Instant::now();
@@ -217,7 +226,11 @@ async fn read_head(
                 }
             }
             Ok((Ok(0), _)) | Ok((Err(_), _)) => return HeadRead::Closed,
-            Ok((Ok(_), buf)) => *input = buf,
+            Ok((Ok(_), buf)) => {
+                // A request has begun: no longer idle, so never closed for room.
+                drop(listed.take());
+                *input = buf;
+            }
         }
     }
 }

@@ -15,6 +15,7 @@ pub mod connection;
 pub mod control;
 pub mod dispatch;
 pub mod exchange;
+pub mod idle;
 pub mod listener;
 pub mod respond;
 pub mod stream;
@@ -34,6 +35,7 @@ use crate::observe::{AccessLogs, ErrorLog};
 use crate::proxy::balancer::Peers;
 use crate::proxy::pool::Pool;
 use crate::route::Router;
+use idle::IdleConnections;
 
 pub use listener::{bind_all, BindError, BoundListener, Listener, Peer};
 
@@ -103,6 +105,8 @@ pub struct Worker {
     /// Accept loops still running (a graceful shutdown waits for them to see the
     /// cancel, so a connection accepted at that moment is still served).
     accepting: Cell<usize>,
+    /// Connections waiting for a request, which `worker_connections` may close.
+    pub idle: RefCell<IdleConnections>,
 }
 
 impl Worker {
@@ -127,6 +131,7 @@ impl Worker {
             draining: Cell::new(false),
             active: Cell::new(0),
             accepting: Cell::new(0),
+            idle: RefCell::new(IdleConnections::default()),
         }
     }
 
@@ -317,6 +322,22 @@ impl Signals {
     }
 }
 
+/// Keeps a worker within `worker_connections`: at the limit, the oldest idle
+/// connection is closed for the new one; with none idle, the new one is refused (false)
+/// and nginx's alert logged.
+fn make_room(worker: &Worker) -> bool {
+    let limit = worker.snapshot.load().config.main.worker_connections as usize;
+    if worker.active.get() < limit || worker.idle.borrow_mut().close_oldest() {
+        return true;
+    }
+    worker.error_log.log(
+        crate::config::model::LogLevel::Alert,
+        None,
+        &format!("{limit} worker_connections are not enough"),
+    );
+    false
+}
+
 /// How long to pause accepting after an error such as EMFILE, so the loop does not spin.
 const ACCEPT_ERROR_PAUSE: std::time::Duration = std::time::Duration::from_millis(100);
 
@@ -337,6 +358,10 @@ async fn accept_loop(
         }
         match listener.accept(&addr, worker.drain_handle()).await {
             Ok((stream, peer)) => {
+                if !make_room(&worker) {
+                    drop(stream);
+                    continue;
+                }
                 let id = worker.connection_id();
                 let active = connection::Active::enter(&worker);
                 monoio::spawn(connection::serve(

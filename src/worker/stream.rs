@@ -137,7 +137,8 @@ impl Stream {
         })
     }
 
-    fn raw_fd(&self) -> std::os::fd::RawFd {
+    /// The socket's descriptor, owned by this stream.
+    pub fn raw_fd(&self) -> std::os::fd::RawFd {
         use std::os::fd::AsRawFd;
         match self {
             Stream::Tcp(s) => s.as_raw_fd(),

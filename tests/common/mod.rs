@@ -175,13 +175,13 @@ pub struct Vestibule {
     pub driver: Driver,
 }
 
-/// The configuration every instance runs; `@SERVERS@` and `@HTTP@` are the test's,
-/// `@PORT@` and `@DIR@` are filled in everywhere.
+/// The configuration every instance runs; `@MAIN@`, `@SERVERS@` and `@HTTP@` are the
+/// test's, `@PORT@` and `@DIR@` are filled in everywhere.
 const CONFIG_TEMPLATE: &str = "\
 daemon off;
 pid @DIR@/vestibule.pid;
 error_log @DIR@/error.log info;
-events { worker_connections 512; }
+@MAIN@
 http {
     include mime.types;
     default_type application/octet-stream;
@@ -192,6 +192,9 @@ http {
 @SERVERS@
 }
 ";
+
+/// The main-context directives of [`CONFIG_TEMPLATE`] unless a test gives its own.
+pub const DEFAULT_MAIN: &str = "events { worker_connections 512; }";
 
 impl Vestibule {
     /// Starts vestibule with `servers` (server blocks, using `@PORT@` and `@DIR@`).
@@ -213,6 +216,22 @@ impl Vestibule {
         driver: Driver,
         env: &[(&str, &std::ffi::OsStr)],
     ) -> Vestibule {
+        Vestibule::start_full(DEFAULT_MAIN, servers, http, driver, env)
+    }
+
+    /// [`start_with`](Self::start_with) with the main-context directives (`events`,
+    /// `worker_processes`, ...) given instead of [`DEFAULT_MAIN`].
+    pub fn start_with_main(main: &str, servers: &str, http: &str, driver: Driver) -> Vestibule {
+        Vestibule::start_full(main, servers, http, driver, &[])
+    }
+
+    fn start_full(
+        main: &str,
+        servers: &str,
+        http: &str,
+        driver: Driver,
+        env: &[(&str, &std::ffi::OsStr)],
+    ) -> Vestibule {
         let dir = tempfile::Builder::new()
             .prefix("vestibule-e2e-")
             .tempdir()
@@ -226,6 +245,7 @@ impl Vestibule {
             };
             let conf = fill(
                 &CONFIG_TEMPLATE
+                    .replace("@MAIN@", main)
                     .replace("@HTTP@", http)
                     .replace("@SERVERS@", servers),
             );

@@ -1,0 +1,158 @@
+//! Slow and numerous clients: 2,000 slowloris connections do not keep a normal client
+//! from its answer; a head trickled byte by byte is cut off at `client_header_timeout`
+//! (a deadline); at `worker_connections`, idle keep-alive connections are closed first
+//! to make room, and with none idle the new connection is refused with nginx's alert.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{Client, Driver, Vestibule};
+
+const SERVER: &str = "
+server {
+    listen 127.0.0.1:@PORT@;
+    server_name localhost;
+    client_header_timeout 30s;
+    keepalive_timeout 60s;
+    location / { return 200 \"ok\\n\"; }
+}";
+
+fn normal_request(v: &Vestibule) -> Duration {
+    let start = Instant::now();
+    let r = v.get("/", "localhost");
+    assert_eq!(r.status, 200, "{r}");
+    assert_eq!(r.text(), "ok\n");
+    start.elapsed()
+}
+
+/// The slowloris head, one byte of which each connection sends per round.
+const SLOW_HEAD: &[u8] = b"GET / HTTP/1.1\r\nHost: localhost\r\nX-Slow: abcdefghijklmnop";
+
+#[test]
+fn two_thousand_slowloris_connections_do_not_starve_a_normal_client() {
+    const SLOW: usize = 2000;
+    const ROUNDS: usize = 4;
+    let main =
+        "worker_processes 1;\nworker_rlimit_nofile 8192;\nevents { worker_connections 4096; }";
+    let v = Vestibule::start_with_main(main, SERVER, "", Driver::Default);
+    let mut slow: Vec<Client> = (0..SLOW).map(|_| Client::connect(v.port)).collect();
+    let mut latencies = Vec::new();
+    for round in 0..ROUNDS {
+        for s in &mut slow {
+            // Each holds a started head open: busy, never closed for room.
+            s.send(&SLOW_HEAD[round..=round]);
+        }
+        latencies.push(normal_request(&v));
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    eprintln!("normal request latencies beside {SLOW} slowloris connections: {latencies:?}");
+    // The slow connections were held, not dropped: each finishes its head now and is
+    // answered.
+    for s in slow.iter_mut().step_by(100) {
+        s.send(&SLOW_HEAD[ROUNDS..]);
+        s.send(b"\r\nConnection: close\r\n\r\n");
+    }
+    for s in slow.iter_mut().step_by(100) {
+        let r = s.read_response(false);
+        assert_eq!(r.status, 200, "{r}");
+    }
+    assert!(!v.error_log().contains("worker_connections are not enough"));
+}
+
+#[test]
+fn a_trickled_head_is_cut_off_at_the_header_deadline() {
+    let server = SERVER.replace("client_header_timeout 30s;", "client_header_timeout 1s;");
+    let v = Vestibule::start(&server);
+    let mut c = Client::connect(v.port);
+    let start = Instant::now();
+    let mut sent = 0;
+    // One byte every 100 ms would take 6 s for the whole head; the deadline is 1 s
+    // from the first byte, however often bytes arrive.
+    for byte in SLOW_HEAD {
+        if c.try_send(&[*byte]).is_err() {
+            break;
+        }
+        sent += 1;
+        std::thread::sleep(Duration::from_millis(100));
+        if start.elapsed() > Duration::from_secs(4) {
+            break;
+        }
+    }
+    assert!(
+        sent < SLOW_HEAD.len(),
+        "the whole head went in: no deadline"
+    );
+    assert!(c.closed_by_peer(), "still open after {:?}", start.elapsed());
+    assert!(start.elapsed() < Duration::from_secs(4));
+    v.wait_for_error_line(&["client timed out", "while reading client request headers"]);
+}
+
+/// A keep-alive connection that has been answered once and now waits.
+fn idle_client(v: &Vestibule) -> Client {
+    let mut c = Client::connect(v.port);
+    c.send(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n");
+    let r = c.read_response(false);
+    assert_eq!(r.status, 200, "{r}");
+    c
+}
+
+fn worker_connections_make_room(driver: Driver) {
+    const LIMIT: usize = 8;
+    let main = format!("worker_processes 1;\nevents {{ worker_connections {LIMIT}; }}");
+    let v = Vestibule::start_with_main(&main, SERVER, "", driver);
+    // The harness's readiness probe connected once; let that connection end.
+    std::thread::sleep(Duration::from_millis(200));
+
+    // At the limit with every connection idle: a new client is served, and the oldest
+    // idle one is the one closed.
+    let mut idle: Vec<Client> = (0..LIMIT).map(|_| idle_client(&v)).collect();
+    let r = v.get("/", "localhost");
+    assert_eq!(r.status, 200, "{r}");
+    assert!(
+        idle[0].closed_by_peer(),
+        "the oldest idle connection is still open"
+    );
+    for c in idle.iter_mut().skip(2) {
+        // Newer idle connections keep their keep-alive.
+        c.send(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n");
+        assert_eq!(c.read_response(false).status, 200);
+    }
+    drop(idle);
+    std::thread::sleep(Duration::from_millis(300));
+
+    // At the limit with every connection busy (a head begun): the new connection is
+    // closed unanswered, nginx's alert is logged, and the busy ones are still served.
+    let mut busy: Vec<Client> = (0..LIMIT)
+        .map(|_| {
+            let mut c = Client::connect(v.port);
+            c.send(&SLOW_HEAD[..20]);
+            c
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let mut refused = Client::connect(v.port);
+    let _ = refused.try_send(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n");
+    assert!(
+        refused.closed_by_peer(),
+        "a connection over the limit was served"
+    );
+    v.wait_for_error_line(&["[alert]", "8 worker_connections are not enough"]);
+    for c in &mut busy {
+        c.send(&SLOW_HEAD[20..]);
+        c.send(b"\r\n\r\n");
+        assert_eq!(c.read_response(false).status, 200);
+    }
+}
+
+#[test]
+fn worker_connections_close_idle_connections_first() {
+    worker_connections_make_room(Driver::Default);
+}
+
+#[test]
+fn worker_connections_close_idle_connections_first_on_epoll() {
+    worker_connections_make_room(Driver::Epoll);
+}
