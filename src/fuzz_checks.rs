@@ -21,8 +21,11 @@ use crate::http1::{
 use crate::route::{normalize_host, LocationOutcome, Router};
 use crate::static_files::range::{parse_range, RangeOutcome};
 
+/// A property over arbitrary bytes: returns, or panics when the property breaks.
+pub type Check = fn(&[u8]);
+
 /// Every target, by the name of its corpus folder and fuzz binary.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Check)] = &[
     ("request_head", request_head),
     ("response_head", response_head),
     ("chunked_body", chunked_body),
