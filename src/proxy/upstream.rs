@@ -94,7 +94,24 @@ pub async fn attempt(
                 x.body = crate::worker::exchange::BodyState::Consumed;
             }
         }
-        let (head, rest) = match read_head(&mut up, &x.head.method, conf).await {
+        let waited = monoio::select! {
+            head = read_head(&mut up, &x.head.method, conf) => Some(head),
+            () = client_gone(c.stream) => None,
+        };
+        let Some(head) = waited else {
+            // nginx's 499: the client left while the upstream was thinking; the
+            // upstream connection is dropped with the request.
+            x.status = 499;
+            c.worker.error_log.info(
+                Some(x.connection),
+                &format!(
+                    "client prematurely closed connection, so upstream connection is closed too while reading response header from upstream{}",
+                    crate::worker::dispatch::context(x, Some(&format!("http://{addr}")))
+                ),
+            );
+            return Attempt::Responded(Outcome::Close);
+        };
+        let (head, rest) = match head {
             Ok(v) => v,
             Err((err, any_byte)) => {
                 if reused && !fresh_only && !any_byte && !matches!(body, RequestBody::Streaming(_))
@@ -271,6 +288,17 @@ async fn send(
         }
     }
     Ok(())
+}
+
+/// How long an upstream may take to answer before the client's connection is watched
+/// for a close (so a fast upstream costs no extra poll per request).
+const WATCH_CLIENT_AFTER: Duration = Duration::from_millis(20);
+
+/// Resolves when the client closes its connection while the response head is awaited
+/// (checked from [`WATCH_CLIENT_AFTER`] on); pending forever otherwise.
+async fn client_gone(client: &Stream) {
+    monoio::time::sleep(WATCH_CLIENT_AFTER).await;
+    client.closed_by_peer().await;
 }
 
 /// Reads the response head within `proxy_read_timeout` per read, skipping interim

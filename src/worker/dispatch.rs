@@ -247,6 +247,7 @@ async fn do_return(
     keep_alive: bool,
 ) -> Outcome {
     if ret.code == 444 {
+        x.status = 444;
         return Outcome::Close;
     }
     let mut text = Vec::new();

@@ -137,6 +137,45 @@ impl Stream {
         })
     }
 
+    /// Resolves when the peer has closed or reset the connection, without consuming
+    /// anything. Bytes waiting to be read (a pipelined request) mean the peer is there:
+    /// the watch then stays pending for good, since readability would not change.
+    pub async fn closed_by_peer(&self) {
+        loop {
+            let ready = match self {
+                Stream::Tcp(s) => s.readable(false).await,
+                Stream::Unix(s) => s.readable(false).await,
+            };
+            if ready.is_err() {
+                return;
+            }
+            let mut byte = 0u8;
+            // SAFETY: a one-byte recv into a live local on this stream's descriptor;
+            // MSG_PEEK leaves the byte in the socket.
+            let n = unsafe {
+                libc::recv(
+                    self.raw_fd(),
+                    (&mut byte as *mut u8).cast(),
+                    1,
+                    libc::MSG_PEEK | libc::MSG_DONTWAIT,
+                )
+            };
+            match n {
+                0 => return,
+                n if n > 0 => std::future::pending::<()>().await,
+                _ => {
+                    let err = io::Error::last_os_error();
+                    if !matches!(
+                        err.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                    ) {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
     /// The socket's descriptor, owned by this stream.
     pub fn raw_fd(&self) -> std::os::fd::RawFd {
         use std::os::fd::AsRawFd;
