@@ -156,3 +156,40 @@ fn worker_connections_close_idle_connections_first() {
 fn worker_connections_close_idle_connections_first_on_epoll() {
     worker_connections_make_room(Driver::Epoll);
 }
+
+#[test]
+fn a_trickled_body_is_cut_off_at_the_body_deadline() {
+    let fake = common::FakeUpstream::start("ok");
+    let server = format!(
+        "
+server {{
+    listen 127.0.0.1:@PORT@;
+    server_name localhost;
+    client_body_timeout 1s;
+    location / {{ proxy_pass http://127.0.0.1:{}; }}
+}}",
+        fake.port
+    );
+    let v = Vestibule::start(&server);
+    let mut c = Client::connect(v.port);
+    c.send(b"POST /upload HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100\r\n\r\n");
+    let start = Instant::now();
+    let mut sent = 0;
+    // One byte per 100 ms would take 10 s; nginx's per-read timer would never fire.
+    while sent < 100 && start.elapsed() < Duration::from_secs(5) {
+        if c.try_send(b"x").is_err() {
+            break;
+        }
+        sent += 1;
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(sent < 100, "the whole body went in: no deadline");
+    v.wait_for_error_line(&[
+        "client timed out (110: Connection timed out) while reading client request body",
+    ]);
+    // Answered 408 (or closed first).
+    match c.try_read_response(false) {
+        Ok(r) => assert_eq!(r.status, 408, "{r}"),
+        Err(_) => assert!(c.closed_by_peer()),
+    }
+}

@@ -1,6 +1,7 @@
 //! Reading a client's request body: decoded by the framing the head declared
 //! (`Content-Length` or chunked), bounded by `client_max_body_size`, with
-//! `client_body_timeout` between reads. A body can be streamed piece by piece or
+//! `client_body_timeout` as a deadline that only 16 KiB of progress renews
+//! ([`ProgressDeadline`]). A body can be streamed piece by piece or
 //! spooled whole — in memory up to `client_body_buffer_size`, then in an unlinked temp
 //! file under `client_body_temp_path` — so Gunicorn's sync workers receive it in one
 //! fast burst (request buffering).
@@ -9,8 +10,9 @@ use std::fs::File;
 use std::io::{self, Write};
 use std::os::unix::fs::FileExt;
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use super::deadline::ProgressDeadline;
 use super::stream::Stream;
 use crate::http1::{BodyDecoder, BodyError, Chunk};
 
@@ -56,6 +58,9 @@ pub struct BodyReader {
     /// `client_max_body_size`; 0 means no limit.
     limit: u64,
     timeout: Duration,
+    /// `client_body_timeout` as a deadline that 16 KiB of progress renews, from the
+    /// first read of the body on.
+    deadline: Option<ProgressDeadline>,
 }
 
 impl BodyReader {
@@ -65,6 +70,7 @@ impl BodyReader {
             received: 0,
             limit,
             timeout,
+            deadline: None,
         }
     }
 
@@ -104,15 +110,20 @@ impl BodyReader {
                 }
                 Chunk::NeedMore => {
                     input.drain(..consumed);
+                    let deadline = self.deadline.get_or_insert_with(|| {
+                        ProgressDeadline::new(self.timeout, READ_CHUNK as u64, Instant::now())
+                    });
+                    let left = deadline
+                        .remaining(Instant::now())
+                        .ok_or(BodyReadError::Timeout)?;
                     let taken = std::mem::take(input);
                     let read =
-                        monoio::time::timeout(self.timeout, stream.read_more(taken, READ_CHUNK))
-                            .await;
+                        monoio::time::timeout(left, stream.read_more(taken, READ_CHUNK)).await;
                     let (res, buf) = read.map_err(|_| BodyReadError::Timeout)?;
                     *input = buf;
                     match res {
                         Ok(0) => return Err(BodyReadError::Closed),
-                        Ok(_) => {}
+                        Ok(n) => deadline.advanced(n as u64, Instant::now()),
                         Err(e) => return Err(BodyReadError::Io(e)),
                     }
                 }

@@ -13,6 +13,7 @@
 pub mod body;
 pub mod connection;
 pub mod control;
+pub mod deadline;
 pub mod dispatch;
 pub mod exchange;
 pub mod idle;

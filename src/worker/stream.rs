@@ -3,10 +3,17 @@
 //! model): a read appends to the buffer's spare capacity and hands it back.
 
 use std::io;
+use std::time::Instant;
 
 use monoio::buf::IoBufMut;
 use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
 use monoio::net::{TcpStream, UnixStream};
+
+use super::deadline::ProgressDeadline;
+
+/// `send_timeout` for a file: each period must move this much to renew it (a slow
+/// reader draining a few bytes at a time does not).
+const SEND_QUANTUM: u64 = 64 * 1024;
 
 /// The most one sendfile(2) call is asked to move (Linux caps a call near 2 GiB).
 const SENDFILE_MAX: usize = 1 << 30;
@@ -226,6 +233,7 @@ impl Stream {
         let mut off = libc::off_t::try_from(offset)
             .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
         let mut sent = 0u64;
+        let mut deadline = ProgressDeadline::new(timeout, SEND_QUANTUM, Instant::now());
         while sent < len {
             let want = usize::try_from(len - sent)
                 .unwrap_or(usize::MAX)
@@ -235,6 +243,7 @@ impl Stream {
             let n = unsafe { libc::sendfile(fd, file_fd, &mut off, want) };
             if n > 0 {
                 sent += n as u64;
+                deadline.advanced(n as u64, Instant::now());
                 continue;
             }
             if n == 0 {
@@ -243,7 +252,10 @@ impl Stream {
             let err = io::Error::last_os_error();
             match err.kind() {
                 io::ErrorKind::WouldBlock => {
-                    match monoio::time::timeout(timeout, self.writable()).await {
+                    let Some(left) = deadline.remaining(Instant::now()) else {
+                        return Err(io::Error::from(io::ErrorKind::TimedOut));
+                    };
+                    match monoio::time::timeout(left, self.writable()).await {
                         Ok(r) => r?,
                         Err(_) => return Err(io::Error::from(io::ErrorKind::TimedOut)),
                     }
