@@ -141,7 +141,8 @@ impl HeadError {
 pub enum RequestLineDefect {
     /// `GET /` with no version: HTTP/0.9, which vestibule does not speak.
     Http09,
-    /// Not `method SP request-target SP HTTP-version` with single spaces.
+    /// Not `method SP request-target SP HTTP-version` (runs of SP are allowed, as
+    /// nginx allows them; nothing else separates the parts).
     Malformed,
     /// A byte that may not appear in a request-target (RFC 9112 §3.2).
     TargetByte(u8),
