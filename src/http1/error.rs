@@ -273,8 +273,9 @@ impl UpstreamHeadError {
 pub enum ChunkError {
     #[error("invalid byte 0x{byte:02x} in chunk size")]
     SizeByte { byte: u8 },
-    #[error("chunk size has more than {limit} hex digits")]
-    SizeTooLong { limit: usize },
+    /// Larger than nginx's `NGX_MAX_OFF_T_VALUE`, however many leading zeros it has.
+    #[error("chunk size is larger than {limit:#x}")]
+    SizeTooLarge { limit: u64 },
     #[error("chunk size line is longer than {limit} bytes")]
     SizeLineTooLong { limit: usize },
     #[error("invalid byte 0x{byte:02x} in chunk extension")]
