@@ -1436,39 +1436,6 @@ impl JsonParser<'_> {
     }
 }
 
-#[cfg(test)]
-mod harness_tests {
-    use super::*;
-
-    #[test]
-    fn sha256_known_answers() {
-        assert_eq!(
-            sha256_hex(b""),
-            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-        );
-        assert_eq!(
-            sha256_hex(b"abc"),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
-        assert_eq!(
-            sha256_hex(b"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"),
-            "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"
-        );
-    }
-
-    #[test]
-    fn json_reads_what_flask_writes() {
-        let j = Json::parse(
-            r#"{"headers":[["Host","x"],["X","\u00e9\"q\""]],"n":5,"form":{"k":["v"]},"z":null}"#,
-        )
-        .unwrap();
-        assert_eq!(j.request_headers("host"), vec!["x"]);
-        assert_eq!(j.num("n"), 5);
-        assert_eq!(j.form("k"), vec!["v"]);
-        assert_eq!(j.str("z"), "");
-    }
-}
-
 // ---------------------------------------------------------------------------------
 // Processes, as /proc shows them
 
@@ -1528,4 +1495,37 @@ pub fn open_fds(pid: i32) -> Vec<(i32, String)> {
         .collect();
     fds.sort();
     fds
+}
+
+#[cfg(test)]
+mod harness_tests {
+    use super::*;
+
+    #[test]
+    fn sha256_known_answers() {
+        assert_eq!(
+            sha256_hex(b""),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+        assert_eq!(
+            sha256_hex(b"abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert_eq!(
+            sha256_hex(b"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"),
+            "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"
+        );
+    }
+
+    #[test]
+    fn json_reads_what_flask_writes() {
+        let j = Json::parse(
+            r#"{"headers":[["Host","x"],["X","\u00e9\"q\""]],"n":5,"form":{"k":["v"]},"z":null}"#,
+        )
+        .unwrap();
+        assert_eq!(j.request_headers("host"), vec!["x"]);
+        assert_eq!(j.num("n"), 5);
+        assert_eq!(j.form("k"), vec!["v"]);
+        assert_eq!(j.str("z"), "");
+    }
 }
