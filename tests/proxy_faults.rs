@@ -2,18 +2,21 @@
 //! as nginx answers it — 502 or 504 with its error-log line when nothing has been sent
 //! yet, and, once a response has started, a client connection that is closed with the
 //! body visibly incomplete (fewer bytes than `Content-Length`, no final chunk), never a
-//! truncated body presented as whole.
+//! truncated body presented as whole. [`FAULTS`] is the table; the last test runs all
+//! of it against one worker and checks that the worker survived without leaking.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 
+use std::time::{Duration, Instant};
+
 use common::{End, FakeUpstream, Framing, Response, Vestibule};
 
-/// Vestibule in front of a fake upstream: `/` buffered (the default), `/nobuf/` with
+/// Vestibule in front of an upstream port: `/` buffered (the default), `/nobuf/` with
 /// `proxy_buffering off`, both with a 1 s read timeout.
-fn proxy_to(fake: &FakeUpstream) -> Vestibule {
-    let up = format!("http://127.0.0.1:{}", fake.port);
+fn proxy_to_port(port: u16) -> Vestibule {
+    let up = format!("http://127.0.0.1:{port}");
     Vestibule::start(&format!(
         "
 server {{
@@ -34,8 +37,149 @@ server {{
     ))
 }
 
+fn proxy_to(fake: &FakeUpstream) -> Vestibule {
+    proxy_to_port(fake.port)
+}
+
 fn get(v: &Vestibule, path: &str) -> Response {
     v.get(path, "example.com")
+}
+
+/// What the client must see for a fault.
+#[derive(Debug, Clone, Copy)]
+enum Outcome {
+    /// vestibule's own error page: nothing of the upstream's answer got through.
+    Page(u16),
+    /// The upstream's 200 with this body, whole.
+    Served(&'static str),
+    /// The upstream's 200 with its body cut short, then a closed connection.
+    CutShort,
+}
+
+/// One upstream fault: the `fake_upstream.py` mode (the last path segment in
+/// `by_path` mode), what the client gets, and the start of the error-log line.
+struct Fault {
+    mode: &'static str,
+    outcome: Outcome,
+    log: Option<&'static str>,
+}
+
+const HEAD: &str = "while reading response header from upstream";
+
+/// Every fault, in nginx's words. "refused" is not a mode: nothing listens.
+const FAULTS: &[Fault] = &[
+    Fault {
+        mode: "refused",
+        outcome: Outcome::Page(502),
+        log: Some("connect() failed (111: Connection refused) while connecting to upstream"),
+    },
+    Fault {
+        mode: "reset_before_head",
+        outcome: Outcome::Page(502),
+        log: Some("recv() failed (104: Connection reset by peer) while reading response header from upstream"),
+    },
+    Fault {
+        mode: "close_before_head",
+        outcome: Outcome::Page(502),
+        log: Some("upstream prematurely closed connection while reading response header from upstream"),
+    },
+    Fault {
+        mode: "hang",
+        outcome: Outcome::Page(504),
+        log: Some("upstream timed out (110: Connection timed out) while reading response header from upstream"),
+    },
+    // proxy_read_timeout bounds each read, as in nginx: a head trickled byte by byte
+    // over longer than the timeout is served.
+    Fault {
+        mode: "trickle_head",
+        outcome: Outcome::Served("trickled"),
+        log: None,
+    },
+    Fault {
+        mode: "garbage",
+        outcome: Outcome::Page(502),
+        log: Some("upstream sent no valid HTTP/1.0 header"),
+    },
+    Fault {
+        mode: "oversized_head",
+        outcome: Outcome::Page(502),
+        log: Some("upstream sent too big header while reading response header from upstream"),
+    },
+    Fault {
+        mode: "two_lengths",
+        outcome: Outcome::Page(502),
+        log: Some("upstream sent duplicate header line"),
+    },
+    Fault {
+        mode: "cl_and_te",
+        outcome: Outcome::Page(502),
+        log: Some("upstream sent \"Content-Length\" and \"Transfer-Encoding\" headers at the same time while reading response header from upstream"),
+    },
+    Fault {
+        mode: "reset_mid_body",
+        outcome: Outcome::CutShort,
+        log: Some("recv() failed (104: Connection reset by peer) while reading upstream"),
+    },
+    Fault {
+        mode: "close_mid_body",
+        outcome: Outcome::CutShort,
+        log: Some("upstream prematurely closed connection while reading upstream"),
+    },
+    Fault {
+        mode: "stall_mid_body",
+        outcome: Outcome::CutShort,
+        log: Some("upstream timed out (110: Connection timed out) while reading upstream"),
+    },
+    Fault {
+        mode: "close_mid_chunked",
+        outcome: Outcome::CutShort,
+        log: Some("upstream prematurely closed connection while reading upstream"),
+    },
+];
+
+fn fault(mode: &str) -> &'static Fault {
+    FAULTS
+        .iter()
+        .find(|f| f.mode == mode)
+        .unwrap_or_else(|| panic!("no fault {mode}"))
+}
+
+/// Requests `path` and checks the fault's outcome and its error-log line (among the
+/// lines written since `log_from`, naming this request). Returns the response.
+fn check(v: &Vestibule, f: &Fault, path: &str, log_from: usize) -> Response {
+    let r = get(v, path);
+    let what = format!("{} at {path}", f.mode);
+    match f.outcome {
+        Outcome::Page(status) => {
+            assert_eq!(r.status, status, "{what}: {r}");
+            assert!(r.complete(), "{what}: {r}");
+            assert!(
+                r.text().contains(&format!("<title>{status} ")),
+                "{what}: not vestibule's page: {r}"
+            );
+        }
+        Outcome::Served(body) => {
+            assert_eq!(r.status, 200, "{what}: {r}");
+            assert!(r.complete(), "{what}: {r}");
+            assert_eq!(r.text(), body, "{what}");
+        }
+        Outcome::CutShort => assert_cut_short(&r, &what),
+    }
+    if let Some(words) = f.log {
+        let request = format!("request: \"GET {path} HTTP/1.1\"");
+        let logged = common::wait_until(common::IO_DEADLINE, || {
+            v.error_log().get(log_from..).is_some_and(|new| {
+                new.lines()
+                    .any(|l| l.contains(words) && l.contains(&request))
+            })
+        });
+        assert!(
+            logged,
+            "{what}: no error-log line with {words:?} and {request:?}; new lines:\n{}",
+            v.error_log().get(log_from..).unwrap_or_default()
+        );
+    }
+    r
 }
 
 #[test]
@@ -47,21 +191,47 @@ fn fake_upstream_ok_mode_works_through_the_proxy() {
     assert_eq!(r.text(), "ok\n");
 }
 
+/// Runs one fault through its own fake upstream, at `/x` and (for body faults, where
+/// buffering matters) `/nobuf/x`.
+fn run_alone(mode: &str) -> (FakeUpstream, Vestibule, Vec<Response>) {
+    let f = fault(mode);
+    let fake = FakeUpstream::start(mode);
+    let v = proxy_to(&fake);
+    let paths: &[&str] = match f.outcome {
+        Outcome::CutShort => &["/x", "/nobuf/x"],
+        _ => &["/x"],
+    };
+    let responses = paths
+        .iter()
+        .map(|path| check(&v, f, path, v.error_log().len()))
+        .collect();
+    (fake, v, responses)
+}
+
+#[test]
+fn refused_connection_gives_502() {
+    // A port that was bound and released: nothing listens there.
+    let port = common::free_port();
+    let v = proxy_to_port(port);
+    check(&v, fault("refused"), "/x", 0);
+    v.wait_for_error_line(&[&format!("upstream: \"http://127.0.0.1:{port}/x\"")]);
+}
+
+#[test]
+fn reset_before_head_gives_502() {
+    run_alone("reset_before_head");
+}
+
 #[test]
 fn garbage_status_line_gives_502_not_the_garbage() {
-    let fake = FakeUpstream::start("garbage");
-    let v = proxy_to(&fake);
-    for path in ["/x", "/nobuf/x"] {
-        let r = get(&v, path);
-        assert_eq!(r.status, 502, "{path}: {r}");
-        assert!(r.complete());
-        assert!(!r.text().contains("garbage"), "{path}: passed through: {r}");
-        assert_eq!(r.header("x-garbage"), None, "{path}: {r}");
+    let (fake, v, _) = run_alone("garbage");
+    let r = get(&v, "/nobuf/x");
+    assert_eq!(r.status, 502, "{r}");
+    for r in [r, get(&v, "/x")] {
+        assert!(!r.text().contains("garbage"), "passed through: {r}");
+        assert_eq!(r.header("x-garbage"), None, "{r}");
     }
-    let line = v.wait_for_error_line(&[
-        "upstream sent invalid header",
-        "while reading response header from upstream",
-    ]);
+    let line = v.wait_for_error_line(&["upstream sent no valid HTTP/1.0 header", HEAD]);
     assert!(
         line.contains(&format!("upstream: \"http://127.0.0.1:{}/x\"", fake.port)),
         "{line}"
@@ -70,96 +240,83 @@ fn garbage_status_line_gives_502_not_the_garbage() {
 
 #[test]
 fn close_before_head_gives_502() {
-    let fake = FakeUpstream::start("close_before_head");
-    let v = proxy_to(&fake);
-    let r = get(&v, "/x");
-    assert_eq!(r.status, 502, "{r}");
-    v.wait_for_error_line(&[
-        "upstream prematurely closed connection while reading response header from upstream",
-        "request: \"GET /x HTTP/1.1\"",
-    ]);
+    run_alone("close_before_head");
 }
 
 #[test]
 fn oversized_head_gives_502() {
-    let fake = FakeUpstream::start("oversized_head");
-    let v = proxy_to(&fake);
-    let r = get(&v, "/x");
-    assert_eq!(r.status, 502, "{r}");
-    assert_eq!(r.header("x-filler"), None);
-    v.wait_for_error_line(&[
-        "upstream sent too big header while reading response header from upstream",
-    ]);
+    let (_fake, _v, responses) = run_alone("oversized_head");
+    assert_eq!(responses[0].header("x-filler"), None);
 }
 
 #[test]
 fn hanging_upstream_gives_504_after_proxy_read_timeout() {
-    let fake = FakeUpstream::start("hang");
-    let v = proxy_to(&fake);
-    let r = get(&v, "/x");
-    assert_eq!(r.status, 504, "{r}");
-    assert!(r.text().contains("504 Gateway Time-out"), "{r}");
-    v.wait_for_error_line(&[
-        "upstream timed out (110: Connection timed out) while reading response header from upstream",
-        "request: \"GET /x HTTP/1.1\"",
-    ]);
+    let (_fake, _v, responses) = run_alone("hang");
+    assert!(responses[0].text().contains("504 Gateway Time-out"));
+}
+
+#[test]
+fn trickled_head_is_served_since_the_read_timeout_is_per_read() {
+    let started = Instant::now();
+    run_alone("trickle_head");
+    // The head took longer than proxy_read_timeout (1 s) in all: only a per-read
+    // timeout lets it through.
+    assert!(
+        started.elapsed() > Duration::from_secs(3),
+        "the head was not trickled ({:?})",
+        started.elapsed()
+    );
 }
 
 /// A body cut short after the head went out: the client must see it cut short.
-fn assert_cut_short(r: &Response, path: &str) {
-    assert_eq!(r.status, 200, "{path}: {r}");
+fn assert_cut_short(r: &Response, what: &str) {
+    assert_eq!(r.status, 200, "{what}: {r}");
     assert_ne!(
         r.end,
         End::Complete,
-        "{path}: a truncated body presented as complete: {r}"
+        "{what}: a truncated body presented as complete: {r}"
     );
     assert_ne!(
         r.end,
         End::Timeout,
-        "{path}: the connection was left open instead of closed: {r}"
+        "{what}: the connection was left open instead of closed: {r}"
     );
 }
 
 #[test]
 fn reset_mid_body_with_content_length_closes_the_client_short() {
-    let fake = FakeUpstream::start("reset_mid_body");
-    let v = proxy_to(&fake);
-    for path in ["/x", "/nobuf/x"] {
-        let r = get(&v, path);
-        assert_eq!(r.framing, Framing::Length(1_000_000), "{path}: {r}");
+    let (_fake, _v, responses) = run_alone("reset_mid_body");
+    for r in responses {
+        assert_eq!(r.framing, Framing::Length(1_000_000), "{r}");
         assert!(r.body.len() < 1_000_000);
-        assert_cut_short(&r, path);
     }
-    v.wait_for_error_line(&["while reading upstream", "request: \"GET /x HTTP/1.1\""]);
 }
 
 #[test]
 fn close_mid_body_with_content_length_closes_the_client_short() {
-    let fake = FakeUpstream::start("close_mid_body");
-    let v = proxy_to(&fake);
-    for path in ["/x", "/nobuf/x"] {
-        let r = get(&v, path);
-        assert_eq!(r.framing, Framing::Length(1_000_000), "{path}: {r}");
-        assert_eq!(r.body, common::pattern(100_000), "{path}");
-        assert_cut_short(&r, path);
+    let (_fake, _v, responses) = run_alone("close_mid_body");
+    for r in responses {
+        assert_eq!(r.framing, Framing::Length(1_000_000), "{r}");
+        assert_eq!(r.body, common::pattern(100_000));
     }
-    v.wait_for_error_line(&[
-        "upstream prematurely closed connection while reading upstream",
-        "request: \"GET /nobuf/x HTTP/1.1\"",
-    ]);
+}
+
+#[test]
+fn stalled_body_is_cut_at_proxy_read_timeout() {
+    let (_fake, _v, responses) = run_alone("stall_mid_body");
+    for r in responses {
+        assert_eq!(r.framing, Framing::Length(1_000_000), "{r}");
+        assert_eq!(r.body, common::pattern(100_000));
+    }
 }
 
 #[test]
 fn close_mid_chunked_body_sends_no_final_chunk() {
-    let fake = FakeUpstream::start("close_mid_chunked");
-    let v = proxy_to(&fake);
-    for path in ["/x", "/nobuf/x"] {
-        let r = get(&v, path);
-        assert_eq!(r.framing, Framing::Chunked, "{path}: {r}");
-        assert_eq!(r.text(), "first\nsecond\n", "{path}");
-        assert_cut_short(&r, path);
+    let (_fake, _v, responses) = run_alone("close_mid_chunked");
+    for r in responses {
+        assert_eq!(r.framing, Framing::Chunked, "{r}");
+        assert_eq!(r.text(), "first\nsecond\n");
     }
-    v.wait_for_error_line(&["upstream prematurely closed connection while reading upstream"]);
 }
 
 #[test]
@@ -303,19 +460,12 @@ fn stale_pooled_connection_reset_by_the_upstream_is_replaced() {
 
 #[test]
 fn ambiguous_upstream_framing_gives_502() {
-    for (mode, words) in [
-        (
-            "cl_and_te",
-            "upstream sent \"Content-Length\" and \"Transfer-Encoding\"",
-        ),
-        ("two_lengths", "upstream sent duplicate header line"),
-    ] {
-        let fake = FakeUpstream::start(mode);
-        let v = proxy_to(&fake);
-        let r = get(&v, "/x");
-        assert_eq!(r.status, 502, "{mode}: {r}");
-        assert!(!r.text().contains("hello"), "{mode}: passed through: {r}");
-        v.wait_for_error_line(&[words]);
+    for mode in ["cl_and_te", "two_lengths"] {
+        let (_fake, _v, responses) = run_alone(mode);
+        assert!(
+            !responses[0].text().contains("hello"),
+            "{mode}: passed through"
+        );
     }
 }
 
@@ -335,4 +485,102 @@ fn close_delimited_upstream_body_is_reframed_for_the_client() {
         assert_eq!(r.framing, Framing::Close, "{path}: {r}");
         assert_eq!(r.body, common::pattern(100_000), "{path}");
     }
+}
+
+/// The worker of a one-worker vestibule (the template leaves `worker_processes` at
+/// its default, 1, as nginx's).
+fn only_worker(v: &Vestibule) -> i32 {
+    let mut workers = Vec::new();
+    common::wait_until(common::IO_DEADLINE, || {
+        workers = common::child_pids(v.pid());
+        workers.len() == 1
+    });
+    match workers.as_slice() {
+        [w] => *w,
+        other => panic!("expected one worker, found {other:?}"),
+    }
+}
+
+/// The worker's descriptors once no client connection is open: a last request is
+/// read to the server's close, then the count may still drop for a moment (the close
+/// can lag the FIN the client sees); the smallest count seen is the baseline.
+fn settled_fds(v: &Vestibule, worker: i32) -> Vec<(i32, String)> {
+    let mut c = v.client();
+    c.send(b"GET /faults/ok HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n");
+    assert_eq!(c.read_response(false).status, 200);
+    assert!(c.closed_by_peer());
+    let mut fds = common::open_fds(worker);
+    let first = fds.len();
+    common::wait_until(Duration::from_millis(500), || {
+        fds = common::open_fds(worker);
+        fds.len() < first
+    });
+    fds
+}
+
+/// Every fault of [`FAULTS`], buffered and unbuffered, in turn against one worker:
+/// each gets its outcome and log line, and afterwards the worker is the same process
+/// (nothing crashed it) with the descriptors it had before (nothing leaked). No
+/// upstream keep-alive, so no pooled connection holds a descriptor legitimately.
+#[test]
+fn all_faults_in_turn_leave_one_worker_alive_without_leaks() {
+    let fake = FakeUpstream::start("by_path");
+    let refused = common::free_port();
+    let v = Vestibule::start(&format!(
+        "
+upstream faults {{ server 127.0.0.1:{fake}; keepalive 0; }}
+upstream refused {{ server 127.0.0.1:{refused}; keepalive 0; }}
+server {{
+    listen 127.0.0.1:@PORT@;
+    server_name example.com;
+    proxy_read_timeout 1s;
+    location /faults/ {{ proxy_pass http://faults; }}
+    location /nobuf/faults/ {{ proxy_pass http://faults; proxy_buffering off; }}
+    location /refused/ {{ proxy_pass http://refused; }}
+}}
+",
+        fake = fake.port
+    ));
+    let worker = only_worker(&v);
+    // A first proxied request, so that whatever a worker opens once is open.
+    let ok = Fault {
+        mode: "ok",
+        outcome: Outcome::Served("ok\n"),
+        log: None,
+    };
+    check(&v, &ok, "/faults/ok", 0);
+    let baseline = settled_fds(&v, worker);
+
+    for f in FAULTS {
+        let paths = match (f.mode, f.outcome) {
+            ("refused", _) => vec!["/refused/x".to_string()],
+            (mode, Outcome::CutShort) => {
+                vec![format!("/faults/{mode}"), format!("/nobuf/faults/{mode}")]
+            }
+            (mode, _) => vec![format!("/faults/{mode}")],
+        };
+        for path in paths {
+            check(&v, f, &path, v.error_log().len());
+        }
+    }
+    check(&v, &ok, "/faults/ok", 0);
+
+    assert_eq!(
+        common::child_pids(v.pid()),
+        vec![worker],
+        "the worker was replaced; error.log:\n{}",
+        v.error_log()
+    );
+    // Closes may lag the responses a little.
+    let mut now = Vec::new();
+    let back = common::wait_until(Duration::from_secs(5), || {
+        now = common::open_fds(worker);
+        now.len() <= baseline.len()
+    });
+    assert!(
+        back,
+        "the worker holds {} descriptors, {} before the faults:\nbefore: {baseline:?}\nafter: {now:?}",
+        now.len(),
+        baseline.len()
+    );
 }

@@ -5,17 +5,20 @@
 //!
 //! The decoder is strict where parsers disagree (the request-smuggling surface):
 //! every line ends in CRLF, never a bare LF or CR; whitespace after the size is only
-//! the BWS before `;`; the size has at most 16 hex digits; the size line and the
-//! trailer section have byte limits. Extensions and trailer fields are checked for
-//! bytes and discarded, as nginx discards them.
+//! the BWS before `;`; the size is at most [`MAX_CHUNK_SIZE`] (leading zeros are
+//! legal and free); the size line and the trailer section have byte limits.
+//! Extensions and trailer fields are checked for bytes and discarded, as nginx
+//! discards them.
 
 use std::ops::Range;
 
 use super::error::{ChunkError, HeaderDefect};
 
-/// Hex digits in a chunk size, leading zeros included; 16 fill a `u64`.
-pub const MAX_CHUNK_SIZE_DIGITS: usize = 16;
-/// Bytes in a chunk size line before its CRLF: size, BWS and extensions.
+/// The largest chunk size, nginx's `NGX_MAX_OFF_T_VALUE`. Leading zeros do not count
+/// against it (RFC 9112 §7.1: `chunk-size = 1*HEXDIG`); the line limit bounds them.
+pub const MAX_CHUNK_SIZE: u64 = i64::MAX as u64;
+/// Bytes in a chunk size line before its CRLF: size (leading zeros included), BWS
+/// and extensions.
 pub const MAX_CHUNK_SIZE_LINE: usize = 4096;
 /// Bytes in the trailer section after the last chunk, CRLFs included.
 pub const MAX_TRAILER_BYTES: usize = 8 * 1024;
@@ -144,15 +147,15 @@ fn step(state: State, b: u8) -> Result<State, ChunkError> {
     Ok(match state {
         State::Size { size, digits } => match (b, hex_value(b)) {
             (_, Some(v)) => {
-                if digits == MAX_CHUNK_SIZE_DIGITS {
-                    return Err(ChunkError::SizeTooLong {
-                        limit: MAX_CHUNK_SIZE_DIGITS,
+                // nginx's check: one more digit must not pass MAX_CHUNK_SIZE.
+                if size > MAX_CHUNK_SIZE >> 4 {
+                    return Err(ChunkError::SizeTooLarge {
+                        limit: MAX_CHUNK_SIZE,
                     });
                 }
-                // 16 digits fill exactly 64 bits, so this never overflows.
                 State::Size {
                     size: (size << 4) | u64::from(v),
-                    digits: digits + 1,
+                    digits: count_line(digits)?,
                 }
             }
             _ if digits == 0 => return Err(ChunkError::SizeByte { byte: b }),

@@ -61,7 +61,7 @@ fn drive_every_way(name: &str, input: &[u8]) -> Outcome {
 fn valid_bodies() {
     // (name, body, payload); "NEXT" follows each body and must be left over.
     #[rustfmt::skip]
-    let rows: [(&str, &[u8], &[u8]); 13] = [
+    let rows: [(&str, &[u8], &[u8]); 14] = [
         ("one_chunk", b"5\r\nhello\r\n0\r\n\r\n", b"hello"),
         ("several_chunks", b"5\r\nhello\r\n1\r\n \r\n5\r\nworld\r\n0\r\n\r\n", b"hello world"),
         ("empty_body", b"0\r\n\r\n", b""),
@@ -69,6 +69,8 @@ fn valid_bodies() {
         ("lowercase_hex", b"a\r\n0123456789\r\n0\r\n\r\n", b"0123456789"),
         ("leading_zeros", b"0005\r\nhello\r\n000\r\n\r\n", b"hello"),
         ("sixteen_digits", b"0000000000000005\r\nhello\r\n0000000000000000\r\n\r\n", b"hello"),
+        // Leading zeros are legal (`1*HEXDIG`) and nginx reads them by value.
+        ("twenty_four_digits", b"000000000000000000000005\r\nhello\r\n0\r\n\r\n", b"hello"),
         ("extensions", b"5;name=value\r\nhello\r\n0;last\r\n\r\n", b"hello"),
         ("quoted_extension", b"5;n=\"a b;c\"\r\nhello\r\n0\r\n\r\n", b"hello"),
         ("bws_before_extension", b"5 \t;x\r\nhello\r\n0\r\n\r\n", b"hello"),
@@ -101,8 +103,8 @@ fn invalid_bodies() {
         ("hex_prefix", b"0x5\r\n", ChunkError::SizeByte { byte: b'x' }),
         ("leading_space", b" 5\r\n", ChunkError::SizeByte { byte: b' ' }),
         ("space_before_crlf", b"5 \r\nhello\r\n", ChunkError::SizeByte { byte: b'\r' }),
-        ("seventeen_digits", b"00000000000000005\r\n", ChunkError::SizeTooLong { limit: 16 }),
-        ("overflowing_size", b"fffffffffffffffff\r\n", ChunkError::SizeTooLong { limit: 16 }),
+        ("past_off_t_max", b"8000000000000000\r\n", ChunkError::SizeTooLarge { limit: MAX_CHUNK_SIZE }),
+        ("overflowing_u64", b"fffffffffffffffff\r\n", ChunkError::SizeTooLarge { limit: MAX_CHUNK_SIZE }),
         ("control_byte_in_extension", b"5;\x01\r\n", ChunkError::ExtensionByte { byte: 1 }),
         ("trailer_obs_fold", b"0\r\nA: b\r\n c\r\n\r\n", ChunkError::Trailer { defect: HD::ObsFold }),
         ("trailer_empty_name", b"0\r\n: b\r\n\r\n", ChunkError::Trailer { defect: HD::EmptyName }),
@@ -132,11 +134,28 @@ fn incomplete_body_needs_more() {
 fn largest_chunk_size_is_accepted() {
     let mut decoder = ChunkedDecoder::new();
     assert_eq!(
-        decoder.next(b"ffffffffffffffff\r\n").unwrap(),
-        (18, Chunk::NeedMore)
+        decoder.next(b"07fffffffffffffff\r\n").unwrap(),
+        (19, Chunk::NeedMore)
     );
     assert_eq!(decoder.next(b"abc").unwrap(), (3, Chunk::Data(0..3)));
     assert!(!decoder.is_done());
+    assert_eq!(MAX_CHUNK_SIZE, 0x7fff_ffff_ffff_ffff);
+}
+
+#[test]
+fn leading_zeros_count_towards_the_size_line_limit() {
+    let mut at_limit = vec![b'0'; MAX_CHUNK_SIZE_LINE - 1];
+    at_limit.extend_from_slice(b"1\r\nx\r\n0\r\n\r\n");
+    assert_eq!(drive(&[&at_limit]), Ok((b"x".to_vec(), true, Vec::new())));
+
+    let mut past = vec![b'0'; MAX_CHUNK_SIZE_LINE];
+    past.extend_from_slice(b"1\r\nx\r\n0\r\n\r\n");
+    assert_eq!(
+        drive(&[&past]),
+        Err(ChunkError::SizeLineTooLong {
+            limit: MAX_CHUNK_SIZE_LINE
+        })
+    );
 }
 
 #[test]

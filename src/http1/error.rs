@@ -141,7 +141,8 @@ impl HeadError {
 pub enum RequestLineDefect {
     /// `GET /` with no version: HTTP/0.9, which vestibule does not speak.
     Http09,
-    /// Not `method SP request-target SP HTTP-version` with single spaces.
+    /// Not `method SP request-target SP HTTP-version` (runs of SP are allowed, as
+    /// nginx allows them; nothing else separates the parts).
     Malformed,
     /// A byte that may not appear in a request-target (RFC 9112 §3.2).
     TargetByte(u8),
@@ -272,8 +273,9 @@ impl UpstreamHeadError {
 pub enum ChunkError {
     #[error("invalid byte 0x{byte:02x} in chunk size")]
     SizeByte { byte: u8 },
-    #[error("chunk size has more than {limit} hex digits")]
-    SizeTooLong { limit: usize },
+    /// Larger than nginx's `NGX_MAX_OFF_T_VALUE`, however many leading zeros it has.
+    #[error("chunk size is larger than {limit:#x}")]
+    SizeTooLarge { limit: u64 },
     #[error("chunk size line is longer than {limit} bytes")]
     SizeLineTooLong { limit: usize },
     #[error("invalid byte 0x{byte:02x} in chunk extension")]

@@ -15,10 +15,10 @@
 //! conflicting or repeated `Content-Length`, `Content-Length` with
 //! `Transfer-Encoding`, any `Transfer-Encoding` but `chunked`, obs-fold, whitespace
 //! before a colon, bare CR, control bytes and missing or repeated `Host` are refused
-//! before anything is forwarded. Bare LF line endings in heads are accepted, as nginx
-//! and httparse accept them (RFC 9112 §2.2 allows it); inside chunked bodies only
-//! CRLF is. Every buffer and loop has a named limit ([`HeadLimits`],
-//! [`UpstreamHeadLimits`], [`chunked::MAX_CHUNK_SIZE_LINE`], ...).
+//! before anything is forwarded. Bare LF line endings in heads and runs of SP in the
+//! request line are accepted, as nginx accepts them (RFC 9112 §2.2 and §3 allow it);
+//! inside chunked bodies only CRLF is. Every buffer and loop has a named limit
+//! ([`HeadLimits`], [`UpstreamHeadLimits`], [`chunked::MAX_CHUNK_SIZE_LINE`], ...).
 
 pub mod body;
 pub mod chunked;

@@ -257,6 +257,11 @@ fn validate(
     if http11 && host.is_none() {
         return Err(HeadError::MissingHost);
     }
+    // nginx's order (`ngx_http_process_request_header`): both framings at once is a
+    // 400 whatever their values, before either is read.
+    if content_length.is_some() && transfer_encoding.is_some() {
+        return Err(HeadError::ContentLengthWithTransferEncoding);
+    }
     let length =
         match content_length {
             Some(value) => Some(parse_content_length(value).ok_or_else(|| {
@@ -268,10 +273,7 @@ fn validate(
         };
     let framing = match (transfer_encoding, length) {
         (Some(_), _) if !http11 => return Err(HeadError::TransferEncodingOnHttp10),
-        (Some(te), None) if is_chunked_only(te) => RequestFraming::Chunked,
-        (Some(te), Some(_)) if is_chunked_only(te) => {
-            return Err(HeadError::ContentLengthWithTransferEncoding)
-        }
+        (Some(te), _) if is_chunked_only(te) => RequestFraming::Chunked,
         (Some(te), _) => return Err(HeadError::UnknownTransferEncoding { value: excerpt(te) }),
         (None, Some(n)) => RequestFraming::ContentLength(n),
         (None, None) => RequestFraming::None,

@@ -23,7 +23,11 @@ pub(crate) fn is_method_byte(b: u8) -> bool {
     b.is_ascii_uppercase() || b == b'_' || b == b'-'
 }
 
-/// `method SP request-target SP HTTP-version` with single spaces (RFC 9112 §3).
+/// `method SP request-target SP HTTP-version` (RFC 9112 §3). As nginx does (and as
+/// RFC 9112 §3 allows: "recipients MAY instead parse on whitespace-delimited word
+/// boundaries"), runs of SP between the parts and after the version are accepted;
+/// only SP is a separator, never HTAB or a bare CR. vestibule writes its own request
+/// line upstream, so the lenience cannot reach a second parser.
 pub(crate) fn parse_request_line(line: &[u8]) -> Result<(Method, &str, Version), HeadError> {
     use RequestLineDefect as D;
     let method = method_prefix(line);
@@ -33,25 +37,26 @@ pub(crate) fn parse_request_line(line: &[u8]) -> Result<(Method, &str, Version),
     if line.contains(&b'\r') {
         return Err(HeadError::InvalidRequestLine(D::BareCr));
     }
-    let Some(rest) = line.get(method.len()..).and_then(|r| r.strip_prefix(b" ")) else {
+    let rest = line.get(method.len()..).unwrap_or_default();
+    if rest.first() != Some(&b' ') {
         return Err(HeadError::InvalidRequestLine(D::Malformed));
-    };
-    let mut parts = rest.splitn(2, |&b| b == b' ');
-    let target = parts.next().unwrap_or_default();
-    let Some(version) = parts.next() else {
+    }
+    let (target, rest) = next_word(rest);
+    // RFC 9112 §3.2: the target is visible ASCII; raw UTF-8 is let through as nginx does.
+    if let Some(&bad) = target.iter().find(|&&b| b < b' ' || b == 0x7f) {
+        return Err(HeadError::InvalidRequestLine(D::TargetByte(bad)));
+    }
+    let (version, rest) = next_word(rest);
+    if version.is_empty() {
         let defect = if target.first() == Some(&b'/') {
             D::Http09
         } else {
             D::Malformed
         };
         return Err(HeadError::InvalidRequestLine(defect));
-    };
-    if target.is_empty() || version.contains(&b' ') {
-        return Err(HeadError::InvalidRequestLine(D::Malformed));
     }
-    // RFC 9112 §3.2: the target is visible ASCII; raw UTF-8 is let through as nginx does.
-    if let Some(&bad) = target.iter().find(|&&b| b <= b' ' || b == 0x7f) {
-        return Err(HeadError::InvalidRequestLine(D::TargetByte(bad)));
+    if !rest.is_empty() {
+        return Err(HeadError::InvalidRequestLine(D::Malformed));
     }
     let target = std::str::from_utf8(target).map_err(|e| {
         let bad = target.get(e.valid_up_to()).copied().unwrap_or_default();
@@ -63,39 +68,63 @@ pub(crate) fn parse_request_line(line: &[u8]) -> Result<(Method, &str, Version),
     Ok((method, target, version))
 }
 
-/// Digits allowed in each part of the version number.
-const MAX_VERSION_DIGITS: usize = 3;
-
-/// `HTTP/` DIGIT `.` DIGIT (RFC 9112 §2.3). A 1.x above 1.1 is served as 1.1
-/// (RFC 9110 §6.2); any other major version is 505, garbage is 400.
-fn parse_version(version: &[u8]) -> Result<Version, HeadError> {
-    let garbage = HeadError::InvalidRequestLine(RequestLineDefect::Version);
-    let number = version
-        .strip_prefix(b"HTTP/")
-        .ok_or_else(|| garbage.clone())?;
-    let mut parts = number.splitn(2, |&b| b == b'.');
-    let major = parts
-        .next()
-        .and_then(parse_version_part)
-        .ok_or_else(|| garbage.clone())?;
-    let minor = match parts.next() {
-        Some(minor) => Some(parse_version_part(minor).ok_or_else(|| garbage.clone())?),
-        None => None,
-    };
-    match (major, minor) {
-        (1, Some(0)) => Ok(Version::Http10),
-        (1, Some(_)) => Ok(Version::Http11),
-        (1, None) => Err(garbage),
-        (major, _) => Err(HeadError::UnsupportedVersion { major }),
-    }
+/// Skips the SPs at the start of `s` and splits off the word that follows: the word
+/// (empty at the end of the line) and what comes after it, leading SPs skipped.
+fn next_word(s: &[u8]) -> (&[u8], &[u8]) {
+    let s = trim_spaces(s);
+    let end = s.iter().position(|&b| b == b' ').unwrap_or(s.len());
+    let (word, rest) = s.split_at(end);
+    (word, trim_spaces(rest))
 }
 
-fn parse_version_part(digits: &[u8]) -> Option<u32> {
-    if digits.is_empty() || digits.len() > MAX_VERSION_DIGITS {
-        return None;
+fn trim_spaces(s: &[u8]) -> &[u8] {
+    let start = s.iter().position(|&b| b != b' ').unwrap_or(s.len());
+    s.get(start..).unwrap_or_default()
+}
+
+/// The highest minor version accepted before one more digit: nginx's bound, so a
+/// minor version has at most three significant digits (leading zeros are free).
+const MAX_MINOR_BEFORE_DIGIT: u32 = 99;
+
+/// `HTTP/` DIGIT `.` DIGIT (RFC 9112 §2.3), read as nginx reads it
+/// (`ngx_http_parse_request_line`): the major version starts with 1-9 (`HTTP/0.9` and
+/// `HTTP/01.1` are 400), a major version above 1 is 505 as soon as it is known, and a
+/// 1.x above 1.1 is served as 1.1 (RFC 9110 §6.2). Anything else is 400.
+fn parse_version(version: &[u8]) -> Result<Version, HeadError> {
+    let garbage = || HeadError::InvalidRequestLine(RequestLineDefect::Version);
+    let digit = |b: u8| b.is_ascii_digit().then(|| u32::from(b - b'0'));
+    let mut bytes = version
+        .strip_prefix(b"HTTP/")
+        .ok_or_else(garbage)?
+        .iter()
+        .copied();
+    let mut major = bytes
+        .next()
+        .and_then(digit)
+        .filter(|&d| d > 0)
+        .ok_or_else(garbage)?;
+    loop {
+        if major > 1 {
+            return Err(HeadError::UnsupportedVersion { major });
+        }
+        match bytes.next() {
+            Some(b'.') => break,
+            Some(b) => major = major * 10 + digit(b).ok_or_else(garbage)?,
+            None => return Err(garbage()),
+        }
     }
-    digits.iter().try_fold(0u32, |n, &b| {
-        b.is_ascii_digit().then(|| n * 10 + u32::from(b - b'0'))
+    let mut minor = bytes.next().and_then(digit).ok_or_else(garbage)?;
+    for b in bytes {
+        let d = digit(b).ok_or_else(garbage)?;
+        if minor > MAX_MINOR_BEFORE_DIGIT {
+            return Err(garbage());
+        }
+        minor = minor * 10 + d;
+    }
+    Ok(if minor == 0 {
+        Version::Http10
+    } else {
+        Version::Http11
     })
 }
 

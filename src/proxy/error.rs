@@ -42,16 +42,20 @@ pub enum ProxyError {
     Timeout { phase: Phase },
     #[error("upstream prematurely closed connection {}", Phase::ReadingHead.words())]
     ClosedBeforeHead,
-    #[error("upstream sent {} {}", head_words(.0), Phase::ReadingHead.words())]
+    #[error("{} {}", head_words(.0), Phase::ReadingHead.words())]
     InvalidHead(UpstreamHeadError),
     #[error("no live upstreams {}", Phase::Connecting.words())]
     NoLiveUpstreams,
 }
 
+/// nginx's words for a bad response head, with vestibule's detail in parentheses
+/// where nginx adds none to the line: `upstream sent no valid HTTP/1.0 header`,
+/// `upstream sent invalid header`, `upstream sent duplicate header line`, ...
+/// `upstream sent too big header` stays bare, as nginx writes it.
 fn head_words(e: &UpstreamHeadError) -> String {
     match e {
-        UpstreamHeadError::TooBig { .. } => "too big header".to_string(),
-        other => format!("invalid header ({})", other.reason()),
+        UpstreamHeadError::TooBig { .. } => e.reason().to_string(),
+        other => other.to_string(),
     }
 }
 
@@ -136,6 +140,42 @@ mod tests {
             ProxyError::ClosedBeforeHead.to_string(),
             "upstream prematurely closed connection while reading response header from upstream"
         );
+        // (error, how its line starts)
+        let heads = [
+            (
+                UpstreamHeadError::InvalidStatusLine,
+                "upstream sent no valid HTTP/1.0 header (",
+            ),
+            (
+                UpstreamHeadError::TooBig { limit: 4096 },
+                "upstream sent too big header while reading response header from upstream",
+            ),
+            (
+                UpstreamHeadError::InvalidHeader {
+                    line: 2,
+                    defect: crate::http1::HeaderDefect::ObsFold,
+                },
+                "upstream sent invalid header (line 2: ",
+            ),
+            (
+                UpstreamHeadError::DuplicateHeader {
+                    name: "Content-Length".into(),
+                },
+                "upstream sent duplicate header line (",
+            ),
+            (
+                UpstreamHeadError::ContentLengthWithTransferEncoding,
+                "upstream sent \"Content-Length\" and \"Transfer-Encoding\" headers at the same time while reading response header from upstream",
+            ),
+        ];
+        for (e, start) in heads {
+            let line = ProxyError::InvalidHead(e).to_string();
+            assert!(line.starts_with(start), "{line}");
+            assert!(
+                line.ends_with(" while reading response header from upstream"),
+                "{line}"
+            );
+        }
         let next = NextUpstream {
             error: true,
             timeout: true,

@@ -1456,6 +1456,67 @@ impl JsonParser<'_> {
     }
 }
 
+// ---------------------------------------------------------------------------------
+// Processes, as /proc shows them
+
+/// The children of `pid`: every thread's `/proc/PID/task/TID/children`, or, where the
+/// kernel has no such file, the processes whose parent (`/proc/N/stat`) is `pid`.
+pub fn child_pids(pid: i32) -> Vec<i32> {
+    let mut children = Vec::new();
+    let mut found_file = false;
+    if let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) {
+        for task in tasks.flatten() {
+            if let Ok(text) = std::fs::read_to_string(task.path().join("children")) {
+                found_file = true;
+                children.extend(
+                    text.split_whitespace()
+                        .filter_map(|p| p.parse::<i32>().ok()),
+                );
+            }
+        }
+    }
+    if !found_file {
+        for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let Some(n) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<i32>().ok())
+            else {
+                continue;
+            };
+            let stat = read_lossy(&entry.path().join("stat"));
+            // "PID (comm) STATE PPID ...": comm may hold spaces, so split after ')'.
+            let ppid = stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+                .and_then(|p| p.parse::<i32>().ok());
+            if ppid == Some(pid) {
+                children.push(n);
+            }
+        }
+    }
+    children.sort_unstable();
+    children.dedup();
+    children
+}
+
+/// The file descriptors `pid` has open (`/proc/PID/fd`), by number and target.
+pub fn open_fds(pid: i32) -> Vec<(i32, String)> {
+    let mut fds: Vec<(i32, String)> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap_or_else(|e| panic!("/proc/{pid}/fd: {e}"))
+        .flatten()
+        .filter_map(|e| {
+            let n = e.file_name().to_str()?.parse::<i32>().ok()?;
+            let target = std::fs::read_link(e.path())
+                .map(|t| t.display().to_string())
+                .unwrap_or_default();
+            Some((n, target))
+        })
+        .collect();
+    fds.sort();
+    fds
+}
+
 #[cfg(test)]
 mod harness_tests {
     use super::*;
