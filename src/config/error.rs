@@ -105,6 +105,11 @@ pub enum ConfigErrorKind {
     UnknownUser(String),
     #[error("group \"{0}\" not found")]
     UnknownGroup(String),
+    /// `set_real_ip_from 10.0.0.0/33`.
+    #[error("invalid address \"{value}\" in \"set_real_ip_from\" directive ({hint}; write an address, ADDRESS/PREFIX, a host name or \"unix:\")")]
+    InvalidTrustedAddress { value: String, hint: &'static str },
+    #[error("host not found in set_real_ip_from \"{0}\"")]
+    SetRealIpFromHostNotFound(String),
 
     // ---- servers, listen, locations -----------------------------------------------
     #[error("a duplicate listen {0}")]

@@ -12,9 +12,15 @@ use super::error::ConfigErrorKind;
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Variable {
     Host,
+    /// `$remote_addr`: the client's address, as the realip module left it.
     RemoteAddr,
     RemotePort,
     RemoteUser,
+    /// `$realip_remote_addr`: the connection's own peer address, even when
+    /// `set_real_ip_from` let a header replace `$remote_addr`.
+    RealipRemoteAddr,
+    /// `$realip_remote_port`.
+    RealipRemotePort,
     ProxyAddXForwardedFor,
     Scheme,
     RequestUri,
@@ -78,6 +84,8 @@ impl Variable {
             "remote_addr" => Some(RemoteAddr),
             "remote_port" => Some(RemotePort),
             "remote_user" => Some(RemoteUser),
+            "realip_remote_addr" => Some(RealipRemoteAddr),
+            "realip_remote_port" => Some(RealipRemotePort),
             "proxy_add_x_forwarded_for" => Some(ProxyAddXForwardedFor),
             "scheme" => Some(Scheme),
             "request_uri" => Some(RequestUri),

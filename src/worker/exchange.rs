@@ -72,6 +72,15 @@ fn push_display(out: &mut Vec<u8>, v: impl std::fmt::Display) -> bool {
     true
 }
 
+/// A port, or nothing for none (a unix socket client, an address from a header
+/// without a port), as nginx's `$remote_port`.
+fn push_port(out: &mut Vec<u8>, port: u16) -> bool {
+    if port != 0 {
+        push_display(out, port);
+    }
+    true
+}
+
 fn header_name_matches(wanted: &str, actual: &str) -> bool {
     // `$http_x_real_ip` names `X-Real-IP`: lowercase, `_` for `-`.
     wanted.len() == actual.len()
@@ -104,6 +113,12 @@ fn seconds_ms(d: Duration) -> String {
 }
 
 impl Exchange {
+    /// The peer of the connection itself, even when the realip module replaced the
+    /// request's client address (`$realip_remote_addr`).
+    pub fn connection_peer(&self) -> &Peer {
+        self.peer.realip_original.as_deref().unwrap_or(&self.peer)
+    }
+
     /// The request line, as `$request`.
     pub fn request_line(&self) -> String {
         format!(
@@ -161,7 +176,9 @@ impl VariableSource for Exchange {
         match var {
             Host => push_str(out, &self.host),
             RemoteAddr => push_str(out, &self.peer.remote_addr),
-            RemotePort => push_display(out, self.peer.remote_port),
+            RemotePort => push_port(out, self.peer.remote_port),
+            RealipRemoteAddr => push_str(out, &self.connection_peer().remote_addr),
+            RealipRemotePort => push_port(out, self.connection_peer().remote_port),
             RemoteUser => false,
             ProxyAddXForwardedFor => {
                 if header_var(&self.head.headers, "x_forwarded_for", out) {

@@ -4,9 +4,10 @@
 //! master that forks workers.
 
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::os::unix::net::UnixListener as StdUnixListener;
 use std::path::Path;
+use std::rc::Rc;
 
 use monoio::io::CancelHandle;
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
@@ -139,7 +140,17 @@ pub enum Listener {
 pub struct Peer {
     /// `$remote_addr`: the client's IP, or `unix:` for a unix socket client.
     pub remote_addr: String,
+    /// `$remote_port` (0 for a unix socket client, or an address from a header that
+    /// gave no port).
     pub remote_port: u16,
+    /// The client's IP as a value, `None` for a unix socket client: what
+    /// `set_real_ip_from` is matched against.
+    pub remote_ip: Option<IpAddr>,
+    /// Set on a request's own copy of the peer once the realip module replaced the
+    /// address (`worker::realip`): the connection's peer, which
+    /// `$realip_remote_addr` and `$realip_remote_port` give. The connection keeps its
+    /// own peer, so the next request on it starts from the real one again.
+    pub realip_original: Option<Rc<Peer>>,
     /// The local address it arrived on; server selection finds the servers listening
     /// on exactly this address, or on the wildcard of its port.
     pub listen: ListenAddr,
@@ -176,6 +187,8 @@ impl Listener {
                 let peer = Peer {
                     remote_addr: remote.ip().to_string(),
                     remote_port: remote.port(),
+                    remote_ip: Some(remote.ip()),
+                    realip_original: None,
                     listen: local.map_or_else(|| listen.clone(), ListenAddr::Tcp),
                     server_addr,
                     server_port,
@@ -187,6 +200,8 @@ impl Listener {
                 let peer = Peer {
                     remote_addr: "unix:".to_string(),
                     remote_port: 0,
+                    remote_ip: None,
+                    realip_original: None,
                     listen: listen.clone(),
                     server_addr: listen.to_string(),
                     server_port: 0,

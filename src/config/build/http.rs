@@ -13,7 +13,7 @@ use super::{server, upstream, Builder};
 use crate::config::error::ConfigErrorKind;
 use crate::config::model::{
     AccessLog, DocRoot, Expires, HttpConfig, LocationConf, LogEscape, LogFormat, MimeTypes,
-    NextUpstream, ProxyConf, ProxyRedirect, RedirectRule,
+    NextUpstream, ProxyConf, ProxyRedirect, RealIpConf, RedirectRule,
 };
 use crate::config::template::Template;
 use crate::config::tree::Directive;
@@ -214,6 +214,7 @@ fn defaults_with_root(root: &std::path::Path) -> LocationConf {
         send_timeout: Duration::from_secs(60),
         server_tokens: true,
         absolute_redirect: true,
+        realip: RealIpConf::default(),
         proxy: ProxyConf {
             pass: None,
             set_headers: Vec::new(),

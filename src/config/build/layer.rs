@@ -13,8 +13,8 @@ use super::Builder;
 use crate::config::error::ConfigErrorKind;
 use crate::config::model::{
     AccessLog, DocRoot, ErrorPage, ErrorPageOverwrite, ErrorPageTarget, Expires, HeaderSetting,
-    LocationConf, MimeTypes, NextUpstream, ProxyConf, ProxyRedirect, RedirectRule, Return,
-    TryFiles, TryFilesFallback,
+    LocationConf, MimeTypes, NextUpstream, ProxyConf, ProxyRedirect, RealIpConf, RealIpHeader,
+    RedirectRule, Return, TrustedPeer, TryFiles, TryFilesFallback,
 };
 use crate::config::template::Template;
 use crate::config::tree::Directive;
@@ -62,6 +62,9 @@ pub struct Layer {
     pub proxy_next_upstream: Option<NextUpstream>,
     pub proxy_next_upstream_tries: Option<u32>,
     pub proxy_temp_path: Option<PathBuf>,
+    pub set_real_ip_from: Option<Vec<TrustedPeer>>,
+    pub real_ip_header: Option<RealIpHeader>,
+    pub real_ip_recursive: Option<bool>,
     // http and server levels only
     pub client_header_buffer_size: Option<u64>,
     pub large_client_header_buffers: Option<(u32, u64)>,
@@ -212,6 +215,21 @@ impl Layer {
                 let p = temp_path(cx, d);
                 set_once(cx, d, &mut self.proxy_temp_path, p)
             }
+            "set_real_ip_from" => {
+                let v = super::realip::set_real_ip_from(cx, d);
+                match v {
+                    Ok(entries) => self
+                        .set_real_ip_from
+                        .get_or_insert_with(Vec::new)
+                        .extend(entries),
+                    Err(kind) => cx.error(kind, &d.span),
+                }
+            }
+            "real_ip_header" => {
+                let v = super::realip::real_ip_header(d);
+                set_once(cx, d, &mut self.real_ip_header, v)
+            }
+            "real_ip_recursive" => set_once(cx, d, &mut self.real_ip_recursive, args::flag(d)),
             "client_header_buffer_size" => {
                 set_once(cx, d, &mut self.client_header_buffer_size, args::size(d, 0))
             }
@@ -410,6 +428,16 @@ impl Layer {
             send_timeout: self.send_timeout.unwrap_or(parent.send_timeout),
             server_tokens: self.server_tokens.unwrap_or(parent.server_tokens),
             absolute_redirect: self.absolute_redirect.unwrap_or(parent.absolute_redirect),
+            realip: RealIpConf {
+                set_real_ip_from: pick_vec(&self.set_real_ip_from, &parent.realip.set_real_ip_from),
+                real_ip_header: self
+                    .real_ip_header
+                    .clone()
+                    .unwrap_or_else(|| parent.realip.real_ip_header.clone()),
+                real_ip_recursive: self
+                    .real_ip_recursive
+                    .unwrap_or(parent.realip.real_ip_recursive),
+            },
             proxy,
         }
     }

@@ -13,6 +13,7 @@ mod listen;
 mod location;
 mod main_ctx;
 mod proxy_pass;
+mod realip;
 mod schema;
 mod server;
 mod upstream;

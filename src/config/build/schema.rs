@@ -147,6 +147,10 @@ const SPECS: &[Spec] = &[
     d("proxy_pass_header", HTTP_SRV_LOC, Exactly(1)),
     d("proxy_next_upstream", HTTP_SRV_LOC, AtLeast(1)),
     d("proxy_next_upstream_tries", HTTP_SRV_LOC, Exactly(1)),
+    // realip
+    d("set_real_ip_from", HTTP_SRV_LOC, Exactly(1)),
+    d("real_ip_header", HTTP_SRV_LOC, Exactly(1)),
+    d("real_ip_recursive", HTTP_SRV_LOC, Exactly(1)),
 ];
 
 /// The spec for `name` in `ctx`. A few names have one entry per context

@@ -5,7 +5,7 @@
 //! Not inherited into nested locations, as in nginx: `proxy_pass`, `return`,
 //! `try_files`, `internal`. Inherited only when the inner level sets none of them:
 //! `add_header`, `proxy_set_header`, `error_page`, `proxy_hide_header`,
-//! `proxy_pass_header`, `access_log`.
+//! `proxy_pass_header`, `access_log`, `set_real_ip_from`.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -14,6 +14,7 @@ use std::time::Duration;
 use regex::Regex;
 
 use super::http::MimeTypes;
+use super::realip::RealIpConf;
 use super::upstream::UpstreamAddr;
 use crate::config::source::Span;
 use crate::config::template::Template;
@@ -282,5 +283,7 @@ pub struct LocationConf {
     pub send_timeout: Duration,
     pub server_tokens: bool,
     pub absolute_redirect: bool,
+    /// `set_real_ip_from`, `real_ip_header`, `real_ip_recursive`.
+    pub realip: RealIpConf,
     pub proxy: ProxyConf,
 }

@@ -9,6 +9,7 @@
 mod http;
 mod location;
 mod main_conf;
+mod realip;
 mod upstream;
 
 pub use http::{
@@ -22,6 +23,7 @@ pub use location::{
 pub use main_conf::{
     CpuAffinity, ErrorLog, LogLevel, LogTarget, MainConfig, UserSpec, WorkerProcesses,
 };
+pub use realip::{parse_ip, Cidr, CidrError, RealIpConf, RealIpHeader, TrustedPeer};
 pub use upstream::{Balance, Upstream, UpstreamAddr, UpstreamServer, DEFAULT_UPSTREAM_KEEPALIVE};
 
 /// The whole running configuration.

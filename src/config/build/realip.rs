@@ -1,0 +1,67 @@
+//! The realip directives' values: `set_real_ip_from ADDRESS | CIDR | HOST | unix:`
+//! and `real_ip_header FIELD`. (`real_ip_recursive` is a plain flag.) The layer
+//! stores them; [`RealIpConf`](crate::config::model::RealIpConf) is what a request
+//! sees after the merge.
+
+use super::args::arg;
+use super::proxy_pass::resolve_host;
+use super::Builder;
+use crate::config::error::ConfigErrorKind;
+use crate::config::model::{Cidr, RealIpHeader, TrustedPeer};
+use crate::config::tree::Directive;
+
+/// `set_real_ip_from VALUE`: `unix:`, an address, a network, or a host name resolved
+/// now into one entry per address (nginx 1.13.1). Text that can only be meant as an
+/// address (digits and dots, or a `:` or `/`) is never looked up, so a typo in a
+/// network is reported as such rather than as an unknown host. A network written
+/// with bits past its prefix (`10.1.2.3/8`) is accepted with nginx's warning.
+pub fn set_real_ip_from(
+    cx: &mut Builder,
+    d: &Directive,
+) -> Result<Vec<TrustedPeer>, ConfigErrorKind> {
+    let value = arg(d, 0);
+    if value == "unix:" {
+        return Ok(vec![TrustedPeer::Unix]);
+    }
+    let looks_like_address =
+        value.contains([':', '/']) || value.bytes().all(|b| b.is_ascii_digit() || b == b'.');
+    match Cidr::parse(value) {
+        Ok((cidr, low_bits)) => {
+            if low_bits {
+                cx.warn(
+                    format!("low address bits of {value} are meaningless"),
+                    &d.span,
+                );
+            }
+            Ok(vec![TrustedPeer::Network(cidr)])
+        }
+        Err(e) if looks_like_address => Err(ConfigErrorKind::InvalidTrustedAddress {
+            value: value.to_string(),
+            hint: e.hint(),
+        }),
+        Err(_) => resolve_host(value, 0)
+            .map(|addrs| {
+                addrs
+                    .into_iter()
+                    .map(|a| TrustedPeer::Network(Cidr::host(a.ip())))
+                    .collect()
+            })
+            .ok_or_else(|| ConfigErrorKind::SetRealIpFromHostNotFound(value.to_string())),
+    }
+}
+
+/// `real_ip_header X-Real-IP | X-Forwarded-For | FIELD`. `proxy_protocol` needs
+/// `listen ... proxy_protocol`, which vestibule does not implement.
+pub fn real_ip_header(d: &Directive) -> Result<RealIpHeader, ConfigErrorKind> {
+    match arg(d, 0) {
+        "proxy_protocol" => Err(ConfigErrorKind::Unsupported(
+            "real_ip_header proxy_protocol".to_string(),
+            "the PROXY protocol is not implemented; name the header your load balancer sets",
+        )),
+        "" => Err(ConfigErrorKind::InvalidValueIn {
+            directive: d.name.clone(),
+            value: String::new(),
+        }),
+        name => Ok(RealIpHeader::from_directive(name)),
+    }
+}
