@@ -8,10 +8,6 @@ use std::sync::Arc;
 
 use super::body::BodyReader;
 use super::exchange::Exchange;
-// `worker/mod.rs` is not this change's to edit: the realip module hangs off dispatch,
-// its only caller, until a `mod realip;` there replaces this line.
-#[path = "realip.rs"]
-mod realip;
 use super::stream::Stream;
 use super::{respond, Snapshot, Worker};
 use crate::config::model::{ErrorPageOverwrite, ErrorPageTarget, LocationConf, Return};
@@ -103,7 +99,7 @@ pub async fn run(c: &mut Conn<'_>, x: &mut Exchange, group: &ListenGroup, served
         }
     }
     // nginx's post-read phase: the realip module with the server's settings.
-    realip::apply(x, &conf_server.realip);
+    super::realip::apply(x, &conf_server.realip);
     if let Some(ret) = &server.return_ {
         let outcome = do_return(c, x, &conf_server, ret, keep_alive).await;
         return finish(c, x, &conf_server, outcome, keep_alive).await;
@@ -241,7 +237,7 @@ async fn handle(
     // nginx's preaccess phase (after `return`, which runs in the rewrite phase): the
     // realip module with the location's settings, unless the server's already
     // replaced the address.
-    realip::apply(x, &conf.realip);
+    super::realip::apply(x, &conf.realip);
     if let Some(pass) = &conf.proxy.pass {
         return crate::proxy::handle(c, x, location, conf, pass, keep_alive).await;
     }

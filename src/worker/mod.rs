@@ -18,6 +18,7 @@ pub mod dispatch;
 pub mod exchange;
 pub mod idle;
 pub mod listener;
+pub mod realip;
 pub mod respond;
 pub mod stream;
 
