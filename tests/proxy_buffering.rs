@@ -215,3 +215,65 @@ fn a_client_leaving_mid_response_does_not_disturb_the_next_one() {
     assert!(r.body == pattern(1_000_000));
     assert_eq!(v.get("/", "example.com").text(), "Hello from Flask\n");
 }
+
+/// The largest temp file a worker holds open under `proxy_temp`, sampled for 2 s.
+fn largest_temp_file(v: &Vestibule) -> u64 {
+    let workers = common::child_pids(v.pid());
+    let mut largest = 0;
+    let until = std::time::Instant::now() + Duration::from_secs(2);
+    while std::time::Instant::now() < until {
+        for pid in &workers {
+            for (fd, target) in common::open_fds(*pid) {
+                if target.contains("proxy_temp") {
+                    if let Ok(m) = std::fs::metadata(format!("/proc/{pid}/fd/{fd}")) {
+                        largest = largest.max(m.len());
+                    }
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    largest
+}
+
+/// A stalled client of a 32 MiB response: with the default bound the temp file takes
+/// most of the response; with `proxy_max_temp_file_size 1m` it stays near 1 MiB (the
+/// upstream is read only as fast as the client takes), and the client still gets the
+/// whole body in order.
+#[test]
+fn proxy_max_temp_file_size_bounds_a_slow_clients_spill() {
+    let g = Gunicorn::tcp(2);
+    let mut sizes = Vec::new();
+    // `server` writes `proxy_buffering {value};`.
+    for buffering in ["on", "on;\n        proxy_max_temp_file_size 1m"] {
+        let v = Vestibule::start(&server(&g.proxy_pass(), buffering));
+        let mut c = Client::connect_with(
+            v.port,
+            ClientOptions {
+                from: None,
+                rcvbuf: Some(16 * 1024),
+            },
+        );
+        c.send(format!("GET /big?n={BIG} HTTP/1.1\r\nHost: example.com\r\n\r\n").as_bytes());
+        let first = c.read_raw(4096);
+        assert!(first.starts_with(b"HTTP/1.1 200 OK\r\n"));
+        sizes.push(largest_temp_file(&v));
+        let head_end = first.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+        let mut body = first[head_end..].to_vec();
+        c.deadline = Duration::from_secs(60);
+        body.extend(c.read_raw(BIG - body.len()));
+        assert!(body == pattern(BIG), "the body differs from /big's pattern");
+    }
+    let (unbounded, bounded) = (sizes[0], sizes[1]);
+    eprintln!(
+        "temp file while the client stalls: default {unbounded} bytes, 1m bound {bounded} bytes"
+    );
+    assert!(
+        unbounded > 8 << 20,
+        "the default spill is only {unbounded} bytes"
+    );
+    assert!(
+        bounded <= (1 << 20) + (64 << 10),
+        "the bounded spill reached {bounded} bytes"
+    );
+}

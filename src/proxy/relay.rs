@@ -227,9 +227,10 @@ pub async fn buffered(
     client: &mut Stream,
     side: ClientSide,
     memory_limit: usize,
+    file_limit: u64,
     temp_dir: PathBuf,
 ) -> Relayed {
-    let spool = RefCell::new(Spool::new(memory_limit, temp_dir));
+    let spool = RefCell::new(Spool::new(memory_limit, file_limit, temp_dir));
     let producer = produce(&spool, up);
     let consumer = consume(&spool, client, side);
     let (reusable, (client_complete, body_bytes)) = monoio::join!(producer, consumer);
@@ -247,6 +248,20 @@ pub async fn buffered(
 
 async fn produce(spool: &RefCell<Spool>, mut up: UpstreamBody) -> Option<Stream> {
     loop {
+        if spool.borrow().abandoned {
+            return None;
+        }
+        // Memory and temp file full: read on only as the client takes.
+        poll_fn(|cx| {
+            let mut s = spool.borrow_mut();
+            if s.has_room() || s.abandoned {
+                Poll::Ready(())
+            } else {
+                s.wait_for_room(cx.waker());
+                Poll::Pending
+            }
+        })
+        .await;
         if spool.borrow().abandoned {
             return None;
         }
@@ -293,14 +308,14 @@ async fn consume(spool: &RefCell<Spool>, client: &mut Stream, side: ClientSide) 
                     .await
                     .is_none()
                 {
-                    spool.borrow_mut().abandoned = true;
+                    spool.borrow_mut().abandon();
                     return (false, bytes);
                 }
                 continue;
             }
             Ok(None) => {}
             Err(_) => {
-                spool.borrow_mut().abandoned = true;
+                spool.borrow_mut().abandon();
                 return (false, bytes);
             }
         }

@@ -468,7 +468,15 @@ async fn respond(
         let memory = usize::try_from(u64::from(count).saturating_mul(size))
             .unwrap_or(usize::MAX)
             .max(MIN_RESPONSE_MEMORY);
-        relay::buffered(body, c.stream, side, memory, conf.proxy.temp_path.clone()).await
+        relay::buffered(
+            body,
+            c.stream,
+            side,
+            memory,
+            conf.proxy.max_temp_file_size,
+            conf.proxy.temp_path.clone(),
+        )
+        .await
     } else {
         relay::stream(body, c.stream, side).await
     };

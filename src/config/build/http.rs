@@ -236,6 +236,7 @@ fn defaults_with_root(root: &std::path::Path) -> LocationConf {
             },
             next_upstream_tries: 0,
             temp_path: PathBuf::from(DEFAULT_PROXY_TEMP),
+            max_temp_file_size: 1 << 30,
         },
     }
 }

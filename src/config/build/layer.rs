@@ -62,6 +62,7 @@ pub struct Layer {
     pub proxy_next_upstream: Option<NextUpstream>,
     pub proxy_next_upstream_tries: Option<u32>,
     pub proxy_temp_path: Option<PathBuf>,
+    pub proxy_max_temp_file_size: Option<u64>,
     pub set_real_ip_from: Option<Vec<TrustedPeer>>,
     pub real_ip_header: Option<RealIpHeader>,
     pub real_ip_recursive: Option<bool>,
@@ -214,6 +215,9 @@ impl Layer {
             "proxy_temp_path" => {
                 let p = temp_path(cx, d);
                 set_once(cx, d, &mut self.proxy_temp_path, p)
+            }
+            "proxy_max_temp_file_size" => {
+                set_once(cx, d, &mut self.proxy_max_temp_file_size, args::size(d, 0))
             }
             "set_real_ip_from" => {
                 let v = super::realip::set_real_ip_from(cx, d);
@@ -381,6 +385,9 @@ impl Layer {
                 .proxy_temp_path
                 .clone()
                 .unwrap_or_else(|| p.temp_path.clone()),
+            max_temp_file_size: self
+                .proxy_max_temp_file_size
+                .unwrap_or(p.max_temp_file_size),
         };
         LocationConf {
             root: self

@@ -143,6 +143,7 @@ const SPECS: &[Spec] = &[
     d("proxy_request_buffering", HTTP_SRV_LOC, Exactly(1)),
     d("proxy_buffer_size", HTTP_SRV_LOC, Exactly(1)),
     d("proxy_buffers", HTTP_SRV_LOC, Exactly(2)),
+    d("proxy_max_temp_file_size", HTTP_SRV_LOC, Exactly(1)),
     d("proxy_hide_header", HTTP_SRV_LOC, Exactly(1)),
     d("proxy_pass_header", HTTP_SRV_LOC, Exactly(1)),
     d("proxy_next_upstream", HTTP_SRV_LOC, AtLeast(1)),

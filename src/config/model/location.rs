@@ -253,6 +253,10 @@ pub struct ProxyConf {
     /// 0 means no limit.
     pub next_upstream_tries: u32,
     pub temp_path: PathBuf,
+    /// `proxy_max_temp_file_size` (default 1024m): the most of one response waiting in
+    /// a temp file; at the limit the upstream is read only as fast as the client takes.
+    /// 0: no temp file, memory buffers only.
+    pub max_temp_file_size: u64,
 }
 
 /// Every setting a request served by one location sees.
