@@ -69,15 +69,16 @@ pub async fn attempt(
 ) -> Attempt {
     let mut fresh_only = false;
     loop {
-        let (mut up, reused, requests) = match connection(c, addr, fresh_only, conf, ka).await {
-            Ok(v) => v,
-            Err(err) => {
-                return Attempt::Failed {
-                    err,
-                    request_sent: false,
+        let (mut up, reused, requests) =
+            match Box::pin(connection(c, addr, fresh_only, conf, ka)).await {
+                Ok(v) => v,
+                Err(err) => {
+                    return Attempt::Failed {
+                        err,
+                        request_sent: false,
+                    }
                 }
-            }
-        };
+            };
         let mut body_touched = false;
         if let Err(err) = send(c, x, conf, target, body, &mut up, ka, &mut body_touched).await {
             if reused && !fresh_only && !body_touched {
@@ -400,7 +401,14 @@ async fn respond(
         let (res, _) = c.stream.write_all(out).await;
         if res.is_ok() {
             let client_input = std::mem::take(c.input);
-            relay::tunnel(c.stream, client_input, up, rest, conf.proxy.read_timeout).await;
+            Box::pin(relay::tunnel(
+                c.stream,
+                client_input,
+                up,
+                rest,
+                conf.proxy.read_timeout,
+            ))
+            .await;
         }
         return Outcome::Done { keep_alive: false };
     }
@@ -436,6 +444,25 @@ async fn respond(
         &mut out,
     );
     x.bytes_sent = out.len() as u64;
+    // The common small response: the whole body came with the head. One write for
+    // both, and no relay.
+    if let ResponseFraming::Length(n) = head.framing {
+        if !is_head_request && rest.len() as u64 == n {
+            out.extend_from_slice(&rest);
+            x.body_bytes_sent += n;
+            x.bytes_sent += n;
+            let write = monoio::time::timeout(conf.send_timeout, c.stream.write_all(out)).await;
+            if !matches!(write, Ok((Ok(()), _))) {
+                return Outcome::Close;
+            }
+            if head.keep_alive {
+                put_back(c, addr, up, requests, ka);
+            }
+            return Outcome::Done {
+                keep_alive: client_keep,
+            };
+        }
+    }
     let write = monoio::time::timeout(conf.send_timeout, c.stream.write_all(out)).await;
     if !matches!(write, Ok((Ok(()), _))) {
         return Outcome::Close;
@@ -468,17 +495,17 @@ async fn respond(
         let memory = usize::try_from(u64::from(count).saturating_mul(size))
             .unwrap_or(usize::MAX)
             .max(MIN_RESPONSE_MEMORY);
-        relay::buffered(
+        Box::pin(relay::buffered(
             body,
             c.stream,
             side,
             memory,
             conf.proxy.max_temp_file_size,
             conf.proxy.temp_path.clone(),
-        )
+        ))
         .await
     } else {
-        relay::stream(body, c.stream, side).await
+        Box::pin(relay::stream(body, c.stream, side)).await
     };
     x.body_bytes_sent += relayed.body_bytes;
     x.bytes_sent += relayed.body_bytes;
