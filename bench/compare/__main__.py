@@ -12,13 +12,14 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import signal
 import sys
 import tempfile
 import time
 
 from . import procs, report, servers
-from .scenarios import IO_DRIVERS, RUNNERS, SCENARIOS
+from .scenarios import IO_DRIVERS, RUNNERS, SCENARIOS, run_seconds
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -73,15 +74,17 @@ def main():
     meta["loadavg_start"] = open("/proc/loadavg").read().split()[:3]
     results = {}
     with tempfile.TemporaryDirectory(prefix="vestibule-bench-") as tmp:
-        env = servers.Env(REPO, tmp)
+        shutil.rmtree(f"{opts.out}/logs", ignore_errors=True)
+        env = servers.Env(REPO, tmp, f"{opts.out}/logs")
         try:
             servers.start_upstream(env)
             app = None
             for sc in chosen:
                 if sc.needs_app and app is None:
                     app = servers.start_gunicorn(env, opts.python)
-                print(f"== {sc.key}: {sc.title} ({opts.rounds} rounds"
-                      f"{', %d s each' % opts.seconds if sc.kind != 'idle' else ''})", flush=True)
+                each = "" if sc.kind == "idle" else f", {run_seconds(sc, opts)} s each"
+                print(f"== {sc.key}: {sc.title} ({opts.rounds} round"
+                      f"{'s' if opts.rounds > 1 else ''}{each})", flush=True)
                 try:
                     results[sc.key] = RUNNERS[sc.kind](sc, env, opts)
                 except (RuntimeError, OSError) as e:
@@ -102,7 +105,8 @@ def main():
     png = report.chart(chosen, results, f"{opts.out}/performance.png")
     with open(f"{opts.out}/results.md", "w") as f:
         f.write(md)
-    print(f"\nwrote {opts.out}/results.json, results.md" + (", performance.png" if png else ""))
+    print(f"\nwrote {opts.out}/results.json, results.md" + (", performance.png" if png else "")
+          + ", logs/ (the servers' error logs)")
     if opts.write_docs:
         report.write_docs(REPO, md, png)
         print("updated docs/performance.md" + (" and docs/performance.png" if png else ""))

@@ -237,6 +237,13 @@ def chart(scs, results, path):
             hi.append(r[2] - r[1])
         xs = [i + (j - 0.5) * width for i in range(len(rows))]
         ax.bar(xs, meds, width, yerr=[lo, hi], capsize=3, label=label, color=color)
+    label = "CPU per request target"
+    for i, (key, _) in enumerate(rows):  # the CPU targets, over their bars
+        for metric, _, bound in TARGETS.get(key, []):
+            if metric == "cpu_us_per_req" and bound < 1:
+                ax.hlines(bound, i - width, i, colors="#c44e52", linestyles="dashed", linewidth=2,
+                          zorder=3, label=label)
+                label = None
     ax.axhline(1.0, color="black", linewidth=0.8)
     ax.set_xticks(range(len(rows)), [k for k, _ in rows], rotation=25, ha="right")
     ax.set_ylabel("vestibule / nginx (median, min–max)")

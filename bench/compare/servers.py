@@ -3,6 +3,7 @@ fixed-response upstream (a separate nginx) and Gunicorn + Flask (CPU 1)."""
 
 import os
 import re
+import shutil
 import subprocess
 
 from . import configs, procs
@@ -15,9 +16,11 @@ NAMES = ("vestibule", "nginx")
 class Env:
     """Paths and ports shared by a whole run."""
 
-    def __init__(self, repo, tmp):
+    def __init__(self, repo, tmp, logs):
         self.repo = repo
         self.tmp = tmp
+        self.logs = logs  # error logs are kept here after each server stops
+        os.makedirs(logs, exist_ok=True)
         self.vestibule = f"{repo}/target/release/vestibule"
         self.static_dir = f"{tmp}/static"
         self.ports = {
@@ -39,6 +42,8 @@ class Server:
 
     def __init__(self, name, env, access_log, tag):
         self.name = name
+        self.tag = tag
+        self.logs = env.logs
         self.dir = f"{env.tmp}/{tag}/{name}"
         self.port = procs.free_port()
         ports = dict(env.ports, listen=self.port)
@@ -64,7 +69,10 @@ class Server:
         if self.proc is not None:
             procs.stop(self.proc)
             if self.proc.returncode not in (0, None):
-                print(f"  note: {self.name} exited with status {self.proc.returncode}; see {self.dir}")
+                print(f"  note: {self.name} exited with status {self.proc.returncode}")
+        for src in ("error.log", "stderr.log"):
+            if os.path.exists(f"{self.dir}/{src}"):
+                shutil.copyfile(f"{self.dir}/{src}", f"{self.logs}/{self.tag}-{self.name}-{src}")
 
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
