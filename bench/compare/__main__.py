@@ -1,6 +1,7 @@
 """Vestibule against nginx, side by side: `bash bench/run.sh` runs this.
 
     python -m compare [--quick] [--rounds N] [--seconds S] [--only KEY,KEY] [--docs]
+    python -m compare --from-json target/bench/results.json --docs   # report again
 
 Starts a fixed-response upstream, then for each scenario vestibule and nginx with the
 same generated configuration, and measures them alternately, round by round. Writes
@@ -37,10 +38,12 @@ def parse_args():
     p.add_argument("--no-docs", action="store_true", help="never touch docs/")
     p.add_argument("--out", default=f"{REPO}/target/bench", help="raw results and report")
     p.add_argument("--python", default=sys.executable, help="the venv with Gunicorn")
+    p.add_argument("--from-json", metavar="FILE",
+                   help="measure nothing: redo the report from a results.json (with --docs: docs/)")
     o = p.parse_args()
     o.rounds = o.rounds or (1 if o.quick else 5)
     o.seconds = o.seconds or (2 if o.quick else 10)
-    o.write_docs = (o.docs or not o.quick) and not o.no_docs
+    o.write_docs = (o.docs or not (o.quick or o.from_json)) and not o.no_docs
     return o
 
 
@@ -58,15 +61,11 @@ def on_signal(signum, _frame):
     raise KeyboardInterrupt(f"signal {signum}")
 
 
-def main():
-    opts = parse_args()
-    chosen = [s for s in SCENARIOS if not opts.only or s.key in opts.only.split(",")]
-    if not chosen:
-        sys.exit(f"no scenario matches --only {opts.only}")
+def measure(opts, chosen):
+    """Run the chosen scenarios; returns (meta, results) and saves them as JSON."""
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGHUP, on_signal)
     raise_nofile()
-    os.makedirs(opts.out, exist_ok=True)
     started = time.time()
     procs.PID_FILE = f"{opts.out}/pids"
     open(procs.PID_FILE, "w").close()
@@ -101,15 +100,35 @@ def main():
     meta["command"] = os.environ.get("BENCH_COMMAND", "python -m compare " + " ".join(sys.argv[1:]))
     with open(f"{opts.out}/results.json", "w") as f:
         json.dump({"meta": meta, "results": results}, f, indent=1)
+    print(f"\nsaved {opts.out}/results.json and logs/ (the servers' error logs)")
+    return meta, results
+
+
+def render(opts, chosen, meta, results):
     md = report.markdown(meta, chosen, results)
     png = report.chart(chosen, results, f"{opts.out}/performance.png")
     with open(f"{opts.out}/results.md", "w") as f:
         f.write(md)
-    print(f"\nwrote {opts.out}/results.json, results.md" + (", performance.png" if png else "")
-          + ", logs/ (the servers' error logs)")
+    print(f"\nwrote {opts.out}/results.md" + (" and performance.png" if png else ""))
     if opts.write_docs:
         report.write_docs(REPO, md, png)
         print("updated docs/performance.md" + (" and docs/performance.png" if png else ""))
+
+
+def main():
+    opts = parse_args()
+    os.makedirs(opts.out, exist_ok=True)
+    if opts.from_json:
+        with open(opts.from_json) as f:
+            saved = json.load(f)
+        chosen = [s for s in SCENARIOS if s.key in saved["results"]]
+        render(opts, chosen, saved["meta"], saved["results"])
+        return
+    chosen = [s for s in SCENARIOS if not opts.only or s.key in opts.only.split(",")]
+    if not chosen:
+        sys.exit(f"no scenario matches --only {opts.only}")
+    meta, results = measure(opts, chosen)
+    render(opts, chosen, meta, results)
 
 
 if __name__ == "__main__":

@@ -188,8 +188,8 @@ def markdown(meta, scs, results):
 ### Results of {m['date']}: {m['rounds']} rounds, {m['seconds']} s per run
 
 - Machine: {m['nproc']} × {m['cpu_model']}, {m['memory_gib']} GiB, Linux {m['kernel']}.
-  Load average {' '.join(m['loadavg_start'])} at the start, {' '.join(m['loadavg_end'])} at the
-  end (the machine is shared: other builds and tests ran during the run).
+  Load average (1, 5, 15 min) {' '.join(m['loadavg_start'])} at the start,
+  {' '.join(m['loadavg_end'])} at the end: above 1, other programs ran during the run.
 - Versions: vestibule {m['vestibule']}, commit {m['commit']}, io driver
   {', '.join(m.get('io_driver', [])) or '?'}; nginx {m['nginx']}; {m['wrk']}.
 - Command: `{m.get('command', 'bash bench/run.sh')}`, {m['wall_seconds']} s.
