@@ -47,8 +47,10 @@ cargo build --release --quiet
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
 # The harness stops what it started; if it dies instead, stop those PIDs here, and
-# only those (each listed in target/bench/pids as it starts).
-pids=target/bench/pids
+# only those (each listed in $BENCH_PID_FILE as it starts).
+mkdir -p target/bench
+export BENCH_PID_FILE=$PWD/target/bench/pids
+pids=$BENCH_PID_FILE
 cleanup() {
     [ -f "$pids" ] || return 0
     while read -r pid; do

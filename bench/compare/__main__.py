@@ -36,11 +36,13 @@ def parse_args():
     p.add_argument("--docs", action="store_true",
                    help="write docs/performance.md and .png (default for a full run)")
     p.add_argument("--no-docs", action="store_true", help="never touch docs/")
-    p.add_argument("--out", default=f"{REPO}/target/bench", help="raw results and report")
+    p.add_argument("--out", help="raw results and report (default target/bench, "
+                   "target/bench/quick with --quick)")
     p.add_argument("--python", default=sys.executable, help="the venv with Gunicorn")
     p.add_argument("--from-json", metavar="FILE",
                    help="measure nothing: redo the report from a results.json (with --docs: docs/)")
     o = p.parse_args()
+    o.out = o.out or f"{REPO}/target/bench" + ("/quick" if o.quick else "")
     o.rounds = o.rounds or (1 if o.quick else 5)
     o.seconds = o.seconds or (2 if o.quick else 10)
     o.write_docs = (o.docs or not (o.quick or o.from_json)) and not o.no_docs
@@ -67,7 +69,7 @@ def measure(opts, chosen):
     signal.signal(signal.SIGHUP, on_signal)
     raise_nofile()
     started = time.time()
-    procs.PID_FILE = f"{opts.out}/pids"
+    procs.PID_FILE = os.environ.get("BENCH_PID_FILE", f"{opts.out}/pids")
     open(procs.PID_FILE, "w").close()
     meta = report.machine_and_versions(REPO, f"{REPO}/target/release/vestibule")
     meta["loadavg_start"] = open("/proc/loadavg").read().split()[:3]
