@@ -1,0 +1,102 @@
+"""Load: wrk runs, idle keep-alive clients, and a load while the server reloads.
+
+Every loop here is bounded in time and in count; every target is 127.0.0.1.
+"""
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+LOAD_CPU = 1  # wrk and the upstreams; the server under test has CPU 0
+
+
+def wrk(port, path, conns, seconds):
+    """One wrk run (one thread, pinned to LOAD_CPU). Returns the numbers wrk's
+    `done` callback printed (wrk_report.lua), with rps and errors added."""
+    argv = [
+        "taskset", "-c", str(LOAD_CPU), "wrk", "-t1", f"-c{conns}", f"-d{seconds}s",
+        "--timeout", "5s", "-s", f"{HERE}/wrk_report.lua",
+        f"http://127.0.0.1:{port}{path}",
+    ]
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60)
+    for line in out.stdout.splitlines():
+        if line.startswith("BENCH-JSON "):
+            r = json.loads(line[len("BENCH-JSON "):])
+            r["seconds"] = r["duration_us"] / 1e6
+            r["rps"] = r["requests"] / r["seconds"]
+            r["socket_errors"] = r["connect"] + r["read"] + r["write"] + r["timeout"]
+            r["non_2xx"] = r["status"]
+            return r
+    raise RuntimeError(f"wrk printed no result (exit {out.returncode}): {out.stderr.strip()}")
+
+
+def reload_under_load(port, path, conns, seconds, master_pid, reloads):
+    """wrk for `seconds` while the master gets SIGHUP `reloads` times, evenly spaced
+    inside the run. Returns wrk's result with `reloads_sent`."""
+    box = {}
+
+    def run():
+        try:
+            box["result"] = wrk(port, path, conns, seconds)
+        except Exception as e:  # reported by the caller
+            box["error"] = e
+
+    t = threading.Thread(target=run)
+    t.start()
+    gap = seconds / (reloads + 1)
+    sent = 0
+    for _ in range(reloads):
+        time.sleep(gap)
+        if not t.is_alive():
+            break
+        os.kill(master_pid, signal.SIGHUP)
+        sent += 1
+    t.join(timeout=seconds + 90)
+    if "error" in box:
+        raise box["error"]
+    if "result" not in box:
+        raise RuntimeError("wrk did not finish during the reload run")
+    box["result"]["reloads_sent"] = sent
+    return box["result"]
+
+
+async def _one_idle_client(port, path, opened, failures, gate):
+    async with gate:
+        try:
+            reader, writer = await asyncio.wait_for(
+                asyncio.open_connection("127.0.0.1", port), timeout=10)
+            writer.write(f"GET {path} HTTP/1.1\r\nHost: bench\r\n\r\n".encode())
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout=10)
+            length = 0
+            for line in head.split(b"\r\n"):
+                if line.lower().startswith(b"content-length:"):
+                    length = int(line.split(b":", 1)[1])
+            await asyncio.wait_for(reader.readexactly(length), timeout=10)
+            if not head.startswith(b"HTTP/1.1 200"):
+                failures.append(head.split(b"\r\n", 1)[0])
+            opened.append(writer)
+        except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError, ValueError) as e:
+            failures.append(repr(e))
+
+
+async def _idle(port, path, count, measure):
+    opened, failures = [], []
+    gate = asyncio.Semaphore(500)  # connections being opened at once
+    await asyncio.gather(*(
+        _one_idle_client(port, path, opened, failures, gate) for _ in range(count)))
+    await asyncio.sleep(1.0)  # let the server settle (buffers released, logs written)
+    measured = measure()
+    for w in opened:
+        w.close()
+    return len(opened), failures, measured
+
+
+def idle_clients(port, path, count, measure):
+    """Open `count` keep-alive connections, one request each, keep them open, call
+    `measure()` while they are idle, then close them. Returns (open, failures, m)."""
+    return asyncio.run(_idle(port, path, count, measure))

@@ -1,0 +1,269 @@
+"""Ratios (vestibule / nginx, paired by round), the Markdown report and the chart."""
+
+import datetime
+import os
+import re
+import statistics
+import subprocess
+
+START = "<!-- bench:results:start -->"
+END = "<!-- bench:results:end -->"
+
+# (metric, label, better when the ratio is lower)
+METRICS = [
+    ("rps", "req/s", False),
+    ("p50_us", "p50", True),
+    ("p99_us", "p99", True),
+    ("cpu_us_per_req", "CPU / request", True),
+    ("peak_rss_kib", "peak RSS", True),
+]
+
+# The targets of issue 7 on the median ratio: (metric, "<=" or ">=", bound).
+TARGETS = {
+    "proxy-c50": [("cpu_us_per_req", "<=", 0.67), ("rps", ">=", 1.0), ("p99_us", "<=", 1.0)],
+    "proxy-c200": [("cpu_us_per_req", "<=", 0.67), ("rps", ">=", 1.0), ("p99_us", "<=", 1.0)],
+    "static-1k": [("cpu_us_per_req", "<=", 0.8)],
+    # Same bytes per request, so CPU per byte has the ratio of CPU per request.
+    "static-1m": [("rps", ">=", 1.0), ("cpu_us_per_req", "<=", 1.0)],
+}
+IDLE_TOTAL_TARGET_MIB = 64
+
+
+def _cmd(argv):
+    try:
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+        return (out.stdout + out.stderr).strip()
+    except (OSError, subprocess.TimeoutExpired):
+        return "?"
+
+
+def machine_and_versions(repo, vestibule):
+    model = "?"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    with open("/proc/meminfo") as f:
+        mem_gib = int(f.readline().split()[1]) / 2**20
+    commit = _cmd(["git", "-C", repo, "rev-parse", "--short", "HEAD"])
+    dirty = _cmd(["git", "-C", repo, "status", "--porcelain", "--", "src", "Cargo.toml", "Cargo.lock"])
+    return {
+        "date": datetime.date.today().isoformat(),
+        "nproc": os.cpu_count(),
+        "cpu_model": model,
+        "kernel": os.uname().release,
+        "memory_gib": round(mem_gib),
+        "nginx": _cmd(["nginx", "-v"]).replace("nginx version: ", ""),
+        "wrk": _cmd(["wrk", "-v"]).splitlines()[0].split(" [")[0],
+        "vestibule": _cmd([vestibule, "-v"]).replace("vestibule version: ", ""),
+        "commit": commit + (" (with uncommitted changes to src/)" if dirty else ""),
+    }
+
+
+def ratios(runs, metric):
+    """vestibule / nginx per round: (min, median, max), or None."""
+    pairs = [(v.get(metric), n.get(metric)) for v, n in zip(runs["vestibule"], runs["nginx"])]
+    rs = [v / n for v, n in pairs if v is not None and n]
+    if not rs:
+        return None
+    return min(rs), statistics.median(rs), max(rs)
+
+
+def median(runs, name, metric):
+    xs = [r[metric] for r in runs[name] if metric in r]
+    return statistics.median(xs) if xs else None
+
+
+def _fmt_ratio(r):
+    return "–" if r is None else f"**{r[1]:.2f}** ({r[0]:.2f}–{r[2]:.2f})"
+
+
+def _target_text(key, runs):
+    checks = TARGETS.get(key)
+    if not checks:
+        return ""
+    parts, met = [], True
+    for metric, op, bound in checks:
+        r = ratios(runs, metric)
+        ok = r is not None and (r[1] <= bound if op == "<=" else r[1] >= bound)
+        met &= ok
+        label = dict((m, l) for m, l, _ in METRICS)[metric]
+        parts.append(f"{label} {op} {bound:g}" + ("" if ok else " ✗"))
+    return ("met: " if met else "not met: ") + ", ".join(parts)
+
+
+def print_ratios(sc, runs):
+    if "error" in runs:
+        return
+    if sc.kind == "load":
+        print("  vestibule/nginx median (min–max): " + "; ".join(
+            f"{label} {_fmt_ratio(ratios(runs, m)).replace('**', '')}" for m, label, _ in METRICS))
+        if sc.key in TARGETS:
+            print("  target " + _target_text(sc.key, runs))
+    elif sc.kind == "idle":
+        for n in ("vestibule", "nginx"):
+            print(f"  {n}: worker at rest {median(runs, n, 'worker_idle_kib') / 1024:.1f} MiB, "
+                  f"total with idle clients {median(runs, n, 'total_with_conns_kib') / 1024:.1f} MiB")
+    else:
+        for n in ("vestibule", "nginx"):
+            print(f"  {n}: {sum(r['non_2xx'] for r in runs[n])} non-2xx, "
+                  f"{sum(r['socket_errors'] for r in runs[n])} socket errors, "
+                  f"{sum(r['requests'] for r in runs[n])} requests, "
+                  f"{sum(r['reloads_sent'] for r in runs[n])} reloads")
+
+
+def _load_tables(scs, results):
+    rows = ["| scenario | " + " | ".join(l for _, l, _ in METRICS) + " | target |",
+            "|---|" + "---|" * (len(METRICS) + 1)]
+    abs_rows = ["| scenario | req/s v / n | CPU µs per request v / n | server CPU busy v / n "
+                "| MiB/s v / n | errors v / n |", "|---|---|---|---|---|---|"]
+    for sc in scs:
+        runs = results.get(sc.key)
+        if sc.kind != "load" or runs is None:
+            continue
+        if "error" in runs:
+            rows.append(f"| {sc.title} | failed: {runs['error'].splitlines()[0]} |")
+            continue
+        rows.append(f"| {sc.title} | " + " | ".join(
+            _fmt_ratio(ratios(runs, m)) for m, _, _ in METRICS) + f" | {_target_text(sc.key, runs)} |")
+
+        def pair(metric, fmt, scale=1.0):
+            v, n = median(runs, "vestibule", metric), median(runs, "nginx", metric)
+            return f"{fmt.format(v * scale)} / {fmt.format(n * scale)}"
+
+        for r in runs["vestibule"] + runs["nginx"]:
+            r["mib_s"] = r["bytes"] / r["seconds"] / 2**20
+            r["errors"] = r["non_2xx"] + r["socket_errors"]
+        errs = [sum(r["errors"] for r in runs[n]) for n in ("vestibule", "nginx")]
+        abs_rows.append(f"| {sc.title} | {pair('rps', '{:.0f}')} | {pair('cpu_us_per_req', '{:.1f}')} "
+                        f"| {pair('cpu_util', '{:.0f} %', 100)} | {pair('mib_s', '{:.0f}')} "
+                        f"| {errs[0]} / {errs[1]} |")
+    return "\n".join(rows), "\n".join(abs_rows)
+
+
+def _idle_table(runs, conns):
+    if runs is None:
+        return ""
+    if "error" in runs:
+        return f"Idle connections: failed: {runs['error'].splitlines()[0]}\n"
+
+    def row(label, metric, scale=1 / 1024, fmt="{:.1f}"):
+        v, n = median(runs, "vestibule", metric), median(runs, "nginx", metric)
+        ratio = f"{v / n:.2f}" if n else "–"
+        return f"| {label} | {fmt.format(v * scale)} | {fmt.format(n * scale)} | {ratio} |"
+
+    total = median(runs, "vestibule", "total_with_conns_kib") / 1024
+    verdict = "met" if total < IDLE_TOTAL_TARGET_MIB else "not met"
+    return "\n".join([
+        "| memory (RSS, MiB, median) | vestibule | nginx | ratio |", "|---|---|---|---|",
+        row("one worker at rest", "worker_idle_kib"),
+        row("master + worker at rest", "total_idle_kib"),
+        row(f"master + worker with {conns:,} idle keep-alive clients", "total_with_conns_kib"),
+        row("clients held open", "conns_open", 1, "{:.0f}"),
+        "",
+        f"Target: {conns:,} idle keep-alive connections in less than {IDLE_TOTAL_TARGET_MIB} MiB "
+        f"total: {verdict} ({total:.1f} MiB). Idle memory per worker ≤ nginx's: "
+        + ("met" if median(runs, "vestibule", "worker_idle_kib") <= median(runs, "nginx", "worker_idle_kib")
+           else "not met") + ".", ""])
+
+
+def _reload_table(runs):
+    if runs is None:
+        return ""
+    if "error" in runs:
+        return f"Reloads: failed: {runs['error'].splitlines()[0]}\n"
+    lines = ["| 10 reloads (SIGHUP) under load, summed over the rounds | vestibule | nginx |",
+             "|---|---|---|"]
+    for label, key in (("reloads sent", "reloads_sent"), ("requests answered", "requests"),
+                       ("non-2xx responses", "non_2xx"), ("socket errors (connect, read, write, timeout)", "socket_errors")):
+        lines.append(f"| {label} | {sum(r[key] for r in runs['vestibule'])} | {sum(r[key] for r in runs['nginx'])} |")
+    return "\n".join(lines) + "\n"
+
+
+def markdown(meta, scs, results):
+    ratio_table, abs_table = _load_tables(scs, results)
+    m = meta
+    return f"""{START}
+### Results of {m['date']}: {m['rounds']} rounds, {m['seconds']} s per run
+
+- Machine: {m['nproc']} × {m['cpu_model']}, {m['memory_gib']} GiB, Linux {m['kernel']}.
+  Load average (1, 5, 15 min) {' '.join(m['loadavg_start'])} at the start,
+  {' '.join(m['loadavg_end'])} at the end: above 1, other programs ran during the run.
+- Versions: vestibule {m['vestibule']}, commit {m['commit']}, io driver
+  {', '.join(m.get('io_driver', [])) or '?'}; nginx {m['nginx']}; {m['wrk']}.
+- Command: `{m.get('command', 'bash bench/run.sh')}`, {m['wall_seconds']} s.
+
+Ratios are vestibule / nginx, **median** (min–max) over the rounds; below 1 means
+vestibule used less (or, for req/s, served less).
+
+{ratio_table}
+
+Medians, vestibule / nginx (server CPU busy: the server's CPU time over the run's
+length; near 100 % means CPU 0 was the limit):
+
+{abs_table}
+
+{_idle_table(results.get('idle-10k'), m['idle_conns'])}
+{_reload_table(results.get('reload'))}
+![vestibule / nginx per scenario](performance.png)
+{END}
+"""
+
+
+def chart(scs, results, path):
+    """Bars of the CPU/request and req/s ratios per load scenario. None without
+    matplotlib."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib is missing: no chart")
+        return None
+    rows = [(sc.key, results[sc.key]) for sc in scs
+            if sc.kind == "load" and sc.key in results and "error" not in results[sc.key]]
+    if not rows:
+        return None
+    fig, ax = plt.subplots(figsize=(11, 4.8), dpi=100)
+    width = 0.38
+    for j, (metric, label, color) in enumerate((("cpu_us_per_req", "CPU per request", "#4c72b0"),
+                                                ("rps", "requests per second", "#dd8452"))):
+        meds, lo, hi = [], [], []
+        for _, runs in rows:
+            r = ratios(runs, metric) or (0, 0, 0)
+            meds.append(r[1])
+            lo.append(r[1] - r[0])
+            hi.append(r[2] - r[1])
+        xs = [i + (j - 0.5) * width for i in range(len(rows))]
+        ax.bar(xs, meds, width, yerr=[lo, hi], capsize=3, label=label, color=color)
+    label = "CPU per request target"
+    for i, (key, _) in enumerate(rows):  # the CPU targets, over their bars
+        for metric, _, bound in TARGETS.get(key, []):
+            if metric == "cpu_us_per_req" and bound < 1:
+                ax.hlines(bound, i - width, i, colors="#c44e52", linestyles="dashed", linewidth=2,
+                          zorder=3, label=label)
+                label = None
+    ax.axhline(1.0, color="black", linewidth=0.8)
+    ax.set_xticks(range(len(rows)), [k for k, _ in rows], rotation=25, ha="right")
+    ax.set_ylabel("vestibule / nginx (median, min–max)")
+    ax.set_title("vestibule relative to nginx: below 1 = less CPU per request / fewer requests")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def write_docs(repo, md, png):
+    doc = f"{repo}/docs/performance.md"
+    with open(doc) as f:
+        text = f.read()
+    if START not in text or END not in text:
+        raise RuntimeError(f"{doc} has no {START} ... {END} section to replace")
+    text = re.sub(re.escape(START) + ".*?" + re.escape(END) + "\n?", lambda _: md, text, flags=re.S)
+    with open(doc, "w") as f:
+        f.write(text)
+    if png:
+        with open(png, "rb") as src, open(f"{repo}/docs/performance.png", "wb") as dst:
+            dst.write(src.read())

@@ -1,0 +1,160 @@
+"""The scenarios, and how each one is run: both servers, alternately, round by round."""
+
+from dataclasses import dataclass
+
+from . import load, procs
+from .servers import NAMES, Server
+
+
+@dataclass(frozen=True)
+class Scenario:
+    key: str
+    title: str
+    kind: str  # "load" (wrk), "idle" (idle keep-alive clients) or "reload"
+    path: str
+    conns: int
+    access_log: bool = False
+    needs_app: bool = False
+
+
+IO_DRIVERS = set()  # what vestibule's workers said they use
+
+SCENARIOS = [
+    Scenario("proxy-c1", "proxy, keep-alive, 1 connection", "load", "/", 1),
+    Scenario("proxy-c50", "proxy, keep-alive, 50 connections", "load", "/", 50),
+    Scenario("proxy-c200", "proxy, keep-alive, 200 connections", "load", "/", 200),
+    Scenario("proxy-c50-log", "proxy, keep-alive, 50 conn., access log on", "load", "/", 50,
+             access_log=True),
+    Scenario("proxy-fresh-c50", "proxy, new upstream connection per request, 50 conn.",
+             "load", "/fresh/", 50),
+    Scenario("gunicorn-c10", "Gunicorn + Flask upstream, 10 connections", "load", "/app/", 10,
+             needs_app=True),
+    Scenario("static-1k", "static 1 KiB, 50 connections", "load", "/static/1k.bin", 50),
+    Scenario("static-1k-log", "static 1 KiB, 50 conn., access log on", "load",
+             "/static/1k.bin", 50, access_log=True),
+    Scenario("static-64k", "static 64 KiB, 50 connections", "load", "/static/64k.bin", 50),
+    Scenario("static-1m", "static 1 MiB, 10 connections", "load", "/static/1m.bin", 10),
+    Scenario("idle-10k", "memory with idle keep-alive connections", "idle", "/", 0),
+    Scenario("reload", "requests failed during 10 reloads, 50 conn.", "reload", "/", 50),
+]
+
+
+def run_seconds(sc, opts):
+    """A reload run is long enough for 10 reloads that nginx completes."""
+    return max(opts.seconds, 5) if sc.kind == "reload" else opts.seconds
+
+
+def _check_alive(server):
+    if not server.alive():
+        raise RuntimeError(
+            f"{server.name} exited during the run (status {server.proc.returncode});"
+            f" error log:\n{server.error_log()[-3000:]}")
+
+
+def _measured_wrk(server, sc, seconds):
+    """One wrk run with the server's CPU time and peak RSS around it."""
+    cpu0 = procs.cpu_seconds(server.pid)
+    procs.reset_peak_rss(server.pid)
+    r = load.wrk(server.port, sc.path, sc.conns, seconds)
+    cpu = procs.cpu_seconds(server.pid) - cpu0
+    r["peak_rss_kib"] = procs.memory_kib(server.pid, "VmHWM")
+    _check_alive(server)
+    r["cpu_s"] = cpu
+    r["cpu_util"] = cpu / r["seconds"]
+    r["cpu_us_per_req"] = cpu * 1e6 / max(r["requests"], 1)
+    return r
+
+
+def _pair(sc, env, tag=None):
+    return {n: Server(n, env, sc.access_log, tag or sc.key) for n in NAMES}
+
+
+def _stop(servers):
+    for s in servers.values():
+        s.stop()
+        if s.name == "vestibule" and s.io_driver():
+            IO_DRIVERS.add(s.io_driver())
+
+
+def _warm(servers, sc):
+    for s in servers.values():
+        load.wrk(s.port, sc.path, max(sc.conns, 1), 1)
+
+
+def run_load(sc, env, opts):
+    servers = _pair(sc, env)
+    try:
+        for s in servers.values():
+            s.start()
+        _warm(servers, sc)
+        runs = {n: [] for n in NAMES}
+        for i in range(opts.rounds):
+            for n in NAMES:
+                runs[n].append(_measured_wrk(servers[n], sc, opts.seconds))
+            print(f"  round {i + 1}: " + ", ".join(
+                f"{n} {runs[n][-1]['rps']:.0f} req/s {runs[n][-1]['cpu_us_per_req']:.1f} us CPU/req"
+                for n in NAMES), flush=True)
+        return runs
+    finally:
+        _stop(servers)
+
+
+def _idle_once(name, sc, env, opts, i):
+    """A fresh server: its idle worker RSS, then RSS with opts.idle_conns clients."""
+    server = Server(name, env, sc.access_log, f"{sc.key}-{i}")
+    server.start()
+    try:
+        load.wrk(server.port, sc.path, 1, 1)
+        workers = procs.worker_pids(server.pid)
+        worker_kib = sum(procs.memory_kib(w, "VmRSS") for w in workers) / max(len(workers), 1)
+        before_kib = procs.memory_kib(server.pid, "VmRSS")
+        opened, failures, with_kib = load.idle_clients(
+            server.port, sc.path, opts.idle_conns,
+            lambda: procs.memory_kib(server.pid, "VmRSS"))
+        _check_alive(server)
+        return {
+            "worker_idle_kib": worker_kib,
+            "total_idle_kib": before_kib,
+            "total_with_conns_kib": with_kib,
+            "conns_open": opened,
+            "conns_failed": len(failures),
+            "failures_sample": [str(f) for f in failures[:5]],
+        }
+    finally:
+        _stop({name: server})
+
+
+def run_idle(sc, env, opts):
+    runs = {n: [] for n in NAMES}
+    for i in range(opts.rounds):
+        for n in NAMES:
+            runs[n].append(_idle_once(n, sc, env, opts, i))
+        print(f"  round {i + 1}: " + ", ".join(
+            f"{n} {runs[n][-1]['total_with_conns_kib'] / 1024:.1f} MiB with "
+            f"{runs[n][-1]['conns_open']} idle" for n in NAMES), flush=True)
+    return runs
+
+
+def run_reload(sc, env, opts):
+    servers = _pair(sc, env)
+    seconds = run_seconds(sc, opts)
+    try:
+        for s in servers.values():
+            s.start()
+        _warm(servers, sc)
+        runs = {n: [] for n in NAMES}
+        for i in range(opts.rounds):
+            for n in NAMES:
+                s = servers[n]
+                r = load.reload_under_load(s.port, sc.path, sc.conns, seconds, s.pid, 10)
+                _check_alive(s)
+                runs[n].append(r)
+            print(f"  round {i + 1}: " + ", ".join(
+                f"{n} {runs[n][-1]['non_2xx']} non-2xx {runs[n][-1]['socket_errors']} socket errors"
+                f" in {runs[n][-1]['requests']} requests" for n in NAMES), flush=True)
+        return runs
+    finally:
+        _stop(servers)
+
+
+RUNNERS = {"load": run_load, "idle": run_idle, "reload": run_reload}
