@@ -29,7 +29,8 @@ enum HeadRead {
     Invalid(HeadError),
 }
 
-/// The first read of a head asks for this much.
+/// A head that did not fit its first read (`client_header_buffer_size`, 1k by
+/// default, as nginx's first buffer) goes on in reads of this much.
 const HEAD_READ: usize = 4096;
 
 /// Counts a connection in `Worker::active` from the moment it is accepted (before its
@@ -64,7 +65,9 @@ fn listen_context<'s>(snap: &'s Snapshot, peer: &Peer) -> Option<(&'s ListenGrou
 pub async fn serve(worker: Rc<Worker>, mut stream: Stream, peer: Peer, id: u64, active: Active) {
     let _active = active;
     let peer = Rc::new(peer);
-    let mut input: Vec<u8> = Vec::with_capacity(HEAD_READ);
+    // Allocated by the first read; between requests it shrinks back to the first
+    // read's size, so an idle keep-alive connection holds about 1 KiB.
+    let mut input: Vec<u8> = Vec::new();
     let mut served: u64 = 0;
     loop {
         let snap = worker.snapshot.load_full();
@@ -78,6 +81,12 @@ pub async fn serve(worker: Rc<Worker>, mut stream: Stream, peer: Peer, id: u64, 
             default.client_header_buffer_size,
             default.large_client_header_buffers,
         );
+        let first_read = usize::try_from(default.client_header_buffer_size)
+            .unwrap_or(HEAD_READ)
+            .clamp(256, HEAD_READ);
+        if input.is_empty() && input.capacity() > first_read {
+            input = Vec::new();
+        }
         let idle = if served == 0 {
             default.client_header_timeout
         } else {
@@ -97,6 +106,7 @@ pub async fn serve(worker: Rc<Worker>, mut stream: Stream, peer: Peer, id: u64, 
             &mut stream,
             &mut input,
             &limits,
+            first_read,
             idle,
             default.client_header_timeout,
             // Only an idle keep-alive wait may be cut short by a graceful shutdown.
@@ -163,7 +173,9 @@ pub async fn serve(worker: Rc<Worker>, mut stream: Stream, peer: Peer, id: u64, 
             stream: &mut stream,
             input: &mut input,
         };
-        let result = dispatch::run(&mut conn, &mut x, group, served).await;
+        // Boxed: the request's state lives on the heap only while the request does, so
+        // the connection task itself stays small while it idles.
+        let result = Box::pin(dispatch::run(&mut conn, &mut x, group, served)).await;
         if x.status != 0 {
             dispatch::log_access(&worker, &snap, &x, &result.conf);
         }
@@ -181,6 +193,7 @@ async fn read_head(
     stream: &mut Stream,
     input: &mut Vec<u8>,
     limits: &HeadLimits,
+    first_read: usize,
     idle: Duration,
     header_timeout: Duration,
     drain: Option<monoio::io::CancelHandle>,
@@ -217,7 +230,12 @@ async fn read_head(
             } else {
                 None
             };
-            stream.read_more_cancelable(taken, HEAD_READ, cancel).await
+            let spare = if taken.is_empty() {
+                first_read
+            } else {
+                HEAD_READ
+            };
+            stream.read_more_cancelable(taken, spare, cancel).await
         };
         match monoio::time::timeout(remaining, read).await {
             Err(_) => {
