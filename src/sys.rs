@@ -191,6 +191,23 @@ pub fn local_time(epoch_secs: i64) -> LocalTime {
     }
 }
 
+/// Keeps glibc's allocator from handing the top of the heap back to the kernel after
+/// every burst: the request path frees and reallocates small buffers at a high rate,
+/// and with the default 128 KiB trim threshold that cost a `brk` pair every few proxied
+/// requests (measured with `strace -c` on a worker under load). Freed memory stays
+/// with the process for reuse instead; the worker's footprint is unchanged at rest
+/// (docs/performance.md). mimalloc was tried: as fast, but 40 % more memory per idle
+/// keep-alive connection.
+pub fn tune_allocator() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: mallopt only changes allocator tunables; it is called before any thread
+    // or worker exists.
+    unsafe {
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 64 << 20);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 4 << 20);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -209,22 +226,5 @@ mod tests {
     fn strerror_matches_nginx_wording() {
         assert_eq!(strerror(2), "No such file or directory");
         assert_eq!(strerror(13), "Permission denied");
-    }
-}
-
-/// Keeps glibc's allocator from handing the top of the heap back to the kernel after
-/// every burst: the request path frees and reallocates small buffers at a high rate,
-/// and with the default 128 KiB trim threshold that cost a `brk` pair every few proxied
-/// requests (measured with `strace -c` on a worker under load). Freed memory stays
-/// with the process for reuse instead; the worker's footprint is unchanged at rest
-/// (docs/performance.md). mimalloc was tried: as fast, but 40 % more memory per idle
-/// keep-alive connection.
-pub fn tune_allocator() {
-    #[cfg(target_env = "gnu")]
-    // SAFETY: mallopt only changes allocator tunables; it is called before any thread
-    // or worker exists.
-    unsafe {
-        libc::mallopt(libc::M_TRIM_THRESHOLD, 64 << 20);
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 4 << 20);
     }
 }

@@ -102,13 +102,16 @@ pub async fn serve(worker: Rc<Worker>, mut stream: Stream, peer: Peer, id: u64, 
         let listed = input
             .is_empty()
             .then(|| Idle::enter(&worker.idle, stream.raw_fd()));
+        let wait = HeadWait {
+            limits,
+            first_read,
+            idle,
+            header_timeout: default.client_header_timeout,
+        };
         let head = read_head(
             &mut stream,
             &mut input,
-            &limits,
-            first_read,
-            idle,
-            default.client_header_timeout,
+            &wait,
             // Only an idle keep-alive wait may be cut short by a graceful shutdown.
             (served > 0).then(|| worker.drain_handle()),
             listed,
@@ -185,20 +188,34 @@ pub async fn serve(worker: Rc<Worker>, mut stream: Stream, peer: Peer, id: u64, 
     }
 }
 
+/// The bounds on reading one request head.
+struct HeadWait {
+    limits: HeadLimits,
+    /// The first read's size (`client_header_buffer_size`).
+    first_read: usize,
+    /// How long the first byte may take (keep-alive or header timeout).
+    idle: Duration,
+    /// From the first byte, the whole head's deadline.
+    header_timeout: Duration,
+}
+
 /// Reads until a complete head is buffered. The wait for the first byte is bounded by
-/// `idle` (keep-alive or header timeout); from the first byte the whole head must
-/// arrive within `header_timeout` — a deadline, so trickling bytes does not extend it.
+/// `wait.idle`; from the first byte the whole head must arrive within
+/// `wait.header_timeout` — a deadline, so trickling bytes does not extend it.
 /// `listed` keeps the connection on the idle list until its first byte arrives.
 async fn read_head(
     stream: &mut Stream,
     input: &mut Vec<u8>,
-    limits: &HeadLimits,
-    first_read: usize,
-    idle: Duration,
-    header_timeout: Duration,
+    wait: &HeadWait,
     drain: Option<monoio::io::CancelHandle>,
     mut listed: Option<Idle<'_>>,
 ) -> HeadRead {
+    let HeadWait {
+        limits,
+        first_read,
+        idle,
+        header_timeout,
+    } = wait;
     let mut deadline: Option<Instant> = None;
     let waiting_since = Instant::now();
     loop {
@@ -211,9 +228,9 @@ async fn read_head(
                 Ok(None) => {}
                 Err(e) => return HeadRead::Invalid(e),
             }
-            deadline.get_or_insert_with(|| Instant::now() + header_timeout);
+            deadline.get_or_insert_with(|| Instant::now() + *header_timeout);
         }
-        let until = deadline.unwrap_or(waiting_since + idle);
+        let until = deadline.unwrap_or(waiting_since + *idle);
         let remaining = until.saturating_duration_since(Instant::now());
         if remaining.is_zero() {
             return HeadRead::TimedOut {
@@ -231,7 +248,7 @@ async fn read_head(
                 None
             };
             let spare = if taken.is_empty() {
-                first_read
+                *first_read
             } else {
                 HEAD_READ
             };
