@@ -153,30 +153,29 @@ pub fn client_response_headers(
 ) -> Vec<Header> {
     let proxy = &conf.proxy;
     let mut out = Vec::with_capacity(upstream.len());
+    // Names compare without lowercasing copies: this runs for every header of every
+    // proxied response. `pass_headers` and `hide_headers` hold lowercased names.
+    let among = |list: &[&str], name: &str| list.iter().any(|n| n.eq_ignore_ascii_case(name));
+    let among_owned =
+        |list: &[String], name: &str| list.iter().any(|n| n.eq_ignore_ascii_case(name));
     for h in upstream {
-        let name = h.name.to_ascii_lowercase();
-        let passed = proxy.pass_headers.contains(&name);
-        if switching_protocols && (name == "upgrade" || name == "connection") {
+        let name = h.name.as_str();
+        if switching_protocols && among(&["upgrade", "connection"], name) {
             out.push(h.clone());
             continue;
         }
-        if REFRAMED.contains(&name.as_str())
-            || headers::is_hop_by_hop(&name, connection_tokens)
-            || proxy.hide_headers.contains(&name)
-            || (HIDDEN_BY_DEFAULT.contains(&name.as_str()) && !passed)
+        let passed = among_owned(&proxy.pass_headers, name);
+        if among(REFRAMED, name)
+            || headers::is_hop_by_hop(name, connection_tokens)
+            || among_owned(&proxy.hide_headers, name)
+            || (among(HIDDEN_BY_DEFAULT, name) && !passed)
         {
             continue;
         }
-        if name == "location" || name == "refresh" {
+        let refresh = name.eq_ignore_ascii_case("refresh");
+        if refresh || name.eq_ignore_ascii_case("location") {
             let value = String::from_utf8_lossy(&h.value);
-            let rewritten = rewrite_redirect(
-                &value,
-                name == "refresh",
-                x,
-                location,
-                pass,
-                &proxy.redirect,
-            );
+            let rewritten = rewrite_redirect(&value, refresh, x, location, pass, &proxy.redirect);
             out.push(Header::new(h.name.clone(), rewritten));
             continue;
         }

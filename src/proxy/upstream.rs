@@ -358,7 +358,7 @@ async fn respond(
     conf: &Arc<LocationConf>,
     pass: &ProxyPass,
     addr: &UpstreamAddr,
-    head: ResponseHead,
+    mut head: ResponseHead,
     rest: Vec<u8>,
     up: Stream,
     requests: u32,
@@ -378,7 +378,8 @@ async fn respond(
         pass,
         switching,
     );
-    x.upstream_headers = head.headers.clone();
+    // Kept for `$upstream_http_*`; moved, since the client's copy is built above.
+    x.upstream_headers = std::mem::take(&mut head.headers);
     let is_head_request = x.head.method == Method::Head;
     if switching {
         let mut out = Vec::with_capacity(512);
@@ -415,7 +416,7 @@ async fn respond(
     let client_http11 = x.head.version == Version::Http11;
     let (framing, mut client_keep) = match head.framing {
         ResponseFraming::NoBody => {
-            let length = headers::get(&head.headers, "content-length")
+            let length = headers::get(&x.upstream_headers, "content-length")
                 .and_then(|v| std::str::from_utf8(v).ok())
                 .and_then(|v| v.trim().parse::<u64>().ok());
             match length {

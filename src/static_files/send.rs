@@ -95,10 +95,7 @@ pub async fn send_file(
                         (206, Framing::Length(r.len()), Body::Ranges(rs))
                     }
                     RangeOutcome::Satisfiable(rs) => {
-                        let boundary = range::boundary(
-                            u64::from_str_radix(x.request_id.get(..15).unwrap_or("0"), 16)
-                                .unwrap_or(0),
-                        );
+                        let boundary = range::boundary(x.request_id.high_bits());
                         let m = Multipart::new(boundary, &content_type, rs, len);
                         hdrs.insert(0, Header::new("Content-Type", m.content_type()));
                         (206, Framing::Length(m.content_length()), Body::Multipart(m))

@@ -45,7 +45,7 @@ pub struct Exchange {
     pub captures: Option<Captures>,
     pub start: Instant,
     pub start_time: SystemTime,
-    pub request_id: String,
+    pub request_id: super::RequestId,
     /// The status sent (0 until a response head is written).
     pub status: u16,
     /// Set by `error_page`: a page answered with 200 goes out with this status.
@@ -230,7 +230,7 @@ impl VariableSource for Exchange {
             UpstreamResponseTime => self.list(out, |a| seconds_ms(a.response_time)),
             Connection => push_display(out, self.connection),
             ConnectionRequests => push_display(out, self.connection_requests),
-            RequestId => push_str(out, &self.request_id),
+            RequestId => push_str(out, self.request_id.as_str()),
             ContentType => header_var(&self.head.headers, "content_type", out),
             ContentLength => header_var(&self.head.headers, "content_length", out),
             RequestLength => push_display(out, self.request_length),

@@ -167,9 +167,10 @@ impl Worker {
         id
     }
 
-    /// `$request_id`: 32 hex digits from a per-worker xorshift generator (unique
-    /// enough for tracing, not for secrets).
-    pub fn request_id(&self) -> String {
+    /// The 128 random bits of a request's `$request_id`, from a per-worker xorshift
+    /// generator (unique enough for tracing, not for secrets). Drawn for every
+    /// request; written out as text only when something asks for it.
+    pub fn request_id(&self) -> RequestId {
         let next = || {
             let mut x = self.random.get();
             x ^= x << 13;
@@ -178,7 +179,29 @@ impl Worker {
             self.random.set(x);
             x
         };
-        format!("{:016x}{:016x}", next(), next())
+        RequestId {
+            bits: (next(), next()),
+            text: std::cell::OnceCell::new(),
+        }
+    }
+}
+
+/// `$request_id`: 32 hex digits, formatted on first use.
+#[derive(Debug, Clone)]
+pub struct RequestId {
+    bits: (u64, u64),
+    text: std::cell::OnceCell<String>,
+}
+
+impl RequestId {
+    pub fn as_str(&self) -> &str {
+        self.text
+            .get_or_init(|| format!("{:016x}{:016x}", self.bits.0, self.bits.1))
+    }
+
+    /// The first 60 bits, for values derived from the id (multipart boundaries).
+    pub fn high_bits(&self) -> u64 {
+        self.bits.0 >> 4
     }
 }
 
