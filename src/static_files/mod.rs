@@ -79,10 +79,13 @@ pub async fn handle(
     let place = resolve(x, location, conf, &uri);
     match open_beneath_resolved(&place) {
         Ok(file) => {
-            if file.metadata().is_ok_and(|m| m.is_dir()) {
+            let Ok(meta) = file.metadata() else {
+                return Outcome::Status(500);
+            };
+            if meta.is_dir() {
                 return directory_redirect(c, x, conf, keep_alive).await;
             }
-            send::send_file(c, x, conf, file, keep_alive).await
+            send::send_file(c, x, conf, file, &meta, keep_alive).await
         }
         Err(e) => open_failed(c, x, &place, e),
     }
@@ -106,9 +109,9 @@ async fn index(
         name.expand(x as &dyn VariableSource, &mut n);
         let candidate = format!("{uri}{}", String::from_utf8_lossy(&n));
         if let Ok(file) = open_beneath_resolved(&resolve(x, location, conf, &candidate)) {
-            if file.metadata().is_ok_and(|m| m.is_file()) {
+            if let Some(meta) = file.metadata().ok().filter(|m| m.is_file()) {
                 x.uri = candidate;
-                return send::send_file(c, x, conf, file, keep_alive).await;
+                return send::send_file(c, x, conf, file, &meta, keep_alive).await;
             }
         }
     }

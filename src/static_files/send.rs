@@ -20,7 +20,7 @@ use crate::worker::respond::{self, Framing, Head};
 use crate::worker::stream::Stream;
 
 /// Bodies up to this size are read into the head's buffer and sent in one write.
-pub const SMALL_FILE: u64 = 64 * 1024;
+pub const SMALL_FILE: u64 = 16 * 1024;
 /// Without sendfile, larger bodies are read and written in pieces of this size.
 const PIECE: usize = 256 * 1024;
 
@@ -31,17 +31,15 @@ enum Body {
     Multipart(Multipart),
 }
 
-/// Serves an open regular file.
+/// Serves an open regular file, `meta` its metadata (taken once, by the caller).
 pub async fn send_file(
     c: &mut Conn<'_>,
     x: &mut Exchange,
     conf: &LocationConf,
     file: File,
+    meta: &std::fs::Metadata,
     keep_alive: bool,
 ) -> Outcome {
-    let Ok(meta) = file.metadata() else {
-        return Outcome::Status(500);
-    };
     let len = meta.len();
     let mtime = UNIX_EPOCH + Duration::from_secs(u64::try_from(meta.mtime()).unwrap_or(0));
     let etag = conditional::etag(mtime, len);
