@@ -111,10 +111,10 @@ pub fn upstream_request_head(
         UpstreamBody::Chunked => write::write_header("Transfer-Encoding", b"chunked", out),
     }
     for h in &x.head.headers {
-        let name = h.name.to_ascii_lowercase();
-        if NOT_FORWARDED.contains(&name.as_str())
-            || headers::is_hop_by_hop(&name, &x.head.connection_tokens)
-            || set.iter().any(|s| s.name.eq_ignore_ascii_case(&name))
+        let name = h.name.as_str();
+        if NOT_FORWARDED.iter().any(|n| n.eq_ignore_ascii_case(name))
+            || headers::is_hop_by_hop(name, &x.head.connection_tokens)
+            || set.iter().any(|s| s.name.eq_ignore_ascii_case(name))
         {
             continue;
         }

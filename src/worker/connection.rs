@@ -145,31 +145,16 @@ pub async fn serve(worker: Rc<Worker>, mut stream: Stream, peer: Peer, id: u64, 
         let Some((group, default)) = listen_context(&snap, &peer) else {
             return;
         };
-        let mut x = Exchange {
-            connection: id,
-            connection_requests: served,
-            peer: Rc::clone(&peer),
+        let mut x = Exchange::new(
+            Rc::clone(&peer),
             head,
-            uri: String::new(),
-            host: String::new(),
-            server_name: default.primary_name(),
-            captures: None,
-            start: Instant::now(),
-            start_time: SystemTime::now(),
-            request_id: worker.request_id(),
-            status: 0,
-            status_override: None,
-            body_bytes_sent: 0,
-            bytes_sent: 0,
             request_length,
-            body: super::exchange::BodyState::Unread,
-            upstream: Vec::new(),
-            upstream_headers: Vec::new(),
-            sent_headers: Vec::new(),
-            proxy_host: String::new(),
-            proxy_port: 0,
-            hostname: Rc::clone(&worker.hostname),
-        };
+            worker.request_id(),
+            Rc::clone(&worker.hostname),
+        );
+        x.connection = id;
+        x.connection_requests = served;
+        x.server_name = default.primary_name();
         let mut conn = Conn {
             worker: &worker,
             snap: &snap,

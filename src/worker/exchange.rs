@@ -113,6 +113,42 @@ fn seconds_ms(d: Duration) -> String {
 }
 
 impl Exchange {
+    /// A request just read from `peer`: nothing routed, answered or logged yet. The
+    /// connection sets its number, count and server name.
+    pub fn new(
+        peer: Rc<Peer>,
+        head: RequestHead,
+        request_length: u64,
+        request_id: super::RequestId,
+        hostname: Rc<str>,
+    ) -> Exchange {
+        Exchange {
+            connection: 0,
+            connection_requests: 0,
+            peer,
+            head,
+            uri: String::new(),
+            host: String::new(),
+            server_name: String::new(),
+            captures: None,
+            start: Instant::now(),
+            start_time: SystemTime::now(),
+            request_id,
+            status: 0,
+            status_override: None,
+            body_bytes_sent: 0,
+            bytes_sent: 0,
+            request_length,
+            body: BodyState::Unread,
+            upstream: Vec::new(),
+            upstream_headers: Vec::new(),
+            sent_headers: Vec::new(),
+            proxy_host: String::new(),
+            proxy_port: 0,
+            hostname,
+        }
+    }
+
     /// The peer of the connection itself, even when the realip module replaced the
     /// request's client address (`$realip_remote_addr`).
     pub fn connection_peer(&self) -> &Peer {

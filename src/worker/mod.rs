@@ -194,6 +194,14 @@ pub struct RequestId {
 }
 
 impl RequestId {
+    /// An id from given bits (benchmarks and tests; workers draw theirs).
+    pub fn from_bits(high: u64, low: u64) -> RequestId {
+        RequestId {
+            bits: (high, low),
+            text: std::cell::OnceCell::new(),
+        }
+    }
+
     pub fn as_str(&self) -> &str {
         self.text
             .get_or_init(|| format!("{:016x}{:016x}", self.bits.0, self.bits.1))
