@@ -69,16 +69,15 @@ pub async fn attempt(
 ) -> Attempt {
     let mut fresh_only = false;
     loop {
-        let (mut up, reused, requests) =
-            match Box::pin(connection(c, addr, fresh_only, conf, ka)).await {
-                Ok(v) => v,
-                Err(err) => {
-                    return Attempt::Failed {
-                        err,
-                        request_sent: false,
-                    }
+        let (mut up, reused, requests) = match connection(c, addr, fresh_only, conf, ka).await {
+            Ok(v) => v,
+            Err(err) => {
+                return Attempt::Failed {
+                    err,
+                    request_sent: false,
                 }
-            };
+            }
+        };
         let mut body_touched = false;
         if let Err(err) = send(c, x, conf, target, body, &mut up, ka, &mut body_touched).await {
             if reused && !fresh_only && !body_touched {

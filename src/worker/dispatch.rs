@@ -239,7 +239,7 @@ async fn handle(
     // replaced the address.
     super::realip::apply(x, &conf.realip);
     if let Some(pass) = &conf.proxy.pass {
-        return Box::pin(crate::proxy::handle(c, x, location, conf, pass, keep_alive)).await;
+        return crate::proxy::handle(c, x, location, conf, pass, keep_alive).await;
     }
     Box::pin(crate::static_files::handle(
         c, x, location, conf, keep_alive,
