@@ -56,7 +56,9 @@ pub struct Exchange {
     pub body: BodyState,
     pub upstream: Vec<UpstreamAttempt>,
     pub upstream_headers: Vec<Header>,
-    pub sent_headers: Vec<Header>,
+    /// The header lines of the response head as sent (`Name: value\r\n` each), for
+    /// `$sent_http_*`.
+    pub sent_head: Vec<u8>,
     pub proxy_host: String,
     pub proxy_port: u16,
     pub hostname: Rc<str>,
@@ -88,6 +90,29 @@ fn header_name_matches(wanted: &str, actual: &str) -> bool {
             .bytes()
             .zip(actual.bytes())
             .all(|(w, a)| w == a.to_ascii_lowercase() || (w == b'_' && a == b'-'))
+}
+
+/// `$sent_http_NAME` from the serialised header lines; repeated lines are joined
+/// with ", " as `$http_*` does.
+fn sent_header_var(lines: &[u8], name: &str, out: &mut Vec<u8>) -> bool {
+    let mut found = false;
+    for line in lines.split(|&b| b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let Some(colon) = line.iter().position(|&b| b == b':') else {
+            continue;
+        };
+        let Ok(line_name) = std::str::from_utf8(&line[..colon]) else {
+            continue;
+        };
+        if header_name_matches(name, line_name) {
+            if found {
+                out.extend_from_slice(b", ");
+            }
+            out.extend_from_slice(line[colon + 1..].trim_ascii());
+            found = true;
+        }
+    }
+    found
 }
 
 fn header_var(headers: &[Header], name: &str, out: &mut Vec<u8>) -> bool {
@@ -142,7 +167,7 @@ impl Exchange {
             body: BodyState::Unread,
             upstream: Vec::new(),
             upstream_headers: Vec::new(),
-            sent_headers: Vec::new(),
+            sent_head: Vec::new(),
             proxy_host: String::new(),
             proxy_port: 0,
             hostname,
@@ -278,7 +303,7 @@ impl VariableSource for Exchange {
                 None => false,
             },
             RequestHeader(name) => header_var(&self.head.headers, name, out),
-            ResponseHeader(name) => header_var(&self.sent_headers, name, out),
+            ResponseHeader(name) => sent_header_var(&self.sent_head, name, out),
             UpstreamHeader(name) => header_var(&self.upstream_headers, name, out),
             QueryArg(name) => self.query_arg(name, out),
             Cookie(name) => self.cookie(name, out),
@@ -291,5 +316,22 @@ impl VariableSource for Exchange {
                 None => false,
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn sent_headers_are_read_back_from_the_written_lines() {
+        let lines = b"Server: vestibule\r\nDate: x\r\nSet-Cookie: a=1\r\nX-Trace-Id:  abc \r\nSet-Cookie: b=2\r\n";
+        let mut out = Vec::new();
+        assert!(super::sent_header_var(lines, "x_trace_id", &mut out));
+        assert_eq!(out, b"abc");
+        out.clear();
+        assert!(super::sent_header_var(lines, "set_cookie", &mut out));
+        assert_eq!(out, b"a=1, b=2");
+        out.clear();
+        assert!(!super::sent_header_var(lines, "content_length", &mut out));
+        assert!(out.is_empty());
     }
 }

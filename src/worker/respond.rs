@@ -73,35 +73,36 @@ pub fn write_head(
         .filter(|r| !r.is_empty())
         .unwrap_or_else(|| reason_phrase(status));
     write::write_status_line(Version::Http11, status, reason, out);
-    let mut sent = Vec::with_capacity(headers.len() + 6);
+    // The header lines go straight into `out`; one copy of them is kept for
+    // `$sent_http_*` (no allocation per header).
+    let lines_start = out.len();
     let server = if conf.server_tokens {
         SERVER_TOKEN
     } else {
         "vestibule"
     };
-    sent.push(Header::new("Server", server));
-    let date = worker
-        .date
-        .borrow_mut()
-        .http_date(SystemTime::now())
-        .to_string();
-    sent.push(Header::new("Date", date));
-    sent.extend(headers);
+    write::write_header("Server", server.as_bytes(), out);
+    {
+        let mut date = worker.date.borrow_mut();
+        write::write_header("Date", date.http_date(SystemTime::now()).as_bytes(), out);
+    }
+    for h in &headers {
+        write::write_header(&h.name, &h.value, out);
+    }
+    let mut digits = [0u8; 20];
     match framing {
         Framing::None | Framing::Close => {}
-        Framing::Length(n) => sent.push(Header::new("Content-Length", n.to_string())),
-        Framing::Chunked => sent.push(Header::new("Transfer-Encoding", "chunked")),
+        Framing::Length(n) => write::write_header("Content-Length", decimal(n, &mut digits), out),
+        Framing::Chunked => write::write_header("Transfer-Encoding", b"chunked", out),
     }
     if keep_alive {
-        sent.push(Header::new("Connection", "keep-alive"));
+        write::write_header("Connection", b"keep-alive", out);
         if let Some(t) = conf.keepalive_header_timeout {
-            sent.push(Header::new(
-                "Keep-Alive",
-                format!("timeout={}", t.as_secs()),
-            ));
+            let value = format!("timeout={}", t.as_secs());
+            write::write_header("Keep-Alive", value.as_bytes(), out);
         }
     } else {
-        sent.push(Header::new("Connection", "close"));
+        write::write_header("Connection", b"close", out);
     }
     let always_only = !add_header_applies(status);
     let mut value = Vec::new();
@@ -112,14 +113,27 @@ pub fn write_head(
         value.clear();
         h.value.expand(x as &dyn VariableSource, &mut value);
         if !value.is_empty() {
-            sent.push(Header::new(h.name.clone(), value.clone()));
+            write::write_header(&h.name, &value, out);
         }
     }
-    for h in &sent {
-        write::write_header(&h.name, &h.value, out);
-    }
+    x.sent_head = out
+        .get(lines_start..)
+        .map(<[u8]>::to_vec)
+        .unwrap_or_default();
     write::write_head_end(out);
-    x.sent_headers = sent;
+}
+
+/// `n` in decimal, in `buf`.
+fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut at = buf.len();
+    loop {
+        at -= 1;
+        buf[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return &buf[at..];
+        }
+    }
 }
 
 /// nginx's default page for an error or redirect status.
