@@ -602,3 +602,86 @@ fn generation_reloads_under_load_fail_no_request() {
         "failed requests during 6 generation reloads of {total}"
     );
 }
+
+/// A slow download outlives both kinds of reload: in place (the worker swaps its
+/// configuration under the transfer) and a new generation (the old worker drains it).
+#[test]
+fn a_slow_download_survives_both_kinds_of_reload() {
+    const SIZE: usize = 24 << 20;
+    let v = Vestibule::start("server { listen 127.0.0.1:@PORT@; root @DIR@/www; }");
+    std::fs::create_dir_all(v.path("www")).unwrap();
+    std::fs::write(v.path("www/big.bin"), common::pattern(SIZE)).unwrap();
+    let mut c = common::Client::connect_with(
+        v.port,
+        common::ClientOptions {
+            from: None,
+            rcvbuf: Some(16 * 1024),
+        },
+    );
+    c.send(b"GET /big.bin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    let mut got = c.read_until(b"\r\n\r\n");
+    assert!(
+        got.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&got)
+    );
+    got.clear();
+    got.extend(c.read_raw(64 * 1024));
+
+    signal(v.pid(), libc::SIGHUP);
+    v.wait_for_error_line(&["reloaded in place by 1 of 1"]);
+    got.extend(c.read_raw(64 * 1024));
+
+    let extra = common::free_port();
+    let conf = v.path("vestibule.conf");
+    let text = std::fs::read_to_string(&conf).unwrap().replace(
+        &format!("listen 127.0.0.1:{};", v.port),
+        &format!("listen 127.0.0.1:{}; listen 127.0.0.1:{extra};", v.port),
+    );
+    std::fs::write(&conf, text).unwrap();
+    signal(v.pid(), libc::SIGHUP);
+    assert!(
+        common::wait_until(Duration::from_secs(10), || worker_pids(&v).len() == 2),
+        "a new generation was started"
+    );
+    c.deadline = Duration::from_secs(60);
+    let rest = SIZE - got.len();
+    got.extend(c.read_raw(rest));
+    assert_eq!(got.len(), SIZE, "the download was cut short");
+    assert!(
+        got == common::pattern(SIZE),
+        "the download differs from the file"
+    );
+}
+
+/// A worker that keeps dying is respawned at once a few times, then only after a
+/// pause, with nginx-style alerts saying so; the port keeps being served.
+#[test]
+fn a_crash_loop_is_throttled_and_logged() {
+    let v = Vestibule::start(&site("alive"));
+    for round in 0..5 {
+        let pids = worker_pids(&v);
+        let current = *pids.last().unwrap();
+        signal(current, libc::SIGKILL);
+        assert!(
+            common::wait_until(Duration::from_secs(10), || {
+                v.error_log()
+                    .contains(&format!("worker process {current} exited on signal 9"))
+            }),
+            "round {round}: the death was not logged"
+        );
+        if round < 4 {
+            assert!(
+                common::wait_until(Duration::from_secs(5), || worker_pids(&v).len()
+                    == pids.len() + 1),
+                "round {round}: no respawn"
+            );
+        }
+    }
+    v.wait_for_error_line(&["keeps dying (5 times in 10s): respawning in 1s"]);
+    assert!(
+        common::wait_until(Duration::from_secs(10), || worker_pids(&v).len() == 6),
+        "respawned after the pause"
+    );
+    assert_eq!(v.get("/", "x").text(), "alive");
+}
