@@ -685,3 +685,60 @@ fn a_crash_loop_is_throttled_and_logged() {
     );
     assert_eq!(v.get("/", "x").text(), "alive");
 }
+
+/// With `WATCHDOG_USEC` set, the master pings `WATCHDOG=1` at half the interval; a
+/// reload whose configuration is broken is still answered with `READY=1`, and its
+/// `STATUS=` says the reload failed.
+#[test]
+fn systemd_gets_watchdog_pings_and_hears_a_failed_reload() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket_path = dir.path().join("notify.sock");
+    let socket = UnixDatagram::bind(&socket_path).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let v = Vestibule::start_with_env(
+        &site("hi"),
+        "",
+        common::Driver::Default,
+        &[
+            ("NOTIFY_SOCKET", socket_path.as_os_str()),
+            ("WATCHDOG_USEC", std::ffi::OsStr::new("400000")),
+        ],
+    );
+    let mut buf = [0u8; 512];
+    let mut next = || {
+        let n = socket.recv(&mut buf).unwrap();
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    };
+    // Pings every 200 ms: at least three within the first two seconds.
+    let mut pings = 0;
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(2) {
+        if next() == "WATCHDOG=1" {
+            pings += 1;
+        }
+    }
+    assert!(pings >= 3, "{pings} watchdog pings in 2 s");
+    let conf = v.path("vestibule.conf");
+    let text = std::fs::read_to_string(&conf).unwrap();
+    std::fs::write(&conf, text.replace("location /", "location /{")).unwrap();
+    signal(v.pid(), libc::SIGHUP);
+    let mut after: Vec<String> = Vec::new();
+    while !after.iter().any(|m| m.starts_with("READY=1")) && after.len() < 100 {
+        let m = next();
+        if m != "WATCHDOG=1" {
+            after.push(m);
+        }
+    }
+    assert!(
+        after[0].starts_with("RELOADING=1\nMONOTONIC_USEC="),
+        "{after:?}"
+    );
+    let ready = after.last().unwrap();
+    assert!(
+        ready.starts_with("READY=1\nSTATUS=reload failed"),
+        "{after:?}"
+    );
+    assert_eq!(v.get("/", "x").text(), "hi", "the old configuration serves");
+}
