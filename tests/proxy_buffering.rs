@@ -197,23 +197,29 @@ fn a_client_leaving_mid_response_does_not_disturb_the_next_one() {
     let g = Gunicorn::tcp(1);
     let v = Vestibule::start(&server(&g.proxy_pass(), "on"));
     for _ in 0..3 {
-        let mut c = Client::connect_with(
-            v.port,
-            ClientOptions {
-                from: None,
-                rcvbuf: Some(16 * 1024),
-            },
-        );
-        c.send(format!("GET /big?n={BIG} HTTP/1.1\r\nHost: example.com\r\n\r\n").as_bytes());
-        let first = c.read_raw(4096);
-        assert!(first.starts_with(b"HTTP/1.1 200 OK\r\n"));
-        drop(c);
+        drop(big_download_started(v.port));
     }
     let r = v.get("/big?n=1000000", "example.com");
     assert_eq!(r.status, 200, "{r}");
     assert!(r.complete());
     assert!(r.body == pattern(1_000_000));
     assert_eq!(v.get("/", "example.com").text(), "Hello from Flask\n");
+}
+
+/// A client with a small receive window that asks for `/big` and reads the first
+/// 4 KiB (head and the body's start), then stops reading.
+fn big_download_started(port: u16) -> (Client, Vec<u8>) {
+    let mut c = Client::connect_with(
+        port,
+        ClientOptions {
+            from: None,
+            rcvbuf: Some(16 * 1024),
+        },
+    );
+    c.send(format!("GET /big?n={BIG} HTTP/1.1\r\nHost: example.com\r\n\r\n").as_bytes());
+    let first = c.read_raw(4096);
+    assert!(first.starts_with(b"HTTP/1.1 200 OK\r\n"));
+    (c, first)
 }
 
 /// The largest temp file a worker holds open under `proxy_temp`, sampled for
@@ -248,16 +254,7 @@ fn proxy_max_temp_file_size_bounds_a_slow_clients_spill() {
     // `server` writes `proxy_buffering {value};`.
     for buffering in ["on", "on;\n        proxy_max_temp_file_size 1m"] {
         let v = Vestibule::start(&server(&g.proxy_pass(), buffering));
-        let mut c = Client::connect_with(
-            v.port,
-            ClientOptions {
-                from: None,
-                rcvbuf: Some(16 * 1024),
-            },
-        );
-        c.send(format!("GET /big?n={BIG} HTTP/1.1\r\nHost: example.com\r\n\r\n").as_bytes());
-        let first = c.read_raw(4096);
-        assert!(first.starts_with(b"HTTP/1.1 200 OK\r\n"));
+        let (mut c, first) = big_download_started(v.port);
         // The default spill is watched until it is clearly past the bound (at most
         // 15 s on a busy machine); the bounded one for 3 s.
         let (window, enough) = if buffering == "on" {
