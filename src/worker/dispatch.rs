@@ -241,10 +241,7 @@ async fn handle(
     if let Some(pass) = &conf.proxy.pass {
         return crate::proxy::handle(c, x, location, conf, pass, keep_alive).await;
     }
-    Box::pin(crate::static_files::handle(
-        c, x, location, conf, keep_alive,
-    ))
-    .await
+    crate::static_files::handle(c, x, location, conf, keep_alive).await
 }
 
 /// `return`: a redirect, a body, or a status with nginx's page.
