@@ -28,6 +28,12 @@ fn worker_pids(v: &Vestibule) -> Vec<i32> {
         .collect()
 }
 
+/// `kill -9` of a worker, returning once the master has logged its death.
+fn kill_worker(v: &Vestibule, pid: i32) {
+    signal(pid, libc::SIGKILL);
+    v.wait_for_error_line(&[&format!("worker process {pid} exited on signal 9")]);
+}
+
 fn site(text: &str) -> String {
     format!("server {{ listen 127.0.0.1:@PORT@; location / {{ return 200 \"{text}\"; }} }}")
 }
@@ -122,9 +128,7 @@ fn a_killed_worker_is_respawned_on_the_same_sockets() {
     )
     .len()
         == 1));
-    let first = worker_pids(&v)[0];
-    signal(first, libc::SIGKILL);
-    v.wait_for_error_line(&[&format!("worker process {first} exited on signal 9")]);
+    kill_worker(&v, worker_pids(&v)[0]);
     assert!(
         common::wait_until(Duration::from_secs(10), || worker_pids(&v).len() == 2),
         "respawned"
@@ -663,15 +667,7 @@ fn a_crash_loop_is_throttled_and_logged() {
     let v = Vestibule::start(&site("alive"));
     for round in 0..5 {
         let pids = worker_pids(&v);
-        let current = *pids.last().unwrap();
-        signal(current, libc::SIGKILL);
-        assert!(
-            common::wait_until(Duration::from_secs(10), || {
-                v.error_log()
-                    .contains(&format!("worker process {current} exited on signal 9"))
-            }),
-            "round {round}: the death was not logged"
-        );
+        kill_worker(&v, *pids.last().unwrap());
         if round < 4 {
             assert!(
                 common::wait_until(Duration::from_secs(5), || worker_pids(&v).len()
