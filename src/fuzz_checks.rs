@@ -165,10 +165,17 @@ pub fn route_lookup(data: &[u8]) {
     }
 }
 
-/// A normalised path starts with `/` and has no `.` or `..` segment.
+/// A normalised path starts with `/` and has no `.` or `..` segment, and the
+/// shortcut for paths that need no work agrees with the full normalisation.
 pub fn uri_normalize(data: &[u8]) {
     if let Ok(raw) = std::str::from_utf8(data) {
-        if let Ok(path) = crate::uri::normalize_path(raw) {
+        let normalized = crate::uri::normalize_path(raw);
+        assert_eq!(
+            normalized,
+            crate::uri::normalize_path_general(raw),
+            "{raw:?}"
+        );
+        if let Ok(path) = normalized {
             assert!(path.starts_with('/'));
             assert!(path.split('/').all(|s| s != ".." && s != "."));
         }

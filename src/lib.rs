@@ -15,8 +15,10 @@
 //!
 //! `main.rs` is a thin CLI over [`cli`].
 
+pub mod allocator;
 pub mod cli;
 pub mod config;
+pub mod fast_hash;
 pub mod fuzz_checks;
 pub mod http1;
 pub mod master;

@@ -114,16 +114,43 @@ fn month_name(month: u32) -> &'static str {
 pub fn write_http_date(t: SystemTime, out: &mut String) {
     let c = civil(unix_seconds(t));
     let day_name = DAY_NAMES.get(c.weekday).copied().unwrap_or("???");
-    let _ = write!(
-        out,
-        "{day_name}, {:02} {} {:04} {:02}:{:02}:{:02} GMT",
-        c.day,
-        month_name(c.month),
-        c.year,
-        c.hour,
-        c.minute,
-        c.second
-    );
+    if !(0..=9999).contains(&c.year) {
+        let _ = write!(
+            out,
+            "{day_name}, {:02} {} {:04} {:02}:{:02}:{:02} GMT",
+            c.day,
+            month_name(c.month),
+            c.year,
+            c.hour,
+            c.minute,
+            c.second
+        );
+        return;
+    }
+    // Written digit by digit: `write!` cost ~2,000 instructions per `Last-Modified`.
+    out.push_str(day_name);
+    out.push_str(", ");
+    push_digits(out, c.day, 2);
+    out.push(' ');
+    out.push_str(month_name(c.month));
+    out.push(' ');
+    push_digits(out, c.year as u32, 4);
+    out.push(' ');
+    push_digits(out, c.hour, 2);
+    out.push(':');
+    push_digits(out, c.minute, 2);
+    out.push(':');
+    push_digits(out, c.second, 2);
+    out.push_str(" GMT");
+}
+
+/// `n` in decimal, zero-padded to `width` digits (`n` has at most `width` digits).
+fn push_digits(out: &mut String, n: u32, width: u32) {
+    let mut div = 10u32.pow(width - 1);
+    while div > 0 {
+        out.push(char::from(b'0' + ((n / div) % 10) as u8));
+        div /= 10;
+    }
 }
 
 /// `Sun, 06 Nov 1994 08:49:37 GMT`.

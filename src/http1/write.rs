@@ -46,6 +46,7 @@ pub fn write_header(name: &str, value: &[u8], out: &mut Vec<u8>) {
     if name.is_empty() || !name.bytes().all(is_tchar) {
         return;
     }
+    out.reserve(name.len() + value.len() + 4);
     out.extend_from_slice(name.as_bytes());
     out.extend_from_slice(b": ");
     push_sanitised(value, out);
@@ -71,6 +72,10 @@ fn push_status_code(status: u16, out: &mut Vec<u8>) {
 }
 
 fn push_sanitised(value: &[u8], out: &mut Vec<u8>) {
+    if !value.iter().any(|&b| matches!(b, b'\r' | b'\n' | 0)) {
+        out.extend_from_slice(value);
+        return;
+    }
     out.extend(value.iter().map(|&b| match b {
         b'\r' | b'\n' | 0 => b' ',
         _ => b,

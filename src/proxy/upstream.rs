@@ -389,6 +389,7 @@ async fn respond(
             respond::Head {
                 status: 101,
                 reason: Some(&head.reason),
+                fields: &[],
                 headers,
                 framing: Framing::None,
                 keep_alive: false,
@@ -437,6 +438,7 @@ async fn respond(
         respond::Head {
             status: head.status,
             reason: Some(&head.reason),
+            fields: &[],
             headers,
             framing,
             keep_alive: client_keep,

@@ -6,7 +6,7 @@
 //! location selection. Lookups are hash probes and slices of the host: no allocation,
 //! except the captures of a regex name with groups.
 
-use std::collections::HashMap;
+use crate::fast_hash::FastMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use super::captures::{Captures, CompiledRegex, RegexMatch};
@@ -43,11 +43,11 @@ pub struct ServerMatch {
 /// The names of one address: nginx's "virtual names" of an `ngx_http_addr_conf_t`.
 #[derive(Debug, Default)]
 struct NameTable {
-    exact: HashMap<Box<str>, ServerId>,
+    exact: FastMap<Box<str>, ServerId>,
     /// `*.example.com` keyed `.example.com`.
-    leading: HashMap<Box<str>, ServerId>,
+    leading: FastMap<Box<str>, ServerId>,
     /// `www.example.*` keyed `www.example.`.
-    trailing: HashMap<Box<str>, ServerId>,
+    trailing: FastMap<Box<str>, ServerId>,
     /// In configuration order.
     regexes: Vec<(CompiledRegex, ServerId)>,
 }
@@ -146,19 +146,19 @@ impl ListenGroup {
     }
 }
 
-fn claim(map: &mut HashMap<Box<str>, ServerId>, name: &str, id: ServerId) {
+fn claim(map: &mut FastMap<Box<str>, ServerId>, name: &str, id: ServerId) {
     map.entry(Box::from(name)).or_insert(id);
 }
 
 /// Every listen address of the configuration with its group.
 #[derive(Debug, Default)]
 pub(crate) struct ListenGroups {
-    by_addr: HashMap<ListenAddr, ListenGroup>,
+    by_addr: FastMap<ListenAddr, ListenGroup>,
 }
 
 impl ListenGroups {
     pub(crate) fn compile(servers: &[Server]) -> ListenGroups {
-        let mut by_addr: HashMap<ListenAddr, ListenGroup> = HashMap::new();
+        let mut by_addr: FastMap<ListenAddr, ListenGroup> = FastMap::default();
         for (i, server) in servers.iter().enumerate() {
             let id = ServerId(i);
             for listen in &server.listen {

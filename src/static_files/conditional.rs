@@ -157,8 +157,25 @@ pub fn evaluate(
 pub fn etag(mtime: SystemTime, len: u64) -> String {
     let secs = unix_seconds(mtime);
     // nginx prints a negative time_t as `-` and the hex of its magnitude.
-    let sign = if secs < 0 { "-" } else { "" };
-    format!("\"{sign}{:x}-{len:x}\"", secs.unsigned_abs())
+    let mut tag = String::with_capacity(32);
+    tag.push('"');
+    if secs < 0 {
+        tag.push('-');
+    }
+    push_hex(&mut tag, secs.unsigned_abs());
+    tag.push('-');
+    push_hex(&mut tag, len);
+    tag.push('"');
+    tag
+}
+
+/// `n` in lowercase hex without leading zeros (what `{:x}` prints), without `fmt`.
+fn push_hex(out: &mut String, n: u64) {
+    let digits = (64 - n.leading_zeros()).div_ceil(4).max(1);
+    for i in (0..digits).rev() {
+        let d = ((n >> (4 * i)) & 0xf) as u8;
+        out.push(char::from(if d < 10 { b'0' + d } else { b'a' + d - 10 }));
+    }
 }
 
 /// The `Last-Modified` value for a file (§8.8.2): its mtime as an IMF-fixdate, the

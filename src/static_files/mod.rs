@@ -92,7 +92,7 @@ pub async fn handle(
 }
 
 fn open_beneath_resolved(place: &Resolved) -> Result<File, OpenError> {
-    open_beneath(&place.dir, &place.rel)
+    open_beneath(place.dir(), place.rel())
 }
 
 /// `index`: the first index file that exists; else 403 for an existing directory.
@@ -169,7 +169,7 @@ fn open_failed(c: &Conn<'_>, x: &Exchange, place: &Resolved, e: OpenError) -> Ou
             format!(
                 "open() \"{}\" refused: the path leaves \"{}\" (through \"..\" or a symlink){}",
                 place.display(),
-                place.dir.display(),
+                place.dir(),
                 context(x, None)
             ),
             403,

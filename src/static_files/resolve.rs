@@ -4,41 +4,60 @@
 //! directory, including the off-by-slash alias (`location /static { alias /srv/s/; }`
 //! with `/static../x`), which nginx would follow.
 
-use std::path::PathBuf;
-
 use crate::config::model::{DocRoot, LocationConf, LocationMatch};
 use crate::config::template::{Part, VariableSource};
 use crate::route::RoutedLocation;
 use crate::worker::exchange::Exchange;
 
-/// A file's place: `dir` bounds it, `rel` is the path beneath `dir`.
+/// A file's place: the directory that bounds it and the path beneath it, held as one
+/// string (`path`, what nginx prints in `open() "..." failed`) with two cut points.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Resolved {
-    pub dir: PathBuf,
-    pub rel: String,
+    path: String,
+    /// `path[..dir_end]` is the directory.
+    dir_end: usize,
+    /// `path[rel_start..]` is the path beneath it.
+    rel_start: usize,
 }
 
 impl Resolved {
+    /// The directory that bounds the file.
+    pub fn dir(&self) -> &str {
+        self.path.get(..self.dir_end).unwrap_or("/")
+    }
+
+    /// The path beneath [`dir`](Self::dir), without a leading `/`.
+    pub fn rel(&self) -> &str {
+        self.path.get(self.rel_start..).unwrap_or("")
+    }
+
     /// The full path, as nginx would print it in `open() "..." failed`.
-    pub fn display(&self) -> String {
-        let dir = self.dir.to_string_lossy();
-        if dir.ends_with('/') || self.rel.is_empty() {
-            format!("{dir}{}", self.rel)
-        } else {
-            format!("{dir}/{}", self.rel)
-        }
+    pub fn display(&self) -> &str {
+        &self.path
     }
 }
 
 /// Splits a concatenated path at the last `/` of its first `fixed` bytes: the
 /// directory that stays fixed, and the rest.
-fn split_at_dir(full: &str, fixed: usize) -> Resolved {
-    let fixed = full.get(..fixed.min(full.len())).unwrap_or(full);
-    let cut = fixed.rfind('/').map_or(0, |i| i + 1);
-    Resolved {
-        dir: PathBuf::from(full.get(..cut).filter(|d| !d.is_empty()).unwrap_or("/")),
-        rel: full.get(cut..).unwrap_or("").to_string(),
+fn split_at_dir(full: String, fixed: usize) -> Resolved {
+    let head = full.get(..fixed.min(full.len())).unwrap_or(&full);
+    match head.rfind('/') {
+        Some(i) => Resolved {
+            dir_end: i + 1,
+            rel_start: i + 1,
+            path: full,
+        },
+        None => Resolved {
+            path: format!("/{full}"),
+            dir_end: 1,
+            rel_start: 1,
+        },
     }
+}
+
+/// A template's expansion as text, reusing the buffer when it is UTF-8.
+fn into_string(bytes: Vec<u8>) -> String {
+    String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
 /// Resolves `uri` (normalised, starting with `/`) for this location.
@@ -48,34 +67,50 @@ pub fn resolve(
     conf: &LocationConf,
     uri: &str,
 ) -> Resolved {
-    let mut base = Vec::new();
+    // One buffer for the whole path: the directory, then what is beneath it.
+    let mut base = Vec::with_capacity(64 + uri.len());
     match &conf.root {
         DocRoot::Root(t) => {
             t.expand(x as &dyn VariableSource, &mut base);
-            let root = String::from_utf8_lossy(&base).into_owned();
+            if base.is_empty() {
+                base.push(b'/');
+            }
+            let dir_end = base.len();
+            let rel = uri.trim_start_matches('/');
+            if !base.ends_with(b"/") && !rel.is_empty() {
+                base.push(b'/');
+            }
+            let rel_start = base.len();
+            base.extend_from_slice(rel.as_bytes());
+            let path = into_string(base);
+            // A lossy conversion may have moved the cut points: cut again.
+            if path.len() != rel_start + rel.len() {
+                return split_at_dir(path, dir_end);
+            }
             Resolved {
-                dir: PathBuf::from(if root.is_empty() { "/" } else { root.as_str() }),
-                rel: uri.trim_start_matches('/').to_string(),
+                path,
+                dir_end,
+                rel_start,
             }
         }
         DocRoot::Alias(t) => {
             t.expand(x as &dyn VariableSource, &mut base);
-            let alias = String::from_utf8_lossy(&base).into_owned();
+            let alias_len = base.len();
             match location.map(|l| &l.matcher) {
                 Some(LocationMatch::Prefix { path, .. }) | Some(LocationMatch::Exact(path)) => {
                     let rest = uri.get(path.len()..).unwrap_or("");
                     // nginx concatenates; the alias's own directory bounds the result.
-                    let full = format!("{alias}{rest}");
-                    split_at_dir(&full, alias.len())
+                    base.extend_from_slice(rest.as_bytes());
+                    split_at_dir(into_string(base), alias_len)
                 }
                 _ => {
                     // A regex location's alias is the whole path (with captures); the
                     // part written before the first variable bounds it.
                     let fixed = match t.parts.first() {
                         Some(Part::Literal(s)) if t.parts.len() > 1 => s.len(),
-                        _ => alias.len(),
+                        _ => alias_len,
                     };
-                    split_at_dir(&alias, fixed)
+                    split_at_dir(into_string(base), fixed)
                 }
             }
         }
@@ -113,12 +148,8 @@ mod tests {
             ("/file", 5, "/", "file"),
         ];
         for (full, fixed, dir, rel) in cases {
-            let r = split_at_dir(full, *fixed);
-            assert_eq!(
-                (r.dir.to_str().unwrap(), r.rel.as_str()),
-                (*dir, *rel),
-                "{full}"
-            );
+            let r = split_at_dir(full.to_string(), *fixed);
+            assert_eq!((r.dir(), r.rel()), (*dir, *rel), "{full}");
             assert_eq!(r.display(), *full);
         }
     }

@@ -31,6 +31,26 @@ enum Body {
     Multipart(Multipart),
 }
 
+/// A file response's header lines, borrowed, in a fixed array (at most four).
+#[derive(Default)]
+struct Fields<'a> {
+    lines: [(&'a str, &'a [u8]); 4],
+    len: usize,
+}
+
+impl<'a> Fields<'a> {
+    fn push(&mut self, name: &'a str, value: &'a [u8]) {
+        if let Some(slot) = self.lines.get_mut(self.len) {
+            *slot = (name, value);
+            self.len += 1;
+        }
+    }
+
+    fn lines(&self) -> &[(&'a str, &'a [u8])] {
+        self.lines.get(..self.len).unwrap_or(&[])
+    }
+}
+
 /// Serves an open regular file, `meta` its metadata (taken once, by the caller).
 pub async fn send_file(
     c: &mut Conn<'_>,
@@ -49,17 +69,14 @@ pub async fn send_file(
     } else {
         extension
     };
-    let content_type = conf
-        .types
-        .lookup(extension)
-        .unwrap_or(&conf.default_type)
-        .to_string();
+    let content_type = conf.types.lookup(extension).unwrap_or(&conf.default_type);
     let is_get_or_head = matches!(x.head.method, Method::Get | Method::Head);
+    let last_modified = conditional::last_modified(mtime);
 
-    let mut hdrs = vec![
-        Header::new("Last-Modified", conditional::last_modified(mtime)),
-        Header::new("ETag", etag.clone()),
-    ];
+    // What the head says besides the validators, and the body after it.
+    let mut typed: Option<String> = None; // a multipart type replaces the file's
+    let mut with_type = false;
+    let mut content_range: Option<String> = None;
     let (status, framing, body) =
         match conditional::evaluate(is_get_or_head, &x.head.headers, &etag, mtime) {
             Precondition::NotModified => (304, Framing::None, Body::None),
@@ -74,8 +91,7 @@ pub async fn send_file(
                 );
                 match ranges {
                     RangeOutcome::Full => {
-                        hdrs.insert(0, Header::new("Content-Type", content_type.clone()));
-                        hdrs.push(Header::new("Accept-Ranges", "bytes"));
+                        with_type = true;
                         let whole = ByteRange { start: 0, end: len };
                         (200, Framing::Length(len), Body::Ranges(vec![whole]))
                     }
@@ -88,27 +104,44 @@ pub async fn send_file(
                     }
                     RangeOutcome::Satisfiable(rs) if rs.len() == 1 => {
                         let r = rs[0];
-                        hdrs.insert(0, Header::new("Content-Type", content_type.clone()));
-                        hdrs.push(Header::new("Content-Range", range::content_range(r, len)));
+                        with_type = true;
+                        content_range = Some(range::content_range(r, len));
                         (206, Framing::Length(r.len()), Body::Ranges(rs))
                     }
                     RangeOutcome::Satisfiable(rs) => {
                         let boundary = range::boundary(x.request_id.high_bits());
-                        let m = Multipart::new(boundary, &content_type, rs, len);
-                        hdrs.insert(0, Header::new("Content-Type", m.content_type()));
+                        let m = Multipart::new(boundary, content_type, rs, len);
+                        with_type = true;
+                        typed = Some(m.content_type());
                         (206, Framing::Length(m.content_length()), Body::Multipart(m))
                     }
                 }
             }
         };
-    if expires::applies(status) {
-        hdrs.extend(expires::headers(
-            conf.expires,
-            SystemTime::now(),
-            Some(mtime),
-        ));
+    // The header lines, borrowed: no allocation per line.
+    let mut fields = Fields::default();
+    if with_type {
+        let ty = typed.as_deref().unwrap_or(content_type);
+        fields.push("Content-Type", ty.as_bytes());
     }
-    let mut out = Vec::with_capacity(512);
+    fields.push("Last-Modified", last_modified.as_bytes());
+    fields.push("ETag", etag.as_bytes());
+    if status == 200 {
+        fields.push("Accept-Ranges", b"bytes");
+    } else if let Some(cr) = &content_range {
+        fields.push("Content-Range", cr.as_bytes());
+    }
+    let hdrs = if expires::applies(status) {
+        expires::headers(conf.expires, SystemTime::now(), Some(mtime))
+    } else {
+        Vec::new()
+    };
+    // A small file rides in the head's buffer: room for both, so it never grows.
+    let inline = match &body {
+        Body::Ranges(rs) if rs.len() == 1 && rs[0].len() <= SMALL_FILE => rs[0].len() as usize,
+        _ => 0,
+    };
+    let mut out = Vec::with_capacity(512 + inline);
     respond::write_head(
         c.worker,
         x,
@@ -116,6 +149,7 @@ pub async fn send_file(
         Head {
             status,
             reason: None,
+            fields: fields.lines(),
             headers: hdrs,
             framing,
             keep_alive,

@@ -101,22 +101,14 @@ pub async fn serve(worker: Rc<Worker>, mut stream: Stream, peer: Peer, id: u64, 
         // `worker_connections` limit it may be closed to make room (see `idle.rs`).
         let listed = input
             .is_empty()
-            .then(|| Idle::enter(&worker.idle, stream.raw_fd()));
+            .then(|| Idle::enter(&worker.idle, stream.raw_fd(), served > 0));
         let wait = HeadWait {
             limits,
             first_read,
             idle,
             header_timeout: default.client_header_timeout,
         };
-        let head = read_head(
-            &mut stream,
-            &mut input,
-            &wait,
-            // Only an idle keep-alive wait may be cut short by a graceful shutdown.
-            (served > 0).then(|| worker.drain_handle()),
-            listed,
-        )
-        .await;
+        let head = read_head(&mut stream, &mut input, &wait, listed).await;
         let (head, request_length) = match head {
             HeadRead::Head(h, n) => (h, n),
             HeadRead::Closed => return,
@@ -187,12 +179,12 @@ struct HeadWait {
 /// Reads until a complete head is buffered. The wait for the first byte is bounded by
 /// `wait.idle`; from the first byte the whole head must arrive within
 /// `wait.header_timeout` — a deadline, so trickling bytes does not extend it.
-/// `listed` keeps the connection on the idle list until its first byte arrives.
+/// `listed` keeps the connection on the idle list until its first byte arrives (a
+/// graceful shutdown or the `worker_connections` limit may end it there).
 async fn read_head(
     stream: &mut Stream,
     input: &mut Vec<u8>,
     wait: &HeadWait,
-    drain: Option<monoio::io::CancelHandle>,
     mut listed: Option<Idle<'_>>,
 ) -> HeadRead {
     let HeadWait {
@@ -223,23 +215,12 @@ async fn read_head(
             };
         }
         let taken = std::mem::take(input);
-        // Waiting for the first byte of a request: a graceful shutdown may end the
-        // wait (the connection is idle). Once bytes arrived, the request is finished.
-        let read = async {
-            // Only the wait for a request's first byte may be cut short.
-            let cancel = if deadline.is_none() {
-                drain.clone()
-            } else {
-                None
-            };
-            let spare = if taken.is_empty() {
-                *first_read
-            } else {
-                HEAD_READ
-            };
-            stream.read_more_cancelable(taken, spare, cancel).await
+        let spare = if taken.is_empty() {
+            *first_read
+        } else {
+            HEAD_READ
         };
-        match monoio::time::timeout(remaining, read).await {
+        match monoio::time::timeout(remaining, stream.read_more(taken, spare)).await {
             Err(_) => {
                 return HeadRead::TimedOut {
                     started: deadline.is_some(),

@@ -156,8 +156,11 @@ impl Worker {
             return;
         }
         let canceller = self.drain.replace(Canceller::new());
-        // Cancelling also marks the old handles, so reads started later end at once.
+        // Cancelling also marks the old handles, so accepts started later end at once.
         drop(canceller.cancel());
+        // Keep-alive connections waiting for their next request end now; one that
+        // reaches its wait later sees `draining` first.
+        self.idle.borrow_mut().close_keep_alive();
     }
 
     /// The next connection number (`*N` in the error log, `$connection`).

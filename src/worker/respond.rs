@@ -39,7 +39,10 @@ pub struct Head<'a> {
     pub status: u16,
     /// The upstream's reason phrase; nginx's text for the status when `None`.
     pub reason: Option<&'a str>,
-    /// Content-Type, Location, upstream headers: written after `Server` and `Date`.
+    /// Borrowed header lines, written after `Server` and `Date` (the static handler's
+    /// validators: no allocation per line).
+    pub fields: &'a [(&'a str, &'a [u8])],
+    /// Content-Type, Location, upstream headers: written after `fields`.
     pub headers: Vec<Header>,
     pub framing: Framing,
     pub keep_alive: bool,
@@ -57,6 +60,7 @@ pub fn write_head(
     let Head {
         status,
         reason,
+        fields,
         headers,
         framing,
         keep_alive,
@@ -85,6 +89,9 @@ pub fn write_head(
     {
         let mut date = worker.date.borrow_mut();
         write::write_header("Date", date.http_date(SystemTime::now()).as_bytes(), out);
+    }
+    for (name, value) in fields {
+        write::write_header(name, value, out);
     }
     for h in &headers {
         write::write_header(&h.name, &h.value, out);
@@ -185,6 +192,7 @@ pub fn simple_response(
         Head {
             status,
             reason: None,
+            fields: &[],
             headers,
             framing,
             keep_alive,

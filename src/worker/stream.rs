@@ -53,33 +53,18 @@ impl Stream {
     /// Grows the buffer to `min_spare` free bytes first.
     pub async fn read_more(
         &mut self,
-        buf: Vec<u8>,
-        min_spare: usize,
-    ) -> (io::Result<usize>, Vec<u8>) {
-        self.read_more_cancelable(buf, min_spare, None).await
-    }
-
-    /// [`read_more`](Self::read_more) that `cancel`, when given, can end (an idle
-    /// keep-alive connection during graceful shutdown). Bytes that arrived before the
-    /// cancel are kept; a cancelled read returns an error.
-    pub async fn read_more_cancelable(
-        &mut self,
         mut buf: Vec<u8>,
         min_spare: usize,
-        cancel: Option<monoio::io::CancelHandle>,
     ) -> (io::Result<usize>, Vec<u8>) {
-        use monoio::io::CancelableAsyncReadRent;
         if buf.capacity() - buf.len() < min_spare {
             buf.reserve(min_spare);
         }
         let len = buf.len();
         let cap = buf.capacity();
         let slice = buf.slice_mut(len..cap);
-        let (res, slice) = match (self, cancel) {
-            (Stream::Tcp(s), None) => s.read(slice).await,
-            (Stream::Unix(s), None) => s.read(slice).await,
-            (Stream::Tcp(s), Some(c)) => s.cancelable_read(slice, c).await,
-            (Stream::Unix(s), Some(c)) => s.cancelable_read(slice, c).await,
+        let (res, slice) = match self {
+            Stream::Tcp(s) => s.read(slice).await,
+            Stream::Unix(s) => s.read(slice).await,
         };
         (res, slice.into_inner())
     }
