@@ -1,14 +1,21 @@
-//! The global allocator: glibc's `malloc`, with one addition. Blocks aligned beyond
-//! 16 bytes are kept on a small per-thread shelf when freed and handed out again for
-//! the same layout. The request future is such a block (monoio's timer entries are
-//! cache-padded, so any future that holds a timeout is 128-byte aligned) and it is
-//! allocated and freed once per request; glibc's `posix_memalign` over-allocates,
-//! splits and, being a large request, first consolidates the fast bins, about 2,700
-//! instructions per request under callgrind (docs/performance.md). From the shelf it
-//! is a few loads and stores.
+//! The global allocator: glibc's `malloc`, with a small per-thread shelf in front of
+//! it for the two kinds of block the request path allocates and frees once per request
+//! and glibc serves slowly:
 //!
-//! The shelf holds at most [`DEPTH`] blocks of each of [`LAYOUTS`] layouts up to
-//! [`MAX_SIZE`] bytes per thread; everything else goes straight to glibc.
+//! - blocks aligned beyond 16 bytes: the request future (monoio's timer entries are
+//!   cache-padded, so any future that holds a timeout is 128-byte aligned), which
+//!   `posix_memalign` over-allocates and splits;
+//! - buffers of 1–16 KiB (a response head with a small file, read buffers), which glibc
+//!   serves from its large bins after consolidating the fast bins.
+//!
+//! Together these cost about 3,000 instructions per request under callgrind
+//! (docs/performance.md); from the shelf each is a few loads and stores. Buffers are
+//! shelved by size class (the next power of two), so a buffer that grows within its
+//! class is not moved.
+//!
+//! The shelf holds at most [`DEPTH`] blocks in each of [`ROWS`] rows (one per layout
+//! or class) per thread, so at most about half a megabyte; everything else goes
+//! straight to glibc.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::UnsafeCell;
@@ -18,10 +25,13 @@ use std::ptr;
 const MALLOC_ALIGN: usize = 16;
 /// Blocks larger than this are not shelved.
 const MAX_SIZE: usize = 16 * 1024;
-/// Distinct layouts a thread shelves.
-const LAYOUTS: usize = 4;
-/// Blocks kept per layout.
-const DEPTH: usize = 32;
+/// Buffers larger than this (and up to [`MAX_SIZE`]) are shelved by size class; up to
+/// it glibc's per-thread cache serves them well.
+const MIN_CLASS_SIZE: usize = 1024;
+/// Distinct layouts and classes a thread shelves.
+const ROWS: usize = 8;
+/// Blocks kept per row.
+const DEPTH: usize = 16;
 
 /// glibc's allocator with a shelf for over-aligned blocks.
 #[derive(Debug)]
@@ -29,17 +39,17 @@ pub struct Allocator;
 
 struct Shelf {
     /// (size, align) of each row; size 0 is an unused row.
-    layouts: [(usize, usize); LAYOUTS],
-    blocks: [[*mut u8; DEPTH]; LAYOUTS],
-    counts: [usize; LAYOUTS],
+    layouts: [(usize, usize); ROWS],
+    blocks: [[*mut u8; DEPTH]; ROWS],
+    counts: [usize; ROWS],
 }
 
 impl Shelf {
     const fn new() -> Shelf {
         Shelf {
-            layouts: [(0, 0); LAYOUTS],
-            blocks: [[ptr::null_mut(); DEPTH]; LAYOUTS],
-            counts: [0; LAYOUTS],
+            layouts: [(0, 0); ROWS],
+            blocks: [[ptr::null_mut(); DEPTH]; ROWS],
+            counts: [0; ROWS],
         }
     }
 
@@ -83,63 +93,84 @@ thread_local! {
     static SHELF: UnsafeCell<Shelf> = const { UnsafeCell::new(Shelf::new()) };
 }
 
-fn shelved(layout: Layout) -> bool {
-    layout.align() > MALLOC_ALIGN && layout.size() <= MAX_SIZE
+/// The layout a block is shelved under, `None` for blocks glibc serves directly:
+/// over-aligned blocks as they are, mid-size buffers rounded up to their class.
+fn shelf_layout(layout: Layout) -> Option<Layout> {
+    let size = layout.size();
+    if size > MAX_SIZE {
+        return None;
+    }
+    if layout.align() > MALLOC_ALIGN {
+        return Some(layout);
+    }
+    if size <= MIN_CLASS_SIZE {
+        return None;
+    }
+    // One row per class whatever the alignment asked for: `malloc` gives 16 anyway.
+    Layout::from_size_align(size.next_power_of_two(), MALLOC_ALIGN).ok()
 }
 
-// SAFETY: every block handed out comes from `System` with a layout at least as strict
-// as the one asked for (a shelf row holds blocks of exactly one layout), and every
-// block returned is either shelved for that same layout or given back to `System`.
+// SAFETY: a shelved block comes from `System` with its shelf layout, which is at least
+// as large and as aligned as the layout asked for; a shelf row holds blocks of exactly
+// one shelf layout, and every block returned is either shelved under the shelf layout
+// it came from or given back to `System` with that layout.
 unsafe impl GlobalAlloc for Allocator {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if shelved(layout) {
-            // SAFETY: the shelf is this thread's own and not borrowed across calls;
-            // `try_with` fails only during thread teardown.
-            let hit = SHELF.try_with(|s| unsafe { (*s.get()).take(layout) });
-            if let Ok(Some(block)) = hit {
-                return block;
-            }
+        let Some(shelf) = shelf_layout(layout) else {
+            // SAFETY: forwarded with the caller's layout.
+            return unsafe { System.alloc(layout) };
+        };
+        // SAFETY: the shelf is this thread's own and not borrowed across calls;
+        // `try_with` fails only during thread teardown.
+        let hit = SHELF.try_with(|s| unsafe { (*s.get()).take(shelf) });
+        match hit {
+            Ok(Some(block)) => block,
+            // SAFETY: a non-zero layout.
+            _ => unsafe { System.alloc(shelf) },
         }
-        // SAFETY: forwarded with the caller's layout.
-        unsafe { System.alloc(layout) }
     }
 
     unsafe fn dealloc(&self, block: *mut u8, layout: Layout) {
-        if shelved(layout) {
-            // SAFETY: as in `alloc`.
-            let kept = SHELF.try_with(|s| unsafe { (*s.get()).put(block, layout) });
-            if kept == Ok(true) {
-                return;
-            }
+        let Some(shelf) = shelf_layout(layout) else {
+            // SAFETY: `block` came from `System` with this layout.
+            return unsafe { System.dealloc(block, layout) };
+        };
+        // SAFETY: as in `alloc`.
+        let kept = SHELF.try_with(|s| unsafe { (*s.get()).put(block, shelf) });
+        if kept != Ok(true) {
+            // SAFETY: `block` came from `System` with its shelf layout.
+            unsafe { System.dealloc(block, shelf) }
         }
-        // SAFETY: `block` came from `System` with this layout.
-        unsafe { System.dealloc(block, layout) }
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        if shelved(layout) {
-            // SAFETY: as in `alloc`; a non-null block has `layout.size()` bytes.
-            unsafe {
-                let block = self.alloc(layout);
-                if !block.is_null() {
-                    ptr::write_bytes(block, 0, layout.size());
-                }
-                return block;
-            }
+        if shelf_layout(layout).is_none() {
+            // SAFETY: forwarded with the caller's layout.
+            return unsafe { System.alloc_zeroed(layout) };
         }
-        // SAFETY: forwarded with the caller's layout.
-        unsafe { System.alloc_zeroed(layout) }
+        // SAFETY: as in `alloc`; a non-null block has at least `layout.size()` bytes.
+        unsafe {
+            let block = self.alloc(layout);
+            if !block.is_null() {
+                ptr::write_bytes(block, 0, layout.size());
+            }
+            block
+        }
     }
 
     unsafe fn realloc(&self, block: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        // SAFETY: the caller's contract, forwarded. An over-aligned block moves through
-        // `alloc` and `dealloc` so that it never reaches `System` with a layout the
-        // shelf gave out.
+        // SAFETY: the caller's contract, forwarded; `new_size` with the old alignment
+        // is a valid layout by that contract.
         unsafe {
-            if layout.align() <= MALLOC_ALIGN {
+            let new_layout = Layout::from_size_align_unchecked(new_size, layout.align());
+            let (old_shelf, new_shelf) = (shelf_layout(layout), shelf_layout(new_layout));
+            if old_shelf.is_none() && new_shelf.is_none() {
                 return System.realloc(block, layout, new_size);
             }
-            let new_layout = Layout::from_size_align_unchecked(new_size, layout.align());
+            if old_shelf == new_shelf {
+                // The same class: the block is already big enough.
+                return block;
+            }
             let moved = self.alloc(new_layout);
             if !moved.is_null() {
                 ptr::copy_nonoverlapping(block, moved, layout.size().min(new_size));
@@ -196,6 +227,40 @@ mod tests {
             let grown = a.realloc(a.alloc(layout), layout, 8192);
             assert_eq!(grown as usize % 256, 0);
             a.dealloc(grown, Layout::from_size_align(8192, 256).unwrap());
+        }
+    }
+
+    #[test]
+    fn buffers_grow_in_place_within_their_class_and_move_between_classes() {
+        let a = Allocator;
+        let small = Layout::from_size_align(1000, 1).unwrap();
+        // SAFETY: each block is used with the layout of its latest (re)allocation.
+        unsafe {
+            let b = a.alloc(small);
+            for i in 0..1000 {
+                *b.add(i) = (i % 251) as u8;
+            }
+            // glibc's block into a class: moved, contents kept.
+            let b = a.realloc(b, small, 1500);
+            assert!((0..1000).all(|i| *b.add(i) == (i % 251) as u8));
+            // 1500 → 2048 is the same class (2 KiB): not moved.
+            let same = a.realloc(b, Layout::from_size_align(1500, 1).unwrap(), 2048);
+            assert_eq!(same, b);
+            *same.add(2047) = 7;
+            // Into the next class: moved, contents kept.
+            let big = a.realloc(same, Layout::from_size_align(2048, 1).unwrap(), 5000);
+            assert!((0..1000).all(|i| *big.add(i) == (i % 251) as u8));
+            assert_eq!(*big.add(2047), 7);
+            // Out of the shelved range and back to glibc.
+            let huge = a.realloc(big, Layout::from_size_align(5000, 1).unwrap(), 100_000);
+            assert_eq!(*huge.add(2047), 7);
+            a.dealloc(huge, Layout::from_size_align(100_000, 1).unwrap());
+            // A freed 1.5 KiB buffer serves the next 2 KiB one.
+            let x = a.alloc(Layout::from_size_align(1500, 1).unwrap());
+            a.dealloc(x, Layout::from_size_align(1500, 1).unwrap());
+            let y = a.alloc(Layout::from_size_align(2000, 1).unwrap());
+            assert_eq!(x, y);
+            a.dealloc(y, Layout::from_size_align(2000, 1).unwrap());
         }
     }
 }

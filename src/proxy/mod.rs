@@ -51,14 +51,16 @@ pub async fn handle(
         let now = Instant::now();
         let picked = {
             let mut all = c.worker.peers.borrow_mut();
-            let peers = all
-                .entry(key.clone())
-                .or_insert_with(|| build_peers(c, pass));
-            peers
-                .pick(now, &tried)
-                .and_then(|i| peers.peer(i).map(|p| (i, p.addr.clone())))
+            if !all.contains_key(&key) {
+                all.insert(key.clone(), build_peers(c, pass));
+            }
+            all.get_mut(&key).and_then(|peers| {
+                peers
+                    .pick(now, &tried)
+                    .and_then(|i| peers.peer(i).map(|p| (i, p.addr.clone(), p.name.clone())))
+            })
         };
-        let Some((idx, addr)) = picked else {
+        let Some((idx, addr, name)) = picked else {
             if let Some(status) = last {
                 return Outcome::Status(status);
             }
@@ -72,7 +74,7 @@ pub async fn handle(
         tried.push(idx);
         let started = Instant::now();
         x.upstream.push(UpstreamAttempt {
-            addr: addr.to_string(),
+            addr: name,
             status: None,
             response_time: Default::default(),
         });
@@ -153,7 +155,7 @@ fn target_settings(c: &Conn<'_>, pass: &ProxyPass, conf: &LocationConf) -> (Stri
         },
     };
     let key = match &pass.target {
-        ProxyTarget::Group(name) => format!("upstream {name}"),
+        ProxyTarget::Group(name) => ["upstream ", name.as_str()].concat(),
         ProxyTarget::Direct(_) => pass.url.clone(),
     };
     (key, ka)

@@ -4,7 +4,6 @@
 //! `keepalive_timeout` idle or `keepalive_requests` uses. No locks: a worker is one
 //! thread.
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use crate::config::model::UpstreamAddr;
@@ -20,7 +19,7 @@ struct Idle {
 /// A worker's idle upstream connections.
 #[derive(Debug, Default)]
 pub struct Pool {
-    idle: HashMap<UpstreamAddr, Vec<Idle>>,
+    idle: crate::fast_hash::FastMap<UpstreamAddr, Vec<Idle>>,
 }
 
 /// A connection taken from the pool, with how many requests it has carried.

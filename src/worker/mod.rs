@@ -23,7 +23,6 @@ pub mod respond;
 pub mod stream;
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -94,7 +93,7 @@ pub struct Worker {
     pub date: RefCell<DateCache>,
     pub pool: RefCell<Pool>,
     /// Balancer state per `proxy_pass` target (upstream name or URL).
-    pub peers: RefCell<HashMap<String, Peers>>,
+    pub peers: RefCell<crate::fast_hash::FastMap<String, Peers>>,
     next_connection: Cell<u64>,
     random: Cell<u64>,
     pub hostname: Rc<str>,
@@ -125,7 +124,7 @@ impl Worker {
             access_logs: AccessLogs::new(),
             date: RefCell::new(DateCache::new()),
             pool: RefCell::new(Pool::new()),
-            peers: RefCell::new(HashMap::new()),
+            peers: RefCell::new(Default::default()),
             next_connection: Cell::new(1),
             random: Cell::new(seed | 1),
             hostname: Rc::from(crate::sys::hostname().as_str()),
