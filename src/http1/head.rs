@@ -3,6 +3,7 @@
 //! header line, the per-line limit scan, the diagnosis of a header line the parser
 //! refused, and the framing header values (RFC 9112 §6).
 
+use std::borrow::Cow;
 use std::fmt;
 
 use super::error::HeaderDefect;
@@ -44,17 +45,32 @@ impl fmt::Display for Version {
 
 /// One header field line: the name as received (case kept) and the value without
 /// surrounding whitespace (RFC 9110 §5.5). The value may hold obs-text, so it is bytes.
+/// The name borrows a `'static` string when it is one of [`COMMON_NAMES`] or a
+/// literal, so most lines cost one allocation (the value), not two.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Header {
-    pub name: String,
+    pub name: Cow<'static, str>,
     pub value: Vec<u8>,
 }
 
 impl Header {
-    pub fn new(name: impl Into<String>, value: impl Into<Vec<u8>>) -> Self {
+    pub fn new(name: impl Into<Cow<'static, str>>, value: impl Into<Vec<u8>>) -> Self {
         Self {
             name: name.into(),
             value: value.into(),
+        }
+    }
+
+    /// A header as parsed: the name borrowed from [`COMMON_NAMES`] when it is spelled
+    /// as there, else copied.
+    pub fn parsed(name: &str, value: &[u8]) -> Self {
+        let name = match COMMON_NAMES.iter().find(|n| **n == name) {
+            Some(common) => Cow::Borrowed(*common),
+            None => Cow::Owned(name.to_owned()),
+        };
+        Self {
+            name,
+            value: value.to_vec(),
         }
     }
 
@@ -75,10 +91,57 @@ impl fmt::Debug for Header {
     }
 }
 
+/// Header names as browsers, Gunicorn and nginx spell them, which a parsed line
+/// borrows instead of copying.
+pub const COMMON_NAMES: &[&str] = &[
+    "Host",
+    "User-Agent",
+    "Accept",
+    "Accept-Encoding",
+    "Accept-Language",
+    "Connection",
+    "Content-Type",
+    "Content-Length",
+    "Cookie",
+    "Referer",
+    "Origin",
+    "Cache-Control",
+    "Upgrade-Insecure-Requests",
+    "X-Real-IP",
+    "X-Forwarded-For",
+    "X-Forwarded-Proto",
+    "X-Forwarded-Host",
+    "Server",
+    "Date",
+    "Vary",
+    "Set-Cookie",
+    "Location",
+    "Last-Modified",
+    "ETag",
+    "Transfer-Encoding",
+    "Keep-Alive",
+    "Expires",
+    "Accept-Ranges",
+    "host",
+    "user-agent",
+    "accept",
+    "accept-encoding",
+    "connection",
+    "content-type",
+    "content-length",
+    "cookie",
+    "x-real-ip",
+    "x-forwarded-for",
+    "x-forwarded-proto",
+    "server",
+    "date",
+    "vary",
+];
+
 pub(crate) fn owned_headers(parsed: &[httparse::Header<'_>]) -> Vec<Header> {
     parsed
         .iter()
-        .map(|h| Header::new(h.name, h.value))
+        .map(|h| Header::parsed(h.name, h.value))
         .collect()
 }
 

@@ -86,7 +86,7 @@ mod tests {
     fn headers(pairs: &[(&str, &str)]) -> Vec<Header> {
         pairs
             .iter()
-            .map(|(n, v)| Header::new(*n, v.as_bytes()))
+            .map(|(n, v)| Header::new(n.to_string(), v.as_bytes()))
             .collect()
     }
 

@@ -177,7 +177,7 @@ pub fn response_framing(
         };
         if slot.replace(h.value.as_slice()).is_some() {
             return Err(UpstreamHeadError::DuplicateHeader {
-                name: h.name.clone(),
+                name: h.name.to_string(),
             });
         }
     }

@@ -111,7 +111,7 @@ pub fn upstream_request_head(
         UpstreamBody::Chunked => write::write_header("Transfer-Encoding", b"chunked", out),
     }
     for h in &x.head.headers {
-        let name = h.name.as_str();
+        let name: &str = &h.name;
         if NOT_FORWARDED.iter().any(|n| n.eq_ignore_ascii_case(name))
             || headers::is_hop_by_hop(name, &x.head.connection_tokens)
             || set.iter().any(|s| s.name.eq_ignore_ascii_case(name))
@@ -159,7 +159,7 @@ pub fn client_response_headers(
     let among_owned =
         |list: &[String], name: &str| list.iter().any(|n| n.eq_ignore_ascii_case(name));
     for h in upstream {
-        let name = h.name.as_str();
+        let name: &str = &h.name;
         if switching_protocols && among(&["upgrade", "connection"], name) {
             out.push(h.clone());
             continue;

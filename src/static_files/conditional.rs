@@ -293,7 +293,7 @@ mod tests {
     }
 
     fn h(name: &str, value: &str) -> Header {
-        Header::new(name, value)
+        Header::new(name.to_string(), value)
     }
 
     use Precondition::{Failed, NotModified, Proceed};

@@ -107,7 +107,12 @@ mod tests {
 
     fn values(h: &[Header]) -> Vec<(String, String)> {
         h.iter()
-            .map(|h| (h.name.clone(), String::from_utf8(h.value.clone()).unwrap()))
+            .map(|h| {
+                (
+                    h.name.to_string(),
+                    String::from_utf8(h.value.clone()).unwrap(),
+                )
+            })
             .collect()
     }
 

@@ -234,6 +234,22 @@ fn driver_in_use() -> Driver {
     }
 }
 
+/// How the worker's ring is set up: one thread submits (`SINGLE_ISSUER`) and
+/// completions are processed only when the loop waits for them (`DEFER_TASKRUN`,
+/// Linux 6.1). Without it the kernel runs completion work at the end of every system
+/// call the worker makes (`openat2`, `sendfile`, ...), taking the socket locks of
+/// other connections there while the client's CPU holds them; measured in
+/// docs/performance.md. Older kernels refuse the flags, and get a plain ring.
+fn uring_setup() -> io_uring::Builder {
+    let mut deferred = io_uring::IoUring::builder();
+    deferred.setup_single_issuer().setup_defer_taskrun();
+    if deferred.build(8).is_ok() {
+        deferred
+    } else {
+        io_uring::IoUring::builder()
+    }
+}
+
 /// Runs a worker on the current thread until every listener fails. Blocks.
 pub fn run(
     snapshot: Arc<Snapshot>,
@@ -244,6 +260,7 @@ pub fn run(
 ) -> std::io::Result<()> {
     let driver = driver_in_use();
     let mut runtime = monoio::RuntimeBuilder::<monoio::FusionDriver>::new()
+        .uring_builder(uring_setup())
         .enable_timer()
         .build()?;
     runtime.block_on(async move {

@@ -167,7 +167,7 @@ mod tests {
         lines
             .split('\n')
             .filter_map(|l| l.split_once(": "))
-            .map(|(n, v)| Header::new(n, v))
+            .map(|(n, v)| Header::new(n.to_string(), v))
             .collect()
     }
 
