@@ -402,4 +402,27 @@ mod tests {
         let long = vec![b'x'; EXCERPT_LIMIT + 1];
         assert_eq!(excerpt(&long).len(), EXCERPT_LIMIT + 3);
     }
+
+    #[test]
+    fn common_names_are_borrowed_and_others_copied_as_received() {
+        let host = Header::parsed("Host", b"example.org");
+        assert!(matches!(host.name, Cow::Borrowed("Host")));
+        let odd = Header::parsed("HOST", b"example.org");
+        assert!(
+            matches!(odd.name, Cow::Owned(ref n) if n == "HOST"),
+            "case is kept"
+        );
+        let custom = Header::parsed("X-Request-Start", b"t=1");
+        assert_eq!(&*custom.name, "X-Request-Start");
+        assert!(custom.is("x-request-start") && host.is("HOST"));
+        assert!(COMMON_NAMES.iter().all(|n| n.bytes().all(is_tchar)));
+    }
+
+    #[test]
+    fn the_tchar_table_is_rfc_9110s_token_set() {
+        for b in 0..=255u8 {
+            let want = b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+            assert_eq!(is_tchar(b), want, "{b:#x}");
+        }
+    }
 }

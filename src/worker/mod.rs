@@ -444,3 +444,17 @@ async fn accept_loop(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_ring_setup_builds_a_ring() {
+        // Deferred task work where the kernel has it, a plain ring otherwise; either
+        // way the builder handed to monoio works (where io_uring exists at all).
+        if monoio::utils::detect_uring() {
+            assert!(uring_setup().build(8).is_ok());
+        }
+    }
+}
