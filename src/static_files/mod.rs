@@ -72,11 +72,11 @@ pub async fn handle(
             };
         }
     }
-    let uri = x.uri.clone();
-    if uri.ends_with('/') {
+    if x.uri.ends_with('/') {
+        let uri = x.uri.clone();
         return index(c, x, location, conf, &uri, keep_alive).await;
     }
-    let place = resolve(x, location, conf, &uri);
+    let place = resolve(x, location, conf, &x.uri);
     match open_beneath_resolved(&place) {
         Ok(file) => {
             let Ok(meta) = file.metadata() else {
