@@ -108,7 +108,14 @@ fn load_with(
                 }
             };
             match c.try_read_response(false) {
-                Ok(r) if r.status == 200 => answers.lock().unwrap().push(r.text()),
+                Ok(r) if r.status == 200 => {
+                    // `keepalive_requests` (1000) ends a connection with
+                    // `Connection: close`; a client then opens a new one.
+                    if r.header("connection") == Some("close") && kept.is_some() {
+                        kept = Some(common::Client::connect(port));
+                    }
+                    answers.lock().unwrap().push(r.text());
+                }
                 other => {
                     eprintln!("failed request: {other:?}");
                     failures.fetch_add(1, Ordering::SeqCst);
