@@ -356,3 +356,36 @@ fn directory_redirect_is_relative_with_absolute_redirect_off() {
         (301, Some("/docs/?page=2"))
     );
 }
+
+/// `$sent_http_*` reads back the header lines a response went out with: here a static
+/// file's `Content-Type`, `ETag` and `Cache-Control` (from `expires`).
+#[test]
+fn sent_http_variables_log_what_the_response_said() {
+    let http = "log_format sent '$status|$sent_http_content_type|$sent_http_etag|$sent_http_cache_control|$sent_http_x_absent';\n    access_log @DIR@/sent.log sent;";
+    let v = Vestibule::start_with(
+        "server { listen 127.0.0.1:@PORT@; location /static/ { alias @DIR@/www/; expires 1h; } }",
+        http,
+        Driver::Default,
+    );
+    std::fs::create_dir_all(v.path("www")).unwrap();
+    std::fs::write(v.path("www/app.css"), "body { color: red }\n").unwrap();
+    let r = get(&v, "/static/app.css", &[]);
+    assert_eq!(r.status, 200);
+    // The access log escapes `"` as nginx does.
+    let etag = r.header("etag").unwrap().replace('"', "\\x22");
+    let path = v.path("sent.log");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let line = loop {
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        if let Some(l) = text.lines().next() {
+            break l.to_string();
+        }
+        assert!(std::time::Instant::now() < deadline, "no access log line");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert_eq!(
+        line,
+        format!("200|text/css|{etag}|max-age=3600|-"),
+        "the logged values are the sent ones"
+    );
+}

@@ -4,8 +4,20 @@
 
 use std::collections::HashSet;
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::error::ConfigErrorKind;
+
+/// Set once any configuration this process parsed names a `$sent_http_*` variable;
+/// until then a response's header lines are not kept for reading back (a copy per
+/// response saved). It never goes back to false: a reload that drops the variable
+/// only costs the copy.
+static SENT_HEADERS_READ: AtomicBool = AtomicBool::new(false);
+
+/// Whether some configuration reads `$sent_http_*` (see [`SENT_HEADERS_READ`]).
+pub fn sent_headers_read() -> bool {
+    SENT_HEADERS_READ.load(Ordering::Relaxed)
+}
 
 /// A variable a template can refer to. The set is nginx's, limited to what vestibule
 /// can evaluate; any other name is `unknown "name" variable`.
@@ -137,6 +149,9 @@ impl Variable {
         for (prefix, make) in prefixed {
             if let Some(rest) = name.strip_prefix(prefix) {
                 if !rest.is_empty() {
+                    if prefix == "sent_http_" {
+                        SENT_HEADERS_READ.store(true, Ordering::Relaxed);
+                    }
                     return Some(make(rest.to_ascii_lowercase()));
                 }
             }

@@ -78,7 +78,7 @@ pub fn write_head(
         .unwrap_or_else(|| reason_phrase(status));
     write::write_status_line(Version::Http11, status, reason, out);
     // The header lines go straight into `out`; one copy of them is kept for
-    // `$sent_http_*` (no allocation per header).
+    // `$sent_http_*` when a configuration reads it (no allocation per header).
     let lines_start = out.len();
     let server = if conf.server_tokens {
         SERVER_TOKEN
@@ -123,10 +123,12 @@ pub fn write_head(
             write::write_header(&h.name, &value, out);
         }
     }
-    x.sent_head = out
-        .get(lines_start..)
-        .map(<[u8]>::to_vec)
-        .unwrap_or_default();
+    if crate::config::template::sent_headers_read() {
+        x.sent_head = out
+            .get(lines_start..)
+            .map(<[u8]>::to_vec)
+            .unwrap_or_default();
+    }
     write::write_head_end(out);
 }
 
