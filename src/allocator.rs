@@ -13,9 +13,11 @@
 //! shelved by size class (the next power of two), so a buffer that grows within its
 //! class is not moved.
 //!
-//! The shelf holds at most [`DEPTH`] blocks in each of [`ROWS`] rows (one per layout
-//! or class) per thread, so at most about half a megabyte; everything else goes
-//! straight to glibc.
+//! The shelf holds at most [`DEPTH`] blocks and [`ROW_BYTES`] in each of [`ROWS`] rows
+//! (one per layout or class) per thread, so at most two megabytes, about what glibc
+//! would keep of the same blocks anyway (its trim threshold is raised, `sys.rs`);
+//! everything else goes straight to glibc. The depth covers the requests a worker
+//! has in flight at once under load (a response head waits for its write).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::UnsafeCell;
@@ -30,8 +32,10 @@ const MAX_SIZE: usize = 16 * 1024;
 const MIN_CLASS_SIZE: usize = 1024;
 /// Distinct layouts and classes a thread shelves.
 const ROWS: usize = 8;
-/// Blocks kept per row.
-const DEPTH: usize = 16;
+/// Blocks kept per row, at most.
+const DEPTH: usize = 64;
+/// Bytes kept per row, at most (so a row of 16 KiB buffers holds 16).
+const ROW_BYTES: usize = 256 * 1024;
 
 /// glibc's allocator with a shelf for over-aligned blocks.
 #[derive(Debug)]
@@ -78,6 +82,9 @@ impl Shelf {
             },
         };
         let count = self.counts[row];
+        if (count + 1) * layout.size() > ROW_BYTES {
+            return false;
+        }
         match self.blocks[row].get_mut(count) {
             Some(slot) => {
                 *slot = block;
@@ -213,6 +220,7 @@ mod tests {
         // SAFETY: as above.
         unsafe {
             let blocks: Vec<*mut u8> = (0..DEPTH * 2).map(|_| a.alloc(layout)).collect();
+            let kept = DEPTH.min(ROW_BYTES / layout.size());
             assert!(blocks
                 .iter()
                 .all(|b| !b.is_null() && *b as usize % 256 == 0));
@@ -223,7 +231,7 @@ mod tests {
                 let shelf = &*s.get();
                 shelf.row(layout).map(|r| shelf.counts[r])
             });
-            assert_eq!(count, Some(DEPTH));
+            assert_eq!(count, Some(kept));
             let grown = a.realloc(a.alloc(layout), layout, 8192);
             assert_eq!(grown as usize % 256, 0);
             a.dealloc(grown, Layout::from_size_align(8192, 256).unwrap());
