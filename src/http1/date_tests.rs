@@ -121,3 +121,15 @@ fn cache_reformats_once_per_second() {
     );
     assert_eq!(cache.refreshes, 2);
 }
+
+#[test]
+fn http_dates_past_year_9999_keep_every_digit() {
+    assert_eq!(
+        format_http_date(at(253_402_300_799)),
+        "Fri, 31 Dec 9999 23:59:59 GMT"
+    );
+    assert_eq!(
+        format_http_date(at(253_402_300_800)),
+        "Sat, 01 Jan 10000 00:00:00 GMT"
+    );
+}
