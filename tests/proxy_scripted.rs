@@ -219,16 +219,7 @@ fn access_log_format_variables() {
         b"GET /x?q=42 HTTP/1.1\r\nHost: Probe.Test:80\r\nX-Probe: yes\r\nConnection: close\r\n\r\n",
     );
     assert_eq!(r.status, 200);
-    let path = v.path("probe.log");
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    let line = loop {
-        let text = std::fs::read_to_string(&path).unwrap_or_default();
-        if let Some(l) = text.lines().next() {
-            break l.to_string();
-        }
-        assert!(std::time::Instant::now() < deadline, "no access log line");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let line = v.wait_for_log_line("probe.log", "");
     let f: Vec<&str> = line.split('|').collect();
     assert_eq!(
         &f[..9],

@@ -373,16 +373,7 @@ fn sent_http_variables_log_what_the_response_said() {
     assert_eq!(r.status, 200);
     // The access log escapes `"` as nginx does.
     let etag = r.header("etag").unwrap().replace('"', "\\x22");
-    let path = v.path("sent.log");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    let line = loop {
-        let text = std::fs::read_to_string(&path).unwrap_or_default();
-        if let Some(l) = text.lines().next() {
-            break l.to_string();
-        }
-        assert!(std::time::Instant::now() < deadline, "no access log line");
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    };
+    let line = v.wait_for_log_line("sent.log", "");
     assert_eq!(
         line,
         format!("200|text/css|{etag}|max-age=3600|-"),

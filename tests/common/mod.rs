@@ -335,10 +335,16 @@ impl Vestibule {
 
     /// Waits for an access-log line containing `needle` (the log is flushed every 1 s).
     pub fn wait_for_access_line(&self, needle: &str) -> String {
+        self.wait_for_log_line("access.log", needle)
+    }
+
+    /// Waits for a line containing `needle` in the log file `name` of this instance's
+    /// directory (an `access_log` with its own path and format); returns it.
+    pub fn wait_for_log_line(&self, name: &str, needle: &str) -> String {
+        let path = self.path(name);
         let mut found = None;
         wait_until(IO_DEADLINE, || {
-            found = self
-                .access_log()
+            found = read_lossy(&path)
                 .lines()
                 .find(|l| l.contains(needle))
                 .map(str::to_string);
@@ -346,8 +352,8 @@ impl Vestibule {
         });
         found.unwrap_or_else(|| {
             panic!(
-                "no access-log line with {needle:?}; access.log:\n{}",
-                tail(&self.access_log(), 40)
+                "no line with {needle:?} in {name}:\n{}",
+                tail(&read_lossy(&path), 40)
             )
         })
     }
