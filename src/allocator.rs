@@ -1,94 +1,75 @@
 //! The global allocator: glibc's `malloc`, with a small per-thread shelf in front of
-//! it for the two kinds of block the request path allocates and frees once per request
-//! and glibc serves slowly:
+//! it for the blocks the request path allocates and frees once per request:
 //!
+//! - blocks of up to 16 KiB, shelved by size class (the next power of two from 16
+//!   bytes): header values, paths, small vectors, response heads, read buffers. A
+//!   worker serving 50 connections frees them in bursts of dozens per class, more than
+//!   glibc's per-thread cache keeps (7 per size), so glibc sent most of them through
+//!   its fast bins and consolidated those on the next large free: about a tenth of
+//!   a proxy worker's CPU under `perf` (docs/performance.md). A buffer that grows
+//!   within its class is not moved.
 //! - blocks aligned beyond 16 bytes: the request future (monoio's timer entries are
 //!   cache-padded, so any future that holds a timeout is 128-byte aligned), which
-//!   `posix_memalign` over-allocates and splits;
-//! - buffers of 1–16 KiB (a response head with a small file, read buffers), which glibc
-//!   serves from its large bins after consolidating the fast bins.
+//!   `posix_memalign` over-allocates and splits. These are shelved by exact layout.
 //!
-//! Together these cost about 3,000 instructions per request under callgrind
-//! (docs/performance.md); from the shelf each is a few loads and stores. Buffers are
-//! shelved by size class (the next power of two), so a buffer that grows within its
-//! class is not moved.
-//!
-//! The shelf holds at most [`DEPTH`] blocks and [`ROW_BYTES`] in each of [`ROWS`] rows
-//! (one per layout or class) per thread, so at most two megabytes, about what glibc
-//! would keep of the same blocks anyway (its trim threshold is raised, `sys.rs`);
-//! everything else goes straight to glibc. The depth covers the requests a worker
-//! has in flight at once under load (a response head waits for its write).
+//! From the shelf a block costs a few loads and stores. Each class keeps at most
+//! [`DEPTH`] blocks and [`ROW_BYTES`] bytes per thread, so the shelf holds at most
+//! about three megabytes, about what glibc would keep of the same blocks anyway (its
+//! trim threshold is raised, `sys.rs`); everything else goes straight to glibc.
+//! The depth covers the requests a worker has in flight at once under load.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::UnsafeCell;
 use std::ptr;
 
-/// Alignment glibc's `malloc` gives anyway; above it a block goes to the shelf.
+/// Alignment glibc's `malloc` gives anyway; above it a block is shelved by layout.
 const MALLOC_ALIGN: usize = 16;
-/// Blocks larger than this are not shelved.
-const MAX_SIZE: usize = 16 * 1024;
-/// Buffers larger than this (and up to [`MAX_SIZE`]) are shelved by size class; up to
-/// it glibc's per-thread cache serves them well.
-const MIN_CLASS_SIZE: usize = 1024;
-/// Distinct layouts and classes a thread shelves.
-const ROWS: usize = 8;
-/// Blocks kept per row, at most.
-const DEPTH: usize = 64;
-/// Bytes kept per row, at most (so a row of 16 KiB buffers holds 16).
+/// The smallest class: glibc's smallest block holds 24 bytes.
+const MIN_CLASS_SHIFT: u32 = 4;
+/// The largest class, 16 KiB; larger blocks are not shelved.
+const MAX_CLASS_SHIFT: u32 = 14;
+const MAX_SIZE: usize = 1 << MAX_CLASS_SHIFT;
+/// Size classes: 16 B, 32 B, ... 16 KiB.
+const CLASSES: usize = (MAX_CLASS_SHIFT - MIN_CLASS_SHIFT + 1) as usize;
+/// Distinct over-aligned layouts a thread shelves.
+const ALIGNED_ROWS: usize = 4;
+/// Blocks kept per class or layout, at most.
+const DEPTH: usize = 256;
+/// Bytes kept per class or layout, at most (so the 16 KiB class holds 16 blocks).
 const ROW_BYTES: usize = 256 * 1024;
 
-/// glibc's allocator with a shelf for over-aligned blocks.
+/// glibc's allocator with a per-thread shelf of small and over-aligned blocks.
 #[derive(Debug)]
 pub struct Allocator;
 
-struct Shelf {
-    /// (size, align) of each row; size 0 is an unused row.
-    layouts: [(usize, usize); ROWS],
-    blocks: [[*mut u8; DEPTH]; ROWS],
-    counts: [usize; ROWS],
+/// Freed blocks of one layout, last in first out.
+struct Row {
+    blocks: [*mut u8; DEPTH],
+    count: usize,
 }
 
-impl Shelf {
-    const fn new() -> Shelf {
-        Shelf {
-            layouts: [(0, 0); ROWS],
-            blocks: [[ptr::null_mut(); DEPTH]; ROWS],
-            counts: [0; ROWS],
+impl Row {
+    const fn new() -> Row {
+        Row {
+            blocks: [ptr::null_mut(); DEPTH],
+            count: 0,
         }
     }
 
-    fn row(&self, layout: Layout) -> Option<usize> {
-        let key = (layout.size(), layout.align());
-        self.layouts.iter().position(|l| *l == key)
+    fn pop(&mut self) -> Option<*mut u8> {
+        self.count = self.count.checked_sub(1)?;
+        self.blocks.get(self.count).copied()
     }
 
-    fn take(&mut self, layout: Layout) -> Option<*mut u8> {
-        let row = self.row(layout)?;
-        let count = self.counts.get_mut(row)?;
-        *count = count.checked_sub(1)?;
-        self.blocks.get(row)?.get(*count).copied()
-    }
-
-    /// Keeps `block`; `false` when its row is full or no row is free for its layout.
-    fn put(&mut self, block: *mut u8, layout: Layout) -> bool {
-        let row = match self.row(layout) {
-            Some(row) => row,
-            None => match self.layouts.iter().position(|l| l.0 == 0) {
-                Some(free) => {
-                    self.layouts[free] = (layout.size(), layout.align());
-                    free
-                }
-                None => return false,
-            },
-        };
-        let count = self.counts[row];
-        if (count + 1) * layout.size() > ROW_BYTES {
+    /// Keeps `block` of `size` bytes; `false` when the row is full.
+    fn push(&mut self, block: *mut u8, size: usize) -> bool {
+        if (self.count + 1) * size > ROW_BYTES {
             return false;
         }
-        match self.blocks[row].get_mut(count) {
+        match self.blocks.get_mut(self.count) {
             Some(slot) => {
                 *slot = block;
-                self.counts[row] = count + 1;
+                self.count += 1;
                 true
             }
             None => false,
@@ -96,62 +77,141 @@ impl Shelf {
     }
 }
 
+struct Shelf {
+    classes: [Row; CLASSES],
+    /// (size, align) of each aligned row; size 0 is an unused row.
+    aligned_layouts: [(usize, usize); ALIGNED_ROWS],
+    aligned: [Row; ALIGNED_ROWS],
+}
+
+/// Where a block is shelved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Place {
+    /// A size class (index) and the layout its blocks have in glibc.
+    Class(usize, Layout),
+    /// An over-aligned block, shelved under its own layout.
+    Aligned(Layout),
+}
+
+impl Place {
+    /// The layout the block has in glibc.
+    fn layout(self) -> Layout {
+        match self {
+            Place::Class(_, layout) | Place::Aligned(layout) => layout,
+        }
+    }
+}
+
+impl Shelf {
+    const fn new() -> Shelf {
+        Shelf {
+            classes: [const { Row::new() }; CLASSES],
+            aligned_layouts: [(0, 0); ALIGNED_ROWS],
+            aligned: [const { Row::new() }; ALIGNED_ROWS],
+        }
+    }
+
+    fn aligned_row(&self, layout: Layout) -> Option<usize> {
+        let key = (layout.size(), layout.align());
+        self.aligned_layouts.iter().position(|l| *l == key)
+    }
+
+    fn row_mut(&mut self, place: Place, claim: bool) -> Option<&mut Row> {
+        match place {
+            Place::Class(class, _) => self.classes.get_mut(class),
+            Place::Aligned(layout) => {
+                let row = match self.aligned_row(layout) {
+                    Some(row) => row,
+                    None if claim => {
+                        let free = self.aligned_layouts.iter().position(|l| l.0 == 0)?;
+                        self.aligned_layouts[free] = (layout.size(), layout.align());
+                        free
+                    }
+                    None => return None,
+                };
+                self.aligned.get_mut(row)
+            }
+        }
+    }
+
+    fn take(&mut self, place: Place) -> Option<*mut u8> {
+        self.row_mut(place, false)?.pop()
+    }
+
+    /// Keeps `block`; `false` when its row is full or no row is free for its layout.
+    fn put(&mut self, block: *mut u8, place: Place) -> bool {
+        let size = place.layout().size();
+        self.row_mut(place, true)
+            .is_some_and(|row| row.push(block, size))
+    }
+
+    /// Blocks kept for `place`, for tests.
+    #[cfg(test)]
+    fn count(&mut self, place: Place) -> usize {
+        self.row_mut(place, false).map_or(0, |row| row.count)
+    }
+}
+
 thread_local! {
     static SHELF: UnsafeCell<Shelf> = const { UnsafeCell::new(Shelf::new()) };
 }
 
-/// The layout a block is shelved under, `None` for blocks glibc serves directly:
-/// over-aligned blocks as they are, mid-size buffers rounded up to their class.
-fn shelf_layout(layout: Layout) -> Option<Layout> {
+/// Where a block of `layout` is shelved, `None` for blocks glibc serves directly
+/// (larger than 16 KiB).
+fn place(layout: Layout) -> Option<Place> {
     let size = layout.size();
     if size > MAX_SIZE {
         return None;
     }
     if layout.align() > MALLOC_ALIGN {
-        return Some(layout);
+        return Some(Place::Aligned(layout));
     }
-    if size <= MIN_CLASS_SIZE {
-        return None;
-    }
-    // One row per class whatever the alignment asked for: `malloc` gives 16 anyway.
-    Layout::from_size_align(size.next_power_of_two(), MALLOC_ALIGN).ok()
+    // One class per power of two whatever the alignment asked for: `malloc` gives 16.
+    let shift = size
+        .next_power_of_two()
+        .trailing_zeros()
+        .max(MIN_CLASS_SHIFT);
+    let class = (shift - MIN_CLASS_SHIFT) as usize;
+    Layout::from_size_align(1 << shift, MALLOC_ALIGN)
+        .ok()
+        .map(|l| Place::Class(class, l))
 }
 
-// SAFETY: a shelved block comes from `System` with its shelf layout, which is at least
-// as large and as aligned as the layout asked for; a shelf row holds blocks of exactly
-// one shelf layout, and every block returned is either shelved under the shelf layout
-// it came from or given back to `System` with that layout.
+// SAFETY: a shelved block comes from `System` with its place's layout, which is at
+// least as large and as aligned as the layout asked for; a shelf row holds blocks of
+// exactly one place, and every block returned is either shelved under the place it
+// came from or given back to `System` with that place's layout.
 unsafe impl GlobalAlloc for Allocator {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let Some(shelf) = shelf_layout(layout) else {
+        let Some(place) = place(layout) else {
             // SAFETY: forwarded with the caller's layout.
             return unsafe { System.alloc(layout) };
         };
         // SAFETY: the shelf is this thread's own and not borrowed across calls;
         // `try_with` fails only during thread teardown.
-        let hit = SHELF.try_with(|s| unsafe { (*s.get()).take(shelf) });
+        let hit = SHELF.try_with(|s| unsafe { (*s.get()).take(place) });
         match hit {
             Ok(Some(block)) => block,
             // SAFETY: a non-zero layout.
-            _ => unsafe { System.alloc(shelf) },
+            _ => unsafe { System.alloc(place.layout()) },
         }
     }
 
     unsafe fn dealloc(&self, block: *mut u8, layout: Layout) {
-        let Some(shelf) = shelf_layout(layout) else {
+        let Some(place) = place(layout) else {
             // SAFETY: `block` came from `System` with this layout.
             return unsafe { System.dealloc(block, layout) };
         };
         // SAFETY: as in `alloc`.
-        let kept = SHELF.try_with(|s| unsafe { (*s.get()).put(block, shelf) });
+        let kept = SHELF.try_with(|s| unsafe { (*s.get()).put(block, place) });
         if kept != Ok(true) {
-            // SAFETY: `block` came from `System` with its shelf layout.
-            unsafe { System.dealloc(block, shelf) }
+            // SAFETY: `block` came from `System` with its place's layout.
+            unsafe { System.dealloc(block, place.layout()) }
         }
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        if shelf_layout(layout).is_none() {
+        if place(layout).is_none() {
             // SAFETY: forwarded with the caller's layout.
             return unsafe { System.alloc_zeroed(layout) };
         }
@@ -170,11 +230,11 @@ unsafe impl GlobalAlloc for Allocator {
         // is a valid layout by that contract.
         unsafe {
             let new_layout = Layout::from_size_align_unchecked(new_size, layout.align());
-            let (old_shelf, new_shelf) = (shelf_layout(layout), shelf_layout(new_layout));
-            if old_shelf.is_none() && new_shelf.is_none() {
+            let (old_place, new_place) = (place(layout), place(new_layout));
+            if old_place.is_none() && new_place.is_none() {
                 return System.realloc(block, layout, new_size);
             }
-            if old_shelf == new_shelf {
+            if old_place == new_place {
                 // The same class: the block is already big enough.
                 return block;
             }
@@ -227,15 +287,52 @@ mod tests {
             for b in blocks {
                 a.dealloc(b, layout);
             }
-            let count = SHELF.with(|s| {
-                let shelf = &*s.get();
-                shelf.row(layout).map(|r| shelf.counts[r])
-            });
-            assert_eq!(count, Some(kept));
+            let count = SHELF.with(|s| (*s.get()).count(Place::Aligned(layout)));
+            assert_eq!(count, kept);
             let grown = a.realloc(a.alloc(layout), layout, 8192);
             assert_eq!(grown as usize % 256, 0);
             a.dealloc(grown, Layout::from_size_align(8192, 256).unwrap());
         }
+    }
+
+    #[test]
+    fn small_blocks_share_a_class_and_a_full_class_gives_blocks_back() {
+        let a = Allocator;
+        let (twenty, thirty) = (
+            Layout::from_size_align(20, 8).unwrap(),
+            Layout::from_size_align(30, 1).unwrap(),
+        );
+        assert_eq!(
+            place(twenty),
+            place(thirty),
+            "both are in the 32-byte class"
+        );
+        let class = place(twenty).unwrap();
+        // SAFETY: each block is freed with the layout it was allocated with.
+        unsafe {
+            let x = a.alloc(twenty);
+            assert_eq!(x as usize % 16, 0);
+            a.dealloc(x, twenty);
+            let y = a.alloc(thirty);
+            assert_eq!(x, y, "a freed 20-byte block serves a 30-byte one");
+            a.dealloc(y, thirty);
+            let before = SHELF.with(|s| (*s.get()).count(class));
+            let blocks: Vec<*mut u8> = (0..DEPTH + 10).map(|_| a.alloc(twenty)).collect();
+            for b in blocks {
+                a.dealloc(b, twenty);
+            }
+            let after = SHELF.with(|s| (*s.get()).count(class));
+            assert!(before < DEPTH);
+            assert_eq!(after, DEPTH, "at most DEPTH kept, the rest given back");
+        }
+        assert_eq!(
+            place(Layout::from_size_align(MAX_SIZE + 1, 1).unwrap()),
+            None
+        );
+        assert_eq!(
+            place(Layout::from_size_align(1, 1).unwrap()).map(Place::layout),
+            Layout::from_size_align(16, 16).ok()
+        );
     }
 
     #[test]
@@ -248,7 +345,7 @@ mod tests {
             for i in 0..1000 {
                 *b.add(i) = (i % 251) as u8;
             }
-            // glibc's block into a class: moved, contents kept.
+            // From the 1 KiB class into the 2 KiB one: moved, contents kept.
             let b = a.realloc(b, small, 1500);
             assert!((0..1000).all(|i| *b.add(i) == (i % 251) as u8));
             // 1500 → 2048 is the same class (2 KiB): not moved.
