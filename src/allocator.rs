@@ -156,39 +156,64 @@ thread_local! {
     static SHELF: UnsafeCell<Shelf> = const { UnsafeCell::new(Shelf::new()) };
 }
 
+/// Whether a block of `layout` is shelved by size class: up to 16 KiB, aligned as
+/// `malloc` aligns anyway.
+#[inline]
+fn by_class(layout: Layout) -> bool {
+    layout.size() <= MAX_SIZE && layout.align() <= MALLOC_ALIGN
+}
+
+/// The class of a block of `size` bytes (at most [`MAX_SIZE`]): 0 up to 16 bytes, 1
+/// up to 32, and so on.
+#[inline]
+fn class_of(size: usize) -> usize {
+    let smallest = (1 << MIN_CLASS_SHIFT) - 1;
+    let bits = usize::BITS - ((size.max(1) - 1) | smallest).leading_zeros();
+    (bits - MIN_CLASS_SHIFT) as usize
+}
+
+/// The size of the blocks of `class`, as allocated from glibc.
+#[inline]
+fn class_size(class: usize) -> usize {
+    1 << (class + MIN_CLASS_SHIFT as usize)
+}
+
 /// Where a block of `layout` is shelved, `None` for blocks glibc serves directly
 /// (larger than 16 KiB).
 fn place(layout: Layout) -> Option<Place> {
-    let size = layout.size();
-    if size > MAX_SIZE {
-        return None;
+    if by_class(layout) {
+        let class = class_of(layout.size());
+        return Layout::from_size_align(class_size(class), MALLOC_ALIGN)
+            .ok()
+            .map(|l| Place::Class(class, l));
     }
-    if layout.align() > MALLOC_ALIGN {
-        return Some(Place::Aligned(layout));
-    }
-    // One class per power of two whatever the alignment asked for: `malloc` gives 16.
-    let shift = size
-        .next_power_of_two()
-        .trailing_zeros()
-        .max(MIN_CLASS_SHIFT);
-    let class = (shift - MIN_CLASS_SHIFT) as usize;
-    Layout::from_size_align(1 << shift, MALLOC_ALIGN)
-        .ok()
-        .map(|l| Place::Class(class, l))
+    (layout.size() <= MAX_SIZE).then_some(Place::Aligned(layout))
 }
 
-// SAFETY: a shelved block comes from `System` with its place's layout, which is at
+// SAFETY: a shelved block comes from `System` with its place's layout (class blocks
+// from `malloc` with their class's size, which is what `System` does for them), at
 // least as large and as aligned as the layout asked for; a shelf row holds blocks of
 // exactly one place, and every block returned is either shelved under the place it
-// came from or given back to `System` with that place's layout.
+// came from or given back the way it was allocated.
 unsafe impl GlobalAlloc for Allocator {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if by_class(layout) {
+            // The hot path: a few loads and stores.
+            let class = class_of(layout.size());
+            // SAFETY: the shelf is this thread's own and not borrowed across calls;
+            // `try_with` fails only during thread teardown.
+            let hit = SHELF.try_with(|s| unsafe { (*s.get()).classes.get_mut(class)?.pop() });
+            if let Ok(Some(block)) = hit {
+                return block;
+            }
+            // SAFETY: malloc with a non-zero size; its blocks are 16-byte aligned.
+            return unsafe { libc::malloc(class_size(class)).cast() };
+        }
         let Some(place) = place(layout) else {
             // SAFETY: forwarded with the caller's layout.
             return unsafe { System.alloc(layout) };
         };
-        // SAFETY: the shelf is this thread's own and not borrowed across calls;
-        // `try_with` fails only during thread teardown.
+        // SAFETY: as above.
         let hit = SHELF.try_with(|s| unsafe { (*s.get()).take(place) });
         match hit {
             Ok(Some(block)) => block,
@@ -198,6 +223,22 @@ unsafe impl GlobalAlloc for Allocator {
     }
 
     unsafe fn dealloc(&self, block: *mut u8, layout: Layout) {
+        if by_class(layout) {
+            let class = class_of(layout.size());
+            let size = class_size(class);
+            // SAFETY: as in `alloc`.
+            let kept = SHELF.try_with(|s| unsafe {
+                (*s.get())
+                    .classes
+                    .get_mut(class)
+                    .is_some_and(|row| row.push(block, size))
+            });
+            if kept != Ok(true) {
+                // SAFETY: class blocks come from `malloc` (above).
+                unsafe { libc::free(block.cast()) }
+            }
+            return;
+        }
         let Some(place) = place(layout) else {
             // SAFETY: `block` came from `System` with this layout.
             return unsafe { System.dealloc(block, layout) };
@@ -293,6 +334,17 @@ mod tests {
             assert_eq!(grown as usize % 256, 0);
             a.dealloc(grown, Layout::from_size_align(8192, 256).unwrap());
         }
+    }
+
+    #[test]
+    fn classes_are_powers_of_two_from_16_bytes() {
+        let rows = [(1, 0), (16, 0), (17, 1), (32, 1), (33, 2), (1024, 6), (1025, 7)];
+        for (size, class) in rows {
+            assert_eq!(class_of(size), class, "{size}");
+            assert!(class_size(class) >= size);
+        }
+        assert_eq!(class_of(MAX_SIZE), CLASSES - 1);
+        assert_eq!(class_size(CLASSES - 1), MAX_SIZE);
     }
 
     #[test]

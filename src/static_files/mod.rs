@@ -14,7 +14,6 @@ pub mod range;
 pub mod resolve;
 pub mod send;
 
-use std::fs::File;
 use std::io;
 
 use crate::config::model::{LocationConf, TryFilesFallback};
@@ -24,7 +23,7 @@ use crate::route::RoutedLocation;
 use crate::worker::dispatch::{context, write, Conn, Outcome};
 use crate::worker::exchange::Exchange;
 use crate::worker::respond;
-use open::{open_beneath, OpenError};
+use open::{open_beneath, OpenError, Opened};
 use resolve::{resolve, Resolved};
 
 /// Serves the request from the file system.
@@ -49,9 +48,8 @@ pub async fn handle(
             };
             let want_dir = uri.ends_with('/');
             let exists = match open_beneath_resolved(&resolve(x, location, conf, &uri)) {
-                Ok(f) => f
-                    .metadata()
-                    .is_ok_and(|m| if want_dir { m.is_dir() } else { m.is_file() }),
+                Ok(o) if want_dir => o.meta.is_dir(),
+                Ok(o) => o.meta.is_file(),
                 Err(_) => false,
             };
             if exists {
@@ -78,20 +76,17 @@ pub async fn handle(
     }
     let place = resolve(x, location, conf, &x.uri);
     match open_beneath_resolved(&place) {
-        Ok(file) => {
-            let Ok(meta) = file.metadata() else {
-                return Outcome::Status(500);
-            };
-            if meta.is_dir() {
+        Ok(opened) => {
+            if opened.meta.is_dir() {
                 return directory_redirect(c, x, conf, keep_alive).await;
             }
-            send::send_file(c, x, conf, file, &meta, keep_alive).await
+            send::send_file(c, x, conf, &opened.file, &opened.meta, keep_alive).await
         }
         Err(e) => open_failed(c, x, &place, e),
     }
 }
 
-fn open_beneath_resolved(place: &Resolved) -> Result<File, OpenError> {
+fn open_beneath_resolved(place: &Resolved) -> Result<Opened, OpenError> {
     open_beneath(place.dir(), place.rel())
 }
 
@@ -108,16 +103,16 @@ async fn index(
         let mut n = Vec::new();
         name.expand(x as &dyn VariableSource, &mut n);
         let candidate = format!("{uri}{}", String::from_utf8_lossy(&n));
-        if let Ok(file) = open_beneath_resolved(&resolve(x, location, conf, &candidate)) {
-            if let Some(meta) = file.metadata().ok().filter(|m| m.is_file()) {
+        if let Ok(opened) = open_beneath_resolved(&resolve(x, location, conf, &candidate)) {
+            if opened.meta.is_file() {
                 x.uri = candidate;
-                return send::send_file(c, x, conf, file, &meta, keep_alive).await;
+                return send::send_file(c, x, conf, &opened.file, &opened.meta, keep_alive).await;
             }
         }
     }
     let place = resolve(x, location, conf, uri);
     match open_beneath_resolved(&place) {
-        Ok(dir) if dir.metadata().is_ok_and(|m| m.is_dir()) => {
+        Ok(dir) if dir.meta.is_dir() => {
             let line = format!(
                 "directory index of \"{}\" is forbidden{}",
                 place.display(),

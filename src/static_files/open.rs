@@ -4,19 +4,26 @@
 //! kernel lacks openat2 (or a seccomp filter hides it), the fallback opens normally and
 //! compares canonical paths.
 //!
-//! The directory itself is opened once and its descriptor reused for [`DIR_TTL`]: per
-//! request only the file is opened.
+//! The directory itself is opened once and its descriptor reused for [`DIR_TTL`]. A
+//! regular file opened beneath it is kept open too, and reused while one `statx(2)`
+//! of its path finds the same file unchanged (same inode, size, modification and
+//! status-change times; a `chmod`, a write, a rename over it all change one of them):
+//! per request a hit costs that `statx` instead of `openat2`, `fstat` and `close`.
+//! The files kept go with their directory's entry, so a file deleted from disk is
+//! released at the directory's next renewal.
 //!
 //! This is stricter than nginx's default (`disable_symlinks off` follows any symlink):
 //! a symlink inside the static directory that points outside it is refused with 403.
 
 use std::cell::RefCell;
 use std::ffi::{CStr, CString};
-use std::fs::File;
+use std::fs::{File, Metadata};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::rc::Rc;
+use std::time::Duration;
 
 use crate::fast_hash::FastMap;
 
@@ -38,20 +45,140 @@ const DIR_TTL: Duration = Duration::from_secs(1);
 /// name many); past it the cache starts over.
 const MAX_DIRS: usize = 64;
 
+/// At most this many files are kept open per worker, whatever their directories:
+/// each holds a descriptor, and descriptors are for connections first. Past it the
+/// kept files start over.
+const MAX_FILES: usize = 64;
+
 struct OpenDir {
     fd: OwnedFd,
-    opened: Instant,
+    /// When it was opened, on the coarse monotonic clock.
+    opened: Duration,
+    /// Regular files opened beneath it, by relative path.
+    files: FastMap<Box<str>, Opened>,
+}
+
+/// An open file and its metadata, as taken when it was opened.
+#[derive(Debug, Clone)]
+pub struct Opened {
+    pub file: Rc<File>,
+    pub meta: Metadata,
+}
+
+/// What identifies a file's content and permissions on disk: if `statx` finds these
+/// unchanged, the open descriptor serves what a fresh `open` would.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stamp {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+impl Stamp {
+    fn of(meta: &Metadata) -> Stamp {
+        Stamp {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            size: meta.size(),
+            mtime: (meta.mtime(), meta.mtime_nsec()),
+            ctime: (meta.ctime(), meta.ctime_nsec()),
+        }
+    }
+
+    /// The stamp of `relative` beneath `dirfd` now (following symlinks, as `open`).
+    fn now(dirfd: RawFd, relative: &str) -> io::Result<Stamp> {
+        with_c_path(relative, |rel| {
+            // SAFETY: statx is plain old data; zero is valid for every field.
+            let mut buf: libc::statx = unsafe { std::mem::zeroed() };
+            // SAFETY: dirfd is open (held by the cache), the pointers are valid for
+            // the call, and statx writes only into `buf`.
+            let rc = unsafe {
+                libc::statx(
+                    dirfd,
+                    rel.as_ptr(),
+                    libc::AT_STATX_SYNC_AS_STAT,
+                    libc::STATX_BASIC_STATS,
+                    &mut buf,
+                )
+            };
+            if rc != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(Stamp {
+                dev: libc::makedev(buf.stx_dev_major, buf.stx_dev_minor),
+                ino: buf.stx_ino,
+                size: buf.stx_size,
+                mtime: (buf.stx_mtime.tv_sec, i64::from(buf.stx_mtime.tv_nsec)),
+                ctime: (buf.stx_ctime.tv_sec, i64::from(buf.stx_ctime.tv_nsec)),
+            })
+        })
+    }
+}
+
+/// A worker's open directories and the files kept beneath them.
+#[derive(Default)]
+struct Cache {
+    dirs: FastMap<Box<str>, OpenDir>,
+    /// Files kept, over all directories.
+    files: usize,
+}
+
+impl Cache {
+    /// Keeps `opened` beneath `dir` (an entry of `dirs`), within [`MAX_FILES`].
+    fn keep(&mut self, dir: &str, relative: &str, opened: &Opened) {
+        if self.files >= MAX_FILES {
+            for d in self.dirs.values_mut() {
+                d.files.clear();
+            }
+            self.files = 0;
+        }
+        if let Some(d) = self.dirs.get_mut(dir) {
+            if d.files.insert(Box::from(relative), opened.clone()).is_none() {
+                self.files += 1;
+            }
+        }
+    }
 }
 
 thread_local! {
-    static DIRS: RefCell<FastMap<Box<str>, OpenDir>> = RefCell::new(FastMap::default());
+    static CACHE: RefCell<Cache> = RefCell::new(Cache::default());
 }
 
-/// Opens `relative` (a path without a leading `/`) for reading, beneath `dir`.
-pub fn open_beneath(dir: &str, relative: &str) -> Result<File, OpenError> {
+/// Opens `relative` (a path without a leading `/`) for reading, beneath `dir`, or
+/// reuses the descriptor kept from an earlier open of the same unchanged file.
+pub fn open_beneath(dir: &str, relative: &str) -> Result<Opened, OpenError> {
     let relative = relative.trim_start_matches('/');
     let relative = if relative.is_empty() { "." } else { relative };
-    match openat2_beneath(dir, relative) {
+    CACHE.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        let d = fresh_dir(&mut cache, dir)?;
+        let dirfd = d.fd.as_raw_fd();
+        if let Some(kept) = d.files.get(relative) {
+            if Stamp::now(dirfd, relative).ok() == Some(Stamp::of(&kept.meta)) {
+                return Ok(kept.clone());
+            }
+            d.files.remove(relative);
+            cache.files = cache.files.saturating_sub(1);
+        }
+        let file = open_file(dir, dirfd, relative)?;
+        let meta = file.metadata().map_err(OpenError::Io)?;
+        let opened = Opened {
+            file: Rc::new(file),
+            meta,
+        };
+        if opened.meta.is_file() {
+            cache.keep(dir, relative, &opened);
+        }
+        Ok(opened)
+    })
+}
+
+/// Opens the file itself: `openat2` beneath the directory's descriptor, or the
+/// canonical-path fallback where the kernel lacks it.
+fn open_file(dir: &str, dirfd: RawFd, relative: &str) -> Result<File, OpenError> {
+    match openat2_beneath(dirfd, relative) {
         Err(e)
             if e.raw_os_error() == Some(libc::ENOSYS) || e.raw_os_error() == Some(libc::EPERM) =>
         {
@@ -79,41 +206,53 @@ fn with_c_path<T>(path: &str, f: impl FnOnce(&CStr) -> io::Result<T>) -> io::Res
     f(&c)
 }
 
-/// The directory's `O_PATH` descriptor, opened at most once per [`DIR_TTL`].
-fn dir_fd(dir: &str) -> io::Result<RawFd> {
-    let now = Instant::now();
-    DIRS.with(|dirs| {
-        let mut dirs = dirs.borrow_mut();
-        if let Some(d) = dirs.get(dir) {
-            if now.duration_since(d.opened) < DIR_TTL {
-                return Ok(d.fd.as_raw_fd());
-            }
+/// The directory's entry: its `O_PATH` descriptor, opened at most once per
+/// [`DIR_TTL`], and the files kept beneath it (released when it is renewed).
+fn fresh_dir<'c>(cache: &'c mut Cache, dir: &str) -> Result<&'c mut OpenDir, OpenError> {
+    let now = crate::sys::coarse_monotonic();
+    let fresh = cache
+        .dirs
+        .get(dir)
+        .is_some_and(|d| now.saturating_sub(d.opened) < DIR_TTL);
+    if !fresh {
+        let fd = open_dir(dir).map_err(OpenError::Io)?;
+        if cache.dirs.len() >= MAX_DIRS && !cache.dirs.contains_key(dir) {
+            cache.dirs.clear();
+            cache.files = 0;
         }
-        let fd = with_c_path(dir, |c| {
-            // SAFETY: c is a valid NUL-terminated path.
-            let fd = unsafe {
-                libc::open(
-                    c.as_ptr(),
-                    libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
-                )
-            };
-            if fd < 0 {
-                return Err(io::Error::last_os_error());
-            }
-            // SAFETY: open returned a new descriptor that we own.
-            Ok(unsafe { OwnedFd::from_raw_fd(fd) })
-        })?;
-        let raw = fd.as_raw_fd();
-        if dirs.len() >= MAX_DIRS && !dirs.contains_key(dir) {
-            dirs.clear();
+        let entry = OpenDir {
+            fd,
+            opened: now,
+            files: FastMap::default(),
+        };
+        if let Some(old) = cache.dirs.insert(Box::from(dir), entry) {
+            cache.files = cache.files.saturating_sub(old.files.len());
         }
-        dirs.insert(Box::from(dir), OpenDir { fd, opened: now });
-        Ok(raw)
+    }
+    cache
+        .dirs
+        .get_mut(dir)
+        .ok_or_else(|| OpenError::Io(io::Error::from(io::ErrorKind::NotFound)))
+}
+
+fn open_dir(dir: &str) -> io::Result<OwnedFd> {
+    with_c_path(dir, |c| {
+        // SAFETY: c is a valid NUL-terminated path.
+        let fd = unsafe {
+            libc::open(
+                c.as_ptr(),
+                libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+            )
+        };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: open returned a new descriptor that we own.
+        Ok(unsafe { OwnedFd::from_raw_fd(fd) })
     })
 }
 
-fn openat2_beneath(dir: &str, relative: &str) -> io::Result<File> {
-    let dirfd = dir_fd(dir)?;
+fn openat2_beneath(dirfd: RawFd, relative: &str) -> io::Result<File> {
     // SAFETY: open_how is plain old data; zero is valid for every field.
     let mut how: libc::open_how = unsafe { std::mem::zeroed() };
     how.flags = (libc::O_RDONLY | libc::O_CLOEXEC) as u64;
@@ -187,6 +326,64 @@ mod tests {
         assert!(
             matches!(open_beneath(www_dir, "missing"), Err(OpenError::Io(e)) if e.kind() == io::ErrorKind::NotFound)
         );
+    }
+
+    #[test]
+    fn a_kept_file_is_reused_only_while_it_is_unchanged() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().to_str().unwrap();
+        let path = root.path().join("app.css");
+        std::fs::write(&path, "one").unwrap();
+        let first = open_beneath(dir, "app.css").unwrap();
+        let again = open_beneath(dir, "app.css").unwrap();
+        assert!(Rc::ptr_eq(&first.file, &again.file), "the kept descriptor");
+
+        // Written in place, longer: the same inode, a new size.
+        std::fs::write(&path, "two, longer").unwrap();
+        let written = open_beneath(dir, "app.css").unwrap();
+        assert!(!Rc::ptr_eq(&first.file, &written.file));
+        assert_eq!(written.meta.len(), 11);
+
+        // Replaced by a rename (how deploys swap files): the new file.
+        let staged = root.path().join("app.css.new");
+        std::fs::write(&staged, "new").unwrap();
+        std::fs::rename(&staged, &path).unwrap();
+        let renamed = open_beneath(dir, "app.css").unwrap();
+        assert_eq!(renamed.meta.ino(), std::fs::metadata(&path).unwrap().ino());
+        let mut content = String::new();
+        std::io::Read::read_to_string(&mut &*renamed.file, &mut content).unwrap();
+        assert_eq!(content, "new");
+
+        // Permissions changed: reopened (a fresh open decides).
+        let mut perms = std::fs::metadata(&path).unwrap().permissions();
+        std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o600);
+        std::fs::set_permissions(&path, perms).unwrap();
+        let chmodded = open_beneath(dir, "app.css").unwrap();
+        assert!(!Rc::ptr_eq(&renamed.file, &chmodded.file));
+
+        // Deleted: not found, although its descriptor was kept.
+        std::fs::remove_file(&path).unwrap();
+        assert!(
+            matches!(open_beneath(dir, "app.css"), Err(OpenError::Io(e)) if e.kind() == io::ErrorKind::NotFound)
+        );
+    }
+
+    #[test]
+    fn kept_files_stay_within_the_limit() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().to_str().unwrap();
+        for i in 0..MAX_FILES * 2 + 3 {
+            let name = format!("f{i}");
+            std::fs::write(root.path().join(&name), "x").unwrap();
+            open_beneath(dir, &name).unwrap();
+            let kept = CACHE.with(|c| c.borrow().files);
+            assert!((1..=MAX_FILES).contains(&kept), "{kept}");
+        }
+        // Directories are not kept as files.
+        std::fs::create_dir(root.path().join("sub")).unwrap();
+        let before = CACHE.with(|c| c.borrow().files);
+        assert!(open_beneath(dir, "sub").unwrap().meta.is_dir());
+        assert_eq!(CACHE.with(|c| c.borrow().files), before);
     }
 
     #[test]

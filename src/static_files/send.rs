@@ -7,12 +7,12 @@
 
 use std::fs::File;
 use std::os::unix::fs::{FileExt, MetadataExt};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, UNIX_EPOCH};
 
 use super::conditional::{self, Precondition};
 use super::expires;
 use super::range::{self, ByteRange, Multipart, RangeOutcome};
-use crate::config::model::LocationConf;
+use crate::config::model::{Expires, LocationConf};
 use crate::http1::{headers, Header, Method};
 use crate::worker::dispatch::{write, Conn, Outcome};
 use crate::worker::exchange::Exchange;
@@ -56,7 +56,7 @@ pub async fn send_file(
     c: &mut Conn<'_>,
     x: &mut Exchange,
     conf: &LocationConf,
-    file: File,
+    file: &File,
     meta: &std::fs::Metadata,
     keep_alive: bool,
 ) -> Outcome {
@@ -131,8 +131,8 @@ pub async fn send_file(
     } else if let Some(cr) = &content_range {
         fields.push("Content-Range", cr.as_bytes());
     }
-    let hdrs = if expires::applies(status) {
-        expires::headers(conf.expires, SystemTime::now(), Some(mtime))
+    let hdrs = if conf.expires != Expires::Off && expires::applies(status) {
+        expires::headers(conf.expires, crate::sys::coarse_wall_time(), Some(mtime))
     } else {
         Vec::new()
     };
@@ -163,11 +163,11 @@ pub async fn send_file(
     }
     let sent = match body {
         Body::None => return write(c, out, keep_alive).await,
-        Body::Ranges(rs) => send_ranges(c.stream, &file, conf, out, &rs).await,
+        Body::Ranges(rs) => send_ranges(c.stream, file, conf, out, &rs).await,
         Body::Multipart(m) => {
             let parts: Vec<(Vec<u8>, ByteRange)> = m.parts().collect();
             let closing = m.closing();
-            send_parts(c.stream, &file, conf, out, parts, closing).await
+            send_parts(c.stream, file, conf, out, parts, closing).await
         }
     };
     match sent {

@@ -194,7 +194,10 @@ async fn read_head(
         header_timeout,
     } = wait;
     let mut deadline: Option<Instant> = None;
-    let waiting_since = Instant::now();
+    // The clock is read once per wait and again only when a head arrives in pieces.
+    let mut now = Instant::now();
+    let idle_until = now + *idle;
+    let mut now_is_stale = false;
     loop {
         if !input.is_empty() {
             match parse_request_head(input, limits) {
@@ -205,11 +208,13 @@ async fn read_head(
                 Ok(None) => {}
                 Err(e) => return HeadRead::Invalid(e),
             }
-            deadline.get_or_insert_with(|| Instant::now() + *header_timeout);
+            if now_is_stale {
+                now = Instant::now();
+            }
+            deadline.get_or_insert(now + *header_timeout);
         }
-        let until = deadline.unwrap_or(waiting_since + *idle);
-        let remaining = until.saturating_duration_since(Instant::now());
-        if remaining.is_zero() {
+        let until = deadline.unwrap_or(idle_until);
+        if until <= now {
             return HeadRead::TimedOut {
                 started: deadline.is_some(),
             };
@@ -220,7 +225,8 @@ async fn read_head(
         } else {
             HEAD_READ
         };
-        match monoio::time::timeout(remaining, stream.read_more(taken, spare)).await {
+        let until = monoio::time::Instant::from_std(until);
+        match monoio::time::timeout_at(until, stream.read_more(taken, spare)).await {
             Err(_) => {
                 return HeadRead::TimedOut {
                     started: deadline.is_some(),
@@ -231,6 +237,7 @@ async fn read_head(
                 // A request has begun: no longer idle, so never closed for room.
                 drop(listed.take());
                 *input = buf;
+                now_is_stale = true;
             }
         }
     }

@@ -44,7 +44,6 @@ pub struct Exchange {
     pub server_name: String,
     pub captures: Option<Captures>,
     pub start: Instant,
-    pub start_time: SystemTime,
     pub request_id: super::RequestId,
     /// The status sent (0 until a response head is written).
     pub status: u16,
@@ -157,7 +156,6 @@ impl Exchange {
             server_name: String::new(),
             captures: None,
             start: Instant::now(),
-            start_time: SystemTime::now(),
             request_id,
             status: 0,
             status_override: None,

@@ -2,8 +2,6 @@
 //! order (`Server`, `Date`, then the rest), `add_header`, keep-alive, and the default
 //! error pages nginx users recognise.
 
-use std::time::SystemTime;
-
 use super::exchange::Exchange;
 use super::Worker;
 use crate::config::model::LocationConf;
@@ -88,7 +86,11 @@ pub fn write_head(
     write::write_header("Server", server.as_bytes(), out);
     {
         let mut date = worker.date.borrow_mut();
-        write::write_header("Date", date.http_date(SystemTime::now()).as_bytes(), out);
+        write::write_header(
+            "Date",
+            date.http_date(crate::sys::coarse_wall_time()).as_bytes(),
+            out,
+        );
     }
     for (name, value) in fields {
         write::write_header(name, value, out);
