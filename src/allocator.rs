@@ -338,7 +338,15 @@ mod tests {
 
     #[test]
     fn classes_are_powers_of_two_from_16_bytes() {
-        let rows = [(1, 0), (16, 0), (17, 1), (32, 1), (33, 2), (1024, 6), (1025, 7)];
+        let rows = [
+            (1, 0),
+            (16, 0),
+            (17, 1),
+            (32, 1),
+            (33, 2),
+            (1024, 6),
+            (1025, 7),
+        ];
         for (size, class) in rows {
             assert_eq!(class_of(size), class, "{size}");
             assert!(class_size(class) >= size);

@@ -208,27 +208,6 @@ pub fn tune_allocator() {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn root_exists_and_nonsense_does_not() {
-        let root = user_by_name("root").unwrap();
-        assert_eq!(root.uid, 0);
-        assert!(user_by_name("no-such-user-vestibule").is_none());
-        assert_eq!(group_by_name("root"), Some(0));
-        assert!(group_by_name("no-such-group-vestibule").is_none());
-        assert!(user_groups(&root).contains(&0));
-    }
-
-    #[test]
-    fn strerror_matches_nginx_wording() {
-        assert_eq!(strerror(2), "No such file or directory");
-        assert_eq!(strerror(13), "Permission denied");
-    }
-}
-
 /// Reads a coarse clock (`CLOCK_*_COARSE`): the time of the last timer tick, a few
 /// milliseconds old at most, without reading the hardware counter. Enough for what
 /// counts in seconds (the `Date` header, `expires`, a cache's time to live) and
@@ -260,4 +239,40 @@ pub fn coarse_wall_time() -> std::time::SystemTime {
 /// [`coarse_clock`]), for ages in whole seconds; zero if it cannot be read.
 pub fn coarse_monotonic() -> std::time::Duration {
     coarse_clock(libc::CLOCK_MONOTONIC_COARSE).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn root_exists_and_nonsense_does_not() {
+        let root = user_by_name("root").unwrap();
+        assert_eq!(root.uid, 0);
+        assert!(user_by_name("no-such-user-vestibule").is_none());
+        assert_eq!(group_by_name("root"), Some(0));
+        assert!(group_by_name("no-such-group-vestibule").is_none());
+        assert!(user_groups(&root).contains(&0));
+    }
+
+    #[test]
+    fn strerror_matches_nginx_wording() {
+        assert_eq!(strerror(2), "No such file or directory");
+        assert_eq!(strerror(13), "Permission denied");
+    }
+
+    #[test]
+    fn coarse_clocks_are_close_to_the_precise_ones() {
+        let precise = std::time::SystemTime::now();
+        let coarse = coarse_wall_time();
+        let apart = match precise.duration_since(coarse) {
+            Ok(d) => d,
+            Err(e) => e.duration(),
+        };
+        assert!(apart < std::time::Duration::from_millis(100), "{apart:?}");
+        let first = coarse_monotonic();
+        std::thread::sleep(std::time::Duration::from_millis(30));
+        let later = coarse_monotonic();
+        assert!(later > first && later - first < std::time::Duration::from_secs(1));
+    }
 }

@@ -150,6 +150,30 @@ pub fn evaluate(
     }
 }
 
+/// A file's validators, worked out once per opened file (kept with its descriptor,
+/// [`super::open`]): its modification time in whole seconds, and the `ETag` and
+/// `Last-Modified` values made from it.
+#[derive(Debug, Clone)]
+pub struct Validators {
+    pub mtime: SystemTime,
+    pub etag: String,
+    pub last_modified: String,
+}
+
+impl Validators {
+    /// The validators of a file of `len` bytes modified at `mtime_secs` (Unix
+    /// seconds; before 1970 counts as 1970).
+    pub fn new(mtime_secs: i64, len: u64) -> Validators {
+        let mtime =
+            UNIX_EPOCH + std::time::Duration::from_secs(u64::try_from(mtime_secs).unwrap_or(0));
+        Validators {
+            mtime,
+            etag: etag(mtime, len),
+            last_modified: last_modified(mtime),
+        }
+    }
+}
+
 /// The `ETag` nginx sends for a static file: `"<mtime>-<size>"`, both in lowercase
 /// hex, the mtime in whole Unix seconds (`ngx_http_set_etag`). A strong validator
 /// (§8.8.3): a file rewritten within the same second at the same size keeps its tag,

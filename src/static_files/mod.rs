@@ -80,7 +80,7 @@ pub async fn handle(
             if opened.meta.is_dir() {
                 return directory_redirect(c, x, conf, keep_alive).await;
             }
-            send::send_file(c, x, conf, &opened.file, &opened.meta, keep_alive).await
+            send::send_file(c, x, conf, &opened, keep_alive).await
         }
         Err(e) => open_failed(c, x, &place, e),
     }
@@ -106,7 +106,7 @@ async fn index(
         if let Ok(opened) = open_beneath_resolved(&resolve(x, location, conf, &candidate)) {
             if opened.meta.is_file() {
                 x.uri = candidate;
-                return send::send_file(c, x, conf, &opened.file, &opened.meta, keep_alive).await;
+                return send::send_file(c, x, conf, &opened, keep_alive).await;
             }
         }
     }

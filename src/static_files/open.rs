@@ -25,6 +25,7 @@ use std::path::Path;
 use std::rc::Rc;
 use std::time::Duration;
 
+use super::conditional::Validators;
 use crate::fast_hash::FastMap;
 
 /// Why a path was not opened.
@@ -58,11 +59,13 @@ struct OpenDir {
     files: FastMap<Box<str>, Opened>,
 }
 
-/// An open file and its metadata, as taken when it was opened.
+/// An open file and its metadata, as taken when it was opened; for a regular file
+/// also its validators, so a kept file's are not worked out again per request.
 #[derive(Debug, Clone)]
 pub struct Opened {
     pub file: Rc<File>,
     pub meta: Metadata,
+    pub validators: Option<Rc<Validators>>,
 }
 
 /// What identifies a file's content and permissions on disk: if `statx` finds these
@@ -135,7 +138,10 @@ impl Cache {
             self.files = 0;
         }
         if let Some(d) = self.dirs.get_mut(dir) {
-            if d.files.insert(Box::from(relative), opened.clone()).is_none() {
+            if d.files
+                .insert(Box::from(relative), opened.clone())
+                .is_none()
+            {
                 self.files += 1;
             }
         }
@@ -164,9 +170,13 @@ pub fn open_beneath(dir: &str, relative: &str) -> Result<Opened, OpenError> {
         }
         let file = open_file(dir, dirfd, relative)?;
         let meta = file.metadata().map_err(OpenError::Io)?;
+        let validators = meta
+            .is_file()
+            .then(|| Rc::new(Validators::new(meta.mtime(), meta.len())));
         let opened = Opened {
             file: Rc::new(file),
             meta,
+            validators,
         };
         if opened.meta.is_file() {
             cache.keep(dir, relative, &opened);

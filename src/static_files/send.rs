@@ -7,10 +7,10 @@
 
 use std::fs::File;
 use std::os::unix::fs::{FileExt, MetadataExt};
-use std::time::{Duration, UNIX_EPOCH};
 
-use super::conditional::{self, Precondition};
+use super::conditional::{self, Precondition, Validators};
 use super::expires;
+use super::open::Opened;
 use super::range::{self, ByteRange, Multipart, RangeOutcome};
 use crate::config::model::{Expires, LocationConf};
 use crate::http1::{headers, Header, Method};
@@ -56,13 +56,20 @@ pub async fn send_file(
     c: &mut Conn<'_>,
     x: &mut Exchange,
     conf: &LocationConf,
-    file: &File,
-    meta: &std::fs::Metadata,
+    opened: &Opened,
     keep_alive: bool,
 ) -> Outcome {
+    let (file, meta) = (&*opened.file, &opened.meta);
     let len = meta.len();
-    let mtime = UNIX_EPOCH + Duration::from_secs(u64::try_from(meta.mtime()).unwrap_or(0));
-    let etag = conditional::etag(mtime, len);
+    let worked_out;
+    let validators = match &opened.validators {
+        Some(v) => &**v,
+        None => {
+            worked_out = Validators::new(meta.mtime(), len);
+            &worked_out
+        }
+    };
+    let (mtime, etag) = (validators.mtime, &validators.etag);
     let extension = x.uri.rsplit_once('.').map_or("", |(_, e)| e);
     let extension = if extension.contains('/') {
         ""
@@ -71,21 +78,21 @@ pub async fn send_file(
     };
     let content_type = conf.types.lookup(extension).unwrap_or(&conf.default_type);
     let is_get_or_head = matches!(x.head.method, Method::Get | Method::Head);
-    let last_modified = conditional::last_modified(mtime);
+    let last_modified = &validators.last_modified;
 
     // What the head says besides the validators, and the body after it.
     let mut typed: Option<String> = None; // a multipart type replaces the file's
     let mut with_type = false;
     let mut content_range: Option<String> = None;
     let (status, framing, body) =
-        match conditional::evaluate(is_get_or_head, &x.head.headers, &etag, mtime) {
+        match conditional::evaluate(is_get_or_head, &x.head.headers, etag, mtime) {
             Precondition::NotModified => (304, Framing::None, Body::None),
             Precondition::Failed => return Outcome::Status(412),
             Precondition::Proceed => {
                 let ranges = range::evaluate(
                     headers::get(&x.head.headers, "range"),
                     headers::get(&x.head.headers, "if-range"),
-                    &etag,
+                    etag,
                     mtime,
                     len,
                 );
