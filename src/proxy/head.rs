@@ -82,7 +82,7 @@ pub fn upstream_request_head(
     let set = &conf.proxy.set_headers;
     let mut value = Vec::new();
     if !set.iter().any(|h| h.name.eq_ignore_ascii_case("host")) {
-        write::write_header("Host", x.proxy_host.as_bytes(), out);
+        write::write_known_header("Host", x.proxy_host.as_bytes(), out);
     }
     for h in set {
         value.clear();
@@ -95,20 +95,20 @@ pub fn upstream_request_head(
     let upgrade = x.head.upgrade.as_deref();
     match upgrade {
         Some(protocol) if version == Version::Http11 => {
-            write::write_header("Upgrade", protocol.as_bytes(), out);
-            write::write_header("Connection", b"upgrade", out);
+            write::write_known_header("Upgrade", protocol.as_bytes(), out);
+            write::write_known_header("Connection", b"upgrade", out);
         }
         _ if !keep_alive || version == Version::Http10 => {
-            write::write_header("Connection", b"close", out)
+            write::write_known_header("Connection", b"close", out)
         }
         _ => {}
     }
     match body {
         UpstreamBody::None => {}
         UpstreamBody::Length(n) => {
-            write::write_header("Content-Length", n.to_string().as_bytes(), out)
+            write::write_known_header("Content-Length", n.to_string().as_bytes(), out)
         }
-        UpstreamBody::Chunked => write::write_header("Transfer-Encoding", b"chunked", out),
+        UpstreamBody::Chunked => write::write_known_header("Transfer-Encoding", b"chunked", out),
     }
     for h in &x.head.headers {
         let name: &str = &h.name;

@@ -34,19 +34,19 @@ enum Body {
 /// A file response's header lines, borrowed, in a fixed array (at most four).
 #[derive(Default)]
 struct Fields<'a> {
-    lines: [(&'a str, &'a [u8]); 4],
+    lines: [(&'static str, &'a [u8]); 4],
     len: usize,
 }
 
 impl<'a> Fields<'a> {
-    fn push(&mut self, name: &'a str, value: &'a [u8]) {
+    fn push(&mut self, name: &'static str, value: &'a [u8]) {
         if let Some(slot) = self.lines.get_mut(self.len) {
             *slot = (name, value);
             self.len += 1;
         }
     }
 
-    fn lines(&self) -> &[(&'a str, &'a [u8])] {
+    fn lines(&self) -> &[(&'static str, &'a [u8])] {
         self.lines.get(..self.len).unwrap_or(&[])
     }
 }

@@ -37,9 +37,9 @@ pub struct Head<'a> {
     pub status: u16,
     /// The upstream's reason phrase; nginx's text for the status when `None`.
     pub reason: Option<&'a str>,
-    /// Borrowed header lines, written after `Server` and `Date` (the static handler's
-    /// validators: no allocation per line).
-    pub fields: &'a [(&'a str, &'a [u8])],
+    /// Borrowed header lines with names spelled out in the code, written after
+    /// `Server` and `Date` (the static handler's validators: no allocation per line).
+    pub fields: &'a [(&'static str, &'a [u8])],
     /// Content-Type, Location, upstream headers: written after `fields`.
     pub headers: Vec<Header>,
     pub framing: Framing,
@@ -83,17 +83,17 @@ pub fn write_head(
     } else {
         "vestibule"
     };
-    write::write_header("Server", server.as_bytes(), out);
+    write::write_known_header("Server", server.as_bytes(), out);
     {
         let mut date = worker.date.borrow_mut();
-        write::write_header(
+        write::write_known_header(
             "Date",
             date.http_date(crate::sys::coarse_wall_time()).as_bytes(),
             out,
         );
     }
     for (name, value) in fields {
-        write::write_header(name, value, out);
+        write::write_known_header(name, value, out);
     }
     for h in &headers {
         write::write_header(&h.name, &h.value, out);
@@ -101,17 +101,19 @@ pub fn write_head(
     let mut digits = [0u8; 20];
     match framing {
         Framing::None | Framing::Close => {}
-        Framing::Length(n) => write::write_header("Content-Length", decimal(n, &mut digits), out),
-        Framing::Chunked => write::write_header("Transfer-Encoding", b"chunked", out),
+        Framing::Length(n) => {
+            write::write_known_header("Content-Length", decimal(n, &mut digits), out)
+        }
+        Framing::Chunked => write::write_known_header("Transfer-Encoding", b"chunked", out),
     }
     if keep_alive {
-        write::write_header("Connection", b"keep-alive", out);
+        write::write_known_header("Connection", b"keep-alive", out);
         if let Some(t) = conf.keepalive_header_timeout {
             let value = format!("timeout={}", t.as_secs());
-            write::write_header("Keep-Alive", value.as_bytes(), out);
+            write::write_known_header("Keep-Alive", value.as_bytes(), out);
         }
     } else {
-        write::write_header("Connection", b"close", out);
+        write::write_known_header("Connection", b"close", out);
     }
     let always_only = !add_header_applies(status);
     let mut value = Vec::new();
