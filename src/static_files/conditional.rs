@@ -126,6 +126,13 @@ pub fn evaluate(
     etag: &str,
     last_modified: SystemTime,
 ) -> Precondition {
+    // Most requests carry no precondition: one look at the names, nothing parsed.
+    let conditional = headers
+        .iter()
+        .any(|h| h.name.get(..3).is_some_and(|p| p.eq_ignore_ascii_case("if-")));
+    if !conditional {
+        return Precondition::Proceed;
+    }
     let current = EntityTag::parse(etag.as_bytes());
     let modified = unix_seconds(last_modified);
     match list_field(headers, "If-Match", current.as_ref(), Comparison::Strong) {
