@@ -235,6 +235,26 @@ pub fn coarse_wall_time() -> std::time::SystemTime {
         .unwrap_or_else(std::time::SystemTime::now)
 }
 
+/// How far the coarse monotonic clock may lag the precise one: its resolution (one
+/// timer tick, 1–10 ms by the kernel's `HZ`), read once.
+pub fn coarse_resolution() -> std::time::Duration {
+    static RESOLUTION: std::sync::OnceLock<std::time::Duration> = std::sync::OnceLock::new();
+    *RESOLUTION.get_or_init(|| {
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: clock_getres writes one timespec into a live local.
+        let rc = unsafe { libc::clock_getres(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
+        let nanos = u64::try_from(ts.tv_nsec).unwrap_or(0);
+        if rc == 0 && ts.tv_sec == 0 && nanos > 0 {
+            std::time::Duration::from_nanos(nanos)
+        } else {
+            std::time::Duration::from_millis(10)
+        }
+    })
+}
+
 /// Time since an unspecified start from the coarse monotonic clock (see
 /// [`coarse_clock`]), for ages in whole seconds; zero if it cannot be read.
 pub fn coarse_monotonic() -> std::time::Duration {

@@ -155,7 +155,7 @@ async fn connection(
     let stream = match addr {
         UpstreamAddr::Tcp(sa) => {
             let connect = monoio::net::TcpStream::connect_addr(*sa);
-            match monoio::time::timeout(timeout, connect).await {
+            match crate::worker::timer::timeout(timeout, connect).await {
                 Err(_) => {
                     return Err(ProxyError::Timeout {
                         phase: Phase::Connecting,
@@ -170,7 +170,7 @@ async fn connection(
         }
         UpstreamAddr::Unix(path) => {
             let connect = monoio::net::UnixStream::connect(path.as_path());
-            match monoio::time::timeout(timeout, connect).await {
+            match crate::worker::timer::timeout(timeout, connect).await {
                 Err(_) => {
                     return Err(ProxyError::Timeout {
                         phase: Phase::Connecting,
@@ -189,7 +189,7 @@ async fn write_timed(
     buf: Vec<u8>,
     timeout: Duration,
 ) -> Result<Vec<u8>, ProxyError> {
-    match monoio::time::timeout(timeout, up.write_all(buf)).await {
+    match crate::worker::timer::timeout(timeout, up.write_all(buf)).await {
         Err(_) => Err(ProxyError::Timeout {
             phase: Phase::Sending,
         }),
@@ -297,7 +297,7 @@ const WATCH_CLIENT_AFTER: Duration = Duration::from_millis(20);
 /// Resolves when the client closes its connection while the response head is awaited
 /// (checked from [`WATCH_CLIENT_AFTER`] on); pending forever otherwise.
 async fn client_gone(client: &Stream) {
-    monoio::time::sleep(WATCH_CLIENT_AFTER).await;
+    crate::worker::timer::sleep(WATCH_CLIENT_AFTER).await;
     client.closed_by_peer().await;
 }
 
@@ -326,7 +326,8 @@ async fn read_head(
                 Err(e) => return Err((ProxyError::InvalidHead(e), true)),
             }
         }
-        match monoio::time::timeout(conf.proxy.read_timeout, up.read_more(buf, 4096)).await {
+        match crate::worker::timer::timeout(conf.proxy.read_timeout, up.read_more(buf, 4096)).await
+        {
             Err(_) => {
                 return Err((
                     ProxyError::Timeout {
@@ -453,7 +454,8 @@ async fn respond(
             out.extend_from_slice(&rest);
             x.body_bytes_sent += n;
             x.bytes_sent += n;
-            let write = monoio::time::timeout(conf.send_timeout, c.stream.write_all(out)).await;
+            let write =
+                crate::worker::timer::timeout(conf.send_timeout, c.stream.write_all(out)).await;
             if !matches!(write, Ok((Ok(()), _))) {
                 return Outcome::Close;
             }
@@ -465,7 +467,7 @@ async fn respond(
             };
         }
     }
-    let write = monoio::time::timeout(conf.send_timeout, c.stream.write_all(out)).await;
+    let write = crate::worker::timer::timeout(conf.send_timeout, c.stream.write_all(out)).await;
     if !matches!(write, Ok((Ok(()), _))) {
         return Outcome::Close;
     }

@@ -127,9 +127,11 @@ pub fn evaluate(
     last_modified: SystemTime,
 ) -> Precondition {
     // Most requests carry no precondition: one look at the names, nothing parsed.
-    let conditional = headers
-        .iter()
-        .any(|h| h.name.get(..3).is_some_and(|p| p.eq_ignore_ascii_case("if-")));
+    let conditional = headers.iter().any(|h| {
+        h.name
+            .get(..3)
+            .is_some_and(|p| p.eq_ignore_ascii_case("if-"))
+    });
     if !conditional {
         return Precondition::Proceed;
     }

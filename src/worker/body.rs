@@ -118,7 +118,8 @@ impl BodyReader {
                         .ok_or(BodyReadError::Timeout)?;
                     let taken = std::mem::take(input);
                     let read =
-                        monoio::time::timeout(left, stream.read_more(taken, READ_CHUNK)).await;
+                        crate::worker::timer::timeout(left, stream.read_more(taken, READ_CHUNK))
+                            .await;
                     let (res, buf) = read.map_err(|_| BodyReadError::Timeout)?;
                     *input = buf;
                     match res {

@@ -225,8 +225,8 @@ async fn read_head(
         } else {
             HEAD_READ
         };
-        let until = monoio::time::Instant::from_std(until);
-        match monoio::time::timeout_at(until, stream.read_more(taken, spare)).await {
+        let remaining = until.saturating_duration_since(now);
+        match super::timer::timeout(remaining, stream.read_more(taken, spare)).await {
             Err(_) => {
                 return HeadRead::TimedOut {
                     started: deadline.is_some(),

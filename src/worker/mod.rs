@@ -21,6 +21,7 @@ pub mod listener;
 pub mod realip;
 pub mod respond;
 pub mod stream;
+pub mod timer;
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -265,6 +266,7 @@ pub fn run(
         .build()?;
     runtime.block_on(async move {
         let worker = Rc::new(Worker::new(snapshot, error_log));
+        monoio::spawn(timer::sweep());
         if let Some(control) = control {
             control::spawn(control, Arc::clone(&worker.snapshot));
         }
