@@ -454,32 +454,42 @@ async fn respond(
             out.extend_from_slice(&rest);
             x.body_bytes_sent += n;
             x.bytes_sent += n;
+            // The upstream's part is done: its connection goes back to the pool before
+            // the client's write, free for the next request meanwhile (as nginx frees
+            // it once the response is read). Held over the write, a worker under load
+            // had more connections busy than `keepalive` keeps, and opened new ones.
+            if head.keep_alive {
+                put_back(c, addr, up, requests, ka);
+            }
             let write =
                 crate::worker::timer::timeout(conf.send_timeout, c.stream.write_all(out)).await;
             if !matches!(write, Ok((Ok(()), _))) {
                 return Outcome::Close;
-            }
-            if head.keep_alive {
-                put_back(c, addr, up, requests, ka);
             }
             return Outcome::Done {
                 keep_alive: client_keep,
             };
         }
     }
-    let write = crate::worker::timer::timeout(conf.send_timeout, c.stream.write_all(out)).await;
-    if !matches!(write, Ok((Ok(()), _))) {
-        return Outcome::Close;
-    }
     let decoder = BodyDecoder::for_response(head.framing);
     if is_head_request || matches!(decoder, BodyDecoder::Empty) {
-        // Nothing follows the head; the connection is reusable if the upstream said so.
+        // Nothing follows the head; the connection is reusable if the upstream said
+        // so, and goes back before the client's write (as above).
         if head.keep_alive && rest.is_empty() {
             put_back(c, addr, up, requests, ka);
+        }
+        let write =
+            crate::worker::timer::timeout(conf.send_timeout, c.stream.write_all(out)).await;
+        if !matches!(write, Ok((Ok(()), _))) {
+            return Outcome::Close;
         }
         return Outcome::Done {
             keep_alive: client_keep,
         };
+    }
+    let write = crate::worker::timer::timeout(conf.send_timeout, c.stream.write_all(out)).await;
+    if !matches!(write, Ok((Ok(()), _))) {
+        return Outcome::Close;
     }
     let body = UpstreamBody {
         stream: up,
