@@ -193,3 +193,45 @@ server {{
         Err(_) => assert!(c.closed_by_peer()),
     }
 }
+
+/// A client that requests a large file and stops reading holds its connection for
+/// `send_timeout`, not longer: with sendfile and without (read and write in pieces),
+/// so a client that never reads cannot pin a worker's connection.
+#[test]
+fn a_client_that_stops_reading_a_file_is_let_go_at_the_send_timeout() {
+    const SIZE: usize = 32 << 20;
+    for sendfile in ["on", "off"] {
+        let servers = format!(
+            "server {{
+                listen 127.0.0.1:@PORT@;
+                server_name localhost;
+                send_timeout 1s;
+                sendfile {sendfile};
+                location /files/ {{ alias @DIR@/files/; }}
+            }}"
+        );
+        let v = Vestibule::start_with_main("worker_processes 1;", &servers, "", Driver::Default);
+        std::fs::create_dir_all(v.path("files")).unwrap();
+        std::fs::write(v.path("files/big.bin"), common::pattern(SIZE)).unwrap();
+        let opts = common::ClientOptions {
+            rcvbuf: Some(16 * 1024),
+            ..Default::default()
+        };
+        let mut c = Client::connect_with(v.port, opts);
+        c.send(b"GET /files/big.bin HTTP/1.1\r\nHost: localhost\r\n\r\n");
+        // Not reading: the socket buffers fill and the server's write waits.
+        std::thread::sleep(Duration::from_millis(2500));
+        // Reading now gets what was buffered, then the end: the server gave up. Had
+        // it kept waiting, the whole file would arrive well within the deadline.
+        c.deadline = Duration::from_secs(10);
+        let got = c.read_raw(SIZE + 4096);
+        assert!(
+            got.len() < SIZE / 2,
+            "sendfile {sendfile}: {} bytes arrived after the timeout",
+            got.len()
+        );
+        // The worker is not stuck: a new client is answered.
+        let r = v.get("/files/missing", "localhost");
+        assert_eq!(r.status, 404, "{r}");
+    }
+}

@@ -7,6 +7,7 @@
 
 use std::fs::File;
 use std::os::unix::fs::{FileExt, MetadataExt};
+use std::time::Duration;
 
 use super::conditional::{self, Precondition, Validators};
 use super::expires;
@@ -18,6 +19,7 @@ use crate::worker::dispatch::{write, Conn, Outcome};
 use crate::worker::exchange::Exchange;
 use crate::worker::respond::{self, Framing, Head};
 use crate::worker::stream::Stream;
+use crate::worker::timer::timeout;
 
 /// Bodies up to this size are read into the head's buffer and sent in one write.
 pub const SMALL_FILE: u64 = 16 * 1024;
@@ -206,11 +208,11 @@ async fn send_ranges(
             body += r.len();
             continue;
         }
-        out = flush(stream, out).await?;
+        out = flush(stream, out, conf.send_timeout).await?;
         send_large(stream, file, conf, *r, &mut out).await?;
         body += r.len();
     }
-    flush(stream, out).await?;
+    flush(stream, out, conf.send_timeout).await?;
     Some(body)
 }
 
@@ -230,15 +232,16 @@ async fn send_parts(
         body += sent;
     }
     body += closing.len() as u64;
-    flush(stream, closing).await?;
+    flush(stream, closing, conf.send_timeout).await?;
     Some(body)
 }
 
-async fn flush(stream: &mut Stream, out: Vec<u8>) -> Option<Vec<u8>> {
+/// Writes `out` within `send_timeout` (a client that stops reading is let go).
+async fn flush(stream: &mut Stream, out: Vec<u8>, send_timeout: Duration) -> Option<Vec<u8>> {
     if out.is_empty() {
         return Some(out);
     }
-    let (res, mut buf) = stream.write_all(out).await;
+    let (res, mut buf) = timeout(send_timeout, stream.write_all(out)).await.ok()?;
     res.ok()?;
     buf.clear();
     Some(buf)
@@ -270,7 +273,8 @@ async fn send_large(
         }
         buf.truncate(n);
         offset += n as u64;
-        let (res, b) = stream.write_all(std::mem::take(buf)).await;
+        let write = stream.write_all(std::mem::take(buf));
+        let (res, b) = timeout(conf.send_timeout, write).await.ok()?;
         res.ok()?;
         *buf = b;
     }
