@@ -486,9 +486,7 @@ async fn respond(
             if head.keep_alive {
                 put_back(c, addr, up, requests, ka);
             }
-            let write =
-                crate::worker::timer::timeout(conf.send_timeout, c.stream.write_all(out)).await;
-            if !matches!(write, Ok((Ok(()), _))) {
+            if !write_client(c, out, conf).await {
                 return Outcome::Close;
             }
             return Outcome::Done {
@@ -503,16 +501,14 @@ async fn respond(
         if head.keep_alive && rest.is_empty() {
             put_back(c, addr, up, requests, ka);
         }
-        let write = crate::worker::timer::timeout(conf.send_timeout, c.stream.write_all(out)).await;
-        if !matches!(write, Ok((Ok(()), _))) {
+        if !write_client(c, out, conf).await {
             return Outcome::Close;
         }
         return Outcome::Done {
             keep_alive: client_keep,
         };
     }
-    let write = crate::worker::timer::timeout(conf.send_timeout, c.stream.write_all(out)).await;
-    if !matches!(write, Ok((Ok(()), _))) {
+    if !write_client(c, out, conf).await {
         return Outcome::Close;
     }
     let body = UpstreamBody {
@@ -567,6 +563,13 @@ async fn respond(
     } else {
         Outcome::Close
     }
+}
+
+/// Writes the response head (and a body that came with it) to the client within
+/// `send_timeout`; false when the client is gone or too slow.
+async fn write_client(c: &mut Conn<'_>, out: Vec<u8>, conf: &LocationConf) -> bool {
+    let write = crate::worker::timer::timeout(conf.send_timeout, c.stream.write_all(out)).await;
+    matches!(write, Ok((Ok(()), _)))
 }
 
 fn put_back(c: &Conn<'_>, addr: &UpstreamAddr, stream: Stream, requests: u32, ka: &KeepAlive) {

@@ -59,13 +59,13 @@ struct OpenDir {
     files: FastMap<Box<str>, Opened>,
 }
 
-/// An open file and its metadata, as taken when it was opened; for a regular file
-/// also its validators, so a kept file's are not worked out again per request.
+/// An open file, its metadata and its validators, as taken when it was opened, so a
+/// kept file's are not worked out again per request.
 #[derive(Debug, Clone)]
 pub struct Opened {
     pub file: Rc<File>,
     pub meta: Metadata,
-    pub validators: Option<Rc<Validators>>,
+    pub validators: Rc<Validators>,
 }
 
 /// What identifies a file's content and permissions on disk: if `statx` finds these
@@ -124,26 +124,23 @@ impl Stamp {
 #[derive(Default)]
 struct Cache {
     dirs: FastMap<Box<str>, OpenDir>,
-    /// Files kept, over all directories.
-    files: usize,
 }
 
 impl Cache {
+    /// Files kept, over all directories.
+    fn kept_files(&self) -> usize {
+        self.dirs.values().map(|d| d.files.len()).sum()
+    }
+
     /// Keeps `opened` beneath `dir` (an entry of `dirs`), within [`MAX_FILES`].
     fn keep(&mut self, dir: &str, relative: &str, opened: &Opened) {
-        if self.files >= MAX_FILES {
+        if self.kept_files() >= MAX_FILES {
             for d in self.dirs.values_mut() {
                 d.files.clear();
             }
-            self.files = 0;
         }
         if let Some(d) = self.dirs.get_mut(dir) {
-            if d.files
-                .insert(Box::from(relative), opened.clone())
-                .is_none()
-            {
-                self.files += 1;
-            }
+            d.files.insert(Box::from(relative), opened.clone());
         }
     }
 }
@@ -166,13 +163,10 @@ pub fn open_beneath(dir: &str, relative: &str) -> Result<Opened, OpenError> {
                 return Ok(kept.clone());
             }
             d.files.remove(relative);
-            cache.files = cache.files.saturating_sub(1);
         }
         let file = open_file(dir, dirfd, relative)?;
         let meta = file.metadata().map_err(OpenError::Io)?;
-        let validators = meta
-            .is_file()
-            .then(|| Rc::new(Validators::new(meta.mtime(), meta.len())));
+        let validators = Rc::new(Validators::new(meta.mtime(), meta.len()));
         let opened = Opened {
             file: Rc::new(file),
             meta,
@@ -228,16 +222,13 @@ fn fresh_dir<'c>(cache: &'c mut Cache, dir: &str) -> Result<&'c mut OpenDir, Ope
         let fd = open_dir(dir).map_err(OpenError::Io)?;
         if cache.dirs.len() >= MAX_DIRS && !cache.dirs.contains_key(dir) {
             cache.dirs.clear();
-            cache.files = 0;
         }
         let entry = OpenDir {
             fd,
             opened: now,
             files: FastMap::default(),
         };
-        if let Some(old) = cache.dirs.insert(Box::from(dir), entry) {
-            cache.files = cache.files.saturating_sub(old.files.len());
-        }
+        cache.dirs.insert(Box::from(dir), entry);
     }
     cache
         .dirs
@@ -386,14 +377,14 @@ mod tests {
             let name = format!("f{i}");
             std::fs::write(root.path().join(&name), "x").unwrap();
             open_beneath(dir, &name).unwrap();
-            let kept = CACHE.with(|c| c.borrow().files);
+            let kept = CACHE.with(|c| c.borrow().kept_files());
             assert!((1..=MAX_FILES).contains(&kept), "{kept}");
         }
         // Directories are not kept as files.
         std::fs::create_dir(root.path().join("sub")).unwrap();
-        let before = CACHE.with(|c| c.borrow().files);
+        let before = CACHE.with(|c| c.borrow().kept_files());
         assert!(open_beneath(dir, "sub").unwrap().meta.is_dir());
-        assert_eq!(CACHE.with(|c| c.borrow().files), before);
+        assert_eq!(CACHE.with(|c| c.borrow().kept_files()), before);
     }
 
     #[test]

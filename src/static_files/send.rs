@@ -6,10 +6,10 @@
 //! docs/static-files.md.
 
 use std::fs::File;
-use std::os::unix::fs::{FileExt, MetadataExt};
+use std::os::unix::fs::FileExt;
 use std::time::Duration;
 
-use super::conditional::{self, Precondition, Validators};
+use super::conditional::{self, Precondition};
 use super::expires;
 use super::open::Opened;
 use super::range::{self, ByteRange, Multipart, RangeOutcome};
@@ -63,14 +63,7 @@ pub async fn send_file(
 ) -> Outcome {
     let (file, meta) = (&*opened.file, &opened.meta);
     let len = meta.len();
-    let worked_out;
-    let validators = match &opened.validators {
-        Some(v) => &**v,
-        None => {
-            worked_out = Validators::new(meta.mtime(), len);
-            &worked_out
-        }
-    };
+    let validators = &*opened.validators;
     let (mtime, etag) = (validators.mtime, &validators.etag);
     let extension = x.uri.rsplit_once('.').map_or("", |(_, e)| e);
     let extension = if extension.contains('/') {
