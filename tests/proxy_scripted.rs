@@ -1,7 +1,8 @@
 //! The proxy against scripted upstreams written here in Rust: a WebSocket-style
 //! upgrade becomes a two-way byte relay; upstream keep-alive connections are reused;
 //! a dead server in an `upstream` group costs no request and then rests
-//! (`proxy_next_upstream`, `max_fails`); `log_format` variables as the access log
+//! (`proxy_next_upstream`, `max_fails`); a burst beyond `keepalive` is pooled briefly,
+//! then trimmed back to `keepalive`; `log_format` variables as the access log
 //! writes them; and `listen unix:/path`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -145,6 +146,106 @@ fn upstream_keepalive_connections_are_reused() {
         connections.load(Ordering::SeqCst),
         1,
         "one upstream connection served all 20 requests"
+    );
+}
+
+/// A burst of 12 requests at once over `keepalive 8` needs 12 upstream connections.
+/// All 12 stay pooled while they were just returned (closing 4 only to open 4 again
+/// at the next burst is what cost the proxy its kernel time), and the 4 beyond
+/// `keepalive` are closed once they have idled past the grace, with no request
+/// needed to close them.
+#[test]
+fn a_burst_beyond_keepalive_is_pooled_briefly_then_trimmed_to_keepalive() {
+    const BURST: usize = 12;
+    let upstream = TcpListener::bind("127.0.0.1:0").unwrap();
+    let up_port = upstream.local_addr().unwrap().port();
+    let opened = Arc::new(AtomicUsize::new(0));
+    let closed = Arc::new(AtomicUsize::new(0));
+    let arrived = Arc::new(AtomicUsize::new(0));
+    let (o, cl, ar) = (
+        Arc::clone(&opened),
+        Arc::clone(&closed),
+        Arc::clone(&arrived),
+    );
+    std::thread::spawn(move || {
+        for s in upstream.incoming() {
+            let Ok(s) = s else { return };
+            o.fetch_add(1, Ordering::SeqCst);
+            let (closed, arrived) = (Arc::clone(&cl), Arc::clone(&ar));
+            std::thread::spawn(move || {
+                let mut r = BufReader::new(s.try_clone().unwrap());
+                let mut w = s;
+                loop {
+                    if read_head(&mut r).is_empty() {
+                        closed.fetch_add(1, Ordering::SeqCst);
+                        return;
+                    }
+                    // The burst's requests are answered only when all have arrived,
+                    // so each one holds its own connection.
+                    if arrived.fetch_add(1, Ordering::SeqCst) < BURST {
+                        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+                        while arrived.load(Ordering::SeqCst) < BURST
+                            && std::time::Instant::now() < deadline
+                        {
+                            std::thread::sleep(Duration::from_millis(2));
+                        }
+                    }
+                    let resp = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+                    if w.write_all(resp.as_bytes()).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    let http = format!("upstream app {{ server 127.0.0.1:{up_port}; keepalive 8; }}");
+    let v = Vestibule::start_with_main(
+        "worker_processes 1; events { worker_connections 512; }",
+        "server { listen 127.0.0.1:@PORT@; location / { proxy_pass http://app; proxy_read_timeout 5s; } }",
+        &http,
+        Driver::Default,
+    );
+    let get = |port: u16| {
+        let mut c = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        c.write_all(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut resp = String::new();
+        c.read_to_string(&mut resp).unwrap();
+        assert!(
+            resp.starts_with("HTTP/1.1 200 OK") && resp.ends_with("ok"),
+            "{resp}"
+        );
+    };
+    let port = v.port;
+    let burst: Vec<_> = (0..BURST)
+        .map(|_| std::thread::spawn(move || get(port)))
+        .collect();
+    for b in burst {
+        b.join().unwrap();
+    }
+    let returned = std::time::Instant::now();
+    assert_eq!(opened.load(Ordering::SeqCst), BURST);
+    // Right after the burst nothing is closed (the check is skipped when this
+    // machine stalled the test past the grace), and later requests reuse the pool.
+    let closed_at_once = closed.load(Ordering::SeqCst);
+    if returned.elapsed() < Duration::from_millis(50) {
+        assert_eq!(closed_at_once, 0, "closed within the grace");
+    }
+    for _ in 0..3 {
+        get(port);
+    }
+    assert_eq!(opened.load(Ordering::SeqCst), BURST, "reused, none opened");
+    // Past the grace (100 ms) and the worker's next look at its pool (every 100 ms).
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while closed.load(Ordering::SeqCst) < BURST - 8 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        closed.load(Ordering::SeqCst),
+        BURST - 8,
+        "the connections beyond keepalive 8 are closed, the 8 stay"
     );
 }
 

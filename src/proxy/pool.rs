@@ -1,36 +1,89 @@
 //! Idle keep-alive connections to upstream servers, per worker and per address:
 //! last in, first out (the most recently used connection is the least likely to have
-//! been closed by the upstream), bounded by `keepalive`, dropped after
-//! `keepalive_timeout` idle or `keepalive_requests` uses. No locks: a worker is one
-//! thread.
+//! been closed by the upstream), dropped after `keepalive_timeout` idle or
+//! `keepalive_requests` uses. No locks: a worker is one thread.
+//!
+//! `keepalive N` bounds the connections that stay idle. A burst of more than N
+//! requests at once needs more than N connections; when they come back together,
+//! closing all but N at once only to open new ones at the next burst cost a proxy
+//! at 50 clients over `keepalive 32` a new connection for one request in seven, and
+//! 3.7 µs of kernel time per request (docs/performance.md). So connections beyond N
+//! may stay while they were returned within the last [`SURPLUS_GRACE`]; the oldest
+//! are closed as soon as they idle longer, on the next return to the pool or at the
+//! worker's next [`Pool::trim`], whichever comes first.
 
 use std::time::{Duration, Instant};
 
 use crate::config::model::UpstreamAddr;
 use crate::worker::stream::Stream;
 
+/// How long a connection beyond `keepalive` may idle before it is closed.
+pub const SURPLUS_GRACE: Duration = Duration::from_millis(100);
+
 #[derive(Debug)]
-struct Idle {
-    stream: Stream,
+struct Idle<S> {
+    stream: S,
     since: Instant,
     requests: u32,
 }
 
-/// A worker's idle upstream connections.
-#[derive(Debug, Default)]
-pub struct Pool {
-    idle: crate::fast_hash::FastMap<UpstreamAddr, Vec<Idle>>,
+/// One address's idle connections, oldest first, with the limits they were put
+/// back under (a reload may change them; the latest return's limits hold).
+#[derive(Debug)]
+struct Shelf<S> {
+    idle: Vec<Idle<S>>,
+    max_idle: usize,
+    idle_timeout: Duration,
+}
+
+impl<S> Shelf<S> {
+    /// Closes the connections idle past `idle_timeout`, and the oldest of those
+    /// beyond `max_idle` that idled past [`SURPLUS_GRACE`]. Oldest are at the front.
+    fn trim(&mut self, now: Instant) {
+        let stale =
+            |idle: &Idle<S>, limit: Duration| now.saturating_duration_since(idle.since) > limit;
+        let expired = self
+            .idle
+            .iter()
+            .take_while(|idle| stale(idle, self.idle_timeout))
+            .count();
+        let beyond = self.idle.len().saturating_sub(self.max_idle);
+        let surplus = self
+            .idle
+            .iter()
+            .take(beyond)
+            .take_while(|idle| stale(idle, SURPLUS_GRACE))
+            .count();
+        let close = expired.max(surplus);
+        if close > 0 {
+            self.idle.drain(..close);
+        }
+    }
+}
+
+/// A worker's idle upstream connections (`S` is a stream; other types in tests).
+#[derive(Debug)]
+pub struct Pool<S = Stream> {
+    shelves: crate::fast_hash::FastMap<UpstreamAddr, Shelf<S>>,
+}
+
+impl<S> Default for Pool<S> {
+    fn default() -> Self {
+        Pool {
+            shelves: Default::default(),
+        }
+    }
 }
 
 /// A connection taken from the pool, with how many requests it has carried.
 #[derive(Debug)]
-pub struct Pooled {
-    pub stream: Stream,
+pub struct Pooled<S = Stream> {
+    pub stream: S,
     pub requests: u32,
 }
 
-impl Pool {
-    pub fn new() -> Pool {
+impl<S> Pool<S> {
+    pub fn new() -> Pool<S> {
         Pool::default()
     }
 
@@ -40,9 +93,9 @@ impl Pool {
         addr: &UpstreamAddr,
         now: Instant,
         idle_timeout: Duration,
-    ) -> Option<Pooled> {
-        let list = self.idle.get_mut(addr)?;
-        while let Some(idle) = list.pop() {
+    ) -> Option<Pooled<S>> {
+        let shelf = self.shelves.get_mut(addr)?;
+        while let Some(idle) = shelf.idle.pop() {
             if now.saturating_duration_since(idle.since) <= idle_timeout {
                 return Some(Pooled {
                     stream: idle.stream,
@@ -55,28 +108,133 @@ impl Pool {
     }
 
     /// Returns a connection after a complete exchange. It is closed instead when it has
-    /// carried `max_requests` or the address already holds `max_idle` connections.
+    /// carried `max_requests` or `max_idle` is 0; connections beyond `max_idle` are
+    /// closed once they idle past [`SURPLUS_GRACE`].
     pub fn put(
         &mut self,
         addr: &UpstreamAddr,
-        stream: Stream,
+        stream: S,
         requests: u32,
-        max_idle: u32,
-        max_requests: u32,
+        limits: (u32, Duration, u32),
         now: Instant,
     ) {
+        let (max_idle, idle_timeout, max_requests) = limits;
         if max_idle == 0 || requests >= max_requests {
             return;
         }
-        let list = self.idle.entry(addr.clone()).or_default();
-        if list.len() >= usize::try_from(max_idle).unwrap_or(usize::MAX) {
-            // Drop the oldest to make room for the newest (LIFO keeps the fresh ones).
-            list.remove(0);
-        }
-        list.push(Idle {
+        let shelf = self.shelves.entry(addr.clone()).or_insert_with(|| Shelf {
+            idle: Vec::new(),
+            max_idle: 0,
+            idle_timeout,
+        });
+        shelf.max_idle = usize::try_from(max_idle).unwrap_or(usize::MAX);
+        shelf.idle_timeout = idle_timeout;
+        shelf.idle.push(Idle {
             stream,
             since: now,
             requests,
         });
+        shelf.trim(now);
+    }
+
+    /// Closes what idled too long, on every address; the worker calls it periodically
+    /// so that nothing waits for the next request to that address to be closed.
+    pub fn trim(&mut self, now: Instant) {
+        for shelf in self.shelves.values_mut() {
+            shelf.trim(now);
+        }
+    }
+
+    /// Idle connections to `addr` (for tests and diagnostics).
+    pub fn idle(&self, addr: &UpstreamAddr) -> usize {
+        self.shelves.get(addr).map_or(0, |s| s.idle.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIMITS: (u32, Duration, u32) = (2, Duration::from_secs(60), 1000);
+
+    fn addr() -> UpstreamAddr {
+        UpstreamAddr::Tcp("127.0.0.1:8000".parse().unwrap())
+    }
+
+    #[test]
+    fn the_newest_connection_is_taken_first() {
+        let (mut pool, t0) = (Pool::new(), Instant::now());
+        pool.put(&addr(), 1, 0, LIMITS, t0);
+        pool.put(&addr(), 2, 0, LIMITS, t0);
+        assert_eq!(pool.take(&addr(), t0, LIMITS.1).map(|p| p.stream), Some(2));
+        assert_eq!(pool.take(&addr(), t0, LIMITS.1).map(|p| p.stream), Some(1));
+        assert!(pool.take(&addr(), t0, LIMITS.1).is_none());
+    }
+
+    #[test]
+    fn a_burst_beyond_keepalive_stays_for_the_grace_then_the_oldest_go() {
+        let (mut pool, t0) = (Pool::new(), Instant::now());
+        for s in 0..5 {
+            pool.put(&addr(), s, 0, LIMITS, t0);
+        }
+        assert_eq!(
+            pool.idle(&addr()),
+            5,
+            "returned together: all kept for the grace"
+        );
+        pool.trim(t0 + SURPLUS_GRACE);
+        assert_eq!(pool.idle(&addr()), 5, "not yet past the grace");
+        pool.trim(t0 + SURPLUS_GRACE + Duration::from_millis(1));
+        assert_eq!(pool.idle(&addr()), 2, "past it: back to keepalive");
+        assert_eq!(pool.take(&addr(), t0, LIMITS.1).map(|p| p.stream), Some(4));
+        assert_eq!(pool.take(&addr(), t0, LIMITS.1).map(|p| p.stream), Some(3));
+    }
+
+    #[test]
+    fn a_return_closes_the_surplus_that_idled_past_the_grace() {
+        let (mut pool, t0) = (Pool::new(), Instant::now());
+        for s in 0..4 {
+            pool.put(&addr(), s, 0, LIMITS, t0);
+        }
+        let later = t0 + SURPLUS_GRACE * 2;
+        pool.put(&addr(), 9, 0, LIMITS, later);
+        // keepalive 2: the newest return and the newest of the old ones remain.
+        assert_eq!(pool.idle(&addr()), 2);
+        assert_eq!(
+            pool.take(&addr(), later, LIMITS.1).map(|p| p.stream),
+            Some(9)
+        );
+        assert_eq!(
+            pool.take(&addr(), later, LIMITS.1).map(|p| p.stream),
+            Some(3)
+        );
+    }
+
+    #[test]
+    fn keepalive_timeout_and_requests_close_connections() {
+        let (mut pool, t0) = (Pool::new(), Instant::now());
+        let limits = (8, Duration::from_secs(1), 3);
+        pool.put(&addr(), 1, 3, limits, t0);
+        assert_eq!(pool.idle(&addr()), 0, "keepalive_requests reached");
+        pool.put(&addr(), 2, 0, limits, t0);
+        pool.trim(t0 + Duration::from_millis(999));
+        assert_eq!(pool.idle(&addr()), 1);
+        pool.trim(t0 + Duration::from_millis(1001));
+        assert_eq!(
+            pool.idle(&addr()),
+            0,
+            "closed at keepalive_timeout without a request"
+        );
+        pool.put(&addr(), 3, 0, limits, t0);
+        assert!(pool
+            .take(&addr(), t0 + Duration::from_secs(2), limits.1)
+            .is_none());
+    }
+
+    #[test]
+    fn keepalive_0_keeps_nothing() {
+        let (mut pool, t0) = (Pool::new(), Instant::now());
+        pool.put(&addr(), 1, 0, (0, Duration::from_secs(60), 1000), t0);
+        assert_eq!(pool.idle(&addr()), 0);
     }
 }

@@ -577,8 +577,7 @@ fn put_back(c: &Conn<'_>, addr: &UpstreamAddr, stream: Stream, requests: u32, ka
         addr,
         stream,
         requests + 1,
-        ka.max_idle,
-        ka.max_requests,
+        (ka.max_idle, ka.idle_timeout, ka.max_requests),
         Instant::now(),
     );
 }

@@ -293,6 +293,7 @@ pub fn run(
             loop {
                 monoio::time::sleep(SIGNAL_POLL).await;
                 since_flush += SIGNAL_POLL;
+                flusher.pool.borrow_mut().trim(std::time::Instant::now());
                 if since_flush >= crate::observe::access_log::FLUSH_INTERVAL {
                     flusher.access_logs.flush();
                     since_flush = std::time::Duration::ZERO;
