@@ -125,6 +125,15 @@ def cpu_seconds(root_pid):
     return ticks / CLK_TCK
 
 
+def machine_busy_seconds():
+    """CPU time of the whole machine (all CPUs) spent on anything but idle, I/O wait
+    and steal: user, nice, system, irq and softirq from the first line of /proc/stat."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    user, nice, system, _idle, _iowait, irq, softirq = fields[:7]
+    return (user + nice + system + irq + softirq) / CLK_TCK
+
+
 def _status_kib(pid, key):
     with open(f"/proc/{pid}/status") as f:
         for line in f:

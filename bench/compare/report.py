@@ -15,6 +15,7 @@ METRICS = [
     ("p50_us", "p50", True),
     ("p99_us", "p99", True),
     ("cpu_us_per_req", "CPU / request", True),
+    ("machine_us_per_req", "machine CPU / request", True),
     ("peak_rss_kib", "peak RSS", True),
 ]
 
@@ -23,8 +24,11 @@ TARGETS = {
     "proxy-c50": [("cpu_us_per_req", "<=", 0.67), ("rps", ">=", 1.0), ("p99_us", "<=", 1.0)],
     "proxy-c200": [("cpu_us_per_req", "<=", 0.67), ("rps", ">=", 1.0), ("p99_us", "<=", 1.0)],
     "static-1k": [("cpu_us_per_req", "<=", 0.8)],
-    # Same bytes per request, so CPU per byte has the ratio of CPU per request.
-    "static-1m": [("rps", ">=", 1.0), ("cpu_us_per_req", "<=", 1.0)],
+    # Same bytes per request, so CPU per byte has the ratio of CPU per request. On
+    # loopback the server's own CPU time includes the client's receive processing
+    # whenever the server's send delivers the packets (docs/performance.md), so the
+    # fair figure is the whole machine's.
+    "static-1m": [("rps", ">=", 1.0), ("machine_us_per_req", "<=", 1.0)],
 }
 IDLE_TOTAL_TARGET_MIB = 64
 
@@ -116,8 +120,8 @@ def print_ratios(sc, runs):
 def _load_tables(scs, results):
     rows = ["| scenario | " + " | ".join(l for _, l, _ in METRICS) + " | target |",
             "|---|" + "---|" * (len(METRICS) + 1)]
-    abs_rows = ["| scenario | req/s v / n | CPU µs per request v / n | server CPU busy v / n "
-                "| MiB/s v / n | errors v / n |", "|---|---|---|---|---|---|"]
+    abs_rows = ["| scenario | req/s v / n | CPU µs per request v / n | machine CPU µs per request v / n "
+                "| server CPU busy v / n | MiB/s v / n | errors v / n |", "|---|---|---|---|---|---|---|"]
     for sc in scs:
         runs = results.get(sc.key)
         if sc.kind != "load" or runs is None:
@@ -137,7 +141,7 @@ def _load_tables(scs, results):
             r["errors"] = r["non_2xx"] + r["socket_errors"]
         errs = [sum(r["errors"] for r in runs[n]) for n in ("vestibule", "nginx")]
         abs_rows.append(f"| {sc.title} | {pair('rps', '{:.0f}')} | {pair('cpu_us_per_req', '{:.1f}')} "
-                        f"| {pair('cpu_util', '{:.0f} %', 100)} | {pair('mib_s', '{:.0f}')} "
+                        f"| {pair('machine_us_per_req', '{:.1f}')} | {pair('cpu_util', '{:.0f} %', 100)} | {pair('mib_s', '{:.0f}')} "
                         f"| {errs[0]} / {errs[1]} |")
     return "\n".join(rows), "\n".join(abs_rows)
 
