@@ -150,7 +150,7 @@ fn header_rewriting(c: &mut Criterion) {
         RequestId::from_bits(1, 2),
         Rc::from("bench"),
     );
-    x.proxy_host = "127.0.0.1:8000".into();
+    x.proxy_host = Some("127.0.0.1:8000".into());
     let mut out = Vec::with_capacity(1024);
     c.bench_function("rewrite/upstream_request_head", |b| {
         b.iter(|| {

@@ -193,25 +193,25 @@ fn proxy_pass_forms() {
         ProxyTarget::Direct(vec![UpstreamAddr::Tcp("127.0.0.1:8000".parse().unwrap())])
     );
     assert_eq!(
-        (tcp.uri, tcp.proxy_host.as_str(), tcp.proxy_port),
+        (tcp.uri, tcp.proxy_host.as_ref(), tcp.proxy_port),
         (None, "127.0.0.1:8000", 8000)
     );
     let uri = pass("/uri/");
     assert_eq!(uri.uri.as_deref(), Some("/app/"));
-    assert_eq!(uri.proxy_host, "localhost:8000");
+    assert_eq!(&*uri.proxy_host, "localhost:8000");
     let sock = pass("/sock/");
     assert_eq!(
         sock.target,
         ProxyTarget::Direct(vec![UpstreamAddr::Unix("/run/gunicorn.sock".into())])
     );
-    assert_eq!((sock.uri, sock.proxy_host.as_str()), (None, "localhost"));
+    assert_eq!((sock.uri, sock.proxy_host.as_ref()), (None, "localhost"));
     assert_eq!(pass("/sockuri/").uri.as_deref(), Some("/x/"));
     let group = pass("/group/");
     assert_eq!(
-        (group.target, group.proxy_host.as_str()),
+        (group.target, group.proxy_host.as_ref()),
         (ProxyTarget::Group("app".into()), "app")
     );
-    assert_eq!(pass("/port80").proxy_host, "127.0.0.1");
+    assert_eq!(&*pass("/port80").proxy_host, "127.0.0.1");
     assert!(
         location(s, "/tcp/").auto_redirect,
         "a proxied prefix ending in / redirects /tcp"

@@ -12,6 +12,11 @@ use super::error::HeaderDefect;
 /// configured maximum are clamped to this. 128 slots of 32 bytes live on the stack.
 pub const HEADER_SLOTS: usize = 128;
 
+/// The header slots a request head is first parsed with: 32 slots, 1 KiB, cover
+/// what browsers and clients send; a head with more lines is parsed again with
+/// [`HEADER_SLOTS`].
+pub const FEW_SLOTS: usize = 32;
+
 /// Header lines accepted in one head by default. nginx has no count limit; Gunicorn
 /// refuses more than 100 request fields (`limit_request_fields`), so a request with
 /// more would fail upstream anyway.

@@ -15,7 +15,7 @@ use httparse::Status;
 use super::error::{HeadError, RequestLineDefect};
 use super::head::{
     diagnose_header_block, excerpt, is_chunked_only, overlong_line, owned_headers,
-    parse_content_length, Header, Version, DEFAULT_MAX_HEADERS, HEADER_SLOTS,
+    parse_content_length, Header, Version, DEFAULT_MAX_HEADERS, FEW_SLOTS, HEADER_SLOTS,
 };
 use super::headers::push_connection_tokens;
 use super::host::is_valid_host;
@@ -136,10 +136,18 @@ pub fn parse_request_head(
     let (method, target, version) = parse_request_line(line)?;
 
     let block = buf.get(line_end..).unwrap_or_default();
-    let mut slots = [httparse::EMPTY_HEADER; HEADER_SLOTS];
     let max_headers = limits.max_headers.min(HEADER_SLOTS);
-    let slots = slots.get_mut(..max_headers).unwrap_or_default();
-    match httparse::parse_headers(block, slots) {
+    // Most heads fit the small slot array, which costs a quarter of the stores to
+    // set up; only a head with more lines is parsed again with all the slots.
+    let mut few = [httparse::EMPTY_HEADER; FEW_SLOTS];
+    let mut all;
+    let first = max_headers.min(FEW_SLOTS);
+    let mut parsed = httparse::parse_headers(block, few.get_mut(..first).unwrap_or_default());
+    if max_headers > FEW_SLOTS && matches!(parsed, Err(httparse::Error::TooManyHeaders)) {
+        all = [httparse::EMPTY_HEADER; HEADER_SLOTS];
+        parsed = httparse::parse_headers(block, all.get_mut(..max_headers).unwrap_or_default());
+    }
+    match parsed {
         Err(httparse::Error::TooManyHeaders) => {
             Err(HeadError::TooManyHeaders { limit: max_headers })
         }

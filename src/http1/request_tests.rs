@@ -525,6 +525,31 @@ fn header_count_limit_at_and_past_the_limit() {
 }
 
 #[test]
+fn a_head_with_more_lines_than_the_first_slots_still_parses() {
+    // The first parse has FEW_SLOTS slots; a head with more lines is parsed again.
+    let mut head = b"GET / HTTP/1.1\r\nHost: a\r\n".to_vec();
+    for i in 0..FEW_SLOTS + 8 {
+        head.extend_from_slice(format!("X-{i}: v{i}\r\n").as_bytes());
+    }
+    head.extend_from_slice(b"\r\n");
+    let (parsed, n) = parse_with(&head, &HeadLimits::default()).unwrap().unwrap();
+    assert_eq!(n, head.len());
+    assert_eq!(parsed.headers.len(), FEW_SLOTS + 9);
+    let last = parsed.headers.last().unwrap();
+    assert_eq!((&*last.name, last.value.as_slice()), ("X-39", &b"v39"[..]));
+    let limits = HeadLimits {
+        max_headers: FEW_SLOTS + 2,
+        ..HeadLimits::default()
+    };
+    assert_eq!(
+        parse_with(&head, &limits),
+        Err(HeadError::TooManyHeaders {
+            limit: FEW_SLOTS + 2
+        })
+    );
+}
+
+#[test]
 fn limits_from_nginx_directives() {
     assert_eq!(
         HeadLimits::default(),

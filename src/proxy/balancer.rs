@@ -11,8 +11,9 @@ use crate::config::model::{Balance, Upstream, UpstreamAddr};
 #[derive(Debug, Clone)]
 pub struct PeerState {
     pub addr: UpstreamAddr,
-    /// As written in the configuration, for `$upstream_addr` and logs.
-    pub name: String,
+    /// As written in the configuration, for `$upstream_addr` and logs (shared with
+    /// each request's [`crate::worker::exchange::UpstreamAttempt`], not copied).
+    pub name: std::rc::Rc<str>,
     weight: i64,
     current_weight: i64,
     max_fails: u32,
@@ -44,7 +45,7 @@ impl Peers {
             .iter()
             .map(|s| PeerState {
                 addr: s.addr.clone(),
-                name: s.addr.to_string(),
+                name: s.addr.to_string().into(),
                 weight: i64::from(s.weight.max(1)),
                 current_weight: 0,
                 max_fails: s.max_fails,
@@ -67,7 +68,7 @@ impl Peers {
             .iter()
             .map(|a| PeerState {
                 addr: a.clone(),
-                name: a.to_string(),
+                name: a.to_string().into(),
                 weight: 1,
                 current_weight: 0,
                 max_fails: IMPLICIT_MAX_FAILS,
@@ -106,6 +107,11 @@ impl Peers {
     /// Picks a server not in `tried`. Primary servers first; backups only when no
     /// primary is available.
     pub fn pick(&mut self, now: Instant, tried: &[usize]) -> Option<usize> {
+        // One server (a Gunicorn behind `proxy_pass`), backup or not: its weight
+        // would cancel out, so it is chosen without building the candidate list.
+        if let [only] = self.peers.as_slice() {
+            return (tried.is_empty() && self.available(only, now)).then_some(0);
+        }
         for backup in [false, true] {
             let candidates: Vec<usize> = (0..self.peers.len())
                 .filter(|&i| {
@@ -288,6 +294,14 @@ mod tests {
         p.failed(0, now);
         assert_eq!(p.pick(now, &[]), Some(0));
         assert_eq!(p.pick(now, &[0]), None);
+        let mut backup = group(vec![server(1, 3, true, false)], Balance::RoundRobin);
+        assert_eq!(
+            picks(&mut backup, 3, now),
+            [0, 0, 0],
+            "a lone backup serves"
+        );
+        let mut down = group(vec![server(1, 1, false, true)], Balance::LeastConn);
+        assert_eq!(down.pick(now, &[]), None, "a lone down server does not");
     }
 
     #[test]

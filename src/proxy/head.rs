@@ -82,7 +82,11 @@ pub fn upstream_request_head(
     let set = &conf.proxy.set_headers;
     let mut value = Vec::new();
     if !set.iter().any(|h| h.name.eq_ignore_ascii_case("host")) {
-        write::write_known_header("Host", x.proxy_host.as_bytes(), out);
+        write::write_known_header(
+            "Host",
+            x.proxy_host.as_deref().unwrap_or_default().as_bytes(),
+            out,
+        );
     }
     for h in set {
         value.clear();

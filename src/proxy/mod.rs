@@ -37,7 +37,7 @@ pub async fn handle(
     keep_alive: bool,
 ) -> Outcome {
     c.worker.sync_peers(c.snap.generation);
-    x.proxy_host = pass.proxy_host.clone();
+    x.proxy_host = Some(Arc::clone(&pass.proxy_host));
     x.proxy_port = pass.proxy_port;
     let mut body = match read_body(c, x, conf).await {
         Ok(b) => b,
@@ -48,16 +48,17 @@ pub async fn handle(
     let mut tried: Vec<usize> = Vec::new();
     let mut last: Option<u16> = None;
     loop {
-        let now = Instant::now();
+        let started = Instant::now();
         let picked = {
             let mut all = c.worker.peers.borrow_mut();
-            if !all.contains_key(&key) {
-                all.insert(key.clone(), build_peers(c, pass));
+            if !all.contains_key(key) {
+                all.insert(key.to_owned(), build_peers(c, pass));
             }
-            all.get_mut(&key).and_then(|peers| {
-                peers
-                    .pick(now, &tried)
-                    .and_then(|i| peers.peer(i).map(|p| (i, p.addr.clone(), p.name.clone())))
+            all.get_mut(key).and_then(|peers| {
+                let i = peers.pick(started, &tried)?;
+                let (addr, name) = peers.peer(i).map(|p| (p.addr.clone(), p.name.clone()))?;
+                peers.started(i);
+                Some((i, addr, name))
             })
         };
         let Some((idx, addr, name)) = picked else {
@@ -71,43 +72,44 @@ pub async fn handle(
             );
             return Outcome::Status(502);
         };
-        tried.push(idx);
-        let started = Instant::now();
         x.upstream.push(UpstreamAttempt {
             addr: name,
             status: None,
             response_time: Default::default(),
         });
-        with_peers(c, &key, |p| p.started(idx));
         let result = upstream::attempt(
             c, x, location, conf, pass, &addr, &target, &mut body, keep_alive, &ka,
         )
         .await;
-        with_peers(c, &key, |p| p.finished(idx));
+        let ended = Instant::now();
         if let Some(a) = x.upstream.last_mut() {
-            a.response_time = started.elapsed();
+            a.response_time = ended.saturating_duration_since(started);
         }
-        match result {
-            Attempt::Responded(outcome) => {
-                with_peers(c, &key, |p| p.succeeded(idx));
-                return outcome;
+        with_peers(c, key, |p| {
+            p.finished(idx);
+            match &result {
+                Attempt::Responded(_) => p.succeeded(idx),
+                Attempt::Failed { err, .. } if err.counts_as_failure() => p.failed(idx, ended),
+                Attempt::Failed { .. } => {}
             }
+        });
+        match result {
+            Attempt::Responded(outcome) => return outcome,
             Attempt::Failed { err, request_sent } => {
                 let url = format!("http://{}{}", upstream_name(&addr), target);
                 c.worker.error_log.error(
                     Some(x.connection),
                     &format!("{err}{}", context(x, Some(&url))),
                 );
-                if err.counts_as_failure() {
-                    with_peers(c, &key, |p| p.failed(idx, Instant::now()));
-                }
                 let next = &conf.proxy.next_upstream;
                 let tries = conf.proxy.next_upstream_tries;
+                // `tried` holds the servers before this one (it allocates only for a retry).
                 let tries_left =
-                    tries == 0 || tried.len() < usize::try_from(tries).unwrap_or(usize::MAX);
+                    tries == 0 || tried.len() + 1 < usize::try_from(tries).unwrap_or(usize::MAX);
                 let safe = !request_sent || x.head.method.is_idempotent() || next.non_idempotent;
                 if err.next_upstream_allows(next) && tries_left && safe && body.replayable() {
                     last = Some(err.status());
+                    tried.push(idx);
                     continue;
                 }
                 return Outcome::Status(err.status());
@@ -132,7 +134,11 @@ fn upstream_name(addr: &UpstreamAddr) -> String {
 }
 
 /// The balancer key and keep-alive settings of a `proxy_pass` target.
-fn target_settings(c: &Conn<'_>, pass: &ProxyPass, conf: &LocationConf) -> (String, KeepAlive) {
+fn target_settings<'p>(
+    c: &Conn<'_>,
+    pass: &'p ProxyPass,
+    conf: &LocationConf,
+) -> (&'p str, KeepAlive) {
     let http11 = conf.proxy.http_version == (1, 1);
     let group = match &pass.target {
         ProxyTarget::Group(name) => c.snap.config.http.as_ref().and_then(|h| h.upstream(name)),
@@ -154,11 +160,7 @@ fn target_settings(c: &Conn<'_>, pass: &ProxyPass, conf: &LocationConf) -> (Stri
             max_requests: 1000,
         },
     };
-    let key = match &pass.target {
-        ProxyTarget::Group(name) => ["upstream ", name.as_str()].concat(),
-        ProxyTarget::Direct(_) => pass.url.clone(),
-    };
-    (key, ka)
+    (&pass.balancer_key, ka)
 }
 
 fn build_peers(c: &Conn<'_>, pass: &ProxyPass) -> Peers {

@@ -13,7 +13,7 @@ use crate::route::Captures;
 /// One attempt to reach an upstream server, for `$upstream_*`.
 #[derive(Debug, Clone)]
 pub struct UpstreamAttempt {
-    pub addr: String,
+    pub addr: std::rc::Rc<str>,
     pub status: Option<u16>,
     pub response_time: Duration,
 }
@@ -58,7 +58,8 @@ pub struct Exchange {
     /// The header lines of the response head as sent (`Name: value\r\n` each), for
     /// `$sent_http_*`.
     pub sent_head: Vec<u8>,
-    pub proxy_host: String,
+    /// `$proxy_host`, shared with the configuration; `None` until the proxy runs.
+    pub proxy_host: Option<std::sync::Arc<str>>,
     pub proxy_port: u16,
     pub hostname: Rc<str>,
 }
@@ -166,7 +167,7 @@ impl Exchange {
             upstream: Vec::new(),
             upstream_headers: Vec::new(),
             sent_head: Vec::new(),
-            proxy_host: String::new(),
+            proxy_host: None,
             proxy_port: 0,
             hostname,
         }
@@ -262,7 +263,7 @@ impl VariableSource for Exchange {
             ServerPort => push_display(out, self.peer.server_port),
             ServerAddr => push_str(out, &self.peer.server_addr),
             ServerProtocol => push_str(out, self.head.version.as_str()),
-            ProxyHost => push_str(out, &self.proxy_host),
+            ProxyHost => push_str(out, self.proxy_host.as_deref().unwrap_or_default()),
             ProxyPort => push_display(out, self.proxy_port),
             RequestMethod => push_str(out, self.head.method.as_str()),
             Request => push_str(out, &self.request_line()),

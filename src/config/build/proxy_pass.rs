@@ -117,11 +117,16 @@ impl RawProxyPass {
                 )
             }
         };
+        let balancer_key = match &target {
+            ProxyTarget::Group(name) => ["upstream ", name.as_str()].concat(),
+            ProxyTarget::Direct(_) => self.url.clone(),
+        };
         Ok(ProxyPass {
             url: self.url.clone(),
+            balancer_key,
             target,
             uri: self.uri.clone(),
-            proxy_host,
+            proxy_host: proxy_host.into(),
             proxy_port,
         })
     }

@@ -180,9 +180,12 @@ pub struct ProxyPass {
     pub uri: Option<String>,
     /// The value of `$proxy_host`: `host:port` as written (`:80` omitted), `localhost`
     /// for unix sockets, the group name for an `upstream`.
-    pub proxy_host: String,
+    pub proxy_host: Arc<str>,
     /// The value of `$proxy_port`.
     pub proxy_port: u16,
+    /// Which balancer state a worker keeps for this target: `upstream NAME` for a
+    /// group (shared by every `proxy_pass` naming it), else the URL.
+    pub balancer_key: String,
 }
 
 /// One `proxy_redirect` rule.
