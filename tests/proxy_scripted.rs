@@ -310,7 +310,7 @@ fn a_dead_server_in_a_group_costs_no_request() {
 #[test]
 fn access_log_format_variables() {
     let live = named_upstream("live");
-    let http = "log_format probe '$remote_addr|$host|$request|$status|$body_bytes_sent|$upstream_addr|$upstream_status|$http_x_probe|$arg_q|$request_id|$server_port';\n    access_log @DIR@/probe.log probe;";
+    let http = "log_format probe '$remote_addr|$host|$request|$status|$body_bytes_sent|$upstream_addr|$upstream_status|$http_x_probe|$arg_q|$request_id|$server_port|$upstream_http_content_length';\n    access_log @DIR@/probe.log probe;";
     let v = Vestibule::start_with(
         &format!("server {{ listen 127.0.0.1:@PORT@; server_name probe.test; location / {{ proxy_pass http://127.0.0.1:{live}; }} }}"),
         http,
@@ -338,6 +338,8 @@ fn access_log_format_variables() {
     );
     assert_eq!(f[9].len(), 32, "request id: {line}");
     assert_eq!(f[10], v.port.to_string());
+    // The upstream's own header, though the client's Content-Length is vestibule's.
+    assert_eq!(f[11], "4", "$upstream_http_content_length: {line}");
 }
 
 /// `listen unix:/path`: clients on a unix socket are served like TCP ones.

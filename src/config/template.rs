@@ -19,6 +19,15 @@ pub fn sent_headers_read() -> bool {
     SENT_HEADERS_READ.load(Ordering::Relaxed)
 }
 
+/// The same for `$upstream_http_*`: until one is named, the upstream's response
+/// headers are moved to the client's response, not copied for reading back.
+static UPSTREAM_HEADERS_READ: AtomicBool = AtomicBool::new(false);
+
+/// Whether some configuration reads `$upstream_http_*`.
+pub fn upstream_headers_read() -> bool {
+    UPSTREAM_HEADERS_READ.load(Ordering::Relaxed)
+}
+
 /// A variable a template can refer to. The set is nginx's, limited to what vestibule
 /// can evaluate; any other name is `unknown "name" variable`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -149,8 +158,10 @@ impl Variable {
         for (prefix, make) in prefixed {
             if let Some(rest) = name.strip_prefix(prefix) {
                 if !rest.is_empty() {
-                    if prefix == "sent_http_" {
-                        SENT_HEADERS_READ.store(true, Ordering::Relaxed);
+                    match prefix {
+                        "sent_http_" => SENT_HEADERS_READ.store(true, Ordering::Relaxed),
+                        "upstream_http_" => UPSTREAM_HEADERS_READ.store(true, Ordering::Relaxed),
+                        _ => {}
                     }
                     return Some(make(rest.to_ascii_lowercase()));
                 }

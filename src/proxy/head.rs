@@ -145,9 +145,9 @@ const REFRAMED: &[&str] = &["content-length", "transfer-encoding"];
 /// The upstream's response headers as the client gets them: hop-by-hop and hidden
 /// ones removed, `Location` and `Refresh` rewritten by `proxy_redirect`. `Date` and
 /// `Server` are the upstream's when `proxy_pass_header` passes them (the caller then
-/// skips its own).
+/// skips its own). Filters `upstream` in place: a passed header is not copied.
 pub fn client_response_headers(
-    upstream: &[Header],
+    upstream: Vec<Header>,
     connection_tokens: &[String],
     x: &Exchange,
     location: Option<&RoutedLocation>,
@@ -156,17 +156,16 @@ pub fn client_response_headers(
     switching_protocols: bool,
 ) -> Vec<Header> {
     let proxy = &conf.proxy;
-    let mut out = Vec::with_capacity(upstream.len());
     // Names compare without lowercasing copies: this runs for every header of every
     // proxied response. `pass_headers` and `hide_headers` hold lowercased names.
     let among = |list: &[&str], name: &str| list.iter().any(|n| n.eq_ignore_ascii_case(name));
     let among_owned =
         |list: &[String], name: &str| list.iter().any(|n| n.eq_ignore_ascii_case(name));
-    for h in upstream {
+    let mut headers = upstream;
+    headers.retain_mut(|h| {
         let name: &str = &h.name;
         if switching_protocols && among(&["upgrade", "connection"], name) {
-            out.push(h.clone());
-            continue;
+            return true;
         }
         let passed = among_owned(&proxy.pass_headers, name);
         if among(REFRAMED, name)
@@ -174,18 +173,17 @@ pub fn client_response_headers(
             || among_owned(&proxy.hide_headers, name)
             || (among(HIDDEN_BY_DEFAULT, name) && !passed)
         {
-            continue;
+            return false;
         }
         let refresh = name.eq_ignore_ascii_case("refresh");
         if refresh || name.eq_ignore_ascii_case("location") {
             let value = String::from_utf8_lossy(&h.value);
             let rewritten = rewrite_redirect(&value, refresh, x, location, pass, &proxy.redirect);
-            out.push(Header::new(h.name.clone(), rewritten));
-            continue;
+            h.value = rewritten.into_bytes();
         }
-        out.push(h.clone());
-    }
-    out
+        true
+    });
+    headers
 }
 
 /// `proxy_redirect`: the first rule that matches rewrites the URL. In `Refresh`

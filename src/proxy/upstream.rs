@@ -394,8 +394,20 @@ async fn respond(
         a.status = Some(head.status);
     }
     let switching = head.status == 101 && x.head.upgrade.is_some();
+    // A response without a body (to HEAD, 204, 304) may still tell the client the
+    // length a GET would have had.
+    let no_body_length = match head.framing {
+        ResponseFraming::NoBody => headers::get(&head.headers, "content-length")
+            .and_then(|v| std::str::from_utf8(v).ok())
+            .and_then(|v| v.trim().parse::<u64>().ok()),
+        _ => None,
+    };
+    // A copy for `$upstream_http_*` only when some configuration reads one.
+    if crate::config::template::upstream_headers_read() {
+        x.upstream_headers = head.headers.clone();
+    }
     let headers = head::client_response_headers(
-        &head.headers,
+        std::mem::take(&mut head.headers),
         &head.connection_tokens,
         x,
         location,
@@ -403,8 +415,6 @@ async fn respond(
         pass,
         switching,
     );
-    // Kept for `$upstream_http_*`; moved, since the client's copy is built above.
-    x.upstream_headers = std::mem::take(&mut head.headers);
     let is_head_request = x.head.method == Method::Head;
     if switching {
         let mut out = Vec::with_capacity(512);
@@ -441,15 +451,10 @@ async fn respond(
     }
     let client_http11 = x.head.version == Version::Http11;
     let (framing, mut client_keep) = match head.framing {
-        ResponseFraming::NoBody => {
-            let length = headers::get(&x.upstream_headers, "content-length")
-                .and_then(|v| std::str::from_utf8(v).ok())
-                .and_then(|v| v.trim().parse::<u64>().ok());
-            match length {
-                Some(n) if is_head_request => (Framing::Length(n), keep_alive),
-                _ => (Framing::None, keep_alive),
-            }
-        }
+        ResponseFraming::NoBody => match no_body_length {
+            Some(n) if is_head_request => (Framing::Length(n), keep_alive),
+            _ => (Framing::None, keep_alive),
+        },
         ResponseFraming::Length(n) => (Framing::Length(n), keep_alive),
         ResponseFraming::Chunked | ResponseFraming::CloseDelimited if client_http11 => {
             (Framing::Chunked, keep_alive)
