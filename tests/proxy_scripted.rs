@@ -48,6 +48,21 @@ fn read_head(r: &mut impl BufRead) -> String {
     head
 }
 
+/// `GET /` on a new connection (`Connection: close`); the response must be a 200
+/// whose body ends with `body`.
+fn get_ok(port: u16, body: &str) {
+    let mut c = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    c.write_all(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut resp = String::new();
+    c.read_to_string(&mut resp).unwrap();
+    assert!(
+        resp.starts_with("HTTP/1.1 200 OK") && resp.ends_with(body),
+        "{resp}"
+    );
+}
+
 #[test]
 fn upgrade_becomes_a_two_way_relay() {
     for legacy in [false, true] {
@@ -131,16 +146,7 @@ fn upstream_keepalive_connections_are_reused() {
     });
     let v = vestibule(up_port, false);
     for _ in 0..20 {
-        let mut c = TcpStream::connect(("127.0.0.1", v.port)).unwrap();
-        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        c.write_all(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
-            .unwrap();
-        let mut resp = String::new();
-        c.read_to_string(&mut resp).unwrap();
-        assert!(
-            resp.starts_with("HTTP/1.1 200 OK") && resp.ends_with("pooled"),
-            "{resp}"
-        );
+        get_ok(v.port, "pooled");
     }
     assert_eq!(
         connections.load(Ordering::SeqCst),
@@ -205,21 +211,9 @@ fn a_burst_beyond_keepalive_is_pooled_briefly_then_trimmed_to_keepalive() {
         &http,
         Driver::Default,
     );
-    let get = |port: u16| {
-        let mut c = TcpStream::connect(("127.0.0.1", port)).unwrap();
-        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        c.write_all(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
-            .unwrap();
-        let mut resp = String::new();
-        c.read_to_string(&mut resp).unwrap();
-        assert!(
-            resp.starts_with("HTTP/1.1 200 OK") && resp.ends_with("ok"),
-            "{resp}"
-        );
-    };
     let port = v.port;
     let burst: Vec<_> = (0..BURST)
-        .map(|_| std::thread::spawn(move || get(port)))
+        .map(|_| std::thread::spawn(move || get_ok(port, "ok")))
         .collect();
     for b in burst {
         b.join().unwrap();
@@ -233,7 +227,7 @@ fn a_burst_beyond_keepalive_is_pooled_briefly_then_trimmed_to_keepalive() {
         assert_eq!(closed_at_once, 0, "closed within the grace");
     }
     for _ in 0..3 {
-        get(port);
+        get_ok(port, "ok");
     }
     assert_eq!(opened.load(Ordering::SeqCst), BURST, "reused, none opened");
     // Past the grace (100 ms) and the worker's next look at its pool (every 100 ms).
