@@ -145,8 +145,9 @@ impl<S> Pool<S> {
         }
     }
 
-    /// Idle connections to `addr` (for tests and diagnostics).
-    pub fn idle(&self, addr: &UpstreamAddr) -> usize {
+    /// Idle connections to `addr`.
+    #[cfg(test)]
+    fn idle(&self, addr: &UpstreamAddr) -> usize {
         self.shelves.get(addr).map_or(0, |s| s.idle.len())
     }
 }
