@@ -25,7 +25,8 @@ use crate::worker::dispatch::{context, Conn, Outcome};
 use crate::worker::exchange::{BodyState, Exchange, UpstreamAttempt};
 use balancer::Peers;
 use error::ProxyError;
-use upstream::{Attempt, KeepAlive, RequestBody};
+use pool::KeepAlive;
+use upstream::{Attempt, RequestBody};
 
 /// Serves a request by proxying it.
 pub async fn handle(

@@ -17,6 +17,15 @@ use std::time::{Duration, Instant};
 use crate::config::model::UpstreamAddr;
 use crate::worker::stream::Stream;
 
+/// Upstream keep-alive settings for a target: `keepalive`, `keepalive_timeout`,
+/// `keepalive_requests`.
+#[derive(Debug, Clone, Copy)]
+pub struct KeepAlive {
+    pub max_idle: u32,
+    pub idle_timeout: Duration,
+    pub max_requests: u32,
+}
+
 /// How long a connection beyond `keepalive` may idle before it is closed.
 pub const SURPLUS_GRACE: Duration = Duration::from_millis(100);
 
@@ -115,20 +124,19 @@ impl<S> Pool<S> {
         addr: &UpstreamAddr,
         stream: S,
         requests: u32,
-        limits: (u32, Duration, u32),
+        ka: &KeepAlive,
         now: Instant,
     ) {
-        let (max_idle, idle_timeout, max_requests) = limits;
-        if max_idle == 0 || requests >= max_requests {
+        if ka.max_idle == 0 || requests >= ka.max_requests {
             return;
         }
         let shelf = self.shelves.entry(addr.clone()).or_insert_with(|| Shelf {
             idle: Vec::new(),
             max_idle: 0,
-            idle_timeout,
+            idle_timeout: ka.idle_timeout,
         });
-        shelf.max_idle = usize::try_from(max_idle).unwrap_or(usize::MAX);
-        shelf.idle_timeout = idle_timeout;
+        shelf.max_idle = usize::try_from(ka.max_idle).unwrap_or(usize::MAX);
+        shelf.idle_timeout = ka.idle_timeout;
         shelf.idle.push(Idle {
             stream,
             since: now,
@@ -156,7 +164,11 @@ impl<S> Pool<S> {
 mod tests {
     use super::*;
 
-    const LIMITS: (u32, Duration, u32) = (2, Duration::from_secs(60), 1000);
+    const LIMITS: KeepAlive = KeepAlive {
+        max_idle: 2,
+        idle_timeout: Duration::from_secs(60),
+        max_requests: 1000,
+    };
 
     fn addr() -> UpstreamAddr {
         UpstreamAddr::Tcp("127.0.0.1:8000".parse().unwrap())
@@ -165,18 +177,26 @@ mod tests {
     #[test]
     fn the_newest_connection_is_taken_first() {
         let (mut pool, t0) = (Pool::new(), Instant::now());
-        pool.put(&addr(), 1, 0, LIMITS, t0);
-        pool.put(&addr(), 2, 0, LIMITS, t0);
-        assert_eq!(pool.take(&addr(), t0, LIMITS.1).map(|p| p.stream), Some(2));
-        assert_eq!(pool.take(&addr(), t0, LIMITS.1).map(|p| p.stream), Some(1));
-        assert!(pool.take(&addr(), t0, LIMITS.1).is_none());
+        pool.put(&addr(), 1, 0, &LIMITS, t0);
+        pool.put(&addr(), 2, 0, &LIMITS, t0);
+        assert_eq!(
+            pool.take(&addr(), t0, LIMITS.idle_timeout)
+                .map(|p| p.stream),
+            Some(2)
+        );
+        assert_eq!(
+            pool.take(&addr(), t0, LIMITS.idle_timeout)
+                .map(|p| p.stream),
+            Some(1)
+        );
+        assert!(pool.take(&addr(), t0, LIMITS.idle_timeout).is_none());
     }
 
     #[test]
     fn a_burst_beyond_keepalive_stays_for_the_grace_then_the_oldest_go() {
         let (mut pool, t0) = (Pool::new(), Instant::now());
         for s in 0..5 {
-            pool.put(&addr(), s, 0, LIMITS, t0);
+            pool.put(&addr(), s, 0, &LIMITS, t0);
         }
         assert_eq!(
             pool.idle(&addr()),
@@ -187,26 +207,36 @@ mod tests {
         assert_eq!(pool.idle(&addr()), 5, "not yet past the grace");
         pool.trim(t0 + SURPLUS_GRACE + Duration::from_millis(1));
         assert_eq!(pool.idle(&addr()), 2, "past it: back to keepalive");
-        assert_eq!(pool.take(&addr(), t0, LIMITS.1).map(|p| p.stream), Some(4));
-        assert_eq!(pool.take(&addr(), t0, LIMITS.1).map(|p| p.stream), Some(3));
+        assert_eq!(
+            pool.take(&addr(), t0, LIMITS.idle_timeout)
+                .map(|p| p.stream),
+            Some(4)
+        );
+        assert_eq!(
+            pool.take(&addr(), t0, LIMITS.idle_timeout)
+                .map(|p| p.stream),
+            Some(3)
+        );
     }
 
     #[test]
     fn a_return_closes_the_surplus_that_idled_past_the_grace() {
         let (mut pool, t0) = (Pool::new(), Instant::now());
         for s in 0..4 {
-            pool.put(&addr(), s, 0, LIMITS, t0);
+            pool.put(&addr(), s, 0, &LIMITS, t0);
         }
         let later = t0 + SURPLUS_GRACE * 2;
-        pool.put(&addr(), 9, 0, LIMITS, later);
+        pool.put(&addr(), 9, 0, &LIMITS, later);
         // keepalive 2: the newest return and the newest of the old ones remain.
         assert_eq!(pool.idle(&addr()), 2);
         assert_eq!(
-            pool.take(&addr(), later, LIMITS.1).map(|p| p.stream),
+            pool.take(&addr(), later, LIMITS.idle_timeout)
+                .map(|p| p.stream),
             Some(9)
         );
         assert_eq!(
-            pool.take(&addr(), later, LIMITS.1).map(|p| p.stream),
+            pool.take(&addr(), later, LIMITS.idle_timeout)
+                .map(|p| p.stream),
             Some(3)
         );
     }
@@ -214,10 +244,14 @@ mod tests {
     #[test]
     fn keepalive_timeout_and_requests_close_connections() {
         let (mut pool, t0) = (Pool::new(), Instant::now());
-        let limits = (8, Duration::from_secs(1), 3);
-        pool.put(&addr(), 1, 3, limits, t0);
+        let limits = KeepAlive {
+            max_idle: 8,
+            idle_timeout: Duration::from_secs(1),
+            max_requests: 3,
+        };
+        pool.put(&addr(), 1, 3, &limits, t0);
         assert_eq!(pool.idle(&addr()), 0, "keepalive_requests reached");
-        pool.put(&addr(), 2, 0, limits, t0);
+        pool.put(&addr(), 2, 0, &limits, t0);
         pool.trim(t0 + Duration::from_millis(999));
         assert_eq!(pool.idle(&addr()), 1);
         pool.trim(t0 + Duration::from_millis(1001));
@@ -226,16 +260,20 @@ mod tests {
             0,
             "closed at keepalive_timeout without a request"
         );
-        pool.put(&addr(), 3, 0, limits, t0);
+        pool.put(&addr(), 3, 0, &limits, t0);
         assert!(pool
-            .take(&addr(), t0 + Duration::from_secs(2), limits.1)
+            .take(&addr(), t0 + Duration::from_secs(2), limits.idle_timeout)
             .is_none());
     }
 
     #[test]
     fn keepalive_0_keeps_nothing() {
         let (mut pool, t0) = (Pool::new(), Instant::now());
-        pool.put(&addr(), 1, 0, (0, Duration::from_secs(60), 1000), t0);
+        let none = KeepAlive {
+            max_idle: 0,
+            ..LIMITS
+        };
+        pool.put(&addr(), 1, 0, &none, t0);
         assert_eq!(pool.idle(&addr()), 0);
     }
 }

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use super::error::{Phase, ProxyError};
 use super::head::{self, UpstreamBody as UpstreamFraming};
+use super::pool::KeepAlive;
 use super::relay::{self, ClientSide, UpstreamBody};
 use crate::config::model::{LocationConf, ProxyPass, UpstreamAddr};
 use crate::http1::{
@@ -29,14 +30,6 @@ pub enum RequestBody {
     Spooled(SpooledBody),
     /// `proxy_request_buffering off`: read from the client while sending.
     Streaming(BodyReader),
-}
-
-/// Upstream keep-alive settings for the target.
-#[derive(Debug, Clone, Copy)]
-pub struct KeepAlive {
-    pub max_idle: u32,
-    pub idle_timeout: Duration,
-    pub max_requests: u32,
 }
 
 /// How an attempt ended.
@@ -578,13 +571,10 @@ async fn write_client(c: &mut Conn<'_>, out: Vec<u8>, conf: &LocationConf) -> bo
 }
 
 fn put_back(c: &Conn<'_>, addr: &UpstreamAddr, stream: Stream, requests: u32, ka: &KeepAlive) {
-    c.worker.pool.borrow_mut().put(
-        addr,
-        stream,
-        requests + 1,
-        (ka.max_idle, ka.idle_timeout, ka.max_requests),
-        Instant::now(),
-    );
+    c.worker
+        .pool
+        .borrow_mut()
+        .put(addr, stream, requests + 1, ka, Instant::now());
 }
 
 /// Removes the `Connection: close` line [`respond::write_head`] adds, for a 101 whose
