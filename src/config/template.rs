@@ -28,6 +28,16 @@ pub fn upstream_headers_read() -> bool {
     UPSTREAM_HEADERS_READ.load(Ordering::Relaxed)
 }
 
+/// The same for `$request_time` and `$upstream_response_time`: until one is named,
+/// a request's start and an upstream's answer are timed on the coarse clock the
+/// timeouts use, not read from the precise one (three clock reads per proxied request).
+static DURATIONS_READ: AtomicBool = AtomicBool::new(false);
+
+/// Whether some configuration reads `$request_time` or `$upstream_response_time`.
+pub fn durations_read() -> bool {
+    DURATIONS_READ.load(Ordering::Relaxed)
+}
+
 /// A variable a template can refer to. The set is nginx's, limited to what vestibule
 /// can evaluate; any other name is `unknown "name" variable`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -144,6 +154,9 @@ impl Variable {
             "pid" => Some(Pid),
             _ => None,
         };
+        if matches!(simple, Some(RequestTime | UpstreamResponseTime)) {
+            DURATIONS_READ.store(true, Ordering::Relaxed);
+        }
         if simple.is_some() {
             return simple;
         }

@@ -69,8 +69,8 @@ impl Header {
     /// A header as parsed: the name borrowed from [`COMMON_NAMES`] when it is spelled
     /// as there, else copied.
     pub fn parsed(name: &str, value: &[u8]) -> Self {
-        let name = match COMMON_NAMES.iter().find(|n| **n == name) {
-            Some(common) => Cow::Borrowed(*common),
+        let name = match common_name(name) {
+            Some(common) => Cow::Borrowed(common),
             None => Cow::Owned(name.to_owned()),
         };
         Self {
@@ -142,6 +142,54 @@ pub const COMMON_NAMES: &[&str] = &[
     "date",
     "vary",
 ];
+
+/// Slots in [`COMMON_TABLE`]: a power of two, three times [`COMMON_NAMES`]' length,
+/// so a lookup mostly lands on its name or an empty slot at the first probe.
+const COMMON_SLOTS: usize = 128;
+
+/// [`COMMON_NAMES`] by [`common_slot`], with linear probing; `""` marks an empty slot.
+/// Every parsed header line is looked up here, so the lookup is one probe and one
+/// comparison instead of a walk through the list.
+static COMMON_TABLE: [&str; COMMON_SLOTS] = {
+    let mut table = [""; COMMON_SLOTS];
+    let mut i = 0;
+    while i < COMMON_NAMES.len() {
+        let name = COMMON_NAMES[i];
+        let mut slot = common_slot(name.as_bytes());
+        while !table[slot].is_empty() {
+            slot = (slot + 1) % COMMON_SLOTS;
+        }
+        table[slot] = name;
+        i += 1;
+    }
+    table
+};
+
+/// Where a name starts its probe in [`COMMON_TABLE`]: from its length and its first
+/// and last bytes, which tell the common names apart well. Case matters, as the
+/// table holds exact spellings.
+const fn common_slot(name: &[u8]) -> usize {
+    let (first, last) = match (name.first(), name.last()) {
+        (Some(&f), Some(&l)) => (f as usize, l as usize),
+        _ => (0, 0),
+    };
+    (name.len() * 31 + first * 7 + last * 3) % COMMON_SLOTS
+}
+
+/// The `'static` copy of `name` when it is one of [`COMMON_NAMES`], spelled the same.
+fn common_name(name: &str) -> Option<&'static str> {
+    let mut slot = common_slot(name.as_bytes());
+    loop {
+        let candidate = *COMMON_TABLE.get(slot)?;
+        if candidate.is_empty() {
+            return None;
+        }
+        if candidate == name {
+            return Some(candidate);
+        }
+        slot = (slot + 1) % COMMON_SLOTS;
+    }
+}
 
 pub(crate) fn owned_headers(parsed: &[httparse::Header<'_>]) -> Vec<Header> {
     parsed
@@ -421,6 +469,25 @@ mod tests {
         assert_eq!(&*custom.name, "X-Request-Start");
         assert!(custom.is("x-request-start") && host.is("HOST"));
         assert!(COMMON_NAMES.iter().all(|n| n.bytes().all(is_tchar)));
+    }
+
+    #[test]
+    fn every_common_name_is_found_in_the_table_and_nothing_else() {
+        for name in COMMON_NAMES {
+            assert_eq!(common_name(name), Some(*name));
+            let mut upper = name.to_ascii_uppercase();
+            if upper == *name {
+                upper = name.to_ascii_lowercase();
+            }
+            if !COMMON_NAMES.contains(&upper.as_str()) {
+                assert_eq!(common_name(&upper), None, "{upper}");
+            }
+        }
+        for other in ["", "X", "Hos", "Hostt", "X-Request-Id", "Set-Cookie2"] {
+            assert_eq!(common_name(other), None, "{other}");
+        }
+        let filled = COMMON_TABLE.iter().filter(|n| !n.is_empty()).count();
+        assert_eq!(filled, COMMON_NAMES.len(), "no name is listed twice");
     }
 
     #[test]

@@ -2,7 +2,17 @@
 //! proxy drops hop-by-hop fields from a request before adding its own
 //! (`proxy_set_header`), and from a response before relaying it (RFC 9110 §7.6.1).
 
+use std::borrow::Cow;
+
 use super::head::Header;
+
+/// The options of `Connection`, lowercased: a common one borrows its `'static`
+/// spelling, any other is a copy.
+pub type ConnectionTokens = Vec<Cow<'static, str>>;
+
+/// The `Connection` options nearly every message carries; a parsed head names them
+/// without a copy.
+const COMMON_TOKENS: [&str; 3] = ["keep-alive", "close", "upgrade"];
 
 /// Fields that describe one connection and are never forwarded (RFC 9110 §7.6.1,
 /// plus `Proxy-Connection`, which old clients send, and `Trailer`, RFC 9110 §6.6.2).
@@ -21,7 +31,7 @@ pub const HOP_BY_HOP: [&str; 7] = [
 ///
 /// A client can name any field in `Connection`, `Host` included; the proxy must
 /// apply this before it sets its own fields, which are then never removed.
-pub fn is_hop_by_hop(name: &str, connection_tokens: &[String]) -> bool {
+pub fn is_hop_by_hop(name: &str, connection_tokens: &[Cow<'static, str>]) -> bool {
     HOP_BY_HOP.iter().any(|h| h.eq_ignore_ascii_case(name))
         || connection_tokens
             .iter()
@@ -30,7 +40,7 @@ pub fn is_hop_by_hop(name: &str, connection_tokens: &[String]) -> bool {
 
 /// The lowercased options of every `Connection` line (RFC 9110 §7.6.1:
 /// `Connection = #connection-option`), empty elements skipped.
-pub fn connection_tokens(headers: &[Header]) -> Vec<String> {
+pub fn connection_tokens(headers: &[Header]) -> ConnectionTokens {
     let mut tokens = Vec::new();
     for value in get_all(headers, "connection") {
         push_connection_tokens(value, &mut tokens);
@@ -39,13 +49,19 @@ pub fn connection_tokens(headers: &[Header]) -> Vec<String> {
 }
 
 /// Appends the options of one `Connection` value to `out`, lowercased, once each.
-pub(crate) fn push_connection_tokens(value: &[u8], out: &mut Vec<String>) {
+pub(crate) fn push_connection_tokens(value: &[u8], out: &mut ConnectionTokens) {
     for element in value.split(|&b| b == b',') {
         let token = element.trim_ascii();
         if token.is_empty() {
             continue; // RFC 9110 §5.6.1: empty list elements are ignored.
         }
-        let token = String::from_utf8_lossy(token).to_ascii_lowercase();
+        let token = match COMMON_TOKENS
+            .iter()
+            .find(|t| t.as_bytes().eq_ignore_ascii_case(token))
+        {
+            Some(common) => Cow::Borrowed(*common),
+            None => Cow::Owned(String::from_utf8_lossy(token).to_ascii_lowercase()),
+        };
         if !out.contains(&token) {
             out.push(token);
         }
@@ -104,14 +120,19 @@ mod tests {
             ("Connection", "Keep-Alive, , X-Secret"),
             ("connection", "UPGRADE,keep-alive"),
         ]);
-        assert_eq!(connection_tokens(&h), ["keep-alive", "x-secret", "upgrade"]);
+        let tokens = connection_tokens(&h);
+        assert_eq!(tokens, ["keep-alive", "x-secret", "upgrade"]);
+        assert!(
+            matches!(tokens[0], Cow::Borrowed("keep-alive")),
+            "a common option is not copied"
+        );
         assert!(has_token(&h, "Connection", "upgrade"));
         assert!(!has_token(&h, "Connection", "close"));
     }
 
     #[test]
     fn hop_by_hop_fields() {
-        let tokens = vec!["x-secret".to_owned()];
+        let tokens: ConnectionTokens = vec![Cow::Owned("x-secret".to_owned())];
         // (name, hop-by-hop)
         let rows = [
             ("Connection", true),

@@ -17,7 +17,7 @@ use super::head::{
     diagnose_header_block, excerpt, is_chunked_only, overlong_line, owned_headers,
     parse_content_length, Header, Version, DEFAULT_MAX_HEADERS, FEW_SLOTS, HEADER_SLOTS,
 };
-use super::headers::push_connection_tokens;
+use super::headers::{push_connection_tokens, ConnectionTokens};
 use super::host::is_valid_host;
 use super::method::Method;
 use super::request_line::{is_method_byte, method_prefix, parse_request_line, parse_target};
@@ -100,7 +100,7 @@ pub struct RequestHead {
     /// The `Upgrade` value when `Connection` names `upgrade` on HTTP/1.1 (RFC 9110 §7.8).
     pub upgrade: Option<String>,
     /// Lowercased tokens of every `Connection` line, for hop-by-hop removal.
-    pub connection_tokens: Vec<String>,
+    pub connection_tokens: ConnectionTokens,
 }
 
 /// Parses the request head at the start of `buf`. `Ok(None)` asks for more bytes;
@@ -296,9 +296,7 @@ fn validate(
     let upgrade = upgrade
         .filter(|_| http11 && has_token("upgrade"))
         .map(|v| String::from_utf8_lossy(v).into_owned());
-    let host = parsed
-        .authority
-        .or_else(|| host.map(|h| String::from_utf8_lossy(h).into_owned()));
+    let host = parsed.authority.or_else(|| host.map(ascii_text));
     Ok(RequestHead {
         method,
         target: target.to_owned(),
@@ -313,6 +311,15 @@ fn validate(
         upgrade,
         connection_tokens,
     })
+}
+
+/// A validated `Host` value as text: [`is_valid_host`] admits only ASCII, so this is
+/// a copy after a quick check, not the byte-by-byte lossy conversion.
+fn ascii_text(value: &[u8]) -> String {
+    match std::str::from_utf8(value) {
+        Ok(text) => text.to_owned(),
+        Err(_) => String::from_utf8_lossy(value).into_owned(),
+    }
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ use super::head::{
     diagnose_header_block, excerpt, is_chunked_only, owned_headers, parse_content_length, Header,
     Version, DEFAULT_MAX_HEADERS, HEADER_SLOTS,
 };
-use super::headers::connection_tokens;
+use super::headers::{connection_tokens, ConnectionTokens};
 use super::method::Method;
 
 /// How much head an upstream may send.
@@ -74,7 +74,7 @@ pub struct ResponseHead {
     /// that does not run to the end of the connection.
     pub keep_alive: bool,
     /// Lowercased tokens of every `Connection` line, for hop-by-hop removal.
-    pub connection_tokens: Vec<String>,
+    pub connection_tokens: ConnectionTokens,
 }
 
 impl ResponseHead {

@@ -1,9 +1,11 @@
 //! Choosing the upstream server for a request, per worker: nginx's smooth weighted
 //! round robin (or `least_conn`), skipping servers marked `down` and servers that
 //! failed `max_fails` times within `fail_timeout`; `backup` servers only when no primary
-//! server is available. Time is passed in, so every rule is a plain unit test.
+//! server is available. Time is passed in, so every rule is a plain unit test; it is
+//! the coarse monotonic clock's ([`crate::sys::coarse_monotonic`]), as `fail_timeout`
+//! is counted in seconds.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::config::model::{Balance, Upstream, UpstreamAddr};
 
@@ -19,7 +21,8 @@ pub struct PeerState {
     max_fails: u32,
     fail_timeout: Duration,
     fails: u32,
-    checked: Option<Instant>,
+    /// When the last failure was recorded, on the coarse monotonic clock.
+    checked: Option<Duration>,
     backup: bool,
     down: bool,
     /// Requests in flight (for `least_conn`).
@@ -90,7 +93,7 @@ impl Peers {
         self.peers.get(i)
     }
 
-    fn available(&self, p: &PeerState, now: Instant) -> bool {
+    fn available(&self, p: &PeerState, now: Duration) -> bool {
         if p.down {
             return false;
         }
@@ -101,12 +104,12 @@ impl Peers {
         !(p.max_fails > 0
             && p.fails >= p.max_fails
             && p.checked
-                .is_some_and(|c| now.saturating_duration_since(c) <= p.fail_timeout))
+                .is_some_and(|c| now.saturating_sub(c) <= p.fail_timeout))
     }
 
     /// Picks a server not in `tried`. Primary servers first; backups only when no
     /// primary is available.
-    pub fn pick(&mut self, now: Instant, tried: &[usize]) -> Option<usize> {
+    pub fn pick(&mut self, now: Duration, tried: &[usize]) -> Option<usize> {
         // One server (a Gunicorn behind `proxy_pass`), backup or not: its weight
         // would cancel out, so it is chosen without building the candidate list.
         if let [only] = self.peers.as_slice() {
@@ -166,7 +169,7 @@ impl Peers {
     }
 
     /// Records a failure (`proxy_next_upstream` conditions count as failures).
-    pub fn failed(&mut self, i: usize, now: Instant) {
+    pub fn failed(&mut self, i: usize, now: Duration) {
         if let Some(p) = self.peers.get_mut(i) {
             p.fails = p.fails.saturating_add(1);
             p.checked = Some(now);
@@ -226,7 +229,7 @@ mod tests {
         })
     }
 
-    fn picks(p: &mut Peers, n: usize, now: Instant) -> Vec<usize> {
+    fn picks(p: &mut Peers, n: usize, now: Duration) -> Vec<usize> {
         (0..n).map(|_| p.pick(now, &[]).unwrap()).collect()
     }
 
@@ -241,12 +244,15 @@ mod tests {
             Balance::RoundRobin,
         );
         // nginx's documented sequence for weights 5,1,1: a a b a c a a
-        assert_eq!(picks(&mut p, 7, Instant::now()), [0, 0, 1, 0, 2, 0, 0]);
+        assert_eq!(
+            picks(&mut p, 7, Duration::from_secs(1000)),
+            [0, 0, 1, 0, 2, 0, 0]
+        );
     }
 
     #[test]
     fn down_servers_are_never_chosen_and_backups_only_when_needed() {
-        let now = Instant::now();
+        let now = Duration::from_secs(1000);
         let mut p = group(
             vec![
                 server(1, 1, false, true),
@@ -271,7 +277,7 @@ mod tests {
 
     #[test]
     fn failed_servers_rest_for_fail_timeout_and_tried_ones_are_skipped() {
-        let now = Instant::now();
+        let now = Duration::from_secs(1000);
         let mut p = group(
             vec![server(1, 1, false, false), server(2, 1, false, false)],
             Balance::RoundRobin,
@@ -289,7 +295,7 @@ mod tests {
 
     #[test]
     fn a_single_server_is_always_tried() {
-        let now = Instant::now();
+        let now = Duration::from_secs(1000);
         let mut p = Peers::direct(&[UpstreamAddr::Unix("/run/g.sock".into())]);
         p.failed(0, now);
         assert_eq!(p.pick(now, &[]), Some(0));
@@ -306,7 +312,7 @@ mod tests {
 
     #[test]
     fn least_conn_prefers_the_idlest() {
-        let now = Instant::now();
+        let now = Duration::from_secs(1000);
         let mut p = group(
             vec![server(1, 1, false, false), server(2, 1, false, false)],
             Balance::LeastConn,

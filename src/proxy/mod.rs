@@ -12,8 +12,8 @@ pub mod relay;
 pub mod spool;
 mod upstream;
 
+use crate::worker::stopwatch::Mark;
 use std::sync::Arc;
-use std::time::Instant;
 
 use crate::config::model::{
     LocationConf, ProxyPass, ProxyTarget, UpstreamAddr, DEFAULT_UPSTREAM_KEEPALIVE,
@@ -49,14 +49,14 @@ pub async fn handle(
     let mut tried: Vec<usize> = Vec::new();
     let mut last: Option<u16> = None;
     loop {
-        let started = Instant::now();
+        let started = Mark::now();
         let picked = {
             let mut all = c.worker.peers.borrow_mut();
             if !all.contains_key(key) {
                 all.insert(key.to_owned(), build_peers(c, pass));
             }
             all.get_mut(key).and_then(|peers| {
-                let i = peers.pick(started, &tried)?;
+                let i = peers.pick(started.coarse(), &tried)?;
                 let (addr, name) = peers.peer(i).map(|p| (p.addr.clone(), p.name.clone()))?;
                 peers.started(i);
                 Some((i, addr, name))
@@ -82,15 +82,17 @@ pub async fn handle(
             c, x, location, conf, pass, &addr, &target, &mut body, keep_alive, &ka,
         )
         .await;
-        let ended = Instant::now();
+        let ended = Mark::now();
         if let Some(a) = x.upstream.last_mut() {
-            a.response_time = ended.saturating_duration_since(started);
+            a.response_time = started.until(ended);
         }
         with_peers(c, key, |p| {
             p.finished(idx);
             match &result {
                 Attempt::Responded(_) => p.succeeded(idx),
-                Attempt::Failed { err, .. } if err.counts_as_failure() => p.failed(idx, ended),
+                Attempt::Failed { err, .. } if err.counts_as_failure() => {
+                    p.failed(idx, ended.coarse())
+                }
                 Attempt::Failed { .. } => {}
             }
         });

@@ -11,8 +11,12 @@
 //! may stay while they were returned within the last [`SURPLUS_GRACE`]; the oldest
 //! are closed as soon as they idle longer, on the next return to the pool or at the
 //! worker's next [`Pool::trim`], whichever comes first.
+//!
+//! Times are read from the coarse monotonic clock ([`crate::sys::coarse_monotonic`]):
+//! a take and a put on every proxied request cost a clock read each, and idle limits
+//! of 100 ms and more do not need nanoseconds.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::config::model::UpstreamAddr;
 use crate::worker::stream::Stream;
@@ -32,7 +36,8 @@ pub const SURPLUS_GRACE: Duration = Duration::from_millis(100);
 #[derive(Debug)]
 struct Idle<S> {
     stream: S,
-    since: Instant,
+    /// When it was put back, on the coarse monotonic clock.
+    since: Duration,
     requests: u32,
 }
 
@@ -48,9 +53,8 @@ struct Shelf<S> {
 impl<S> Shelf<S> {
     /// Closes the connections idle past `idle_timeout`, and the oldest of those
     /// beyond `max_idle` that idled past [`SURPLUS_GRACE`]. Oldest are at the front.
-    fn trim(&mut self, now: Instant) {
-        let stale =
-            |idle: &Idle<S>, limit: Duration| now.saturating_duration_since(idle.since) > limit;
+    fn trim(&mut self, now: Duration) {
+        let stale = |idle: &Idle<S>, limit: Duration| now.saturating_sub(idle.since) > limit;
         let expired = self
             .idle
             .iter()
@@ -100,12 +104,12 @@ impl<S> Pool<S> {
     pub fn take(
         &mut self,
         addr: &UpstreamAddr,
-        now: Instant,
+        now: Duration,
         idle_timeout: Duration,
     ) -> Option<Pooled<S>> {
         let shelf = self.shelves.get_mut(addr)?;
         while let Some(idle) = shelf.idle.pop() {
-            if now.saturating_duration_since(idle.since) <= idle_timeout {
+            if now.saturating_sub(idle.since) <= idle_timeout {
                 return Some(Pooled {
                     stream: idle.stream,
                     requests: idle.requests,
@@ -125,7 +129,7 @@ impl<S> Pool<S> {
         stream: S,
         requests: u32,
         ka: &KeepAlive,
-        now: Instant,
+        now: Duration,
     ) {
         if ka.max_idle == 0 || requests >= ka.max_requests {
             return;
@@ -147,7 +151,7 @@ impl<S> Pool<S> {
 
     /// Closes what idled too long, on every address; the worker calls it periodically
     /// so that nothing waits for the next request to that address to be closed.
-    pub fn trim(&mut self, now: Instant) {
+    pub fn trim(&mut self, now: Duration) {
         for shelf in self.shelves.values_mut() {
             shelf.trim(now);
         }
@@ -176,7 +180,7 @@ mod tests {
 
     #[test]
     fn the_newest_connection_is_taken_first() {
-        let (mut pool, t0) = (Pool::new(), Instant::now());
+        let (mut pool, t0) = (Pool::new(), Duration::from_secs(1000));
         pool.put(&addr(), 1, 0, &LIMITS, t0);
         pool.put(&addr(), 2, 0, &LIMITS, t0);
         assert_eq!(
@@ -194,7 +198,7 @@ mod tests {
 
     #[test]
     fn a_burst_beyond_keepalive_stays_for_the_grace_then_the_oldest_go() {
-        let (mut pool, t0) = (Pool::new(), Instant::now());
+        let (mut pool, t0) = (Pool::new(), Duration::from_secs(1000));
         for s in 0..5 {
             pool.put(&addr(), s, 0, &LIMITS, t0);
         }
@@ -221,7 +225,7 @@ mod tests {
 
     #[test]
     fn a_return_closes_the_surplus_that_idled_past_the_grace() {
-        let (mut pool, t0) = (Pool::new(), Instant::now());
+        let (mut pool, t0) = (Pool::new(), Duration::from_secs(1000));
         for s in 0..4 {
             pool.put(&addr(), s, 0, &LIMITS, t0);
         }
@@ -243,7 +247,7 @@ mod tests {
 
     #[test]
     fn keepalive_timeout_and_requests_close_connections() {
-        let (mut pool, t0) = (Pool::new(), Instant::now());
+        let (mut pool, t0) = (Pool::new(), Duration::from_secs(1000));
         let limits = KeepAlive {
             max_idle: 8,
             idle_timeout: Duration::from_secs(1),
@@ -268,7 +272,7 @@ mod tests {
 
     #[test]
     fn keepalive_0_keeps_nothing() {
-        let (mut pool, t0) = (Pool::new(), Instant::now());
+        let (mut pool, t0) = (Pool::new(), Duration::from_secs(1000));
         let none = KeepAlive {
             max_idle: 0,
             ..LIMITS

@@ -5,7 +5,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::error::{Phase, ProxyError};
 use super::head::{self, UpstreamBody as UpstreamFraming};
@@ -153,7 +153,7 @@ async fn connection(
             c.worker
                 .pool
                 .borrow_mut()
-                .take(addr, Instant::now(), ka.idle_timeout)
+                .take(addr, crate::sys::coarse_monotonic(), ka.idle_timeout)
         };
         let mut pooled = take();
         if pooled.is_none() && ka.max_idle > 0 {
@@ -571,10 +571,13 @@ async fn write_client(c: &mut Conn<'_>, out: Vec<u8>, conf: &LocationConf) -> bo
 }
 
 fn put_back(c: &Conn<'_>, addr: &UpstreamAddr, stream: Stream, requests: u32, ka: &KeepAlive) {
-    c.worker
-        .pool
-        .borrow_mut()
-        .put(addr, stream, requests + 1, ka, Instant::now());
+    c.worker.pool.borrow_mut().put(
+        addr,
+        stream,
+        requests + 1,
+        ka,
+        crate::sys::coarse_monotonic(),
+    );
 }
 
 /// Removes the `Connection: close` line [`respond::write_head`] adds, for a 101 whose

@@ -4,7 +4,7 @@
 //! from the same buffer only after the previous response has been written.
 
 use std::rc::Rc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use super::dispatch::{self, Conn};
 use super::exchange::Exchange;
@@ -193,9 +193,10 @@ async fn read_head(
         idle,
         header_timeout,
     } = wait;
-    let mut deadline: Option<Instant> = None;
-    // The clock is read once per wait and again only when a head arrives in pieces.
-    let mut now = Instant::now();
+    let mut deadline: Option<Duration> = None;
+    // The coarse clock is read once per wait and again only when a head arrives in
+    // pieces; the timer that enforces these limits keeps the same clock.
+    let mut now = crate::sys::coarse_monotonic();
     let idle_until = now + *idle;
     let mut now_is_stale = false;
     loop {
@@ -209,7 +210,7 @@ async fn read_head(
                 Err(e) => return HeadRead::Invalid(e),
             }
             if now_is_stale {
-                now = Instant::now();
+                now = crate::sys::coarse_monotonic();
             }
             deadline.get_or_insert(now + *header_timeout);
         }
@@ -225,7 +226,7 @@ async fn read_head(
         } else {
             HEAD_READ
         };
-        let remaining = until.saturating_duration_since(now);
+        let remaining = until.saturating_sub(now);
         match super::timer::timeout(remaining, stream.read_more(taken, spare)).await {
             Err(_) => {
                 return HeadRead::TimedOut {

@@ -3,7 +3,7 @@
 //! ([`VariableSource`]), for `proxy_set_header`, `add_header`, `return` and the access log.
 
 use std::rc::Rc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use super::listener::Peer;
 use crate::config::template::{Variable, VariableSource};
@@ -43,7 +43,7 @@ pub struct Exchange {
     /// `$server_name`.
     pub server_name: String,
     pub captures: Option<Captures>,
-    pub start: Instant,
+    pub start: super::stopwatch::Mark,
     pub request_id: super::RequestId,
     /// The status sent (0 until a response head is written).
     pub status: u16,
@@ -156,7 +156,7 @@ impl Exchange {
             host: String::new(),
             server_name: String::new(),
             captures: None,
-            start: Instant::now(),
+            start: super::stopwatch::Mark::now(),
             request_id,
             status: 0,
             status_override: None,

@@ -20,6 +20,7 @@ pub mod idle;
 pub mod listener;
 pub mod realip;
 pub mod respond;
+pub mod stopwatch;
 pub mod stream;
 pub mod timer;
 
@@ -293,7 +294,7 @@ pub fn run(
             loop {
                 monoio::time::sleep(SIGNAL_POLL).await;
                 since_flush += SIGNAL_POLL;
-                flusher.pool.borrow_mut().trim(std::time::Instant::now());
+                flusher.pool.borrow_mut().trim(crate::sys::coarse_monotonic());
                 if since_flush >= crate::observe::access_log::FLUSH_INTERVAL {
                     flusher.access_logs.flush();
                     since_flush = std::time::Duration::ZERO;
