@@ -7,6 +7,7 @@ use std::borrow::Cow;
 use std::fmt;
 
 use super::error::HeaderDefect;
+use super::value::HeaderValue;
 
 /// The header slots each parse gives httparse; [`DEFAULT_MAX_HEADERS`] and any
 /// configured maximum are clamped to this. 128 slots of 32 bytes live on the stack.
@@ -51,15 +52,16 @@ impl fmt::Display for Version {
 /// One header field line: the name as received (case kept) and the value without
 /// surrounding whitespace (RFC 9110 §5.5). The value may hold obs-text, so it is bytes.
 /// The name borrows a `'static` string when it is one of [`COMMON_NAMES`] or a
-/// literal, so most lines cost one allocation (the value), not two.
+/// literal, and a short value is kept in place ([`HeaderValue`]), so most lines
+/// cost no allocation of their own.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Header {
     pub name: Cow<'static, str>,
-    pub value: Vec<u8>,
+    pub value: HeaderValue,
 }
 
 impl Header {
-    pub fn new(name: impl Into<Cow<'static, str>>, value: impl Into<Vec<u8>>) -> Self {
+    pub fn new(name: impl Into<Cow<'static, str>>, value: impl Into<HeaderValue>) -> Self {
         Self {
             name: name.into(),
             value: value.into(),
@@ -75,7 +77,7 @@ impl Header {
         };
         Self {
             name,
-            value: value.to_vec(),
+            value: HeaderValue::copy_of(value),
         }
     }
 

@@ -32,6 +32,7 @@ pub mod request;
 mod request_line;
 pub mod response;
 pub mod status;
+pub mod value;
 pub mod write;
 
 pub use body::{BodyChunk, BodyDecoder};
@@ -45,3 +46,4 @@ pub use method::Method;
 pub use request::{parse_request_head, HeadLimits, RequestFraming, RequestHead};
 pub use response::{parse_response_head, ResponseFraming, ResponseHead, UpstreamHeadLimits};
 pub use status::reason_phrase;
+pub use value::HeaderValue;

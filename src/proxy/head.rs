@@ -179,7 +179,7 @@ pub fn client_response_headers(
         if refresh || name.eq_ignore_ascii_case("location") {
             let value = String::from_utf8_lossy(&h.value);
             let rewritten = rewrite_redirect(&value, refresh, x, location, pass, &proxy.redirect);
-            h.value = rewritten.into_bytes();
+            h.value = rewritten.into();
         }
         true
     });

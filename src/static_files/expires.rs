@@ -110,7 +110,7 @@ mod tests {
             .map(|h| {
                 (
                     h.name.to_string(),
-                    String::from_utf8(h.value.clone()).unwrap(),
+                    String::from_utf8(h.value.to_vec()).unwrap(),
                 )
             })
             .collect()
