@@ -2,17 +2,75 @@
 //! proxy drops hop-by-hop fields from a request before adding its own
 //! (`proxy_set_header`), and from a response before relaying it (RFC 9110 §7.6.1).
 
-use std::borrow::Cow;
-
 use super::head::Header;
 
-/// The options of `Connection`, lowercased: a common one borrows its `'static`
-/// spelling, any other is a copy.
-pub type ConnectionTokens = Vec<Cow<'static, str>>;
-
-/// The `Connection` options nearly every message carries; a parsed head names them
-/// without a copy.
+/// The options every message may carry in `Connection`, kept as flags.
 const COMMON_TOKENS: [&str; 3] = ["keep-alive", "close", "upgrade"];
+
+/// The options of a message's `Connection` lines (RFC 9110 §7.6.1), lowercased and
+/// once each: the [`COMMON_TOKENS`] as flags, which costs no allocation for the
+/// `Connection: keep-alive` nearly every upstream sends, any other as a copy.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConnectionTokens {
+    common: [bool; COMMON_TOKENS.len()],
+    others: Vec<String>,
+}
+
+impl ConnectionTokens {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Whether the options include `token` (given lowercased).
+    pub fn has(&self, token: &str) -> bool {
+        match COMMON_TOKENS.iter().position(|t| *t == token) {
+            Some(i) => self.common.get(i).copied().unwrap_or(false),
+            None => self.others.iter().any(|t| t == token),
+        }
+    }
+
+    /// Whether the options name the field `name` (ASCII case-insensitive).
+    pub fn names(&self, name: &str) -> bool {
+        COMMON_TOKENS
+            .iter()
+            .zip(self.common)
+            .any(|(t, set)| set && t.eq_ignore_ascii_case(name))
+            || self.others.iter().any(|t| t.eq_ignore_ascii_case(name))
+    }
+
+    /// Every option, the common ones first.
+    pub fn iter(&self) -> impl Iterator<Item = &str> + '_ {
+        COMMON_TOKENS
+            .iter()
+            .zip(self.common)
+            .filter(|(_, set)| *set)
+            .map(|(t, _)| *t)
+            .chain(self.others.iter().map(String::as_str))
+    }
+
+    /// Adds the options of one `Connection` value; empty elements are skipped (RFC
+    /// 9110 §5.6.1).
+    pub fn push_value(&mut self, value: &[u8]) {
+        for element in value.split(|&b| b == b',') {
+            let token = element.trim_ascii();
+            if token.is_empty() {
+                continue;
+            }
+            let common = COMMON_TOKENS
+                .iter()
+                .position(|t| t.as_bytes().eq_ignore_ascii_case(token));
+            match common.and_then(|i| self.common.get_mut(i)) {
+                Some(flag) => *flag = true,
+                None => {
+                    let token = String::from_utf8_lossy(token).to_ascii_lowercase();
+                    if !self.others.contains(&token) {
+                        self.others.push(token);
+                    }
+                }
+            }
+        }
+    }
+}
 
 /// Fields that describe one connection and are never forwarded (RFC 9110 §7.6.1,
 /// plus `Proxy-Connection`, which old clients send, and `Trailer`, RFC 9110 §6.6.2).
@@ -27,45 +85,21 @@ pub const HOP_BY_HOP: [&str; 7] = [
 ];
 
 /// Whether a field must not be forwarded: a fixed hop-by-hop field, or one named in
-/// `Connection` (`connection_tokens` as from [`connection_tokens`], lowercased).
+/// `Connection`.
 ///
 /// A client can name any field in `Connection`, `Host` included; the proxy must
 /// apply this before it sets its own fields, which are then never removed.
-pub fn is_hop_by_hop(name: &str, connection_tokens: &[Cow<'static, str>]) -> bool {
-    HOP_BY_HOP.iter().any(|h| h.eq_ignore_ascii_case(name))
-        || connection_tokens
-            .iter()
-            .any(|t| t.eq_ignore_ascii_case(name))
+pub fn is_hop_by_hop(name: &str, connection_tokens: &ConnectionTokens) -> bool {
+    HOP_BY_HOP.iter().any(|h| h.eq_ignore_ascii_case(name)) || connection_tokens.names(name)
 }
 
-/// The lowercased options of every `Connection` line (RFC 9110 §7.6.1:
-/// `Connection = #connection-option`), empty elements skipped.
+/// The options of every `Connection` line of a head.
 pub fn connection_tokens(headers: &[Header]) -> ConnectionTokens {
-    let mut tokens = Vec::new();
+    let mut tokens = ConnectionTokens::new();
     for value in get_all(headers, "connection") {
-        push_connection_tokens(value, &mut tokens);
+        tokens.push_value(value);
     }
     tokens
-}
-
-/// Appends the options of one `Connection` value to `out`, lowercased, once each.
-pub(crate) fn push_connection_tokens(value: &[u8], out: &mut ConnectionTokens) {
-    for element in value.split(|&b| b == b',') {
-        let token = element.trim_ascii();
-        if token.is_empty() {
-            continue; // RFC 9110 §5.6.1: empty list elements are ignored.
-        }
-        let token = match COMMON_TOKENS
-            .iter()
-            .find(|t| t.as_bytes().eq_ignore_ascii_case(token))
-        {
-            Some(common) => Cow::Borrowed(*common),
-            None => Cow::Owned(String::from_utf8_lossy(token).to_ascii_lowercase()),
-        };
-        if !out.contains(&token) {
-            out.push(token);
-        }
-    }
 }
 
 /// The value of the first field called `name` (ASCII case-insensitive).
@@ -118,21 +152,23 @@ mod tests {
     fn connection_tokens_are_lowercased_deduplicated_and_merged() {
         let h = headers(&[
             ("Connection", "Keep-Alive, , X-Secret"),
-            ("connection", "UPGRADE,keep-alive"),
+            ("connection", "UPGRADE,keep-alive, x-secret"),
         ]);
         let tokens = connection_tokens(&h);
-        assert_eq!(tokens, ["keep-alive", "x-secret", "upgrade"]);
-        assert!(
-            matches!(tokens[0], Cow::Borrowed("keep-alive")),
-            "a common option is not copied"
+        assert_eq!(
+            tokens.iter().collect::<Vec<_>>(),
+            ["keep-alive", "upgrade", "x-secret"]
         );
+        assert!(tokens.has("upgrade") && tokens.has("x-secret") && !tokens.has("close"));
+        assert!(tokens.names("X-SECRET") && tokens.names("Keep-Alive") && !tokens.names("Close"));
         assert!(has_token(&h, "Connection", "upgrade"));
         assert!(!has_token(&h, "Connection", "close"));
     }
 
     #[test]
     fn hop_by_hop_fields() {
-        let tokens: ConnectionTokens = vec![Cow::Owned("x-secret".to_owned())];
+        let mut tokens = ConnectionTokens::new();
+        tokens.push_value(b"X-Secret");
         // (name, hop-by-hop)
         let rows = [
             ("Connection", true),

@@ -17,7 +17,7 @@ use super::head::{
     diagnose_header_block, excerpt, is_chunked_only, overlong_line, owned_headers,
     parse_content_length, Header, Version, DEFAULT_MAX_HEADERS, FEW_SLOTS, HEADER_SLOTS,
 };
-use super::headers::{push_connection_tokens, ConnectionTokens};
+use super::headers::ConnectionTokens;
 use super::host::is_valid_host;
 use super::method::Method;
 use super::request_line::{is_method_byte, method_prefix, parse_request_line, parse_target};
@@ -228,7 +228,7 @@ fn validate(
     let mut transfer_encoding = None;
     let mut expect = None;
     let mut upgrade = None;
-    let mut connection_tokens = Vec::new();
+    let mut connection_tokens = ConnectionTokens::new();
     for h in headers {
         let name = h.name;
         if name.eq_ignore_ascii_case("host") {
@@ -254,7 +254,7 @@ fn validate(
                 });
             }
         } else if name.eq_ignore_ascii_case("connection") {
-            push_connection_tokens(h.value, &mut connection_tokens);
+            connection_tokens.push_value(h.value);
         } else if name.eq_ignore_ascii_case("expect") {
             expect.get_or_insert(h.value);
         } else if name.eq_ignore_ascii_case("upgrade") {
@@ -289,7 +289,7 @@ fn validate(
     if matches!(method, Method::Connect | Method::Trace) {
         return Err(HeadError::MethodNotAllowed { method });
     }
-    let has_token = |t: &str| connection_tokens.iter().any(|c| c == t);
+    let has_token = |t: &str| connection_tokens.has(t);
     let keep_alive = !has_token("close") && (http11 || has_token("keep-alive"));
     let expect_continue =
         http11 && expect.is_some_and(|v| v.trim_ascii().eq_ignore_ascii_case(b"100-continue"));

@@ -196,7 +196,7 @@ fn connection_options() {
         ("upgrade_ignored_on_http10", b"GET / HTTP/1.0\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n",
             false, None, &["upgrade"]),
         ("tokens_merged_and_lowercased", b"GET / HTTP/1.1\r\nHost: a\r\nConnection: X-Foo\r\nConnection: keep-alive, ,TE\r\n\r\n",
-            false, None, &["x-foo", "keep-alive", "te"]),
+            false, None, &["keep-alive", "x-foo", "te"]),
     ];
     for (name, input, expect_continue, upgrade, tokens) in rows {
         let head = parse_ok(name, input);
@@ -205,7 +205,9 @@ fn connection_options() {
             "{name}: expect_continue"
         );
         assert_eq!(head.upgrade.as_deref(), upgrade, "{name}: upgrade");
-        assert_eq!(head.connection_tokens, tokens, "{name}: tokens");
+        // The common options come first, then the others in order of appearance.
+        let got: Vec<&str> = head.connection_tokens.iter().collect();
+        assert_eq!(got, tokens, "{name}: tokens");
     }
 }
 

@@ -147,7 +147,7 @@ pub fn parse_response_head(
     let headers = owned_headers(response.headers);
     let framing = response_framing(version, request_method, status, &headers)?;
     let connection_tokens = connection_tokens(&headers);
-    let has_token = |t: &str| connection_tokens.iter().any(|c| c == t);
+    let has_token = |t: &str| connection_tokens.has(t);
     let keep_alive = !has_token("close")
         && (version == Version::Http11 || has_token("keep-alive"))
         && framing != ResponseFraming::CloseDelimited;

@@ -148,7 +148,7 @@ const REFRAMED: &[&str] = &["content-length", "transfer-encoding"];
 /// skips its own). Filters `upstream` in place: a passed header is not copied.
 pub fn client_response_headers(
     upstream: Vec<Header>,
-    connection_tokens: &[std::borrow::Cow<'static, str>],
+    connection_tokens: &headers::ConnectionTokens,
     x: &Exchange,
     location: Option<&RoutedLocation>,
     conf: &LocationConf,

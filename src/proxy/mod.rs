@@ -51,16 +51,22 @@ pub async fn handle(
     loop {
         let started = Mark::now();
         let picked = {
-            let mut all = c.worker.peers.borrow_mut();
-            if !all.contains_key(key) {
-                all.insert(key.to_owned(), build_peers(c, pass));
-            }
-            all.get_mut(key).and_then(|peers| {
+            let pick = |peers: &mut Peers| {
                 let i = peers.pick(started.coarse(), &tried)?;
                 let (addr, name) = peers.peer(i).map(|p| (p.addr.clone(), p.name.clone()))?;
                 peers.started(i);
                 Some((i, addr, name))
-            })
+            };
+            let mut all = c.worker.peers.borrow_mut();
+            // One lookup when the target's state exists, as it does after the first
+            // request of a configuration generation.
+            match all.get_mut(key) {
+                Some(peers) => pick(peers),
+                None => pick(
+                    all.entry(key.to_owned())
+                        .or_insert_with(|| build_peers(c, pass)),
+                ),
+            }
         };
         let Some((idx, addr, name)) = picked else {
             if let Some(status) = last {
