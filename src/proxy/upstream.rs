@@ -337,8 +337,10 @@ async fn read_head(
                         buf.drain(..n);
                         continue;
                     }
-                    let rest = buf.split_off(n);
-                    return Ok((head, rest));
+                    // What follows the head (the start of the body) stays in the
+                    // same buffer: moved to its front, not copied into a new one.
+                    buf.drain(..n);
+                    return Ok((head, buf));
                 }
                 Ok(None) => {}
                 Err(e) => return Err((ProxyError::InvalidHead(e), true)),

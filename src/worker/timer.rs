@@ -99,7 +99,13 @@ impl List {
 }
 
 thread_local! {
-    static LIST: RefCell<List> = RefCell::new(List::default());
+    // Initialised at compile time: no first-use check on each of a request's waits.
+    static LIST: RefCell<List> = const {
+        RefCell::new(List {
+            slots: Vec::new(),
+            free: Vec::new(),
+        })
+    };
 }
 
 /// A deadline's place on the list while its wait is pending; dropping it (the wait
