@@ -347,6 +347,38 @@ fn slow_app_gives_504_after_proxy_read_timeout() {
     assert_status(&r, 200);
 }
 
+/// `$request_time` and `$upstream_response_time` as nginx logs them: seconds with
+/// milliseconds, read from the precise clock once a `log_format` names them. A Flask
+/// view that sleeps 0.3 s shows in both; a quick one stays far below it.
+#[test]
+fn request_and_upstream_times_are_logged_in_milliseconds() {
+    let site = site_dir();
+    let g = Gunicorn::tcp(1);
+    let v = Vestibule::start_with(
+        &guide_server(&g.proxy_pass(), site.path(), ""),
+        "log_format timing '$request_uri $request_time $upstream_response_time';\n    access_log @DIR@/timing.log timing;",
+        Driver::Default,
+    );
+    let times = |uri: &str| -> (f64, f64) {
+        assert_status(&v.get(uri, "example.com"), 200);
+        let line = v.wait_for_log_line("timing.log", &format!("{uri} "));
+        let f: Vec<&str> = line.split(' ').collect();
+        for t in &f[1..] {
+            let (_, ms) = t.split_once('.').unwrap_or_else(|| panic!("{line}"));
+            assert_eq!(ms.len(), 3, "three decimals: {line}");
+        }
+        (f[1].parse().unwrap(), f[2].parse().unwrap())
+    };
+    let (request, upstream) = times("/slow?s=0.3");
+    assert!(upstream >= 0.29 && upstream < 5.0, "upstream {upstream}");
+    assert!(request >= upstream, "request {request} upstream {upstream}");
+    let (request, upstream) = times("/");
+    assert!(
+        request < 0.29 && upstream <= request,
+        "{request} {upstream}"
+    );
+}
+
 #[test]
 fn body_over_client_max_body_size_gives_413() {
     let site = site_dir();

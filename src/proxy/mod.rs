@@ -12,7 +12,6 @@ pub mod relay;
 pub mod spool;
 mod upstream;
 
-use crate::worker::stopwatch::Mark;
 use std::sync::Arc;
 
 use crate::config::model::{
@@ -23,6 +22,7 @@ use crate::route::RoutedLocation;
 use crate::worker::body::{self, BodyReadError, BodyReader};
 use crate::worker::dispatch::{context, Conn, Outcome};
 use crate::worker::exchange::{BodyState, Exchange, UpstreamAttempt};
+use crate::worker::stopwatch::Mark;
 use balancer::Peers;
 use error::ProxyError;
 use pool::KeepAlive;
