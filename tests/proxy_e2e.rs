@@ -370,7 +370,7 @@ fn request_and_upstream_times_are_logged_in_milliseconds() {
         (f[1].parse().unwrap(), f[2].parse().unwrap())
     };
     let (request, upstream) = times("/slow?s=0.3");
-    assert!(upstream >= 0.29 && upstream < 5.0, "upstream {upstream}");
+    assert!((0.29..5.0).contains(&upstream), "upstream {upstream}");
     assert!(request >= upstream, "request {request} upstream {upstream}");
     let (request, upstream) = times("/");
     assert!(
