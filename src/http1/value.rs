@@ -44,7 +44,8 @@ impl HeaderValue {
     }
 
     /// Whether the value lives on the heap (it is longer than [`INLINE`]).
-    pub fn is_on_heap(&self) -> bool {
+    #[cfg(test)]
+    fn is_on_heap(&self) -> bool {
         matches!(self.0, Repr::Heap(_))
     }
 }
@@ -59,12 +60,6 @@ impl Deref for HeaderValue {
     type Target = [u8];
 
     fn deref(&self) -> &[u8] {
-        self.as_slice()
-    }
-}
-
-impl AsRef<[u8]> for HeaderValue {
-    fn as_ref(&self) -> &[u8] {
         self.as_slice()
     }
 }
@@ -111,12 +106,6 @@ impl PartialEq for HeaderValue {
 }
 
 impl Eq for HeaderValue {}
-
-impl PartialEq<[u8]> for HeaderValue {
-    fn eq(&self, other: &[u8]) -> bool {
-        self.as_slice() == other
-    }
-}
 
 impl Hash for HeaderValue {
     fn hash<H: Hasher>(&self, state: &mut H) {

@@ -178,22 +178,20 @@ mod tests {
         UpstreamAddr::Tcp("127.0.0.1:8000".parse().unwrap())
     }
 
+    /// The stream `take` hands out at `now` under [`LIMITS`], if any.
+    fn taken(pool: &mut Pool<i32>, now: Duration) -> Option<i32> {
+        pool.take(&addr(), now, LIMITS.idle_timeout)
+            .map(|p| p.stream)
+    }
+
     #[test]
     fn the_newest_connection_is_taken_first() {
         let (mut pool, t0) = (Pool::new(), Duration::from_secs(1000));
         pool.put(&addr(), 1, 0, &LIMITS, t0);
         pool.put(&addr(), 2, 0, &LIMITS, t0);
-        assert_eq!(
-            pool.take(&addr(), t0, LIMITS.idle_timeout)
-                .map(|p| p.stream),
-            Some(2)
-        );
-        assert_eq!(
-            pool.take(&addr(), t0, LIMITS.idle_timeout)
-                .map(|p| p.stream),
-            Some(1)
-        );
-        assert!(pool.take(&addr(), t0, LIMITS.idle_timeout).is_none());
+        assert_eq!(taken(&mut pool, t0), Some(2));
+        assert_eq!(taken(&mut pool, t0), Some(1));
+        assert_eq!(taken(&mut pool, t0), None);
     }
 
     #[test]
@@ -211,16 +209,8 @@ mod tests {
         assert_eq!(pool.idle(&addr()), 5, "not yet past the grace");
         pool.trim(t0 + SURPLUS_GRACE + Duration::from_millis(1));
         assert_eq!(pool.idle(&addr()), 2, "past it: back to keepalive");
-        assert_eq!(
-            pool.take(&addr(), t0, LIMITS.idle_timeout)
-                .map(|p| p.stream),
-            Some(4)
-        );
-        assert_eq!(
-            pool.take(&addr(), t0, LIMITS.idle_timeout)
-                .map(|p| p.stream),
-            Some(3)
-        );
+        assert_eq!(taken(&mut pool, t0), Some(4));
+        assert_eq!(taken(&mut pool, t0), Some(3));
     }
 
     #[test]
@@ -233,16 +223,8 @@ mod tests {
         pool.put(&addr(), 9, 0, &LIMITS, later);
         // keepalive 2: the newest return and the newest of the old ones remain.
         assert_eq!(pool.idle(&addr()), 2);
-        assert_eq!(
-            pool.take(&addr(), later, LIMITS.idle_timeout)
-                .map(|p| p.stream),
-            Some(9)
-        );
-        assert_eq!(
-            pool.take(&addr(), later, LIMITS.idle_timeout)
-                .map(|p| p.stream),
-            Some(3)
-        );
+        assert_eq!(taken(&mut pool, later), Some(9));
+        assert_eq!(taken(&mut pool, later), Some(3));
     }
 
     #[test]
