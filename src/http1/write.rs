@@ -13,6 +13,11 @@ pub const CONTINUE_100: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 
 /// Appends `HTTP/1.1 200 OK\r\n`.
 pub fn write_status_line(version: Version, status: u16, reason: &str, out: &mut Vec<u8>) {
+    // Nearly every response: one copy of a literal.
+    if version == Version::Http11 && status == 200 && reason == "OK" {
+        out.extend_from_slice(b"HTTP/1.1 200 OK\r\n");
+        return;
+    }
     out.extend_from_slice(version.as_str().as_bytes());
     out.push(b' ');
     push_status_code(status, out);
@@ -54,6 +59,24 @@ pub fn write_header(name: &str, value: &[u8], out: &mut Vec<u8>) {
 pub fn write_known_header(name: &'static str, value: &[u8], out: &mut Vec<u8>) {
     debug_assert!(!name.is_empty() && name.bytes().all(is_tchar), "{name}");
     push_line(name.as_bytes(), value, out);
+}
+
+/// Appends a whole header line spelled out in the code, CRLF included
+/// (`"Connection: close\r\n"`): one copy, nothing to check.
+pub fn write_known_line(line: &'static [u8], out: &mut Vec<u8>) {
+    debug_assert!(line.ends_with(b"\r\n") && !line[..line.len() - 2].contains(&b'\n'));
+    out.extend_from_slice(line);
+}
+
+/// [`write_known_header`] for a value vestibule formats itself (digits, an
+/// HTTP-date), which holds no control byte and is not scanned for one.
+pub fn write_formatted_header(name: &'static str, value: &[u8], out: &mut Vec<u8>) {
+    debug_assert!(!value.iter().any(|&b| b < b' '), "{value:?}");
+    out.reserve(name.len() + value.len() + 4);
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
 }
 
 fn push_line(name: &[u8], value: &[u8], out: &mut Vec<u8>) {
@@ -175,6 +198,27 @@ mod tests {
         let mut out = Vec::new();
         write_request_line(&Method::Get, "/a b", Version::Http10, &mut out);
         assert_eq!(out, b"GET /a%20b HTTP/1.0\r\n");
+    }
+
+    #[test]
+    fn the_literal_lines_are_what_the_general_path_writes() {
+        // `200 OK` is copied whole; any other status or phrase goes the long way.
+        for (version, status, reason, line) in [
+            (Version::Http11, 200, "OK", &b"HTTP/1.1 200 OK\r\n"[..]),
+            (Version::Http11, 200, "Fine", b"HTTP/1.1 200 Fine\r\n"),
+            (Version::Http10, 200, "OK", b"HTTP/1.0 200 OK\r\n"),
+            (Version::Http11, 201, "OK", b"HTTP/1.1 201 OK\r\n"),
+        ] {
+            let mut out = Vec::new();
+            write_status_line(version, status, reason, &mut out);
+            assert_eq!(out, line, "{status} {reason}");
+        }
+        let (mut literal, mut general) = (Vec::new(), Vec::new());
+        write_known_line(b"Connection: keep-alive\r\n", &mut literal);
+        write_formatted_header("Content-Length", b"1024", &mut literal);
+        write_known_header("Connection", b"keep-alive", &mut general);
+        write_known_header("Content-Length", b"1024", &mut general);
+        assert_eq!(literal, general);
     }
 
     #[test]

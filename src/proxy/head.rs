@@ -103,7 +103,7 @@ pub fn upstream_request_head(
             write::write_known_header("Connection", b"upgrade", out);
         }
         _ if !keep_alive || version == Version::Http10 => {
-            write::write_known_header("Connection", b"close", out)
+            write::write_known_line(b"Connection: close\r\n", out)
         }
         _ => {}
     }
@@ -112,7 +112,7 @@ pub fn upstream_request_head(
         UpstreamBody::Length(n) => {
             write::write_known_header("Content-Length", n.to_string().as_bytes(), out)
         }
-        UpstreamBody::Chunked => write::write_known_header("Transfer-Encoding", b"chunked", out),
+        UpstreamBody::Chunked => write::write_known_line(b"Transfer-Encoding: chunked\r\n", out),
     }
     for h in &x.head.headers {
         let name: &str = &h.name;

@@ -11,6 +11,11 @@ use crate::http1::{reason_phrase, write, Header, Method, Version};
 /// `Server:` when `server_tokens on`.
 pub const SERVER_TOKEN: &str = concat!("vestibule/", env!("CARGO_PKG_VERSION"));
 
+/// The `Server` line for `server_tokens on` and for `off`.
+const SERVER_LINE: &[u8] =
+    concat!("Server: vestibule/", env!("CARGO_PKG_VERSION"), "\r\n").as_bytes();
+const SERVER_LINE_BARE: &[u8] = b"Server: vestibule\r\n";
+
 /// How the response body is delimited for the client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Framing {
@@ -78,15 +83,17 @@ pub fn write_head(
     // The header lines go straight into `out`; one copy of them is kept for
     // `$sent_http_*` when a configuration reads it (no allocation per header).
     let lines_start = out.len();
+    // The lines vestibule writes itself are literals or values it formats: copied
+    // whole, not scanned for control bytes as a configured or upstream value is.
     let server = if conf.server_tokens {
-        SERVER_TOKEN
+        SERVER_LINE
     } else {
-        "vestibule"
+        SERVER_LINE_BARE
     };
-    write::write_known_header("Server", server.as_bytes(), out);
+    write::write_known_line(server, out);
     {
         let mut date = worker.date.borrow_mut();
-        write::write_known_header(
+        write::write_formatted_header(
             "Date",
             date.http_date(crate::sys::coarse_wall_time()).as_bytes(),
             out,
@@ -102,18 +109,18 @@ pub fn write_head(
     match framing {
         Framing::None | Framing::Close => {}
         Framing::Length(n) => {
-            write::write_known_header("Content-Length", decimal(n, &mut digits), out)
+            write::write_formatted_header("Content-Length", decimal(n, &mut digits), out)
         }
-        Framing::Chunked => write::write_known_header("Transfer-Encoding", b"chunked", out),
+        Framing::Chunked => write::write_known_line(b"Transfer-Encoding: chunked\r\n", out),
     }
     if keep_alive {
-        write::write_known_header("Connection", b"keep-alive", out);
+        write::write_known_line(b"Connection: keep-alive\r\n", out);
         if let Some(t) = conf.keepalive_header_timeout {
             let value = format!("timeout={}", t.as_secs());
             write::write_known_header("Keep-Alive", value.as_bytes(), out);
         }
     } else {
-        write::write_known_header("Connection", b"close", out);
+        write::write_known_line(b"Connection: close\r\n", out);
     }
     let always_only = !add_header_applies(status);
     let mut value = Vec::new();
