@@ -127,20 +127,50 @@ pub fn upstream_request_head(
     write::write_head_end(out);
 }
 
-/// Response headers nginx hides unless `proxy_pass_header` names them.
-const HIDDEN_BY_DEFAULT: &[&str] = &[
-    "date",
-    "server",
-    "x-pad",
-    "x-accel-expires",
-    "x-accel-redirect",
-    "x-accel-limit-rate",
-    "x-accel-buffering",
-    "x-accel-charset",
-];
+/// What the proxy does with an upstream response header, by its name alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum NameClass {
+    /// `Content-Length`, `Transfer-Encoding`: vestibule writes its own from the
+    /// framing it chooses.
+    Reframed,
+    /// The other [`headers::HOP_BY_HOP`] fields.
+    HopByHop,
+    /// Hidden by nginx unless `proxy_pass_header` names it: `Date`, `Server`,
+    /// `X-Pad`, `X-Accel-Expires`, `-Redirect`, `-Limit-Rate`, `-Buffering`,
+    /// `-Charset`.
+    Hidden,
+    /// Rewritten by `proxy_redirect`.
+    Location,
+    Refresh,
+    Other,
+}
 
-/// Headers vestibule writes itself from the framing it chooses.
-const REFRAMED: &[&str] = &["content-length", "transfer-encoding"];
+/// The [`NameClass`] of `name` (ASCII case-insensitive). It is compared only with
+/// the listed names of its own length: for each header of each proxied response,
+/// one test of the length and at most two comparisons, instead of a walk through
+/// every list (the unit tests check it against the lists).
+fn classify(name: &str) -> NameClass {
+    use NameClass::*;
+    let is = |listed: &str| name.eq_ignore_ascii_case(listed);
+    match name.len() {
+        2 if is("te") => HopByHop,
+        4 if is("date") => Hidden,
+        5 if is("x-pad") => Hidden,
+        6 if is("server") => Hidden,
+        7 if is("trailer") || is("upgrade") => HopByHop,
+        7 if is("refresh") => Refresh,
+        8 if is("location") => Location,
+        10 if is("connection") || is("keep-alive") => HopByHop,
+        14 if is("content-length") => Reframed,
+        15 if is("x-accel-expires") || is("x-accel-charset") => Hidden,
+        16 if is("proxy-connection") => HopByHop,
+        16 if is("x-accel-redirect") => Hidden,
+        17 if is("transfer-encoding") => Reframed,
+        17 if is("x-accel-buffering") => Hidden,
+        18 if is("x-accel-limit-rate") => Hidden,
+        _ => Other,
+    }
+}
 
 /// The upstream's response headers as the client gets them: hop-by-hop and hidden
 /// ones removed, `Location` and `Refresh` rewritten by `proxy_redirect`. `Date` and
@@ -167,16 +197,17 @@ pub fn client_response_headers(
         if switching_protocols && among(&["upgrade", "connection"], name) {
             return true;
         }
-        let passed = among_owned(&proxy.pass_headers, name);
-        if among(REFRAMED, name)
-            || headers::is_hop_by_hop(name, connection_tokens)
-            || among_owned(&proxy.hide_headers, name)
-            || (among(HIDDEN_BY_DEFAULT, name) && !passed)
-        {
+        let class = classify(name);
+        let dropped = match class {
+            NameClass::Reframed | NameClass::HopByHop => true,
+            NameClass::Hidden => !among_owned(&proxy.pass_headers, name),
+            _ => false,
+        };
+        if dropped || connection_tokens.names(name) || among_owned(&proxy.hide_headers, name) {
             return false;
         }
-        let refresh = name.eq_ignore_ascii_case("refresh");
-        if refresh || name.eq_ignore_ascii_case("location") {
+        if matches!(class, NameClass::Location | NameClass::Refresh) {
+            let refresh = class == NameClass::Refresh;
             let value = String::from_utf8_lossy(&h.value);
             let rewritten = rewrite_redirect(&value, refresh, x, location, pass, &proxy.redirect);
             h.value = rewritten.into();
@@ -259,5 +290,94 @@ fn default_rule(location: Option<&RoutedLocation>, pass: &ProxyPass) -> (String,
             let base = pass.url.trim_end_matches('/');
             (format!("{base}{prefix}"), prefix)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+
+    /// nginx's lists (`ngx_http_proxy_hide_headers` and the framing and hop-by-hop
+    /// fields), which [`classify`] must agree with.
+    const HIDDEN_BY_DEFAULT: &[&str] = &[
+        "date",
+        "server",
+        "x-pad",
+        "x-accel-expires",
+        "x-accel-redirect",
+        "x-accel-limit-rate",
+        "x-accel-buffering",
+        "x-accel-charset",
+    ];
+    const REFRAMED: &[&str] = &["content-length", "transfer-encoding"];
+
+    /// `x-accel-expires` as `X-Accel-Expires`.
+    fn title_case(name: &str) -> String {
+        let mut after_dash = true;
+        name.chars()
+            .map(|c| {
+                let out = if after_dash {
+                    c.to_ascii_uppercase()
+                } else {
+                    c
+                };
+                after_dash = c == '-';
+                out
+            })
+            .collect()
+    }
+
+    fn by_the_lists(name: &str) -> NameClass {
+        let among = |list: &[&str]| list.iter().any(|n| n.eq_ignore_ascii_case(name));
+        if among(REFRAMED) {
+            NameClass::Reframed
+        } else if among(&headers::HOP_BY_HOP) {
+            NameClass::HopByHop
+        } else if among(HIDDEN_BY_DEFAULT) {
+            NameClass::Hidden
+        } else if name.eq_ignore_ascii_case("location") {
+            NameClass::Location
+        } else if name.eq_ignore_ascii_case("refresh") {
+            NameClass::Refresh
+        } else {
+            NameClass::Other
+        }
+    }
+
+    #[test]
+    fn names_are_classified_as_the_lists_say() {
+        let listed = REFRAMED
+            .iter()
+            .chain(headers::HOP_BY_HOP.iter())
+            .chain(HIDDEN_BY_DEFAULT)
+            .chain(&["location", "refresh"]);
+        let others = [
+            "",
+            "t",
+            "tE",
+            "Content-Type",
+            "Set-Cookie",
+            "Vary",
+            "ETag",
+            "Expires",
+            "Last-Modified",
+            "X-Accel-Other",
+            "x-accel-",
+            "X-Powered-By",
+            "Date2",
+            "content-lengthx",
+            "Connectio",
+            "keep_alive",
+            "Locations",
+        ];
+        for name in listed.copied().chain(others) {
+            for spelling in [name.to_owned(), name.to_ascii_uppercase(), title_case(name)] {
+                assert_eq!(classify(&spelling), by_the_lists(&spelling), "{spelling}");
+            }
+        }
+        assert_eq!(classify("Content-Length"), NameClass::Reframed);
+        assert_eq!(classify("Server"), NameClass::Hidden);
+        assert_eq!(classify("Content-Type"), NameClass::Other);
     }
 }
