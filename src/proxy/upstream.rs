@@ -87,7 +87,10 @@ pub async fn attempt(
                 x.body = crate::worker::exchange::BodyState::Consumed;
             }
         }
+        // `biased`: the head first, with no random pick per poll; a head that came
+        // in with the client's close is still answered.
         let waited = monoio::select! {
+            biased;
             head = read_head(&mut up, &x.head.method, conf) => Some(head),
             () = client_gone(c.stream) => None,
         };
