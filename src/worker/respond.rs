@@ -248,6 +248,13 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_server_lines_spell_the_server_token() {
+        let line = |l: &[u8]| String::from_utf8(l.to_vec()).unwrap();
+        assert_eq!(line(SERVER_LINE), format!("Server: {SERVER_TOKEN}\r\n"));
+        assert_eq!(line(SERVER_LINE_BARE), "Server: vestibule\r\n");
+    }
+
+    #[test]
     fn default_pages_look_like_nginx() {
         let page = String::from_utf8(default_page(502, false)).unwrap();
         assert_eq!(
