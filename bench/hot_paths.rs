@@ -82,14 +82,7 @@ fn chunked_decoding(c: &mut Criterion) {
 fn site() -> (HttpConfig, Router) {
     let origin = Arc::new(Origin::File("/bench.conf".into()));
     let tree = parse(SITE, &origin).unwrap();
-    let built = build(
-        &tree,
-        &BuildOptions {
-            prefix: "/".into(),
-            is_root: false,
-        },
-    )
-    .unwrap();
+    let built = build(&tree, &BuildOptions::new("/", false)).unwrap();
     let http = built.config.http.unwrap();
     let router = Router::compile(&http);
     (http, router)

@@ -79,13 +79,7 @@ pub fn config_parse(data: &[u8]) {
     };
     let origin = Arc::new(Origin::File("/fuzz.conf".into()));
     if let Ok(tree) = parse(text, &origin) {
-        let _ = build(
-            &tree,
-            &BuildOptions {
-                prefix: "/".into(),
-                is_root: false,
-            },
-        );
+        let _ = build(&tree, &BuildOptions::new("/", false));
     }
 }
 
@@ -120,10 +114,7 @@ fn router() -> &'static (crate::config::model::HttpConfig, Router) {
     ROUTER.get_or_init(|| {
         let origin = Arc::new(Origin::File(PathBuf::from("/fuzz/routes.conf")));
         let tree = parse(ROUTES, &origin).expect("the route table parses");
-        let options = BuildOptions {
-            prefix: PathBuf::from("/"),
-            is_root: false,
-        };
+        let options = BuildOptions::new(PathBuf::from("/"), false);
         let built = build(&tree, &options).expect("the route table builds");
         let http = built.config.http.expect("the route table has http");
         let router = Router::compile(&http);

@@ -259,3 +259,130 @@ fn signal_option_sends_the_signal_to_the_pid_in_the_pid_file() {
         "vestibule: [error] kill(2147483646, 1) failed (3: No such process)\n"
     );
 }
+
+/// `-p DIR/ -c conf/main.conf -e error.log` run from `/`, as nginx resolves them: `-c`
+/// and `-e` against the prefix, `include` against the main file's directory, `root`,
+/// `pid` and `access_log` against the prefix. No `error_log` is written, so errors go
+/// to the `-e` file.
+#[test]
+fn prefix_relative_paths_resolve_as_nginx_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let prefix = dir.path();
+    // Workers may run as nobody (root master, no `user`): let them in.
+    std::fs::set_permissions(prefix, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    for sub in ["conf/sites", "html", "logs"] {
+        std::fs::create_dir_all(prefix.join(sub)).unwrap();
+    }
+    std::fs::write(prefix.join("html/index.html"), "from the prefix\n").unwrap();
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    std::fs::write(
+        prefix.join("conf/main.conf"),
+        "daemon off;\nworker_processes 1;\npid logs/v.pid;\nevents {}\nhttp {\n    include sites/*.conf;\n}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        prefix.join("conf/sites/site.conf"),
+        format!(
+            "server {{\n    listen 127.0.0.1:{port};\n    root html;\n    access_log logs/access.log;\n    location /missing {{ proxy_pass http://127.0.0.1:1; }}\n}}\n"
+        ),
+    )
+    .unwrap();
+    let prefix_arg = format!("{}/", prefix.display());
+    let tested = Command::new(env!("CARGO_BIN_EXE_vestibule"))
+        .current_dir("/")
+        .args([
+            "-t",
+            "-p",
+            &prefix_arg,
+            "-c",
+            "conf/main.conf",
+            "-e",
+            "error.log",
+        ])
+        .output()
+        .unwrap();
+    assert!(tested.status.success(), "{}", stderr(&tested));
+    let child = Command::new(env!("CARGO_BIN_EXE_vestibule"))
+        .current_dir("/")
+        .args(["-p", &prefix_arg, "-c", "conf/main.conf", "-e", "error.log"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut child = KillOnDrop(child);
+    let child = &mut child.0;
+    let started = Instant::now();
+    let body = loop {
+        let answer = std::net::TcpStream::connect(("127.0.0.1", port)).and_then(|mut s| {
+            use std::io::{Read, Write};
+            s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")?;
+            let mut text = String::new();
+            s.read_to_string(&mut text)?;
+            Ok(text)
+        });
+        match answer {
+            Ok(text) => break text,
+            Err(e) => {
+                assert!(
+                    started.elapsed() < Duration::from_secs(10),
+                    "not serving: {e}"
+                );
+                assert!(child.try_wait().unwrap().is_none(), "vestibule exited");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    };
+    assert!(body.starts_with("HTTP/1.1 200"), "{body}");
+    assert!(body.ends_with("from the prefix\n"), "{body}");
+    // A 502 puts an error line in the -e file.
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    {
+        use std::io::{Read, Write};
+        s.write_all(b"GET /missing HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut text = String::new();
+        s.read_to_string(&mut text).unwrap();
+        assert!(text.starts_with("HTTP/1.1 502"), "{text}");
+    }
+    let pid: u32 = std::fs::read_to_string(prefix.join("logs/v.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(pid, child.id());
+    let access = wait_for_text(&prefix.join("logs/access.log"), "\"GET / HTTP/1.1\" 200");
+    assert!(access.contains("\"GET / HTTP/1.1\" 200"), "{access}");
+    let errors = wait_for_text(&prefix.join("error.log"), "connect() failed");
+    assert!(errors.contains("connect() failed"), "{errors}");
+    // SAFETY: kill(2) on the pid of a child this test started.
+    unsafe { libc::kill(i32::try_from(child.id()).unwrap(), libc::SIGQUIT) };
+    child.wait().unwrap();
+}
+
+/// The text of `path` once it contains `needle` (logs are written by workers, the
+/// access log on a flush timer), or what it holds after ten seconds.
+fn wait_for_text(path: &Path, needle: &str) -> String {
+    let started = Instant::now();
+    loop {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        if text.contains(needle) || started.elapsed() > Duration::from_secs(10) {
+            return text;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A started vestibule that a failing assertion must not leave running.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}

@@ -22,6 +22,7 @@ fn config(text: &str) -> Config {
         prefix: Some(PathBuf::from("/prefix")),
         directives: None,
         embedded_if_missing: false,
+        error_log: None,
     })
     .unwrap_or_else(|e| panic!("{e}"));
     loaded.config
@@ -312,6 +313,7 @@ fn command_line_directives_come_first_and_conflict_as_duplicates() {
         prefix: None,
         directives: Some(g.to_string()),
         embedded_if_missing: false,
+        error_log: None,
     };
     let loaded = load(&opts("daemon off;")).unwrap();
     assert!(!loaded.config.main.daemon);
@@ -332,6 +334,7 @@ fn embedded_configuration_loads_when_the_default_file_is_missing() {
         prefix: None,
         directives: None,
         embedded_if_missing: true,
+        error_log: None,
     })
     .unwrap();
     let s = server(&loaded.config, 0);

@@ -747,3 +747,87 @@ fn systemd_gets_watchdog_pings_and_hears_a_failed_reload() {
     );
     assert_eq!(v.get("/", "x").text(), "hi", "the old configuration serves");
 }
+
+/// Started as root with no `user` line, workers run as `nobody` (nginx's default):
+/// a file in a 0700 root-owned directory gets 403, a world-readable one 200, and the
+/// access log the master created is written by the worker.
+#[test]
+fn without_user_a_root_master_serves_as_nobody() {
+    if !vestibule::sys::is_root() {
+        return; // Only a root master switches users (as nginx).
+    }
+    let nobody = vestibule::sys::user_by_name("nobody").expect("a nobody user");
+    let dir = tempfile::tempdir().unwrap();
+    let mode = |path: &std::path::Path, mode: u32| {
+        std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(mode)).unwrap();
+    };
+    mode(dir.path(), 0o755);
+    let d = dir.path().display();
+    std::fs::create_dir_all(dir.path().join("www/private")).unwrap();
+    std::fs::write(dir.path().join("www/public.txt"), "public\n").unwrap();
+    std::fs::write(dir.path().join("www/private/secret.txt"), "secret\n").unwrap();
+    mode(&dir.path().join("www/private"), 0o700);
+    let port = common::free_port();
+    let conf = dir.path().join("v.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "daemon off;\nworker_processes 1;\npid {d}/v.pid;\nerror_log {d}/error.log info;\n\
+             http {{ access_log {d}/access.log; server {{ listen 127.0.0.1:{port}; root {d}/www; }} }}\n"
+        ),
+    )
+    .unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_vestibule"))
+        .arg("-c")
+        .arg(&conf)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let master = i32::try_from(child.id()).unwrap();
+    let log = dir.path().join("error.log");
+    let worker = || -> Option<i32> {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.split("start worker process ").nth(1))
+            .find_map(|p| p.trim().parse().ok())
+    };
+    let serving = common::wait_until(Duration::from_secs(10), || {
+        worker().is_some() && std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    let fetch = |path: &str| {
+        let mut c = common::Client::connect(port);
+        c.send(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes());
+        c.read_response(false)
+    };
+    let outcome = std::panic::catch_unwind(|| {
+        assert!(serving, "not serving");
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", worker().unwrap())).unwrap();
+        let uid_line = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
+        assert!(
+            uid_line
+                .split_whitespace()
+                .skip(1)
+                .all(|u| u == nobody.uid.to_string()),
+            "{uid_line}"
+        );
+        assert_eq!(fetch("/public.txt").status, 200);
+        assert_eq!(fetch("/private/secret.txt").status, 403);
+        let access = dir.path().join("access.log");
+        assert!(
+            common::wait_until(Duration::from_secs(10), || {
+                std::fs::read_to_string(&access)
+                    .unwrap_or_default()
+                    .contains("\"GET /private/secret.txt HTTP/1.1\" 403")
+            }),
+            "access log not written"
+        );
+    });
+    signal(master, libc::SIGTERM);
+    child.wait().unwrap();
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}

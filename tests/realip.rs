@@ -375,6 +375,7 @@ fn settings_merge_down_as_nginx_merges_them() {
         prefix: None,
         directives: None,
         embedded_if_missing: false,
+        error_log: None,
     })
     .unwrap_or_else(|e| panic!("{e}"));
     let http = loaded.config.http.unwrap();

@@ -11,14 +11,14 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use crate::config::model::LogTarget;
 use crate::config::{self, LoadOptions, Loaded};
 
 pub use args::{Options, Signal};
 
 /// The configuration read when no `-c` is given.
 pub const DEFAULT_CONF_FILE: &str = "/etc/vestibule/vestibule.conf";
-/// The error log used before the configuration is read, when no `-e` is given.
-pub const DEFAULT_ERROR_LOG: &str = "/var/log/vestibule/error.log";
+pub use crate::config::{DEFAULT_ERROR_LOG, DEFAULT_PREFIX};
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// Runs the command line (arguments after the program name) and returns the exit code.
@@ -30,12 +30,13 @@ pub fn main<I: IntoIterator<Item = OsString>>(args: I) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let out = Console::new(&opts);
+    let paths = Paths::resolve(&opts);
+    let out = Console::new(&paths);
     if opts.help || opts.version {
         print_version(&opts);
         return ExitCode::SUCCESS;
     }
-    let load_options = load_options(&opts);
+    let load_options = load_options(&opts, &paths);
     if opts.test {
         return test(&opts, &load_options, &out);
     }
@@ -49,21 +50,55 @@ pub fn main<I: IntoIterator<Item = OsString>>(args: I) -> ExitCode {
     serve::run(loaded, load_options, &out)
 }
 
-fn load_options(opts: &Options) -> LoadOptions {
-    let main_file = match &opts.conf_file {
-        Some(path) => absolute(path),
-        None => PathBuf::from(DEFAULT_CONF_FILE),
-    };
-    LoadOptions {
-        main_file,
-        prefix: opts.prefix.as_deref().map(absolute),
-        directives: opts.directives.clone(),
-        embedded_if_missing: opts.conf_file.is_none(),
+/// The files the command line names, resolved as nginx resolves them
+/// (`ngx_process_options`): the prefix is `-p` (else [`DEFAULT_PREFIX`]); a relative
+/// `-c` or `-e` is relative to the prefix, not to the working directory.
+#[derive(Debug, Clone)]
+struct Paths {
+    prefix: PathBuf,
+    conf_file: PathBuf,
+    /// `-e`: `None` when not given.
+    error_log: Option<LogTarget>,
+}
+
+impl Paths {
+    fn resolve(opts: &Options) -> Paths {
+        // nginx uses `-p` as given, so a relative one is relative to the working
+        // directory; it is made absolute here so that it stays right after a chdir.
+        let prefix = match &opts.prefix {
+            Some(p) => absolute(p),
+            None => PathBuf::from(DEFAULT_PREFIX),
+        };
+        let conf_file = match &opts.conf_file {
+            Some(path) => prefix.join(path),
+            None => PathBuf::from(DEFAULT_CONF_FILE),
+        };
+        let error_log = opts.error_log.as_ref().map(|path| {
+            if path.as_os_str() == "stderr" {
+                LogTarget::Stderr
+            } else {
+                LogTarget::File(prefix.join(path))
+            }
+        });
+        Paths {
+            prefix,
+            conf_file,
+            error_log,
+        }
     }
 }
 
-/// `-c` and `-p` relative to the working directory (nginx takes them relative to its
-/// compiled-in prefix, which surprises everyone; see docs/cli.md).
+fn load_options(opts: &Options, paths: &Paths) -> LoadOptions {
+    LoadOptions {
+        main_file: paths.conf_file.clone(),
+        prefix: Some(paths.prefix.clone()),
+        directives: opts.directives.clone(),
+        embedded_if_missing: opts.conf_file.is_none(),
+        error_log: paths.error_log.clone(),
+    }
+}
+
+/// A path relative to the working directory made absolute.
 fn absolute(path: &Path) -> PathBuf {
     if path.is_absolute() {
         return path.to_path_buf();
@@ -127,7 +162,8 @@ fn print_version(opts: &Options) {
     eprintln!("vestibule version: vestibule/{VERSION}");
     if opts.version_verbose {
         eprintln!("default configuration file: {DEFAULT_CONF_FILE}");
-        eprintln!("default prefix: the configuration file's directory");
+        eprintln!("default prefix: {DEFAULT_PREFIX}");
+        eprintln!("default error log: {DEFAULT_ERROR_LOG}");
         eprintln!("built-in files: proxy_params, mime.types, default configuration");
     }
     if opts.help {
@@ -147,7 +183,7 @@ Options:
   -T            : test configuration, dump it and exit
   -q            : suppress non-error messages during configuration testing
   -s signal     : send signal to a master process: stop, quit, reopen, reload
-  -p prefix     : set prefix path (default: the configuration file's directory)
+  -p prefix     : set prefix path (default: /usr/share/vestibule/)
   -e filename   : set error log file (default: /var/log/vestibule/error.log)
   -c filename   : set configuration file (default: /etc/vestibule/vestibule.conf)
   -g directives : set global directives out of configuration file
@@ -160,8 +196,11 @@ pub struct Console {
 }
 
 impl Console {
-    fn new(opts: &Options) -> Console {
-        let error_log = opts.error_log.clone().filter(|p| p.as_os_str() != "stderr");
+    fn new(paths: &Paths) -> Console {
+        let error_log = match &paths.error_log {
+            Some(LogTarget::File(path)) => Some(path.clone()),
+            Some(LogTarget::Stderr) | None => None,
+        };
         Console { error_log }
     }
 

@@ -29,14 +29,26 @@ pub use error::{ConfigError, ConfigErrorKind, ConfigErrors, ConfigWarning};
 pub use model::Config;
 pub use source::SourceFile;
 
-/// Where the configuration comes from (the CLI's `-c`, `-p`, `-g`).
+/// The prefix when no `-p` is given: nginx's compiled-in `--prefix` (Debian's nginx
+/// has `/usr/share/nginx`). Relative `-c`, `-e`, `root`, `pid`, logs and temp paths
+/// are taken relative to it.
+pub const DEFAULT_PREFIX: &str = "/usr/share/vestibule/";
+
+/// The error log when neither `-e` nor the configuration names one.
+pub const DEFAULT_ERROR_LOG: &str = "/var/log/vestibule/error.log";
+
+/// Where the configuration comes from (the CLI's `-c`, `-p`, `-e`, `-g`).
 #[derive(Debug, Clone)]
 pub struct LoadOptions {
-    /// The main file (`-c`, default `/etc/vestibule/vestibule.conf`).
+    /// The main file (`-c`, default `/etc/vestibule/vestibule.conf`), already resolved
+    /// against the prefix. Relative `include`s are resolved against its directory.
     pub main_file: PathBuf,
-    /// `-p`: the prefix for relative paths in directives. Defaults to the directory of
-    /// the main file.
+    /// `-p`: the prefix for relative paths in directives (`root`, `pid`, logs, temp
+    /// paths); [`DEFAULT_PREFIX`] when `None`.
     pub prefix: Option<PathBuf>,
+    /// `-e`: the error log when the configuration names none (else
+    /// [`DEFAULT_ERROR_LOG`]).
+    pub error_log: Option<model::LogTarget>,
     /// `-g`: extra main-context directives.
     pub directives: Option<String>,
     /// Run the embedded configuration when the main file is missing (only when no `-c`
@@ -61,14 +73,21 @@ pub fn load(options: &LoadOptions) -> Result<Loaded, ConfigErrors> {
     };
     let read_options = read::ReadOptions {
         main_file: options.main_file.clone(),
-        conf_dir: conf_dir.clone(),
+        conf_dir,
         command_line: options.directives.clone(),
         embedded_main_if_missing: options.embedded_if_missing,
     };
     let read = read::read_config(&read_options)?;
     let build_options = build::BuildOptions {
-        prefix: options.prefix.clone().unwrap_or(conf_dir),
+        prefix: options
+            .prefix
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_PREFIX)),
         is_root: crate::sys::is_root(),
+        default_error_log: options
+            .error_log
+            .clone()
+            .unwrap_or_else(|| model::LogTarget::File(PathBuf::from(DEFAULT_ERROR_LOG))),
     };
     let built = build::build(&read.directives, &build_options).map_err(|mut errors| {
         sort_by_place(&mut errors, &read.sources);

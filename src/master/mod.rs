@@ -14,6 +14,7 @@
 //! forked child starts with default dispositions.
 
 mod activation;
+mod files;
 mod notify;
 mod process;
 mod sockets;
@@ -121,6 +122,7 @@ impl Master {
             std::process::id(),
             master.sockets.addresses().join(", ")
         ));
+        files::prepare(&master.config, &master.error_log);
         master.spawn_generation(n);
         notify(&format!(
             "READY=1\nMAINPID={}\nSTATUS={}",
@@ -316,6 +318,7 @@ impl Master {
     fn reopen(&mut self) {
         self.error_log.notice("reopening logs");
         self.error_log.reopen();
+        files::prepare(&self.config, &self.error_log);
         for pid in self.all_pids() {
             kill(pid, libc::SIGUSR1);
         }
@@ -347,6 +350,7 @@ impl Master {
         for w in &loaded.warnings {
             self.error_log.warn(&w.to_string());
         }
+        files::prepare(&loaded.config, &self.error_log);
         let n = worker_count(&loaded.config);
         if self.can_reload_in_place(&loaded.config, n) {
             self.reload_in_place(loaded.config);

@@ -90,7 +90,9 @@ fn child(
     }
     let error_log = ErrorLog::open(&config.main.error_log)
         .unwrap_or_else(|_| ErrorLog::stderr(crate::config::model::LogLevel::Error));
-    if crate::sys::is_root() && config.main.user_explicit {
+    // As nginx: a root master's workers always switch, to `nobody` when no `user`
+    // is written.
+    if crate::sys::is_root() {
         if let Err(e) = drop_privileges(&config.main.user.user, config.main.user.group.as_deref()) {
             error_log.log(crate::config::model::LogLevel::Emerg, None, &e);
             return 1;

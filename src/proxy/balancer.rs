@@ -21,7 +21,11 @@ pub struct PeerState {
     max_fails: u32,
     fail_timeout: Duration,
     fails: u32,
-    /// When the last failure was recorded, on the coarse monotonic clock.
+    /// When the last failure was recorded, on the coarse monotonic clock (nginx's
+    /// `accessed`).
+    failed_at: Option<Duration>,
+    /// When the failure window last started: the last failure, or the first pick
+    /// after `fail_timeout` had passed since (nginx's `checked`).
     checked: Option<Duration>,
     backup: bool,
     down: bool,
@@ -54,6 +58,7 @@ impl Peers {
                 max_fails: s.max_fails,
                 fail_timeout: s.fail_timeout,
                 fails: 0,
+                failed_at: None,
                 checked: None,
                 backup: s.backup,
                 down: s.down,
@@ -77,6 +82,7 @@ impl Peers {
                 max_fails: IMPLICIT_MAX_FAILS,
                 fail_timeout: IMPLICIT_FAIL_TIMEOUT,
                 fails: 0,
+                failed_at: None,
                 checked: None,
                 backup: false,
                 down: false,
@@ -115,6 +121,19 @@ impl Peers {
         if let [only] = self.peers.as_slice() {
             return (tried.is_empty() && self.available(only, now)).then_some(0);
         }
+        let chosen = self.pick_among(now, tried)?;
+        // The first pick after `fail_timeout` opens a new window: a success from here
+        // on clears the failures (see `succeeded`).
+        let p = &mut self.peers[chosen];
+        if p.checked
+            .is_some_and(|c| now.saturating_sub(c) > p.fail_timeout)
+        {
+            p.checked = Some(now);
+        }
+        Some(chosen)
+    }
+
+    fn pick_among(&mut self, now: Duration, tried: &[usize]) -> Option<usize> {
         for backup in [false, true] {
             let candidates: Vec<usize> = (0..self.peers.len())
                 .filter(|&i| {
@@ -172,16 +191,25 @@ impl Peers {
     pub fn failed(&mut self, i: usize, now: Duration) {
         if let Some(p) = self.peers.get_mut(i) {
             p.fails = p.fails.saturating_add(1);
+            p.failed_at = Some(now);
             p.checked = Some(now);
         }
     }
 
-    /// Records a success: the failure count starts again.
+    /// Records a success. As nginx counts: failures within `fail_timeout` of each
+    /// other add up even with successes between them; only a success on a pick made
+    /// after `fail_timeout` had passed since the last failure clears the count.
     pub fn succeeded(&mut self, i: usize) {
         if let Some(p) = self.peers.get_mut(i) {
-            p.fails = 0;
-            p.checked = None;
+            if p.checked > p.failed_at {
+                p.fails = 0;
+            }
         }
+    }
+
+    /// How many servers the target has (backups included).
+    pub fn count(&self) -> usize {
+        self.peers.len()
     }
 
     pub fn started(&mut self, i: usize) {
@@ -290,7 +318,46 @@ mod tests {
             "the only live server was already tried"
         );
         p.succeeded(0);
-        assert_eq!(p.pick(now, &[1]), Some(0));
+        assert_eq!(
+            p.pick(now, &[1]),
+            None,
+            "a success within fail_timeout does not end the rest"
+        );
+    }
+
+    /// nginx's counting: failures within `fail_timeout` add up across successes; a
+    /// success on the first pick after the window clears them.
+    #[test]
+    fn failures_add_up_within_the_window_despite_successes() {
+        let t = Duration::from_secs(1000);
+        let s = Duration::from_secs;
+        let two = |fails| {
+            let mut a = server(1, 1, false, false);
+            a.max_fails = fails;
+            group(vec![a, server(2, 1, false, false)], Balance::RoundRobin)
+        };
+        let mut p = two(2);
+        p.failed(0, t);
+        p.succeeded(0);
+        p.failed(0, t + s(2));
+        assert_eq!(picks(&mut p, 4, t + s(3)), [1, 1, 1, 1], "two fails in 10s");
+        let mut p = two(2);
+        p.failed(0, t);
+        // The window passes; the first pick after it, and its success, start afresh.
+        let later = t + s(11);
+        assert!(picks(&mut p, 2, later).contains(&0));
+        p.succeeded(0);
+        p.failed(0, later + s(1));
+        assert!(
+            picks(&mut p, 2, later + s(2)).contains(&0),
+            "one fail since the count was cleared"
+        );
+        let mut p = two(2);
+        p.failed(0, t);
+        // With no success in between, a failure after the window still adds up.
+        assert!(picks(&mut p, 2, t + s(11)).contains(&0));
+        p.failed(0, t + s(12));
+        assert_eq!(picks(&mut p, 2, t + s(13)), [1, 1]);
     }
 
     #[test]

@@ -46,6 +46,10 @@ pub enum ProxyError {
     InvalidHead(UpstreamHeadError),
     #[error("no live upstreams {}", Phase::Connecting.words())]
     NoLiveUpstreams,
+    /// A response whose status `proxy_next_upstream` names (`http_502`, ...): it is
+    /// dropped unread and the next server tried. nginx logs no line for it.
+    #[error("upstream answered {0}")]
+    Status(u16),
 }
 
 /// nginx's words for a bad response head, with vestibule's detail in parentheses
@@ -83,12 +87,19 @@ impl ProxyError {
         }
     }
 
-    /// 504 for timeouts, 502 for everything else (nginx's mapping).
+    /// 504 for timeouts, the status itself for a retried status, 502 for everything
+    /// else (nginx's mapping).
     pub fn status(&self) -> u16 {
         match self {
             ProxyError::Timeout { .. } => 504,
+            ProxyError::Status(code) => *code,
             _ => 502,
         }
+    }
+
+    /// Whether the error log gets a line for this error.
+    pub fn is_logged(&self) -> bool {
+        !matches!(self, ProxyError::Status(_))
     }
 
     /// Whether `proxy_next_upstream` allows trying another server after this error.
@@ -98,12 +109,17 @@ impl ProxyError {
             ProxyError::InvalidHead(_) => next.invalid_header,
             ProxyError::NoLiveUpstreams => false,
             ProxyError::Io { .. } | ProxyError::ClosedBeforeHead => next.error,
+            ProxyError::Status(code) => next.retries_status(*code),
         }
     }
 
-    /// Whether the server counts as failed (`max_fails`).
+    /// Whether the server counts as failed (`max_fails`): not for an answer of 403
+    /// or 404, which only move the request on (as nginx).
     pub fn counts_as_failure(&self) -> bool {
-        !matches!(self, ProxyError::NoLiveUpstreams)
+        !matches!(
+            self,
+            ProxyError::NoLiveUpstreams | ProxyError::Status(403 | 404)
+        )
     }
 }
 

@@ -55,7 +55,7 @@ pub async fn handle(
                 let i = peers.pick(started.coarse(), &tried)?;
                 let (addr, name) = peers.peer(i).map(|p| (p.addr.clone(), p.name.clone()))?;
                 peers.started(i);
-                Some((i, addr, name))
+                Some((i, addr, name, peers.count()))
             };
             let mut all = c.worker.peers.borrow_mut();
             // One lookup when the target's state exists, as it does after the first
@@ -68,7 +68,7 @@ pub async fn handle(
                 ),
             }
         };
-        let Some((idx, addr, name)) = picked else {
+        let Some((idx, addr, name, servers)) = picked else {
             if let Some(status) = last {
                 return Outcome::Status(status);
             }
@@ -84,8 +84,26 @@ pub async fn handle(
             status: None,
             response_time: Default::default(),
         });
+        let next = &conf.proxy.next_upstream;
+        // Whether another server could take the request after this one answers with
+        // a status `proxy_next_upstream` names (checked before the answer is dropped).
+        let may_retry_status = !next.is_off()
+            && tries_left(conf, tried.len())
+            && tried.len() + 1 < servers
+            && (x.head.method.is_idempotent() || next.non_idempotent)
+            && body.replayable();
         let result = upstream::attempt(
-            c, x, location, conf, pass, &addr, &target, &mut body, keep_alive, &ka,
+            c,
+            x,
+            location,
+            conf,
+            pass,
+            &addr,
+            &target,
+            &mut body,
+            keep_alive,
+            &ka,
+            may_retry_status,
         )
         .await;
         let ended = Mark::now();
@@ -105,18 +123,23 @@ pub async fn handle(
         match result {
             Attempt::Responded(outcome) => return outcome,
             Attempt::Failed { err, request_sent } => {
-                let url = format!("http://{}{}", upstream_name(&addr), target);
-                c.worker.error_log.error(
-                    Some(x.connection),
-                    &format!("{err}{}", context(x, Some(&url))),
-                );
+                if err.is_logged() {
+                    let url = format!("http://{}{}", upstream_name(&addr), target);
+                    c.worker.error_log.error(
+                        Some(x.connection),
+                        &format!("{err}{}", context(x, Some(&url))),
+                    );
+                }
                 let next = &conf.proxy.next_upstream;
-                let tries = conf.proxy.next_upstream_tries;
-                // `tried` holds the servers before this one (it allocates only for a retry).
-                let tries_left =
-                    tries == 0 || tried.len() + 1 < usize::try_from(tries).unwrap_or(usize::MAX);
+                // nginx's rule: a request already written goes to the next server only
+                // when its method may be repeated (not POST, PATCH, LOCK; vestibule is
+                // stricter with unknown methods) or `non_idempotent` is given.
                 let safe = !request_sent || x.head.method.is_idempotent() || next.non_idempotent;
-                if err.next_upstream_allows(next) && tries_left && safe && body.replayable() {
+                if err.next_upstream_allows(next)
+                    && tries_left(conf, tried.len())
+                    && safe
+                    && body.replayable()
+                {
                     last = Some(err.status());
                     tried.push(idx);
                     continue;
@@ -125,6 +148,13 @@ pub async fn handle(
             }
         }
     }
+}
+
+/// Whether `proxy_next_upstream_tries` allows another server after `tried` servers
+/// and the current one (`tried` holds the servers before it).
+fn tries_left(conf: &LocationConf, tried: usize) -> bool {
+    let tries = conf.proxy.next_upstream_tries;
+    tries == 0 || tried + 1 < usize::try_from(tries).unwrap_or(usize::MAX)
 }
 
 fn with_peers(c: &Conn<'_>, key: &str, f: impl FnOnce(&mut Peers)) {

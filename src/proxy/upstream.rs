@@ -1,7 +1,14 @@
 //! One attempt at one upstream server: connect or reuse, send the request, read the
-//! response head, pass the response to the client. A pooled connection that turns out
-//! to be closed before any response byte arrives is replaced once by a fresh one
-//! (the request is replayable then by construction).
+//! response head, pass the response to the client.
+//!
+//! A pooled connection may have been closed by the upstream while it idled. For a
+//! request that may be repeated (an idempotent method, or `proxy_next_upstream
+//! non_idempotent`), a pooled connection that fails before any response byte is
+//! replaced once by a fresh one. A request that must not be sent twice (POST, PATCH,
+//! LOCK and unknown methods) is never re-sent: instead each pooled connection is
+//! asked, before a byte is written, whether the upstream has closed it
+//! ([`Stream::unusable_now`]), and closed ones are dropped; a failure after the
+//! request is written is the client's 502, as in nginx.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -59,21 +66,24 @@ pub async fn attempt(
     body: &mut RequestBody,
     keep_alive: bool,
     ka: &KeepAlive,
+    may_retry_status: bool,
 ) -> Attempt {
     let mut fresh_only = false;
+    let repeatable = x.head.method.is_idempotent() || conf.proxy.next_upstream.non_idempotent;
     loop {
-        let (mut up, reused, requests) = match connection(c, addr, fresh_only, conf, ka).await {
-            Ok(v) => v,
-            Err(err) => {
-                return Attempt::Failed {
-                    err,
-                    request_sent: false,
+        let (mut up, reused, requests) =
+            match connection(c, addr, fresh_only, !repeatable, conf, ka).await {
+                Ok(v) => v,
+                Err(err) => {
+                    return Attempt::Failed {
+                        err,
+                        request_sent: false,
+                    }
                 }
-            }
-        };
+            };
         let mut body_touched = false;
         if let Err(err) = send(c, x, conf, target, body, &mut up, ka, &mut body_touched).await {
-            if reused && !fresh_only && !body_touched {
+            if reused && repeatable && !fresh_only && !body_touched {
                 fresh_only = true;
                 continue;
             }
@@ -110,7 +120,11 @@ pub async fn attempt(
         let (head, rest) = match head {
             Ok(v) => v,
             Err((err, any_byte)) => {
-                if reused && !fresh_only && !any_byte && !matches!(body, RequestBody::Streaming(_))
+                if reused
+                    && repeatable
+                    && !fresh_only
+                    && !any_byte
+                    && !matches!(body, RequestBody::Streaming(_))
                 {
                     fresh_only = true;
                     continue;
@@ -121,6 +135,17 @@ pub async fn attempt(
                 };
             }
         };
+        if may_retry_status && conf.proxy.next_upstream.retries_status(head.status) {
+            // `proxy_next_upstream http_502` and the like: the answer is dropped with
+            // its connection and the next server asked.
+            if let Some(a) = x.upstream.last_mut() {
+                a.status = Some(head.status);
+            }
+            return Attempt::Failed {
+                err: ProxyError::Status(head.status),
+                request_sent: true,
+            };
+        }
         let outcome = respond(
             c, x, location, conf, pass, addr, head, rest, up, requests, keep_alive, ka,
         )
@@ -144,19 +169,26 @@ async fn yield_once() {
 }
 
 /// A pooled connection (unless `fresh_only`) or a new one within `proxy_connect_timeout`.
+/// With `checked`, pooled connections the upstream has closed are dropped first.
 async fn connection(
     c: &Conn<'_>,
     addr: &UpstreamAddr,
     fresh_only: bool,
+    checked: bool,
     conf: &LocationConf,
     ka: &KeepAlive,
 ) -> Result<(Stream, bool, u32), ProxyError> {
     if !fresh_only {
-        let take = || {
-            c.worker
-                .pool
-                .borrow_mut()
-                .take(addr, crate::sys::coarse_monotonic(), ka.idle_timeout)
+        let take = || loop {
+            let pooled = c.worker.pool.borrow_mut().take(
+                addr,
+                crate::sys::coarse_monotonic(),
+                ka.idle_timeout,
+            );
+            match pooled {
+                Some(p) if checked && p.stream.unusable_now() => continue,
+                other => break other,
+            }
         };
         let mut pooled = take();
         if pooled.is_none() && ka.max_idle > 0 {

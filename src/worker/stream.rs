@@ -129,6 +129,32 @@ impl Stream {
         })
     }
 
+    /// Whether this idle connection can no longer carry a request, asked without
+    /// waiting: the peer closed or reset it, or sent bytes nobody asked for (a late
+    /// or unsolicited response). Nothing is consumed. The proxy asks before it writes
+    /// a request it must not send twice onto a pooled connection: a closed one is
+    /// known then, before any byte of the request is written, not guessed after.
+    pub fn unusable_now(&self) -> bool {
+        let mut byte = 0u8;
+        // SAFETY: a one-byte recv into a live local on this stream's descriptor;
+        // MSG_PEEK leaves any byte in the socket, MSG_DONTWAIT never blocks.
+        let n = unsafe {
+            libc::recv(
+                self.raw_fd(),
+                (&mut byte as *mut u8).cast(),
+                1,
+                libc::MSG_PEEK | libc::MSG_DONTWAIT,
+            )
+        };
+        if n >= 0 {
+            return true;
+        }
+        !matches!(
+            io::Error::last_os_error().kind(),
+            io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+        )
+    }
+
     /// Resolves when the peer has closed or reset the connection, without consuming
     /// anything. Bytes waiting to be read (a pipelined request) mean the peer is there:
     /// the watch then stays pending for good, since readability would not change.

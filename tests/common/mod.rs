@@ -176,9 +176,12 @@ pub struct Vestibule {
 }
 
 /// The configuration every instance runs; `@MAIN@`, `@SERVERS@` and `@HTTP@` are the
-/// test's, `@PORT@` and `@DIR@` are filled in everywhere.
+/// test's, `@PORT@` and `@DIR@` are filled in everywhere. `user root`: the tests run
+/// as root and keep their files in 0700 temp directories, which the default worker
+/// user (`nobody`) cannot enter; `tests/master.rs` tests the default itself.
 const CONFIG_TEMPLATE: &str = "\
 daemon off;
+user root;
 pid @DIR@/vestibule.pid;
 error_log @DIR@/error.log info;
 @MAIN@

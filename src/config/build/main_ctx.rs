@@ -11,9 +11,9 @@ use crate::config::model::{
 };
 use crate::config::tree::Directive;
 
-/// nginx's defaults, with Debian's paths.
+/// nginx's defaults, with Debian's paths (the error log's is `-e` or
+/// [`crate::config::DEFAULT_ERROR_LOG`], in the build options).
 const DEFAULT_PID: &str = "/run/vestibule.pid";
-const DEFAULT_ERROR_LOG: &str = "/var/log/vestibule/error.log";
 const DEFAULT_WORKER_CONNECTIONS: u32 = 512;
 
 #[derive(Default)]
@@ -116,7 +116,7 @@ pub fn build_main(directives: &[Directive], cx: &mut Builder) -> Config {
         pid: s.pid.unwrap_or_else(|| PathBuf::from(DEFAULT_PID)),
         error_log: s.error_log.unwrap_or_else(|| {
             vec![ErrorLog {
-                target: LogTarget::File(PathBuf::from(DEFAULT_ERROR_LOG)),
+                target: cx.options.default_error_log.clone(),
                 level: LogLevel::Error,
             }]
         }),

@@ -37,6 +37,22 @@ pub struct BuildOptions {
     /// Whether the process runs as root: the default `listen` is `*:80` then, `*:8000`
     /// otherwise, as in nginx.
     pub is_root: bool,
+    /// The error log when the main context names none (`-e`, as nginx's
+    /// `ngx_log_open_default`).
+    pub default_error_log: super::model::LogTarget,
+}
+
+impl BuildOptions {
+    /// Options with `prefix`, and the default error log (no `-e`).
+    pub fn new(prefix: impl Into<PathBuf>, is_root: bool) -> BuildOptions {
+        BuildOptions {
+            prefix: prefix.into(),
+            is_root,
+            default_error_log: super::model::LogTarget::File(PathBuf::from(
+                super::DEFAULT_ERROR_LOG,
+            )),
+        }
+    }
 }
 
 /// The typed configuration and the warnings found while building it.

@@ -150,4 +150,20 @@ impl HttpConfig {
     pub fn upstream(&self, name: &str) -> Option<&Upstream> {
         self.upstreams.iter().find(|u| u.name == name)
     }
+
+    /// The settings of every server and every location, nested ones included (what
+    /// the master prepares files for).
+    pub fn location_confs(&self) -> Vec<&Arc<LocationConf>> {
+        let mut out = Vec::new();
+        let mut stack: Vec<&Location> = Vec::new();
+        for server in &self.servers {
+            out.push(&server.conf);
+            stack.extend(server.locations.iter());
+        }
+        while let Some(location) = stack.pop() {
+            out.push(&location.conf);
+            stack.extend(location.locations.iter());
+        }
+        out
+    }
 }

@@ -227,6 +227,20 @@ impl NextUpstream {
     pub fn is_off(&self) -> bool {
         *self == NextUpstream::default()
     }
+
+    /// Whether a response with `status` moves the request to the next server.
+    pub fn retries_status(&self, status: u16) -> bool {
+        match status {
+            500 => self.http_500,
+            502 => self.http_502,
+            503 => self.http_503,
+            504 => self.http_504,
+            403 => self.http_403,
+            404 => self.http_404,
+            429 => self.http_429,
+            _ => false,
+        }
+    }
 }
 
 /// The `proxy_*` settings of a location.

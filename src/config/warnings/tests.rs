@@ -20,10 +20,7 @@ fn config_with(main: &str, http: &str, server_body: &str) -> Config {
     );
     let origin = Arc::new(Origin::File(PathBuf::from("/t/vestibule.conf")));
     let directives = parse(&text, &origin).unwrap();
-    let options = BuildOptions {
-        prefix: PathBuf::from(PREFIX),
-        is_root: true,
-    };
+    let options = BuildOptions::new(PathBuf::from(PREFIX), true);
     build(&directives, &options).unwrap().config
 }
 
@@ -235,6 +232,7 @@ fn root_owned_0700_directory_warns_for_user_nobody() {
         prefix: None,
         directives: None,
         embedded_if_missing: false,
+        error_log: None,
     })
     .unwrap();
     let messages: Vec<String> = loaded.warnings.iter().map(|w| w.message.clone()).collect();
@@ -413,6 +411,7 @@ fn the_guides_config_with_its_directories_in_place_is_quiet() {
             prefix: None,
             directives: None,
             embedded_if_missing: false,
+            error_log: None,
         })
         .unwrap();
         assert_eq!(loaded.warnings, [], "{upstream}");

@@ -19,10 +19,7 @@ use crate::config::source::Origin;
 pub(super) fn http_config(text: &str) -> HttpConfig {
     let origin = Arc::new(Origin::File(PathBuf::from("/test/vestibule.conf")));
     let directives = parse(text, &origin).unwrap_or_else(|e| panic!("{e}"));
-    let options = BuildOptions {
-        prefix: PathBuf::from("/prefix"),
-        is_root: false,
-    };
+    let options = BuildOptions::new(PathBuf::from("/prefix"), false);
     let built = build(&directives, &options).unwrap_or_else(|e| panic!("{e}"));
     built.config.http.unwrap()
 }
