@@ -1,7 +1,10 @@
 //! Slow and numerous clients: 2,000 slowloris connections do not keep a normal client
 //! from its answer; a head trickled byte by byte is cut off at `client_header_timeout`
 //! (a deadline); at `worker_connections`, idle keep-alive connections are closed first
-//! to make room, and with none idle the new connection is refused with nginx's alert.
+//! to make room (nginx's warning logged), and with none idle the new connection is
+//! refused with nginx's alert. Timeouts leave the log lines nginx leaves: a 408 in the
+//! access log for a head or body cut off, an info line for a connection that never
+//! sent a byte.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -87,7 +90,7 @@ fn a_trickled_head_is_cut_off_at_the_header_deadline() {
     );
     assert!(c.closed_by_peer(), "still open after {:?}", start.elapsed());
     assert!(start.elapsed() < Duration::from_secs(4));
-    v.wait_for_error_line(&["client timed out", "while reading client request headers"]);
+    v.wait_for_error_line(&["client timed out", "while reading client request line"]);
 }
 
 /// A keep-alive connection that has been answered once and now waits.
@@ -115,6 +118,10 @@ fn worker_connections_make_room(driver: Driver) {
         idle[0].closed_by_peer(),
         "the oldest idle connection is still open"
     );
+    v.wait_for_error_line(&[
+        "[warn]",
+        "8 worker_connections are not enough, reusing connections",
+    ]);
     for c in idle.iter_mut().skip(2) {
         // Newer idle connections keep their keep-alive.
         c.send(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n");
@@ -233,5 +240,78 @@ fn a_client_that_stops_reading_a_file_is_let_go_at_the_send_timeout() {
         // The worker is not stuck: a new client is answered.
         let r = v.get("/files/missing", "localhost");
         assert_eq!(r.status, 404, "{r}");
+    }
+}
+
+/// A body that stops coming is answered at `client_body_timeout` (once, not twice:
+/// the 408 used to wait a second period trying to discard the rest), the upstream is
+/// never contacted, and the access log has the 408.
+#[test]
+fn a_stalled_body_is_answered_at_the_body_timeout_without_the_upstream() {
+    let upstream = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let up_port = upstream.local_addr().unwrap().port();
+    upstream.set_nonblocking(true).unwrap();
+    let server = format!(
+        "
+server {{
+    listen 127.0.0.1:@PORT@;
+    server_name localhost;
+    client_body_timeout 2s;
+    location / {{ proxy_pass http://127.0.0.1:{up_port}; }}
+}}"
+    );
+    let v = Vestibule::start(&server);
+    let mut c = Client::connect(v.port);
+    let start = Instant::now();
+    c.send(b"POST /pay HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100\r\n\r\nabc");
+    match c.try_read_response(false) {
+        Ok(r) => assert_eq!(r.status, 408, "{r}"),
+        Err(_) => assert!(c.closed_by_peer()),
+    }
+    let waited = start.elapsed();
+    assert!(
+        waited >= Duration::from_millis(1500) && waited < Duration::from_millis(3500),
+        "answered after {waited:?}, client_body_timeout is 2s"
+    );
+    assert!(
+        upstream.accept().is_err(),
+        "the upstream was contacted for a body that never came"
+    );
+    v.wait_for_access_line("\"POST /pay HTTP/1.1\" 408");
+}
+
+/// A head cut off by `client_header_timeout` leaves nginx's lines: the error log's
+/// info line with the request as far as it came, and a 408 in the access log with
+/// `$request` as received (`"GET /partial"`) and the header lines that had arrived.
+/// A connection that sends nothing gets "while waiting for request".
+#[test]
+fn timed_out_heads_and_idle_connections_are_logged_as_nginx_logs_them() {
+    for driver in [Driver::Default, Driver::Epoll] {
+        let server = SERVER.replace("client_header_timeout 30s;", "client_header_timeout 1s;");
+        let v = Vestibule::start_with(&server, "", driver);
+        let mut silent = Client::connect(v.port);
+        let mut cut_line = Client::connect(v.port);
+        cut_line.send(b"GET /partial");
+        let mut cut_head = Client::connect(v.port);
+        cut_head.send(b"GET /p2 HTTP/1.1\r\nUser-Agent: ua1\r\nHost: localhost\r\nX-Ha");
+        for c in [&mut silent, &mut cut_line, &mut cut_head] {
+            assert!(c.closed_by_peer(), "{driver:?}: still open");
+        }
+        v.wait_for_access_line("\"GET /partial\" 408 0");
+        let line = v.wait_for_access_line("\"GET /p2 HTTP/1.1\" 408 0");
+        assert!(line.contains("\"ua1\""), "{line}");
+        v.wait_for_error_line(&[
+            "[info]",
+            "client timed out (110: Connection timed out) while reading client request line",
+            "request: \"GET /partial\"",
+        ]);
+        v.wait_for_error_line(&[
+            "client timed out (110: Connection timed out) while reading client request headers",
+            "request: \"GET /p2 HTTP/1.1\", host: \"localhost\"",
+        ]);
+        v.wait_for_error_line(&[
+            "[info]",
+            "client timed out (110: Connection timed out) while waiting for request, client: 127.0.0.1, server: 127.0.0.1:",
+        ]);
     }
 }

@@ -22,9 +22,10 @@ enum HeadRead {
     Head(RequestHead, u64),
     /// The client closed (or reset) the connection between requests.
     Closed,
-    /// No complete head before the deadline; `started` when some bytes had arrived.
+    /// No complete head before the deadline: `seen` holds what had arrived of it
+    /// (empty for a connection that never sent a byte).
     TimedOut {
-        started: bool,
+        seen: Vec<u8>,
     },
     Invalid(HeadError),
 }
@@ -112,16 +113,9 @@ pub async fn serve(worker: Rc<Worker>, mut stream: Stream, peer: Peer, id: u64, 
         let (head, request_length) = match head {
             HeadRead::Head(h, n) => (h, n),
             HeadRead::Closed => return,
-            HeadRead::TimedOut { started } => {
-                if started {
-                    worker.error_log.info(
-                        Some(id),
-                        &format!(
-                            "client timed out (110: Connection timed out) while reading client request headers, client: {}, server: {}",
-                            peer.remote_addr,
-                            default.primary_name()
-                        ),
-                    );
+            HeadRead::TimedOut { seen } => {
+                if served == 0 || !seen.is_empty() {
+                    head_timed_out(&worker, &snap, default, &peer, id, &seen);
                 }
                 return;
             }
@@ -217,10 +211,17 @@ async fn read_head(
         let until = deadline.unwrap_or(idle_until);
         if until <= now {
             return HeadRead::TimedOut {
-                started: deadline.is_some(),
+                seen: std::mem::take(input),
             };
         }
         let taken = std::mem::take(input);
+        // The read owns the buffer and a timeout drops it: a head arriving in pieces
+        // keeps a copy of what came so far, for the timeout's log lines.
+        let seen = if taken.is_empty() {
+            Vec::new()
+        } else {
+            taken.clone()
+        };
         let spare = if taken.is_empty() {
             *first_read
         } else {
@@ -228,11 +229,7 @@ async fn read_head(
         };
         let remaining = until.saturating_sub(now);
         match super::timer::timeout(remaining, stream.read_more(taken, spare)).await {
-            Err(_) => {
-                return HeadRead::TimedOut {
-                    started: deadline.is_some(),
-                }
-            }
+            Err(_) => return HeadRead::TimedOut { seen },
             Ok((Ok(0), _)) | Ok((Err(_), _)) => return HeadRead::Closed,
             Ok((Ok(_), buf)) => {
                 // A request has begun: no longer idle, so never closed for room.
@@ -242,6 +239,56 @@ async fn read_head(
             }
         }
     }
+}
+
+/// A connection that sent no whole head in time, logged as nginx logs it: a fresh
+/// connection that sent nothing gets `client timed out ... while waiting for
+/// request` at info (a keep-alive connection that stays quiet just closes); a head cut
+/// off gets its info line with what was read of the request, and a 408 line in the
+/// access log. Nothing is sent: the client is not listening.
+fn head_timed_out(
+    worker: &Worker,
+    snap: &Snapshot,
+    default: &Server,
+    peer: &Rc<Peer>,
+    id: u64,
+    seen: &[u8],
+) {
+    const TIMED_OUT: &str = "client timed out (110: Connection timed out)";
+    let Some(partial) = super::partial_head::read(seen) else {
+        worker.error_log.info(
+            Some(id),
+            &format!(
+                "{TIMED_OUT} while waiting for request, client: {}, server: {}",
+                peer.remote_addr, peer.listen
+            ),
+        );
+        return;
+    };
+    let while_reading = if partial.line_complete {
+        "client request headers"
+    } else {
+        "client request line"
+    };
+    let mut x = Exchange::new(
+        Rc::clone(peer),
+        partial.head,
+        seen.len() as u64,
+        worker.request_id(),
+        Rc::clone(&worker.hostname),
+    );
+    x.connection = id;
+    x.raw_request_line = Some(partial.request_line);
+    x.server_name = default.primary_name();
+    x.status = 408;
+    worker.error_log.info(
+        Some(id),
+        &format!(
+            "{TIMED_OUT} while reading {while_reading}{}",
+            dispatch::context(&x, None)
+        ),
+    );
+    dispatch::log_access(worker, snap, &x, &default.conf);
 }
 
 /// Answers a head that breaks the protocol with nginx's status and page, logs it at

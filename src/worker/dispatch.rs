@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use super::body::BodyReader;
-use super::exchange::Exchange;
+use super::exchange::{BodyState, Exchange};
 use super::stream::Stream;
 use super::{respond, Snapshot, Worker};
 use crate::config::model::{ErrorPageOverwrite, ErrorPageTarget, LocationConf, Return};
@@ -325,6 +325,14 @@ pub async fn write(c: &mut Conn<'_>, out: Vec<u8>, keep_alive: bool) -> Outcome 
 /// Reads and drops a request body the handler does not use, so the connection can go
 /// on; false when that is not possible (then the response closes the connection).
 pub async fn discard_body(c: &mut Conn<'_>, x: &Exchange, conf: &LocationConf) -> bool {
+    match x.body {
+        BodyState::Consumed => return true,
+        // Part of it was read (the handler failed or timed out reading it): where the
+        // next request would start is unknown, so the connection closes at once, with
+        // no second wait for the rest.
+        BodyState::Partial => return false,
+        BodyState::Unread => {}
+    }
     if x.head.framing == RequestFraming::None {
         return true;
     }

@@ -62,6 +62,9 @@ pub struct Exchange {
     pub proxy_host: Option<std::sync::Arc<str>>,
     pub proxy_port: u16,
     pub hostname: Rc<str>,
+    /// `$request` as received, for a head cut off by its timeout (`"GET /partial"`);
+    /// `None` for a parsed request, whose line is rebuilt from its parts.
+    pub raw_request_line: Option<String>,
 }
 
 fn push_str(out: &mut Vec<u8>, s: &str) -> bool {
@@ -170,6 +173,7 @@ impl Exchange {
             proxy_host: None,
             proxy_port: 0,
             hostname,
+            raw_request_line: None,
         }
     }
 
@@ -181,6 +185,9 @@ impl Exchange {
 
     /// The request line, as `$request`.
     pub fn request_line(&self) -> String {
+        if let Some(line) = &self.raw_request_line {
+            return line.clone();
+        }
         format!(
             "{} {} {}",
             self.head.method.as_str(),

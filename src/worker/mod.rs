@@ -18,6 +18,7 @@ pub mod dispatch;
 pub mod exchange;
 pub mod idle;
 pub mod listener;
+pub mod partial_head;
 pub mod realip;
 pub mod respond;
 pub mod stopwatch;
@@ -110,6 +111,9 @@ pub struct Worker {
     accepting: Cell<usize>,
     /// Connections waiting for a request, which `worker_connections` may close.
     pub idle: RefCell<IdleConnections>,
+    /// The second (coarse monotonic) of the last "reusing connections" warning: as
+    /// nginx, at most one a second.
+    reuse_warned: Cell<u64>,
 }
 
 impl Worker {
@@ -135,6 +139,7 @@ impl Worker {
             active: Cell::new(0),
             accepting: Cell::new(0),
             idle: RefCell::new(IdleConnections::default()),
+            reuse_warned: Cell::new(u64::MAX),
         }
     }
 
@@ -383,7 +388,16 @@ impl Signals {
 /// and nginx's alert logged.
 fn make_room(worker: &Worker) -> bool {
     let limit = worker.snapshot.load().config.main.worker_connections as usize;
-    if worker.active.get() < limit || worker.idle.borrow_mut().close_oldest() {
+    if worker.active.get() < limit {
+        return true;
+    }
+    if worker.idle.borrow_mut().close_oldest() {
+        let second = crate::sys::coarse_monotonic().as_secs();
+        if worker.reuse_warned.replace(second) != second {
+            worker.error_log.warn(&format!(
+                "{limit} worker_connections are not enough, reusing connections"
+            ));
+        }
         return true;
     }
     worker.error_log.log(
