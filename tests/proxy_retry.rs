@@ -185,7 +185,11 @@ fn a_post_on_a_pooled_connection_that_drops_is_sent_once() {
         );
         // The same place with a GET: re-sent on a fresh connection.
         assert_eq!(ask(v.port, "GET", "/warm-again"), (200, "ok".into()));
-        assert_eq!(ask(v.port, "GET", "/read"), (200, "ok".into()), "{driver:?}");
+        assert_eq!(
+            ask(v.port, "GET", "/read"),
+            (200, "ok".into()),
+            "{driver:?}"
+        );
         assert_eq!(count(&log, "GET", "/read"), 2, "{driver:?}");
     }
 }
@@ -232,7 +236,10 @@ fn next_upstream_http_502_moves_a_get_but_never_a_post() {
     for _ in 0..4 {
         assert_eq!(ask(v.port, "GET", "/page"), (200, "good".into()));
     }
-    assert!(count(&bad_log, "GET", "/page") >= 1, "round robin reached the bad server");
+    assert!(
+        count(&bad_log, "GET", "/page") >= 1,
+        "round robin reached the bad server"
+    );
     let moved = v.wait_for_log_line("st.log", "502, 200");
     assert!(moved.contains("GET /page HTTP/1.1 200 502, 200"), "{moved}");
     let mut posts = Vec::new();
@@ -269,7 +276,9 @@ fn max_fails_counts_failures_within_the_window_across_successes() {
     });
     let (steady, _) = upstream(|_| Act::Answer(200, "steady"));
     let v = proxy_to(
-        &format!("server 127.0.0.1:{flaky} max_fails=2 fail_timeout=30s; server 127.0.0.1:{steady};"),
+        &format!(
+            "server 127.0.0.1:{flaky} max_fails=2 fail_timeout=30s; server 127.0.0.1:{steady};"
+        ),
         "",
         Driver::Default,
     );
