@@ -354,8 +354,10 @@ async fn client_gone(client: &Stream) {
     client.closed_by_peer().await;
 }
 
-/// Reads the response head within `proxy_read_timeout` per read, skipping interim
-/// 1xx responses other than 101. On failure, whether any byte had arrived.
+/// Reads the response head within `proxy_read_timeout`, skipping interim 1xx
+/// responses other than 101. The timer is armed once for the whole head, as nginx
+/// arms it: an upstream that trickles its head a byte at a time gets its 504 at the
+/// timeout, not when the trickle ends. On failure, whether any byte had arrived.
 async fn read_head(
     up: &mut Stream,
     method: &Method,
@@ -364,6 +366,8 @@ async fn read_head(
     let limits = UpstreamHeadLimits::from_nginx(conf.proxy.buffer_size);
     let mut buf: Vec<u8> = Vec::with_capacity(4096);
     let mut any_byte = false;
+    // The coarse clock (a few ms), as the timer that enforces it keeps.
+    let deadline = crate::sys::coarse_monotonic() + conf.proxy.read_timeout;
     loop {
         if !buf.is_empty() {
             match parse_response_head(&buf, method, &limits) {
@@ -381,8 +385,12 @@ async fn read_head(
                 Err(e) => return Err((ProxyError::InvalidHead(e), true)),
             }
         }
-        match crate::worker::timer::timeout(conf.proxy.read_timeout, up.read_more(buf, 4096)).await
-        {
+        let left = if any_byte {
+            deadline.saturating_sub(crate::sys::coarse_monotonic())
+        } else {
+            conf.proxy.read_timeout
+        };
+        match crate::worker::timer::timeout(left, up.read_more(buf, 4096)).await {
             Err(_) => {
                 return Err((
                     ProxyError::Timeout {
