@@ -456,6 +456,24 @@ fn a_client_that_sends_nothing_more_is_closed_after_keepalive() {
     assert!(c.closed_by_peer(), "idle keep-alive connection not closed");
 }
 
+/// A bad chunk in a body no handler reads (`return`): the answer closes the
+/// connection, and the bytes after the bad chunk, shaped as a second request, are
+/// never read as one.
+#[test]
+fn a_framing_error_in_a_discarded_body_closes_the_connection() {
+    let (_cap, v) = start();
+    let mut c = v.client();
+    c.send(b"POST /x HTTP/1.1\r\nHost: example.com\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcXX\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: example.com\r\n\r\n");
+    let r = c.read_response(false);
+    assert_eq!(r.header("connection"), Some("close"), "{r}");
+    assert!(!r.text().contains("smuggled"), "{r}");
+    assert!(
+        c.closed_by_peer(),
+        "still open after a framing error (pending {:?})",
+        String::from_utf8_lossy(c.pending())
+    );
+}
+
 #[test]
 fn a_stalled_head_or_body_is_cut_off_and_never_forwarded() {
     let cap = Capture::start();

@@ -135,6 +135,13 @@ const FAULTS: &[Fault] = &[
         outcome: Outcome::CutShort,
         log: Some("upstream prematurely closed connection while reading upstream"),
     },
+    // A framing error in the body: the client's connection closes at once (the
+    // upstream keeps its own open, so nothing else would end it).
+    Fault {
+        mode: "bad_chunk",
+        outcome: Outcome::CutShort,
+        log: Some("upstream sent invalid chunked response"),
+    },
 ];
 
 fn fault(mode: &str) -> &'static Fault {
@@ -319,6 +326,25 @@ fn close_mid_chunked_body_sends_no_final_chunk() {
         assert_eq!(r.framing, Framing::Chunked, "{r}");
         assert_eq!(r.text(), "first\nsecond\n");
     }
+}
+
+/// A bad chunk from the upstream ends the client's connection after what was valid:
+/// no final chunk, no second response on it, though the client asked for keep-alive
+/// and the upstream's bytes after the fault look like more chunks.
+#[test]
+fn a_bad_chunk_from_the_upstream_closes_the_client_connection() {
+    let fake = FakeUpstream::start("bad_chunk");
+    let v = proxy_to(&fake);
+    let mut c = v.client();
+    c.send(b"GET /x HTTP/1.1\r\nHost: example.com\r\n\r\n");
+    let r = c.read_response(false);
+    assert_cut_short(&r, "/x");
+    assert!(!r.text().contains("second"), "{r}");
+    let _ = c.try_send(b"GET /y HTTP/1.1\r\nHost: example.com\r\n\r\n");
+    assert!(
+        c.try_read_response(false).is_err(),
+        "a second response followed a broken one"
+    );
 }
 
 #[test]

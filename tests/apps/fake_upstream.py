@@ -16,6 +16,9 @@ connection reads one request head (and a Content-Length body) and does MODE:
     stall_mid_body     Content-Length 1000000, 100000 bytes of body, then nothing
                        (closes when the peer does, at most 60 s)
     close_mid_chunked  chunked: two chunks, then a close without the last chunk
+    bad_chunk          chunked: a chunk whose data is not followed by CRLF, then more
+                       chunks and the last one, as if the framing went on; the
+                       connection stays open (closes when the peer does, at most 60 s)
     cl_and_te          Content-Length and Transfer-Encoding: chunked in one response
     two_lengths        two different Content-Length headers
     close_delimited    no length, no chunking: the body ends when the connection does
@@ -120,6 +123,13 @@ def serve(conn, mode):
             time.sleep(0.2)
             if mode == "reset_mid_body":
                 reset(conn)
+        elif mode == "bad_chunk":
+            conn.sendall(
+                b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+                b"Transfer-Encoding: chunked\r\n\r\n"
+                b"6\r\nfirst\nXX7\r\nsecond\n\r\n0\r\n\r\n"
+            )
+            wait_for_peer_close(conn)
         elif mode == "close_mid_chunked":
             conn.sendall(
                 b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"

@@ -144,6 +144,15 @@ pub fn rejected() -> Vec<Refused> {
         refused("chunk_size_negative", chunked("chunk", b"-5\r\nhello\r\n0\r\n\r\n"), 400, CHUNKED),
         refused("chunk_size_hex_prefix", chunked("chunk", b"0x5\r\nhello\r\n0\r\n\r\n"), 400, CHUNKED),
         refused("chunk_longer_than_its_size", chunked("chunk", b"3\r\nhello\r\n0\r\n\r\n"), 400, CHUNKED),
+        // A chunk's data not followed by CRLF, and what follows shaped as the rest of
+        // the body and a second request: the connection closes after the 400, so the
+        // second request is never read (the table checks the close and the upstream).
+        refused(
+            "chunk_data_without_crlf_then_a_request",
+            chunked("chunk", b"3\r\nabcXX\r\n0\r\n\r\nGET /proxy/smuggled HTTP/1.1\r\nHost: example.com\r\n\r\n"),
+            400,
+            CHUNKED,
+        ),
         // Stricter than nginx, which reads "5 5" as size 5 with an extension " 5".
         refused("chunk_size_space_inside", chunked("chunk", b"5 5\r\nhello\r\n0\r\n\r\n"), 400, CHUNKED),
         // Stricter than nginx, which accepts bare LF in chunked framing: a classic
