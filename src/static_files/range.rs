@@ -90,7 +90,7 @@ pub fn evaluate(
     range: Option<&[u8]>,
     if_range: Option<&[u8]>,
     etag: &str,
-    last_modified: SystemTime,
+    last_modified: Option<SystemTime>,
     len: u64,
 ) -> RangeOutcome {
     let Some(range) = range else {
@@ -237,8 +237,10 @@ pub fn unsatisfied_range(len: u64) -> String {
 /// Whether `If-Range` lets the ranges through (§13.1.5), as nginx decides: a value
 /// ending in `"` is an entity-tag and must equal the current `ETag` by strong
 /// comparison (a weak tag never does); anything else is an HTTP-date, which must
-/// equal `Last-Modified` to the second. An unparsable date never matches.
-pub fn if_range_allows(if_range: &[u8], etag: &str, last_modified: SystemTime) -> bool {
+/// equal `Last-Modified` to the second. An unparsable date never matches, nor does
+/// any date when the response has no `Last-Modified` (`add_header Last-Modified ""`),
+/// nor any tag when its `ETag` is empty.
+pub fn if_range_allows(if_range: &[u8], etag: &str, last_modified: Option<SystemTime>) -> bool {
     let value = if_range.trim_ascii();
     if value.ends_with(b"\"") {
         return match (EntityTag::parse(value), EntityTag::parse(etag.as_bytes())) {
@@ -246,7 +248,10 @@ pub fn if_range_allows(if_range: &[u8], etag: &str, last_modified: SystemTime) -
             _ => false,
         };
     }
-    date::parse_http_date(value).is_some_and(|d| unix_seconds(d) == unix_seconds(last_modified))
+    match (date::parse_http_date(value), last_modified) {
+        (Some(d), Some(current)) => unix_seconds(d) == unix_seconds(current),
+        _ => false,
+    }
 }
 
 /// A nginx-style boundary: a number written as 20 digits, zero-padded
@@ -468,11 +473,24 @@ mod tests {
             ("unclosed_tag_read_as_date", "\"2ebc98a1-3e8", false),
         ];
         for (name, value, want) in rows {
-            assert_eq!(if_range_allows(value.as_bytes(), TAG, lm()), want, "{name}");
+            assert_eq!(
+                if_range_allows(value.as_bytes(), TAG, Some(lm())),
+                want,
+                "{name}"
+            );
         }
         assert!(
-            !if_range_allows(b"W/\"a\"", "W/\"a\"", lm()),
+            !if_range_allows(b"W/\"a\"", "W/\"a\"", Some(lm())),
             "weak_current_tag_never"
+        );
+        let date = b"Sun, 06 Nov 1994 08:49:37 GMT";
+        assert!(
+            !if_range_allows(date, TAG, None),
+            "date_without_last_modified_never"
+        );
+        assert!(
+            !if_range_allows(b"\"2ebc98a1-3e8\"", "", Some(lm())),
+            "tag_without_etag_never"
         );
     }
 
@@ -494,7 +512,11 @@ mod tests {
             ("if_range_without_range", None, same_tag, Full),
         ];
         for (name, range, if_range, want) in rows {
-            assert_eq!(evaluate(range, if_range, TAG, lm(), 1000), want, "{name}");
+            assert_eq!(
+                evaluate(range, if_range, TAG, Some(lm()), 1000),
+                want,
+                "{name}"
+            );
         }
     }
 

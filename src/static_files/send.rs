@@ -7,14 +7,14 @@
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use super::conditional::{self, Precondition};
 use super::expires;
 use super::open::Opened;
 use super::range::{self, ByteRange, Multipart, RangeOutcome};
 use crate::config::model::{Expires, LocationConf};
-use crate::http1::{headers, Header, Method};
+use crate::http1::{date, headers, Header, Method};
 use crate::worker::dispatch::{write, Conn, Outcome};
 use crate::worker::exchange::Exchange;
 use crate::worker::respond::{self, Framing, Head};
@@ -84,13 +84,21 @@ pub async fn send_file(
             Precondition::NotModified => (304, Framing::None, Body::None),
             Precondition::Failed => return Outcome::Status(412),
             Precondition::Proceed => {
-                let ranges = range::evaluate(
-                    headers::get(&x.head.headers, "range"),
-                    headers::get(&x.head.headers, "if-range"),
-                    etag,
-                    mtime,
-                    len,
-                );
+                let if_range = headers::get(&x.head.headers, "if-range");
+                let ranges = match if_range {
+                    Some(_) if !conf.add_headers.is_empty() => {
+                        let (etag, mtime) = replaced_validators(x, conf, etag, mtime);
+                        let range = headers::get(&x.head.headers, "range");
+                        range::evaluate(range, if_range, &etag, mtime, len)
+                    }
+                    _ => range::evaluate(
+                        headers::get(&x.head.headers, "range"),
+                        if_range,
+                        etag,
+                        Some(mtime),
+                        len,
+                    ),
+                };
                 match ranges {
                     RangeOutcome::Full => {
                         with_type = true;
@@ -180,6 +188,26 @@ pub async fn send_file(
         }
         None => Outcome::Close,
     }
+}
+
+/// The `ETag` and `Last-Modified` the response will carry once `add_header` has
+/// replaced them: what `If-Range` is checked against (nginx's range filter runs
+/// after its headers filter). A removed or unparsable `Last-Modified` matches no date.
+fn replaced_validators(
+    x: &Exchange,
+    conf: &LocationConf,
+    etag: &str,
+    mtime: SystemTime,
+) -> (String, Option<SystemTime>) {
+    let etag = match respond::add_header_replacement(x, conf, "ETag") {
+        Some(v) => String::from_utf8_lossy(&v).into_owned(),
+        None => etag.to_string(),
+    };
+    let mtime = match respond::add_header_replacement(x, conf, "Last-Modified") {
+        Some(v) => date::parse_http_date(&v),
+        None => Some(mtime),
+    };
+    (etag, mtime)
 }
 
 /// Sends `out` (the head, and whatever precedes the ranges) and then each range.

@@ -4,7 +4,7 @@
 
 use super::exchange::Exchange;
 use super::Worker;
-use crate::config::model::LocationConf;
+use crate::config::model::{HeaderSetting, LocationConf};
 use crate::config::template::VariableSource;
 use crate::http1::{reason_phrase, write, Header, Method, Version};
 
@@ -34,6 +34,51 @@ fn add_header_applies(status: u16) -> bool {
         status,
         200 | 201 | 204 | 206 | 301 | 302 | 303 | 304 | 307 | 308
     )
+}
+
+/// Response headers that `add_header` replaces rather than adds to (nginx's headers
+/// filter: `ngx_http_set_last_modified` and `ngx_http_set_response_header`): the
+/// built-in or upstream line is dropped, the last such `add_header` is sent in its
+/// place, and an empty value leaves the header out. `Cache-Control`, `Link` and the
+/// rest are added beside what is there, as in nginx.
+const REPLACED_BY_ADD_HEADER: [&str; 2] = ["Last-Modified", "ETag"];
+
+fn replaced_by_add_header(name: &str) -> bool {
+    REPLACED_BY_ADD_HEADER
+        .iter()
+        .any(|r| r.eq_ignore_ascii_case(name))
+}
+
+/// Whether an `add_header` line applies to a response with this status.
+fn add_header_in_force(h: &HeaderSetting, status: u16) -> bool {
+    h.always || add_header_applies(status)
+}
+
+/// Whether an `add_header` in force for `status` replaces the header `name`.
+fn header_replaced(conf: &LocationConf, status: u16, name: &str) -> bool {
+    conf.add_headers.iter().any(|h| {
+        add_header_in_force(h, status)
+            && h.name.eq_ignore_ascii_case(name)
+            && replaced_by_add_header(name)
+    })
+}
+
+/// The value `add_header` gives `name` (`Last-Modified`, `ETag`) on a 200, expanded:
+/// `None` when no `add_header` replaces it, an empty value when one removes it. The
+/// static handler checks `If-Range` against it, as nginx's range filter runs after
+/// the headers filter (the 304 check runs before it, on the file's own validators).
+pub fn add_header_replacement(x: &Exchange, conf: &LocationConf, name: &str) -> Option<Vec<u8>> {
+    if !replaced_by_add_header(name) {
+        return None;
+    }
+    let h = conf
+        .add_headers
+        .iter()
+        .rev()
+        .find(|h| add_header_in_force(h, 200) && h.name.eq_ignore_ascii_case(name))?;
+    let mut value = Vec::new();
+    h.value.expand(x as &dyn VariableSource, &mut value);
+    Some(value)
 }
 
 /// A response head to write.
@@ -99,10 +144,18 @@ pub fn write_head(
             out,
         );
     }
+    // Most locations have no add_header: then nothing is looked up per line.
+    let replacing = !conf.add_headers.is_empty();
     for (name, value) in fields {
+        if replacing && header_replaced(conf, status, name) {
+            continue;
+        }
         write::write_known_header(name, value, out);
     }
     for h in &headers {
+        if replacing && header_replaced(conf, status, &h.name) {
+            continue;
+        }
         write::write_header(&h.name, &h.value, out);
     }
     let mut digits = [0u8; 20];
@@ -122,10 +175,17 @@ pub fn write_head(
     } else {
         write::write_known_line(b"Connection: close\r\n", out);
     }
-    let always_only = !add_header_applies(status);
     let mut value = Vec::new();
-    for h in &conf.add_headers {
-        if always_only && !h.always {
+    for (i, h) in conf.add_headers.iter().enumerate() {
+        if !add_header_in_force(h, status) {
+            continue;
+        }
+        // Of several lines replacing the same header, the last wins.
+        let replaced_later = replaced_by_add_header(&h.name)
+            && conf.add_headers.iter().skip(i + 1).any(|later| {
+                add_header_in_force(later, status) && later.name.eq_ignore_ascii_case(&h.name)
+            });
+        if replaced_later {
             continue;
         }
         value.clear();
