@@ -4,7 +4,8 @@
 //! `/etc/vestibule/vestibule.conf` vestibule still starts, on 127.0.0.1:8080, and says
 //! how to configure it. The same files ship in `conf/` for packagers.
 
-/// Debian's `proxy_params`: pass the client's Host, address and scheme upstream.
+/// Debian's `proxy_params`: pass the client's Host, address and scheme upstream; plus
+/// vestibule's own `Forwarded $proxy_forwarded`, which replaces a client's `Forwarded`.
 pub const PROXY_PARAMS: &str = include_str!("../../conf/proxy_params");
 
 /// nginx's `mime.types`: a `types { ... }` block of MIME types and extensions.
@@ -53,7 +54,7 @@ mod tests {
     }
 
     #[test]
-    fn proxy_params_sets_the_four_headers() {
+    fn proxy_params_sets_the_four_headers_and_forwarded() {
         let origin = Arc::new(Origin::BuiltIn("/proxy_params".into()));
         let headers: Vec<String> = parse(PROXY_PARAMS, &origin)
             .unwrap()
@@ -67,6 +68,7 @@ mod tests {
                 "proxy_set_header X-Real-IP $remote_addr",
                 "proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for",
                 "proxy_set_header X-Forwarded-Proto $scheme",
+                "proxy_set_header Forwarded $proxy_forwarded",
             ]
         );
     }

@@ -509,7 +509,7 @@ mod tests {
         let http = got.directives[0].block.as_ref().unwrap();
         assert_eq!(http[0].name, "types");
         let location = http[1].block.as_ref().unwrap();
-        assert_eq!(location.len(), 4);
+        assert_eq!(location.len(), 5); // the five lines of proxy_params
         assert_eq!(
             location[0].span.to_string(),
             format!("in {}/proxy_params:1", dir.path().display())

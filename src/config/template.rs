@@ -53,6 +53,9 @@ pub enum Variable {
     /// `$realip_remote_port`.
     RealipRemotePort,
     ProxyAddXForwardedFor,
+    /// `$proxy_forwarded` (vestibule's own): one RFC 7239 `Forwarded` element,
+    /// `for=$remote_addr;proto=$scheme;host=...`, replacing whatever the client sent.
+    ProxyForwarded,
     Scheme,
     RequestUri,
     /// `$uri` and `$document_uri`: the normalised path, without arguments.
@@ -118,6 +121,7 @@ impl Variable {
             "realip_remote_addr" => Some(RealipRemoteAddr),
             "realip_remote_port" => Some(RealipRemotePort),
             "proxy_add_x_forwarded_for" => Some(ProxyAddXForwardedFor),
+            "proxy_forwarded" => Some(ProxyForwarded),
             "scheme" => Some(Scheme),
             "request_uri" => Some(RequestUri),
             "uri" | "document_uri" => Some(Uri),

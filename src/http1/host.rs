@@ -5,12 +5,31 @@
 //! `reg-name` and `IP-literal`. That is stricter than nginx, which accepts any byte but
 //! `/`, `\` and NUL: a space, a control byte, `@` (userinfo), a leading dot or `..`
 //! gets a 400 here, and nothing that could confuse a later path or log reaches them.
+//! Two forms nginx answers with 200 are taken as nginx takes them: an IP-literal in
+//! IPvFuture form (`[v1.fe80::a+en1]`, or IPv6 with a zone, `[fe80::1%25en0]`), and a
+//! `Host` with its port repeated (`host:80:80`, whose `$host` is `host`).
 
 /// The longest port: five digits.
 const MAX_PORT_DIGITS: usize = 5;
 
-/// Whether `value` is a valid `Host` field value or authority without userinfo.
+/// The most `:port` parts a `Host` value may carry. nginx answers `host:80:80` with
+/// 200, taking `host` as `$host`; a client that repeats its port gets that here too.
+const MAX_PORTS: usize = 2;
+
+/// Whether `value` is a valid `Host` field value without userinfo. As nginx, it
+/// takes `host:port:port` (the host part is the name; see [`MAX_PORTS`]).
 pub fn is_valid_host(value: &[u8]) -> bool {
+    is_valid(value, MAX_PORTS)
+}
+
+/// Whether `value` is a valid authority of an absolute-form request target
+/// (`http://authority/path`): one port at most, as nginx's request-line parser
+/// refuses `http://host:80:80/` with 400.
+pub fn is_valid_authority(value: &[u8]) -> bool {
+    is_valid(value, 1)
+}
+
+fn is_valid(value: &[u8], max_ports: usize) -> bool {
     let (host, port) = match value.first() {
         Some(b'[') => match value.iter().position(|&b| b == b']') {
             Some(close) => (
@@ -27,32 +46,76 @@ pub fn is_valid_host(value: &[u8]) -> bool {
             None => (value, &[][..]),
         },
     };
-    is_valid_port_suffix(port) && (is_valid_ip_literal(host) || is_valid_reg_name(host))
+    is_valid_port_suffix(port, max_ports) && (is_valid_ip_literal(host) || is_valid_reg_name(host))
 }
 
-/// Empty, or `:` and up to five digits (`example.com:` is allowed, RFC 3986 §3.2.3).
-fn is_valid_port_suffix(port: &[u8]) -> bool {
+/// Empty, or up to `max_ports` times `:` and up to five digits (`example.com:` is
+/// allowed, RFC 3986 §3.2.3).
+fn is_valid_port_suffix(port: &[u8], max_ports: usize) -> bool {
     match port.split_first() {
         None => true,
-        Some((b':', digits)) => {
-            digits.len() <= MAX_PORT_DIGITS && digits.iter().all(u8::is_ascii_digit)
+        Some((b':', rest)) => {
+            let mut parts = rest.split(|&b| b == b':');
+            parts.clone().count() <= max_ports
+                && parts.all(|digits| {
+                    digits.len() <= MAX_PORT_DIGITS && digits.iter().all(u8::is_ascii_digit)
+                })
         }
         Some(_) => false,
     }
 }
 
-/// `[` IPv6 `]`: hex digits, colons and dots (for an embedded IPv4). Zone identifiers
-/// and IPvFuture are refused.
+/// `[` IPv6 `]`, `[` IPv6 `%25` zone `]` (RFC 6874) or `[` IPvFuture `]` (RFC 3986
+/// §3.2.2: `v1.fe80::a+en1`), all of which nginx takes whole as `$host`.
 fn is_valid_ip_literal(host: &[u8]) -> bool {
     match host {
-        [b'[', inner @ .., b']'] => {
-            inner.len() >= 2
-                && inner
-                    .iter()
-                    .all(|&b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
-        }
+        [b'[', b'v' | b'V', inner @ .., b']'] => is_ip_future(inner),
+        [b'[', inner @ .., b']'] => is_ipv6_with_zone(inner),
         _ => false,
     }
+}
+
+/// The part of `IPvFuture` after its `v`: `1*HEXDIG "." 1*( unreserved / sub-delims /
+/// ":" )`.
+fn is_ip_future(rest: &[u8]) -> bool {
+    let Some(dot) = rest.iter().position(|&b| b == b'.') else {
+        return false;
+    };
+    let (version, address) = (
+        rest.get(..dot).unwrap_or_default(),
+        rest.get(dot + 1..).unwrap_or_default(),
+    );
+    !version.is_empty()
+        && version.iter().all(u8::is_ascii_hexdigit)
+        && !address.is_empty()
+        && address
+            .iter()
+            .all(|&b| b == b':' || (b != b'%' && REG_NAME[usize::from(b)]))
+}
+
+/// Hex digits, colons and dots (for an embedded IPv4), then optionally `%25` and a
+/// zone identifier of unreserved or percent-encoded bytes.
+fn is_ipv6_with_zone(inner: &[u8]) -> bool {
+    let (address, zone) = match inner.windows(3).position(|w| w == b"%25") {
+        Some(at) => (
+            inner.get(..at).unwrap_or_default(),
+            Some(inner.get(at + 3..).unwrap_or_default()),
+        ),
+        None => (inner, None),
+    };
+    let address_ok = address.len() >= 2
+        && address
+            .iter()
+            .all(|&b| b.is_ascii_hexdigit() || b == b':' || b == b'.');
+    let zone_ok = match zone {
+        None => true,
+        Some(z) => {
+            !z.is_empty()
+                && z.iter()
+                    .all(|&b| b.is_ascii_alphanumeric() || b"-._~%".contains(&b))
+        }
+    };
+    address_ok && zone_ok
 }
 
 /// A non-empty `reg-name` (which covers IPv4 addresses), without a leading dot or an
@@ -98,7 +161,7 @@ mod tests {
 
     #[test]
     fn host_values() {
-        let rows: [(&str, &[u8], bool); 24] = [
+        let rows: [(&str, &[u8], bool); 38] = [
             ("name", b"example.com", true),
             ("name_with_port", b"example.com:8080", true),
             ("empty_port", b"example.com:", true),
@@ -120,12 +183,33 @@ mod tests {
             ("userinfo", b"user@example.com", false),
             ("port_not_digits", b"example.com:80a", false),
             ("port_too_long", b"example.com:123456", false),
-            ("two_colons", b"example.com:80:80", false),
+            ("port_twice", b"example.com:80:80", true),
+            ("port_twice_ipv6", b"[::1]:80:80", true),
+            ("port_three_times", b"example.com:80:80:80", false),
+            ("second_port_not_digits", b"example.com:80:x", false),
+            ("ip_future", b"[v1.fe80::a+en1]", true),
+            ("ip_future_with_port", b"[v1.fe80::a+en1]:8080", true),
+            ("ip_future_upper", b"[V1.FE80::A+en1]", true),
+            ("ip_future_no_address", b"[v1.]", false),
+            ("ip_future_no_version", b"[v.x]", false),
+            ("ip_future_bad_version", b"[vz.x]", false),
+            ("ip_future_no_dot", b"[v1]", false),
+            ("ip_future_bracket", b"[v1.a[b]", false),
+            ("ipv6_zone", b"[fe80::1%25en0]", true),
+            ("ipv6_empty_zone", b"[fe80::1%25]", false),
+            ("ipv6_bare_percent", b"[fe80::1%en0]", false),
             ("ipv6_unclosed", b"[::1", false),
             ("ipv6_garbage_after", b"[::1]x", false),
         ];
         for (name, value, want) in rows {
             assert_eq!(is_valid_host(value), want, "{name}");
         }
+    }
+
+    #[test]
+    fn an_authority_takes_one_port() {
+        assert!(is_valid_authority(b"example.com:80"));
+        assert!(is_valid_authority(b"[v1.fe80::a+en1]:80"));
+        assert!(!is_valid_authority(b"example.com:80:80"));
     }
 }

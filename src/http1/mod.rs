@@ -24,7 +24,9 @@ pub mod body;
 pub mod chunked;
 pub mod date;
 pub mod error;
+pub mod forwarded;
 pub mod head;
+pub mod header_name;
 pub mod headers;
 pub mod host;
 pub mod method;
@@ -42,6 +44,7 @@ pub use error::{
     BodyError, ChunkError, HeadError, HeaderDefect, RequestLineDefect, UpstreamHeadError,
 };
 pub use head::{Header, Version};
+pub use header_name::HeaderNameRules;
 pub use method::Method;
 pub use request::{parse_request_head, HeadLimits, RequestFraming, RequestHead};
 pub use response::{parse_response_head, ResponseFraming, ResponseHead, UpstreamHeadLimits};

@@ -17,6 +17,7 @@ use super::head::{
     diagnose_header_block, excerpt, is_chunked_only, overlong_line, owned_headers,
     parse_content_length, Header, Version, DEFAULT_MAX_HEADERS, FEW_SLOTS, HEADER_SLOTS,
 };
+use super::header_name::HeaderNameRules;
 use super::headers::ConnectionTokens;
 use super::host::is_valid_host;
 use super::method::Method;
@@ -34,6 +35,9 @@ pub struct HeadLimits {
     pub max_head: usize,
     /// Header lines in one head (at most [`HEADER_SLOTS`]); past this, 400.
     pub max_headers: usize,
+    /// Which header names are kept (`underscores_in_headers`, `ignore_invalid_headers`);
+    /// a dropped line still counts towards the limits above.
+    pub names: HeaderNameRules,
 }
 
 impl HeadLimits {
@@ -55,7 +59,14 @@ impl HeadLimits {
             max_header_line: line,
             max_head: large.saturating_mul(number).max(small),
             max_headers: DEFAULT_MAX_HEADERS,
+            names: HeaderNameRules::default(),
         }
+    }
+
+    /// These limits with the header name rules of `underscores_in_headers` and
+    /// `ignore_invalid_headers`.
+    pub fn with_names(self, names: HeaderNameRules) -> Self {
+        Self { names, ..self }
     }
 }
 
@@ -175,7 +186,7 @@ pub fn parse_request_head(
                     limit: limits.max_head,
                 });
             }
-            let head = validate(method, target, version, headers)?;
+            let head = validate(method, target, version, headers, limits.names)?;
             Ok(Some((head, consumed)))
         }
     }
@@ -221,8 +232,22 @@ fn validate(
     target: &str,
     version: Version,
     headers: &[httparse::Header<'_>],
+    names: HeaderNameRules,
 ) -> Result<RequestHead, HeadError> {
     let parsed = parse_target(&method, target)?;
+    // Dropped lines are gone before anything reads the head (nginx's
+    // `ngx_http_process_request_headers`): not framing, not `Host`, not forwarded.
+    let kept;
+    let headers = if headers.iter().all(|h| names.keeps(h.name)) {
+        headers
+    } else {
+        kept = headers
+            .iter()
+            .filter(|h| names.keeps(h.name))
+            .copied()
+            .collect::<Vec<_>>();
+        kept.as_slice()
+    };
     let mut host = None;
     let mut content_length = None;
     let mut transfer_encoding = None;

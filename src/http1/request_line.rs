@@ -6,7 +6,7 @@
 
 use super::error::{HeadError, RequestLineDefect};
 use super::head::{excerpt, Version};
-use super::host::is_valid_host;
+use super::host::is_valid_authority;
 use super::method::Method;
 
 /// The bytes before the first SP or CR: the method, or as much of it as has arrived.
@@ -175,7 +175,7 @@ pub(crate) fn parse_target(method: &Method, target: &str) -> Result<Target, Head
     if authority.contains('@') {
         return invalid(D::Userinfo);
     }
-    if !is_valid_host(authority.as_bytes()) {
+    if !is_valid_authority(authority.as_bytes()) {
         return Err(HeadError::InvalidHostInRequestLine {
             value: excerpt(authority.as_bytes()),
         });

@@ -412,6 +412,7 @@ fn small_limits() -> HeadLimits {
         max_header_line: 20,
         max_head: 64,
         max_headers: 3,
+        names: HeaderNameRules::default(),
     }
 }
 
@@ -559,7 +560,8 @@ fn limits_from_nginx_directives() {
             max_request_line: 8192,
             max_header_line: 8192,
             max_head: 32768,
-            max_headers: 100
+            max_headers: 100,
+            names: HeaderNameRules::default(),
         }
     );
     let big_first_buffer = HeadLimits::from_nginx(16 * 1024, (2, 4 * 1024));
@@ -569,4 +571,62 @@ fn limits_from_nginx_directives() {
     );
     let huge = HeadLimits::from_nginx(u64::MAX, (u32::MAX, u64::MAX));
     assert_eq!(huge.max_head, usize::MAX);
+}
+
+/// `underscores_in_headers` and `ignore_invalid_headers`, as nginx applies them: a
+/// dropped line is gone before framing and `Host` are read, so `Transfer_Encoding` or
+/// `Content_Length` never frame or reach anything.
+#[test]
+fn header_names_nginx_would_drop() {
+    let head = b"POST / HTTP/1.1\r\nHost: a\r\nX_Forwarded_Host: evil\r\n\
+Transfer_Encoding: chunked\r\nX.Dot: 1\r\nX-Good: 2\r\nContent-Length: 0\r\n\r\n";
+    let names_of = |rules: HeaderNameRules| {
+        let limits = HeadLimits::default().with_names(rules);
+        let (parsed, _) = parse_ok_with("names", head, &limits);
+        assert_eq!(parsed.framing, RequestFraming::ContentLength(0));
+        parsed
+            .headers
+            .iter()
+            .map(|h| h.name.to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        names_of(HeaderNameRules::default()),
+        ["Host", "X-Good", "Content-Length"]
+    );
+    assert_eq!(
+        names_of(HeaderNameRules {
+            underscores_in_headers: true,
+            ignore_invalid_headers: true,
+        }),
+        [
+            "Host",
+            "X_Forwarded_Host",
+            "Transfer_Encoding",
+            "X-Good",
+            "Content-Length"
+        ]
+    );
+    assert_eq!(
+        names_of(HeaderNameRules {
+            underscores_in_headers: false,
+            ignore_invalid_headers: false,
+        }),
+        [
+            "Host",
+            "X_Forwarded_Host",
+            "Transfer_Encoding",
+            "X.Dot",
+            "X-Good",
+            "Content-Length"
+        ]
+    );
+    // A dropped `Host` is no `Host`: nginx answers 400 to HTTP/1.1 without one.
+    assert_eq!(
+        parse_with(
+            b"GET / HTTP/1.1\r\nHo_st: a\r\n\r\n",
+            &HeadLimits::default()
+        ),
+        Err(HeadError::MissingHost)
+    );
 }

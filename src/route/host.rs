@@ -86,6 +86,19 @@ mod tests {
             ("ipv6_literal", "[::1]", Some("[::1]")),
             ("ipv6_uppercase", "[FE80::1]", Some("[fe80::1]")),
             ("single_label", "localhost", Some("localhost")),
+            ("port_twice", "Example.com:80:80", Some("example.com")),
+            ("ipv6_port_twice", "[::1]:80:80", Some("[::1]")),
+            ("ip_future", "[v1.fe80::a+en1]", Some("[v1.fe80::a+en1]")),
+            (
+                "ip_future_upper",
+                "[V1.FE80::A+en1]",
+                Some("[v1.fe80::a+en1]"),
+            ),
+            (
+                "ip_future_port",
+                "[v1.fe80::a+en1]:8080",
+                Some("[v1.fe80::a+en1]"),
+            ),
             ("underscore_allowed", "my_host", Some("my_host")),
             (
                 "utf8_passed_through",

@@ -14,7 +14,7 @@ use super::respond;
 use super::stream::Stream;
 use super::{Snapshot, Worker};
 use crate::config::model::Server;
-use crate::http1::{parse_request_head, HeadError, HeadLimits, RequestHead};
+use crate::http1::{parse_request_head, HeadError, HeadLimits, HeaderNameRules, RequestHead};
 use crate::route::ListenGroup;
 
 /// What one attempt to read a request head ended with.
@@ -81,7 +81,11 @@ pub async fn serve(worker: Rc<Worker>, mut stream: Stream, peer: Peer, id: u64, 
         let limits = HeadLimits::from_nginx(
             default.client_header_buffer_size,
             default.large_client_header_buffers,
-        );
+        )
+        .with_names(HeaderNameRules {
+            underscores_in_headers: default.underscores_in_headers,
+            ignore_invalid_headers: default.ignore_invalid_headers,
+        });
         let first_read = usize::try_from(default.client_header_buffer_size)
             .unwrap_or(HEAD_READ)
             .clamp(256, HEAD_READ);

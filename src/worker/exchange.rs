@@ -253,6 +253,11 @@ impl VariableSource for Exchange {
                 }
                 push_str(out, &self.peer.remote_addr)
             }
+            ProxyForwarded => {
+                let host = self.head.host.as_deref();
+                crate::http1::forwarded::write_element(&self.peer.remote_addr, "http", host, out);
+                true
+            }
             Scheme => push_str(out, "http"),
             RequestUri => push_str(out, &self.head.target),
             Uri => push_str(out, &self.uri),

@@ -70,6 +70,8 @@ pub struct Layer {
     pub client_header_buffer_size: Option<u64>,
     pub large_client_header_buffers: Option<(u32, u64)>,
     pub client_header_timeout: Option<Duration>,
+    pub underscores_in_headers: Option<bool>,
+    pub ignore_invalid_headers: Option<bool>,
 }
 
 impl Layer {
@@ -243,6 +245,12 @@ impl Layer {
             }
             "client_header_timeout" => {
                 set_once(cx, d, &mut self.client_header_timeout, args::time(d, 0))
+            }
+            "underscores_in_headers" => {
+                set_once(cx, d, &mut self.underscores_in_headers, args::flag(d))
+            }
+            "ignore_invalid_headers" => {
+                set_once(cx, d, &mut self.ignore_invalid_headers, args::flag(d))
             }
             _ => return false,
         }

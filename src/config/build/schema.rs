@@ -104,6 +104,8 @@ const SPECS: &[Spec] = &[
     d("client_header_buffer_size", HTTP_SRV, Exactly(1)),
     d("large_client_header_buffers", HTTP_SRV, Exactly(2)),
     d("client_header_timeout", HTTP_SRV, Exactly(1)),
+    d("underscores_in_headers", HTTP_SRV, Exactly(1)),
+    d("ignore_invalid_headers", HTTP_SRV, Exactly(1)),
     d("client_body_timeout", HTTP_SRV_LOC, Exactly(1)),
     d("send_timeout", HTTP_SRV_LOC, Exactly(1)),
     d("client_body_temp_path", HTTP_SRV_LOC, Between(1, 4)),

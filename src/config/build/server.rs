@@ -94,6 +94,14 @@ pub fn build_server(d: &Directive, cx: &mut Builder, scope: &Scope<'_>) -> Serve
             .client_header_timeout
             .or(h.client_header_timeout)
             .unwrap_or(DEFAULT_CLIENT_HEADER_TIMEOUT),
+        underscores_in_headers: layer
+            .underscores_in_headers
+            .or(h.underscores_in_headers)
+            .unwrap_or(false),
+        ignore_invalid_headers: layer
+            .ignore_invalid_headers
+            .or(h.ignore_invalid_headers)
+            .unwrap_or(true),
         return_,
         conf,
         locations,

@@ -119,6 +119,11 @@ pub struct Server {
     pub large_client_header_buffers: (u32, u64),
     /// `client_header_timeout` (default 60s).
     pub client_header_timeout: Duration,
+    /// `underscores_in_headers` (default off). Like the three above, read from the
+    /// default server of the listening socket, as nginx reads it.
+    pub underscores_in_headers: bool,
+    /// `ignore_invalid_headers` (default on); read as `underscores_in_headers` is.
+    pub ignore_invalid_headers: bool,
     /// A server-level `return`, which nginx runs before any location is chosen.
     pub return_: Option<Return>,
     /// What applies when no location matches: the server level merged over http.
