@@ -519,7 +519,10 @@ fn usr2_hands_over_to_a_new_binary_without_failing_a_request() {
     let pid_file = v.path("vestibule.pid");
     let old_master = v.pid();
     assert_eq!(wait_for_pid_file(&pid_file), old_master);
-    let load = Load::start(v.port, 2, false);
+    // Keep-alive clients and clients with a connection per request: the old
+    // generation's workers must drain the keep-alive ones without losing a request.
+    let load = Load::start(v.port, 4, true);
+    let fresh = Load::start(v.port, 1, false);
     signal(old_master, libc::SIGUSR2);
     let mut new_master = 0;
     assert!(
@@ -546,6 +549,8 @@ fn usr2_hands_over_to_a_new_binary_without_failing_a_request() {
     v.wait_for_error_line(&["exit"]);
     std::thread::sleep(Duration::from_millis(300));
     let (total, failed, _) = load.finish();
+    let (fresh_total, fresh_failed, _) = fresh.finish();
+    let (total, failed) = (total + fresh_total, failed + fresh_failed);
     let served_after = v.get("/", "x").text();
     signal(new_master, libc::SIGTERM);
     wait_gone(new_master);
@@ -587,6 +592,7 @@ fn generation_reloads_under_load_fail_no_request() {
     let base = std::fs::read_to_string(&conf).unwrap();
     let extra = common::free_port();
     let load = Load::start(v.port, 3, false);
+    let kept = Load::start(v.port, 3, true);
     for round in 0..6 {
         // Every round answers its own text, so a draining older generation (which
         // may accept for a moment after its QUIT) cannot pass for the new one.
@@ -603,6 +609,8 @@ fn generation_reloads_under_load_fail_no_request() {
         );
     }
     let (total, failed, _) = load.finish();
+    let (kept_total, kept_failed, _) = kept.finish();
+    let (total, failed) = (total + kept_total, failed + kept_failed);
     assert!(
         worker_pids(&v).len() >= 7,
         "six new generations were started:\n{}",

@@ -97,11 +97,10 @@ pub async fn serve(worker: Rc<Worker>, mut stream: Stream, peer: Peer, id: u64, 
         } else {
             default.conf.keepalive_timeout
         };
-        // Shutting down: a keep-alive connection with nothing pending is done. A new
-        // connection (accepted before the drain began) still gets its answer.
-        if served > 0 && worker.draining.get() && input.is_empty() {
-            return;
-        }
+        // Shutting down, a keep-alive connection waits on the idle list like any
+        // other: a request that comes is answered with `Connection: close`, and the
+        // drain closes it once it has been quiet a while (see `idle.rs`). Closing it
+        // here would lose a request the client may already have sent.
         // Waiting for a request's first byte, the connection is idle: at the
         // `worker_connections` limit it may be closed to make room (see `idle.rs`).
         let listed = input

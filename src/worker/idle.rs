@@ -9,8 +9,15 @@
 //! connection is closed and nginx's alert is logged. Slow clients that trickle a head
 //! are busy, not idle: they are bounded by `client_header_timeout`, a deadline.
 //!
-//! A graceful shutdown ends the idle keep-alive connections the same way
-//! ([`IdleConnections::close_keep_alive`]); a fresh connection still gets its answer.
+//! A graceful shutdown (QUIT, a new generation's reload, the old binary's workers
+//! after USR2 and WINCH) drains the idle keep-alive connections without losing a
+//! request ([`IdleConnections::close_quiet_keep_alive`]): a request that arrives on
+//! one is answered with `Connection: close`; one that has stayed listed for
+//! [`DRAIN_QUIET_TICKS`] of the worker's 100 ms ticks with no byte pending is shut
+//! down. Closing at once, as nginx does, loses the request a busy client has
+//! already sent (9 read errors in 650,757 requests through a USR2 upgrade under
+//! `wrk -c20`). A fresh connection still gets its answer. `worker_shutdown_timeout`
+//! bounds the whole drain.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -23,6 +30,30 @@ pub struct IdleConnections {
     /// Entry number → the connection's socket, kept open by its task while listed,
     /// and whether it waits for a keep-alive request (it has served one).
     waiting: BTreeMap<u64, (RawFd, bool)>,
+    /// During a drain, `next` at each of the last ticks, oldest first: an entry
+    /// numbered below the oldest has been listed for that many ticks at least.
+    drain_marks: std::collections::VecDeque<u64>,
+}
+
+/// How many 100 ms ticks a keep-alive connection must have waited, with nothing
+/// sent, before a drain closes it: a busy client's next request comes within
+/// microseconds of its response, so only a quiet one waits this long.
+pub const DRAIN_QUIET_TICKS: usize = 3;
+
+/// Whether the client has sent bytes not yet read (asked without consuming them).
+fn bytes_pending(fd: RawFd) -> bool {
+    let mut byte = 0u8;
+    // SAFETY: a one-byte peek into a live local on a socket its task keeps open while
+    // listed; MSG_DONTWAIT never blocks.
+    let n = unsafe {
+        libc::recv(
+            fd,
+            (&mut byte as *mut u8).cast(),
+            1,
+            libc::MSG_PEEK | libc::MSG_DONTWAIT,
+        )
+    };
+    n > 0
 }
 
 /// Ends a listed connection: its task's pending read returns EOF.
@@ -54,14 +85,22 @@ impl IdleConnections {
         true
     }
 
-    /// Shuts down every connection waiting for a keep-alive request (a graceful
-    /// shutdown); fresh connections stay listed and are answered.
-    pub fn close_keep_alive(&mut self) {
-        self.waiting.retain(|_, (fd, keep_alive)| {
-            if *keep_alive {
+    /// One drain tick: shuts down the connections that have waited for a keep-alive
+    /// request since [`DRAIN_QUIET_TICKS`] ticks ago with no byte pending. Those
+    /// with a byte pending stay: their task reads it and answers with
+    /// `Connection: close`. Fresh connections stay listed and are answered.
+    pub fn close_quiet_keep_alive(&mut self) {
+        self.drain_marks.push_back(self.next);
+        if self.drain_marks.len() <= DRAIN_QUIET_TICKS {
+            return;
+        }
+        let listed_before = self.drain_marks.pop_front().unwrap_or(0);
+        self.waiting.retain(|&key, (fd, keep_alive)| {
+            let close = *keep_alive && key < listed_before && !bytes_pending(*fd);
+            if close {
                 shut_down(*fd);
             }
-            !*keep_alive
+            !close
         });
     }
 
@@ -137,17 +176,34 @@ mod tests {
     }
 
     #[test]
-    fn a_graceful_shutdown_closes_only_keep_alive_waits() {
+    fn a_drain_closes_only_quiet_keep_alive_waits_after_its_ticks() {
         let list = RefCell::new(IdleConnections::default());
         let (fresh, fresh_peer) = UnixStream::pair().unwrap();
         let (kept, mut kept_peer) = UnixStream::pair().unwrap();
+        let (busy, mut busy_peer) = UnixStream::pair().unwrap();
         let _fresh = Idle::enter(&list, fresh.as_raw_fd(), false);
         let _kept = Idle::enter(&list, kept.as_raw_fd(), true);
-        list.borrow_mut().close_keep_alive();
-        assert_eq!(list.borrow().len(), 1, "the fresh connection stays listed");
+        let _busy = Idle::enter(&list, busy.as_raw_fd(), true);
+        // The busy client has sent its next request.
+        std::io::Write::write_all(&mut busy_peer, b"GET /").unwrap();
+        for _ in 0..DRAIN_QUIET_TICKS {
+            list.borrow_mut().close_quiet_keep_alive();
+            assert_eq!(list.borrow().len(), 3, "closed before its quiet ticks");
+        }
+        // One listed later has not waited long enough at the next tick.
+        let (late, _late_peer) = UnixStream::pair().unwrap();
+        let _late = Idle::enter(&list, late.as_raw_fd(), true);
+        list.borrow_mut().close_quiet_keep_alive();
+        assert_eq!(
+            list.borrow().len(),
+            3,
+            "fresh, busy and late stay listed; the quiet one is closed"
+        );
         let mut buf = [0u8; 1];
         assert_eq!(std::io::Read::read(&mut kept_peer, &mut buf).unwrap(), 0);
         fresh_peer.set_nonblocking(true).unwrap();
         assert!(std::io::Read::read(&mut &fresh_peer, &mut buf).is_err());
+        busy_peer.set_nonblocking(true).unwrap();
+        assert!(std::io::Read::read(&mut busy_peer, &mut buf).is_err());
     }
 }

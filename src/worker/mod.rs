@@ -155,8 +155,10 @@ impl Worker {
         self.drain.borrow().handle()
     }
 
-    /// Starts a graceful shutdown: stop accepting, close idle keep-alive connections,
-    /// let requests in flight finish.
+    /// Starts a graceful shutdown: stop accepting, let requests in flight finish
+    /// (each answered with `Connection: close`), and close keep-alive connections
+    /// once they are quiet ([`IdleConnections::close_quiet_keep_alive`], from the
+    /// signal task's ticks).
     pub fn start_drain(&self) {
         if self.draining.replace(true) {
             return;
@@ -164,9 +166,6 @@ impl Worker {
         let canceller = self.drain.replace(Canceller::new());
         // Cancelling also marks the old handles, so accepts started later end at once.
         drop(canceller.cancel());
-        // Keep-alive connections waiting for their next request end now; one that
-        // reaches its wait later sees `draining` first.
-        self.idle.borrow_mut().close_keep_alive();
     }
 
     /// The next connection number (`*N` in the error log, `$connection`).
@@ -318,6 +317,9 @@ pub fn run(
                     flusher.error_log.notice("gracefully shutting down");
                     flusher.start_drain();
                     quit_since = Some(std::time::Instant::now());
+                }
+                if quit_since.is_some() {
+                    flusher.idle.borrow_mut().close_quiet_keep_alive();
                 }
                 let drained = quit_since.is_some_and(|since| {
                     (flusher.accepting.get() == 0 && flusher.active.get() == 0)
