@@ -19,6 +19,7 @@
 //! (`path/` plus the query string) for [`LocationOutcome::Redirect`]; and keeping
 //! earlier captures when a later regex matches without groups.
 
+mod alias;
 mod captures;
 mod host;
 mod location;
@@ -29,6 +30,7 @@ mod tests;
 use std::collections::HashMap;
 use std::sync::Arc;
 
+pub use alias::AliasScope;
 pub use captures::Captures;
 pub use host::normalize_host;
 pub use server_name::{ListenGroup, NameMatch, ServerMatch};
@@ -76,6 +78,8 @@ pub struct RoutedLocation {
     pub internal: bool,
     pub auto_redirect: bool,
     pub conf: Arc<LocationConf>,
+    /// What part of the URI the `alias` in force replaces (unused under `root`).
+    pub alias_scope: AliasScope,
 }
 
 impl RoutedLocation {
@@ -140,7 +144,7 @@ impl Router {
                     server: ServerId(i),
                     tree_path: &mut tree_path,
                 };
-                let top = cx.level(&server.locations, Some(&mut named));
+                let top = cx.level(&server.locations, Some(&mut named), None);
                 ServerRoutes { top, named }
             })
             .collect();
@@ -223,11 +227,13 @@ impl Compiling<'_> {
         &mut self,
         locations: &[Location],
         mut named: Option<&mut HashMap<Box<str>, LocationId>>,
+        parent: Option<(&LocationConf, AliasScope)>,
     ) -> Level {
         let mut items = Vec::with_capacity(locations.len());
         for (i, loc) in locations.iter().enumerate() {
             self.tree_path.push(i);
             let id = LocationId(self.nodes.len());
+            let alias_scope = AliasScope::of(&loc.matcher, &loc.conf, parent);
             self.nodes.push(Node {
                 info: RoutedLocation {
                     id,
@@ -237,11 +243,12 @@ impl Compiling<'_> {
                     internal: loc.internal,
                     auto_redirect: loc.auto_redirect,
                     conf: Arc::clone(&loc.conf),
+                    alias_scope,
                 },
                 nested: Level::default(),
                 no_regex: matches!(loc.matcher, LocationMatch::Prefix { no_regex: true, .. }),
             });
-            let nested = self.level(&loc.locations, None);
+            let nested = self.level(&loc.locations, None, Some((&loc.conf, alias_scope)));
             if let Some(node) = self.nodes.get_mut(id.0) {
                 node.nested = nested;
             }

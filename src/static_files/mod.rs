@@ -16,15 +16,15 @@ pub mod send;
 
 use std::io;
 
-use crate::config::model::{LocationConf, TryFilesFallback};
-use crate::config::template::VariableSource;
+use crate::config::model::{LocationConf, TryFiles, TryFilesFallback};
+use crate::config::template::{Part, VariableSource};
 use crate::http1::{Header, Method};
 use crate::route::RoutedLocation;
 use crate::worker::dispatch::{context, write, Conn, Outcome};
 use crate::worker::exchange::Exchange;
 use crate::worker::respond;
 use open::{open_beneath, OpenError, Opened};
-use resolve::{resolve, Resolved};
+use resolve::{resolve, AliasMode, Resolved};
 
 /// Serves the request from the file system.
 pub async fn handle(
@@ -37,44 +37,19 @@ pub async fn handle(
     if !matches!(x.head.method, Method::Get | Method::Head) {
         return Outcome::Status(405);
     }
+    let mut mode = AliasMode::Whole;
     if let Some(try_files) = &conf.try_files {
-        let mut found = false;
-        for candidate in &try_files.files {
-            let mut uri = Vec::new();
-            candidate.expand(x as &dyn VariableSource, &mut uri);
-            let uri = String::from_utf8_lossy(&uri).into_owned();
-            let Ok(uri) = crate::uri::normalize_path(&uri) else {
-                continue;
-            };
-            let want_dir = uri.ends_with('/');
-            let exists = match open_beneath_resolved(&resolve(x, location, conf, &uri)) {
-                Ok(o) if want_dir => o.meta.is_dir(),
-                Ok(o) => o.meta.is_file(),
-                Err(_) => false,
-            };
-            if exists {
-                x.uri = uri;
-                found = true;
-                break;
-            }
-        }
-        if !found {
-            return match &try_files.fallback {
-                TryFilesFallback::Code(code) => Outcome::Status(*code),
-                TryFilesFallback::Named(name) => Outcome::Internal(name.clone()),
-                TryFilesFallback::Uri(t) => {
-                    let mut u = Vec::new();
-                    t.expand(x as &dyn VariableSource, &mut u);
-                    Outcome::Internal(String::from_utf8_lossy(&u).into_owned())
-                }
-            };
+        match try_files_phase(x, location, conf, try_files) {
+            TryFilesFound::File => mode = AliasMode::WithUri,
+            TryFilesFound::Directory => {}
+            TryFilesFound::Nothing(outcome) => return outcome,
         }
     }
     if x.uri.ends_with('/') {
         let uri = x.uri.clone();
         return index(c, x, location, conf, &uri, keep_alive).await;
     }
-    let place = resolve(x, location, conf, &x.uri);
+    let place = resolve(x, location, conf, &x.uri, mode);
     match open_beneath_resolved(&place) {
         Ok(opened) => {
             if opened.meta.is_dir() {
@@ -84,6 +59,66 @@ pub async fn handle(
         }
         Err(e) => open_failed(c, x, &place, e),
     }
+}
+
+/// What `try_files` found.
+enum TryFilesFound {
+    /// A file: `$uri` is now its URI.
+    File,
+    /// A directory (a candidate ending in `/`): `$uri` is now its URI *without* the
+    /// slash, so a request for `/dir` gets nginx's 301 to `/dir/`.
+    Directory,
+    /// No candidate exists: the fallback (an internal redirect or a status).
+    Nothing(Outcome),
+}
+
+/// nginx's try-files phase: each candidate but the last is looked for on disk (one
+/// written with a trailing `/` as a directory, with that slash dropped, as
+/// `ngx_http_core_try_files` does); the first that exists becomes `$uri` and the
+/// location's own handler serves it, no location is chosen again. When none exists,
+/// the last parameter is an internal redirect (`Outcome::Internal`) or a status.
+fn try_files_phase(
+    x: &mut Exchange,
+    location: Option<&RoutedLocation>,
+    conf: &LocationConf,
+    try_files: &TryFiles,
+) -> TryFilesFound {
+    for candidate in &try_files.files {
+        let test_dir = matches!(candidate.parts.last(), Some(Part::Literal(s)) if s.ends_with('/'));
+        let mut uri = Vec::new();
+        candidate.expand(x as &dyn VariableSource, &mut uri);
+        if test_dir && uri.len() > 1 {
+            uri.pop();
+        }
+        let uri = String::from_utf8_lossy(&uri).into_owned();
+        let Ok(uri) = crate::uri::normalize_path(&uri) else {
+            continue;
+        };
+        // A regex location's alias takes the candidate as a root would.
+        let place = resolve(x, location, conf, &uri, AliasMode::WithUri);
+        let found = match open_beneath_resolved(&place) {
+            Ok(o) if test_dir => o.meta.is_dir(),
+            Ok(o) => !o.meta.is_dir(),
+            Err(_) => false,
+        };
+        if found {
+            x.uri = uri;
+            return if test_dir {
+                TryFilesFound::Directory
+            } else {
+                TryFilesFound::File
+            };
+        }
+    }
+    TryFilesFound::Nothing(match &try_files.fallback {
+        TryFilesFallback::Code(code) => Outcome::Status(*code),
+        TryFilesFallback::Named(name) => Outcome::Internal(name.clone()),
+        TryFilesFallback::Uri(t) => {
+            let mut u = Vec::new();
+            t.expand(x as &dyn VariableSource, &mut u);
+            Outcome::Internal(String::from_utf8_lossy(&u).into_owned())
+        }
+    })
 }
 
 fn open_beneath_resolved(place: &Resolved) -> Result<Opened, OpenError> {
@@ -103,14 +138,16 @@ async fn index(
         let mut n = Vec::new();
         name.expand(x as &dyn VariableSource, &mut n);
         let candidate = format!("{uri}{}", String::from_utf8_lossy(&n));
-        if let Ok(opened) = open_beneath_resolved(&resolve(x, location, conf, &candidate)) {
+        if let Ok(opened) =
+            open_beneath_resolved(&resolve(x, location, conf, &candidate, AliasMode::Whole))
+        {
             if opened.meta.is_file() {
                 x.uri = candidate;
                 return send::send_file(c, x, conf, &opened, keep_alive).await;
             }
         }
     }
-    let place = resolve(x, location, conf, uri);
+    let place = resolve(x, location, conf, uri, AliasMode::Whole);
     match open_beneath_resolved(&place) {
         Ok(dir) if dir.meta.is_dir() => {
             let line = format!(

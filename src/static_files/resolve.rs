@@ -4,9 +4,9 @@
 //! directory, including the off-by-slash alias (`location /static { alias /srv/s/; }`
 //! with `/static../x`), which nginx would follow.
 
-use crate::config::model::{DocRoot, LocationConf, LocationMatch};
+use crate::config::model::{DocRoot, LocationConf};
 use crate::config::template::{Part, VariableSource};
-use crate::route::RoutedLocation;
+use crate::route::{AliasScope, RoutedLocation};
 use crate::worker::exchange::Exchange;
 
 /// A file's place: the directory that bounds it and the path beneath it, held as one
@@ -60,12 +60,24 @@ fn into_string(bytes: Vec<u8>) -> String {
     String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
+/// How a regex location's `alias` (the whole path) takes the URI: nginx's
+/// `try_files` looks for `alias` + candidate there, as if the alias were a root, and
+/// a file it finds is served from that place (`r->add_uri_to_alias`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AliasMode {
+    /// The alias alone is the path.
+    Whole,
+    /// The URI is appended to the alias.
+    WithUri,
+}
+
 /// Resolves `uri` (normalised, starting with `/`) for this location.
 pub fn resolve(
     x: &Exchange,
     location: Option<&RoutedLocation>,
     conf: &LocationConf,
     uri: &str,
+    mode: AliasMode,
 ) -> Resolved {
     // One buffer for the whole path: the directory, then what is beneath it.
     let mut base = Vec::with_capacity(64 + uri.len());
@@ -96,20 +108,24 @@ pub fn resolve(
         DocRoot::Alias(t) => {
             t.expand(x as &dyn VariableSource, &mut base);
             let alias_len = base.len();
-            match location.map(|l| &l.matcher) {
-                Some(LocationMatch::Prefix { path, .. }) | Some(LocationMatch::Exact(path)) => {
-                    let rest = uri.get(path.len()..).unwrap_or("");
+            let scope = location.map_or(AliasScope::Whole, |l| l.alias_scope);
+            match (scope, mode) {
+                (AliasScope::Prefix(prefix), _) => {
+                    let rest = uri.get(prefix..).unwrap_or("");
                     // nginx concatenates; the alias's own directory bounds the result.
                     base.extend_from_slice(rest.as_bytes());
                     split_at_dir(into_string(base), alias_len)
                 }
-                _ => {
+                (AliasScope::Whole, mode) => {
                     // A regex location's alias is the whole path (with captures); the
                     // part written before the first variable bounds it.
                     let fixed = match t.parts.first() {
                         Some(Part::Literal(s)) if t.parts.len() > 1 => s.len(),
                         _ => alias_len,
                     };
+                    if mode == AliasMode::WithUri {
+                        base.extend_from_slice(uri.as_bytes());
+                    }
                     split_at_dir(into_string(base), fixed)
                 }
             }

@@ -192,8 +192,8 @@ pub async fn run(c: &mut Conn<'_>, x: &mut Exchange, group: &ListenGroup, served
     }
 }
 
-/// Where an internal redirect leads: a `@named` location, or the location a URI
-/// (with optional `?args`) selects, with `$uri` and `$args` updated.
+/// Where an internal redirect leads: a `@named` location (the request unchanged), or
+/// the location a URI (with optional `?args`) selects, with `$uri` and `$args` set.
 fn internal_target<'r>(
     snap: &'r Snapshot,
     server: ServerId,
@@ -208,9 +208,12 @@ fn internal_target<'r>(
         None => (to, None),
     };
     x.uri = crate::uri::normalize_path(path).ok()?;
-    if query.is_some() {
-        x.head.query = query;
-    }
+    // nginx (`ngx_http_internal_redirect`): the redirect's own arguments replace the
+    // request's, none when it has none; and a proxied request now carries the new
+    // `$uri`, escaped, instead of the client's target.
+    x.head.query = query;
+    x.head.path.clear();
+    crate::uri::escape_path(&x.uri, &mut x.head.path);
     Some(match snap.router.select_location(server, &x.uri) {
         LocationOutcome::Location { location, captures } => {
             if captures.is_some() {
