@@ -102,7 +102,11 @@ fn without_set_real_ip_from_client_headers_change_nothing() {
         j.request_headers("x-forwarded-for"),
         vec!["1.2.3.4, 127.0.0.1"]
     );
-    assert_eq!(j.request_headers("forwarded"), vec!["for=1.2.3.4"]);
+    // proxy_params sets Forwarded from what vestibule saw: the client's is replaced.
+    assert_eq!(
+        j.request_headers("forwarded"),
+        vec!["for=127.0.0.1;proto=http;host=realip.test"]
+    );
     assert_eq!(j.str("remote_addr"), "127.0.0.1", "ProxyFix(x_for=1)");
     let line = v.wait_for_access_line("case=spoof");
     assert!(line.starts_with("127.0.0.1|"), "{line}");
