@@ -50,3 +50,8 @@ cargo test --all-targets --quiet 2>&1 | tee "$log"
 # One closing line for the whole run, summed over every test binary.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i) ~ /^passed/) p += $(i-1); if ($(i) ~ /^failed/) f += $(i-1) } }
      END { printf "vestibule: %d passed, %d failed\n", p, f }' "$log"
+
+step "valgrind memcheck on the allocator (tests/tools/valgrind.sh)"
+# The allocator's unit tests, and a master with one worker under a bounded proxy and
+# static load; fails on any memcheck error. About a minute.
+bash tests/tools/valgrind.sh
