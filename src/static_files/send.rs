@@ -299,5 +299,9 @@ async fn send_large(
         res.ok()?;
         *buf = b;
     }
+    // The buffer comes back from the write holding the last piece: it is the
+    // caller's pending output from here on, so it must leave empty (it went out
+    // twice before, on every file over SMALL_FILE without sendfile).
+    buf.clear();
     Some(())
 }
