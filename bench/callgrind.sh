@@ -3,8 +3,11 @@
 # repeatable count of user-space work (the kernel's share is not counted), for
 # changes too small for the noise of bench/run.sh (docs/performance.md).
 #
-#   bash bench/callgrind.sh            # static 1 KiB and proxy, 4 s of load each
+#   bash bench/callgrind.sh            # static 1 KiB, proxy, proxy with the guide's
+#                                      # proxy_params, 4 s of load each
 #   SECONDS_PER_RUN=8 bash bench/callgrind.sh
+#   KEEP=/tmp/cg bash bench/callgrind.sh   # keep the callgrind files for
+#                                          # callgrind_annotate
 #
 # Each server runs one worker under callgrind with instrumentation off; it is switched
 # on for the worker only while wrk (10 connections) runs, then the count is divided by
@@ -76,6 +79,13 @@ http {
     server {
         listen 127.0.0.1:$2;
         location / { proxy_pass http://fixed; proxy_http_version 1.1; proxy_set_header Connection ""; }
+        location /params/ {
+            proxy_set_header Host \$http_host;
+            proxy_set_header X-Real-IP \$remote_addr;
+            proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+            proxy_set_header X-Forwarded-Proto \$scheme;
+            proxy_pass http://fixed; proxy_http_version 1.1; proxy_set_header Connection "";
+        }
         location /static/ { alias $dir/; }
     }
 }
@@ -93,7 +103,7 @@ wait_port() {
 }
 
 # Ir per request for WORKER_PID on URL; prints "Ir/request fallback-Ir/request".
-measure() { # WORKER_PID OUT_PREFIX URL
+measure() { # WORKER_PID OUT_PREFIX URL NAME
     callgrind_control -z "$1" >/dev/null 2>&1
     callgrind_control -i on "$1" >/dev/null 2>&1
     local requests
@@ -105,7 +115,11 @@ measure() { # WORKER_PID OUT_PREFIX URL
     total=$(awk '/^summary:/ {print $2}' "$out")
     fallback=$(callgrind_annotate --inclusive=yes "$out" 2>/dev/null |
         awk '/static_files::open::open_beneath / {gsub(",", "", $1); if ($1 > m) m = $1} END {print m + 0}')
-    rm -f "$out"
+    if [ -n "${KEEP:-}" ]; then
+        mkdir -p "$KEEP" && mv "$out" "$KEEP/$(basename "$2")-$4"
+    else
+        rm -f "$out"
+    fi
     echo "$((total / requests)) $((fallback / requests))"
 }
 
@@ -130,10 +144,11 @@ for server in vestibule nginx; do
     worker=$(pgrep -P "$top" | head -1 || true)
     worker=${worker:-$top}
     pids+=("$worker")
-    for scenario in static proxy; do
+    for scenario in static proxy params; do
         url="http://127.0.0.1:$port/"
         [ "$scenario" = static ] && url="http://127.0.0.1:$port/static/1k.bin"
-        result[$server-$scenario]=$(measure "$worker" "$d/cg.$worker" "$url")
+        [ "$scenario" = params ] && url="http://127.0.0.1:$port/params/"
+        result[$server-$scenario]=$(measure "$worker" "$d/cg.$worker" "$url" "$server-$scenario")
     done
     kill "$worker" "$top" 2>/dev/null || true
 done
@@ -141,7 +156,7 @@ done
 echo
 echo "| scenario | vestibule Ir/request | nginx Ir/request | ratio |"
 echo "|---|---:|---:|---:|"
-for scenario in static proxy; do
+for scenario in static proxy params; do
     read -r v vfallback <<<"${result[vestibule-$scenario]}"
     read -r n _ <<<"${result[nginx-$scenario]}"
     note=""
@@ -149,5 +164,6 @@ for scenario in static proxy; do
     ratio=$(python3 -c "print(f'{$v / $n:.2f}')")
     label="static 1 KiB"
     [ "$scenario" = proxy ] && label="proxy, upstream keep-alive"
+    [ "$scenario" = params ] && label="proxy with the guide's proxy_params"
     echo "| $label | $v$note | $n | $ratio |"
 done

@@ -11,6 +11,16 @@ import resource
 # The fixed upstream answer (proxy scenarios): small, as an API's JSON would be.
 UPSTREAM_BODY = "hello from the fixed upstream: a small response body of about 100 bytes, as a JSON answer\\n"
 
+# The guide's `proxy_params` (Debian's nginx ships this file): what a deployment
+# sends upstream, for the `proxy-params-c50` and `gunicorn-c10` scenarios. Written
+# here, not copied from conf/ (vestibule's adds `Forwarded $proxy_forwarded`, a
+# variable nginx does not have), so both servers read the very same four lines.
+GUIDE_PROXY_PARAMS = """proxy_set_header Host $http_host;
+proxy_set_header X-Real-IP $remote_addr;
+proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+proxy_set_header X-Forwarded-Proto $scheme;
+"""
+
 # Static files served by `location /static/ { alias ...; }`.
 STATIC_FILES = {"1k.bin": 1024, "64k.bin": 64 * 1024, "1m.bin": 1024 * 1024}
 
@@ -60,6 +70,12 @@ http {{
         server 127.0.0.1:{ports['app']};
         keepalive 32;
     }}
+    # The same fixed answer from a server with the default keepalive_requests (1000
+    # in nginx 1.22), so every 1000th request renews an upstream connection.
+    upstream fixed_default {{
+        server 127.0.0.1:{ports['upstream_default']};
+        keepalive 32;
+    }}
 
     server {{
         listen 127.0.0.1:{ports['listen']};
@@ -67,6 +83,15 @@ http {{
         # Small fixed response over pooled upstream connections.
         location / {{
             proxy_pass http://fixed;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }}
+
+        # As users write it: the guide's proxy_params headers (Host, X-Real-IP,
+        # X-Forwarded-For, X-Forwarded-Proto) over pooled connections.
+        location /params/ {{
+            include {d}/proxy_params;
+            proxy_pass http://fixed_default;
             proxy_http_version 1.1;
             proxy_set_header Connection "";
         }}
@@ -121,16 +146,21 @@ http {{
         keepalive_timeout 0;
         location / {{ return 200 "{UPSTREAM_BODY}"; }}
     }}
+    server {{
+        listen 127.0.0.1:{ports['upstream_default']};
+        keepalive_requests 1000;
+        location / {{ return 200 "{UPSTREAM_BODY}"; }}
+    }}
 }}
 """
 
 
-def write_sut_dir(d, ports, access_log, proxy_params_src, static_dir):
+def write_sut_dir(d, ports, access_log, static_dir):
     """Lay out one server's directory: config and proxy_params. Returns the config
     path."""
     os.makedirs(d, exist_ok=True)
-    with open(proxy_params_src) as src, open(f"{d}/proxy_params", "w") as dst:
-        dst.write(src.read())
+    with open(f"{d}/proxy_params", "w") as dst:
+        dst.write(GUIDE_PROXY_PARAMS)
     conf = f"{d}/server.conf"
     with open(conf, "w") as f:
         f.write(sut_config(d, ports, access_log, static_dir))

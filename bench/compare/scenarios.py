@@ -22,6 +22,8 @@ IO_DRIVERS = set()  # what vestibule's workers said they use
 SCENARIOS = [
     Scenario("proxy-c1", "proxy, keep-alive, 1 connection", "load", "/", 1),
     Scenario("proxy-c50", "proxy, keep-alive, 50 connections", "load", "/", 50),
+    Scenario("proxy-params-c50", "proxy with the guide's proxy_params, 50 connections",
+             "load", "/params/", 50),
     Scenario("proxy-c200", "proxy, keep-alive, 200 connections", "load", "/", 200),
     Scenario("proxy-c50-log", "proxy, keep-alive, 50 conn., access log on", "load", "/", 50,
              access_log=True),

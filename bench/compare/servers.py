@@ -26,6 +26,7 @@ class Env:
         self.ports = {
             "upstream_keepalive": procs.free_port(),
             "upstream_close": procs.free_port(),
+            "upstream_default": procs.free_port(),
             "app": procs.free_port(),
         }
         configs.write_static_files(self.static_dir)
@@ -48,7 +49,7 @@ class Server:
         self.port = procs.free_port()
         ports = dict(env.ports, listen=self.port)
         self.conf = configs.write_sut_dir(
-            self.dir, ports, access_log, f"{env.repo}/conf/proxy_params", env.static_dir)
+            self.dir, ports, access_log, env.static_dir)
         self.argv = _argv(name, env, self.dir, self.conf)
         check = subprocess.run(
             [*self.argv[:-2], "-t"], capture_output=True, text=True, timeout=30)
@@ -100,6 +101,7 @@ def start_upstream(env):
     p = procs.start(argv, LOAD_CPU, f"{d}/stderr.log")
     procs.wait_http(env.ports["upstream_keepalive"])
     procs.wait_http(env.ports["upstream_close"])
+    procs.wait_http(env.ports["upstream_default"])
     return p
 
 
