@@ -63,8 +63,13 @@ nginx -c "$dir/upstream/conf" -p "$dir/upstream" -g "daemon off;" 2>/dev/null &
 pids+=($!)
 
 # The same configuration text for both servers; only the directory and port differ.
+# As root, both keep root for their workers (vestibule's would switch to nobody, as
+# nginx's do, and callgrind_control could no longer reach the worker).
+user_line=""
+[ "$(id -u)" = 0 ] && user_line="user root root;"
 sut_config() { # DIR PORT
     cat <<EOF
+$user_line
 worker_processes 1;
 pid $1/pid;
 error_log $1/error.log notice;

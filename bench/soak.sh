@@ -33,14 +33,18 @@ port=$(free_port)
 mkdir -p "$dir/static" "$dir/up" "$dir/sut"
 head -c 4096 /dev/urandom >"$dir/static/4k.bin"
 
+# As root, keep root for the workers (they would switch to nobody, as nginx's do,
+# and the 0700 temp directory would answer 403).
+user_line=""
+[ "$(id -u)" = 0 ] && user_line="user root;"
 cat >"$dir/up/vestibule.conf" <<CONF
-daemon off; worker_processes 1; pid $dir/up/pid; error_log $dir/up/error.log;
+$user_line daemon off; worker_processes 1; pid $dir/up/pid; error_log $dir/up/error.log;
 events { worker_connections 1024; }
 http { access_log off;
   server { listen 127.0.0.1:$up_port; location / { return 200 "hello from the upstream\n"; } } }
 CONF
 cat >"$dir/sut/vestibule.conf" <<CONF
-daemon off; worker_processes 1; pid $dir/sut/pid; error_log $dir/sut/error.log;
+$user_line daemon off; worker_processes 1; pid $dir/sut/pid; error_log $dir/sut/error.log;
 events { worker_connections 1024; }
 http { access_log off;
   upstream app { server 127.0.0.1:$up_port; keepalive 16; }
