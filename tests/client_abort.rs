@@ -43,7 +43,7 @@ fn client_leaves_while_the_upstream_thinks(driver: Driver) {
     v.wait_for_error_line(&[
         "client prematurely closed connection, so upstream connection is closed too",
         "request: \"GET /slow HTTP/1.1\"",
-        "upstream: \"http://127.0.0.1:",
+        &format!("upstream: \"http://127.0.0.1:{}/slow\"", fake.port),
     ]);
     // A client that stays is still answered (the watch does not misfire on a live
     // connection, nor on one with a pipelined request waiting behind it).

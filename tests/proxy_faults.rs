@@ -340,6 +340,11 @@ fn a_bad_chunk_from_the_upstream_closes_the_client_connection() {
     let r = c.read_response(false);
     assert_cut_short(&r, "/x");
     assert!(!r.text().contains("second"), "{r}");
+    // nginx's context names the whole upstream URL, path included.
+    v.wait_for_error_line(&[
+        "upstream sent invalid chunked response",
+        &format!("upstream: \"http://127.0.0.1:{}/x\"", fake.port),
+    ]);
     let _ = c.try_send(b"GET /y HTTP/1.1\r\nHost: example.com\r\n\r\n");
     assert!(
         c.try_read_response(false).is_err(),

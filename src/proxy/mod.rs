@@ -165,7 +165,7 @@ fn with_peers(c: &Conn<'_>, key: &str, f: impl FnOnce(&mut Peers)) {
 
 /// How an address appears in `upstream: "http://..."`: `127.0.0.1:8000`,
 /// `unix:/run/gunicorn.sock:`.
-fn upstream_name(addr: &UpstreamAddr) -> String {
+pub(crate) fn upstream_name(addr: &UpstreamAddr) -> String {
     match addr {
         UpstreamAddr::Tcp(a) => a.to_string(),
         UpstreamAddr::Unix(p) => format!("unix:{}:", p.display()),

@@ -112,7 +112,10 @@ pub async fn attempt(
                 Some(x.connection),
                 &format!(
                     "client prematurely closed connection, so upstream connection is closed too while reading response header from upstream{}",
-                    crate::worker::dispatch::context(x, Some(&format!("http://{addr}")))
+                    crate::worker::dispatch::context(
+                        x,
+                        Some(&format!("http://{}{target}", super::upstream_name(addr)))
+                    )
                 ),
             );
             return Attempt::Responded(Outcome::Close);
@@ -587,7 +590,12 @@ async fn respond(
     x.body_bytes_sent += relayed.body_bytes;
     x.bytes_sent += relayed.body_bytes;
     if let Some(e) = &relayed.upstream_error {
-        let url = format!("http://{}", addr);
+        // nginx names the whole upstream URL: `upstream: "http://ADDR/path"`.
+        let url = format!(
+            "http://{}{}",
+            super::upstream_name(addr),
+            head::upstream_target(x, location, pass)
+        );
         c.worker.error_log.error(
             Some(x.connection),
             &format!("{e}{}", crate::worker::dispatch::context(x, Some(&url))),
