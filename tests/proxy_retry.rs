@@ -322,3 +322,49 @@ fn max_fails_counts_failures_within_the_window_across_successes() {
         );
     }
 }
+
+/// A client that abandons an upload streamed upstream (`proxy_request_buffering off`)
+/// is the client's failure: a 400 in the access log as nginx writes it, and the
+/// upstream it was streaming to is not marked failed — the requests after it still
+/// reach both servers of a `max_fails=1` group.
+#[test]
+fn an_abandoned_streamed_upload_does_not_mark_the_upstream_down() {
+    for driver in drivers() {
+        let (a, a_log) = upstream(|_| Act::Answer(200, "a"));
+        let (b, b_log) = upstream(|_| Act::Answer(200, "b"));
+        let v = proxy_to(
+            &format!(
+                "server 127.0.0.1:{a} max_fails=1 fail_timeout=30s; server 127.0.0.1:{b} max_fails=1 fail_timeout=30s;"
+            ),
+            "proxy_request_buffering off;",
+            driver,
+        );
+        let mut c = TcpStream::connect(("127.0.0.1", v.port)).unwrap();
+        c.write_all(
+            b"POST /upload HTTP/1.1\r\nHost: shop\r\nContent-Length: 1000\r\n\r\n0123456789",
+        )
+        .unwrap();
+        // The head and the first bytes reach an upstream; then the client is gone.
+        std::thread::sleep(Duration::from_millis(300));
+        drop(c);
+        v.wait_for_access_line("\"POST /upload HTTP/1.1\" 400");
+        for i in 0..6 {
+            assert_eq!(ask(v.port, "GET", &format!("/after{i}")).0, 200);
+        }
+        let reached = |log: &Log| {
+            log.lock()
+                .unwrap()
+                .iter()
+                .filter(|s| s.path.starts_with("/after"))
+                .count()
+        };
+        assert!(
+            reached(&a_log) > 0 && reached(&b_log) > 0,
+            "{driver:?}: one server was taken out for the client's abort ({} and {} requests)",
+            reached(&a_log),
+            reached(&b_log)
+        );
+        let errors = v.error_log();
+        assert!(!errors.contains("[error]"), "{errors}");
+    }
+}

@@ -50,6 +50,12 @@ pub enum ProxyError {
     /// dropped unread and the next server tried. nginx logs no line for it.
     #[error("upstream answered {0}")]
     Status(u16),
+    /// The client's side failed while its body was streamed upstream
+    /// (`proxy_request_buffering off`): it closed, stalled or sent a bad chunk. The
+    /// client gets the body error's status; the upstream did nothing wrong, so it is
+    /// neither counted against `max_fails` nor replaced by another server.
+    #[error("{0}")]
+    ClientBody(crate::worker::body::BodyReadError),
 }
 
 /// nginx's words for a bad response head, with vestibule's detail in parentheses
@@ -93,13 +99,15 @@ impl ProxyError {
         match self {
             ProxyError::Timeout { .. } => 504,
             ProxyError::Status(code) => *code,
+            ProxyError::ClientBody(e) => e.status(),
             _ => 502,
         }
     }
 
-    /// Whether the error log gets a line for this error.
+    /// Whether the error log gets a line for this error (here; a client body error
+    /// is logged by the proxy as the body error it is).
     pub fn is_logged(&self) -> bool {
-        !matches!(self, ProxyError::Status(_))
+        !matches!(self, ProxyError::Status(_) | ProxyError::ClientBody(_))
     }
 
     /// Whether `proxy_next_upstream` allows trying another server after this error.
@@ -110,6 +118,7 @@ impl ProxyError {
             ProxyError::NoLiveUpstreams => false,
             ProxyError::Io { .. } | ProxyError::ClosedBeforeHead => next.error,
             ProxyError::Status(code) => next.retries_status(*code),
+            ProxyError::ClientBody(_) => false,
         }
     }
 
@@ -118,7 +127,7 @@ impl ProxyError {
     pub fn counts_as_failure(&self) -> bool {
         !matches!(
             self,
-            ProxyError::NoLiveUpstreams | ProxyError::Status(403 | 404)
+            ProxyError::NoLiveUpstreams | ProxyError::Status(403 | 404) | ProxyError::ClientBody(_)
         )
     }
 }

@@ -122,6 +122,13 @@ pub async fn handle(
         });
         match result {
             Attempt::Responded(outcome) => return outcome,
+            Attempt::Failed {
+                err: ProxyError::ClientBody(e),
+                ..
+            } => {
+                x.body = BodyState::Partial;
+                return body_error(c, x, e);
+            }
             Attempt::Failed { err, request_sent } => {
                 if err.is_logged() {
                     let url = format!("http://{}{}", upstream_name(&addr), target);
@@ -269,7 +276,9 @@ async fn read_body(
     }
 }
 
-fn body_error(c: &Conn<'_>, x: &Exchange, e: BodyReadError) -> Outcome {
+/// The client's body failed: nginx's log line and status. A client that closed gets
+/// no answer but a 400 in the access log, as nginx logs it.
+fn body_error(c: &Conn<'_>, x: &mut Exchange, e: BodyReadError) -> Outcome {
     let message = match &e {
         BodyReadError::TooLarge(n) => {
             format!("client intended to send too large chunked body: {n} bytes")
@@ -287,7 +296,10 @@ fn body_error(c: &Conn<'_>, x: &Exchange, e: BodyReadError) -> Outcome {
         c.worker.error_log.info(Some(x.connection), &line);
     }
     match e {
-        BodyReadError::Closed | BodyReadError::Io(_) => Outcome::Close,
+        BodyReadError::Closed | BodyReadError::Io(_) => {
+            x.status = e.status();
+            Outcome::Close
+        }
         other => Outcome::Status(other.status()),
     }
 }

@@ -313,16 +313,8 @@ async fn send(
                 let n = match reader.read_into(c.stream, c.input, &mut data).await {
                     Ok(n) => n,
                     // The client's body broke off: the upstream cannot get a whole
-                    // request. Reported as a send failure; the client sees 502/400.
-                    Err(e) => {
-                        return Err(ProxyError::Io {
-                            syscall: "recv()",
-                            to: None,
-                            errno: 0,
-                            reason: e.to_string(),
-                            phase: Phase::Sending,
-                        })
-                    }
+                    // request, through no fault of its own.
+                    Err(e) => return Err(ProxyError::ClientBody(e)),
                 };
                 buf.clear();
                 if n == 0 {
