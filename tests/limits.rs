@@ -315,3 +315,55 @@ fn timed_out_heads_and_idle_connections_are_logged_as_nginx_logs_them() {
         ]);
     }
 }
+
+/// A `return` (and a redirect) answers at once, before a slow body it does not need
+/// has arrived, as nginx does; the body is then read and dropped so the connection
+/// carries the next request.
+#[test]
+fn return_answers_before_a_slow_body_and_keeps_the_connection() {
+    let server = "
+server {
+    listen 127.0.0.1:@PORT@;
+    server_name localhost;
+    client_body_timeout 5s;
+    location / { return 200 \"ok\\n\"; }
+    location /moved { return 301 /new; }
+}";
+    let v = Vestibule::start(server);
+    for path in ["/", "/moved"] {
+        let mut c = Client::connect(v.port);
+        let start = Instant::now();
+        c.send(
+            format!("POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Length: 10\r\n\r\n012")
+                .as_bytes(),
+        );
+        let r = c.read_response(false);
+        let waited = start.elapsed();
+        assert!(r.status == 200 || r.status == 301, "{r}");
+        assert!(
+            waited < Duration::from_secs(2),
+            "{path}: answered after {waited:?}, once the body had timed out"
+        );
+        assert_eq!(r.header("connection"), Some("keep-alive"), "{r}");
+        // The rest of the body, then the next request on the same connection.
+        c.send(b"3456789GET / HTTP/1.1\r\nHost: localhost\r\n\r\n");
+        let next = c.read_response(false);
+        assert_eq!((next.status, next.text().as_str()), (200, "ok\n"), "{path}");
+    }
+    // A client waiting for 100 Continue gets it, then the answer.
+    let mut c = Client::connect(v.port);
+    c.send(
+        b"POST / HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n",
+    );
+    let interim = c.read_until(b"\r\n\r\n");
+    assert!(
+        interim.starts_with(b"HTTP/1.1 100 Continue"),
+        "{:?}",
+        String::from_utf8_lossy(&interim)
+    );
+    let r = c.read_response(false);
+    assert_eq!(r.status, 200, "{r}");
+    c.send(b"hello");
+    c.send(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    assert_eq!(c.read_response(false).status, 200);
+}

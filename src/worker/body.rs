@@ -132,6 +132,21 @@ impl BodyReader {
         }
     }
 
+    /// Takes and drops the part of the body already in `input`, without reading the
+    /// socket: true when that was all of it. nginx's discard starts the same way, so a
+    /// framing error in what has arrived is known before the answer goes out.
+    pub fn take_buffered(&mut self, input: &mut Vec<u8>) -> Result<bool, BodyReadError> {
+        loop {
+            let (consumed, chunk) = self.decoder.next(input).map_err(BodyReadError::Invalid)?;
+            input.drain(..consumed);
+            match chunk {
+                Chunk::Data(range) => self.received += range.len() as u64,
+                Chunk::Done => return Ok(true),
+                Chunk::NeedMore => return Ok(false),
+            }
+        }
+    }
+
     /// Reads and drops the rest of the body, so the connection can serve the next
     /// request (nginx's "discard body").
     pub async fn discard(

@@ -270,7 +270,11 @@ async fn do_return(
     if ret.text.is_none() && ret.code >= 400 {
         return Outcome::Status(ret.code);
     }
-    let keep_alive = keep_alive && discard_body(c, x, conf).await;
+    let rest = match take_arrived_body(c, x, conf) {
+        Ok(rest) => rest,
+        Err(status) => return Outcome::Status(status),
+    };
+    let keep_alive = keep_alive && body_allows_keep_alive(x);
     let out = respond::simple_response(
         c.worker,
         x,
@@ -281,7 +285,7 @@ async fn do_return(
         &text,
         keep_alive,
     );
-    write(c, out, keep_alive).await
+    answer_and_discard(c, x, out, keep_alive, rest).await
 }
 
 /// A redirect with nginx's page; a relative `Location` becomes absolute when
@@ -304,7 +308,11 @@ async fn redirect(
     } else {
         to.to_string()
     };
-    let keep_alive = keep_alive && discard_body(c, x, conf).await;
+    let rest = match take_arrived_body(c, x, conf) {
+        Ok(rest) => rest,
+        Err(status) => return Outcome::Status(status),
+    };
+    let keep_alive = keep_alive && body_allows_keep_alive(x);
     let out = respond::error_response(
         c.worker,
         x,
@@ -313,7 +321,7 @@ async fn redirect(
         vec![Header::new("Location", location)],
         keep_alive,
     );
-    write(c, out, keep_alive).await
+    answer_and_discard(c, x, out, keep_alive, rest).await
 }
 
 /// Writes a response built in memory.
@@ -325,36 +333,78 @@ pub async fn write(c: &mut Conn<'_>, out: Vec<u8>, keep_alive: bool) -> Outcome 
     }
 }
 
-/// Reads and drops a request body the handler does not use, so the connection can go
-/// on; false when that is not possible (then the response closes the connection).
-pub async fn discard_body(c: &mut Conn<'_>, x: &Exchange, conf: &LocationConf) -> bool {
-    match x.body {
-        BodyState::Consumed => return true,
-        // Part of it was read (the handler failed or timed out reading it): where the
-        // next request would start is unknown, so the connection closes at once, with
-        // no second wait for the rest.
-        BodyState::Partial => return false,
-        BodyState::Unread => {}
-    }
-    if x.head.framing == RequestFraming::None {
-        return true;
-    }
-    if x.head.expect_continue {
-        // The client waits for 100 before sending; nginx says it and then discards.
-        if c.stream
-            .write_static(crate::http1::write::CONTINUE_100)
-            .await
-            .is_err()
-        {
-            return false;
-        }
+/// Whether the request body lets the connection carry another request: no body, all
+/// of it read, or none of it read yet (then it is discarded after the answer). Part of
+/// it read (the handler failed or timed out reading it) leaves where the next request
+/// would start unknown, so the connection closes at once, with no second wait.
+fn body_allows_keep_alive(x: &Exchange) -> bool {
+    x.body != BodyState::Partial
+}
+
+/// The part of an unread request body that has already arrived, taken now; the rest,
+/// if any, to be read and dropped after the answer. nginx's discard begins the same
+/// way: a bad chunk among the bytes already received is a 400 instead of the planned
+/// answer (`Err` with the status, the connection then closes), and a body that has
+/// all arrived costs no wait.
+fn take_arrived_body(
+    c: &mut Conn<'_>,
+    x: &mut Exchange,
+    conf: &LocationConf,
+) -> Result<Option<BodyReader>, u16> {
+    if x.body != BodyState::Unread || x.head.framing == RequestFraming::None {
+        return Ok(None);
     }
     let mut reader = BodyReader::new(
         BodyDecoder::for_request(x.head.framing),
         0,
         conf.client_body_timeout,
     );
-    reader.discard(c.stream, c.input).await.is_ok()
+    match reader.take_buffered(c.input) {
+        Ok(true) => {
+            x.body = BodyState::Consumed;
+            Ok(None)
+        }
+        Ok(false) => Ok(Some(reader)),
+        Err(e) => {
+            x.body = BodyState::Partial;
+            c.worker
+                .error_log
+                .info(Some(x.connection), &format!("{e}{}", context(x, None)));
+            Err(e.status())
+        }
+    }
+}
+
+/// Writes an answer built in memory while the rest of the request body (`rest`) may
+/// still be on its way, as nginx answers: at once, not after the body (a `return 301`
+/// to a POST does not wait for the upload). A client waiting for `100 Continue` gets
+/// it first, so that it sends the body it would otherwise hold back; after the answer
+/// the rest is read and dropped so the connection can go on, and a body that cannot
+/// be (too slow, broken) ends the connection.
+pub async fn answer_and_discard(
+    c: &mut Conn<'_>,
+    x: &Exchange,
+    out: Vec<u8>,
+    keep_alive: bool,
+    rest: Option<BodyReader>,
+) -> Outcome {
+    let Some(mut reader) = rest.filter(|_| keep_alive) else {
+        return write(c, out, keep_alive).await;
+    };
+    if x.head.expect_continue
+        && c.stream
+            .write_static(crate::http1::write::CONTINUE_100)
+            .await
+            .is_err()
+    {
+        return Outcome::Close;
+    }
+    match write(c, out, keep_alive).await {
+        Outcome::Done { keep_alive: true } => Outcome::Done {
+            keep_alive: reader.discard(c.stream, c.input).await.is_ok(),
+        },
+        other => other,
+    }
 }
 
 /// Whether this response may leave the connection open.
@@ -377,12 +427,18 @@ async fn finish(
         Outcome::Done { keep_alive } => keep_alive,
         Outcome::Close | Outcome::Internal(_) => false,
         Outcome::Status(status) => {
-            // A request whose body was not read cannot be followed by another.
-            let keep_alive =
-                keep_alive && status < 500 && status != 413 && discard_body(c, x, conf).await;
+            // After a 5xx or 413 the connection closes; otherwise an unread body is
+            // discarded after the answer (a bad chunk among what has arrived closes it).
+            let mut keep_alive = keep_alive && status < 500 && status != 413;
+            let rest = if keep_alive {
+                take_arrived_body(c, x, conf).unwrap_or(None)
+            } else {
+                None
+            };
+            keep_alive = keep_alive && body_allows_keep_alive(x);
             let out = respond::error_response(c.worker, x, conf, status, Vec::new(), keep_alive);
             matches!(
-                write(c, out, keep_alive).await,
+                answer_and_discard(c, x, out, keep_alive, rest).await,
                 Outcome::Done { keep_alive: true }
             )
         }
