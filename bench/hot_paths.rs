@@ -135,6 +135,7 @@ fn header_rewriting(c: &mut Criterion) {
         listen: local.clone(),
         server_addr: "192.0.2.1".into(),
         server_port: 80,
+        scheme: "http",
     });
     let mut x = Exchange::new(
         peer,

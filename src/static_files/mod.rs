@@ -175,14 +175,7 @@ async fn directory_redirect(
         to.push('?');
         to.push_str(q);
     }
-    let location = if conf.absolute_redirect {
-        match x.peer.server_port {
-            80 | 0 => format!("http://{}{to}", x.host),
-            port => format!("http://{}:{port}{to}", x.host),
-        }
-    } else {
-        to
-    };
+    let location = x.redirect_location(conf.absolute_redirect, &to);
     let out = respond::error_response(
         c.worker,
         x,

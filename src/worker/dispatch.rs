@@ -298,16 +298,7 @@ async fn redirect(
     to: &str,
     keep_alive: bool,
 ) -> Outcome {
-    let location = if to.starts_with('/') && conf.absolute_redirect {
-        let port = x.peer.server_port;
-        if port == 80 || port == 0 {
-            format!("http://{}{to}", x.host)
-        } else {
-            format!("http://{}:{port}{to}", x.host)
-        }
-    } else {
-        to.to_string()
-    };
+    let location = x.redirect_location(conf.absolute_redirect, to);
     let rest = match take_arrived_body(c, x, conf) {
         Ok(rest) => rest,
         Err(status) => return Outcome::Status(status),

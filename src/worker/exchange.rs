@@ -184,6 +184,23 @@ impl Exchange {
     }
 
     /// The request line, as `$request`.
+    /// A redirect's `Location`: with `absolute_redirect` on, a path becomes
+    /// `scheme://host[:port]path` (the port left out when it is the scheme's default,
+    /// or the connection is a unix socket's), as nginx writes it; anything else is
+    /// kept as given.
+    pub fn redirect_location(&self, absolute_redirect: bool, to: &str) -> String {
+        if !absolute_redirect || !to.starts_with('/') {
+            return to.to_string();
+        }
+        let scheme = self.peer.scheme;
+        let default_port = if scheme == "https" { 443 } else { 80 };
+        match self.peer.server_port {
+            0 => format!("{scheme}://{}{to}", self.host),
+            port if port == default_port => format!("{scheme}://{}{to}", self.host),
+            port => format!("{scheme}://{}:{port}{to}", self.host),
+        }
+    }
+
     pub fn request_line(&self) -> String {
         if let Some(line) = &self.raw_request_line {
             return line.clone();
@@ -255,10 +272,15 @@ impl VariableSource for Exchange {
             }
             ProxyForwarded => {
                 let host = self.head.host.as_deref();
-                crate::http1::forwarded::write_element(&self.peer.remote_addr, "http", host, out);
+                crate::http1::forwarded::write_element(
+                    &self.peer.remote_addr,
+                    self.peer.scheme,
+                    host,
+                    out,
+                );
                 true
             }
-            Scheme => push_str(out, "http"),
+            Scheme => push_str(out, self.peer.scheme),
             RequestUri => push_str(out, &self.head.target),
             Uri => push_str(out, &self.uri),
             Args => match &self.head.query {

@@ -157,6 +157,9 @@ pub struct Peer {
     /// `$server_addr` and `$server_port`: the local end of the connection.
     pub server_addr: String,
     pub server_port: u16,
+    /// `$scheme`: how the client reached this connection (`http`; TLS will make it
+    /// `https`). Redirects, `Forwarded` and `X-Forwarded-Proto` take it from here.
+    pub scheme: &'static str,
 }
 
 impl Listener {
@@ -192,6 +195,7 @@ impl Listener {
                     listen: local.map_or_else(|| listen.clone(), ListenAddr::Tcp),
                     server_addr,
                     server_port,
+                    scheme: "http",
                 };
                 Ok((Stream::Tcp(stream), peer))
             }
@@ -205,6 +209,7 @@ impl Listener {
                     listen: listen.clone(),
                     server_addr: listen.to_string(),
                     server_port: 0,
+                    scheme: "http",
                 };
                 Ok((Stream::Unix(stream), peer))
             }

@@ -49,6 +49,7 @@ pub fn apply(x: &mut Exchange, conf: &RealIpConf) {
         listen: original.listen.clone(),
         server_addr: original.server_addr.clone(),
         server_port: original.server_port,
+        scheme: original.scheme,
     });
 }
 
