@@ -583,8 +583,9 @@ fn in_place_reload_keeps_keep_alive_connections() {
     assert_eq!(worker_pids(&v).len(), 1);
 }
 
-/// Reloads that change the listen addresses start new generations; looping clients on
-/// the port that stays see no failure across them.
+/// Reloads that change the listen addresses or the worker count start new
+/// generations; looping clients on the port that stays (keep-alive ones and ones with
+/// a connection per request) see no failure across them.
 #[test]
 fn generation_reloads_under_load_fail_no_request() {
     let v = Vestibule::start(&site("old"));
@@ -600,6 +601,10 @@ fn generation_reloads_under_load_fail_no_request() {
         let mut text = base.replace("\"old\"", &format!("\"{want}\""));
         if round % 2 == 0 {
             text = with_extra_listen(&text, v.port, extra);
+        } else if round % 4 == 1 {
+            // Two workers, then back to one: the slot that goes away keeps its socket
+            // (closing it reset the connections queued on it).
+            text = text.replace("events {", "worker_processes 2;\nevents {");
         }
         std::fs::write(&conf, text).unwrap();
         signal(v.pid(), libc::SIGHUP);
