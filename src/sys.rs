@@ -16,6 +16,44 @@ pub struct UserInfo {
 const NSS_BUFFER_START: usize = 1024;
 const NSS_BUFFER_LIMIT: usize = 1 << 20;
 
+/// What a socket holds for reading, asked without waiting or consuming anything
+/// (`recv(MSG_PEEK | MSG_DONTWAIT)` of one byte).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Peek {
+    /// Bytes wait to be read.
+    Bytes,
+    /// The peer closed its side (EOF).
+    Closed,
+    /// Nothing yet; the connection is open.
+    Nothing,
+    /// The connection failed (reset, ...).
+    Failed,
+}
+
+/// Peeks at socket `fd`: see [`Peek`].
+pub fn peek(fd: std::os::fd::RawFd) -> Peek {
+    let mut byte = 0u8;
+    // SAFETY: a one-byte recv into a live local; MSG_PEEK leaves any byte in the
+    // socket and MSG_DONTWAIT never blocks. A descriptor that is not a socket is an
+    // error, not undefined behaviour.
+    let n = unsafe {
+        libc::recv(
+            fd,
+            (&mut byte as *mut u8).cast(),
+            1,
+            libc::MSG_PEEK | libc::MSG_DONTWAIT,
+        )
+    };
+    match n {
+        0 => Peek::Closed,
+        n if n > 0 => Peek::Bytes,
+        _ => match std::io::Error::last_os_error().kind() {
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted => Peek::Nothing,
+            _ => Peek::Failed,
+        },
+    }
+}
+
 /// Looks a user up by name (`getpwnam_r`).
 pub fn user_by_name(name: &str) -> Option<UserInfo> {
     let cname = CString::new(name).ok()?;

@@ -393,6 +393,29 @@ fn daemon_on_returns_and_serves_in_the_background() {
     assert!(!dir.path().join("v.pid").exists());
 }
 
+/// The pids of the `start worker process` lines of error log `log`, in order.
+fn started_workers(log: &std::path::Path) -> Vec<i32> {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split("start worker process ").nth(1))
+        .filter_map(|p| p.trim().parse().ok())
+        .collect()
+}
+
+/// Asserts that every uid (real, effective, saved, filesystem) of `pid` is `uid`.
+fn assert_runs_as(pid: i32, uid: u32) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let uid_line = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
+    assert!(
+        uid_line
+            .split_whitespace()
+            .skip(1)
+            .all(|u| u == uid.to_string()),
+        "{uid_line}"
+    );
+}
+
 /// As root, workers switch to `user`, take `worker_rlimit_nofile`, and there are
 /// `worker_processes` of them.
 #[test]
@@ -421,14 +444,7 @@ fn workers_take_user_rlimit_and_count() {
         .spawn()
         .unwrap();
     let log = dir.path().join("error.log");
-    let pids = || -> Vec<i32> {
-        std::fs::read_to_string(&log)
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| l.split("start worker process ").nth(1))
-            .filter_map(|p| p.trim().parse().ok())
-            .collect()
-    };
+    let pids = || started_workers(&log);
     assert!(
         common::wait_until(Duration::from_secs(10), || pids().len() == 2),
         "two workers"
@@ -438,15 +454,7 @@ fn workers_take_user_rlimit_and_count() {
     }));
     assert_eq!(get_text(port), "bg");
     for pid in pids() {
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-        let uid_line = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
-        assert!(
-            uid_line
-                .split_whitespace()
-                .skip(1)
-                .all(|u| u == nobody.uid.to_string()),
-            "{uid_line}"
-        );
+        assert_runs_as(pid, nobody.uid);
         let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
         let files = limits
             .lines()
@@ -763,7 +771,8 @@ fn systemd_gets_watchdog_pings_and_hears_a_failed_reload() {
 
 /// Started as root with no `user` line, workers run as `nobody` (nginx's default):
 /// a file in a 0700 root-owned directory gets 403, a world-readable one 200, and the
-/// access log the master created is written by the worker.
+/// access log the master created is written by the worker, after a logrotate-style
+/// USR1 too.
 #[test]
 fn without_user_a_root_master_serves_as_nobody() {
     if !vestibule::sys::is_root() {
@@ -799,13 +808,7 @@ fn without_user_a_root_master_serves_as_nobody() {
         .unwrap();
     let master = i32::try_from(child.id()).unwrap();
     let log = dir.path().join("error.log");
-    let worker = || -> Option<i32> {
-        std::fs::read_to_string(&log)
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| l.split("start worker process ").nth(1))
-            .find_map(|p| p.trim().parse().ok())
-    };
+    let worker = || started_workers(&log).first().copied();
     let serving = common::wait_until(Duration::from_secs(10), || {
         worker().is_some() && std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
     });
@@ -816,16 +819,7 @@ fn without_user_a_root_master_serves_as_nobody() {
     };
     let outcome = std::panic::catch_unwind(|| {
         assert!(serving, "not serving");
-        let status =
-            std::fs::read_to_string(format!("/proc/{}/status", worker().unwrap())).unwrap();
-        let uid_line = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
-        assert!(
-            uid_line
-                .split_whitespace()
-                .skip(1)
-                .all(|u| u == nobody.uid.to_string()),
-            "{uid_line}"
-        );
+        assert_runs_as(worker().unwrap(), nobody.uid);
         assert_eq!(fetch("/public.txt").status, 200);
         assert_eq!(fetch("/private/secret.txt").status, 403);
         let access = dir.path().join("access.log");
@@ -836,6 +830,29 @@ fn without_user_a_root_master_serves_as_nobody() {
                     .contains("\"GET /private/secret.txt HTTP/1.1\" 403")
             }),
             "access log not written"
+        );
+        // logrotate: the log is moved away and USR1 sent. The master creates the new
+        // file and hands it to nobody before the worker reopens it.
+        std::fs::rename(&access, dir.path().join("access.log.1")).unwrap();
+        signal(master, libc::SIGUSR1);
+        assert!(
+            common::wait_until(Duration::from_secs(10), || {
+                std::fs::read_to_string(&log)
+                    .unwrap_or_default()
+                    .matches("reopening logs")
+                    .count()
+                    >= 2
+            }),
+            "the worker did not reopen its logs"
+        );
+        assert_eq!(fetch("/public.txt").status, 200);
+        assert!(
+            common::wait_until(Duration::from_secs(10), || {
+                std::fs::read_to_string(&access)
+                    .unwrap_or_default()
+                    .contains("\"GET /public.txt HTTP/1.1\" 200")
+            }),
+            "the reopened access log was not written"
         );
     });
     signal(master, libc::SIGTERM);

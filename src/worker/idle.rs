@@ -40,22 +40,6 @@ pub struct IdleConnections {
 /// microseconds of its response, so only a quiet one waits this long.
 pub const DRAIN_QUIET_TICKS: usize = 3;
 
-/// Whether the client has sent bytes not yet read (asked without consuming them).
-fn bytes_pending(fd: RawFd) -> bool {
-    let mut byte = 0u8;
-    // SAFETY: a one-byte peek into a live local on a socket its task keeps open while
-    // listed; MSG_DONTWAIT never blocks.
-    let n = unsafe {
-        libc::recv(
-            fd,
-            (&mut byte as *mut u8).cast(),
-            1,
-            libc::MSG_PEEK | libc::MSG_DONTWAIT,
-        )
-    };
-    n > 0
-}
-
 /// Ends a listed connection: its task's pending read returns EOF.
 fn shut_down(fd: RawFd) {
     // SAFETY: the descriptor belongs to a connection task that is still waiting on it
@@ -96,7 +80,9 @@ impl IdleConnections {
         }
         let listed_before = self.drain_marks.pop_front().unwrap_or(0);
         self.waiting.retain(|&key, (fd, keep_alive)| {
-            let close = *keep_alive && key < listed_before && !bytes_pending(*fd);
+            let close = *keep_alive
+                && key < listed_before
+                && crate::sys::peek(*fd) != crate::sys::Peek::Bytes;
             if close {
                 shut_down(*fd);
             }

@@ -10,6 +10,7 @@ use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
 use monoio::net::{TcpStream, UnixStream};
 
 use super::deadline::ProgressDeadline;
+use crate::sys::Peek;
 
 /// `send_timeout` for a file: each period must move this much to renew it (a slow
 /// reader draining a few bytes at a time does not).
@@ -135,24 +136,7 @@ impl Stream {
     /// a request it must not send twice onto a pooled connection: a closed one is
     /// known then, before any byte of the request is written, not guessed after.
     pub fn unusable_now(&self) -> bool {
-        let mut byte = 0u8;
-        // SAFETY: a one-byte recv into a live local on this stream's descriptor;
-        // MSG_PEEK leaves any byte in the socket, MSG_DONTWAIT never blocks.
-        let n = unsafe {
-            libc::recv(
-                self.raw_fd(),
-                (&mut byte as *mut u8).cast(),
-                1,
-                libc::MSG_PEEK | libc::MSG_DONTWAIT,
-            )
-        };
-        if n >= 0 {
-            return true;
-        }
-        !matches!(
-            io::Error::last_os_error().kind(),
-            io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
-        )
+        crate::sys::peek(self.raw_fd()) != Peek::Nothing
     }
 
     /// Resolves when the peer has closed or reset the connection, without consuming
@@ -167,29 +151,10 @@ impl Stream {
             if ready.is_err() {
                 return;
             }
-            let mut byte = 0u8;
-            // SAFETY: a one-byte recv into a live local on this stream's descriptor;
-            // MSG_PEEK leaves the byte in the socket.
-            let n = unsafe {
-                libc::recv(
-                    self.raw_fd(),
-                    (&mut byte as *mut u8).cast(),
-                    1,
-                    libc::MSG_PEEK | libc::MSG_DONTWAIT,
-                )
-            };
-            match n {
-                0 => return,
-                n if n > 0 => std::future::pending::<()>().await,
-                _ => {
-                    let err = io::Error::last_os_error();
-                    if !matches!(
-                        err.kind(),
-                        io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
-                    ) {
-                        return;
-                    }
-                }
+            match crate::sys::peek(self.raw_fd()) {
+                Peek::Closed | Peek::Failed => return,
+                Peek::Bytes => std::future::pending::<()>().await,
+                Peek::Nothing => {}
             }
         }
     }
