@@ -14,13 +14,13 @@ use vestibule::config::build::{build, BuildOptions};
 use vestibule::config::model::{HttpConfig, ListenAddr};
 use vestibule::config::parser::parse;
 use vestibule::config::source::Origin;
+use vestibule::exchange::Exchange;
 use vestibule::http1::Header;
 use vestibule::http1::{parse_request_head, BodyDecoder, Chunk, HeadLimits, RequestFraming};
 use vestibule::proxy::head::{client_response_headers, upstream_request_head, UpstreamBody};
 use vestibule::route::{LocationOutcome, Router};
-use vestibule::worker::exchange::Exchange;
-use vestibule::worker::listener::Peer;
-use vestibule::worker::RequestId;
+use vestibule::exchange::Peer;
+use vestibule::exchange::RequestId;
 
 const BROWSER_REQUEST: &[u8] = b"GET /static/css/app.css?v=3 HTTP/1.1\r\nHost: www.example.com\r\nUser-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36\r\nAccept: text/css,*/*;q=0.1\r\nAccept-Language: en-US,en;q=0.9\r\nAccept-Encoding: gzip, deflate, br\r\nReferer: https://www.example.com/\r\nCookie: session=abcdef0123456789; theme=dark\r\nConnection: keep-alive\r\n\r\n";
 

@@ -17,7 +17,7 @@ use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 use monoio::io::AsyncWriteRentExt;
-use vestibule::worker::stream::Stream;
+use vestibule::net::stream::Stream;
 
 #[derive(Clone, Copy, Debug)]
 enum Method {

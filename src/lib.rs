@@ -18,10 +18,12 @@
 pub mod allocator;
 pub mod cli;
 pub mod config;
+pub mod exchange;
 pub mod fast_hash;
 pub mod fuzz_checks;
 pub mod http1;
 pub mod master;
+pub mod net;
 pub mod observe;
 pub mod proxy;
 pub mod route;

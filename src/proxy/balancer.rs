@@ -14,7 +14,7 @@ use crate::config::model::{Balance, Upstream, UpstreamAddr};
 pub struct PeerState {
     pub addr: UpstreamAddr,
     /// As written in the configuration, for `$upstream_addr` and logs (shared with
-    /// each request's [`crate::worker::exchange::UpstreamAttempt`], not copied).
+    /// each request's [`crate::exchange::UpstreamAttempt`], not copied).
     pub name: std::rc::Rc<str>,
     weight: i64,
     current_weight: i64,

@@ -5,9 +5,9 @@
 
 use crate::config::model::{LocationConf, LocationMatch, ProxyPass, ProxyRedirect, RedirectRule};
 use crate::config::template::VariableSource;
+use crate::exchange::Exchange;
 use crate::http1::{headers, write, Header, Version};
 use crate::route::RoutedLocation;
-use crate::worker::exchange::Exchange;
 
 /// The request-target sent upstream. Without a URI part in `proxy_pass`, the client's
 /// target as it was sent; with one, the part of the normalised `$uri` that matched the

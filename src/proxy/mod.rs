@@ -17,12 +17,12 @@ use std::sync::Arc;
 use crate::config::model::{
     LocationConf, ProxyPass, ProxyTarget, UpstreamAddr, DEFAULT_UPSTREAM_KEEPALIVE,
 };
+use crate::exchange::stopwatch::Mark;
+use crate::exchange::{BodyState, Exchange, UpstreamAttempt};
 use crate::http1::{write, BodyDecoder, RequestFraming};
 use crate::route::RoutedLocation;
 use crate::worker::body::{self, BodyReadError, BodyReader};
 use crate::worker::dispatch::{context, Conn, Outcome};
-use crate::worker::exchange::{BodyState, Exchange, UpstreamAttempt};
-use crate::worker::stopwatch::Mark;
 use balancer::Peers;
 use error::ProxyError;
 use pool::KeepAlive;

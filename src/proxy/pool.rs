@@ -19,7 +19,7 @@
 use std::time::Duration;
 
 use crate::config::model::UpstreamAddr;
-use crate::worker::stream::Stream;
+use crate::net::stream::Stream;
 
 /// Upstream keep-alive settings for a target: `keepalive`, `keepalive_timeout`,
 /// `keepalive_requests`.

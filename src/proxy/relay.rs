@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use super::spool::Spool;
 use crate::http1::{chunked, BodyDecoder, Chunk};
-use crate::worker::stream::Stream;
+use crate::net::stream::Stream;
 
 /// How much is read from an upstream or written to a client at once.
 pub const RELAY_CHUNK: usize = 64 * 1024;
@@ -103,7 +103,7 @@ impl UpstreamBody {
                 }
             }
             let taken = std::mem::take(&mut self.input);
-            match crate::worker::timer::timeout(
+            match crate::net::timer::timeout(
                 self.read_timeout,
                 self.stream.read_more(taken, RELAY_CHUNK),
             )
@@ -153,7 +153,7 @@ async fn write_piece(
         scratch.extend_from_slice(&data);
         scratch.extend_from_slice(chunked::CHUNK_TRAILER);
         let buf = std::mem::take(scratch);
-        match crate::worker::timer::timeout(side.send_timeout, client.write_all(buf)).await {
+        match crate::net::timer::timeout(side.send_timeout, client.write_all(buf)).await {
             Ok((Ok(()), buf)) => {
                 *scratch = buf;
                 Some(data)
@@ -161,7 +161,7 @@ async fn write_piece(
             _ => None,
         }
     } else {
-        match crate::worker::timer::timeout(side.send_timeout, client.write_all(data)).await {
+        match crate::net::timer::timeout(side.send_timeout, client.write_all(data)).await {
             Ok((Ok(()), buf)) => Some(buf),
             _ => None,
         }
@@ -173,7 +173,7 @@ async fn write_end(client: &mut Stream, side: ClientSide) -> bool {
         return true;
     }
     matches!(
-        crate::worker::timer::timeout(side.send_timeout, client.write_static(chunked::LAST_CHUNK))
+        crate::net::timer::timeout(side.send_timeout, client.write_static(chunked::LAST_CHUNK))
             .await,
         Ok(Ok(()))
     )
@@ -359,7 +359,7 @@ async fn copy(from: &mut Stream, to: &mut Stream, pending: Vec<u8>, idle_timeout
             b.clear();
             buf = b;
         }
-        match crate::worker::timer::timeout(idle_timeout, from.read_more(buf, RELAY_CHUNK)).await {
+        match crate::net::timer::timeout(idle_timeout, from.read_more(buf, RELAY_CHUNK)).await {
             Ok((Ok(0), _)) | Ok((Err(_), _)) | Err(_) => {
                 let _ = to.shutdown().await;
                 return;

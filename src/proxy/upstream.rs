@@ -19,16 +19,16 @@ use super::head::{self, UpstreamBody as UpstreamFraming};
 use super::pool::KeepAlive;
 use super::relay::{self, ClientSide, UpstreamBody};
 use crate::config::model::{LocationConf, ProxyPass, UpstreamAddr};
+use crate::exchange::Exchange;
 use crate::http1::{
     chunked, headers, parse_response_head, BodyDecoder, Method, RequestFraming, ResponseFraming,
     ResponseHead, UpstreamHeadLimits, Version,
 };
+use crate::net::stream::Stream;
 use crate::route::RoutedLocation;
 use crate::worker::body::{BodyReader, SpooledBody};
 use crate::worker::dispatch::{Conn, Outcome};
-use crate::worker::exchange::Exchange;
 use crate::worker::respond::{self, Framing};
-use crate::worker::stream::Stream;
 
 /// The request body as the proxy holds it.
 #[derive(Debug)]
@@ -94,7 +94,7 @@ pub async fn attempt(
         }
         if let RequestBody::Streaming(reader) = body {
             if reader.is_done() {
-                x.body = crate::worker::exchange::BodyState::Consumed;
+                x.body = crate::exchange::BodyState::Consumed;
             }
         }
         // `biased`: the head first, with no random pick per poll; a head that came
@@ -211,7 +211,7 @@ async fn connection(
     let stream = match addr {
         UpstreamAddr::Tcp(sa) => {
             let connect = monoio::net::TcpStream::connect_addr(*sa);
-            match crate::worker::timer::timeout(timeout, connect).await {
+            match crate::net::timer::timeout(timeout, connect).await {
                 Err(_) => {
                     return Err(ProxyError::Timeout {
                         phase: Phase::Connecting,
@@ -226,7 +226,7 @@ async fn connection(
         }
         UpstreamAddr::Unix(path) => {
             let connect = monoio::net::UnixStream::connect(path.as_path());
-            match crate::worker::timer::timeout(timeout, connect).await {
+            match crate::net::timer::timeout(timeout, connect).await {
                 Err(_) => {
                     return Err(ProxyError::Timeout {
                         phase: Phase::Connecting,
@@ -245,7 +245,7 @@ async fn write_timed(
     buf: Vec<u8>,
     timeout: Duration,
 ) -> Result<Vec<u8>, ProxyError> {
-    match crate::worker::timer::timeout(timeout, up.write_all(buf)).await {
+    match crate::net::timer::timeout(timeout, up.write_all(buf)).await {
         Err(_) => Err(ProxyError::Timeout {
             phase: Phase::Sending,
         }),
@@ -345,7 +345,7 @@ const WATCH_CLIENT_AFTER: Duration = Duration::from_millis(20);
 /// Resolves when the client closes its connection while the response head is awaited
 /// (checked from [`WATCH_CLIENT_AFTER`] on); pending forever otherwise.
 async fn client_gone(client: &Stream) {
-    crate::worker::timer::sleep(WATCH_CLIENT_AFTER).await;
+    crate::net::timer::sleep(WATCH_CLIENT_AFTER).await;
     client.closed_by_peer().await;
 }
 
@@ -385,7 +385,7 @@ async fn read_head(
         } else {
             conf.proxy.read_timeout
         };
-        match crate::worker::timer::timeout(left, up.read_more(buf, 4096)).await {
+        match crate::net::timer::timeout(left, up.read_more(buf, 4096)).await {
             Err(_) => {
                 return Err((
                     ProxyError::Timeout {
@@ -611,7 +611,7 @@ async fn respond(
 /// Writes the response head (and a body that came with it) to the client within
 /// `send_timeout`; false when the client is gone or too slow.
 async fn write_client(c: &mut Conn<'_>, out: Vec<u8>, conf: &LocationConf) -> bool {
-    let write = crate::worker::timer::timeout(conf.send_timeout, c.stream.write_all(out)).await;
+    let write = crate::net::timer::timeout(conf.send_timeout, c.stream.write_all(out)).await;
     matches!(write, Ok((Ok(()), _)))
 }
 

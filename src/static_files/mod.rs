@@ -18,10 +18,10 @@ use std::io;
 
 use crate::config::model::{LocationConf, TryFiles, TryFilesFallback};
 use crate::config::template::{Part, VariableSource};
+use crate::exchange::Exchange;
 use crate::http1::{Header, Method};
 use crate::route::RoutedLocation;
 use crate::worker::dispatch::{context, write, Conn, Outcome};
-use crate::worker::exchange::Exchange;
 use crate::worker::respond;
 use open::{open_beneath, OpenError, Opened};
 use resolve::{resolve, AliasMode, Resolved};

@@ -6,8 +6,8 @@
 
 use crate::config::model::{DocRoot, LocationConf};
 use crate::config::template::{Part, VariableSource};
+use crate::exchange::Exchange;
 use crate::route::{AliasScope, RoutedLocation};
-use crate::worker::exchange::Exchange;
 
 /// A file's place: the directory that bounds it and the path beneath it, held as one
 /// string (`path`, what nginx prints in `open() "..." failed`) with two cut points.

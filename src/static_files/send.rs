@@ -14,12 +14,12 @@ use super::expires;
 use super::open::Opened;
 use super::range::{self, ByteRange, Multipart, RangeOutcome};
 use crate::config::model::{Expires, LocationConf};
+use crate::exchange::Exchange;
 use crate::http1::{date, headers, Header, Method};
+use crate::net::stream::Stream;
+use crate::net::timer::timeout;
 use crate::worker::dispatch::{write, Conn, Outcome};
-use crate::worker::exchange::Exchange;
 use crate::worker::respond::{self, Framing, Head};
-use crate::worker::stream::Stream;
-use crate::worker::timer::timeout;
 
 /// Bodies up to this size are read into the head's buffer and sent in one write.
 pub const SMALL_FILE: u64 = 16 * 1024;

@@ -12,9 +12,9 @@ use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use super::deadline::ProgressDeadline;
-use super::stream::Stream;
 use crate::http1::{BodyDecoder, BodyError, Chunk};
+use crate::net::deadline::ProgressDeadline;
+use crate::net::stream::Stream;
 
 /// How many bytes a read from the client asks for at most.
 pub const READ_CHUNK: usize = 16 * 1024;
@@ -118,8 +118,7 @@ impl BodyReader {
                         .ok_or(BodyReadError::Timeout)?;
                     let taken = std::mem::take(input);
                     let read =
-                        crate::worker::timer::timeout(left, stream.read_more(taken, READ_CHUNK))
-                            .await;
+                        crate::net::timer::timeout(left, stream.read_more(taken, READ_CHUNK)).await;
                     let (res, buf) = read.map_err(|_| BodyReadError::Timeout)?;
                     *input = buf;
                     match res {

@@ -7,14 +7,14 @@ use std::rc::Rc;
 use std::time::{Duration, SystemTime};
 
 use super::dispatch::{self, Conn};
-use super::exchange::Exchange;
 use super::idle::Idle;
-use super::listener::Peer;
 use super::respond;
-use super::stream::Stream;
 use super::{Snapshot, Worker};
 use crate::config::model::Server;
+use crate::exchange::Exchange;
+use crate::exchange::Peer;
 use crate::http1::{parse_request_head, HeadError, HeadLimits, HeaderNameRules, RequestHead};
+use crate::net::stream::Stream;
 use crate::route::ListenGroup;
 
 /// What one attempt to read a request head ended with.
@@ -231,7 +231,7 @@ async fn read_head(
             HEAD_READ
         };
         let remaining = until.saturating_sub(now);
-        match super::timer::timeout(remaining, stream.read_more(taken, spare)).await {
+        match crate::net::timer::timeout(remaining, stream.read_more(taken, spare)).await {
             Err(_) => return HeadRead::TimedOut { seen },
             Ok((Ok(0), _)) | Ok((Err(_), _)) => return HeadRead::Closed,
             Ok((Ok(_), buf)) => {

@@ -7,12 +7,12 @@
 use std::sync::Arc;
 
 use super::body::BodyReader;
-use super::exchange::{BodyState, Exchange};
-use super::stream::Stream;
 use super::{respond, Snapshot, Worker};
 use crate::config::model::{ErrorPageOverwrite, ErrorPageTarget, LocationConf, Return};
 use crate::config::template::VariableSource;
+use crate::exchange::{BodyState, Exchange};
 use crate::http1::{BodyDecoder, Header, Method, RequestFraming};
+use crate::net::stream::Stream;
 use crate::route::{normalize_host, ListenGroup, LocationOutcome, RoutedLocation, ServerId};
 
 /// The connection a request arrived on.

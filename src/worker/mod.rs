@@ -13,17 +13,12 @@
 pub mod body;
 pub mod connection;
 pub mod control;
-pub mod deadline;
 pub mod dispatch;
-pub mod exchange;
 pub mod idle;
 pub mod listener;
 pub mod partial_head;
 pub mod realip;
 pub mod respond;
-pub mod stopwatch;
-pub mod stream;
-pub mod timer;
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -41,7 +36,8 @@ use crate::proxy::pool::Pool;
 use crate::route::Router;
 use idle::IdleConnections;
 
-pub use listener::{bind_all, BindError, BoundListener, Listener, Peer};
+pub use crate::exchange::{Peer, RequestId};
+pub use listener::{bind_all, BindError, BoundListener, Listener};
 
 /// A configuration and the router compiled from it: what a request loads once and
 /// keeps until it ends.
@@ -187,37 +183,8 @@ impl Worker {
             self.random.set(x);
             x
         };
-        RequestId {
-            bits: (next(), next()),
-            text: std::cell::OnceCell::new(),
-        }
-    }
-}
-
-/// `$request_id`: 32 hex digits, formatted on first use.
-#[derive(Debug, Clone)]
-pub struct RequestId {
-    bits: (u64, u64),
-    text: std::cell::OnceCell<String>,
-}
-
-impl RequestId {
-    /// An id from given bits (benchmarks and tests; workers draw theirs).
-    pub fn from_bits(high: u64, low: u64) -> RequestId {
-        RequestId {
-            bits: (high, low),
-            text: std::cell::OnceCell::new(),
-        }
-    }
-
-    pub fn as_str(&self) -> &str {
-        self.text
-            .get_or_init(|| format!("{:016x}{:016x}", self.bits.0, self.bits.1))
-    }
-
-    /// The first 60 bits, for values derived from the id (multipart boundaries).
-    pub fn high_bits(&self) -> u64 {
-        self.bits.0 >> 4
+        let high = next();
+        RequestId::from_bits(high, next())
     }
 }
 
@@ -271,7 +238,7 @@ pub fn run(
         .build()?;
     runtime.block_on(async move {
         let worker = Rc::new(Worker::new(snapshot, error_log));
-        monoio::spawn(timer::sweep());
+        monoio::spawn(crate::net::timer::sweep());
         if let Some(control) = control {
             control::spawn(control, Arc::clone(&worker.snapshot));
         }

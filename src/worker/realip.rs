@@ -19,9 +19,9 @@ use std::net::IpAddr;
 use std::rc::Rc;
 
 use crate::config::model::{parse_ip, RealIpConf, RealIpHeader};
+use crate::exchange::Exchange;
+use crate::exchange::Peer;
 use crate::http1::{headers, Header};
-use crate::worker::exchange::Exchange;
-use crate::worker::listener::Peer;
 
 /// The client as a trusted peer's header names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -2,10 +2,10 @@
 //! order (`Server`, `Date`, then the rest), `add_header`, keep-alive, and the default
 //! error pages nginx users recognise.
 
-use super::exchange::Exchange;
 use super::Worker;
 use crate::config::model::{HeaderSetting, LocationConf};
 use crate::config::template::VariableSource;
+use crate::exchange::Exchange;
 use crate::http1::{reason_phrase, write, Header, Method, Version};
 
 /// `Server:` when `server_tokens on`.

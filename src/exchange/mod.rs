@@ -2,10 +2,16 @@
 //! sent it, what went out. It gives nginx variables their values
 //! ([`VariableSource`]), for `proxy_set_header`, `add_header`, `return` and the access log.
 
+pub mod peer;
+pub mod request_id;
+pub mod stopwatch;
+
 use std::rc::Rc;
 use std::time::{Duration, SystemTime};
 
-use super::listener::Peer;
+pub use peer::Peer;
+pub use request_id::RequestId;
+
 use crate::config::template::{Variable, VariableSource};
 use crate::http1::{headers, Header, RequestHead};
 use crate::route::Captures;
@@ -43,8 +49,8 @@ pub struct Exchange {
     /// `$server_name`.
     pub server_name: String,
     pub captures: Option<Captures>,
-    pub start: super::stopwatch::Mark,
-    pub request_id: super::RequestId,
+    pub start: stopwatch::Mark,
+    pub request_id: RequestId,
     /// The status sent (0 until a response head is written).
     pub status: u16,
     /// Set by `error_page`: a page answered with 200 goes out with this status.
@@ -147,7 +153,7 @@ impl Exchange {
         peer: Rc<Peer>,
         head: RequestHead,
         request_length: u64,
-        request_id: super::RequestId,
+        request_id: RequestId,
         hostname: Rc<str>,
     ) -> Exchange {
         Exchange {
@@ -159,7 +165,7 @@ impl Exchange {
             host: String::new(),
             server_name: String::new(),
             captures: None,
-            start: super::stopwatch::Mark::now(),
+            start: stopwatch::Mark::now(),
             request_id,
             status: 0,
             status_override: None,

@@ -231,7 +231,7 @@ impl Stream {
                     let Some(left) = deadline.remaining(Instant::now()) else {
                         return Err(io::Error::from(io::ErrorKind::TimedOut));
                     };
-                    match crate::worker::timer::timeout(left, self.writable()).await {
+                    match crate::net::timer::timeout(left, self.writable()).await {
                         Ok(r) => r?,
                         Err(_) => return Err(io::Error::from(io::ErrorKind::TimedOut)),
                     }
