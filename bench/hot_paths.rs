@@ -15,12 +15,12 @@ use vestibule::config::model::{HttpConfig, ListenAddr};
 use vestibule::config::parser::parse;
 use vestibule::config::source::Origin;
 use vestibule::exchange::Exchange;
-use vestibule::http1::Header;
-use vestibule::http1::{parse_request_head, BodyDecoder, Chunk, HeadLimits, RequestFraming};
-use vestibule::proxy::head::{client_response_headers, upstream_request_head, UpstreamBody};
-use vestibule::route::{LocationOutcome, Router};
 use vestibule::exchange::Peer;
 use vestibule::exchange::RequestId;
+use vestibule::http1::Header;
+use vestibule::http1::{parse_request_head, BodyDecoder, Chunk, HeadLimits, RequestFraming};
+use vestibule::proxy::head::{client_response_headers, upstream_request_head, RequestBodyFraming};
+use vestibule::route::{LocationOutcome, Router};
 
 const BROWSER_REQUEST: &[u8] = b"GET /static/css/app.css?v=3 HTTP/1.1\r\nHost: www.example.com\r\nUser-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36\r\nAccept: text/css,*/*;q=0.1\r\nAccept-Language: en-US,en;q=0.9\r\nAccept-Encoding: gzip, deflate, br\r\nReferer: https://www.example.com/\r\nCookie: session=abcdef0123456789; theme=dark\r\nConnection: keep-alive\r\n\r\n";
 
@@ -153,7 +153,7 @@ fn header_rewriting(c: &mut Criterion) {
                 black_box(&x),
                 &conf,
                 "/api/users?id=3",
-                UpstreamBody::None,
+                RequestBodyFraming::None,
                 true,
                 &mut out,
             );

@@ -1,14 +1,22 @@
-//! One request and its response as the worker sees them: what arrived, where routing
-//! sent it, what went out. It gives nginx variables their values
+//! The request exchange, below both the handlers and the connection loops (imports
+//! run one way: `worker` → handlers → `exchange`). One request and its response:
+//! what arrived, where routing sent it, what went out, and the [`Downstream`]
+//! interface through which handlers answer without speaking a protocol. It gives nginx variables their values
 //! ([`VariableSource`]), for `proxy_set_header`, `add_header`, `return` and the access log.
 
+pub mod body;
+pub mod downstream;
+mod outcome;
 pub mod peer;
 pub mod request_id;
+pub mod response;
 pub mod stopwatch;
 
 use std::rc::Rc;
 use std::time::{Duration, SystemTime};
 
+pub use downstream::{Downstream, Upgraded};
+pub use outcome::{context, Env, Outcome};
 pub use peer::Peer;
 pub use request_id::RequestId;
 
@@ -205,6 +213,18 @@ impl Exchange {
             port if port == default_port => format!("{scheme}://{}{to}", self.host),
             port => format!("{scheme}://{}:{port}{to}", self.host),
         }
+    }
+
+    /// `$uri/` with the request's arguments: where a directory requested without its
+    /// slash is redirected (a location `/dir/` asked for as `/dir`, or a directory on
+    /// disk).
+    pub fn directory_uri(&self) -> String {
+        let mut to = format!("{}/", self.uri);
+        if let Some(q) = &self.head.query {
+            to.push('?');
+            to.push_str(q);
+        }
+        to
     }
 
     pub fn request_line(&self) -> String {

@@ -55,7 +55,7 @@ pub enum ProxyError {
     /// client gets the body error's status; the upstream did nothing wrong, so it is
     /// neither counted against `max_fails` nor replaced by another server.
     #[error("{0}")]
-    ClientBody(crate::worker::body::BodyReadError),
+    ClientBody(crate::exchange::body::BodyReadError),
 }
 
 /// nginx's words for a bad response head, with vestibule's detail in parentheses

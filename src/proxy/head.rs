@@ -55,9 +55,9 @@ const NOT_FORWARDED: &[&str] = &[
     "proxy-connection",
 ];
 
-/// How the request body goes upstream.
+/// How the request body is framed for the upstream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum UpstreamBody {
+pub enum RequestBodyFraming {
     None,
     Length(u64),
     Chunked,
@@ -68,7 +68,7 @@ pub fn upstream_request_head(
     x: &Exchange,
     conf: &LocationConf,
     target: &str,
-    body: UpstreamBody,
+    body: RequestBodyFraming,
     keep_alive: bool,
     out: &mut Vec<u8>,
 ) {
@@ -108,11 +108,13 @@ pub fn upstream_request_head(
         _ => {}
     }
     match body {
-        UpstreamBody::None => {}
-        UpstreamBody::Length(n) => {
+        RequestBodyFraming::None => {}
+        RequestBodyFraming::Length(n) => {
             write::write_known_header("Content-Length", n.to_string().as_bytes(), out)
         }
-        UpstreamBody::Chunked => write::write_known_line(b"Transfer-Encoding: chunked\r\n", out),
+        RequestBodyFraming::Chunked => {
+            write::write_known_line(b"Transfer-Encoding: chunked\r\n", out)
+        }
     }
     for h in &x.head.headers {
         let name: &str = &h.name;

@@ -12,40 +12,50 @@ pub mod relay;
 pub mod spool;
 mod upstream;
 
+use std::cell::RefCell;
 use std::sync::Arc;
 
 use crate::config::model::{
     LocationConf, ProxyPass, ProxyTarget, UpstreamAddr, DEFAULT_UPSTREAM_KEEPALIVE,
 };
+use crate::config::Config;
+use crate::exchange::body::BodyReadError;
 use crate::exchange::stopwatch::Mark;
-use crate::exchange::{BodyState, Exchange, UpstreamAttempt};
-use crate::http1::{write, BodyDecoder, RequestFraming};
+use crate::exchange::{context, BodyState, Downstream, Env, Exchange, Outcome, UpstreamAttempt};
+use crate::fast_hash::FastMap;
+use crate::http1::RequestFraming;
 use crate::route::RoutedLocation;
-use crate::worker::body::{self, BodyReadError, BodyReader};
-use crate::worker::dispatch::{context, Conn, Outcome};
 use balancer::Peers;
 use error::ProxyError;
-use pool::KeepAlive;
-use upstream::{Attempt, RequestBody};
+use pool::{KeepAlive, Pool};
+use upstream::{Attempt, RequestBody, Target};
+
+/// The worker's upstream state the proxy uses: pooled keep-alive connections and the
+/// balancer state of each `proxy_pass` target (upstream name or URL).
+#[derive(Debug, Clone, Copy)]
+pub struct Upstreams<'a> {
+    pub pool: &'a RefCell<Pool>,
+    pub peers: &'a RefCell<FastMap<String, Peers>>,
+}
 
 /// Serves a request by proxying it.
-pub async fn handle(
-    c: &mut Conn<'_>,
+pub async fn handle<D: Downstream>(
+    d: &mut D,
     x: &mut Exchange,
+    env: Env<'_>,
+    ups: Upstreams<'_>,
     location: Option<&RoutedLocation>,
     conf: &Arc<LocationConf>,
     pass: &ProxyPass,
-    keep_alive: bool,
 ) -> Outcome {
-    c.worker.sync_peers(c.snap.generation);
     x.proxy_host = Some(Arc::clone(&pass.proxy_host));
     x.proxy_port = pass.proxy_port;
-    let mut body = match read_body(c, x, conf).await {
+    let mut body = match read_body(d, x, env, conf).await {
         Ok(b) => b,
         Err(outcome) => return outcome,
     };
     let target = head::upstream_target(x, location, pass);
-    let (key, ka) = target_settings(c, pass, conf);
+    let (key, ka) = target_settings(env.config, pass, conf);
     let mut tried: Vec<usize> = Vec::new();
     let mut last: Option<u16> = None;
     loop {
@@ -57,14 +67,14 @@ pub async fn handle(
                 peers.started(i);
                 Some((i, addr, name, peers.count()))
             };
-            let mut all = c.worker.peers.borrow_mut();
+            let mut all = ups.peers.borrow_mut();
             // One lookup when the target's state exists, as it does after the first
             // request of a configuration generation.
             match all.get_mut(key) {
                 Some(peers) => pick(peers),
                 None => pick(
                     all.entry(key.to_owned())
-                        .or_insert_with(|| build_peers(c, pass)),
+                        .or_insert_with(|| build_peers(env.config, pass)),
                 ),
             }
         };
@@ -73,7 +83,7 @@ pub async fn handle(
                 return Outcome::Status(status);
             }
             let e = ProxyError::NoLiveUpstreams;
-            c.worker.error_log.error(
+            env.error_log.error(
                 Some(x.connection),
                 &format!("{e}{}", context(x, Some(&pass.url))),
             );
@@ -92,25 +102,20 @@ pub async fn handle(
             && tried.len() + 1 < servers
             && (x.head.method.is_idempotent() || next.non_idempotent)
             && body.replayable();
-        let result = upstream::attempt(
-            c,
-            x,
+        let t = Target {
             location,
             conf,
             pass,
-            &addr,
-            &target,
-            &mut body,
-            keep_alive,
-            &ka,
-            may_retry_status,
-        )
-        .await;
+            addr: &addr,
+            target: &target,
+            ka: &ka,
+        };
+        let result = upstream::attempt(d, x, env, ups, t, &mut body, may_retry_status).await;
         let ended = Mark::now();
         if let Some(a) = x.upstream.last_mut() {
             a.response_time = started.until(ended);
         }
-        with_peers(c, key, |p| {
+        with_peers(ups, key, |p| {
             p.finished(idx);
             match &result {
                 Attempt::Responded(_) => p.succeeded(idx),
@@ -127,12 +132,12 @@ pub async fn handle(
                 ..
             } => {
                 x.body = BodyState::Partial;
-                return body_error(c, x, e);
+                return body_error(env, x, e);
             }
             Attempt::Failed { err, request_sent } => {
                 if err.is_logged() {
                     let url = format!("http://{}{}", upstream_name(&addr), target);
-                    c.worker.error_log.error(
+                    env.error_log.error(
                         Some(x.connection),
                         &format!("{err}{}", context(x, Some(&url))),
                     );
@@ -164,8 +169,8 @@ fn tries_left(conf: &LocationConf, tried: usize) -> bool {
     tries == 0 || tried + 1 < usize::try_from(tries).unwrap_or(usize::MAX)
 }
 
-fn with_peers(c: &Conn<'_>, key: &str, f: impl FnOnce(&mut Peers)) {
-    if let Some(p) = c.worker.peers.borrow_mut().get_mut(key) {
+fn with_peers(ups: Upstreams<'_>, key: &str, f: impl FnOnce(&mut Peers)) {
+    if let Some(p) = ups.peers.borrow_mut().get_mut(key) {
         f(p);
     }
 }
@@ -181,13 +186,13 @@ pub(crate) fn upstream_name(addr: &UpstreamAddr) -> String {
 
 /// The balancer key and keep-alive settings of a `proxy_pass` target.
 fn target_settings<'p>(
-    c: &Conn<'_>,
+    config: &Config,
     pass: &'p ProxyPass,
     conf: &LocationConf,
 ) -> (&'p str, KeepAlive) {
     let http11 = conf.proxy.http_version == (1, 1);
     let group = match &pass.target {
-        ProxyTarget::Group(name) => c.snap.config.http.as_ref().and_then(|h| h.upstream(name)),
+        ProxyTarget::Group(name) => config.http.as_ref().and_then(|h| h.upstream(name)),
         ProxyTarget::Direct(_) => None,
     };
     let ka = match group {
@@ -209,11 +214,9 @@ fn target_settings<'p>(
     (&pass.balancer_key, ka)
 }
 
-fn build_peers(c: &Conn<'_>, pass: &ProxyPass) -> Peers {
+fn build_peers(config: &Config, pass: &ProxyPass) -> Peers {
     match &pass.target {
-        ProxyTarget::Group(name) => c
-            .snap
-            .config
+        ProxyTarget::Group(name) => config
             .http
             .as_ref()
             .and_then(|h| h.upstream(name))
@@ -225,16 +228,17 @@ fn build_peers(c: &Conn<'_>, pass: &ProxyPass) -> Peers {
 
 /// Reads the request body as `proxy_request_buffering` says: whole before the upstream
 /// is contacted (the default), or streamed during the send.
-async fn read_body(
-    c: &mut Conn<'_>,
+async fn read_body<D: Downstream>(
+    d: &mut D,
     x: &mut Exchange,
+    env: Env<'_>,
     conf: &LocationConf,
 ) -> Result<RequestBody, Outcome> {
     let limit = conf.client_max_body_size;
     match x.head.framing {
         RequestFraming::None => return Ok(RequestBody::None),
         RequestFraming::ContentLength(n) if limit > 0 && n > limit => {
-            c.worker.error_log.error(
+            env.error_log.error(
                 Some(x.connection),
                 &format!(
                     "client intended to send too large body: {n} bytes{}",
@@ -245,12 +249,7 @@ async fn read_body(
         }
         _ => {}
     }
-    let mut reader = BodyReader::new(
-        BodyDecoder::for_request(x.head.framing),
-        limit,
-        conf.client_body_timeout,
-    );
-    if x.head.expect_continue && c.stream.write_static(write::CONTINUE_100).await.is_err() {
+    if !d.start_body(x, limit, conf.client_body_timeout).await {
         return Err(Outcome::Close);
     }
     // HTTP/1.0 upstreams cannot take a chunked body: buffer it to learn its length.
@@ -260,25 +259,25 @@ async fn read_body(
         // From here on the body is read while it is sent; if the exchange ends early
         // the connection cannot be reused.
         x.body = BodyState::Partial;
-        return Ok(RequestBody::Streaming(reader));
+        return Ok(RequestBody::Streaming);
     }
     let temp = &conf.client_body_temp_path;
     let memory = conf.client_body_buffer_size;
-    match body::spool(&mut reader, c.stream, c.input, memory, temp).await {
+    match crate::exchange::body::spool(d, memory, temp).await {
         Ok(spooled) => {
             x.body = BodyState::Consumed;
             Ok(RequestBody::Spooled(spooled))
         }
         Err(e) => {
             x.body = BodyState::Partial;
-            Err(body_error(c, x, e))
+            Err(body_error(env, x, e))
         }
     }
 }
 
 /// The client's body failed: nginx's log line and status. A client that closed gets
 /// no answer but a 400 in the access log, as nginx logs it.
-fn body_error(c: &Conn<'_>, x: &mut Exchange, e: BodyReadError) -> Outcome {
+fn body_error(env: Env<'_>, x: &mut Exchange, e: BodyReadError) -> Outcome {
     let message = match &e {
         BodyReadError::TooLarge(n) => {
             format!("client intended to send too large chunked body: {n} bytes")
@@ -291,9 +290,9 @@ fn body_error(c: &Conn<'_>, x: &mut Exchange, e: BodyReadError) -> Outcome {
     );
     let line = format!("{message}{}", context(x, None));
     if level_error {
-        c.worker.error_log.error(Some(x.connection), &line);
+        env.error_log.error(Some(x.connection), &line);
     } else {
-        c.worker.error_log.info(Some(x.connection), &line);
+        env.error_log.info(Some(x.connection), &line);
     }
     match e {
         BodyReadError::Closed | BodyReadError::Io(_) => {
@@ -307,6 +306,6 @@ fn body_error(c: &Conn<'_>, x: &mut Exchange, e: BodyReadError) -> Outcome {
 impl RequestBody {
     /// Whether the body can be sent again to another server.
     fn replayable(&self) -> bool {
-        !matches!(self, RequestBody::Streaming(_))
+        !matches!(self, RequestBody::Streaming)
     }
 }

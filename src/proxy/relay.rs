@@ -16,28 +16,21 @@ use std::task::Poll;
 use std::time::Duration;
 
 use super::spool::Spool;
-use crate::http1::{chunked, BodyDecoder, Chunk};
+use crate::exchange::Downstream;
+use crate::http1::{BodyDecoder, Chunk};
 use crate::net::stream::Stream;
 
 /// How much is read from an upstream or written to a client at once.
 pub const RELAY_CHUNK: usize = 64 * 1024;
 
-/// The upstream side of a response body.
+/// The upstream's response body, read from its connection.
 #[derive(Debug)]
-pub struct UpstreamBody {
+pub struct ResponseBody {
     pub stream: Stream,
     /// Bytes read after the response head.
     pub input: Vec<u8>,
     pub decoder: BodyDecoder,
     pub read_timeout: Duration,
-}
-
-/// The client side.
-#[derive(Debug, Clone, Copy)]
-pub struct ClientSide {
-    /// Re-encode as chunked (HTTP/1.1 client, length unknown).
-    pub chunked: bool,
-    pub send_timeout: Duration,
 }
 
 /// How a relay ended.
@@ -47,7 +40,6 @@ pub struct Relayed {
     pub reusable: Option<Stream>,
     /// Whether the client received the whole body.
     pub client_complete: bool,
-    pub body_bytes: u64,
     /// What went wrong on the upstream side, for the error log.
     pub upstream_error: Option<String>,
 }
@@ -58,7 +50,7 @@ enum Step {
     Failed(String),
 }
 
-impl UpstreamBody {
+impl ResponseBody {
     /// Whether the connection may carry another request: the body ended by its framing
     /// and nothing followed it.
     fn reusable(&self) -> bool {
@@ -138,74 +130,26 @@ impl UpstreamBody {
     }
 }
 
-/// Frames and writes one piece for the client; gives the piece's buffer back for reuse.
-/// Without chunked framing the piece is written as it is; with it, the chunk header,
-/// the piece and its CRLF are gathered into `scratch` (the one copy).
-async fn write_piece(
-    client: &mut Stream,
-    side: ClientSide,
-    data: Vec<u8>,
-    scratch: &mut Vec<u8>,
-) -> Option<Vec<u8>> {
-    if side.chunked {
-        scratch.clear();
-        chunked::encode_chunk_header(data.len() as u64, scratch);
-        scratch.extend_from_slice(&data);
-        scratch.extend_from_slice(chunked::CHUNK_TRAILER);
-        let buf = std::mem::take(scratch);
-        match crate::net::timer::timeout(side.send_timeout, client.write_all(buf)).await {
-            Ok((Ok(()), buf)) => {
-                *scratch = buf;
-                Some(data)
-            }
-            _ => None,
-        }
-    } else {
-        match crate::net::timer::timeout(side.send_timeout, client.write_all(data)).await {
-            Ok((Ok(()), buf)) => Some(buf),
-            _ => None,
-        }
-    }
-}
-
-async fn write_end(client: &mut Stream, side: ClientSide) -> bool {
-    if !side.chunked {
-        return true;
-    }
-    matches!(
-        crate::net::timer::timeout(side.send_timeout, client.write_static(chunked::LAST_CHUNK))
-            .await,
-        Ok(Ok(()))
-    )
-}
-
 /// `proxy_buffering off`: each piece goes to the client before the next is read.
-pub async fn stream(mut up: UpstreamBody, client: &mut Stream, side: ClientSide) -> Relayed {
-    let mut out = Vec::with_capacity(RELAY_CHUNK + 32);
-    let mut bytes = 0u64;
+pub async fn stream<D: Downstream>(mut up: ResponseBody, client: &mut D) -> Relayed {
     loop {
         match up.next().await {
-            Step::Data(d) => {
-                bytes += d.len() as u64;
-                match write_piece(client, side, d, &mut out).await {
-                    Some(buf) => up.recycle(buf),
-                    None => {
-                        return Relayed {
-                            reusable: None,
-                            client_complete: false,
-                            body_bytes: bytes,
-                            upstream_error: None,
-                        }
+            Step::Data(data) => match client.send_owned(data).await {
+                Some(buf) => up.recycle(buf),
+                None => {
+                    return Relayed {
+                        reusable: None,
+                        client_complete: false,
+                        upstream_error: None,
                     }
                 }
-            }
+            },
             Step::Done => {
                 let reusable = up.reusable().then_some(up.stream);
-                let ok = write_end(client, side).await;
+                let ok = client.finish().await;
                 return Relayed {
                     reusable,
                     client_complete: ok,
-                    body_bytes: bytes,
                     upstream_error: None,
                 };
             }
@@ -213,7 +157,6 @@ pub async fn stream(mut up: UpstreamBody, client: &mut Stream, side: ClientSide)
                 return Relayed {
                     reusable: None,
                     client_complete: false,
-                    body_bytes: bytes,
                     upstream_error: Some(e),
                 }
             }
@@ -223,18 +166,17 @@ pub async fn stream(mut up: UpstreamBody, client: &mut Stream, side: ClientSide)
 
 /// `proxy_buffering on`: the upstream is drained into a [`Spool`] while the client is
 /// fed from it.
-pub async fn buffered(
-    up: UpstreamBody,
-    client: &mut Stream,
-    side: ClientSide,
+pub async fn buffered<D: Downstream>(
+    up: ResponseBody,
+    client: &mut D,
     memory_limit: usize,
     file_limit: u64,
     temp_dir: PathBuf,
 ) -> Relayed {
     let spool = RefCell::new(Spool::new(memory_limit, file_limit, temp_dir));
     let producer = produce(&spool, up);
-    let consumer = consume(&spool, client, side);
-    let (reusable, (client_complete, body_bytes)) = monoio::join!(producer, consumer);
+    let consumer = consume(&spool, client);
+    let (reusable, client_complete) = monoio::join!(producer, consumer);
     let upstream_error = match spool.into_inner().finished {
         Some(Err(e)) => Some(e),
         _ => None,
@@ -242,12 +184,11 @@ pub async fn buffered(
     Relayed {
         reusable: if client_complete { reusable } else { None },
         client_complete,
-        body_bytes,
         upstream_error,
     }
 }
 
-async fn produce(spool: &RefCell<Spool>, mut up: UpstreamBody) -> Option<Stream> {
+async fn produce(spool: &RefCell<Spool>, mut up: ResponseBody) -> Option<Stream> {
     loop {
         if spool.borrow().abandoned {
             return None;
@@ -287,9 +228,7 @@ async fn produce(spool: &RefCell<Spool>, mut up: UpstreamBody) -> Option<Stream>
     }
 }
 
-async fn consume(spool: &RefCell<Spool>, client: &mut Stream, side: ClientSide) -> (bool, u64) {
-    let mut scratch = Vec::with_capacity(RELAY_CHUNK + 32);
-    let mut bytes = 0u64;
+async fn consume<D: Downstream>(spool: &RefCell<Spool>, client: &mut D) -> bool {
     loop {
         poll_fn(|cx| {
             let mut s = spool.borrow_mut();
@@ -304,26 +243,22 @@ async fn consume(spool: &RefCell<Spool>, client: &mut Stream, side: ClientSide) 
         let popped = spool.borrow_mut().pop(RELAY_CHUNK);
         match popped {
             Ok(Some(piece)) => {
-                bytes += piece.len() as u64;
-                if write_piece(client, side, piece, &mut scratch)
-                    .await
-                    .is_none()
-                {
+                if client.send_owned(piece).await.is_none() {
                     spool.borrow_mut().abandon();
-                    return (false, bytes);
+                    return false;
                 }
                 continue;
             }
             Ok(None) => {}
             Err(_) => {
                 spool.borrow_mut().abandon();
-                return (false, bytes);
+                return false;
             }
         }
         let finished = spool.borrow().finished.clone();
         match finished {
-            Some(Ok(())) => return (write_end(client, side).await, bytes),
-            Some(Err(_)) => return (false, bytes),
+            Some(Ok(())) => return client.finish().await,
+            Some(Err(_)) => return false,
             None => {}
         }
     }

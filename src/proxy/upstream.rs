@@ -15,20 +15,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::error::{Phase, ProxyError};
-use super::head::{self, UpstreamBody as UpstreamFraming};
+use super::head::{self, RequestBodyFraming};
 use super::pool::KeepAlive;
-use super::relay::{self, ClientSide, UpstreamBody};
+use super::relay::{self, ResponseBody};
+use super::Upstreams;
 use crate::config::model::{LocationConf, ProxyPass, UpstreamAddr};
-use crate::exchange::Exchange;
+use crate::exchange::body::SpooledBody;
+use crate::exchange::response::{BodyLength, ResponseHead as ClientHead};
+use crate::exchange::{context, BodyState, Downstream, Env, Exchange, Outcome};
 use crate::http1::{
     chunked, headers, parse_response_head, BodyDecoder, Method, RequestFraming, ResponseFraming,
-    ResponseHead, UpstreamHeadLimits, Version,
+    ResponseHead, UpstreamHeadLimits,
 };
 use crate::net::stream::Stream;
 use crate::route::RoutedLocation;
-use crate::worker::body::{BodyReader, SpooledBody};
-use crate::worker::dispatch::{Conn, Outcome};
-use crate::worker::respond::{self, Framing};
 
 /// The request body as the proxy holds it.
 #[derive(Debug)]
@@ -36,7 +36,36 @@ pub enum RequestBody {
     None,
     Spooled(SpooledBody),
     /// `proxy_request_buffering off`: read from the client while sending.
-    Streaming(BodyReader),
+    Streaming,
+}
+
+/// Where one attempt goes and with which settings.
+#[derive(Debug, Clone, Copy)]
+pub struct Target<'a> {
+    pub location: Option<&'a RoutedLocation>,
+    pub conf: &'a Arc<LocationConf>,
+    pub pass: &'a ProxyPass,
+    pub addr: &'a UpstreamAddr,
+    /// The request-target sent upstream.
+    pub target: &'a str,
+    pub ka: &'a KeepAlive,
+}
+
+impl Target<'_> {
+    /// The whole upstream URL nginx names in its log lines: `http://ADDR/path`.
+    fn url(&self) -> String {
+        format!("http://{}{}", super::upstream_name(self.addr), self.target)
+    }
+}
+
+/// An upstream connection with a response head read from it.
+#[derive(Debug)]
+struct Answered {
+    stream: Stream,
+    /// What followed the head in the last read (the start of the body).
+    rest: Vec<u8>,
+    /// Requests the connection carried before this one.
+    requests: u32,
 }
 
 /// How an attempt ended.
@@ -54,25 +83,21 @@ const MIN_RESPONSE_MEMORY: usize = 256 * 1024;
 /// How much is sent from a spooled body per write.
 const SEND_CHUNK: usize = 64 * 1024;
 
-#[allow(clippy::too_many_arguments)]
-pub async fn attempt(
-    c: &mut Conn<'_>,
+pub async fn attempt<D: Downstream>(
+    d: &mut D,
     x: &mut Exchange,
-    location: Option<&RoutedLocation>,
-    conf: &Arc<LocationConf>,
-    pass: &ProxyPass,
-    addr: &UpstreamAddr,
-    target: &str,
+    env: Env<'_>,
+    ups: Upstreams<'_>,
+    t: Target<'_>,
     body: &mut RequestBody,
-    keep_alive: bool,
-    ka: &KeepAlive,
     may_retry_status: bool,
 ) -> Attempt {
+    let conf = t.conf;
     let mut fresh_only = false;
     let repeatable = x.head.method.is_idempotent() || conf.proxy.next_upstream.non_idempotent;
     loop {
         let (mut up, reused, requests) =
-            match connection(c, addr, fresh_only, !repeatable, conf, ka).await {
+            match connection(ups, t.addr, fresh_only, !repeatable, conf, t.ka).await {
                 Ok(v) => v,
                 Err(err) => {
                     return Attempt::Failed {
@@ -82,7 +107,7 @@ pub async fn attempt(
                 }
             };
         let mut body_touched = false;
-        if let Err(err) = send(c, x, conf, target, body, &mut up, ka, &mut body_touched).await {
+        if let Err(err) = send(d, x, t, body, &mut up, &mut body_touched).await {
             if reused && repeatable && !fresh_only && !body_touched {
                 fresh_only = true;
                 continue;
@@ -92,30 +117,25 @@ pub async fn attempt(
                 request_sent: true,
             };
         }
-        if let RequestBody::Streaming(reader) = body {
-            if reader.is_done() {
-                x.body = crate::exchange::BodyState::Consumed;
-            }
+        if matches!(body, RequestBody::Streaming) && d.body_done() {
+            x.body = BodyState::Consumed;
         }
         // `biased`: the head first, with no random pick per poll; a head that came
         // in with the client's close is still answered.
         let waited = monoio::select! {
             biased;
-            head = read_head(&mut up, &x.head.method, conf) => Some(head),
-            () = client_gone(c.stream) => None,
+            head = read_response_head(&mut up, &x.head.method, conf) => Some(head),
+            () = client_gone(&*d) => None,
         };
         let Some(head) = waited else {
             // nginx's 499: the client left while the upstream was thinking; the
             // upstream connection is dropped with the request.
             x.status = 499;
-            c.worker.error_log.info(
+            env.error_log.info(
                 Some(x.connection),
                 &format!(
                     "client prematurely closed connection, so upstream connection is closed too while reading response header from upstream{}",
-                    crate::worker::dispatch::context(
-                        x,
-                        Some(&format!("http://{}{target}", super::upstream_name(addr)))
-                    )
+                    context(x, Some(&t.url()))
                 ),
             );
             return Attempt::Responded(Outcome::Close);
@@ -127,7 +147,7 @@ pub async fn attempt(
                     && repeatable
                     && !fresh_only
                     && !any_byte
-                    && !matches!(body, RequestBody::Streaming(_))
+                    && !matches!(body, RequestBody::Streaming)
                 {
                     fresh_only = true;
                     continue;
@@ -149,10 +169,12 @@ pub async fn attempt(
                 request_sent: true,
             };
         }
-        let outcome = respond(
-            c, x, location, conf, pass, addr, head, rest, up, requests, keep_alive, ka,
-        )
-        .await;
+        let answered = Answered {
+            stream: up,
+            rest,
+            requests,
+        };
+        let outcome = respond(d, x, env, ups, t, head, answered).await;
         return Attempt::Responded(outcome);
     }
 }
@@ -174,7 +196,7 @@ async fn yield_once() {
 /// A pooled connection (unless `fresh_only`) or a new one within `proxy_connect_timeout`.
 /// With `checked`, pooled connections the upstream has closed are dropped first.
 async fn connection(
-    c: &Conn<'_>,
+    ups: Upstreams<'_>,
     addr: &UpstreamAddr,
     fresh_only: bool,
     checked: bool,
@@ -183,11 +205,10 @@ async fn connection(
 ) -> Result<(Stream, bool, u32), ProxyError> {
     if !fresh_only {
         let take = || loop {
-            let pooled = c.worker.pool.borrow_mut().take(
-                addr,
-                crate::sys::coarse_monotonic(),
-                ka.idle_timeout,
-            );
+            let pooled =
+                ups.pool
+                    .borrow_mut()
+                    .take(addr, crate::sys::coarse_monotonic(), ka.idle_timeout);
             match pooled {
                 Some(p) if checked && p.stream.unusable_now() => continue,
                 other => break other,
@@ -256,28 +277,26 @@ async fn write_timed(
 
 /// Sends the head and the body. `body_touched` is set once a streamed body has been
 /// read from the client (after which the request cannot be sent again).
-#[allow(clippy::too_many_arguments)]
-async fn send(
-    c: &mut Conn<'_>,
+async fn send<D: Downstream>(
+    d: &mut D,
     x: &Exchange,
-    conf: &LocationConf,
-    target: &str,
+    t: Target<'_>,
     body: &mut RequestBody,
     up: &mut Stream,
-    ka: &KeepAlive,
     body_touched: &mut bool,
 ) -> Result<(), ProxyError> {
+    let conf = t.conf;
     let timeout = conf.proxy.send_timeout;
     let framing = match body {
-        RequestBody::None => UpstreamFraming::None,
-        RequestBody::Spooled(s) => UpstreamFraming::Length(s.len()),
-        RequestBody::Streaming(_) => match x.head.framing {
-            RequestFraming::ContentLength(n) => UpstreamFraming::Length(n),
-            _ => UpstreamFraming::Chunked,
+        RequestBody::None => RequestBodyFraming::None,
+        RequestBody::Spooled(s) => RequestBodyFraming::Length(s.len()),
+        RequestBody::Streaming => match x.head.framing {
+            RequestFraming::ContentLength(n) => RequestBodyFraming::Length(n),
+            _ => RequestBodyFraming::Chunked,
         },
     };
     let mut out = Vec::with_capacity(1024);
-    head::upstream_request_head(x, conf, target, framing, ka.max_idle > 0, &mut out);
+    head::upstream_request_head(x, conf, t.target, framing, t.ka.max_idle > 0, &mut out);
     match body {
         RequestBody::None => {
             write_timed(up, out, timeout).await?;
@@ -303,14 +322,14 @@ async fn send(
                 buf = write_timed(up, buf, timeout).await?;
             }
         }
-        RequestBody::Streaming(reader) => {
-            let chunked_out = framing == UpstreamFraming::Chunked;
+        RequestBody::Streaming => {
+            let chunked_out = framing == RequestBodyFraming::Chunked;
             let mut buf = write_timed(up, out, timeout).await?;
             let mut data = Vec::with_capacity(SEND_CHUNK);
             loop {
                 data.clear();
                 *body_touched = true;
-                let n = match reader.read_into(c.stream, c.input, &mut data).await {
+                let n = match d.read_body(&mut data).await {
                     Ok(n) => n,
                     // The client's body broke off: the upstream cannot get a whole
                     // request, through no fault of its own.
@@ -344,16 +363,16 @@ const WATCH_CLIENT_AFTER: Duration = Duration::from_millis(20);
 
 /// Resolves when the client closes its connection while the response head is awaited
 /// (checked from [`WATCH_CLIENT_AFTER`] on); pending forever otherwise.
-async fn client_gone(client: &Stream) {
+async fn client_gone<D: Downstream>(client: &D) {
     crate::net::timer::sleep(WATCH_CLIENT_AFTER).await;
-    client.closed_by_peer().await;
+    client.closed().await;
 }
 
 /// Reads the response head within `proxy_read_timeout`, skipping interim 1xx
 /// responses other than 101. The timer is armed once for the whole head, as nginx
 /// arms it: an upstream that trickles its head a byte at a time gets its 504 at the
 /// timeout, not when the trickle ends. On failure, whether any byte had arrived.
-async fn read_head(
+async fn read_response_head(
     up: &mut Stream,
     method: &Method,
     conf: &LocationConf,
@@ -408,21 +427,16 @@ async fn read_head(
 
 /// Passes the response to the client: head, then body (buffered or streamed), or the
 /// two-way relay after a 101.
-#[allow(clippy::too_many_arguments)]
-async fn respond(
-    c: &mut Conn<'_>,
+async fn respond<D: Downstream>(
+    d: &mut D,
     x: &mut Exchange,
-    location: Option<&RoutedLocation>,
-    conf: &Arc<LocationConf>,
-    pass: &ProxyPass,
-    addr: &UpstreamAddr,
+    env: Env<'_>,
+    ups: Upstreams<'_>,
+    t: Target<'_>,
     mut head: ResponseHead,
-    rest: Vec<u8>,
-    up: Stream,
-    requests: u32,
-    keep_alive: bool,
-    ka: &KeepAlive,
+    up: Answered,
 ) -> Outcome {
+    let conf = t.conf;
     if let Some(a) = x.upstream.last_mut() {
         a.status = Some(head.status);
     }
@@ -443,93 +457,68 @@ async fn respond(
         std::mem::take(&mut head.headers),
         &head.connection_tokens,
         x,
-        location,
+        t.location,
         conf,
-        pass,
+        t.pass,
         switching,
     );
     let is_head_request = x.head.method == Method::Head;
+    let Answered {
+        stream: up,
+        rest,
+        requests,
+    } = up;
     if switching {
-        let mut out = Vec::with_capacity(512);
-        respond::write_head(
-            c.worker,
-            x,
-            conf,
-            respond::Head {
-                status: 101,
-                reason: Some(&head.reason),
-                fields: &[],
-                headers,
-                framing: Framing::None,
-                keep_alive: false,
-            },
-            &mut out,
-        );
-        // write_head added `Connection: close`; a 101 must keep the upgrade headers only.
-        let out = strip_connection_close(out);
-        x.bytes_sent = out.len() as u64;
-        let (res, _) = c.stream.write_all(out).await;
-        if res.is_ok() {
-            let client_input = std::mem::take(c.input);
+        let client_head = ClientHead {
+            status: 101,
+            reason: Some(&head.reason),
+            fields: &[],
+            headers,
+            length: BodyLength::None,
+            upgrade: true,
+        };
+        d.send_head(x, conf, client_head);
+        if let Some(client) = d.upgrade().await {
             Box::pin(relay::tunnel(
-                c.stream,
-                client_input,
+                client.stream,
+                client.input,
                 up,
                 rest,
                 conf.proxy.read_timeout,
             ))
             .await;
         }
-        return Outcome::Done { keep_alive: false };
+        return Outcome::Close;
     }
-    let client_http11 = x.head.version == Version::Http11;
-    let (framing, mut client_keep) = match head.framing {
+    let length = match head.framing {
         ResponseFraming::NoBody => match no_body_length {
-            Some(n) if is_head_request => (Framing::Length(n), keep_alive),
-            _ => (Framing::None, keep_alive),
+            Some(n) if is_head_request => BodyLength::Known(n),
+            _ => BodyLength::None,
         },
-        ResponseFraming::Length(n) => (Framing::Length(n), keep_alive),
-        ResponseFraming::Chunked | ResponseFraming::CloseDelimited if client_http11 => {
-            (Framing::Chunked, keep_alive)
-        }
-        ResponseFraming::Chunked | ResponseFraming::CloseDelimited => (Framing::Close, false),
+        ResponseFraming::Length(n) => BodyLength::Known(n),
+        ResponseFraming::Chunked | ResponseFraming::CloseDelimited => BodyLength::Unknown,
     };
-    let mut out = Vec::with_capacity(1024);
-    respond::write_head(
-        c.worker,
-        x,
-        conf,
-        respond::Head {
-            status: head.status,
-            reason: Some(&head.reason),
-            fields: &[],
-            headers,
-            framing,
-            keep_alive: client_keep,
-        },
-        &mut out,
-    );
-    x.bytes_sent = out.len() as u64;
+    let client_head = ClientHead {
+        status: head.status,
+        reason: Some(&head.reason),
+        fields: &[],
+        headers,
+        length,
+        upgrade: false,
+    };
+    d.send_head(x, conf, client_head);
     // The common small response: the whole body came with the head. One write for
     // both, and no relay.
     if let ResponseFraming::Length(n) = head.framing {
         if !is_head_request && rest.len() as u64 == n {
-            out.extend_from_slice(&rest);
-            x.body_bytes_sent += n;
-            x.bytes_sent += n;
             // The upstream's part is done: its connection goes back to the pool before
             // the client's write, free for the next request meanwhile (as nginx frees
             // it once the response is read). Held over the write, a worker under load
             // had more connections busy than `keepalive` keeps, and opened new ones.
             if head.keep_alive {
-                put_back(c, addr, up, requests, ka);
+                put_back(ups, t, up, requests);
             }
-            if !write_client(c, out, conf).await {
-                return Outcome::Close;
-            }
-            return Outcome::Done {
-                keep_alive: client_keep,
-            };
+            return finished(d.send_body(&rest).await && d.finish().await);
         }
     }
     let decoder = BodyDecoder::for_response(head.framing);
@@ -537,27 +526,19 @@ async fn respond(
         // Nothing follows the head; the connection is reusable if the upstream said
         // so, and goes back before the client's write (as above).
         if head.keep_alive && rest.is_empty() {
-            put_back(c, addr, up, requests, ka);
+            put_back(ups, t, up, requests);
         }
-        if !write_client(c, out, conf).await {
-            return Outcome::Close;
-        }
-        return Outcome::Done {
-            keep_alive: client_keep,
-        };
+        return finished(d.finish().await);
     }
-    if !write_client(c, out, conf).await {
+    // The head goes now: the body may be slow to come (a stream, a long poll).
+    if !d.flush().await {
         return Outcome::Close;
     }
-    let body = UpstreamBody {
+    let body = ResponseBody {
         stream: up,
         input: rest,
         decoder,
         read_timeout: conf.proxy.read_timeout,
-    };
-    let side = ClientSide {
-        chunked: framing == Framing::Chunked,
-        send_timeout: conf.send_timeout,
     };
     let relayed = if conf.proxy.buffering {
         let (count, size) = conf.proxy.buffers;
@@ -569,65 +550,50 @@ async fn respond(
             .max(MIN_RESPONSE_MEMORY);
         Box::pin(relay::buffered(
             body,
-            c.stream,
-            side,
+            d,
             memory,
             conf.proxy.max_temp_file_size,
             conf.proxy.temp_path.clone(),
         ))
         .await
     } else {
-        Box::pin(relay::stream(body, c.stream, side)).await
+        Box::pin(relay::stream(body, d)).await
     };
-    x.body_bytes_sent += relayed.body_bytes;
-    x.bytes_sent += relayed.body_bytes;
     if let Some(e) = &relayed.upstream_error {
         // nginx names the whole upstream URL: `upstream: "http://ADDR/path"`.
         let url = format!(
             "http://{}{}",
-            super::upstream_name(addr),
-            head::upstream_target(x, location, pass)
+            super::upstream_name(t.addr),
+            head::upstream_target(x, t.location, t.pass)
         );
-        c.worker.error_log.error(
+        env.error_log.error(
             Some(x.connection),
-            &format!("{e}{}", crate::worker::dispatch::context(x, Some(&url))),
+            &format!("{e}{}", context(x, Some(&url))),
         );
     }
     if let Some(stream) = relayed.reusable {
         if head.keep_alive {
-            put_back(c, addr, stream, requests, ka);
+            put_back(ups, t, stream, requests);
         }
     }
-    client_keep = client_keep && relayed.client_complete;
-    if relayed.client_complete {
-        Outcome::Done {
-            keep_alive: client_keep,
-        }
+    finished(relayed.client_complete)
+}
+
+/// `Done` when the client has the whole response, `Close` when it went away.
+fn finished(complete: bool) -> Outcome {
+    if complete {
+        Outcome::Done
     } else {
         Outcome::Close
     }
 }
 
-/// Writes the response head (and a body that came with it) to the client within
-/// `send_timeout`; false when the client is gone or too slow.
-async fn write_client(c: &mut Conn<'_>, out: Vec<u8>, conf: &LocationConf) -> bool {
-    let write = crate::net::timer::timeout(conf.send_timeout, c.stream.write_all(out)).await;
-    matches!(write, Ok((Ok(()), _)))
-}
-
-fn put_back(c: &Conn<'_>, addr: &UpstreamAddr, stream: Stream, requests: u32, ka: &KeepAlive) {
-    c.worker.pool.borrow_mut().put(
-        addr,
+fn put_back(ups: Upstreams<'_>, t: Target<'_>, stream: Stream, requests: u32) {
+    ups.pool.borrow_mut().put(
+        t.addr,
         stream,
         requests + 1,
-        ka,
+        t.ka,
         crate::sys::coarse_monotonic(),
     );
-}
-
-/// Removes the `Connection: close` line [`respond::write_head`] adds, for a 101 whose
-/// upgrade headers come from the upstream.
-fn strip_connection_close(out: Vec<u8>) -> Vec<u8> {
-    let text = String::from_utf8_lossy(&out);
-    text.replacen("Connection: close\r\n", "", 1).into_bytes()
 }

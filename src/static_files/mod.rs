@@ -18,21 +18,20 @@ use std::io;
 
 use crate::config::model::{LocationConf, TryFiles, TryFilesFallback};
 use crate::config::template::{Part, VariableSource};
-use crate::exchange::Exchange;
+use crate::exchange::response;
+use crate::exchange::{context, Downstream, Env, Exchange, Outcome};
 use crate::http1::{Header, Method};
 use crate::route::RoutedLocation;
-use crate::worker::dispatch::{context, write, Conn, Outcome};
-use crate::worker::respond;
 use open::{open_beneath, OpenError, Opened};
 use resolve::{resolve, AliasMode, Resolved};
 
 /// Serves the request from the file system.
-pub async fn handle(
-    c: &mut Conn<'_>,
+pub async fn handle<D: Downstream>(
+    d: &mut D,
     x: &mut Exchange,
+    env: Env<'_>,
     location: Option<&RoutedLocation>,
     conf: &LocationConf,
-    keep_alive: bool,
 ) -> Outcome {
     if !matches!(x.head.method, Method::Get | Method::Head) {
         return Outcome::Status(405);
@@ -47,17 +46,17 @@ pub async fn handle(
     }
     if x.uri.ends_with('/') {
         let uri = x.uri.clone();
-        return index(c, x, location, conf, &uri, keep_alive).await;
+        return index(d, x, env, location, conf, &uri).await;
     }
     let place = resolve(x, location, conf, &x.uri, mode);
     match open_beneath_resolved(&place) {
         Ok(opened) => {
             if opened.meta.is_dir() {
-                return directory_redirect(c, x, conf, keep_alive).await;
+                return directory_redirect(d, x, conf).await;
             }
-            send::send_file(c, x, conf, &opened, keep_alive).await
+            send::send_file(d, x, conf, &opened).await
         }
-        Err(e) => open_failed(c, x, &place, e),
+        Err(e) => open_failed(env, x, &place, e),
     }
 }
 
@@ -126,13 +125,13 @@ fn open_beneath_resolved(place: &Resolved) -> Result<Opened, OpenError> {
 }
 
 /// `index`: the first index file that exists; else 403 for an existing directory.
-async fn index(
-    c: &mut Conn<'_>,
+async fn index<D: Downstream>(
+    d: &mut D,
     x: &mut Exchange,
+    env: Env<'_>,
     location: Option<&RoutedLocation>,
     conf: &LocationConf,
     uri: &str,
-    keep_alive: bool,
 ) -> Outcome {
     for name in &conf.index {
         let mut n = Vec::new();
@@ -143,7 +142,7 @@ async fn index(
         {
             if opened.meta.is_file() {
                 x.uri = candidate;
-                return send::send_file(c, x, conf, &opened, keep_alive).await;
+                return send::send_file(d, x, conf, &opened).await;
             }
         }
     }
@@ -155,40 +154,27 @@ async fn index(
                 place.display(),
                 context(x, None)
             );
-            c.worker.error_log.error(Some(x.connection), &line);
+            env.error_log.error(Some(x.connection), &line);
             Outcome::Status(403)
         }
         Ok(_) => Outcome::Status(404),
-        Err(e) => open_failed(c, x, &place, e),
+        Err(e) => open_failed(env, x, &place, e),
     }
 }
 
 /// nginx: a directory requested without its slash is redirected to it.
-async fn directory_redirect(
-    c: &mut Conn<'_>,
+async fn directory_redirect<D: Downstream>(
+    d: &mut D,
     x: &mut Exchange,
     conf: &LocationConf,
-    keep_alive: bool,
 ) -> Outcome {
-    let mut to = format!("{}/", x.uri);
-    if let Some(q) = &x.head.query {
-        to.push('?');
-        to.push_str(q);
-    }
-    let location = x.redirect_location(conf.absolute_redirect, &to);
-    let out = respond::error_response(
-        c.worker,
-        x,
-        conf,
-        301,
-        vec![Header::new("Location", location)],
-        keep_alive,
-    );
-    write(c, out, keep_alive).await
+    let location = x.redirect_location(conf.absolute_redirect, &x.directory_uri());
+    let headers = vec![Header::new("Location", location)];
+    response::send_error_page(d, x, conf, 301, headers).await
 }
 
 /// 404 or 403 with nginx's log line.
-fn open_failed(c: &Conn<'_>, x: &Exchange, place: &Resolved, e: OpenError) -> Outcome {
+fn open_failed(env: Env<'_>, x: &Exchange, place: &Resolved, e: OpenError) -> Outcome {
     let (line, status) = match e {
         OpenError::Escapes => (
             format!(
@@ -214,6 +200,6 @@ fn open_failed(c: &Conn<'_>, x: &Exchange, place: &Resolved, e: OpenError) -> Ou
             (line, status)
         }
     };
-    c.worker.error_log.error(Some(x.connection), &line);
+    env.error_log.error(Some(x.connection), &line);
     Outcome::Status(status)
 }

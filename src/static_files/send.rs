@@ -1,30 +1,21 @@
 //! Answering with a file: validators (`ETag`, `Last-Modified`), preconditions (304,
 //! 412), ranges (206 single or `multipart/byteranges`, 416), `expires`, and the body.
-//! Bodies up to [`SMALL_FILE`] leave with the head in one write; larger ones, and every
-//! range, go out with sendfile(2) when `sendfile on` (page cache to socket, no
-//! userspace copy), otherwise in pieces read into memory — the choice measured in
-//! docs/static-files.md.
+//! The body goes to the downstream as file ranges: small ones leave with the head in
+//! one write; larger ones go out with sendfile(2) when `sendfile on` and the transport
+//! allows it (page cache to socket, no userspace copy), otherwise in pieces read into
+//! memory — the choice measured in docs/static-files.md.
 
 use std::fs::File;
-use std::os::unix::fs::FileExt;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use super::conditional::{self, Precondition};
 use super::expires;
 use super::open::Opened;
 use super::range::{self, ByteRange, Multipart, RangeOutcome};
 use crate::config::model::{Expires, LocationConf};
-use crate::exchange::Exchange;
+use crate::exchange::response::{self, BodyLength, ResponseHead};
+use crate::exchange::{Downstream, Exchange, Outcome};
 use crate::http1::{date, headers, Header, Method};
-use crate::net::stream::Stream;
-use crate::net::timer::timeout;
-use crate::worker::dispatch::{write, Conn, Outcome};
-use crate::worker::respond::{self, Framing, Head};
-
-/// Bodies up to this size are read into the head's buffer and sent in one write.
-pub const SMALL_FILE: u64 = 16 * 1024;
-/// Without sendfile, larger bodies are read and written in pieces of this size.
-const PIECE: usize = 256 * 1024;
 
 /// What goes after the head.
 enum Body {
@@ -54,12 +45,11 @@ impl<'a> Fields<'a> {
 }
 
 /// Serves an open regular file, `meta` its metadata (taken once, by the caller).
-pub async fn send_file(
-    c: &mut Conn<'_>,
+pub async fn send_file<D: Downstream>(
+    d: &mut D,
     x: &mut Exchange,
     conf: &LocationConf,
     opened: &Opened,
-    keep_alive: bool,
 ) -> Outcome {
     let (file, meta) = (&*opened.file, &opened.meta);
     let len = meta.len();
@@ -81,7 +71,7 @@ pub async fn send_file(
     let mut content_range: Option<String> = None;
     let (status, framing, body) =
         match conditional::evaluate(is_get_or_head, &x.head.headers, etag, mtime) {
-            Precondition::NotModified => (304, Framing::None, Body::None),
+            Precondition::NotModified => (304, BodyLength::None, Body::None),
             Precondition::Failed => return Outcome::Status(412),
             Precondition::Proceed => {
                 let if_range = headers::get(&x.head.headers, "if-range");
@@ -103,27 +93,29 @@ pub async fn send_file(
                     RangeOutcome::Full => {
                         with_type = true;
                         let whole = ByteRange { start: 0, end: len };
-                        (200, Framing::Length(len), Body::Ranges(vec![whole]))
+                        (200, BodyLength::Known(len), Body::Ranges(vec![whole]))
                     }
                     RangeOutcome::Unsatisfiable => {
                         let headers =
                             vec![Header::new("Content-Range", range::unsatisfied_range(len))];
-                        let out =
-                            respond::error_response(c.worker, x, conf, 416, headers, keep_alive);
-                        return write(c, out, keep_alive).await;
+                        return response::send_error_page(d, x, conf, 416, headers).await;
                     }
                     RangeOutcome::Satisfiable(rs) if rs.len() == 1 => {
                         let r = rs[0];
                         with_type = true;
                         content_range = Some(range::content_range(r, len));
-                        (206, Framing::Length(r.len()), Body::Ranges(rs))
+                        (206, BodyLength::Known(r.len()), Body::Ranges(rs))
                     }
                     RangeOutcome::Satisfiable(rs) => {
                         let boundary = range::boundary(x.request_id.high_bits());
                         let m = Multipart::new(boundary, content_type, rs, len);
                         with_type = true;
                         typed = Some(m.content_type());
-                        (206, Framing::Length(m.content_length()), Body::Multipart(m))
+                        (
+                            206,
+                            BodyLength::Known(m.content_length()),
+                            Body::Multipart(m),
+                        )
                     }
                 }
             }
@@ -146,47 +138,28 @@ pub async fn send_file(
     } else {
         Vec::new()
     };
-    // A small file rides in the head's buffer: room for both, so it never grows.
-    let inline = match &body {
-        Body::Ranges(rs) if rs.len() == 1 && rs[0].len() <= SMALL_FILE => rs[0].len() as usize,
-        _ => 0,
-    };
-    let mut out = Vec::with_capacity(512 + inline);
-    respond::write_head(
-        c.worker,
+    d.send_head(
         x,
         conf,
-        Head {
+        ResponseHead {
             status,
             reason: None,
             fields: fields.lines(),
             headers: hdrs,
-            framing,
-            keep_alive,
+            length: framing,
+            upgrade: false,
         },
-        &mut out,
     );
-    let head_len = out.len() as u64;
-    x.bytes_sent = head_len;
-    if x.head.method == Method::Head {
-        return write(c, out, keep_alive).await;
-    }
     let sent = match body {
-        Body::None => return write(c, out, keep_alive).await,
-        Body::Ranges(rs) => send_ranges(c.stream, file, conf, out, &rs).await,
-        Body::Multipart(m) => {
-            let parts: Vec<(Vec<u8>, ByteRange)> = m.parts().collect();
-            let closing = m.closing();
-            send_parts(c.stream, file, conf, out, parts, closing).await
-        }
+        _ if x.head.method == Method::Head => true,
+        Body::None => true,
+        Body::Ranges(rs) => send_ranges(d, file, conf, &rs).await,
+        Body::Multipart(m) => send_parts(d, file, conf, &m).await,
     };
-    match sent {
-        Some(body_bytes) => {
-            x.body_bytes_sent = body_bytes;
-            x.bytes_sent = head_len + body_bytes;
-            Outcome::Done { keep_alive }
-        }
-        None => Outcome::Close,
+    if sent && d.finish().await {
+        Outcome::Done
+    } else {
+        Outcome::Close
     }
 }
 
@@ -199,109 +172,44 @@ fn replaced_validators(
     etag: &str,
     mtime: SystemTime,
 ) -> (String, Option<SystemTime>) {
-    let etag = match respond::add_header_replacement(x, conf, "ETag") {
+    let etag = match response::add_header_replacement(x, conf, "ETag") {
         Some(v) => String::from_utf8_lossy(&v).into_owned(),
         None => etag.to_string(),
     };
-    let mtime = match respond::add_header_replacement(x, conf, "Last-Modified") {
+    let mtime = match response::add_header_replacement(x, conf, "Last-Modified") {
         Some(v) => date::parse_http_date(&v),
         None => Some(mtime),
     };
     (etag, mtime)
 }
 
-/// Sends `out` (the head, and whatever precedes the ranges) and then each range.
-/// Returns the body bytes sent, `None` if the client went away or the file shrank.
-async fn send_ranges(
-    stream: &mut Stream,
+/// Sends each range of the file.
+async fn send_ranges<D: Downstream>(
+    d: &mut D,
     file: &File,
     conf: &LocationConf,
-    mut out: Vec<u8>,
     ranges: &[ByteRange],
-) -> Option<u64> {
-    let mut body = 0u64;
+) -> bool {
     for r in ranges {
-        // A small range rides along in the pending write.
-        if r.len() <= SMALL_FILE {
-            let at = out.len();
-            out.resize(at + usize::try_from(r.len()).ok()?, 0);
-            file.read_exact_at(out.get_mut(at..)?, r.start).ok()?;
-            body += r.len();
-            continue;
+        if !d.send_file(file, r.start, r.len(), conf.sendfile).await {
+            return false;
         }
-        out = flush(stream, out, conf.send_timeout).await?;
-        send_large(stream, file, conf, *r, &mut out).await?;
-        body += r.len();
     }
-    flush(stream, out, conf.send_timeout).await?;
-    Some(body)
+    true
 }
 
-async fn send_parts(
-    stream: &mut Stream,
+/// A `multipart/byteranges` body: each part's head, then its range; then the closing
+/// boundary.
+async fn send_parts<D: Downstream>(
+    d: &mut D,
     file: &File,
     conf: &LocationConf,
-    mut out: Vec<u8>,
-    parts: Vec<(Vec<u8>, ByteRange)>,
-    closing: Vec<u8>,
-) -> Option<u64> {
-    let mut body = 0u64;
-    for (part_head, r) in parts {
-        out.extend_from_slice(&part_head);
-        body += part_head.len() as u64;
-        let sent = send_ranges(stream, file, conf, std::mem::take(&mut out), &[r]).await?;
-        body += sent;
-    }
-    body += closing.len() as u64;
-    flush(stream, closing, conf.send_timeout).await?;
-    Some(body)
-}
-
-/// Writes `out` within `send_timeout` (a client that stops reading is let go).
-async fn flush(stream: &mut Stream, out: Vec<u8>, send_timeout: Duration) -> Option<Vec<u8>> {
-    if out.is_empty() {
-        return Some(out);
-    }
-    let (res, mut buf) = timeout(send_timeout, stream.write_all(out)).await.ok()?;
-    res.ok()?;
-    buf.clear();
-    Some(buf)
-}
-
-/// One large range: sendfile, or read and write in pieces.
-async fn send_large(
-    stream: &mut Stream,
-    file: &File,
-    conf: &LocationConf,
-    r: ByteRange,
-    buf: &mut Vec<u8>,
-) -> Option<()> {
-    if conf.sendfile {
-        let n = stream
-            .sendfile(file, r.start, r.len(), conf.send_timeout)
-            .await
-            .ok()?;
-        return (n == r.len()).then_some(());
-    }
-    let mut offset = r.start;
-    while offset < r.end {
-        let want = usize::try_from(r.end - offset).unwrap_or(PIECE).min(PIECE);
-        buf.clear();
-        buf.resize(want, 0);
-        let n = file.read_at(buf, offset).ok()?;
-        if n == 0 {
-            return None;
+    m: &Multipart,
+) -> bool {
+    for (part_head, r) in m.parts() {
+        if !d.send_body(&part_head).await || !send_ranges(d, file, conf, &[r]).await {
+            return false;
         }
-        buf.truncate(n);
-        offset += n as u64;
-        let write = stream.write_all(std::mem::take(buf));
-        let (res, b) = timeout(conf.send_timeout, write).await.ok()?;
-        res.ok()?;
-        *buf = b;
     }
-    // The buffer comes back from the write holding the last piece: it is the
-    // caller's pending output from here on, so it must leave empty (it went out
-    // twice before, on every file over SMALL_FILE without sendfile).
-    buf.clear();
-    Some(())
+    d.send_body(&m.closing()).await
 }

@@ -7,8 +7,8 @@ use std::rc::Rc;
 use std::time::{Duration, SystemTime};
 
 use super::dispatch::{self, Conn};
+use super::h1::Http1;
 use super::idle::Idle;
-use super::respond;
 use super::{Snapshot, Worker};
 use crate::config::model::Server;
 use crate::exchange::Exchange;
@@ -144,15 +144,14 @@ pub async fn serve(worker: Rc<Worker>, mut stream: Stream, peer: Peer, id: u64, 
         x.connection = id;
         x.connection_requests = served;
         x.server_name = default.primary_name();
-        let mut conn = Conn {
+        let conn = Conn {
             worker: &worker,
             snap: &snap,
-            stream: &mut stream,
-            input: &mut input,
         };
+        let mut downstream = Http1::new(&worker, &mut stream, &mut input, served);
         // Boxed: the request's state lives on the heap only while the request does, so
         // the connection task itself stays small while it idles.
-        let result = Box::pin(dispatch::run(&mut conn, &mut x, group, served)).await;
+        let result = Box::pin(dispatch::run(conn, &mut downstream, &mut x, group)).await;
         if x.status != 0 {
             dispatch::log_access(&worker, &snap, &x, &result.conf);
         }
@@ -288,7 +287,7 @@ fn head_timed_out(
         Some(id),
         &format!(
             "{TIMED_OUT} while reading {while_reading}{}",
-            dispatch::context(&x, None)
+            crate::exchange::context(&x, None)
         ),
     );
     dispatch::log_access(worker, snap, &x, &default.conf);
@@ -318,14 +317,13 @@ async fn reject_head(
         .page_title()
         .map(str::to_string)
         .unwrap_or_else(|| format!("{status} {}", crate::http1::reason_phrase(status)));
-    let token = if server.conf.server_tokens {
-        respond::SERVER_TOKEN
+    let tokens = server.conf.server_tokens;
+    let body = crate::exchange::response::default_page_titled(&title, tokens);
+    let token = if tokens {
+        crate::exchange::response::SERVER_TOKEN
     } else {
         "vestibule"
     };
-    let body = format!(
-        "<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n<center><h1>{title}</h1></center>\r\n<hr><center>{token}</center>\r\n</body>\r\n</html>\r\n"
-    );
     let date = worker
         .date
         .borrow_mut()
@@ -337,6 +335,6 @@ async fn reject_head(
         body.len()
     );
     let mut out = head.into_bytes();
-    out.extend_from_slice(body.as_bytes());
+    out.extend_from_slice(&body);
     let _ = stream.write_all(out).await;
 }

@@ -6,37 +6,13 @@
 
 use std::sync::Arc;
 
-use super::body::BodyReader;
-use super::{respond, Snapshot, Worker};
+use super::{Snapshot, Worker};
 use crate::config::model::{ErrorPageOverwrite, ErrorPageTarget, LocationConf, Return};
 use crate::config::template::VariableSource;
-use crate::exchange::{BodyState, Exchange};
-use crate::http1::{BodyDecoder, Header, Method, RequestFraming};
-use crate::net::stream::Stream;
+use crate::exchange::response::{self, BodyLength, ResponseHead};
+use crate::exchange::{context, Downstream, Env, Exchange, Outcome};
+use crate::http1::{Header, Method};
 use crate::route::{normalize_host, ListenGroup, LocationOutcome, RoutedLocation, ServerId};
-
-/// The connection a request arrived on.
-#[derive(Debug)]
-pub struct Conn<'a> {
-    pub worker: &'a Worker,
-    pub snap: &'a Arc<Snapshot>,
-    pub stream: &'a mut Stream,
-    /// Bytes read from the client and not yet used (the body, pipelined requests).
-    pub input: &'a mut Vec<u8>,
-}
-
-/// What a handler did.
-#[derive(Debug)]
-pub enum Outcome {
-    /// The response is written.
-    Done { keep_alive: bool },
-    /// Nothing is written yet: answer with this status (`error_page` applies).
-    Status(u16),
-    /// Close without answering (`return 444`, a client that went away).
-    Close,
-    /// An internal redirect (`try_files` fallback): a URI or `@named` location.
-    Internal(String),
-}
 
 /// How the request ended, for the connection loop.
 #[derive(Debug)]
@@ -44,6 +20,22 @@ pub struct Finished {
     pub keep_alive: bool,
     /// The settings in force at the end, for the access log.
     pub conf: Arc<LocationConf>,
+}
+
+/// The worker's parts a request uses, beside its downstream.
+#[derive(Debug, Clone, Copy)]
+pub struct Conn<'a> {
+    pub worker: &'a Worker,
+    pub snap: &'a Arc<Snapshot>,
+}
+
+impl Conn<'_> {
+    fn env(&self) -> Env<'_> {
+        Env {
+            error_log: &self.worker.error_log,
+            config: &self.snap.config,
+        }
+    }
 }
 
 /// How many `error_page` redirects one request may take (nginx: 10).
@@ -56,7 +48,12 @@ enum Target<'r> {
 }
 
 /// Serves one request.
-pub async fn run(c: &mut Conn<'_>, x: &mut Exchange, group: &ListenGroup, served: u64) -> Finished {
+pub async fn run<D: Downstream>(
+    c: Conn<'_>,
+    d: &mut D,
+    x: &mut Exchange,
+    group: &ListenGroup,
+) -> Finished {
     let snap = Arc::clone(c.snap);
     let Some(http) = snap.config.http.as_ref() else {
         return Finished {
@@ -81,13 +78,14 @@ pub async fn run(c: &mut Conn<'_>, x: &mut Exchange, group: &ListenGroup, served
         x.captures = matched.captures;
     }
     let conf_server = Arc::clone(&server.conf);
-    let keep_alive = wants_keep_alive(c.worker, x, &conf_server, served);
+    d.server_chosen(x, &conf_server);
     if bad_host {
         c.worker.error_log.info(
             Some(x.connection),
             &format!("client sent invalid host header{}", context(x, None)),
         );
-        return finish(c, x, &conf_server, Outcome::Status(400), false).await;
+        d.close_after();
+        return finish(c, d, x, &conf_server, Outcome::Status(400)).await;
     }
     match crate::uri::normalize_path(&x.head.path) {
         Ok(uri) => x.uri = uri,
@@ -95,14 +93,15 @@ pub async fn run(c: &mut Conn<'_>, x: &mut Exchange, group: &ListenGroup, served
             c.worker
                 .error_log
                 .info(Some(x.connection), &format!("{e}{}", context(x, None)));
-            return finish(c, x, &conf_server, Outcome::Status(400), false).await;
+            d.close_after();
+            return finish(c, d, x, &conf_server, Outcome::Status(400)).await;
         }
     }
     // nginx's post-read phase: the realip module with the server's settings.
     super::realip::apply(x, &conf_server.realip);
     if let Some(ret) = &server.return_ {
-        let outcome = do_return(c, x, &conf_server, ret, keep_alive).await;
-        return finish(c, x, &conf_server, outcome, keep_alive).await;
+        let outcome = do_return(c, d, x, &conf_server, ret).await;
+        return finish(c, d, x, &conf_server, outcome).await;
     }
     let mut target = match snap.router.select_location(server_id, &x.uri) {
         LocationOutcome::Location { location, captures } => {
@@ -110,18 +109,14 @@ pub async fn run(c: &mut Conn<'_>, x: &mut Exchange, group: &ListenGroup, served
                 x.captures = captures;
             }
             if location.internal {
-                return finish(c, x, &location.conf, Outcome::Status(404), keep_alive).await;
+                return finish(c, d, x, &location.conf, Outcome::Status(404)).await;
             }
             Target::Location(location)
         }
         LocationOutcome::Redirect(location) => {
-            let mut to = format!("{}/", x.uri);
-            if let Some(q) = &x.head.query {
-                to.push('?');
-                to.push_str(q);
-            }
-            let outcome = redirect(c, x, &location.conf, 301, &to, keep_alive).await;
-            return finish(c, x, &location.conf, outcome, keep_alive).await;
+            let to = x.directory_uri();
+            let outcome = redirect(c, d, x, &location.conf, 301, &to).await;
+            return finish(c, d, x, &location.conf, outcome).await;
         }
         LocationOutcome::Server => Target::Server,
     };
@@ -135,25 +130,25 @@ pub async fn run(c: &mut Conn<'_>, x: &mut Exchange, group: &ListenGroup, served
             Target::Location(l) => Some(l),
             Target::Server => None,
         };
-        let outcome = handle(c, x, location, &conf, keep_alive).await;
+        let outcome = handle(c, d, x, location, &conf).await;
         if let Outcome::Internal(to) = &outcome {
             if redirects >= MAX_INTERNAL_REDIRECTS {
-                return finish(c, x, &conf, Outcome::Status(500), keep_alive).await;
+                return finish(c, d, x, &conf, Outcome::Status(500)).await;
             }
             redirects += 1;
             target = match internal_target(&snap, server_id, x, to) {
                 Some(t) => t,
-                None => return finish(c, x, &conf, Outcome::Status(500), keep_alive).await,
+                None => return finish(c, d, x, &conf, Outcome::Status(500)).await,
             };
             continue;
         }
         let Outcome::Status(status) = outcome else {
-            return finish(c, x, &conf, outcome, keep_alive).await;
+            return finish(c, d, x, &conf, outcome).await;
         };
         // error_page: an internal redirect to a URI or a named location.
         let page = conf.error_pages.iter().find(|p| p.codes.contains(&status));
         let Some(page) = page.filter(|_| redirects < MAX_INTERNAL_REDIRECTS) else {
-            return finish(c, x, &conf, Outcome::Status(status), keep_alive).await;
+            return finish(c, d, x, &conf, Outcome::Status(status)).await;
         };
         redirects += 1;
         // The page answers with the error's status (or `=CODE`); with a bare `=`,
@@ -169,7 +164,7 @@ pub async fn run(c: &mut Conn<'_>, x: &mut Exchange, group: &ListenGroup, served
         target = match &page.target {
             ErrorPageTarget::Named(name) => match snap.router.named(server_id, name) {
                 Some(l) => Target::Location(l),
-                None => return finish(c, x, &conf, Outcome::Status(500), keep_alive).await,
+                None => return finish(c, d, x, &conf, Outcome::Status(500)).await,
             },
             ErrorPageTarget::Uri(t) => {
                 let mut uri = Vec::new();
@@ -180,12 +175,12 @@ pub async fn run(c: &mut Conn<'_>, x: &mut Exchange, group: &ListenGroup, served
                         ErrorPageOverwrite::Code(c) => c,
                         _ => 302,
                     };
-                    let outcome = redirect(c, x, &conf, code, &uri, keep_alive).await;
-                    return finish(c, x, &conf, outcome, keep_alive).await;
+                    let outcome = redirect(c, d, x, &conf, code, &uri).await;
+                    return finish(c, d, x, &conf, outcome).await;
                 }
                 match internal_target(&snap, server_id, x, &uri) {
                     Some(t) => t,
-                    None => return finish(c, x, &conf, Outcome::Status(500), keep_alive).await,
+                    None => return finish(c, d, x, &conf, Outcome::Status(500)).await,
                 }
             }
         };
@@ -227,33 +222,38 @@ fn internal_target<'r>(
 }
 
 /// Runs the handler a location's settings call for.
-async fn handle(
-    c: &mut Conn<'_>,
+async fn handle<D: Downstream>(
+    c: Conn<'_>,
+    d: &mut D,
     x: &mut Exchange,
     location: Option<&RoutedLocation>,
     conf: &Arc<LocationConf>,
-    keep_alive: bool,
 ) -> Outcome {
     if let Some(ret) = &conf.return_ {
-        return do_return(c, x, conf, ret, keep_alive).await;
+        return do_return(c, d, x, conf, ret).await;
     }
     // nginx's preaccess phase (after `return`, which runs in the rewrite phase): the
     // realip module with the location's settings, unless the server's already
     // replaced the address.
     super::realip::apply(x, &conf.realip);
     if let Some(pass) = &conf.proxy.pass {
-        return crate::proxy::handle(c, x, location, conf, pass, keep_alive).await;
+        c.worker.sync_peers(c.snap.generation);
+        let upstreams = crate::proxy::Upstreams {
+            pool: &c.worker.pool,
+            peers: &c.worker.peers,
+        };
+        return crate::proxy::handle(d, x, c.env(), upstreams, location, conf, pass).await;
     }
-    crate::static_files::handle(c, x, location, conf, keep_alive).await
+    crate::static_files::handle(d, x, c.env(), location, conf).await
 }
 
 /// `return`: a redirect, a body, or a status with nginx's page.
-async fn do_return(
-    c: &mut Conn<'_>,
+async fn do_return<D: Downstream>(
+    c: Conn<'_>,
+    d: &mut D,
     x: &mut Exchange,
     conf: &LocationConf,
     ret: &Return,
-    keep_alive: bool,
 ) -> Outcome {
     if ret.code == 444 {
         x.status = 444;
@@ -265,175 +265,65 @@ async fn do_return(
     }
     if matches!(ret.code, 301 | 302 | 303 | 307 | 308) {
         let to = String::from_utf8_lossy(&text).into_owned();
-        return redirect(c, x, conf, ret.code, &to, keep_alive).await;
+        return redirect(c, d, x, conf, ret.code, &to).await;
     }
     if ret.text.is_none() && ret.code >= 400 {
         return Outcome::Status(ret.code);
     }
-    let rest = match take_arrived_body(c, x, conf) {
-        Ok(rest) => rest,
-        Err(status) => return Outcome::Status(status),
-    };
-    let keep_alive = keep_alive && body_allows_keep_alive(x);
-    let out = respond::simple_response(
-        c.worker,
-        x,
-        conf,
-        ret.code,
-        Vec::new(),
-        Some(&conf.default_type),
-        &text,
-        keep_alive,
-    );
-    answer_and_discard(c, x, out, keep_alive, rest).await
+    if let Err(e) = d.skip_body(x, conf) {
+        return Outcome::Status(e.status());
+    }
+    let head = ResponseHead::new(ret.code, Vec::new(), BodyLength::None);
+    response::send_simple(d, x, conf, head, Some(&conf.default_type), &text).await
 }
 
 /// A redirect with nginx's page; a relative `Location` becomes absolute when
-/// `absolute_redirect` is on.
-async fn redirect(
-    c: &mut Conn<'_>,
+/// `absolute_redirect` is on. The one place vestibule's own redirects are answered
+/// (`return 301`, a directory without its slash, an `error_page` to a URL).
+pub async fn redirect<D: Downstream>(
+    _c: Conn<'_>,
+    d: &mut D,
     x: &mut Exchange,
     conf: &LocationConf,
     code: u16,
     to: &str,
-    keep_alive: bool,
 ) -> Outcome {
     let location = x.redirect_location(conf.absolute_redirect, to);
-    let rest = match take_arrived_body(c, x, conf) {
-        Ok(rest) => rest,
-        Err(status) => return Outcome::Status(status),
-    };
-    let keep_alive = keep_alive && body_allows_keep_alive(x);
-    let out = respond::error_response(
-        c.worker,
-        x,
-        conf,
-        code,
-        vec![Header::new("Location", location)],
-        keep_alive,
-    );
-    answer_and_discard(c, x, out, keep_alive, rest).await
-}
-
-/// Writes a response built in memory.
-pub async fn write(c: &mut Conn<'_>, out: Vec<u8>, keep_alive: bool) -> Outcome {
-    let (res, _) = c.stream.write_all(out).await;
-    match res {
-        Ok(()) => Outcome::Done { keep_alive },
-        Err(_) => Outcome::Close,
+    if let Err(e) = d.skip_body(x, conf) {
+        return Outcome::Status(e.status());
     }
+    let headers = vec![Header::new("Location", location)];
+    response::send_error_page(d, x, conf, code, headers).await
 }
 
-/// Whether the request body lets the connection carry another request: no body, all
-/// of it read, or none of it read yet (then it is discarded after the answer). Part of
-/// it read (the handler failed or timed out reading it) leaves where the next request
-/// would start unknown, so the connection closes at once, with no second wait.
-fn body_allows_keep_alive(x: &Exchange) -> bool {
-    x.body != BodyState::Partial
-}
-
-/// The part of an unread request body that has already arrived, taken now; the rest,
-/// if any, to be read and dropped after the answer. nginx's discard begins the same
-/// way: a bad chunk among the bytes already received is a 400 instead of the planned
-/// answer (`Err` with the status, the connection then closes), and a body that has
-/// all arrived costs no wait.
-fn take_arrived_body(
-    c: &mut Conn<'_>,
-    x: &mut Exchange,
-    conf: &LocationConf,
-) -> Result<Option<BodyReader>, u16> {
-    if x.body != BodyState::Unread || x.head.framing == RequestFraming::None {
-        return Ok(None);
-    }
-    let mut reader = BodyReader::new(
-        BodyDecoder::for_request(x.head.framing),
-        0,
-        conf.client_body_timeout,
-    );
-    match reader.take_buffered(c.input) {
-        Ok(true) => {
-            x.body = BodyState::Consumed;
-            Ok(None)
-        }
-        Ok(false) => Ok(Some(reader)),
-        Err(e) => {
-            x.body = BodyState::Partial;
-            c.worker
-                .error_log
-                .info(Some(x.connection), &format!("{e}{}", context(x, None)));
-            Err(e.status())
-        }
-    }
-}
-
-/// Writes an answer built in memory while the rest of the request body (`rest`) may
-/// still be on its way, as nginx answers: at once, not after the body (a `return 301`
-/// to a POST does not wait for the upload). A client waiting for `100 Continue` gets
-/// it first, so that it sends the body it would otherwise hold back; after the answer
-/// the rest is read and dropped so the connection can go on, and a body that cannot
-/// be (too slow, broken) ends the connection.
-pub async fn answer_and_discard(
-    c: &mut Conn<'_>,
-    x: &Exchange,
-    out: Vec<u8>,
-    keep_alive: bool,
-    rest: Option<BodyReader>,
-) -> Outcome {
-    let Some(mut reader) = rest.filter(|_| keep_alive) else {
-        return write(c, out, keep_alive).await;
-    };
-    if x.head.expect_continue
-        && c.stream
-            .write_static(crate::http1::write::CONTINUE_100)
-            .await
-            .is_err()
-    {
-        return Outcome::Close;
-    }
-    match write(c, out, keep_alive).await {
-        Outcome::Done { keep_alive: true } => Outcome::Done {
-            keep_alive: reader.discard(c.stream, c.input).await.is_ok(),
-        },
-        other => other,
-    }
-}
-
-/// Whether this response may leave the connection open.
-fn wants_keep_alive(worker: &Worker, x: &Exchange, conf: &LocationConf, served: u64) -> bool {
-    !worker.draining.get()
-        && x.head.keep_alive
-        && !conf.keepalive_timeout.is_zero()
-        && served < u64::from(conf.keepalive_requests)
-}
-
-/// Turns an outcome into the end of the request, writing an error page if needed.
-async fn finish(
-    c: &mut Conn<'_>,
+/// Turns an outcome into the end of the request, answering with an error page if
+/// needed; then the downstream says whether the connection goes on.
+async fn finish<D: Downstream>(
+    _c: Conn<'_>,
+    d: &mut D,
     x: &mut Exchange,
     conf: &Arc<LocationConf>,
     outcome: Outcome,
-    keep_alive: bool,
 ) -> Finished {
-    let keep_alive = match outcome {
-        Outcome::Done { keep_alive } => keep_alive,
+    let done = match outcome {
+        Outcome::Done => true,
         Outcome::Close | Outcome::Internal(_) => false,
         Outcome::Status(status) => {
             // After a 5xx or 413 the connection closes; otherwise an unread body is
-            // discarded after the answer (a bad chunk among what has arrived closes it).
-            let mut keep_alive = keep_alive && status < 500 && status != 413;
-            let rest = if keep_alive {
-                take_arrived_body(c, x, conf).unwrap_or(None)
-            } else {
-                None
-            };
-            keep_alive = keep_alive && body_allows_keep_alive(x);
-            let out = respond::error_response(c.worker, x, conf, status, Vec::new(), keep_alive);
+            // dropped after the answer (a bad chunk among what has arrived closes it).
+            if status >= 500 || status == 413 {
+                d.close_after();
+            }
+            if d.keeps_alive() && d.skip_body(x, conf).is_err() {
+                d.close_after();
+            }
             matches!(
-                answer_and_discard(c, x, out, keep_alive, rest).await,
-                Outcome::Done { keep_alive: true }
+                response::send_error_page(d, x, conf, status, Vec::new()).await,
+                Outcome::Done
             )
         }
     };
+    let keep_alive = d.end(x, done).await;
     Finished {
         keep_alive,
         conf: Arc::clone(conf),
@@ -457,23 +347,6 @@ fn close(snap: &Snapshot, _x: &Exchange) -> Finished {
 fn default_conf_missing() -> LocationConf {
     // Unreachable in practice: a listener exists only when a server does.
     crate::config::build::fallback_location_conf()
-}
-
-/// nginx's error-log context: `, client: A, server: S, request: "R", upstream: "U", host: "H"`.
-pub fn context(x: &Exchange, upstream: Option<&str>) -> String {
-    let mut s = format!(
-        ", client: {}, server: {}, request: \"{}\"",
-        x.peer.remote_addr,
-        x.server_name,
-        x.request_line()
-    );
-    if let Some(u) = upstream {
-        s.push_str(&format!(", upstream: \"{u}\""));
-    }
-    if let Some(h) = &x.head.host {
-        s.push_str(&format!(", host: \"{h}\""));
-    }
-    s
 }
 
 /// Writes the access log lines for a finished request.

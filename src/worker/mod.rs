@@ -14,11 +14,11 @@ pub mod body;
 pub mod connection;
 pub mod control;
 pub mod dispatch;
+pub mod h1;
 pub mod idle;
 pub mod listener;
 pub mod partial_head;
 pub mod realip;
-pub mod respond;
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;

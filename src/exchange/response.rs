@@ -1,0 +1,275 @@
+//! A response as handlers describe it, before any protocol frames it: the status,
+//! the header lines (with nginx's order: `Server`, `Date`, the handler's lines, then
+//! `add_header`) and how long the body is. [`compose`] walks those lines into a
+//! [`HeadWriter`] that the protocol supplies (HTTP/1.1 writes text lines; HTTP/2
+//! will encode a header block), so `add_header`, error pages and `$status` work the
+//! same on every protocol. Also nginx's default error pages, rendered in one place.
+
+use super::downstream::Downstream;
+use super::{Exchange, Outcome};
+use crate::config::model::{HeaderSetting, LocationConf};
+use crate::config::template::VariableSource;
+use crate::http1::{reason_phrase, Header, Method};
+
+/// `Server:` when `server_tokens on`.
+pub const SERVER_TOKEN: &str = concat!("vestibule/", env!("CARGO_PKG_VERSION"));
+
+/// How long the response body is, as the handler knows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyLength {
+    /// No body at all (204, 304, 1xx, 101): no `Content-Length` is sent.
+    None,
+    /// This many bytes (also sent for a HEAD request, with no body after it).
+    Known(u64),
+    /// Unknown until it ends (an upstream's chunked or close-delimited body).
+    Unknown,
+}
+
+/// A response head to send.
+#[derive(Debug)]
+pub struct ResponseHead<'a> {
+    pub status: u16,
+    /// The upstream's reason phrase; nginx's text for the status when `None`.
+    pub reason: Option<&'a str>,
+    /// Borrowed header lines with names spelled out in the code, sent after `Server`
+    /// and `Date` (the static handler's validators: no allocation per line).
+    pub fields: &'a [(&'static str, &'a [u8])],
+    /// Content-Type, Location, upstream headers: sent after `fields`.
+    pub headers: Vec<Header>,
+    pub length: BodyLength,
+    /// A `101 Switching Protocols` whose upgrade headers are in `headers`: the
+    /// protocol adds no connection management of its own.
+    pub upgrade: bool,
+}
+
+impl<'a> ResponseHead<'a> {
+    /// A head with only the status, the body's length and `headers`.
+    pub fn new(status: u16, headers: Vec<Header>, length: BodyLength) -> ResponseHead<'a> {
+        ResponseHead {
+            status,
+            reason: None,
+            fields: &[],
+            headers,
+            length,
+            upgrade: false,
+        }
+    }
+}
+
+/// Where [`compose`] puts the head's lines; each protocol has its own.
+pub trait HeadWriter {
+    fn status(&mut self, status: u16, reason: &str);
+    /// `Server` (`server_tokens on` adds the version).
+    fn server(&mut self, tokens: bool);
+    fn date(&mut self);
+    /// A line whose value vestibule wrote itself (not checked for control bytes).
+    fn known(&mut self, name: &'static str, value: &[u8]);
+    /// A configured or upstream line (checked as it is written).
+    fn header(&mut self, name: &str, value: &[u8]);
+    /// After the handler's lines and before `add_header`'s: framing and connection
+    /// management, which the protocol decides.
+    fn protocol_lines(&mut self, length: BodyLength, upgrade: bool);
+}
+
+/// Statuses `add_header` applies to without `always`.
+fn add_header_applies(status: u16) -> bool {
+    matches!(
+        status,
+        200 | 201 | 204 | 206 | 301 | 302 | 303 | 304 | 307 | 308
+    )
+}
+
+/// Response headers that `add_header` replaces rather than adds to (nginx's headers
+/// filter: `ngx_http_set_last_modified` and `ngx_http_set_response_header`): the
+/// built-in or upstream line is dropped, the last such `add_header` is sent in its
+/// place, and an empty value leaves the header out. `Cache-Control`, `Link` and the
+/// rest are added beside what is there, as in nginx.
+const REPLACED_BY_ADD_HEADER: [&str; 2] = ["Last-Modified", "ETag"];
+
+fn replaced_by_add_header(name: &str) -> bool {
+    REPLACED_BY_ADD_HEADER
+        .iter()
+        .any(|r| r.eq_ignore_ascii_case(name))
+}
+
+/// Whether an `add_header` line applies to a response with this status.
+fn add_header_in_force(h: &HeaderSetting, status: u16) -> bool {
+    h.always || add_header_applies(status)
+}
+
+/// Whether an `add_header` in force for `status` replaces the header `name`.
+fn header_replaced(conf: &LocationConf, status: u16, name: &str) -> bool {
+    conf.add_headers.iter().any(|h| {
+        add_header_in_force(h, status)
+            && h.name.eq_ignore_ascii_case(name)
+            && replaced_by_add_header(name)
+    })
+}
+
+/// The value `add_header` gives `name` (`Last-Modified`, `ETag`) on a 200, expanded:
+/// `None` when no `add_header` replaces it, an empty value when one removes it. The
+/// static handler checks `If-Range` against it, as nginx's range filter runs after
+/// the headers filter (the 304 check runs before it, on the file's own validators).
+pub fn add_header_replacement(x: &Exchange, conf: &LocationConf, name: &str) -> Option<Vec<u8>> {
+    if !replaced_by_add_header(name) {
+        return None;
+    }
+    let h = conf
+        .add_headers
+        .iter()
+        .rev()
+        .find(|h| add_header_in_force(h, 200) && h.name.eq_ignore_ascii_case(name))?;
+    let mut value = Vec::new();
+    h.value.expand(x as &dyn VariableSource, &mut value);
+    Some(value)
+}
+
+/// Walks a response head into `w`, recording what was sent in the exchange (`$status`):
+/// status, `Server`, `Date`, the given lines, the protocol's lines, then `add_header`.
+/// An error page (`error_page 404 /404.html`) answered with 200 keeps the error's
+/// status.
+pub fn compose<W: HeadWriter>(
+    x: &mut Exchange,
+    conf: &LocationConf,
+    head: ResponseHead<'_>,
+    w: &mut W,
+) {
+    let ResponseHead {
+        status,
+        reason,
+        fields,
+        headers,
+        length,
+        upgrade,
+    } = head;
+    let (status, reason) = match x.status_override {
+        Some(code) if status == 200 => (code, None),
+        _ => (status, reason),
+    };
+    x.status = status;
+    let reason = reason
+        .filter(|r| !r.is_empty())
+        .unwrap_or_else(|| reason_phrase(status));
+    w.status(status, reason);
+    w.server(conf.server_tokens);
+    w.date();
+    // Most locations have no add_header: then nothing is looked up per line.
+    let replacing = !conf.add_headers.is_empty();
+    for (name, value) in fields {
+        if replacing && header_replaced(conf, status, name) {
+            continue;
+        }
+        w.known(name, value);
+    }
+    for h in &headers {
+        if replacing && header_replaced(conf, status, &h.name) {
+            continue;
+        }
+        w.header(&h.name, &h.value);
+    }
+    w.protocol_lines(length, upgrade);
+    let mut value = Vec::new();
+    for (i, h) in conf.add_headers.iter().enumerate() {
+        if !add_header_in_force(h, status) {
+            continue;
+        }
+        // Of several lines replacing the same header, the last wins.
+        let replaced_later = replaced_by_add_header(&h.name)
+            && conf.add_headers.iter().skip(i + 1).any(|later| {
+                add_header_in_force(later, status) && later.name.eq_ignore_ascii_case(&h.name)
+            });
+        if replaced_later {
+            continue;
+        }
+        value.clear();
+        h.value.expand(x as &dyn VariableSource, &mut value);
+        if !value.is_empty() {
+            w.header(&h.name, &value);
+        }
+    }
+}
+
+/// nginx's default page, titled `title` (`404 Not Found`, or nginx's own wording
+/// for some protocol errors).
+pub fn default_page_titled(title: &str, server_tokens: bool) -> Vec<u8> {
+    let token = if server_tokens {
+        SERVER_TOKEN
+    } else {
+        "vestibule"
+    };
+    format!(
+        "<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n<center><h1>{title}</h1></center>\r\n<hr><center>{token}</center>\r\n</body>\r\n</html>\r\n"
+    )
+    .into_bytes()
+}
+
+/// nginx's default page for an error or redirect status.
+pub fn default_page(status: u16, server_tokens: bool) -> Vec<u8> {
+    default_page_titled(
+        &format!("{status} {}", reason_phrase(status)),
+        server_tokens,
+    )
+}
+
+/// Whether a status carries no body (RFC 9110 §6.4.1).
+pub fn status_has_no_body(status: u16) -> bool {
+    (100..200).contains(&status) || status == 204 || status == 304
+}
+
+/// A complete response with a body held in memory. HEAD requests get the head only.
+pub async fn send_simple<D: Downstream>(
+    d: &mut D,
+    x: &mut Exchange,
+    conf: &LocationConf,
+    mut head: ResponseHead<'_>,
+    content_type: Option<&str>,
+    body: &[u8],
+) -> Outcome {
+    let no_body = status_has_no_body(head.status);
+    if let (Some(ct), false) = (content_type, no_body) {
+        head.headers.insert(0, Header::new("Content-Type", ct));
+    }
+    head.length = if no_body {
+        BodyLength::None
+    } else {
+        BodyLength::Known(body.len() as u64)
+    };
+    d.send_head(x, conf, head);
+    if !no_body && x.head.method != Method::Head && !d.send_body(body).await {
+        return Outcome::Close;
+    }
+    if d.finish().await {
+        Outcome::Done
+    } else {
+        Outcome::Close
+    }
+}
+
+/// An error or redirect page with nginx's default body.
+pub async fn send_error_page<D: Downstream>(
+    d: &mut D,
+    x: &mut Exchange,
+    conf: &LocationConf,
+    status: u16,
+    headers: Vec<Header>,
+) -> Outcome {
+    let body = default_page(status, conf.server_tokens);
+    let head = ResponseHead::new(status, headers, BodyLength::None);
+    send_simple(d, x, conf, head, Some("text/html"), &body).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_pages_look_like_nginx() {
+        let page = String::from_utf8(default_page(502, false)).unwrap();
+        assert_eq!(
+            page,
+            "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>vestibule</center>\r\n</body>\r\n</html>\r\n"
+        );
+        assert!(status_has_no_body(304) && status_has_no_body(204) && !status_has_no_body(200));
+        assert!(add_header_applies(200) && !add_header_applies(404));
+    }
+}
