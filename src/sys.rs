@@ -299,6 +299,18 @@ pub fn coarse_monotonic() -> std::time::Duration {
     coarse_clock(libc::CLOCK_MONOTONIC_COARSE).unwrap_or_default()
 }
 
+/// An unlinked temp file in `dir`, creating the directory on first use (nginx creates
+/// its temp paths at start).
+pub fn open_temp(dir: &std::path::Path) -> std::io::Result<std::fs::File> {
+    match tempfile::tempfile_in(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::create_dir_all(dir)?;
+            tempfile::tempfile_in(dir)
+        }
+        other => other,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

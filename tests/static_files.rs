@@ -398,3 +398,36 @@ fn sent_http_variables_log_what_the_response_said() {
         "the logged values are the sent ones"
     );
 }
+
+/// A GET for a file that carries a body (nginx reads and drops it): the body is not
+/// taken for the next request on the connection, whether it came with the head, a
+/// chunked one arrives after the answer, or the client waits for `100 Continue`.
+#[test]
+fn a_body_sent_with_a_get_is_dropped_not_read_as_the_next_request() {
+    let s = site(false);
+    let (name, data) = &s.files[0];
+    let mut c = s.v.client();
+    let target = format!("/static/{name}");
+    c.send(
+        format!("GET {target} HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\n\r\nhello")
+            .as_bytes(),
+    );
+    let r = c.read_response(false);
+    assert_eq!(r.status, 200);
+    assert_eq!(&r.body, data);
+    c.send(
+        format!("GET {target} HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n")
+            .as_bytes(),
+    );
+    let r = c.read_response(false);
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("connection"), Some("keep-alive"));
+    c.send(b"5\r\nhello\r\n0\r\n\r\n");
+    c.send(format!("HEAD {target} HTTP/1.1\r\nHost: localhost\r\n\r\n").as_bytes());
+    let r = c.read_response(true);
+    assert_eq!(r.status, 200, "the chunked body was taken for a request");
+    assert_eq!(
+        r.header("content-length"),
+        Some(data.len().to_string().as_str())
+    );
+}

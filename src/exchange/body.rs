@@ -5,11 +5,9 @@
 //! (request buffering).
 
 use std::fs::File;
-use std::io::{self, Write};
+use std::io;
 use std::os::unix::fs::FileExt;
-use std::path::Path;
 
-use super::downstream::Downstream;
 use crate::http1::BodyError;
 
 /// Why a request body could not be read.
@@ -85,41 +83,4 @@ impl SpooledBody {
             }
         }
     }
-}
-
-/// Reads a whole body: memory up to `memory_limit` bytes, then a temp file in
-/// `temp_dir`.
-pub async fn spool<D: Downstream>(
-    d: &mut D,
-    memory_limit: u64,
-    temp_dir: &Path,
-) -> Result<SpooledBody, BodyReadError> {
-    let mut memory = Vec::new();
-    let mut file: Option<(File, u64)> = None;
-    loop {
-        let n = d.read_body(&mut memory).await?;
-        if n == 0 {
-            break;
-        }
-        if file.is_none() && memory.len() as u64 > memory_limit {
-            let f =
-                crate::proxy::spool::open_temp(temp_dir).map_err(|e| BodyReadError::TempFile {
-                    path: temp_dir.display().to_string(),
-                    source: e,
-                })?;
-            file = Some((f, 0));
-        }
-        if let Some((f, len)) = &mut file {
-            f.write_all(&memory).map_err(|e| BodyReadError::TempFile {
-                path: temp_dir.display().to_string(),
-                source: e,
-            })?;
-            *len += memory.len() as u64;
-            memory.clear();
-        }
-    }
-    Ok(match file {
-        Some((file, len)) => SpooledBody::File { file, len },
-        None => SpooledBody::Memory(memory),
-    })
 }

@@ -4,6 +4,7 @@
 //! interface through which handlers answer without speaking a protocol. It gives nginx variables their values
 //! ([`VariableSource`]), for `proxy_set_header`, `add_header`, `return` and the access log.
 
+pub mod answer;
 pub mod body;
 pub mod downstream;
 mod outcome;

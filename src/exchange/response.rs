@@ -5,11 +5,10 @@
 //! will encode a header block), so `add_header`, error pages and `$status` work the
 //! same on every protocol. Also nginx's default error pages, rendered in one place.
 
-use super::downstream::Downstream;
-use super::{Exchange, Outcome};
+use super::Exchange;
 use crate::config::model::{HeaderSetting, LocationConf};
 use crate::config::template::VariableSource;
-use crate::http1::{reason_phrase, Header, Method};
+use crate::http1::{reason_phrase, Header};
 
 /// `Server:` when `server_tokens on`.
 pub const SERVER_TOKEN: &str = concat!("vestibule/", env!("CARGO_PKG_VERSION"));
@@ -214,48 +213,6 @@ pub fn default_page(status: u16, server_tokens: bool) -> Vec<u8> {
 /// Whether a status carries no body (RFC 9110 §6.4.1).
 pub fn status_has_no_body(status: u16) -> bool {
     (100..200).contains(&status) || status == 204 || status == 304
-}
-
-/// A complete response with a body held in memory. HEAD requests get the head only.
-pub async fn send_simple<D: Downstream>(
-    d: &mut D,
-    x: &mut Exchange,
-    conf: &LocationConf,
-    mut head: ResponseHead<'_>,
-    content_type: Option<&str>,
-    body: &[u8],
-) -> Outcome {
-    let no_body = status_has_no_body(head.status);
-    if let (Some(ct), false) = (content_type, no_body) {
-        head.headers.insert(0, Header::new("Content-Type", ct));
-    }
-    head.length = if no_body {
-        BodyLength::None
-    } else {
-        BodyLength::Known(body.len() as u64)
-    };
-    d.send_head(x, conf, head);
-    if !no_body && x.head.method != Method::Head && !d.send_body(body).await {
-        return Outcome::Close;
-    }
-    if d.finish().await {
-        Outcome::Done
-    } else {
-        Outcome::Close
-    }
-}
-
-/// An error or redirect page with nginx's default body.
-pub async fn send_error_page<D: Downstream>(
-    d: &mut D,
-    x: &mut Exchange,
-    conf: &LocationConf,
-    status: u16,
-    headers: Vec<Header>,
-) -> Outcome {
-    let body = default_page(status, conf.server_tokens);
-    let head = ResponseHead::new(status, headers, BodyLength::None);
-    send_simple(d, x, conf, head, Some("text/html"), &body).await
 }
 
 #[cfg(test)]

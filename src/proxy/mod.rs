@@ -263,7 +263,7 @@ async fn read_body<D: Downstream>(
     }
     let temp = &conf.client_body_temp_path;
     let memory = conf.client_body_buffer_size;
-    match crate::exchange::body::spool(d, memory, temp).await {
+    match crate::exchange::answer::spool(d, memory, temp).await {
         Ok(spooled) => {
             x.body = BodyState::Consumed;
             Ok(RequestBody::Spooled(spooled))

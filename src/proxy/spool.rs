@@ -90,7 +90,7 @@ impl Spool {
             self.memory.push_back(data);
         } else {
             if self.file.is_none() {
-                self.file = Some(open_temp(&self.temp_dir)?);
+                self.file = Some(crate::sys::open_temp(&self.temp_dir)?);
             }
             if let Some(f) = &mut self.file {
                 f.write_all_at(&data, self.file_written)?;
@@ -150,18 +150,6 @@ impl Spool {
     /// Registers the client side to be woken when bytes arrive or the upstream ends.
     pub fn wait(&mut self, waker: &Waker) {
         self.waker = Some(waker.clone());
-    }
-}
-
-/// An unlinked temp file in `dir`, creating the directory on first use (nginx creates
-/// its temp paths at start).
-pub fn open_temp(dir: &std::path::Path) -> io::Result<File> {
-    match tempfile::tempfile_in(dir) {
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            std::fs::create_dir_all(dir)?;
-            tempfile::tempfile_in(dir)
-        }
-        other => other,
     }
 }
 

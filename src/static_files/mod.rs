@@ -18,7 +18,7 @@ use std::io;
 
 use crate::config::model::{LocationConf, TryFiles, TryFilesFallback};
 use crate::config::template::{Part, VariableSource};
-use crate::exchange::response;
+use crate::exchange::answer;
 use crate::exchange::{context, Downstream, Env, Exchange, Outcome};
 use crate::http1::{Header, Method};
 use crate::route::RoutedLocation;
@@ -170,7 +170,7 @@ async fn directory_redirect<D: Downstream>(
 ) -> Outcome {
     let location = x.redirect_location(conf.absolute_redirect, &x.directory_uri());
     let headers = vec![Header::new("Location", location)];
-    response::send_error_page(d, x, conf, 301, headers).await
+    answer::send_error_page(d, x, conf, 301, headers).await
 }
 
 /// 404 or 403 with nginx's log line.

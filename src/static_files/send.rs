@@ -13,6 +13,7 @@ use super::expires;
 use super::open::Opened;
 use super::range::{self, ByteRange, Multipart, RangeOutcome};
 use crate::config::model::{Expires, LocationConf};
+use crate::exchange::answer;
 use crate::exchange::response::{self, BodyLength, ResponseHead};
 use crate::exchange::{Downstream, Exchange, Outcome};
 use crate::http1::{date, headers, Header, Method};
@@ -98,7 +99,7 @@ pub async fn send_file<D: Downstream>(
                     RangeOutcome::Unsatisfiable => {
                         let headers =
                             vec![Header::new("Content-Range", range::unsatisfied_range(len))];
-                        return response::send_error_page(d, x, conf, 416, headers).await;
+                        return answer::send_error_page(d, x, conf, 416, headers).await;
                     }
                     RangeOutcome::Satisfiable(rs) if rs.len() == 1 => {
                         let r = rs[0];

@@ -112,7 +112,7 @@ pub async fn serve(worker: Rc<Worker>, mut stream: Stream, peer: Peer, id: u64, 
             idle,
             header_timeout: default.client_header_timeout,
         };
-        let head = read_head(&mut stream, &mut input, &wait, listed).await;
+        let head = read_request_head(&mut stream, &mut input, &wait, listed).await;
         let (head, request_length) = match head {
             HeadRead::Head(h, n) => (h, n),
             HeadRead::Closed => return,
@@ -177,7 +177,7 @@ struct HeadWait {
 /// `wait.header_timeout` — a deadline, so trickling bytes does not extend it.
 /// `listed` keeps the connection on the idle list until its first byte arrives (a
 /// graceful shutdown or the `worker_connections` limit may end it there).
-async fn read_head(
+async fn read_request_head(
     stream: &mut Stream,
     input: &mut Vec<u8>,
     wait: &HeadWait,
@@ -336,5 +336,5 @@ async fn reject_head(
     );
     let mut out = head.into_bytes();
     out.extend_from_slice(&body);
-    let _ = stream.write_all(out).await;
+    let _ = crate::net::timer::timeout(server.conf.send_timeout, stream.write_all(out)).await;
 }

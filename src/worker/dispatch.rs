@@ -9,7 +9,8 @@ use std::sync::Arc;
 use super::{Snapshot, Worker};
 use crate::config::model::{ErrorPageOverwrite, ErrorPageTarget, LocationConf, Return};
 use crate::config::template::VariableSource;
-use crate::exchange::response::{self, BodyLength, ResponseHead};
+use crate::exchange::answer;
+use crate::exchange::response::{BodyLength, ResponseHead};
 use crate::exchange::{context, Downstream, Env, Exchange, Outcome};
 use crate::http1::{Header, Method};
 use crate::route::{normalize_host, ListenGroup, LocationOutcome, RoutedLocation, ServerId};
@@ -274,7 +275,7 @@ async fn do_return<D: Downstream>(
         return Outcome::Status(e.status());
     }
     let head = ResponseHead::new(ret.code, Vec::new(), BodyLength::None);
-    response::send_simple(d, x, conf, head, Some(&conf.default_type), &text).await
+    answer::send_simple(d, x, conf, head, Some(&conf.default_type), &text).await
 }
 
 /// A redirect with nginx's page; a relative `Location` becomes absolute when
@@ -293,7 +294,7 @@ pub async fn redirect<D: Downstream>(
         return Outcome::Status(e.status());
     }
     let headers = vec![Header::new("Location", location)];
-    response::send_error_page(d, x, conf, code, headers).await
+    answer::send_error_page(d, x, conf, code, headers).await
 }
 
 /// Turns an outcome into the end of the request, answering with an error page if
@@ -318,7 +319,7 @@ async fn finish<D: Downstream>(
                 d.close_after();
             }
             matches!(
-                response::send_error_page(d, x, conf, status, Vec::new()).await,
+                answer::send_error_page(d, x, conf, status, Vec::new()).await,
                 Outcome::Done
             )
         }

@@ -311,6 +311,7 @@ impl Downstream for Http1<'_> {
             && x.head.keep_alive
             && !conf.keepalive_timeout.is_zero()
             && self.served < u64::from(conf.keepalive_requests);
+        self.send_timeout = conf.send_timeout;
     }
 
     fn close_after(&mut self) {
@@ -321,13 +322,21 @@ impl Downstream for Http1<'_> {
         self.keep_alive
     }
 
-    async fn start_body(&mut self, x: &Exchange, limit: u64, timeout: Duration) -> bool {
+    async fn start_body(&mut self, x: &Exchange, limit: u64, body_timeout: Duration) -> bool {
         self.body = Some(BodyReader::new(
             BodyDecoder::for_request(x.head.framing),
             limit,
-            timeout,
+            body_timeout,
         ));
-        !x.head.expect_continue || self.stream.write_static(write::CONTINUE_100).await.is_ok()
+        if !x.head.expect_continue {
+            return true;
+        }
+        let sent = timeout(
+            self.send_timeout,
+            self.stream.write_static(write::CONTINUE_100),
+        )
+        .await;
+        matches!(sent, Ok(Ok(())))
     }
 
     async fn read_body(&mut self, out: &mut Vec<u8>) -> Result<usize, BodyReadError> {
