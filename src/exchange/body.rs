@@ -28,6 +28,16 @@ pub enum BodyReadError {
     TempFile { path: String, source: io::Error },
 }
 
+impl super::error::Sided for BodyReadError {
+    /// The client's, except a temp file vestibule could not write.
+    fn side(&self) -> super::error::Side {
+        match self {
+            BodyReadError::TempFile { .. } => super::error::Side::Internal,
+            _ => super::error::Side::Client,
+        }
+    }
+}
+
 impl BodyReadError {
     /// The status the client gets (408 and 400 are sent; 499-like cases just close).
     pub fn status(&self) -> u16 {

@@ -7,6 +7,7 @@
 pub mod answer;
 pub mod body;
 pub mod downstream;
+pub mod error;
 mod outcome;
 pub mod peer;
 pub mod request_id;
@@ -17,6 +18,7 @@ use std::rc::Rc;
 use std::time::{Duration, SystemTime};
 
 pub use downstream::{Downstream, Upgraded};
+pub use error::{Side, Sided};
 pub use outcome::{context, Env, Outcome};
 pub use peer::Peer;
 pub use request_id::RequestId;

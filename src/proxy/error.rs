@@ -6,6 +6,7 @@
 use std::io;
 
 use crate::config::model::NextUpstream;
+use crate::exchange::{Side, Sided};
 use crate::http1::UpstreamHeadError;
 
 /// The phase an upstream error happened in, for the log line's "while ...".
@@ -29,13 +30,12 @@ impl Phase {
 /// A failure before any byte of the response reached the client.
 #[derive(Debug, thiserror::Error)]
 pub enum ProxyError {
-    #[error("{syscall}{} failed ({errno}: {reason}) {}", to.as_ref().map(|t| format!(" to {t}")).unwrap_or_default(), phase.words())]
+    #[error("{syscall}{} failed ({errno}: {}) {}", to.as_ref().map(|t| format!(" to {t}")).unwrap_or_default(), crate::sys::strerror(*errno), phase.words())]
     Io {
         syscall: &'static str,
         /// nginx names the socket for unix upstreams: `connect() to unix:/x failed`.
         to: Option<String>,
         errno: i32,
-        reason: String,
         phase: Phase,
     },
     #[error("upstream timed out (110: Connection timed out) {}", phase.words())]
@@ -58,6 +58,33 @@ pub enum ProxyError {
     ClientBody(crate::exchange::body::BodyReadError),
 }
 
+/// A failure while the response body is relayed, after its head reached the client:
+/// the client's response is cut short (never presented as complete) and the line
+/// goes to the error log.
+#[derive(Debug, thiserror::Error)]
+pub enum RelayError {
+    #[error("upstream sent invalid chunked response ({0}) while reading upstream")]
+    InvalidChunk(crate::http1::BodyError),
+    #[error("upstream timed out (110: Connection timed out) while reading upstream")]
+    Timeout,
+    #[error("upstream prematurely closed connection while reading upstream")]
+    Closed,
+    #[error("recv() failed ({errno}: {}) while reading upstream", crate::sys::strerror(*errno))]
+    Recv { errno: i32 },
+    /// `proxy_temp_path` could not take the response.
+    #[error("could not buffer the response in a temp file: {0}")]
+    TempFile(io::Error),
+}
+
+impl Sided for RelayError {
+    fn side(&self) -> Side {
+        match self {
+            RelayError::TempFile(_) => Side::Internal,
+            _ => Side::Upstream,
+        }
+    }
+}
+
 /// nginx's words for a bad response head, with vestibule's detail in parentheses
 /// where nginx adds none to the line: `upstream sent no valid HTTP/1.0 header`,
 /// `upstream sent invalid header`, `upstream sent duplicate header line`, ...
@@ -76,7 +103,6 @@ impl ProxyError {
             syscall,
             to: None,
             errno,
-            reason: crate::sys::strerror(errno),
             phase,
         }
     }
@@ -88,7 +114,6 @@ impl ProxyError {
             syscall: "connect()",
             to: Some(format!("unix:{}", path.display())),
             errno,
-            reason: crate::sys::strerror(errno),
             phase: Phase::Connecting,
         }
     }
@@ -112,23 +137,33 @@ impl ProxyError {
 
     /// Whether `proxy_next_upstream` allows trying another server after this error.
     pub fn next_upstream_allows(&self, next: &NextUpstream) -> bool {
+        if !self.retryable() {
+            return false;
+        }
         match self {
             ProxyError::Timeout { .. } => next.timeout,
             ProxyError::InvalidHead(_) => next.invalid_header,
-            ProxyError::NoLiveUpstreams => false,
             ProxyError::Io { .. } | ProxyError::ClosedBeforeHead => next.error,
             ProxyError::Status(code) => next.retries_status(*code),
-            ProxyError::ClientBody(_) => false,
+            ProxyError::NoLiveUpstreams | ProxyError::ClientBody(_) => false,
         }
     }
 
-    /// Whether the server counts as failed (`max_fails`): not for an answer of 403
-    /// or 404, which only move the request on (as nginx).
+    /// Whether the server counts as failed (`max_fails`): only for the upstream's own
+    /// failures, and not for an answer of 403 or 404, which only move the request on
+    /// (as nginx).
     pub fn counts_as_failure(&self) -> bool {
-        !matches!(
-            self,
-            ProxyError::NoLiveUpstreams | ProxyError::Status(403 | 404) | ProxyError::ClientBody(_)
-        )
+        self.side() == Side::Upstream && !matches!(self, ProxyError::Status(403 | 404))
+    }
+}
+
+impl Sided for ProxyError {
+    fn side(&self) -> Side {
+        match self {
+            ProxyError::ClientBody(e) => e.side(),
+            ProxyError::NoLiveUpstreams => Side::Internal,
+            _ => Side::Upstream,
+        }
     }
 }
 
@@ -207,6 +242,35 @@ mod tests {
             ..NextUpstream::default()
         };
         assert!(refused.next_upstream_allows(&next) && t.next_upstream_allows(&next));
+        // The side decides who is blamed and whether another server may be asked.
+        let aborted = ProxyError::ClientBody(crate::exchange::body::BodyReadError::Closed);
+        assert_eq!(aborted.side(), Side::Client);
+        assert!(!aborted.counts_as_failure() && !aborted.next_upstream_allows(&next));
+        assert_eq!(aborted.status(), 400);
+        let temp = ProxyError::ClientBody(crate::exchange::body::BodyReadError::TempFile {
+            path: "/tmp".into(),
+            source: io::Error::from_raw_os_error(28),
+        });
+        assert_eq!(temp.side(), Side::Internal);
+        assert!(!temp.counts_as_failure() && temp.status() == 500);
+        assert_eq!(refused.side(), Side::Upstream);
+        assert!(refused.counts_as_failure() && refused.retryable());
+        assert!(!ProxyError::Status(404).counts_as_failure());
+        assert!(!ProxyError::NoLiveUpstreams.counts_as_failure());
+        // Relay failures, in nginx's words, with their side.
+        assert_eq!(
+            RelayError::Recv { errno: 104 }.to_string(),
+            "recv() failed (104: Connection reset by peer) while reading upstream"
+        );
+        assert_eq!(
+            RelayError::Closed.to_string(),
+            "upstream prematurely closed connection while reading upstream"
+        );
+        assert_eq!(RelayError::Timeout.side(), Side::Upstream);
+        assert_eq!(
+            RelayError::TempFile(io::Error::from_raw_os_error(28)).side(),
+            Side::Internal
+        );
         assert!(
             !ProxyError::InvalidHead(UpstreamHeadError::InvalidStatusLine)
                 .next_upstream_allows(&next)

@@ -15,6 +15,7 @@ use std::path::PathBuf;
 use std::task::Poll;
 use std::time::Duration;
 
+use super::error::RelayError;
 use super::spool::Spool;
 use crate::exchange::Downstream;
 use crate::http1::{BodyDecoder, Chunk};
@@ -41,13 +42,13 @@ pub struct Relayed {
     /// Whether the client received the whole body.
     pub client_complete: bool,
     /// What went wrong on the upstream side, for the error log.
-    pub upstream_error: Option<String>,
+    pub upstream_error: Option<RelayError>,
 }
 
 enum Step {
     Data(Vec<u8>),
     Done,
-    Failed(String),
+    Failed(RelayError),
 }
 
 impl ResponseBody {
@@ -88,11 +89,7 @@ impl ResponseBody {
                 Ok((consumed, Chunk::NeedMore)) => {
                     self.input.drain(..consumed);
                 }
-                Err(e) => {
-                    return Step::Failed(format!(
-                        "upstream sent invalid chunked response ({e}) while reading upstream"
-                    ))
-                }
+                Err(e) => return Step::Failed(RelayError::InvalidChunk(e)),
             }
             let taken = std::mem::take(&mut self.input);
             match crate::net::timer::timeout(
@@ -101,29 +98,19 @@ impl ResponseBody {
             )
             .await
             {
-                Err(_) => {
-                    return Step::Failed(
-                        "upstream timed out (110: Connection timed out) while reading upstream"
-                            .to_string(),
-                    )
-                }
+                Err(_) => return Step::Failed(RelayError::Timeout),
                 Ok((Ok(0), buf)) => {
                     self.input = buf;
                     return match self.decoder {
                         BodyDecoder::CloseDelimited => Step::Done,
-                        _ => Step::Failed(
-                            "upstream prematurely closed connection while reading upstream"
-                                .to_string(),
-                        ),
+                        _ => Step::Failed(RelayError::Closed),
                     };
                 }
                 Ok((Ok(_), buf)) => self.input = buf,
                 Ok((Err(e), _)) => {
-                    let errno = e.raw_os_error().unwrap_or(0);
-                    return Step::Failed(format!(
-                        "recv() failed ({errno}: {}) while reading upstream",
-                        crate::sys::strerror(errno)
-                    ));
+                    return Step::Failed(RelayError::Recv {
+                        errno: e.raw_os_error().unwrap_or(0),
+                    })
                 }
             }
         }
@@ -210,9 +197,7 @@ async fn produce(spool: &RefCell<Spool>, mut up: ResponseBody) -> Option<Stream>
         match up.next().await {
             Step::Data(d) => {
                 if let Err(e) = spool.borrow_mut().push(d) {
-                    spool.borrow_mut().finish(Err(format!(
-                        "could not buffer the response in a temp file: {e}"
-                    )));
+                    spool.borrow_mut().finish(Err(RelayError::TempFile(e)));
                     return None;
                 }
             }
@@ -255,10 +240,10 @@ async fn consume<D: Downstream>(spool: &RefCell<Spool>, client: &mut D) -> bool 
                 return false;
             }
         }
-        let finished = spool.borrow().finished.clone();
+        let finished = spool.borrow().finished.as_ref().map(Result::is_ok);
         match finished {
-            Some(Ok(())) => return client.finish().await,
-            Some(Err(_)) => return false,
+            Some(true) => return client.finish().await,
+            Some(false) => return false,
             None => {}
         }
     }

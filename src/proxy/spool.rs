@@ -14,6 +14,8 @@ use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 use std::task::Waker;
 
+use super::error::RelayError;
+
 /// Bytes of one response waiting for the client.
 #[derive(Debug)]
 pub struct Spool {
@@ -27,7 +29,7 @@ pub struct Spool {
     file_written: u64,
     file_read: u64,
     /// The upstream side finished: `Ok` when the body is complete.
-    pub finished: Option<Result<(), String>>,
+    pub finished: Option<Result<(), RelayError>>,
     /// The client side gave up (the client went away); the upstream side stops.
     pub abandoned: bool,
     waker: Option<Waker>,
@@ -101,7 +103,7 @@ impl Spool {
         Ok(())
     }
 
-    pub fn finish(&mut self, result: Result<(), String>) {
+    pub fn finish(&mut self, result: Result<(), RelayError>) {
         self.finished = Some(result);
         self.wake();
     }
