@@ -1,8 +1,21 @@
-//! From a parsed request to a written response: host and server selection, the
-//! normalised `$uri`, a server-level `return`, location selection, the handler
-//! (`return`, proxy, static files), and `error_page` internal redirects. Handlers
-//! report errors as values ([`Outcome::Status`]) before writing anything, so one place
-//! turns a status into a configured error page or nginx's default one.
+//! From a parsed request to a written response, in nginx's request phases, each a
+//! named function here so a module has one place to run:
+//!
+//! | phase (nginx) | what runs in vestibule |
+//! |---|---|
+//! | post-read (`NGX_HTTP_POST_READ_PHASE`) | host and server selection, `$uri` normalised, realip with the server's settings |
+//! | server rewrite (`..._SERVER_REWRITE_PHASE`) | the server's `return` ([`server_rewrite_phase`]); `rewrite`/`if`/`set` at server level go here |
+//! | find config (`..._FIND_CONFIG_PHASE`) | location selection, the `$uri/` redirect of a location ending in `/` |
+//! | rewrite (`..._REWRITE_PHASE`) | the location's `return` ([`rewrite_phase`]); the location's rewrite scripts go here |
+//! | preaccess (`..._PREACCESS_PHASE`) | realip with the location's settings ([`preaccess_phase`]); `limit_req`/`limit_conn` go here |
+//! | access (`..._ACCESS_PHASE`) | nothing yet: `allow`/`deny` and `auth_basic` go between preaccess and content |
+//! | try files, content | `try_files` and the handler: proxy or static files ([`content_phase`]) |
+//! | log (`..._LOG_PHASE`) | the access log ([`log_access`], after the response) |
+//!
+//! `error_page` and `try_files` fallbacks are internal redirects back to find config.
+//! Handlers report errors as values ([`Outcome::Status`]) before sending anything, so
+//! one place turns a status into a configured error page or nginx's default one. The
+//! dispatcher speaks no protocol either: it answers through [`Downstream`].
 
 use std::sync::Arc;
 
@@ -100,8 +113,7 @@ pub async fn run<D: Downstream>(
     }
     // nginx's post-read phase: the realip module with the server's settings.
     super::realip::apply(x, &conf_server.realip);
-    if let Some(ret) = &server.return_ {
-        let outcome = do_return(c, d, x, &conf_server, ret).await;
+    if let Some(outcome) = server_rewrite_phase(c, d, x, server).await {
         return finish(c, d, x, &conf_server, outcome).await;
     }
     let mut target = match snap.router.select_location(server_id, &x.uri) {
@@ -222,7 +234,7 @@ fn internal_target<'r>(
     })
 }
 
-/// Runs the handler a location's settings call for.
+/// The phases after a location (or the server block itself) is chosen.
 async fn handle<D: Downstream>(
     c: Conn<'_>,
     d: &mut D,
@@ -230,13 +242,52 @@ async fn handle<D: Downstream>(
     location: Option<&RoutedLocation>,
     conf: &Arc<LocationConf>,
 ) -> Outcome {
-    if let Some(ret) = &conf.return_ {
-        return do_return(c, d, x, conf, ret).await;
+    if let Some(outcome) = rewrite_phase(c, d, x, conf).await {
+        return outcome;
     }
-    // nginx's preaccess phase (after `return`, which runs in the rewrite phase): the
-    // realip module with the location's settings, unless the server's already
-    // replaced the address.
+    preaccess_phase(x, conf);
+    content_phase(c, d, x, location, conf).await
+}
+
+/// The server block's rewrite phase: its `return`, which answers before any location
+/// is chosen.
+async fn server_rewrite_phase<D: Downstream>(
+    c: Conn<'_>,
+    d: &mut D,
+    x: &mut Exchange,
+    server: &crate::config::model::Server,
+) -> Option<Outcome> {
+    let ret = server.return_.as_ref()?;
+    Some(do_return(c, d, x, &server.conf, ret).await)
+}
+
+/// The location's rewrite phase: its `return`.
+async fn rewrite_phase<D: Downstream>(
+    c: Conn<'_>,
+    d: &mut D,
+    x: &mut Exchange,
+    conf: &LocationConf,
+) -> Option<Outcome> {
+    let ret = conf.return_.as_ref()?;
+    Some(do_return(c, d, x, conf, ret).await)
+}
+
+/// nginx's preaccess phase (after `return`, which runs in the rewrite phase): the
+/// realip module with the location's settings, unless the server's already replaced
+/// the address.
+fn preaccess_phase(x: &mut Exchange, conf: &LocationConf) {
     super::realip::apply(x, &conf.realip);
+}
+
+/// The content phase: the proxy for a location with `proxy_pass`, else static files
+/// (whose `try_files` is nginx's try-files phase, just before).
+async fn content_phase<D: Downstream>(
+    c: Conn<'_>,
+    d: &mut D,
+    x: &mut Exchange,
+    location: Option<&RoutedLocation>,
+    conf: &Arc<LocationConf>,
+) -> Outcome {
     if let Some(pass) = &conf.proxy.pass {
         c.worker.sync_peers(c.snap.generation);
         let upstreams = crate::proxy::Upstreams {
