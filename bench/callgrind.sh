@@ -26,6 +26,8 @@ if [ "${#need_apt[@]}" -gt 0 ]; then
     apt-get install -y -qq "${need_apt[@]}"
 fi
 cargo build --release --quiet
+# VESTIBULE_BIN: another build to count (an older commit, another allocator).
+bin=${VESTIBULE_BIN:-$PWD/target/release/vestibule}
 
 secs=${SECONDS_PER_RUN:-4}
 dir=$(mktemp -d /tmp/vestibule-callgrind-XXXXXX)
@@ -137,7 +139,7 @@ for server in vestibule nginx; do
     if [ "$server" = vestibule ]; then
         valgrind --tool=callgrind --trace-children=yes --instr-atstart=no \
             --callgrind-out-file="$d/cg.%p" \
-            target/release/vestibule -c "$d/conf" -p "$d" -g "daemon off;" >"$d/valgrind.log" 2>&1 &
+            "$bin" -c "$d/conf" -p "$d" -g "daemon off;" >"$d/valgrind.log" 2>&1 &
     else
         valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$d/cg.%p" \
             nginx -c "$d/conf" -p "$d" -g "daemon off; master_process off;" >"$d/valgrind.log" 2>&1 &

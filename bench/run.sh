@@ -6,6 +6,8 @@
 #   bash bench/run.sh              # full: 5 rounds of 10 s, writes docs/performance.{md,png}
 #   bash bench/run.sh --quick      # smoke: 1 round of 2 s, writes target/bench/ only
 #   bash bench/run.sh --help       # every option (--rounds, --seconds, --only, ...)
+#   VESTIBULE_BIN=path bash bench/run.sh ...   # measure another build (an older commit,
+#                                              # --features jemalloc or mimalloc)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -15,6 +15,7 @@
 //!
 //! `main.rs` is a thin CLI over [`cli`].
 
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
 pub mod allocator;
 pub mod cli;
 pub mod config;

@@ -71,7 +71,8 @@ def measure(opts, chosen):
     started = time.time()
     procs.PID_FILE = os.environ.get("BENCH_PID_FILE", f"{opts.out}/pids")
     open(procs.PID_FILE, "w").close()
-    meta = report.machine_and_versions(REPO, f"{REPO}/target/release/vestibule")
+    binary = os.environ.get("VESTIBULE_BIN") or f"{REPO}/target/release/vestibule"
+    meta = report.machine_and_versions(REPO, binary)
     meta["loadavg_start"] = open("/proc/loadavg").read().split()[:3]
     results = {}
     with tempfile.TemporaryDirectory(prefix="vestibule-bench-") as tmp:

@@ -21,7 +21,8 @@ class Env:
         self.tmp = tmp
         self.logs = logs  # error logs are kept here after each server stops
         os.makedirs(logs, exist_ok=True)
-        self.vestibule = f"{repo}/target/release/vestibule"
+        # VESTIBULE_BIN: another build to measure (an older commit, another allocator).
+        self.vestibule = os.environ.get("VESTIBULE_BIN") or f"{repo}/target/release/vestibule"
         self.static_dir = f"{tmp}/static"
         self.ports = {
             "upstream_keepalive": procs.free_port(),
