@@ -35,6 +35,10 @@ pub const SMALL_FILE: u64 = 16 * 1024;
 /// Without sendfile, larger file ranges are read and written in pieces of this size.
 const FILE_PIECE: usize = 256 * 1024;
 
+/// Room reserved for a response head (nginx's default `proxy_buffer_size` is 4k; a
+/// typical head is 200–600 bytes).
+const HEAD_CAPACITY: usize = 1024;
+
 /// Gathered body bytes are written once they reach this much.
 const GATHER_LIMIT: usize = 64 * 1024;
 
@@ -384,6 +388,13 @@ impl Downstream for Http1<'_> {
         let keep_alive =
             self.keep_alive && !self.worker.draining.get() && x.body != BodyState::Partial;
         let mut out = std::mem::take(&mut self.pending);
+        // One allocation for the head and a small body that rides with it (growing
+        // from empty cost about 1,500 instructions per request under callgrind).
+        let rides_along = match head.length {
+            BodyLength::Known(n) if n <= SMALL_FILE && x.head.method != Method::Head => n as usize,
+            _ => 0,
+        };
+        out.reserve(HEAD_CAPACITY + rides_along);
         // A client waiting to send a body nobody reads gets `100 Continue` first, so
         // that the body comes and can be dropped (not counted as sent).
         let continued = if keep_alive && self.rest.is_some() && x.head.expect_continue {
