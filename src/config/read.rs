@@ -25,6 +25,7 @@ use super::error::{ConfigError, ConfigErrorKind, ConfigErrors};
 use super::parser;
 use super::source::{Origin, SourceFile, Span};
 use super::tree::Directive;
+use crate::sys::strerror;
 
 /// How many files deep `include`s may nest (the main file is level 0). Deeper nesting
 /// is almost always a file including itself.
@@ -299,16 +300,6 @@ fn open_error(path: &Path, err: &io::Error) -> ConfigErrorKind {
         path: path.to_path_buf(),
         errno,
         reason,
-    }
-}
-
-/// The C library's text for `errno` (`No such file or directory`), without the
-/// ` (os error 2)` that Rust's `io::Error` adds.
-fn strerror(errno: i32) -> String {
-    let text = io::Error::from_raw_os_error(errno).to_string();
-    match text.split(" (os error ").next() {
-        Some(reason) => reason.to_owned(),
-        None => text,
     }
 }
 
