@@ -75,3 +75,30 @@ pub fn push<T>(
         Err(kind) => cx.error(kind, &d.span),
     }
 }
+
+/// nginx's rule for array settings: a level that writes any entry replaces the whole
+/// inherited list.
+pub fn pick_vec<T: Clone>(own: &Option<Vec<T>>, inherited: &[T]) -> Vec<T> {
+    own.clone().unwrap_or_else(|| inherited.to_vec())
+}
+
+/// `proxy_buffers 8 4k` / `large_client_header_buffers 4 8k`.
+pub fn buffers(d: &Directive) -> Result<(u32, u64), ConfigErrorKind> {
+    let n = number(d, 0).map_err(|_| ConfigErrorKind::InvalidValue(d.name.clone()))?;
+    let size = size(d, 1)?;
+    if n == 0 || size == 0 {
+        return Err(ConfigErrorKind::InvalidValue(d.name.clone()));
+    }
+    Ok((n, size))
+}
+
+/// `client_body_temp_path PATH [LEVEL...]`: levels are not implemented.
+pub fn temp_path(cx: &Builder, d: &Directive) -> Result<PathBuf, ConfigErrorKind> {
+    if d.args.len() > 1 {
+        return Err(ConfigErrorKind::Unsupported(
+            d.name.clone(),
+            "subdirectory levels are not implemented; give only the path",
+        ));
+    }
+    Ok(path(cx, d, 0))
+}

@@ -1,22 +1,38 @@
 //! From directive tree to typed [`Config`]: the second half of loading. Every directive
-//! is checked against the [`schema`], its arguments are parsed, inheritance is resolved
+//! is checked against the [`schema`] (the union of the modules' tables), its row's
+//! setter parses its arguments into its module's slots, inheritance is resolved
 //! (http → server → location → nested location) and cross-references (`proxy_pass` to
 //! an `upstream`, `access_log` to a `log_format`) are checked.
+//!
+//! One file per nginx module, each with its table of [`command::Command`] rows beside
+//! its slots, merge and defaults: [`main_ctx`] (core, errlog, events), [`http_core`],
+//! [`static_files`] (root, alias, try_files, index), [`log`], [`headers`],
+//! [`rewrite`], [`proxy`], [`realip`], [`upstream`].
 //!
 //! Errors are collected, not returned at the first one: a user fixing a configuration
 //! sees every problem `-t` can find in one run.
 
 mod args;
+mod command;
+mod headers;
 mod http;
+mod http_core;
 mod layer;
 mod listen;
 mod location;
+mod log;
 mod main_ctx;
+mod proxy;
 mod proxy_pass;
 mod realip;
+mod rewrite;
 mod schema;
 mod server;
+mod static_files;
 mod upstream;
+
+#[cfg(test)]
+mod tests;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -26,8 +42,8 @@ use super::model::Config;
 use super::source::Span;
 use super::tree::Directive;
 
-pub use http::fallback_location_conf;
-pub use schema::Context;
+pub use command::Context;
+pub use layer::fallback_location_conf;
 
 /// What the builder needs to know about the world.
 #[derive(Debug, Clone)]
