@@ -102,3 +102,29 @@ pub fn temp_path(cx: &Builder, d: &Directive) -> Result<PathBuf, ConfigErrorKind
     }
     Ok(path(cx, d, 0))
 }
+
+/// The tuning directives of one level that vestibule accepts and ignores (hash table
+/// sizes). Each is checked as nginx checks it (`ngx_conf_set_num_slot`: once per level,
+/// a number), then listed by `-t` at info level.
+#[derive(Debug, Default)]
+pub struct NoEffect(Vec<String>);
+
+impl NoEffect {
+    pub fn set(&mut self, cx: &mut Builder, d: &Directive) {
+        if self.0.contains(&d.name) {
+            cx.error(ConfigErrorKind::Duplicate(d.name.clone()), &d.span);
+            return;
+        }
+        // nginx's `ngx_atoi`: digits only, up to the largest signed 64-bit value.
+        let number = value::parse_number(arg(d, 0)).filter(|n| i64::try_from(*n).is_ok());
+        if number.is_none() {
+            cx.error(ConfigErrorKind::InvalidNumber(d.name.clone()), &d.span);
+            return;
+        }
+        self.0.push(d.name.clone());
+        cx.info(
+            format!("\"{}\" has no effect in vestibule", d.name),
+            &d.span,
+        );
+    }
+}

@@ -1,12 +1,13 @@
 //! nginx's `ngx_http_core_module`: the `server` and `location` blocks, `listen`,
-//! `server_name`, MIME types, connection and client-body settings, `error_page`. Its table, its
+//! `server_name`, MIME types, connection and client-body settings, `error_page`, and
+//! the hash-table tuning directives that have no effect in vestibule. Its table, its
 //! slots at one level, and its merge (root, alias, `try_files` and `index` are in
 //! [`super::static_files`]).
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::args::{self, arg, push, set_once};
+use super::args::{self, arg, push, set_once, NoEffect};
 use super::command::{
     b, d, Arity::*, Command, Context, HTTP, HTTP_SRV, HTTP_SRV_LOC, LOC, SRV, SRV_LOC,
 };
@@ -50,6 +51,7 @@ pub struct CoreConf {
     pub client_header_timeout: Option<Duration>,
     pub underscores_in_headers: Option<bool>,
     pub ignore_invalid_headers: Option<bool>,
+    pub no_effect: NoEffect,
 }
 
 pub const COMMANDS: &[Command<CoreConf>] = &[
@@ -189,7 +191,23 @@ pub const COMMANDS: &[Command<CoreConf>] = &[
         Exactly(1),
         |c, d, cx, _| set_once(cx, d, &mut c.absolute_redirect, args::flag(d)),
     ),
+    // Hash table sizes: vestibule's tables size themselves.
+    d("types_hash_max_size", HTTP_SRV_LOC, Exactly(1), no_effect),
+    d(
+        "types_hash_bucket_size",
+        HTTP_SRV_LOC,
+        Exactly(1),
+        no_effect,
+    ),
+    d("server_names_hash_max_size", HTTP, Exactly(1), no_effect),
+    d("server_names_hash_bucket_size", HTTP, Exactly(1), no_effect),
+    d("variables_hash_max_size", HTTP, Exactly(1), no_effect),
+    d("variables_hash_bucket_size", HTTP, Exactly(1), no_effect),
 ];
+
+fn no_effect(c: &mut CoreConf, d: &Directive, cx: &mut Builder, _: Context) {
+    c.no_effect.set(cx, d);
+}
 
 fn listen(c: &mut CoreConf, d: &Directive, cx: &mut Builder, _: Context) {
     match parse_listen(d) {

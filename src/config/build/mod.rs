@@ -76,6 +76,8 @@ impl BuildOptions {
 pub struct Built {
     pub config: Config,
     pub warnings: Vec<ConfigWarning>,
+    /// Info-level notes for `-t`: directives accepted that have no effect in vestibule.
+    pub infos: Vec<ConfigWarning>,
 }
 
 /// Builds the typed configuration from the main context's directives.
@@ -83,6 +85,7 @@ pub fn build(directives: &[Directive], options: &BuildOptions) -> Result<Built, 
     let mut cx = Builder {
         errors: ConfigErrors::default(),
         warnings: Vec::new(),
+        infos: Vec::new(),
         captures: named_captures(directives),
         options: options.clone(),
     };
@@ -91,6 +94,7 @@ pub fn build(directives: &[Directive], options: &BuildOptions) -> Result<Built, 
         Ok(Built {
             config,
             warnings: cx.warnings,
+            infos: cx.infos,
         })
     } else {
         Err(cx.errors)
@@ -101,6 +105,7 @@ pub fn build(directives: &[Directive], options: &BuildOptions) -> Result<Built, 
 pub(crate) struct Builder {
     pub errors: ConfigErrors,
     pub warnings: Vec<ConfigWarning>,
+    pub infos: Vec<ConfigWarning>,
     /// Named captures of every regex in the configuration, so `$name` is known.
     pub captures: HashSet<String>,
     pub options: BuildOptions,
@@ -113,6 +118,14 @@ impl Builder {
 
     pub fn warn(&mut self, message: String, span: &Span) {
         self.warnings.push(ConfigWarning {
+            message,
+            span: Some(span.clone()),
+        });
+    }
+
+    /// An info-level note for `-t`, with the directive's place.
+    pub fn info(&mut self, message: String, span: &Span) {
+        self.infos.push(ConfigWarning {
             message,
             span: Some(span.clone()),
         });

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::args::{self, arg, push, set_once};
+use super::args::{self, arg, push, set_once, NoEffect};
 use super::command::{d, Arity::*, Command, Context, HTTP_SRV_LOC, LOC};
 use super::headers::header_setting;
 use super::proxy_pass::RawProxyPass;
@@ -39,6 +39,7 @@ pub struct ProxyLayer {
     pub next_upstream_tries: Option<u32>,
     pub temp_path: Option<PathBuf>,
     pub max_temp_file_size: Option<u64>,
+    pub no_effect: NoEffect,
 }
 
 pub const COMMANDS: &[Command<ProxyLayer>] = &[
@@ -173,7 +174,24 @@ pub const COMMANDS: &[Command<ProxyLayer>] = &[
             set_once(cx, d, &mut p.temp_path, v)
         },
     ),
+    // The hash of header names to set and hide: vestibule's lists need no tuning.
+    d(
+        "proxy_headers_hash_max_size",
+        HTTP_SRV_LOC,
+        Exactly(1),
+        no_effect,
+    ),
+    d(
+        "proxy_headers_hash_bucket_size",
+        HTTP_SRV_LOC,
+        Exactly(1),
+        no_effect,
+    ),
 ];
+
+fn no_effect(p: &mut ProxyLayer, d: &Directive, cx: &mut Builder, _: Context) {
+    p.no_effect.set(cx, d);
+}
 
 fn proxy_redirect(p: &mut ProxyLayer, d: &Directive, cx: &mut Builder, _: Context) {
     let rule = match d.arg_strs().as_slice() {
