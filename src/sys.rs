@@ -329,6 +329,7 @@ mod tests {
     fn strerror_matches_nginx_wording() {
         assert_eq!(strerror(2), "No such file or directory");
         assert_eq!(strerror(13), "Permission denied");
+        assert_eq!(strerror(21), "Is a directory");
     }
 
     #[test]

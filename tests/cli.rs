@@ -1,5 +1,5 @@
 //! The binary's command line, run as a user runs it: the guide's Debian-style layout
-//! under `-t`, `-T` dumping each file once, `-q`, `-g`, `-e`, `-v`/`-V`/`-h`, and `-s`
+//! under `-t`, the info lines for tuning directives, `-T` dumping each file once, `-q`, `-g`, `-e`, `-v`/`-V`/`-h`, and `-s`
 //! signalling a real process through a real pid file.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -74,6 +74,32 @@ fn test_flag_accepts_the_guides_layout() {
     let quiet = vestibule(&["-tq", "-c", main.to_str().unwrap()]);
     assert!(quiet.status.success());
     assert_eq!(stderr(&quiet), "", "-q prints nothing on success");
+}
+
+#[test]
+fn tuning_directives_are_listed_at_info_level_unless_quiet() {
+    let dir = tempfile::tempdir().unwrap();
+    let main = dir.path().join("vestibule.conf");
+    std::fs::write(
+        &main,
+        "events { worker_connections 768; }\nhttp {\n    types_hash_max_size 2048;\n    server_names_hash_bucket_size 64;\n    server { listen 127.0.0.1:8080; }\n}\n",
+    )
+    .unwrap();
+    let out = vestibule(&["-t", "-c", main.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "vestibule: [info] \"types_hash_max_size\" has no effect in vestibule in {0}:3\n\
+             vestibule: [info] \"server_names_hash_bucket_size\" has no effect in vestibule in {0}:4\n\
+             vestibule: the configuration file {0} syntax is ok\n\
+             vestibule: configuration file {0} test is successful\n",
+            main.display()
+        )
+    );
+    let quiet = vestibule(&["-tq", "-c", main.to_str().unwrap()]);
+    assert!(quiet.status.success());
+    assert_eq!(stderr(&quiet), "", "-q leaves out the info lines too");
 }
 
 #[test]

@@ -40,7 +40,7 @@ pub fn main<I: IntoIterator<Item = OsString>>(args: I) -> ExitCode {
     if opts.test {
         return test(&opts, &load_options, &out);
     }
-    let loaded = match load(&load_options, &out) {
+    let loaded = match load(&load_options, &out, false) {
         Some(l) => l,
         None => return ExitCode::FAILURE,
     };
@@ -108,8 +108,9 @@ fn absolute(path: &Path) -> PathBuf {
         .unwrap_or_else(|_| path.to_path_buf())
 }
 
-/// Loads the configuration and prints its warnings and errors; `None` on failure.
-fn load(options: &LoadOptions, out: &Console) -> Option<Loaded> {
+/// Loads the configuration and prints its warnings and errors (and, with `infos`, the
+/// info-level notes `-t` gives); `None` on failure.
+fn load(options: &LoadOptions, out: &Console, infos: bool) -> Option<Loaded> {
     if options.embedded_if_missing && !options.main_file.exists() {
         out.say(
             "notice",
@@ -121,6 +122,9 @@ fn load(options: &LoadOptions, out: &Console) -> Option<Loaded> {
     }
     match config::load(options) {
         Ok(loaded) => {
+            for i in loaded.infos.iter().filter(|_| infos) {
+                out.say("info", &i.to_string());
+            }
             for w in &loaded.warnings {
                 out.say("warn", &w.to_string());
             }
@@ -138,7 +142,8 @@ fn load(options: &LoadOptions, out: &Console) -> Option<Loaded> {
 /// `-t` / `-T`.
 fn test(opts: &Options, options: &LoadOptions, out: &Console) -> ExitCode {
     let file = options.main_file.display();
-    match load(options, out) {
+    // `-q` keeps only errors and warnings.
+    match load(options, out, !opts.quiet) {
         Some(loaded) => {
             if !opts.quiet {
                 out.plain(&format!("the configuration file {file} syntax is ok"));

@@ -63,6 +63,9 @@ pub struct Loaded {
     pub config: Config,
     pub sources: Vec<SourceFile>,
     pub warnings: Vec<ConfigWarning>,
+    /// Info-level notes `-t` prints: directives accepted that have no effect in
+    /// vestibule (hash table sizes), in file order.
+    pub infos: Vec<ConfigWarning>,
 }
 
 /// Reads, parses, builds and checks a configuration. Every error found is returned.
@@ -95,24 +98,31 @@ pub fn load(options: &LoadOptions) -> Result<Loaded, ConfigErrors> {
     })?;
     let mut found = built.warnings;
     found.extend(warnings::check(&built.config, &build_options.prefix));
+    let mut infos = built.infos;
+    infos.sort_by_key(|i| place(i.span.as_ref(), &read.sources));
     Ok(Loaded {
         config: built.config,
         sources: read.sources,
         warnings: found,
+        infos,
     })
 }
 
 /// Orders errors as the files were read and by line within a file, so the user reads
 /// them top to bottom (the builder finds some, such as upstream errors, out of order).
 fn sort_by_place(errors: &mut ConfigErrors, sources: &[SourceFile]) {
-    let file_rank = |e: &ConfigError| {
-        e.span.as_ref().map_or((usize::MAX, 0), |span| {
-            let rank = sources
-                .iter()
-                .position(|s| s.origin == span.origin)
-                .unwrap_or(usize::MAX);
-            (rank, span.line)
-        })
-    };
-    errors.0.sort_by_key(file_rank);
+    errors
+        .0
+        .sort_by_key(|e: &ConfigError| place(e.span.as_ref(), sources));
+}
+
+/// Where a span is, as (file in reading order, line); no span sorts last.
+fn place(span: Option<&source::Span>, sources: &[SourceFile]) -> (usize, u32) {
+    span.map_or((usize::MAX, 0), |span| {
+        let rank = sources
+            .iter()
+            .position(|s| s.origin == span.origin)
+            .unwrap_or(usize::MAX);
+        (rank, span.line)
+    })
 }

@@ -75,3 +75,56 @@ pub fn push<T>(
         Err(kind) => cx.error(kind, &d.span),
     }
 }
+
+/// nginx's rule for array settings: a level that writes any entry replaces the whole
+/// inherited list.
+pub fn pick_vec<T: Clone>(own: &Option<Vec<T>>, inherited: &[T]) -> Vec<T> {
+    own.clone().unwrap_or_else(|| inherited.to_vec())
+}
+
+/// `proxy_buffers 8 4k` / `large_client_header_buffers 4 8k`.
+pub fn buffers(d: &Directive) -> Result<(u32, u64), ConfigErrorKind> {
+    let n = number(d, 0).map_err(|_| ConfigErrorKind::InvalidValue(d.name.clone()))?;
+    let size = size(d, 1)?;
+    if n == 0 || size == 0 {
+        return Err(ConfigErrorKind::InvalidValue(d.name.clone()));
+    }
+    Ok((n, size))
+}
+
+/// `client_body_temp_path PATH [LEVEL...]`: levels are not implemented.
+pub fn temp_path(cx: &Builder, d: &Directive) -> Result<PathBuf, ConfigErrorKind> {
+    if d.args.len() > 1 {
+        return Err(ConfigErrorKind::Unsupported(
+            d.name.clone(),
+            "subdirectory levels are not implemented; give only the path",
+        ));
+    }
+    Ok(path(cx, d, 0))
+}
+
+/// The tuning directives of one level that vestibule accepts and ignores (hash table
+/// sizes). Each is checked as nginx checks it (`ngx_conf_set_num_slot`: once per level,
+/// a number), then listed by `-t` at info level.
+#[derive(Debug, Default)]
+pub struct NoEffect(Vec<String>);
+
+impl NoEffect {
+    pub fn set(&mut self, cx: &mut Builder, d: &Directive) {
+        if self.0.contains(&d.name) {
+            cx.error(ConfigErrorKind::Duplicate(d.name.clone()), &d.span);
+            return;
+        }
+        // nginx's `ngx_atoi`: digits only, up to the largest signed 64-bit value.
+        let number = value::parse_number(arg(d, 0)).filter(|n| i64::try_from(*n).is_ok());
+        if number.is_none() {
+            cx.error(ConfigErrorKind::InvalidNumber(d.name.clone()), &d.span);
+            return;
+        }
+        self.0.push(d.name.clone());
+        cx.info(
+            format!("\"{}\" has no effect in vestibule", d.name),
+            &d.span,
+        );
+    }
+}

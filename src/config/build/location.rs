@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use super::args::arg;
+use super::command::Context;
 use super::layer::Layer;
-use super::schema::Context;
 use super::server::Scope;
 use super::Builder;
 use crate::config::error::ConfigErrorKind;
@@ -53,21 +53,12 @@ fn build_location(
     parent_conf: &Arc<LocationConf>,
 ) -> Location {
     let mut layer = Layer::default();
-    let mut internal = false;
-    let mut nested = Vec::new();
     for inner in d.block.as_deref().unwrap_or(&[]) {
-        if !cx.check(inner, Context::Location) {
-            continue;
-        }
-        match inner.name.as_str() {
-            "location" => nested.push(inner),
-            "internal" => internal = true,
-            _ => {
-                layer.apply(inner, cx, Context::Location);
-            }
-        }
+        layer.apply_checked(inner, cx, Context::Location);
     }
-    let pass = layer.proxy_pass.as_ref().and_then(|raw| {
+    let nested = std::mem::take(&mut layer.core.blocks);
+    let internal = layer.core.internal;
+    let pass = layer.proxy.pass.as_ref().and_then(|raw| {
         let in_regex_or_named = matches!(
             matcher,
             LocationMatch::Regex { .. } | LocationMatch::Named(_)
@@ -88,6 +79,7 @@ fn build_location(
     let auto_redirect = pass.is_some()
         && matches!(&matcher, LocationMatch::Prefix { path, .. } | LocationMatch::Exact(path) if path.ends_with('/'));
     let conf = Arc::new(layer.merge(parent_conf, pass));
+    let nested: Vec<&Directive> = nested.iter().collect();
     let locations = build_locations(&nested, cx, scope, &conf, Some(&matcher));
     Location {
         matcher,

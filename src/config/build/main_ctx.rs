@@ -1,13 +1,15 @@
 //! The main and events contexts: process-level settings, and the entry into `http`.
+//! Their tables, slots and defaults.
 
 use std::path::PathBuf;
 
 use super::args::{self, arg, set_once};
-use super::schema::Context;
+use super::command::{b, d, dispatch, Arity::*, Command, Context, EVENTS, MAIN};
 use super::{http, Builder};
 use crate::config::error::ConfigErrorKind;
 use crate::config::model::{
-    Config, CpuAffinity, ErrorLog, LogLevel, LogTarget, MainConfig, UserSpec, WorkerProcesses,
+    Config, CpuAffinity, ErrorLog, HttpConfig, LogLevel, LogTarget, MainConfig, UserSpec,
+    WorkerProcesses,
 };
 use crate::config::tree::Directive;
 
@@ -16,8 +18,10 @@ use crate::config::tree::Directive;
 const DEFAULT_PID: &str = "/run/vestibule.pid";
 const DEFAULT_WORKER_CONNECTIONS: u32 = 512;
 
+/// The main context's slots (nginx's core, errlog, events and http modules), each
+/// `None` until a directive sets it.
 #[derive(Default)]
-struct MainSlots {
+pub struct MainSlots {
     user: Option<UserSpec>,
     worker_processes: Option<WorkerProcesses>,
     worker_cpu_affinity: Option<CpuAffinity>,
@@ -26,83 +30,111 @@ struct MainSlots {
     daemon: Option<bool>,
     worker_shutdown_timeout: Option<std::time::Duration>,
     worker_rlimit_nofile: Option<u64>,
-    worker_connections: Option<u32>,
+    events: EventsSlots,
     events_seen: bool,
-    http_seen: bool,
+    http: Option<HttpConfig>,
 }
+
+/// The events block's slots (nginx's event core module).
+#[derive(Default)]
+pub struct EventsSlots {
+    worker_connections: Option<u32>,
+}
+
+/// The main context: nginx's `ngx_core_module`, `ngx_errlog_module`, and the `events`
+/// and `http` blocks.
+pub const COMMANDS: &[Command<MainSlots>] = &[
+    d("user", MAIN, Between(1, 2), |s, d, cx, _| {
+        let spec = user(d);
+        set_once(cx, d, &mut s.user, spec);
+    }),
+    d("worker_processes", MAIN, Exactly(1), |s, d, cx, _| {
+        let v = match arg(d, 0) {
+            "auto" => Ok(WorkerProcesses::Auto),
+            n => args::number(d, 0)
+                .ok()
+                .filter(|n| *n > 0)
+                .map(WorkerProcesses::Count)
+                .ok_or_else(|| ConfigErrorKind::InvalidValueIn {
+                    directive: d.name.clone(),
+                    value: n.to_string(),
+                }),
+        };
+        set_once(cx, d, &mut s.worker_processes, v);
+    }),
+    d("worker_cpu_affinity", MAIN, AtLeast(1), |s, d, cx, _| {
+        let v = match d.arg_strs().as_slice() {
+            ["auto"] => Ok(CpuAffinity::Auto),
+            _ => Err(ConfigErrorKind::Unsupported(
+                d.name.clone(),
+                "only \"worker_cpu_affinity auto\" is implemented",
+            )),
+        };
+        set_once(cx, d, &mut s.worker_cpu_affinity, v);
+    }),
+    d("pid", MAIN, Exactly(1), |s, d, cx, _| {
+        let p = args::path(cx, d, 0);
+        set_once(cx, d, &mut s.pid, Ok(p));
+    }),
+    d("error_log", MAIN, Between(1, 2), |s, d, cx, _| {
+        let v = error_log(cx, d);
+        args::push(cx, d, &mut s.error_log, v);
+    }),
+    d("daemon", MAIN, Exactly(1), |s, d, cx, _| {
+        let v = args::flag(d);
+        set_once(cx, d, &mut s.daemon, v);
+    }),
+    d(
+        "worker_shutdown_timeout",
+        MAIN,
+        Exactly(1),
+        |s, d, cx, _| {
+            let v = args::time(d, 0);
+            set_once(cx, d, &mut s.worker_shutdown_timeout, v);
+        },
+    ),
+    d("worker_rlimit_nofile", MAIN, Exactly(1), |s, d, cx, _| {
+        let v = args::number(d, 0).map(u64::from);
+        set_once(cx, d, &mut s.worker_rlimit_nofile, v);
+    }),
+    b("events", MAIN, Exactly(0), |s, d, cx, _| {
+        if s.events_seen {
+            cx.error(ConfigErrorKind::Duplicate(d.name.clone()), &d.span);
+        }
+        s.events_seen = true;
+        for inner in d.block.as_deref().unwrap_or(&[]) {
+            if cx.check(inner, Context::Events) {
+                let found = dispatch(EVENTS_COMMANDS, &mut s.events, inner, cx, Context::Events);
+                debug_assert!(found, "events directive {} has no row", inner.name);
+            }
+        }
+    }),
+    b("http", MAIN, Exactly(0), |s, d, cx, _| {
+        if s.http.is_some() {
+            cx.error(ConfigErrorKind::Duplicate(d.name.clone()), &d.span);
+            return;
+        }
+        s.http = Some(http::build_http(d.block.as_deref().unwrap_or(&[]), cx));
+    }),
+];
+
+/// Inside `events { }`: nginx's `ngx_event_core_module`.
+pub const EVENTS_COMMANDS: &[Command<EventsSlots>] = &[d(
+    "worker_connections",
+    EVENTS,
+    Exactly(1),
+    |s, d, cx, _| {
+        let v = args::number(d, 0);
+        set_once(cx, d, &mut s.worker_connections, v);
+    },
+)];
 
 pub fn build_main(directives: &[Directive], cx: &mut Builder) -> Config {
     let mut s = MainSlots::default();
-    let mut http_config = None;
     for d in directives {
-        if !cx.check(d, Context::Main) {
-            continue;
-        }
-        match d.name.as_str() {
-            "user" => {
-                let spec = user(d);
-                set_once(cx, d, &mut s.user, spec);
-            }
-            "worker_processes" => {
-                let v = match arg(d, 0) {
-                    "auto" => Ok(WorkerProcesses::Auto),
-                    n => args::number(d, 0)
-                        .ok()
-                        .filter(|n| *n > 0)
-                        .map(WorkerProcesses::Count)
-                        .ok_or_else(|| ConfigErrorKind::InvalidValueIn {
-                            directive: d.name.clone(),
-                            value: n.to_string(),
-                        }),
-                };
-                set_once(cx, d, &mut s.worker_processes, v);
-            }
-            "worker_cpu_affinity" => {
-                let v = match d.arg_strs().as_slice() {
-                    ["auto"] => Ok(CpuAffinity::Auto),
-                    _ => Err(ConfigErrorKind::Unsupported(
-                        d.name.clone(),
-                        "only \"worker_cpu_affinity auto\" is implemented",
-                    )),
-                };
-                set_once(cx, d, &mut s.worker_cpu_affinity, v);
-            }
-            "pid" => {
-                let p = args::path(cx, d, 0);
-                set_once(cx, d, &mut s.pid, Ok(p));
-            }
-            "error_log" => {
-                let v = error_log(cx, d);
-                args::push(cx, d, &mut s.error_log, v);
-            }
-            "daemon" => {
-                let v = args::flag(d);
-                set_once(cx, d, &mut s.daemon, v);
-            }
-            "worker_shutdown_timeout" => {
-                let v = args::time(d, 0);
-                set_once(cx, d, &mut s.worker_shutdown_timeout, v);
-            }
-            "worker_rlimit_nofile" => {
-                let v = args::number(d, 0).map(u64::from);
-                set_once(cx, d, &mut s.worker_rlimit_nofile, v);
-            }
-            "events" => {
-                if s.events_seen {
-                    cx.error(ConfigErrorKind::Duplicate(d.name.clone()), &d.span);
-                }
-                s.events_seen = true;
-                events(d.block.as_deref().unwrap_or(&[]), cx, &mut s);
-            }
-            "http" => {
-                if s.http_seen {
-                    cx.error(ConfigErrorKind::Duplicate(d.name.clone()), &d.span);
-                    continue;
-                }
-                s.http_seen = true;
-                http_config = Some(http::build_http(d.block.as_deref().unwrap_or(&[]), cx));
-            }
-            _ => {}
+        if cx.check(d, Context::Main) {
+            let found = dispatch(COMMANDS, &mut s, d, cx, Context::Main);
+            debug_assert!(found, "main directive {} has no row", d.name);
         }
     }
     let main = MainConfig {
@@ -123,24 +155,12 @@ pub fn build_main(directives: &[Directive], cx: &mut Builder) -> Config {
         daemon: s.daemon.unwrap_or(true),
         worker_shutdown_timeout: s.worker_shutdown_timeout,
         worker_rlimit_nofile: s.worker_rlimit_nofile,
-        worker_connections: s.worker_connections.unwrap_or(DEFAULT_WORKER_CONNECTIONS),
+        worker_connections: s
+            .events
+            .worker_connections
+            .unwrap_or(DEFAULT_WORKER_CONNECTIONS),
     };
-    Config {
-        main,
-        http: http_config,
-    }
-}
-
-fn events(directives: &[Directive], cx: &mut Builder, s: &mut MainSlots) {
-    for d in directives {
-        if !cx.check(d, Context::Events) {
-            continue;
-        }
-        if d.name == "worker_connections" {
-            let v = args::number(d, 0);
-            set_once(cx, d, &mut s.worker_connections, v);
-        }
-    }
+    Config { main, http: s.http }
 }
 
 /// `user NAME [GROUP]`: the user (and group) must exist, as nginx's getpwnam check.

@@ -1,22 +1,38 @@
 //! From directive tree to typed [`Config`]: the second half of loading. Every directive
-//! is checked against the [`schema`], its arguments are parsed, inheritance is resolved
+//! is checked against the [`schema`] (the union of the modules' tables), its row's
+//! setter parses its arguments into its module's slots, inheritance is resolved
 //! (http → server → location → nested location) and cross-references (`proxy_pass` to
 //! an `upstream`, `access_log` to a `log_format`) are checked.
+//!
+//! One file per nginx module, each with its table of [`command::Command`] rows beside
+//! its slots, merge and defaults: [`main_ctx`] (core, errlog, events), [`http_core`],
+//! [`static_files`] (root, alias, try_files, index), [`log`], [`headers`],
+//! [`rewrite`], [`proxy`], [`realip`], [`upstream`].
 //!
 //! Errors are collected, not returned at the first one: a user fixing a configuration
 //! sees every problem `-t` can find in one run.
 
 mod args;
+mod command;
+mod headers;
 mod http;
+mod http_core;
 mod layer;
 mod listen;
 mod location;
+mod log;
 mod main_ctx;
+mod proxy;
 mod proxy_pass;
 mod realip;
+mod rewrite;
 mod schema;
 mod server;
+mod static_files;
 mod upstream;
+
+#[cfg(test)]
+mod tests;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -26,8 +42,8 @@ use super::model::Config;
 use super::source::Span;
 use super::tree::Directive;
 
-pub use http::fallback_location_conf;
-pub use schema::Context;
+pub use command::Context;
+pub use layer::fallback_location_conf;
 
 /// What the builder needs to know about the world.
 #[derive(Debug, Clone)]
@@ -60,6 +76,8 @@ impl BuildOptions {
 pub struct Built {
     pub config: Config,
     pub warnings: Vec<ConfigWarning>,
+    /// Info-level notes for `-t`: directives accepted that have no effect in vestibule.
+    pub infos: Vec<ConfigWarning>,
 }
 
 /// Builds the typed configuration from the main context's directives.
@@ -67,6 +85,7 @@ pub fn build(directives: &[Directive], options: &BuildOptions) -> Result<Built, 
     let mut cx = Builder {
         errors: ConfigErrors::default(),
         warnings: Vec::new(),
+        infos: Vec::new(),
         captures: named_captures(directives),
         options: options.clone(),
     };
@@ -75,6 +94,7 @@ pub fn build(directives: &[Directive], options: &BuildOptions) -> Result<Built, 
         Ok(Built {
             config,
             warnings: cx.warnings,
+            infos: cx.infos,
         })
     } else {
         Err(cx.errors)
@@ -85,6 +105,7 @@ pub fn build(directives: &[Directive], options: &BuildOptions) -> Result<Built, 
 pub(crate) struct Builder {
     pub errors: ConfigErrors,
     pub warnings: Vec<ConfigWarning>,
+    pub infos: Vec<ConfigWarning>,
     /// Named captures of every regex in the configuration, so `$name` is known.
     pub captures: HashSet<String>,
     pub options: BuildOptions,
@@ -97,6 +118,14 @@ impl Builder {
 
     pub fn warn(&mut self, message: String, span: &Span) {
         self.warnings.push(ConfigWarning {
+            message,
+            span: Some(span.clone()),
+        });
+    }
+
+    /// An info-level note for `-t`, with the directive's place.
+    pub fn info(&mut self, message: String, span: &Span) {
+        self.infos.push(ConfigWarning {
             message,
             span: Some(span.clone()),
         });

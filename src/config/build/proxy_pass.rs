@@ -7,7 +7,7 @@ use std::net::ToSocketAddrs;
 use std::path::PathBuf;
 
 use super::args::arg;
-use super::schema::Context;
+use super::command::Context;
 use crate::config::error::ConfigErrorKind;
 use crate::config::model::{ProxyPass, ProxyTarget, UpstreamAddr};
 use crate::config::source::Span;

@@ -6,13 +6,13 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::command::Context;
 use super::layer::Layer;
-use super::listen::{default_listen, parse_listen};
+use super::listen::default_listen;
 use super::location::build_locations;
-use super::schema::Context;
 use super::Builder;
 use crate::config::error::ConfigErrorKind;
-use crate::config::model::{Listen, ListenAddr, LocationConf, Server, ServerName};
+use crate::config::model::{ListenAddr, LocationConf, Server, ServerName};
 use crate::config::tree::Directive;
 
 /// What a server block sees of the http level.
@@ -27,45 +27,13 @@ const DEFAULT_LARGE_CLIENT_HEADER_BUFFERS: (u32, u64) = (4, 8 << 10);
 const DEFAULT_CLIENT_HEADER_TIMEOUT: Duration = Duration::from_secs(60);
 
 pub fn build_server(d: &Directive, cx: &mut Builder, scope: &Scope<'_>) -> Server {
-    let children = d.block.as_deref().unwrap_or(&[]);
     let mut layer = Layer::default();
-    let mut listens: Vec<Listen> = Vec::new();
-    let mut names: Vec<ServerName> = Vec::new();
-    let mut location_blocks = Vec::new();
-    for inner in children {
-        if !cx.check(inner, Context::Server) {
-            continue;
-        }
-        match inner.name.as_str() {
-            "listen" => match parse_listen(inner) {
-                Ok(parsed) => {
-                    for p in parsed {
-                        if listens.iter().any(|l| l.addr == p.addr) {
-                            cx.error(
-                                ConfigErrorKind::DuplicateListen(p.addr.to_string()),
-                                &inner.span,
-                            );
-                        } else {
-                            listens.push(p);
-                        }
-                    }
-                }
-                Err(k) => cx.error(k, &inner.span),
-            },
-            "server_name" => {
-                for a in &inner.args {
-                    match parse_server_name(&a.value) {
-                        Ok(mut n) => names.append(&mut n),
-                        Err(k) => cx.error(k, &inner.span),
-                    }
-                }
-            }
-            "location" => location_blocks.push(inner),
-            _ => {
-                layer.apply(inner, cx, Context::Server);
-            }
-        }
+    for inner in d.block.as_deref().unwrap_or(&[]) {
+        layer.apply_checked(inner, cx, Context::Server);
     }
+    let location_blocks = std::mem::take(&mut layer.core.blocks);
+    let mut listens = std::mem::take(&mut layer.core.listens);
+    let mut names = std::mem::take(&mut layer.core.server_names);
     if listens.is_empty() {
         listens.push(default_listen(cx.options.is_root, &d.span));
     }
@@ -77,28 +45,29 @@ pub fn build_server(d: &Directive, cx: &mut Builder, scope: &Scope<'_>) -> Serve
     // setting, so locations do not inherit it.
     let return_ = conf.return_.take();
     let conf = Arc::new(conf);
-    let locations = build_locations(&location_blocks, cx, scope, &conf, None);
-    let h = scope.http_layer;
+    let blocks: Vec<&Directive> = location_blocks.iter().collect();
+    let locations = build_locations(&blocks, cx, scope, &conf, None);
+    let (c, h) = (&layer.core, &scope.http_layer.core);
     Server {
         listen: listens,
         server_names: names,
-        client_header_buffer_size: layer
+        client_header_buffer_size: c
             .client_header_buffer_size
             .or(h.client_header_buffer_size)
             .unwrap_or(DEFAULT_CLIENT_HEADER_BUFFER_SIZE),
-        large_client_header_buffers: layer
+        large_client_header_buffers: c
             .large_client_header_buffers
             .or(h.large_client_header_buffers)
             .unwrap_or(DEFAULT_LARGE_CLIENT_HEADER_BUFFERS),
-        client_header_timeout: layer
+        client_header_timeout: c
             .client_header_timeout
             .or(h.client_header_timeout)
             .unwrap_or(DEFAULT_CLIENT_HEADER_TIMEOUT),
-        underscores_in_headers: layer
+        underscores_in_headers: c
             .underscores_in_headers
             .or(h.underscores_in_headers)
             .unwrap_or(false),
-        ignore_invalid_headers: layer
+        ignore_invalid_headers: c
             .ignore_invalid_headers
             .or(h.ignore_invalid_headers)
             .unwrap_or(true),

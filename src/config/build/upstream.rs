@@ -1,11 +1,12 @@
-//! `upstream NAME { server ADDR [params]; keepalive N; least_conn; ... }`.
+//! `upstream NAME { server ADDR [params]; keepalive N; least_conn; ... }`: the
+//! upstream modules' tables, slots and defaults.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use super::args::{self, arg, set_once};
+use super::command::{b, d, dispatch, Arity::*, Command, Context, HTTP, UPS};
 use super::proxy_pass::{resolve_host, split_host_port};
-use super::schema::Context;
 use super::Builder;
 use crate::config::error::ConfigErrorKind;
 use crate::config::model::{
@@ -18,43 +19,74 @@ const DEFAULT_FAIL_TIMEOUT: Duration = Duration::from_secs(10);
 const DEFAULT_KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(60);
 const DEFAULT_KEEPALIVE_REQUESTS: u32 = 1000;
 
-pub fn build_upstream(d: &Directive, cx: &mut Builder) -> Upstream {
-    let mut servers = Vec::new();
-    let mut balance: Option<Balance> = None;
-    let mut keepalive = None;
-    let mut keepalive_timeout = None;
-    let mut keepalive_requests = None;
+/// The `upstream` groups defined in the http block.
+#[derive(Debug, Default)]
+pub struct Upstreams(pub Vec<Upstream>);
+
+/// The `upstream` block itself, in http (nginx's `ngx_http_upstream_module`).
+pub const HTTP_COMMANDS: &[Command<Upstreams>] =
+    &[b("upstream", HTTP, Exactly(1), |u, d, cx, _| {
+        let group = build_upstream(d, cx);
+        if u.0.iter().any(|o| o.name == group.name) {
+            cx.error(
+                ConfigErrorKind::DuplicateUpstream(arg(d, 0).to_string()),
+                &d.span,
+            );
+        } else {
+            u.0.push(group);
+        }
+    })];
+
+/// One group's slots, each `None` until a directive sets it.
+#[derive(Debug, Default)]
+pub struct UpstreamSlots {
+    servers: Vec<UpstreamServer>,
+    balance: Option<Balance>,
+    keepalive: Option<u32>,
+    keepalive_timeout: Option<Duration>,
+    keepalive_requests: Option<u32>,
+}
+
+/// Inside `upstream { }`: `server` (nginx's upstream module), `keepalive*`
+/// (`ngx_http_upstream_keepalive_module`) and `least_conn`.
+pub const COMMANDS: &[Command<UpstreamSlots>] = &[
+    d("server", UPS, AtLeast(1), |u, d, cx, _| match server(d) {
+        Ok(mut s) => u.servers.append(&mut s),
+        Err(k) => cx.error(k, &d.span),
+    }),
+    d("keepalive", UPS, Exactly(1), |u, d, cx, _| {
+        set_once(cx, d, &mut u.keepalive, args::number(d, 0))
+    }),
+    d("least_conn", UPS, Exactly(0), |u, d, cx, _| {
+        set_once(cx, d, &mut u.balance, Ok(Balance::LeastConn))
+    }),
+    d("keepalive_timeout", UPS, Exactly(1), |u, d, cx, _| {
+        set_once(cx, d, &mut u.keepalive_timeout, args::time(d, 0))
+    }),
+    d("keepalive_requests", UPS, Exactly(1), |u, d, cx, _| {
+        set_once(cx, d, &mut u.keepalive_requests, args::number(d, 0))
+    }),
+];
+
+fn build_upstream(d: &Directive, cx: &mut Builder) -> Upstream {
+    let mut s = UpstreamSlots::default();
     let errors_before = cx.errors.0.len();
     for inner in d.block.as_deref().unwrap_or(&[]) {
-        if !cx.check(inner, Context::Upstream) {
-            continue;
-        }
-        match inner.name.as_str() {
-            "server" => match server(inner) {
-                Ok(mut s) => servers.append(&mut s),
-                Err(k) => cx.error(k, &inner.span),
-            },
-            "keepalive" => set_once(cx, inner, &mut keepalive, args::number(inner, 0)),
-            "keepalive_timeout" => {
-                set_once(cx, inner, &mut keepalive_timeout, args::time(inner, 0))
-            }
-            "keepalive_requests" => {
-                set_once(cx, inner, &mut keepalive_requests, args::number(inner, 0))
-            }
-            "least_conn" => set_once(cx, inner, &mut balance, Ok(Balance::LeastConn)),
-            _ => {}
+        if cx.check(inner, Context::Upstream) {
+            let found = dispatch(COMMANDS, &mut s, inner, cx, Context::Upstream);
+            debug_assert!(found, "upstream directive {} has no row", inner.name);
         }
     }
-    if servers.is_empty() && cx.errors.0.len() == errors_before {
+    if s.servers.is_empty() && cx.errors.0.len() == errors_before {
         cx.error(ConfigErrorKind::NoServersInUpstream, &d.span);
     }
     Upstream {
         name: arg(d, 0).to_ascii_lowercase(),
-        servers,
-        balance: balance.unwrap_or(Balance::RoundRobin),
-        keepalive: keepalive.unwrap_or(DEFAULT_UPSTREAM_KEEPALIVE),
-        keepalive_timeout: keepalive_timeout.unwrap_or(DEFAULT_KEEPALIVE_TIMEOUT),
-        keepalive_requests: keepalive_requests.unwrap_or(DEFAULT_KEEPALIVE_REQUESTS),
+        servers: s.servers,
+        balance: s.balance.unwrap_or(Balance::RoundRobin),
+        keepalive: s.keepalive.unwrap_or(DEFAULT_UPSTREAM_KEEPALIVE),
+        keepalive_timeout: s.keepalive_timeout.unwrap_or(DEFAULT_KEEPALIVE_TIMEOUT),
+        keepalive_requests: s.keepalive_requests.unwrap_or(DEFAULT_KEEPALIVE_REQUESTS),
         span: d.span.clone(),
     }
 }

@@ -1,0 +1,330 @@
+//! nginx's `ngx_http_core_module`: the `server` and `location` blocks, `listen`,
+//! `server_name`, MIME types, connection and client-body settings, `error_page`, and
+//! the hash-table tuning directives that have no effect in vestibule. Its table, its
+//! slots at one level, and its merge (root, alias, `try_files` and `index` are in
+//! [`super::static_files`]).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::args::{self, arg, push, set_once, NoEffect};
+use super::command::{
+    b, d, Arity::*, Command, Context, HTTP, HTTP_SRV, HTTP_SRV_LOC, LOC, SRV, SRV_LOC,
+};
+use super::listen::parse_listen;
+use super::server::parse_server_name;
+use super::Builder;
+use crate::config::error::ConfigErrorKind;
+use crate::config::model::{
+    ErrorPage, ErrorPageOverwrite, ErrorPageTarget, Listen, LocationConf, MimeTypes, ServerName,
+};
+use crate::config::tree::Directive;
+
+/// The core module's settings written at one level (http, server or location), each
+/// `None` until a directive sets it; and what a level collects for its builder.
+#[derive(Debug, Default)]
+pub struct CoreConf {
+    /// `server` blocks (in http) or `location` blocks (in a server or location), in
+    /// order, built after the level's own settings.
+    pub blocks: Vec<Directive>,
+    pub listens: Vec<Listen>,
+    pub server_names: Vec<ServerName>,
+    pub internal: bool,
+    pub error_pages: Option<Vec<ErrorPage>>,
+    pub types: Option<MimeTypes>,
+    pub default_type: Option<String>,
+    pub sendfile: Option<bool>,
+    pub tcp_nopush: Option<bool>,
+    pub tcp_nodelay: Option<bool>,
+    pub keepalive_timeout: Option<(Duration, Option<Duration>)>,
+    pub keepalive_requests: Option<u32>,
+    pub client_max_body_size: Option<u64>,
+    pub client_body_buffer_size: Option<u64>,
+    pub client_body_timeout: Option<Duration>,
+    pub client_body_temp_path: Option<PathBuf>,
+    pub send_timeout: Option<Duration>,
+    pub server_tokens: Option<bool>,
+    pub absolute_redirect: Option<bool>,
+    // http and server levels only (read from the server, see `server.rs`)
+    pub client_header_buffer_size: Option<u64>,
+    pub large_client_header_buffers: Option<(u32, u64)>,
+    pub client_header_timeout: Option<Duration>,
+    pub underscores_in_headers: Option<bool>,
+    pub ignore_invalid_headers: Option<bool>,
+    pub no_effect: NoEffect,
+}
+
+pub const COMMANDS: &[Command<CoreConf>] = &[
+    b("server", HTTP, Exactly(0), |c, d, _, _| {
+        c.blocks.push(d.clone())
+    }),
+    b("location", SRV_LOC, Between(1, 2), |c, d, _, _| {
+        c.blocks.push(d.clone())
+    }),
+    d("listen", SRV, AtLeast(1), listen),
+    d("server_name", SRV, AtLeast(1), |c, d, cx, _| {
+        for a in &d.args {
+            match parse_server_name(&a.value) {
+                Ok(mut n) => c.server_names.append(&mut n),
+                Err(k) => cx.error(k, &d.span),
+            }
+        }
+    }),
+    d("internal", LOC, Exactly(0), |c, _, _, _| c.internal = true),
+    b("types", HTTP_SRV_LOC, Exactly(0), |c, d, cx, _| {
+        let types = c.types.get_or_insert_with(MimeTypes::default);
+        types_block(cx, d.block.as_deref().unwrap_or(&[]), types);
+    }),
+    d("default_type", HTTP_SRV_LOC, Exactly(1), |c, d, cx, _| {
+        set_once(cx, d, &mut c.default_type, Ok(arg(d, 0).to_string()))
+    }),
+    d("error_page", HTTP_SRV_LOC, AtLeast(2), |c, d, cx, _| {
+        let v = error_page(cx, d);
+        push(cx, d, &mut c.error_pages, v);
+    }),
+    d("sendfile", HTTP_SRV_LOC, Exactly(1), |c, d, cx, _| {
+        set_once(cx, d, &mut c.sendfile, args::flag(d))
+    }),
+    d("tcp_nopush", HTTP_SRV_LOC, Exactly(1), |c, d, cx, _| {
+        set_once(cx, d, &mut c.tcp_nopush, args::flag(d))
+    }),
+    d("tcp_nodelay", HTTP_SRV_LOC, Exactly(1), |c, d, cx, _| {
+        set_once(cx, d, &mut c.tcp_nodelay, args::flag(d))
+    }),
+    d(
+        "keepalive_timeout",
+        HTTP_SRV_LOC,
+        Between(1, 2),
+        |c, d, cx, _| {
+            let v = args::time(d, 0).and_then(|t| {
+                let header = match d.args.get(1) {
+                    Some(_) => Some(args::time(d, 1)?),
+                    None => None,
+                };
+                Ok((t, header))
+            });
+            set_once(cx, d, &mut c.keepalive_timeout, v);
+        },
+    ),
+    d(
+        "keepalive_requests",
+        HTTP_SRV_LOC,
+        Exactly(1),
+        |c, d, cx, _| set_once(cx, d, &mut c.keepalive_requests, args::number(d, 0)),
+    ),
+    d(
+        "client_max_body_size",
+        HTTP_SRV_LOC,
+        Exactly(1),
+        |c, d, cx, _| set_once(cx, d, &mut c.client_max_body_size, args::size(d, 0)),
+    ),
+    d(
+        "client_body_buffer_size",
+        HTTP_SRV_LOC,
+        Exactly(1),
+        |c, d, cx, _| set_once(cx, d, &mut c.client_body_buffer_size, args::size(d, 0)),
+    ),
+    d(
+        "client_header_buffer_size",
+        HTTP_SRV,
+        Exactly(1),
+        |c, d, cx, _| set_once(cx, d, &mut c.client_header_buffer_size, args::size(d, 0)),
+    ),
+    d(
+        "large_client_header_buffers",
+        HTTP_SRV,
+        Exactly(2),
+        |c, d, cx, _| {
+            let v = args::buffers(d);
+            set_once(cx, d, &mut c.large_client_header_buffers, v);
+        },
+    ),
+    d(
+        "client_header_timeout",
+        HTTP_SRV,
+        Exactly(1),
+        |c, d, cx, _| set_once(cx, d, &mut c.client_header_timeout, args::time(d, 0)),
+    ),
+    d(
+        "underscores_in_headers",
+        HTTP_SRV,
+        Exactly(1),
+        |c, d, cx, _| set_once(cx, d, &mut c.underscores_in_headers, args::flag(d)),
+    ),
+    d(
+        "ignore_invalid_headers",
+        HTTP_SRV,
+        Exactly(1),
+        |c, d, cx, _| set_once(cx, d, &mut c.ignore_invalid_headers, args::flag(d)),
+    ),
+    d(
+        "client_body_timeout",
+        HTTP_SRV_LOC,
+        Exactly(1),
+        |c, d, cx, _| set_once(cx, d, &mut c.client_body_timeout, args::time(d, 0)),
+    ),
+    d("send_timeout", HTTP_SRV_LOC, Exactly(1), |c, d, cx, _| {
+        set_once(cx, d, &mut c.send_timeout, args::time(d, 0))
+    }),
+    d(
+        "client_body_temp_path",
+        HTTP_SRV_LOC,
+        Between(1, 4),
+        |c, d, cx, _| {
+            let p = args::temp_path(cx, d);
+            set_once(cx, d, &mut c.client_body_temp_path, p)
+        },
+    ),
+    d("server_tokens", HTTP_SRV_LOC, Exactly(1), |c, d, cx, _| {
+        let v = match arg(d, 0) {
+            "build" => Err(ConfigErrorKind::Unsupported(
+                d.name.clone(),
+                "use on or off",
+            )),
+            _ => args::flag(d),
+        };
+        set_once(cx, d, &mut c.server_tokens, v)
+    }),
+    d(
+        "absolute_redirect",
+        HTTP_SRV_LOC,
+        Exactly(1),
+        |c, d, cx, _| set_once(cx, d, &mut c.absolute_redirect, args::flag(d)),
+    ),
+    // Hash table sizes: vestibule's tables size themselves.
+    d("types_hash_max_size", HTTP_SRV_LOC, Exactly(1), no_effect),
+    d(
+        "types_hash_bucket_size",
+        HTTP_SRV_LOC,
+        Exactly(1),
+        no_effect,
+    ),
+    d("server_names_hash_max_size", HTTP, Exactly(1), no_effect),
+    d("server_names_hash_bucket_size", HTTP, Exactly(1), no_effect),
+    d("variables_hash_max_size", HTTP, Exactly(1), no_effect),
+    d("variables_hash_bucket_size", HTTP, Exactly(1), no_effect),
+];
+
+fn no_effect(c: &mut CoreConf, d: &Directive, cx: &mut Builder, _: Context) {
+    c.no_effect.set(cx, d);
+}
+
+fn listen(c: &mut CoreConf, d: &Directive, cx: &mut Builder, _: Context) {
+    match parse_listen(d) {
+        Ok(parsed) => {
+            for p in parsed {
+                if c.listens.iter().any(|l| l.addr == p.addr) {
+                    cx.error(
+                        ConfigErrorKind::DuplicateListen(p.addr.to_string()),
+                        &d.span,
+                    );
+                } else {
+                    c.listens.push(p);
+                }
+            }
+        }
+        Err(k) => cx.error(k, &d.span),
+    }
+}
+
+impl CoreConf {
+    /// Merges this level's core settings over the parent's, into `conf`.
+    pub fn merge(&self, parent: &LocationConf, conf: &mut LocationConf) {
+        conf.error_pages = args::pick_vec(&self.error_pages, &parent.error_pages);
+        if let Some(t) = &self.types {
+            conf.types = std::sync::Arc::new(t.clone());
+        }
+        conf.default_type = self
+            .default_type
+            .clone()
+            .unwrap_or_else(|| parent.default_type.clone());
+        conf.sendfile = self.sendfile.unwrap_or(parent.sendfile);
+        conf.tcp_nopush = self.tcp_nopush.unwrap_or(parent.tcp_nopush);
+        conf.tcp_nodelay = self.tcp_nodelay.unwrap_or(parent.tcp_nodelay);
+        conf.keepalive_timeout = self
+            .keepalive_timeout
+            .map_or(parent.keepalive_timeout, |k| k.0);
+        conf.keepalive_header_timeout = self
+            .keepalive_timeout
+            .map_or(parent.keepalive_header_timeout, |k| k.1);
+        conf.keepalive_requests = self.keepalive_requests.unwrap_or(parent.keepalive_requests);
+        conf.client_max_body_size = self
+            .client_max_body_size
+            .unwrap_or(parent.client_max_body_size);
+        conf.client_body_buffer_size = self
+            .client_body_buffer_size
+            .unwrap_or(parent.client_body_buffer_size);
+        conf.client_body_timeout = self
+            .client_body_timeout
+            .unwrap_or(parent.client_body_timeout);
+        conf.client_body_temp_path = self
+            .client_body_temp_path
+            .clone()
+            .unwrap_or_else(|| parent.client_body_temp_path.clone());
+        conf.send_timeout = self.send_timeout.unwrap_or(parent.send_timeout);
+        conf.server_tokens = self.server_tokens.unwrap_or(parent.server_tokens);
+        conf.absolute_redirect = self.absolute_redirect.unwrap_or(parent.absolute_redirect);
+    }
+}
+
+fn error_page(cx: &Builder, d: &Directive) -> Result<ErrorPage, ConfigErrorKind> {
+    let n = d.args.len();
+    let target_arg = arg(d, n - 1);
+    let mut codes = Vec::new();
+    let mut overwrite = ErrorPageOverwrite::Keep;
+    for a in d.args.iter().take(n - 1) {
+        let v = a.value.as_str();
+        if let Some(code) = v.strip_prefix('=') {
+            overwrite = if code.is_empty() {
+                ErrorPageOverwrite::FromTarget
+            } else {
+                match code.parse::<u16>() {
+                    Ok(c) if c <= 999 => ErrorPageOverwrite::Code(c),
+                    _ => {
+                        return Err(ConfigErrorKind::InvalidValueIn {
+                            directive: d.name.clone(),
+                            value: v.to_string(),
+                        })
+                    }
+                }
+            };
+            continue;
+        }
+        match v.parse::<u16>() {
+            Ok(c) if (300..=599).contains(&c) && c != 499 => codes.push(c),
+            Ok(_) => return Err(ConfigErrorKind::InvalidErrorPageCode(v.to_string())),
+            Err(_) => {
+                return Err(ConfigErrorKind::InvalidValueIn {
+                    directive: d.name.clone(),
+                    value: v.to_string(),
+                })
+            }
+        }
+    }
+    if codes.is_empty() {
+        return Err(ConfigErrorKind::InvalidArgCount(d.name.clone()));
+    }
+    let target = if target_arg.starts_with('@') {
+        ErrorPageTarget::Named(target_arg.to_string())
+    } else {
+        ErrorPageTarget::Uri(args::template(cx, d, n - 1)?)
+    };
+    Ok(ErrorPage {
+        codes,
+        overwrite,
+        target,
+    })
+}
+
+fn types_block(cx: &mut Builder, directives: &[Directive], types: &mut MimeTypes) {
+    for d in directives {
+        if !cx.check(d, Context::Types) {
+            continue;
+        }
+        for ext in &d.args {
+            types
+                .by_extension
+                .insert(ext.value.to_ascii_lowercase(), d.name.clone());
+        }
+    }
+}
