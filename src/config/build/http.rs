@@ -37,7 +37,7 @@ pub fn build_http(directives: &[Directive], cx: &mut Builder) -> HttpConfig {
     let upstreams = std::mem::take(&mut layer.upstreams.0);
     let server_blocks = std::mem::take(&mut layer.core.blocks);
     let names: Vec<String> = upstreams.iter().map(|u| u.name.clone()).collect();
-    let scope = server::Scope {
+    let scope = super::Scope {
         http_layer: &layer,
         http_conf: &http_conf,
         upstream_names: &names,

@@ -12,7 +12,6 @@ use super::command::{
     b, d, Arity::*, Command, Context, HTTP, HTTP_SRV, HTTP_SRV_LOC, LOC, SRV, SRV_LOC,
 };
 use super::listen::parse_listen;
-use super::server::parse_server_name;
 use super::Builder;
 use crate::config::error::ConfigErrorKind;
 use crate::config::model::{
@@ -327,4 +326,50 @@ fn types_block(cx: &mut Builder, directives: &[Directive], types: &mut MimeTypes
                 .insert(ext.value.to_ascii_lowercase(), d.name.clone());
         }
     }
+}
+
+/// Classifies one `server_name` argument as nginx does.
+pub fn parse_server_name(raw: &str) -> Result<Vec<ServerName>, ConfigErrorKind> {
+    if let Some(re) = raw.strip_prefix('~') {
+        if re.is_empty() {
+            return Err(ConfigErrorKind::EmptyServerNameRegex);
+        }
+        // nginx matches case-insensitively when the pattern has an uppercase letter
+        // (the Host it is matched against is lowercased either way).
+        let caseless = re.bytes().any(|b| b.is_ascii_uppercase());
+        let regex = super::compile_regex(re, caseless)?;
+        return Ok(vec![ServerName::Regex {
+            regex,
+            source: re.to_string(),
+        }]);
+    }
+    let name = raw.to_ascii_lowercase();
+    let invalid = || ConfigErrorKind::InvalidServerName(raw.to_string());
+    if let Some(rest) = name.strip_prefix("*.") {
+        if rest.is_empty() || rest.contains('*') {
+            return Err(invalid());
+        }
+        return Ok(vec![ServerName::LeadingWildcard(format!(".{rest}"))]);
+    }
+    if let Some(rest) = name.strip_suffix(".*") {
+        if rest.is_empty() || rest.contains('*') {
+            return Err(invalid());
+        }
+        return Ok(vec![ServerName::TrailingWildcard(format!("{rest}."))]);
+    }
+    if name.contains('*') {
+        return Err(invalid());
+    }
+    if let Some(rest) = name.strip_prefix('.') {
+        if rest.is_empty() {
+            return Err(invalid());
+        }
+        return Ok(vec![
+            ServerName::Exact(rest.to_string()),
+            ServerName::LeadingWildcard(name.clone()),
+        ]);
+    }
+    Ok(vec![ServerName::Exact(
+        name.trim_end_matches('.').to_string(),
+    )])
 }

@@ -42,6 +42,13 @@ use super::model::Config;
 use super::source::Span;
 use super::tree::Directive;
 
+/// What a server block sees of the http level.
+pub(crate) struct Scope<'a> {
+    pub http_layer: &'a layer::Layer,
+    pub http_conf: &'a super::model::LocationConf,
+    pub upstream_names: &'a [String],
+}
+
 pub use command::Context;
 pub use layer::fallback_location_conf;
 

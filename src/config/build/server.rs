@@ -10,17 +10,10 @@ use super::command::Context;
 use super::layer::Layer;
 use super::listen::default_listen;
 use super::location::build_locations;
-use super::Builder;
+use super::{Builder, Scope};
 use crate::config::error::ConfigErrorKind;
-use crate::config::model::{ListenAddr, LocationConf, Server, ServerName};
+use crate::config::model::{ListenAddr, Server, ServerName};
 use crate::config::tree::Directive;
-
-/// What a server block sees of the http level.
-pub struct Scope<'a> {
-    pub http_layer: &'a Layer,
-    pub http_conf: &'a LocationConf,
-    pub upstream_names: &'a [String],
-}
 
 const DEFAULT_CLIENT_HEADER_BUFFER_SIZE: u64 = 1 << 10;
 const DEFAULT_LARGE_CLIENT_HEADER_BUFFERS: (u32, u64) = (4, 8 << 10);
@@ -76,52 +69,6 @@ pub fn build_server(d: &Directive, cx: &mut Builder, scope: &Scope<'_>) -> Serve
         locations,
         span: d.span.clone(),
     }
-}
-
-/// Classifies one `server_name` argument as nginx does.
-pub fn parse_server_name(raw: &str) -> Result<Vec<ServerName>, ConfigErrorKind> {
-    if let Some(re) = raw.strip_prefix('~') {
-        if re.is_empty() {
-            return Err(ConfigErrorKind::EmptyServerNameRegex);
-        }
-        // nginx matches case-insensitively when the pattern has an uppercase letter
-        // (the Host it is matched against is lowercased either way).
-        let caseless = re.bytes().any(|b| b.is_ascii_uppercase());
-        let regex = super::compile_regex(re, caseless)?;
-        return Ok(vec![ServerName::Regex {
-            regex,
-            source: re.to_string(),
-        }]);
-    }
-    let name = raw.to_ascii_lowercase();
-    let invalid = || ConfigErrorKind::InvalidServerName(raw.to_string());
-    if let Some(rest) = name.strip_prefix("*.") {
-        if rest.is_empty() || rest.contains('*') {
-            return Err(invalid());
-        }
-        return Ok(vec![ServerName::LeadingWildcard(format!(".{rest}"))]);
-    }
-    if let Some(rest) = name.strip_suffix(".*") {
-        if rest.is_empty() || rest.contains('*') {
-            return Err(invalid());
-        }
-        return Ok(vec![ServerName::TrailingWildcard(format!("{rest}."))]);
-    }
-    if name.contains('*') {
-        return Err(invalid());
-    }
-    if let Some(rest) = name.strip_prefix('.') {
-        if rest.is_empty() {
-            return Err(invalid());
-        }
-        return Ok(vec![
-            ServerName::Exact(rest.to_string()),
-            ServerName::LeadingWildcard(name.clone()),
-        ]);
-    }
-    Ok(vec![ServerName::Exact(
-        name.trim_end_matches('.').to_string(),
-    )])
 }
 
 /// Checks across servers: one `default_server` per address, and the same name on the

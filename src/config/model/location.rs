@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use regex::Regex;
 
-use super::http::MimeTypes;
+use super::mime_types::MimeTypes;
 use super::realip::RealIpConf;
 use super::upstream::UpstreamAddr;
 use crate::config::source::Span;

@@ -9,12 +9,11 @@
 mod http;
 mod location;
 mod main_conf;
+mod mime_types;
 mod realip;
 mod upstream;
 
-pub use http::{
-    HttpConfig, Listen, ListenAddr, LogEscape, LogFormat, MimeTypes, Server, ServerName,
-};
+pub use http::{HttpConfig, Listen, ListenAddr, LogEscape, LogFormat, Server, ServerName};
 pub use location::{
     AccessLog, DocRoot, ErrorPage, ErrorPageOverwrite, ErrorPageTarget, Expires, HeaderSetting,
     Location, LocationConf, LocationMatch, NextUpstream, ProxyConf, ProxyPass, ProxyRedirect,
@@ -23,6 +22,7 @@ pub use location::{
 pub use main_conf::{
     CpuAffinity, ErrorLog, LogLevel, LogTarget, MainConfig, UserSpec, WorkerProcesses,
 };
+pub use mime_types::MimeTypes;
 pub use realip::{parse_ip, Cidr, CidrError, RealIpConf, RealIpHeader, TrustedPeer};
 pub use upstream::{Balance, Upstream, UpstreamAddr, UpstreamServer, DEFAULT_UPSTREAM_KEEPALIVE};
 
