@@ -17,6 +17,7 @@ pub mod lexer;
 pub mod model;
 pub mod parser;
 pub mod read;
+pub mod replay;
 pub mod source;
 pub mod template;
 pub mod tree;
@@ -27,6 +28,7 @@ use std::path::PathBuf;
 
 pub use error::{ConfigError, ConfigErrorKind, ConfigErrors, ConfigWarning};
 pub use model::Config;
+pub use replay::Replay;
 pub use source::SourceFile;
 
 /// The prefix when no `-p` is given: nginx's compiled-in `--prefix` (Debian's nginx
@@ -67,6 +69,59 @@ pub struct Loaded {
 
 /// Reads, parses, builds and checks a configuration. Every error found is returned.
 pub fn load(options: &LoadOptions) -> Result<Loaded, ConfigErrors> {
+    load_recorded(options).map(|(loaded, _)| loaded)
+}
+
+/// [`load`], also returning the [`Replay`] of what was read: the exact texts a worker
+/// builds the same configuration from with [`load_replayed`].
+pub fn load_recorded(options: &LoadOptions) -> Result<(Loaded, Replay), ConfigErrors> {
+    let is_root = crate::sys::is_root();
+    let (read, globs, config, built_warnings, prefix) = read_and_build(options, None, is_root)?;
+    let mut found = built_warnings;
+    found.extend(warnings::check(&config, &prefix));
+    let files = read
+        .sources
+        .iter()
+        .filter_map(|s| match s.origin.as_ref() {
+            source::Origin::File(path) => Some((path.clone(), s.text.clone().into_bytes())),
+            _ => None,
+        })
+        .collect();
+    let replay = Replay {
+        is_root,
+        files,
+        globs,
+    };
+    let loaded = Loaded {
+        config,
+        sources: read.sources,
+        warnings: found,
+    };
+    Ok((loaded, replay))
+}
+
+/// Builds the configuration a master validated from its [`Replay`], opening no
+/// configuration file (a worker's in-place reload). Warnings were the master's to
+/// report and are not checked again.
+pub fn load_replayed(options: &LoadOptions, replay: &Replay) -> Result<Config, ConfigErrors> {
+    read_and_build(options, Some(replay), replay.is_root).map(|(_, _, config, _, _)| config)
+}
+
+/// What reading and building give: the texts, the globs' matches, the configuration,
+/// the builder's warnings and the prefix used.
+type ReadAndBuilt = (
+    read::ReadResult,
+    Vec<read::GlobMatches>,
+    Config,
+    Vec<ConfigWarning>,
+    PathBuf,
+);
+
+fn read_and_build(
+    options: &LoadOptions,
+    replay: Option<&Replay>,
+    is_root: bool,
+) -> Result<ReadAndBuilt, ConfigErrors> {
     let conf_dir = match options.main_file.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
         _ => PathBuf::from("."),
@@ -77,13 +132,13 @@ pub fn load(options: &LoadOptions) -> Result<Loaded, ConfigErrors> {
         command_line: options.directives.clone(),
         embedded_main_if_missing: options.embedded_if_missing,
     };
-    let read = read::read_config(&read_options)?;
+    let (read, globs) = read::read_config_replaying(&read_options, replay)?;
     let build_options = build::BuildOptions {
         prefix: options
             .prefix
             .clone()
             .unwrap_or_else(|| PathBuf::from(DEFAULT_PREFIX)),
-        is_root: crate::sys::is_root(),
+        is_root,
         default_error_log: options
             .error_log
             .clone()
@@ -93,13 +148,13 @@ pub fn load(options: &LoadOptions) -> Result<Loaded, ConfigErrors> {
         sort_by_place(&mut errors, &read.sources);
         errors
     })?;
-    let mut found = built.warnings;
-    found.extend(warnings::check(&built.config, &build_options.prefix));
-    Ok(Loaded {
-        config: built.config,
-        sources: read.sources,
-        warnings: found,
-    })
+    Ok((
+        read,
+        globs,
+        built.config,
+        built.warnings,
+        build_options.prefix,
+    ))
 }
 
 /// Orders errors as the files were read and by line within a file, so the user reads

@@ -332,7 +332,7 @@ impl Master {
         ));
         self.error_log
             .notice("signal 1 (SIGHUP) received, reconfiguring");
-        let loaded = match config::load(&self.options) {
+        let (loaded, replay) = match config::load_recorded(&self.options) {
             Ok(l) => l,
             Err(errors) => {
                 for e in errors.iter() {
@@ -353,7 +353,7 @@ impl Master {
         files::prepare(&loaded.config, &self.error_log);
         let n = worker_count(&loaded.config);
         if self.can_reload_in_place(&loaded.config, n) {
-            self.reload_in_place(loaded.config);
+            self.reload_in_place(loaded.config, &replay);
             return;
         }
         let sockets =
@@ -401,17 +401,24 @@ impl Master {
                 .all(|s| s.pid.is_some() && s.control.is_some())
     }
 
-    /// Tells every worker to load the configuration and swap it in; waits for each
-    /// answer. A worker that fails keeps its configuration and is named in the log.
-    fn reload_in_place(&mut self, config: Config) {
+    /// Sends every worker the texts this master validated (`replay`) to build and swap
+    /// in; waits for each answer. A worker that fails keeps its configuration and is
+    /// named in the log. Workers open no configuration file (worker/control.rs).
+    fn reload_in_place(&mut self, config: Config, replay: &config::Replay) {
         use std::io::{BufRead, BufReader, Write};
+        let payload = replay.encode();
+        let line = crate::worker::control::reload_line(payload.len());
         let mut failed = 0;
         for slot in &mut self.slots {
             let (Some(pid), Some(control)) = (slot.pid, slot.control.as_mut()) else {
                 continue;
             };
             let _ = control.set_read_timeout(Some(CONTROL_TIMEOUT));
-            let answer = control.write_all(b"reload\n").and_then(|()| {
+            let _ = control.set_write_timeout(Some(CONTROL_TIMEOUT));
+            let sent = control
+                .write_all(line.as_bytes())
+                .and_then(|()| control.write_all(&payload));
+            let answer = sent.and_then(|()| {
                 let mut line = String::new();
                 BufReader::new(&*control).read_line(&mut line)?;
                 Ok(line)
