@@ -29,3 +29,4 @@ pub mod static_files;
 pub mod sys;
 pub mod uri;
 pub mod worker;
+pub mod zone;
