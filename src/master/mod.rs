@@ -12,6 +12,10 @@
 //!
 //! Signals are blocked and taken with `sigtimedwait`, so there are no handlers and a
 //! forked child starts with default dispositions.
+//!
+//! The master makes the zones (src/zone/) before it forks, so every worker inherits
+//! them. A reload keeps each zone whose name and size are unchanged; when every zone
+//! is kept it can be applied in place, otherwise a new generation maps the new ones.
 
 mod activation;
 mod files;
@@ -26,6 +30,7 @@ use std::time::{Duration, Instant};
 use crate::config::model::{Config, LogLevel, WorkerProcesses};
 use crate::config::{self, LoadOptions};
 use crate::observe::ErrorLog;
+use crate::zone::{self, Zones};
 use notify::notify;
 use sockets::Sockets;
 
@@ -68,6 +73,8 @@ pub struct Master {
     config: Config,
     error_log: ErrorLog,
     sockets: Sockets,
+    /// The zones of the configuration in force, inherited by every worker forked.
+    zones: Zones,
     slots: Vec<Slot>,
     /// Workers of older generations, draining.
     old: Vec<i32>,
@@ -101,6 +108,17 @@ impl Master {
         let mut inherited = activation::inherited();
         let sockets = Sockets::for_config(&config, n, &mut Sockets::default(), &mut inherited)
             .map_err(|e| e.to_string())?;
+        let (mut inherited_zones, zone_errors) = zone::inherited();
+        for e in &zone_errors {
+            error_log.warn(&e.to_string());
+        }
+        let zones = Zones::for_specs(
+            &zone::specs(&config),
+            &Zones::default(),
+            &mut inherited_zones,
+        )
+        .map_err(|e| e.to_string())?;
+        zone::peer_fails::install(&zones);
         let set = process::master_sigset();
         // SAFETY: valid set pointer; the master has no other threads.
         unsafe { libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
@@ -109,6 +127,7 @@ impl Master {
             config,
             error_log,
             sockets,
+            zones,
             slots: Vec::new(),
             old: Vec::new(),
             generation: 1,
@@ -352,9 +371,30 @@ impl Master {
         }
         files::prepare(&loaded.config, &self.error_log);
         let n = worker_count(&loaded.config);
-        if self.can_reload_in_place(&loaded.config, n) {
+        let zones =
+            match Zones::for_specs(&zone::specs(&loaded.config), &self.zones, &mut Vec::new()) {
+                Ok(z) => z,
+                Err(e) => {
+                    self.error_log.log(LogLevel::Emerg, None, &e.to_string());
+                    self.error_log.log(
+                        LogLevel::Error,
+                        None,
+                        "reload failed; the running configuration is unchanged",
+                    );
+                    notify(&format!("READY=1\nSTATUS=reload failed; {}", self.status()));
+                    return;
+                }
+            };
+        // Running workers only have the zones they inherited: a new one needs a new
+        // generation.
+        let zones_kept = zones.same_as(&self.zones);
+        if zones_kept && self.can_reload_in_place(&loaded.config, n) {
             self.reload_in_place(loaded.config, &replay);
             return;
+        }
+        if !zones_kept {
+            self.error_log
+                .notice("the shared zones changed: starting new worker processes");
         }
         let sockets =
             match Sockets::for_config(&loaded.config, n, &mut self.sockets, &mut Vec::new()) {
@@ -371,6 +411,8 @@ impl Master {
                 }
             };
         self.sockets = sockets;
+        self.zones = zones;
+        zone::peer_fails::install(&self.zones);
         self.config = loaded.config;
         self.generation += 1;
         let previous: Vec<i32> = self.slots.drain(..).filter_map(|s| s.pid).collect();
