@@ -163,3 +163,70 @@ fn signal(pid: i32, sig: i32) {
     // SAFETY: kill(2) has no memory-safety preconditions; the pid is our child's.
     assert_eq!(unsafe { libc::kill(pid, sig) }, 0, "kill({pid}, {sig})");
 }
+
+/// Stops a process that is not the harness's child (a new master after USR2).
+struct KillOnDrop(i32);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        // SAFETY: kill(2) has no memory-safety preconditions.
+        unsafe { libc::kill(self.0, libc::SIGKILL) };
+    }
+}
+
+fn read_pid(path: &std::path::Path) -> i32 {
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|t| t.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// USR2 passes the zones' memfds to the new binary with the listeners: its workers
+/// find the failing server already down (2 attempts in all, not 2 more).
+#[test]
+fn a_usr2_upgrade_hands_the_zones_to_the_new_binary() {
+    let (bad, bad_attempts) = upstream(false);
+    let (good, _) = upstream(true);
+    let v = start(bad, good, Driver::Default);
+    spread(&v, 10);
+    assert_eq!(bad_attempts.load(Ordering::SeqCst), 2);
+    let pid_file = v.path("vestibule.pid");
+    let old_master = v.pid();
+    assert!(common::wait_until(Duration::from_secs(10), || read_pid(
+        &pid_file
+    )
+        == old_master));
+    signal(old_master, libc::SIGUSR2);
+    let mut new_master = 0;
+    assert!(
+        common::wait_until(Duration::from_secs(10), || {
+            new_master = read_pid(&pid_file);
+            new_master != 0 && new_master != old_master
+        }),
+        "the new master wrote its pid: {}",
+        v.error_log()
+    );
+    let _new_master = KillOnDrop(new_master);
+    let started_by_new = format!("{new_master}#{new_master}: start worker process");
+    assert!(
+        common::wait_until(Duration::from_secs(10), || v
+            .error_log()
+            .matches(&started_by_new)
+            .count()
+            == 2),
+        "the new master's workers started: {}",
+        v.error_log()
+    );
+    signal(old_master, libc::SIGWINCH);
+    signal(old_master, libc::SIGQUIT);
+    v.wait_for_error_line(&[&format!("{old_master}#{old_master}: exit")]);
+    let served = spread(&v, 10);
+    let log = v.error_log();
+    signal(new_master, libc::SIGTERM);
+    assert_eq!(
+        bad_attempts.load(Ordering::SeqCst),
+        2,
+        "the new binary's workers share the zone (answers per worker: {served:?}); log:\n{log}"
+    );
+    assert!(!log.contains("not a vestibule zone"), "{log}");
+}

@@ -304,7 +304,8 @@ impl Master {
         let pid_file = self.config.main.pid.clone();
         let oldbin = pid_file.with_extension("pid.oldbin");
         let _ = std::fs::rename(&pid_file, &oldbin);
-        match upgrade::exec_new_binary(&self.sockets.all()) {
+        let zone_fds: Vec<_> = self.zones.iter().map(|z| z.fd()).collect();
+        match upgrade::exec_new_binary(&self.sockets.all(), &zone_fds) {
             Ok(pid) => {
                 self.error_log.notice(&format!(
                     "signal 12 (SIGUSR2) received, new binary started as master process {pid}"
