@@ -63,65 +63,35 @@ pub struct LoadOptions {
 #[derive(Debug)]
 pub struct Loaded {
     pub config: Config,
+    /// Each `include` glob's matches, for a [`Replay`].
+    pub globs: Vec<read::GlobMatches>,
     pub sources: Vec<SourceFile>,
     pub warnings: Vec<ConfigWarning>,
 }
 
 /// Reads, parses, builds and checks a configuration. Every error found is returned.
 pub fn load(options: &LoadOptions) -> Result<Loaded, ConfigErrors> {
-    load_recorded(options).map(|(loaded, _)| loaded)
+    load_with(options, None)
 }
 
 /// [`load`], also returning the [`Replay`] of what was read: the exact texts a worker
 /// builds the same configuration from with [`load_replayed`].
 pub fn load_recorded(options: &LoadOptions) -> Result<(Loaded, Replay), ConfigErrors> {
     let is_root = crate::sys::is_root();
-    let (read, globs, config, built_warnings, prefix) = read_and_build(options, None, is_root)?;
-    let mut found = built_warnings;
-    found.extend(warnings::check(&config, &prefix));
-    let files = read
-        .sources
-        .iter()
-        .filter_map(|s| match s.origin.as_ref() {
-            source::Origin::File(path) => Some((path.clone(), s.text.clone().into_bytes())),
-            _ => None,
-        })
-        .collect();
-    let replay = Replay {
-        is_root,
-        files,
-        globs,
-    };
-    let loaded = Loaded {
-        config,
-        sources: read.sources,
-        warnings: found,
-    };
+    let loaded = load(options)?;
+    let replay = Replay::of(&loaded, is_root);
     Ok((loaded, replay))
 }
 
 /// Builds the configuration a master validated from its [`Replay`], opening no
-/// configuration file (a worker's in-place reload). Warnings were the master's to
-/// report and are not checked again.
+/// configuration file (a worker's in-place reload). Its warnings were the master's to
+/// report.
 pub fn load_replayed(options: &LoadOptions, replay: &Replay) -> Result<Config, ConfigErrors> {
-    read_and_build(options, Some(replay), replay.is_root).map(|(_, _, config, _, _)| config)
+    load_with(options, Some(replay)).map(|loaded| loaded.config)
 }
 
-/// What reading and building give: the texts, the globs' matches, the configuration,
-/// the builder's warnings and the prefix used.
-type ReadAndBuilt = (
-    read::ReadResult,
-    Vec<read::GlobMatches>,
-    Config,
-    Vec<ConfigWarning>,
-    PathBuf,
-);
-
-fn read_and_build(
-    options: &LoadOptions,
-    replay: Option<&Replay>,
-    is_root: bool,
-) -> Result<ReadAndBuilt, ConfigErrors> {
+/// [`load`], with files and globs from `replay` instead of the disk when given.
+fn load_with(options: &LoadOptions, replay: Option<&Replay>) -> Result<Loaded, ConfigErrors> {
     let conf_dir = match options.main_file.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
         _ => PathBuf::from("."),
@@ -132,13 +102,13 @@ fn read_and_build(
         command_line: options.directives.clone(),
         embedded_main_if_missing: options.embedded_if_missing,
     };
-    let (read, globs) = read::read_config_replaying(&read_options, replay)?;
+    let read = read::read_config_replaying(&read_options, replay)?;
     let build_options = build::BuildOptions {
         prefix: options
             .prefix
             .clone()
             .unwrap_or_else(|| PathBuf::from(DEFAULT_PREFIX)),
-        is_root,
+        is_root: replay.map_or_else(crate::sys::is_root, |r| r.is_root),
         default_error_log: options
             .error_log
             .clone()
@@ -148,13 +118,14 @@ fn read_and_build(
         sort_by_place(&mut errors, &read.sources);
         errors
     })?;
-    Ok((
-        read,
-        globs,
-        built.config,
-        built.warnings,
-        build_options.prefix,
-    ))
+    let mut found = built.warnings;
+    found.extend(warnings::check(&built.config, &build_options.prefix));
+    Ok(Loaded {
+        config: built.config,
+        globs: read.globs,
+        sources: read.sources,
+        warnings: found,
+    })
 }
 
 /// Orders errors as the files were read and by line within a file, so the user reads

@@ -70,6 +70,8 @@ pub struct ReadResult {
     pub directives: Vec<Directive>,
     /// Every text read, once each, in the order first read, verbatim (for `-T`).
     pub sources: Vec<SourceFile>,
+    /// Each `include` glob expanded, for a [`Replay`].
+    pub globs: Vec<GlobMatches>,
 }
 
 /// An `include` pattern as matched (the configuration directory joined) and the
@@ -79,16 +81,16 @@ pub type GlobMatches = (String, Vec<PathBuf>);
 /// Reads the `-g` directives, the main file and all its includes. Returns every open,
 /// include and syntax error found, in reading order.
 pub fn read_config(opts: &ReadOptions) -> Result<ReadResult, ConfigErrors> {
-    read_config_replaying(opts, None).map(|(read, _)| read)
+    read_config_replaying(opts, None)
 }
 
 /// [`read_config`], with every file read and every glob answered from `replay`
 /// instead of the disk when it is given (a worker building what the master
-/// validated). Also returns each glob's matches, for a later replay.
+/// validated).
 pub fn read_config_replaying(
     opts: &ReadOptions,
     replay: Option<&Replay>,
-) -> Result<(ReadResult, Vec<GlobMatches>), ConfigErrors> {
+) -> Result<ReadResult, ConfigErrors> {
     let mut reader = Reader {
         opts,
         sources: Vec::new(),
@@ -112,11 +114,11 @@ pub fn read_config_replaying(
     }
 
     if reader.errors.is_empty() {
-        let read = ReadResult {
+        Ok(ReadResult {
             directives,
             sources: reader.sources,
-        };
-        Ok((read, reader.globs))
+            globs: reader.globs,
+        })
     } else {
         Err(reader.errors)
     }

@@ -55,6 +55,25 @@ pub enum ReplayError {
 }
 
 impl Replay {
+    /// What `loaded` read from disk, for workers to build the same configuration.
+    pub fn of(loaded: &super::Loaded, is_root: bool) -> Replay {
+        let files = loaded
+            .sources
+            .iter()
+            .filter_map(|s| match s.origin.as_ref() {
+                super::source::Origin::File(path) => {
+                    Some((path.clone(), s.text.clone().into_bytes()))
+                }
+                _ => None,
+            })
+            .collect();
+        Replay {
+            is_root,
+            files,
+            globs: loaded.globs.clone(),
+        }
+    }
+
     /// The text of `path` as the master read it; `NotFound` for a path it did not read
     /// from disk (so a built-in fallback applies as it did for the master).
     pub fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
