@@ -64,7 +64,7 @@ pub struct LoadOptions {
 pub struct Loaded {
     pub config: Config,
     /// Each `include` glob's matches, for a [`Replay`].
-    pub globs: Vec<read::GlobMatches>,
+    pub globs: Vec<replay::GlobMatches>,
     pub sources: Vec<SourceFile>,
     pub warnings: Vec<ConfigWarning>,
 }
@@ -79,7 +79,19 @@ pub fn load(options: &LoadOptions) -> Result<Loaded, ConfigErrors> {
 pub fn load_recorded(options: &LoadOptions) -> Result<(Loaded, Replay), ConfigErrors> {
     let is_root = crate::sys::is_root();
     let loaded = load(options)?;
-    let replay = Replay::of(&loaded, is_root);
+    let files = loaded
+        .sources
+        .iter()
+        .filter_map(|s| match s.origin.as_ref() {
+            source::Origin::File(path) => Some((path.clone(), s.text.clone().into_bytes())),
+            _ => None,
+        })
+        .collect();
+    let replay = Replay {
+        is_root,
+        files,
+        globs: loaded.globs.clone(),
+    };
     Ok((loaded, replay))
 }
 

@@ -23,7 +23,7 @@ use std::sync::Arc;
 use super::builtin;
 use super::error::{ConfigError, ConfigErrorKind, ConfigErrors};
 use super::parser;
-use super::replay::Replay;
+use super::replay::{GlobMatches, Replay};
 use super::source::{Origin, SourceFile, Span};
 use super::tree::Directive;
 
@@ -73,10 +73,6 @@ pub struct ReadResult {
     /// Each `include` glob expanded, for a [`Replay`].
     pub globs: Vec<GlobMatches>,
 }
-
-/// An `include` pattern as matched (the configuration directory joined) and the
-/// regular files it matched, sorted.
-pub type GlobMatches = (String, Vec<PathBuf>);
 
 /// Reads the `-g` directives, the main file and all its includes. Returns every open,
 /// include and syntax error found, in reading order.

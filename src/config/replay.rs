@@ -38,8 +38,12 @@ pub struct Replay {
     /// Files read from disk, verbatim, in the order first read.
     pub files: Vec<(PathBuf, Vec<u8>)>,
     /// Each `include` pattern expanded, and its matches.
-    pub globs: Vec<super::read::GlobMatches>,
+    pub globs: Vec<GlobMatches>,
 }
+
+/// An `include` pattern as matched (the configuration directory joined) and the
+/// regular files it matched, sorted.
+pub type GlobMatches = (String, Vec<PathBuf>);
 
 /// Why bytes are not a replay.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -55,25 +59,6 @@ pub enum ReplayError {
 }
 
 impl Replay {
-    /// What `loaded` read from disk, for workers to build the same configuration.
-    pub fn of(loaded: &super::Loaded, is_root: bool) -> Replay {
-        let files = loaded
-            .sources
-            .iter()
-            .filter_map(|s| match s.origin.as_ref() {
-                super::source::Origin::File(path) => {
-                    Some((path.clone(), s.text.clone().into_bytes()))
-                }
-                _ => None,
-            })
-            .collect();
-        Replay {
-            is_root,
-            files,
-            globs: loaded.globs.clone(),
-        }
-    }
-
     /// The text of `path` as the master read it; `NotFound` for a path it did not read
     /// from disk (so a built-in fallback applies as it did for the master).
     pub fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
