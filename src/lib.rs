@@ -32,3 +32,4 @@ pub mod static_files;
 pub mod sys;
 pub mod uri;
 pub mod worker;
+pub mod zone;

@@ -861,3 +861,147 @@ fn without_user_a_root_master_serves_as_nobody() {
         std::panic::resume_unwind(panic);
     }
 }
+
+/// Serves `path` (a FIFO) to every reader that opens it, until dropped: the first
+/// reader gets `first`, every later one `later`. Counts the opens, so a test sees
+/// exactly who read a configuration file and what each got. Each text goes to one of
+/// `pids`, and the next is served only once none of them has the FIFO open any more,
+/// so one reader never gets two texts.
+struct FifoServer {
+    stop: Arc<AtomicBool>,
+    opens: Arc<AtomicUsize>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl FifoServer {
+    fn start(path: &std::path::Path, pids: Vec<i32>, first: &str, later: &str) -> FifoServer {
+        use std::os::unix::ffi::OsStrExt;
+        let c_path = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o644) }, 0);
+        let stop = Arc::new(AtomicBool::new(false));
+        let opens = Arc::new(AtomicUsize::new(0));
+        let (first, later) = (first.to_owned(), later.to_owned());
+        let fifo = path.to_path_buf();
+        let thread = {
+            let (stop, opens) = (Arc::clone(&stop), Arc::clone(&opens));
+            std::thread::spawn(move || {
+                let deadline = Instant::now() + Duration::from_secs(60);
+                while !stop.load(Ordering::SeqCst) && Instant::now() < deadline {
+                    // Non-blocking: succeeds only while a reader has the FIFO open.
+                    // SAFETY: a valid path; the descriptor is owned below.
+                    let fd =
+                        unsafe { libc::open(c_path.as_ptr(), libc::O_WRONLY | libc::O_NONBLOCK) };
+                    if fd < 0 {
+                        std::thread::sleep(Duration::from_millis(1));
+                        continue;
+                    }
+                    let n = opens.fetch_add(1, Ordering::SeqCst);
+                    // SAFETY: fd is a descriptor we just opened and own.
+                    let mut file = unsafe {
+                        use std::os::fd::FromRawFd;
+                        std::fs::File::from_raw_fd(fd)
+                    };
+                    // SAFETY: clearing O_NONBLOCK on our own descriptor.
+                    unsafe { libc::fcntl(fd, libc::F_SETFL, 0) };
+                    let text = if n == 0 { &first } else { &later };
+                    let _ = std::io::Write::write_all(&mut file, text.as_bytes());
+                    // The reader's open returns once a writer is there; while this end
+                    // stays open it cannot see the end of the text, so it is still
+                    // holding the FIFO when looked for.
+                    let held = common::wait_until(Duration::from_secs(10), || {
+                        pids.iter().any(|pid| holds_open(*pid, &fifo))
+                    });
+                    assert!(held, "no known process opened {}", fifo.display());
+                    drop(file);
+                    let gone = common::wait_until(Duration::from_secs(10), || {
+                        !pids.iter().any(|pid| holds_open(*pid, &fifo))
+                    });
+                    assert!(gone, "a reader kept {} open", fifo.display());
+                }
+            })
+        };
+        FifoServer {
+            stop,
+            opens,
+            thread: Some(thread),
+        }
+    }
+}
+
+/// Whether process `pid` has `path` open (any thread).
+fn holds_open(pid: i32, path: &std::path::Path) -> bool {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|fds| {
+            fds.filter_map(Result::ok)
+                .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|target| target == path))
+        })
+        .unwrap_or(false)
+}
+
+impl Drop for FifoServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// The race of issue 17: a file edited between the master's check and the workers'
+/// swap. The included file is a FIFO the test serves: whoever opens it after the
+/// master has read it gets a different text. Every worker must run the text the
+/// master validated, and nobody but the master may open the file: the workers build
+/// from the bytes the master sent them (a worker re-reading the file would get "C").
+#[test]
+fn workers_run_the_configuration_the_master_validated_not_a_later_edit() {
+    let v = Vestibule::start_with_main(
+        "worker_processes 2; events { worker_connections 64; }",
+        "server { listen 127.0.0.1:@PORT@; add_header X-Pid $pid;
+            include @DIR@/inc/*.conf;
+            location / { return 200 \"A\"; } }",
+        "",
+        common::Driver::Default,
+    );
+    let workers = worker_pids(&v);
+    assert_eq!(workers.len(), 2);
+    std::fs::create_dir(v.path("inc")).unwrap();
+    let fifo = FifoServer::start(
+        &v.path("inc/v.conf"),
+        [v.pid()]
+            .into_iter()
+            .chain(workers.iter().copied())
+            .collect(),
+        "location /v { return 200 \"B\"; }",
+        "location /v { return 200 \"C\"; }",
+    );
+    signal(v.pid(), libc::SIGHUP);
+    v.wait_for_error_line(&["reloaded in place by 2 of 2"]);
+    let mut seen = std::collections::BTreeMap::new();
+    for _ in 0..400 {
+        let r = v.get("/v", "x");
+        let pid: i32 = r.header("x-pid").unwrap().parse().unwrap();
+        *seen.entry((pid, r.text())).or_insert(0) += 1;
+        if workers
+            .iter()
+            .all(|w| seen.contains_key(&(*w, "B".to_owned())))
+        {
+            break;
+        }
+    }
+    assert!(
+        seen.keys().all(|(_, text)| text == "B"),
+        "every answer from the validated text: {seen:?}"
+    );
+    assert!(
+        workers
+            .iter()
+            .all(|w| seen.contains_key(&(*w, "B".to_owned()))),
+        "both workers answered: {seen:?}"
+    );
+    assert_eq!(
+        fifo.opens.load(Ordering::SeqCst),
+        1,
+        "only the master opened the configuration file"
+    );
+}

@@ -17,6 +17,7 @@ pub mod lexer;
 pub mod model;
 pub mod parser;
 pub mod read;
+pub mod replay;
 pub mod source;
 pub mod template;
 pub mod tree;
@@ -27,6 +28,7 @@ use std::path::PathBuf;
 
 pub use error::{ConfigError, ConfigErrorKind, ConfigErrors, ConfigWarning};
 pub use model::Config;
+pub use replay::Replay;
 pub use source::SourceFile;
 
 /// The prefix when no `-p` is given: nginx's compiled-in `--prefix` (Debian's nginx
@@ -61,6 +63,8 @@ pub struct LoadOptions {
 #[derive(Debug)]
 pub struct Loaded {
     pub config: Config,
+    /// Each `include` glob's matches, for a [`Replay`].
+    pub globs: Vec<replay::GlobMatches>,
     pub sources: Vec<SourceFile>,
     pub warnings: Vec<ConfigWarning>,
     /// Info-level notes `-t` prints: directives accepted that have no effect in
@@ -70,6 +74,39 @@ pub struct Loaded {
 
 /// Reads, parses, builds and checks a configuration. Every error found is returned.
 pub fn load(options: &LoadOptions) -> Result<Loaded, ConfigErrors> {
+    load_with(options, None)
+}
+
+/// [`load`], also returning the [`Replay`] of what was read: the exact texts a worker
+/// builds the same configuration from with [`load_replayed`].
+pub fn load_recorded(options: &LoadOptions) -> Result<(Loaded, Replay), ConfigErrors> {
+    let is_root = crate::sys::is_root();
+    let loaded = load(options)?;
+    let files = loaded
+        .sources
+        .iter()
+        .filter_map(|s| match s.origin.as_ref() {
+            source::Origin::File(path) => Some((path.clone(), s.text.clone().into_bytes())),
+            _ => None,
+        })
+        .collect();
+    let replay = Replay {
+        is_root,
+        files,
+        globs: loaded.globs.clone(),
+    };
+    Ok((loaded, replay))
+}
+
+/// Builds the configuration a master validated from its [`Replay`], opening no
+/// configuration file (a worker's in-place reload). Its warnings were the master's to
+/// report.
+pub fn load_replayed(options: &LoadOptions, replay: &Replay) -> Result<Config, ConfigErrors> {
+    load_with(options, Some(replay)).map(|loaded| loaded.config)
+}
+
+/// [`load`], with files and globs from `replay` instead of the disk when given.
+fn load_with(options: &LoadOptions, replay: Option<&Replay>) -> Result<Loaded, ConfigErrors> {
     let conf_dir = match options.main_file.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
         _ => PathBuf::from("."),
@@ -80,13 +117,13 @@ pub fn load(options: &LoadOptions) -> Result<Loaded, ConfigErrors> {
         command_line: options.directives.clone(),
         embedded_main_if_missing: options.embedded_if_missing,
     };
-    let read = read::read_config(&read_options)?;
+    let read = read::read_config_replaying(&read_options, replay)?;
     let build_options = build::BuildOptions {
         prefix: options
             .prefix
             .clone()
             .unwrap_or_else(|| PathBuf::from(DEFAULT_PREFIX)),
-        is_root: crate::sys::is_root(),
+        is_root: replay.map_or_else(crate::sys::is_root, |r| r.is_root),
         default_error_log: options
             .error_log
             .clone()
@@ -102,6 +139,7 @@ pub fn load(options: &LoadOptions) -> Result<Loaded, ConfigErrors> {
     infos.sort_by_key(|i| place(i.span.as_ref(), &read.sources));
     Ok(Loaded {
         config: built.config,
+        globs: read.globs,
         sources: read.sources,
         warnings: found,
         infos,

@@ -23,6 +23,7 @@ use std::sync::Arc;
 use super::builtin;
 use super::error::{ConfigError, ConfigErrorKind, ConfigErrors};
 use super::parser;
+use super::replay::{GlobMatches, Replay};
 use super::source::{Origin, SourceFile, Span};
 use super::tree::Directive;
 use crate::sys::strerror;
@@ -70,15 +71,29 @@ pub struct ReadResult {
     pub directives: Vec<Directive>,
     /// Every text read, once each, in the order first read, verbatim (for `-T`).
     pub sources: Vec<SourceFile>,
+    /// Each `include` glob expanded, for a [`Replay`].
+    pub globs: Vec<GlobMatches>,
 }
 
 /// Reads the `-g` directives, the main file and all its includes. Returns every open,
 /// include and syntax error found, in reading order.
 pub fn read_config(opts: &ReadOptions) -> Result<ReadResult, ConfigErrors> {
+    read_config_replaying(opts, None)
+}
+
+/// [`read_config`], with every file read and every glob answered from `replay`
+/// instead of the disk when it is given (a worker building what the master
+/// validated).
+pub fn read_config_replaying(
+    opts: &ReadOptions,
+    replay: Option<&Replay>,
+) -> Result<ReadResult, ConfigErrors> {
     let mut reader = Reader {
         opts,
         sources: Vec::new(),
         errors: ConfigErrors::default(),
+        replay,
+        globs: Vec::new(),
     };
     let mut directives = Vec::new();
 
@@ -99,6 +114,7 @@ pub fn read_config(opts: &ReadOptions) -> Result<ReadResult, ConfigErrors> {
         Ok(ReadResult {
             directives,
             sources: reader.sources,
+            globs: reader.globs,
         })
     } else {
         Err(reader.errors)
@@ -110,6 +126,10 @@ struct Reader<'a> {
     opts: &'a ReadOptions,
     sources: Vec<SourceFile>,
     errors: ConfigErrors,
+    /// Where files and globs come from when not from the disk.
+    replay: Option<&'a Replay>,
+    /// Each glob expanded.
+    globs: Vec<GlobMatches>,
 }
 
 impl Reader<'_> {
@@ -215,6 +235,16 @@ impl Reader<'_> {
             pattern: shown.display().to_string(),
             reason,
         };
+        if let Some(replay) = self.replay {
+            return match replay.glob(&full) {
+                Some(files) => files.to_vec(),
+                None => {
+                    let reason = "not expanded by the master".to_owned();
+                    self.errors.push(glob_error(reason), span);
+                    Vec::new()
+                }
+            };
+        }
         let entries = match glob::glob_with(&full, options) {
             Ok(entries) => entries,
             Err(e) => {
@@ -231,6 +261,7 @@ impl Reader<'_> {
             }
         }
         files.sort();
+        self.globs.push((full, files.clone()));
         files
     }
 
@@ -253,7 +284,11 @@ impl Reader<'_> {
             return Some((Arc::clone(&seen.origin), seen.text.clone()));
         }
 
-        let (origin, text) = match fs::read(path) {
+        let read = match self.replay {
+            Some(replay) => replay.read(path),
+            None => fs::read(path),
+        };
+        let (origin, text) = match read {
             Ok(bytes) => match String::from_utf8(bytes) {
                 Ok(text) => (on_disk, text),
                 Err(e) => {

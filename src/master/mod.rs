@@ -12,6 +12,10 @@
 //!
 //! Signals are blocked and taken with `sigtimedwait`, so there are no handlers and a
 //! forked child starts with default dispositions.
+//!
+//! The master makes the zones (src/zone/) before it forks, so every worker inherits
+//! them. A reload keeps each zone whose name and size are unchanged; when every zone
+//! is kept it can be applied in place, otherwise a new generation maps the new ones.
 
 mod activation;
 mod files;
@@ -26,6 +30,7 @@ use std::time::{Duration, Instant};
 use crate::config::model::{Config, LogLevel, WorkerProcesses};
 use crate::config::{self, LoadOptions};
 use crate::observe::ErrorLog;
+use crate::zone::{self, Zones};
 use notify::notify;
 use sockets::Sockets;
 
@@ -68,6 +73,8 @@ pub struct Master {
     config: Config,
     error_log: ErrorLog,
     sockets: Sockets,
+    /// The zones of the configuration in force, inherited by every worker forked.
+    zones: Zones,
     slots: Vec<Slot>,
     /// Workers of older generations, draining.
     old: Vec<i32>,
@@ -101,6 +108,17 @@ impl Master {
         let mut inherited = activation::inherited();
         let sockets = Sockets::for_config(&config, n, &mut Sockets::default(), &mut inherited)
             .map_err(|e| e.to_string())?;
+        let (mut inherited_zones, zone_errors) = zone::inherited();
+        for e in &zone_errors {
+            error_log.warn(&e.to_string());
+        }
+        let zones = Zones::for_specs(
+            &zone::specs(&config),
+            &Zones::default(),
+            &mut inherited_zones,
+        )
+        .map_err(|e| e.to_string())?;
+        zone::peer_fails::install(&zones);
         let set = process::master_sigset();
         // SAFETY: valid set pointer; the master has no other threads.
         unsafe { libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
@@ -109,6 +127,7 @@ impl Master {
             config,
             error_log,
             sockets,
+            zones,
             slots: Vec::new(),
             old: Vec::new(),
             generation: 1,
@@ -285,7 +304,8 @@ impl Master {
         let pid_file = self.config.main.pid.clone();
         let oldbin = pid_file.with_extension("pid.oldbin");
         let _ = std::fs::rename(&pid_file, &oldbin);
-        match upgrade::exec_new_binary(&self.sockets.all()) {
+        let zone_fds: Vec<_> = self.zones.iter().map(|z| z.fd()).collect();
+        match upgrade::exec_new_binary(&self.sockets.all(), &zone_fds) {
             Ok(pid) => {
                 self.error_log.notice(&format!(
                     "signal 12 (SIGUSR2) received, new binary started as master process {pid}"
@@ -332,7 +352,7 @@ impl Master {
         ));
         self.error_log
             .notice("signal 1 (SIGHUP) received, reconfiguring");
-        let loaded = match config::load(&self.options) {
+        let (loaded, replay) = match config::load_recorded(&self.options) {
             Ok(l) => l,
             Err(errors) => {
                 for e in errors.iter() {
@@ -352,9 +372,30 @@ impl Master {
         }
         files::prepare(&loaded.config, &self.error_log);
         let n = worker_count(&loaded.config);
-        if self.can_reload_in_place(&loaded.config, n) {
-            self.reload_in_place(loaded.config);
+        let zones =
+            match Zones::for_specs(&zone::specs(&loaded.config), &self.zones, &mut Vec::new()) {
+                Ok(z) => z,
+                Err(e) => {
+                    self.error_log.log(LogLevel::Emerg, None, &e.to_string());
+                    self.error_log.log(
+                        LogLevel::Error,
+                        None,
+                        "reload failed; the running configuration is unchanged",
+                    );
+                    notify(&format!("READY=1\nSTATUS=reload failed; {}", self.status()));
+                    return;
+                }
+            };
+        // Running workers only have the zones they inherited: a new one needs a new
+        // generation.
+        let zones_kept = zones.same_as(&self.zones);
+        if zones_kept && self.can_reload_in_place(&loaded.config, n) {
+            self.reload_in_place(loaded.config, &replay);
             return;
+        }
+        if !zones_kept {
+            self.error_log
+                .notice("the shared zones changed: starting new worker processes");
         }
         let sockets =
             match Sockets::for_config(&loaded.config, n, &mut self.sockets, &mut Vec::new()) {
@@ -371,6 +412,8 @@ impl Master {
                 }
             };
         self.sockets = sockets;
+        self.zones = zones;
+        zone::peer_fails::install(&self.zones);
         self.config = loaded.config;
         self.generation += 1;
         let previous: Vec<i32> = self.slots.drain(..).filter_map(|s| s.pid).collect();
@@ -401,17 +444,24 @@ impl Master {
                 .all(|s| s.pid.is_some() && s.control.is_some())
     }
 
-    /// Tells every worker to load the configuration and swap it in; waits for each
-    /// answer. A worker that fails keeps its configuration and is named in the log.
-    fn reload_in_place(&mut self, config: Config) {
+    /// Sends every worker the texts this master validated (`replay`) to build and swap
+    /// in; waits for each answer. A worker that fails keeps its configuration and is
+    /// named in the log. Workers open no configuration file (worker/control.rs).
+    fn reload_in_place(&mut self, config: Config, replay: &config::Replay) {
         use std::io::{BufRead, BufReader, Write};
+        let payload = replay.encode();
+        let line = crate::worker::control::reload_line(payload.len());
         let mut failed = 0;
         for slot in &mut self.slots {
             let (Some(pid), Some(control)) = (slot.pid, slot.control.as_mut()) else {
                 continue;
             };
             let _ = control.set_read_timeout(Some(CONTROL_TIMEOUT));
-            let answer = control.write_all(b"reload\n").and_then(|()| {
+            let _ = control.set_write_timeout(Some(CONTROL_TIMEOUT));
+            let sent = control
+                .write_all(line.as_bytes())
+                .and_then(|()| control.write_all(&payload));
+            let answer = sent.and_then(|()| {
                 let mut line = String::new();
                 BufReader::new(&*control).read_line(&mut line)?;
                 Ok(line)

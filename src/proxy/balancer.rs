@@ -4,10 +4,111 @@
 //! server is available. Time is passed in, so every rule is a plain unit test; it is
 //! the coarse monotonic clock's ([`crate::sys::coarse_monotonic`]), as `fail_timeout`
 //! is counted in seconds.
+//!
+//! The failure counts are the whole server's, not the worker's: each server's window
+//! lives in a row of the upstream zone ([`crate::zone::peer_fails`]) that every worker
+//! reads and writes with atomics, as nginx keeps them in shared memory with `zone`.
+//! Weights and requests in flight stay per worker. Without an installed zone (unit
+//! tests) a balancer keeps its own counts.
 
 use std::time::Duration;
 
 use crate::config::model::{Balance, Upstream, UpstreamAddr};
+use crate::zone::peer_fails::{self, Field, SharedRow};
+
+/// A server's failure window (nginx's `fails`, `accessed`, `checked`), times as
+/// coarse monotonic milliseconds plus one (0: never).
+#[derive(Debug, Clone)]
+enum FailState {
+    /// This balancer's own (no zone installed).
+    Local {
+        fails: u64,
+        failed_at: u64,
+        checked: u64,
+    },
+    /// The server's row in the upstream zone, shared by every worker.
+    Shared(SharedRow),
+}
+
+impl FailState {
+    /// The row for `key` in the installed zone, or a local window.
+    fn for_key(key: &str) -> FailState {
+        let now = stamp(crate::sys::coarse_monotonic());
+        peer_fails::installed()
+            .and_then(|table| table.row(key, now))
+            .map_or(
+                FailState::Local {
+                    fails: 0,
+                    failed_at: 0,
+                    checked: 0,
+                },
+                FailState::Shared,
+            )
+    }
+
+    fn get(&self, field: Field) -> u64 {
+        match self {
+            FailState::Local {
+                fails,
+                failed_at,
+                checked,
+            } => match field {
+                Field::Fails => *fails,
+                Field::FailedAt => *failed_at,
+                Field::Checked => *checked,
+            },
+            FailState::Shared(row) => row.get(field),
+        }
+    }
+
+    fn set(&mut self, field: Field, value: u64) {
+        match self {
+            FailState::Local {
+                fails,
+                failed_at,
+                checked,
+            } => match field {
+                Field::Fails => *fails = value,
+                Field::FailedAt => *failed_at = value,
+                Field::Checked => *checked = value,
+            },
+            FailState::Shared(row) => row.set(field, value),
+        }
+    }
+
+    fn add_failure(&mut self, now: u64) {
+        match self {
+            FailState::Local { fails, .. } => *fails = fails.saturating_add(1),
+            FailState::Shared(row) => row.increment(Field::Fails),
+        }
+        self.set(Field::FailedAt, now);
+        self.set(Field::Checked, now);
+    }
+
+    /// Moves `checked` from `current` to `now` unless another worker moved it first.
+    fn open_window(&mut self, current: u64, now: u64) {
+        match self {
+            FailState::Local { checked, .. } => *checked = now,
+            FailState::Shared(row) => {
+                row.replace(Field::Checked, current, now);
+            }
+        }
+    }
+}
+
+/// A coarse monotonic time as a zone word: milliseconds plus one.
+fn stamp(t: Duration) -> u64 {
+    u64::try_from(t.as_millis())
+        .unwrap_or(u64::MAX - 1)
+        .saturating_add(1)
+}
+
+/// Whether the window that started at `checked` (a [`stamp`], 0 for none) is still
+/// open at `now`.
+fn within(checked: u64, now: Duration, timeout: Duration) -> bool {
+    let timeout = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
+    checked != 0 && stamp(now).saturating_sub(checked) <= timeout
+}
 
 /// One upstream server's state in this worker.
 #[derive(Debug, Clone)]
@@ -20,13 +121,10 @@ pub struct PeerState {
     current_weight: i64,
     max_fails: u32,
     fail_timeout: Duration,
-    fails: u32,
-    /// When the last failure was recorded, on the coarse monotonic clock (nginx's
-    /// `accessed`).
-    failed_at: Option<Duration>,
-    /// When the failure window last started: the last failure, or the first pick
-    /// after `fail_timeout` had passed since (nginx's `checked`).
-    checked: Option<Duration>,
+    /// The failures counted; when the last was (nginx's `accessed`); when the window
+    /// last started: the last failure, or the first pick after `fail_timeout` had
+    /// passed since (nginx's `checked`).
+    fail: FailState,
     backup: bool,
     down: bool,
     /// Requests in flight (for `least_conn`).
@@ -57,9 +155,7 @@ impl Peers {
                 current_weight: 0,
                 max_fails: s.max_fails,
                 fail_timeout: s.fail_timeout,
-                fails: 0,
-                failed_at: None,
-                checked: None,
+                fail: FailState::for_key(&format!("upstream {}|{}", u.name, s.addr)),
                 backup: s.backup,
                 down: s.down,
                 active: 0,
@@ -81,9 +177,9 @@ impl Peers {
                 current_weight: 0,
                 max_fails: IMPLICIT_MAX_FAILS,
                 fail_timeout: IMPLICIT_FAIL_TIMEOUT,
-                fails: 0,
-                failed_at: None,
-                checked: None,
+                // Keyed by address: every `proxy_pass` to it shares the count, as
+                // nginx's implicit upstreams are shared by host and port.
+                fail: FailState::for_key(&a.to_string()),
                 backup: false,
                 down: false,
                 active: 0,
@@ -108,9 +204,8 @@ impl Peers {
             return true;
         }
         !(p.max_fails > 0
-            && p.fails >= p.max_fails
-            && p.checked
-                .is_some_and(|c| now.saturating_sub(c) <= p.fail_timeout))
+            && p.fail.get(Field::Fails) >= u64::from(p.max_fails)
+            && within(p.fail.get(Field::Checked), now, p.fail_timeout))
     }
 
     /// Picks a server not in `tried`. Primary servers first; backups only when no
@@ -125,10 +220,9 @@ impl Peers {
         // The first pick after `fail_timeout` opens a new window: a success from here
         // on clears the failures (see `succeeded`).
         let p = &mut self.peers[chosen];
-        if p.checked
-            .is_some_and(|c| now.saturating_sub(c) > p.fail_timeout)
-        {
-            p.checked = Some(now);
+        let checked = p.fail.get(Field::Checked);
+        if checked != 0 && !within(checked, now, p.fail_timeout) {
+            p.fail.open_window(checked, stamp(now));
         }
         Some(chosen)
     }
@@ -190,9 +284,7 @@ impl Peers {
     /// Records a failure (`proxy_next_upstream` conditions count as failures).
     pub fn failed(&mut self, i: usize, now: Duration) {
         if let Some(p) = self.peers.get_mut(i) {
-            p.fails = p.fails.saturating_add(1);
-            p.failed_at = Some(now);
-            p.checked = Some(now);
+            p.fail.add_failure(stamp(now));
         }
     }
 
@@ -201,8 +293,8 @@ impl Peers {
     /// after `fail_timeout` had passed since the last failure clears the count.
     pub fn succeeded(&mut self, i: usize) {
         if let Some(p) = self.peers.get_mut(i) {
-            if p.checked > p.failed_at {
-                p.fails = 0;
+            if p.fail.get(Field::Checked) > p.fail.get(Field::FailedAt) {
+                p.fail.set(Field::Fails, 0);
             }
         }
     }
