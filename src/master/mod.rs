@@ -30,6 +30,7 @@ use std::time::{Duration, Instant};
 use crate::config::model::{Config, LogLevel, WorkerProcesses};
 use crate::config::{self, LoadOptions};
 use crate::observe::ErrorLog;
+use crate::zone::peer_fails::PeerFails;
 use crate::zone::{self, Zones};
 use notify::notify;
 use sockets::Sockets;
@@ -118,7 +119,6 @@ impl Master {
             &mut inherited_zones,
         )
         .map_err(|e| e.to_string())?;
-        zone::peer_fails::install(&zones);
         let set = process::master_sigset();
         // SAFETY: valid set pointer; the master has no other threads.
         unsafe { libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
@@ -179,7 +179,8 @@ impl Master {
             stream,
             options: self.options.clone(),
         });
-        match process::spawn(&self.config, slot, listeners, ready, control) {
+        let fails = PeerFails::in_zones(&self.zones);
+        match process::spawn(&self.config, slot, listeners, ready, control, fails) {
             Ok(pid) => {
                 if let Some(s) = self.slots.get_mut(slot) {
                     s.pid = Some(pid);
@@ -413,7 +414,6 @@ impl Master {
             };
         self.sockets = sockets;
         self.zones = zones;
-        zone::peer_fails::install(&self.zones);
         self.config = loaded.config;
         self.generation += 1;
         let previous: Vec<i32> = self.slots.drain(..).filter_map(|s| s.pid).collect();

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use crate::config::model::{Config, CpuAffinity};
 use crate::observe::ErrorLog;
 use crate::worker::{self, BoundListener, Snapshot};
+use crate::zone::peer_fails::PeerFails;
 
 /// The signals the master takes synchronously; blocked in the master, unblocked in
 /// every child.
@@ -43,6 +44,7 @@ pub fn spawn(
     listeners: Vec<BoundListener>,
     ready: Option<&std::os::fd::OwnedFd>,
     control: Option<crate::worker::control::Control>,
+    peer_fails: Option<Arc<PeerFails>>,
 ) -> std::io::Result<i32> {
     let master = std::process::id();
     // SAFETY: the master is single-threaded (no runtime, no threads before fork), so
@@ -55,7 +57,7 @@ pub fn spawn(
         return Ok(pid);
     }
     let ready = ready.and_then(|fd| fd.try_clone().ok());
-    let code = child(config, slot, listeners, master, ready, control);
+    let code = child(config, slot, listeners, master, ready, control, peer_fails);
     std::process::exit(code);
 }
 
@@ -66,6 +68,7 @@ fn child(
     master: u32,
     ready: Option<std::os::fd::OwnedFd>,
     control: Option<crate::worker::control::Control>,
+    peer_fails: Option<Arc<PeerFails>>,
 ) -> i32 {
     let set = master_sigset();
     // SAFETY: valid set pointer; a null old set is allowed.
@@ -99,7 +102,7 @@ fn child(
         }
     }
     let snapshot = Arc::new(Snapshot::new(config.clone()));
-    match worker::run(snapshot, listeners, error_log, ready, control) {
+    match worker::run(snapshot, listeners, error_log, ready, control, peer_fails) {
         Ok(()) => 0,
         Err(_) => 1,
     }

@@ -8,19 +8,19 @@
 //! The failure counts are the whole server's, not the worker's: each server's window
 //! lives in a row of the upstream zone ([`crate::zone::peer_fails`]) that every worker
 //! reads and writes with atomics, as nginx keeps them in shared memory with `zone`.
-//! Weights and requests in flight stay per worker. Without an installed zone (unit
+//! Weights and requests in flight stay per worker. Without a zone (unit
 //! tests) a balancer keeps its own counts.
 
 use std::time::Duration;
 
 use crate::config::model::{Balance, Upstream, UpstreamAddr};
-use crate::zone::peer_fails::{self, Field, SharedRow};
+use crate::zone::peer_fails::{Field, PeerFails, SharedRow};
 
 /// A server's failure window (nginx's `fails`, `accessed`, `checked`), times as
 /// coarse monotonic milliseconds plus one (0: never).
 #[derive(Debug, Clone)]
 enum FailState {
-    /// This balancer's own (no zone installed).
+    /// This balancer's own (no zone).
     Local {
         fails: u64,
         failed_at: u64,
@@ -31,19 +31,17 @@ enum FailState {
 }
 
 impl FailState {
-    /// The row for `key` in the installed zone, or a local window.
-    fn for_key(key: &str) -> FailState {
+    /// The row for `key` in the worker's fail table, or a local window.
+    fn for_key(key: &str, table: Option<&PeerFails>) -> FailState {
         let now = stamp(crate::sys::coarse_monotonic());
-        peer_fails::installed()
-            .and_then(|table| table.row(key, now))
-            .map_or(
-                FailState::Local {
-                    fails: 0,
-                    failed_at: 0,
-                    checked: 0,
-                },
-                FailState::Shared,
-            )
+        table.and_then(|table| table.row(key, now)).map_or(
+            FailState::Local {
+                fails: 0,
+                failed_at: 0,
+                checked: 0,
+            },
+            FailState::Shared,
+        )
     }
 
     fn get(&self, field: Field) -> u64 {
@@ -144,7 +142,7 @@ const IMPLICIT_MAX_FAILS: u32 = 1;
 const IMPLICIT_FAIL_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl Peers {
-    pub fn from_upstream(u: &Upstream) -> Peers {
+    pub fn from_upstream(u: &Upstream, fails: Option<&PeerFails>) -> Peers {
         let peers = u
             .servers
             .iter()
@@ -155,7 +153,7 @@ impl Peers {
                 current_weight: 0,
                 max_fails: s.max_fails,
                 fail_timeout: s.fail_timeout,
-                fail: FailState::for_key(&format!("upstream {}|{}", u.name, s.addr)),
+                fail: FailState::for_key(&format!("upstream {}|{}", u.name, s.addr), fails),
                 backup: s.backup,
                 down: s.down,
                 active: 0,
@@ -167,7 +165,7 @@ impl Peers {
         }
     }
 
-    pub fn direct(addrs: &[UpstreamAddr]) -> Peers {
+    pub fn direct(addrs: &[UpstreamAddr], fails: Option<&PeerFails>) -> Peers {
         let peers = addrs
             .iter()
             .map(|a| PeerState {
@@ -179,7 +177,7 @@ impl Peers {
                 fail_timeout: IMPLICIT_FAIL_TIMEOUT,
                 // Keyed by address: every `proxy_pass` to it shares the count, as
                 // nginx's implicit upstreams are shared by host and port.
-                fail: FailState::for_key(&a.to_string()),
+                fail: FailState::for_key(&a.to_string(), fails),
                 backup: false,
                 down: false,
                 active: 0,
@@ -338,15 +336,18 @@ mod tests {
     }
 
     fn group(servers: Vec<UpstreamServer>, balance: Balance) -> Peers {
-        Peers::from_upstream(&Upstream {
-            name: "app".into(),
-            servers,
-            balance,
-            keepalive: 0,
-            keepalive_timeout: Duration::from_secs(60),
-            keepalive_requests: 100,
-            span: Span::new(Arc::new(Origin::CommandLine), 1),
-        })
+        Peers::from_upstream(
+            &Upstream {
+                name: "app".into(),
+                servers,
+                balance,
+                keepalive: 0,
+                keepalive_timeout: Duration::from_secs(60),
+                keepalive_requests: 100,
+                span: Span::new(Arc::new(Origin::CommandLine), 1),
+            },
+            None,
+        )
     }
 
     fn picks(p: &mut Peers, n: usize, now: Duration) -> Vec<usize> {
@@ -455,7 +456,7 @@ mod tests {
     #[test]
     fn a_single_server_is_always_tried() {
         let now = Duration::from_secs(1000);
-        let mut p = Peers::direct(&[UpstreamAddr::Unix("/run/g.sock".into())]);
+        let mut p = Peers::direct(&[UpstreamAddr::Unix("/run/g.sock".into())], None);
         p.failed(0, now);
         assert_eq!(p.pick(now, &[]), Some(0));
         assert_eq!(p.pick(now, &[0]), None);

@@ -25,6 +25,7 @@ use crate::exchange::{context, BodyState, Downstream, Env, Exchange, Outcome, Up
 use crate::fast_hash::FastMap;
 use crate::http1::RequestFraming;
 use crate::route::RoutedLocation;
+use crate::zone::peer_fails::PeerFails;
 use balancer::Peers;
 use error::ProxyError;
 use pool::{KeepAlive, Pool};
@@ -36,6 +37,8 @@ use upstream::{Attempt, RequestBody, Target};
 pub struct Upstreams<'a> {
     pub pool: &'a RefCell<Pool>,
     pub peers: &'a RefCell<FastMap<String, Peers>>,
+    /// The fail counts shared by every worker (`None`: each balancer counts alone).
+    pub fails: Option<&'a PeerFails>,
 }
 
 /// Serves a request by proxying it.
@@ -74,7 +77,7 @@ pub async fn handle<D: Downstream>(
                 Some(peers) => pick(peers),
                 None => pick(
                     all.entry(key.to_owned())
-                        .or_insert_with(|| build_peers(env.config, pass)),
+                        .or_insert_with(|| build_peers(env.config, pass, ups.fails)),
                 ),
             }
         };
@@ -214,15 +217,15 @@ fn target_settings<'p>(
     (&pass.balancer_key, ka)
 }
 
-fn build_peers(config: &Config, pass: &ProxyPass) -> Peers {
+fn build_peers(config: &Config, pass: &ProxyPass, fails: Option<&PeerFails>) -> Peers {
     match &pass.target {
         ProxyTarget::Group(name) => config
             .http
             .as_ref()
             .and_then(|h| h.upstream(name))
-            .map(Peers::from_upstream)
-            .unwrap_or_else(|| Peers::direct(&[])),
-        ProxyTarget::Direct(addrs) => Peers::direct(addrs),
+            .map(|u| Peers::from_upstream(u, fails))
+            .unwrap_or_else(|| Peers::direct(&[], fails)),
+        ProxyTarget::Direct(addrs) => Peers::direct(addrs, fails),
     }
 }
 

@@ -293,6 +293,7 @@ async fn content_phase<D: Downstream>(
         let upstreams = crate::proxy::Upstreams {
             pool: &c.worker.pool,
             peers: &c.worker.peers,
+            fails: c.worker.peer_fails.as_deref(),
         };
         return crate::proxy::handle(d, x, c.env(), upstreams, location, conf, pass).await;
     }

@@ -34,6 +34,7 @@ use crate::observe::{AccessLogs, ErrorLog};
 use crate::proxy::balancer::Peers;
 use crate::proxy::pool::Pool;
 use crate::route::Router;
+use crate::zone::peer_fails::PeerFails;
 use idle::IdleConnections;
 
 pub use crate::exchange::{Peer, RequestId};
@@ -93,6 +94,9 @@ pub struct Worker {
     pub pool: RefCell<Pool>,
     /// Balancer state per `proxy_pass` target (upstream name or URL).
     pub peers: RefCell<crate::fast_hash::FastMap<String, Peers>>,
+    /// The upstream fail counts in the zone the master made (shared by every worker);
+    /// `None` when there is none (each balancer then counts for this worker alone).
+    pub peer_fails: Option<Arc<PeerFails>>,
     next_connection: Cell<u64>,
     random: Cell<u64>,
     pub hostname: Rc<str>,
@@ -127,6 +131,7 @@ impl Worker {
             date: RefCell::new(DateCache::new()),
             pool: RefCell::new(Pool::new()),
             peers: RefCell::new(Default::default()),
+            peer_fails: None,
             next_connection: Cell::new(1),
             random: Cell::new(seed | 1),
             hostname: Rc::from(crate::sys::hostname().as_str()),
@@ -230,6 +235,7 @@ pub fn run(
     error_log: ErrorLog,
     ready: Option<std::os::fd::OwnedFd>,
     control: Option<control::Control>,
+    peer_fails: Option<Arc<PeerFails>>,
 ) -> std::io::Result<()> {
     let driver = driver_in_use();
     let mut runtime = monoio::RuntimeBuilder::<monoio::FusionDriver>::new()
@@ -237,7 +243,9 @@ pub fn run(
         .enable_timer()
         .build()?;
     runtime.block_on(async move {
-        let worker = Rc::new(Worker::new(snapshot, error_log));
+        let mut worker = Worker::new(snapshot, error_log);
+        worker.peer_fails = peer_fails;
+        let worker = Rc::new(worker);
         monoio::spawn(crate::net::timer::sweep());
         if let Some(control) = control {
             control::spawn(control, Arc::clone(&worker.snapshot));

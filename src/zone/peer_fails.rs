@@ -23,7 +23,7 @@
 //! the middle of one leaves a free row or a complete one: nothing to repair.
 
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use super::{Spec, Zone, Zones};
 use crate::config::model::{LocationConf, ProxyTarget};
@@ -196,24 +196,14 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     })
 }
 
-/// The table this process's balancers use: set by the master before it forks, so a
-/// worker has its generation's (the balancer is built where only the configuration
-/// is at hand). `None` (tests, a single process): each balancer counts for itself.
-static INSTALLED: RwLock<Option<Arc<PeerFails>>> = RwLock::new(None);
-
-/// Makes `zones`' fail table the one balancers built from now on in this process use.
-pub fn install(zones: &Zones) {
-    let table = zones
-        .get(ZONE_NAME)
-        .map(|z| Arc::new(PeerFails::new(Arc::clone(z))));
-    if let Ok(mut slot) = INSTALLED.write() {
-        *slot = table;
+impl PeerFails {
+    /// The fail table in `zones`, which the master hands each worker it forks (the
+    /// worker passes it to its balancers: nothing global).
+    pub fn in_zones(zones: &Zones) -> Option<Arc<PeerFails>> {
+        zones
+            .get(ZONE_NAME)
+            .map(|z| Arc::new(PeerFails::new(Arc::clone(z))))
     }
-}
-
-/// The installed table, if any.
-pub fn installed() -> Option<Arc<PeerFails>> {
-    INSTALLED.read().ok().and_then(|t| t.clone())
 }
 
 #[cfg(test)]
