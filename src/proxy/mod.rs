@@ -76,8 +76,16 @@ pub async fn handle<D: Downstream>(
             match all.get_mut(key) {
                 Some(peers) => pick(peers),
                 None => pick(
-                    all.entry(key.to_owned())
-                        .or_insert_with(|| build_peers(env.config, pass, ups.fails)),
+                    all.entry(key.to_owned()).or_insert_with(|| {
+                        let peers = build_peers(env.config, pass, ups.fails);
+                        if ups.fails.is_some_and(PeerFails::overflow_to_tell) {
+                            env.error_log.warn(&format!(
+                                "the \"{}\" zone is full: an upstream server's failure counts were dropped to make room",
+                                crate::zone::peer_fails::ZONE_NAME
+                            ));
+                        }
+                        peers
+                    }),
                 ),
             }
         };

@@ -22,7 +22,7 @@
 //! server marked down stays down. A claim writes the key last, so a worker killed in
 //! the middle of one leaves a free row or a complete one: nothing to repair.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use super::{Spec, Zone, Zones};
@@ -97,6 +97,10 @@ fn count_servers(config: &Config) -> usize {
 pub struct PeerFails {
     zone: Arc<Zone>,
     rows: usize,
+    /// A row was taken over because the table was full (this process saw it).
+    overflowed: AtomicBool,
+    /// That has been logged (once per worker).
+    overflow_told: AtomicBool,
 }
 
 /// One server's row.
@@ -140,7 +144,18 @@ impl SharedRow {
 impl PeerFails {
     pub fn new(zone: Arc<Zone>) -> PeerFails {
         let rows = zone.size() / ROW_BYTES;
-        PeerFails { zone, rows }
+        PeerFails {
+            zone,
+            rows,
+            overflowed: AtomicBool::new(false),
+            overflow_told: AtomicBool::new(false),
+        }
+    }
+
+    /// True once, after the table first had to take over a row: the caller logs it
+    /// (the design's "full: evict the oldest and log it once").
+    pub fn overflow_to_tell(&self) -> bool {
+        self.overflowed.load(Ordering::Relaxed) && !self.overflow_told.swap(true, Ordering::Relaxed)
     }
 
     /// The row of `key` (found, or claimed; when the table is full, the row looked up
@@ -171,6 +186,9 @@ impl PeerFails {
             if oldest.map_or(true, |(at, _)| claimed < at) {
                 oldest = Some((claimed, row));
             }
+        }
+        if free.is_none() {
+            self.overflowed.store(true, Ordering::Relaxed);
         }
         let row = free.or(oldest.map(|(_, row)| row))?;
         for field in [Field::Fails, Field::FailedAt, Field::Checked] {
@@ -242,8 +260,11 @@ mod tests {
         for r in &rows {
             r.increment(Field::Fails);
         }
+        assert!(!t.overflow_to_tell(), "room for all four");
         let new = t.row("k4", 20).unwrap();
         assert_eq!(new.offset, rows[0].offset, "k0 was claimed first");
+        assert!(t.overflow_to_tell(), "the take-over is told");
+        assert!(!t.overflow_to_tell(), "once");
         assert_eq!(new.get(Field::Fails), 0, "fresh counts");
         assert_eq!(t.row("k1", 21).unwrap().get(Field::Fails), 1);
     }
