@@ -148,14 +148,10 @@ pub async fn serve(worker: Rc<Worker>, mut stream: Stream, peer: Peer, id: u64, 
             worker: &worker,
             snap: &snap,
         };
-        // Boxed, the downstream included: the request's state lives on the heap only
-        // while the request does, so the connection task itself stays small while it
-        // idles.
-        let result = Box::pin(async {
-            let mut downstream = Http1::new(&worker, &mut stream, &mut input, served);
-            dispatch::run(conn, &mut downstream, &mut x, group).await
-        })
-        .await;
+        let mut downstream = Http1::new(&worker, &mut stream, &mut input, served);
+        // Boxed: the request's state lives on the heap only while the request does, so
+        // the connection task itself stays small while it idles.
+        let result = Box::pin(dispatch::run(conn, &mut downstream, &mut x, group)).await;
         if x.status != 0 {
             dispatch::log_access(&worker, &snap, &x, &result.conf);
         }
