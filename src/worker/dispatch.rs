@@ -99,7 +99,7 @@ pub async fn run<D: Downstream>(
             &format!("client sent invalid host header{}", context(x, None)),
         );
         d.close_after();
-        return finish(c, d, x, &conf_server, Outcome::Status(400)).await;
+        return finish(d, x, &conf_server, Outcome::Status(400)).await;
     }
     match crate::uri::normalize_path(&x.head.path) {
         Ok(uri) => x.uri = uri,
@@ -108,13 +108,13 @@ pub async fn run<D: Downstream>(
                 .error_log
                 .info(Some(x.connection), &format!("{e}{}", context(x, None)));
             d.close_after();
-            return finish(c, d, x, &conf_server, Outcome::Status(400)).await;
+            return finish(d, x, &conf_server, Outcome::Status(400)).await;
         }
     }
     // nginx's post-read phase: the realip module with the server's settings.
     super::realip::apply(x, &conf_server.realip);
-    if let Some(outcome) = server_rewrite_phase(c, d, x, server).await {
-        return finish(c, d, x, &conf_server, outcome).await;
+    if let Some(outcome) = server_rewrite_phase(d, x, server).await {
+        return finish(d, x, &conf_server, outcome).await;
     }
     let mut target = match snap.router.select_location(server_id, &x.uri) {
         LocationOutcome::Location { location, captures } => {
@@ -122,14 +122,14 @@ pub async fn run<D: Downstream>(
                 x.captures = captures;
             }
             if location.internal {
-                return finish(c, d, x, &location.conf, Outcome::Status(404)).await;
+                return finish(d, x, &location.conf, Outcome::Status(404)).await;
             }
             Target::Location(location)
         }
         LocationOutcome::Redirect(location) => {
             let to = x.directory_uri();
-            let outcome = redirect(c, d, x, &location.conf, 301, &to).await;
-            return finish(c, d, x, &location.conf, outcome).await;
+            let outcome = redirect(d, x, &location.conf, 301, &to).await;
+            return finish(d, x, &location.conf, outcome).await;
         }
         LocationOutcome::Server => Target::Server,
     };
@@ -146,22 +146,22 @@ pub async fn run<D: Downstream>(
         let outcome = handle(c, d, x, location, &conf).await;
         if let Outcome::Internal(to) = &outcome {
             if redirects >= MAX_INTERNAL_REDIRECTS {
-                return finish(c, d, x, &conf, Outcome::Status(500)).await;
+                return finish(d, x, &conf, Outcome::Status(500)).await;
             }
             redirects += 1;
             target = match internal_target(&snap, server_id, x, to) {
                 Some(t) => t,
-                None => return finish(c, d, x, &conf, Outcome::Status(500)).await,
+                None => return finish(d, x, &conf, Outcome::Status(500)).await,
             };
             continue;
         }
         let Outcome::Status(status) = outcome else {
-            return finish(c, d, x, &conf, outcome).await;
+            return finish(d, x, &conf, outcome).await;
         };
         // error_page: an internal redirect to a URI or a named location.
         let page = conf.error_pages.iter().find(|p| p.codes.contains(&status));
         let Some(page) = page.filter(|_| redirects < MAX_INTERNAL_REDIRECTS) else {
-            return finish(c, d, x, &conf, Outcome::Status(status)).await;
+            return finish(d, x, &conf, Outcome::Status(status)).await;
         };
         redirects += 1;
         // The page answers with the error's status (or `=CODE`); with a bare `=`,
@@ -177,7 +177,7 @@ pub async fn run<D: Downstream>(
         target = match &page.target {
             ErrorPageTarget::Named(name) => match snap.router.named(server_id, name) {
                 Some(l) => Target::Location(l),
-                None => return finish(c, d, x, &conf, Outcome::Status(500)).await,
+                None => return finish(d, x, &conf, Outcome::Status(500)).await,
             },
             ErrorPageTarget::Uri(t) => {
                 let mut uri = Vec::new();
@@ -188,12 +188,12 @@ pub async fn run<D: Downstream>(
                         ErrorPageOverwrite::Code(c) => c,
                         _ => 302,
                     };
-                    let outcome = redirect(c, d, x, &conf, code, &uri).await;
-                    return finish(c, d, x, &conf, outcome).await;
+                    let outcome = redirect(d, x, &conf, code, &uri).await;
+                    return finish(d, x, &conf, outcome).await;
                 }
                 match internal_target(&snap, server_id, x, &uri) {
                     Some(t) => t,
-                    None => return finish(c, d, x, &conf, Outcome::Status(500)).await,
+                    None => return finish(d, x, &conf, Outcome::Status(500)).await,
                 }
             }
         };
@@ -242,7 +242,7 @@ async fn handle<D: Downstream>(
     location: Option<&RoutedLocation>,
     conf: &Arc<LocationConf>,
 ) -> Outcome {
-    if let Some(outcome) = rewrite_phase(c, d, x, conf).await {
+    if let Some(outcome) = rewrite_phase(d, x, conf).await {
         return outcome;
     }
     preaccess_phase(x, conf);
@@ -252,24 +252,22 @@ async fn handle<D: Downstream>(
 /// The server block's rewrite phase: its `return`, which answers before any location
 /// is chosen.
 async fn server_rewrite_phase<D: Downstream>(
-    c: Conn<'_>,
     d: &mut D,
     x: &mut Exchange,
     server: &crate::config::model::Server,
 ) -> Option<Outcome> {
     let ret = server.return_.as_ref()?;
-    Some(do_return(c, d, x, &server.conf, ret).await)
+    Some(do_return(d, x, &server.conf, ret).await)
 }
 
 /// The location's rewrite phase: its `return`.
 async fn rewrite_phase<D: Downstream>(
-    c: Conn<'_>,
     d: &mut D,
     x: &mut Exchange,
     conf: &LocationConf,
 ) -> Option<Outcome> {
     let ret = conf.return_.as_ref()?;
-    Some(do_return(c, d, x, conf, ret).await)
+    Some(do_return(d, x, conf, ret).await)
 }
 
 /// nginx's preaccess phase (after `return`, which runs in the rewrite phase): the
@@ -302,7 +300,6 @@ async fn content_phase<D: Downstream>(
 
 /// `return`: a redirect, a body, or a status with nginx's page.
 async fn do_return<D: Downstream>(
-    c: Conn<'_>,
     d: &mut D,
     x: &mut Exchange,
     conf: &LocationConf,
@@ -318,7 +315,7 @@ async fn do_return<D: Downstream>(
     }
     if matches!(ret.code, 301 | 302 | 303 | 307 | 308) {
         let to = String::from_utf8_lossy(&text).into_owned();
-        return redirect(c, d, x, conf, ret.code, &to).await;
+        return redirect(d, x, conf, ret.code, &to).await;
     }
     if ret.text.is_none() && ret.code >= 400 {
         return Outcome::Status(ret.code);
@@ -334,7 +331,6 @@ async fn do_return<D: Downstream>(
 /// `absolute_redirect` is on. The one place vestibule's own redirects are answered
 /// (`return 301`, a directory without its slash, an `error_page` to a URL).
 pub async fn redirect<D: Downstream>(
-    _c: Conn<'_>,
     d: &mut D,
     x: &mut Exchange,
     conf: &LocationConf,
@@ -352,7 +348,6 @@ pub async fn redirect<D: Downstream>(
 /// Turns an outcome into the end of the request, answering with an error page if
 /// needed; then the downstream says whether the connection goes on.
 async fn finish<D: Downstream>(
-    _c: Conn<'_>,
     d: &mut D,
     x: &mut Exchange,
     conf: &Arc<LocationConf>,
