@@ -36,7 +36,7 @@ pub fn run(loaded: Loaded, options: LoadOptions, out: &Console) -> ExitCode {
     let mut master = match Master::start(options, config, error_log) {
         Ok(m) => m,
         Err(e) => {
-            out.say("emerg", &e);
+            out.say("emerg", &e.to_string());
             return ExitCode::FAILURE;
         }
     };

@@ -1,57 +1,54 @@
 //! `-s stop|quit|reopen|reload`: find the running master through the pid file named by
 //! the configuration and signal it, with nginx's messages when that fails.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use super::{Console, Signal};
 use crate::sys;
 
+/// Why the master could not be signalled, in nginx's words.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SignalError {
+    #[error("open() \"{}\" failed ({errno}: {}){}", path.display(), sys::strerror(*errno), if *errno == libc::ENOENT { " (is vestibule running? the pid file is written by the running master)" } else { "" })]
+    PidFile { path: PathBuf, errno: i32 },
+    #[error("invalid PID number \"{text}\" in \"{}\"", path.display())]
+    InvalidPid { text: String, path: PathBuf },
+    #[error("kill({pid}, {signal}) failed ({errno}: {})", sys::strerror(*errno))]
+    Kill { pid: i32, signal: i32, errno: i32 },
+}
+
 /// Reads the pid file and sends the signal.
 pub fn send(signal: Signal, pid_file: &Path, out: &Console) -> ExitCode {
     match read_pid(pid_file).and_then(|pid| {
-        sys::send_signal(pid, signal.number()).map_err(|e| {
-            let errno = e.raw_os_error().unwrap_or(0);
-            format!(
-                "kill({pid}, {}) failed ({errno}: {})",
-                signal.number(),
-                sys::strerror(errno)
-            )
+        sys::send_signal(pid, signal.number()).map_err(|e| SignalError::Kill {
+            pid,
+            signal: signal.number(),
+            errno: e.raw_os_error().unwrap_or(0),
         })
     }) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            out.say("error", &message);
+        Err(e) => {
+            out.say("error", &e.to_string());
             ExitCode::FAILURE
         }
     }
 }
 
-/// The pid in the file, or nginx's message for why there is none.
-fn read_pid(pid_file: &Path) -> Result<i32, String> {
-    let text = std::fs::read_to_string(pid_file).map_err(|e| {
-        let errno = e.raw_os_error().unwrap_or(0);
-        let hint = if errno == libc::ENOENT {
-            " (is vestibule running? the pid file is written by the running master)"
-        } else {
-            ""
-        };
-        format!(
-            "open() \"{}\" failed ({errno}: {}){hint}",
-            pid_file.display(),
-            sys::strerror(errno)
-        )
+/// The pid in the file, or why there is none.
+fn read_pid(pid_file: &Path) -> Result<i32, SignalError> {
+    let text = std::fs::read_to_string(pid_file).map_err(|e| SignalError::PidFile {
+        path: pid_file.to_path_buf(),
+        errno: e.raw_os_error().unwrap_or(0),
     })?;
     let trimmed = text.trim_end_matches(['\n', '\r']);
     trimmed
         .parse::<i32>()
         .ok()
         .filter(|p| *p > 0)
-        .ok_or_else(|| {
-            format!(
-                "invalid PID number \"{trimmed}\" in \"{}\"",
-                pid_file.display()
-            )
+        .ok_or_else(|| SignalError::InvalidPid {
+            text: trimmed.to_string(),
+            path: pid_file.to_path_buf(),
         })
 }
 
@@ -63,7 +60,7 @@ mod tests {
     fn pid_file_errors() {
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("none.pid");
-        let err = read_pid(&missing).unwrap_err();
+        let err = read_pid(&missing).unwrap_err().to_string();
         assert!(
             err.starts_with(&format!(
                 "open() \"{}\" failed (2: No such file or directory)",
@@ -74,7 +71,7 @@ mod tests {
         let bad = dir.path().join("bad.pid");
         std::fs::write(&bad, "abc\n").unwrap();
         assert_eq!(
-            read_pid(&bad).unwrap_err(),
+            read_pid(&bad).unwrap_err().to_string(),
             format!("invalid PID number \"abc\" in \"{}\"", bad.display())
         );
         let good = dir.path().join("good.pid");

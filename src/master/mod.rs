@@ -98,17 +98,25 @@ fn kill(pid: i32, signal: i32) {
     let _ = crate::sys::send_signal(pid, signal);
 }
 
+/// Why the master could not start (printed at `emerg`, in nginx's words).
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Bind(#[from] crate::worker::BindError),
+    #[error(transparent)]
+    Zone(#[from] zone::ZoneError),
+}
+
 impl Master {
-    /// Binds the sockets and forks the workers. Errors are nginx's messages.
+    /// Binds the sockets and forks the workers.
     pub fn start(
         options: LoadOptions,
         config: Config,
         error_log: ErrorLog,
-    ) -> Result<Master, String> {
+    ) -> Result<Master, StartError> {
         let n = worker_count(&config);
         let mut inherited = activation::inherited();
-        let sockets = Sockets::for_config(&config, n, &mut Sockets::default(), &mut inherited)
-            .map_err(|e| e.to_string())?;
+        let sockets = Sockets::for_config(&config, n, &mut Sockets::default(), &mut inherited)?;
         let (mut inherited_zones, zone_errors) = zone::inherited();
         for e in &zone_errors {
             error_log.warn(&e.to_string());
@@ -117,8 +125,7 @@ impl Master {
             &zone::specs(&config),
             &Zones::default(),
             &mut inherited_zones,
-        )
-        .map_err(|e| e.to_string())?;
+        )?;
         let set = process::master_sigset();
         // SAFETY: valid set pointer; the master has no other threads.
         unsafe { libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };

@@ -97,7 +97,7 @@ fn child(
     // is written.
     if crate::sys::is_root() {
         if let Err(e) = drop_privileges(&config.main.user.user, config.main.user.group.as_deref()) {
-            error_log.log(crate::config::model::LogLevel::Emerg, None, &e);
+            error_log.log(crate::config::model::LogLevel::Emerg, None, &e.to_string());
             return 1;
         }
     }
@@ -118,17 +118,34 @@ fn pin_to_cpu(slot: usize) {
     }
 }
 
+/// Why a worker could not take on the `user` directive's identity (nginx's words).
+#[derive(Debug, thiserror::Error)]
+pub enum PrivilegeError {
+    #[error("getpwnam(\"{0}\") failed")]
+    NoUser(String),
+    #[error("getgrnam(\"{0}\") failed")]
+    NoGroup(String),
+    #[error("user \"{0}\" has a NUL byte in its name")]
+    BadName(String),
+    #[error("could not switch to user \"{user}\": {source}")]
+    Switch {
+        user: String,
+        source: std::io::Error,
+    },
+}
+
 /// setgroups, setgid, setuid to the `user` directive's user (and group).
-fn drop_privileges(user: &str, group: Option<&str>) -> Result<(), String> {
+fn drop_privileges(user: &str, group: Option<&str>) -> Result<(), PrivilegeError> {
     let info =
-        crate::sys::user_by_name(user).ok_or_else(|| format!("getpwnam(\"{user}\") failed"))?;
+        crate::sys::user_by_name(user).ok_or_else(|| PrivilegeError::NoUser(user.to_string()))?;
     let gid = match group {
         Some(g) => {
-            crate::sys::group_by_name(g).ok_or_else(|| format!("getgrnam(\"{g}\") failed"))?
+            crate::sys::group_by_name(g).ok_or_else(|| PrivilegeError::NoGroup(g.to_string()))?
         }
         None => info.gid,
     };
-    let name = std::ffi::CString::new(user).map_err(|e| e.to_string())?;
+    let name =
+        std::ffi::CString::new(user).map_err(|_| PrivilegeError::BadName(user.to_string()))?;
     // SAFETY: plain syscalls with valid arguments; checked in order.
     let ok = unsafe {
         libc::initgroups(name.as_ptr(), gid) == 0
@@ -138,10 +155,10 @@ fn drop_privileges(user: &str, group: Option<&str>) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err(format!(
-            "could not switch to user \"{user}\": {}",
-            std::io::Error::last_os_error()
-        ))
+        Err(PrivilegeError::Switch {
+            user: user.to_string(),
+            source: std::io::Error::last_os_error(),
+        })
     }
 }
 
