@@ -24,8 +24,8 @@ use crate::exchange::body::SpooledBody;
 use crate::exchange::response::{BodyLength, ResponseHead as ClientHead};
 use crate::exchange::{context, BodyState, Downstream, Env, Exchange, Outcome};
 use crate::http1::{
-    chunked, headers, parse_response_head, BodyDecoder, Method, RequestFraming, ResponseFraming,
-    ResponseHead, UpstreamHeadLimits,
+    headers, parse_response_head, BodyDecoder, ChunkedEncoder, Method, RequestFraming,
+    ResponseFraming, ResponseHead, UpstreamHeadLimits,
 };
 use crate::net::stream::Stream;
 use crate::route::RoutedLocation;
@@ -323,7 +323,9 @@ async fn send<D: Downstream>(
             }
         }
         RequestBody::Streaming => {
-            let chunked_out = framing == RequestBodyFraming::Chunked;
+            // Chunked upstream when the client's length is unknown, framed by the
+            // codec's encoder.
+            let mut chunked = (framing == RequestBodyFraming::Chunked).then(ChunkedEncoder::new);
             let mut buf = write_timed(up, out, timeout).await?;
             let mut data = Vec::with_capacity(SEND_CHUNK);
             loop {
@@ -336,21 +338,17 @@ async fn send<D: Downstream>(
                     Err(e) => return Err(ProxyError::ClientBody(e)),
                 };
                 buf.clear();
+                match &mut chunked {
+                    Some(encoder) if n == 0 => encoder.finish(&mut buf),
+                    Some(encoder) => encoder.encode(&data, &mut buf),
+                    None => buf.extend_from_slice(&data),
+                }
+                if !buf.is_empty() {
+                    buf = write_timed(up, buf, timeout).await?;
+                }
                 if n == 0 {
-                    if chunked_out {
-                        buf.extend_from_slice(chunked::LAST_CHUNK);
-                        write_timed(up, buf, timeout).await?;
-                    }
                     break;
                 }
-                if chunked_out {
-                    chunked::encode_chunk_header(n as u64, &mut buf);
-                    buf.extend_from_slice(&data);
-                    buf.extend_from_slice(chunked::CHUNK_TRAILER);
-                } else {
-                    buf.extend_from_slice(&data);
-                }
-                buf = write_timed(up, buf, timeout).await?;
             }
         }
     }
