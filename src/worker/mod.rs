@@ -1,13 +1,15 @@
 //! A worker: one thread running one monoio runtime (io_uring where the kernel allows
 //! it, epoll otherwise), accepting on the listeners it was given and serving each
 //! connection on its own task. Nothing here is global: the configuration snapshot,
-//! logs, upstream pools and balancers live in [`Worker`], so the same code runs in a
-//! single process today and in forked workers later.
+//! logs, upstream pools, balancers and the shared fail table the master handed over
+//! live in [`Worker`].
 //!
 //! ```text
-//! accept ─► connection::serve ─► read head ─► route ─► handler ─► write ─► access log
+//! accept ─► connection::serve ─► read head ─► dispatch (nginx's phases) ─► handler
 //!                 ▲                                                          │
-//!                 └─────────────────── keep-alive ◄──────────────────────────┘
+//!                 │        h1::Http1, the HTTP/1.1 Downstream: framing, ◄────┘
+//!                 │        keep-alive, send_timeout
+//!                 └──────── keep-alive ◄──── access log ◄───┘
 //! ```
 
 pub mod body;
