@@ -20,12 +20,8 @@ use crate::zone::peer_fails::{Field, PeerFails, SharedRow};
 /// coarse monotonic milliseconds plus one (0: never).
 #[derive(Debug, Clone)]
 enum FailState {
-    /// This balancer's own (no zone).
-    Local {
-        fails: u64,
-        failed_at: u64,
-        checked: u64,
-    },
+    /// This balancer's own (no zone): the three fields by [`Field::index`].
+    Local([u64; 3]),
     /// The server's row in the upstream zone, shared by every worker.
     Shared(SharedRow),
 }
@@ -34,49 +30,35 @@ impl FailState {
     /// The row for `key` in the worker's fail table, or a local window.
     fn for_key(key: &str, table: Option<&PeerFails>) -> FailState {
         let now = stamp(crate::sys::coarse_monotonic());
-        table.and_then(|table| table.row(key, now)).map_or(
-            FailState::Local {
-                fails: 0,
-                failed_at: 0,
-                checked: 0,
-            },
-            FailState::Shared,
-        )
+        table
+            .and_then(|table| table.row(key, now))
+            .map_or(FailState::Local([0; 3]), FailState::Shared)
     }
 
     fn get(&self, field: Field) -> u64 {
         match self {
-            FailState::Local {
-                fails,
-                failed_at,
-                checked,
-            } => match field {
-                Field::Fails => *fails,
-                Field::FailedAt => *failed_at,
-                Field::Checked => *checked,
-            },
+            FailState::Local(words) => words.get(field.index()).copied().unwrap_or(0),
             FailState::Shared(row) => row.get(field),
         }
     }
 
     fn set(&mut self, field: Field, value: u64) {
         match self {
-            FailState::Local {
-                fails,
-                failed_at,
-                checked,
-            } => match field {
-                Field::Fails => *fails = value,
-                Field::FailedAt => *failed_at = value,
-                Field::Checked => *checked = value,
-            },
+            FailState::Local(words) => {
+                if let Some(w) = words.get_mut(field.index()) {
+                    *w = value;
+                }
+            }
             FailState::Shared(row) => row.set(field, value),
         }
     }
 
     fn add_failure(&mut self, now: u64) {
         match self {
-            FailState::Local { fails, .. } => *fails = fails.saturating_add(1),
+            FailState::Local(_) => {
+                let fails = self.get(Field::Fails).saturating_add(1);
+                self.set(Field::Fails, fails);
+            }
             FailState::Shared(row) => row.increment(Field::Fails),
         }
         self.set(Field::FailedAt, now);
@@ -86,7 +68,7 @@ impl FailState {
     /// Moves `checked` from `current` to `now` unless another worker moved it first.
     fn open_window(&mut self, current: u64, now: u64) {
         match self {
-            FailState::Local { checked, .. } => *checked = now,
+            FailState::Local(_) => self.set(Field::Checked, now),
             FailState::Shared(row) => {
                 row.replace(Field::Checked, current, now);
             }

@@ -46,6 +46,15 @@ pub enum Field {
 }
 
 impl Field {
+    /// The field's place among the three (0, 1, 2).
+    pub fn index(self) -> usize {
+        match self {
+            Field::Fails => 0,
+            Field::FailedAt => 1,
+            Field::Checked => 2,
+        }
+    }
+
     fn offset(self) -> usize {
         match self {
             Field::Fails => 8,
