@@ -383,16 +383,7 @@ impl Master {
         let zones =
             match Zones::for_specs(&zone::specs(&loaded.config), &self.zones, &mut Vec::new()) {
                 Ok(z) => z,
-                Err(e) => {
-                    self.error_log.log(LogLevel::Emerg, None, &e.to_string());
-                    self.error_log.log(
-                        LogLevel::Error,
-                        None,
-                        "reload failed; the running configuration is unchanged",
-                    );
-                    notify(&format!("READY=1\nSTATUS=reload failed; {}", self.status()));
-                    return;
-                }
+                Err(e) => return self.reload_failed(&e),
             };
         // Running workers only have the zones they inherited: a new one needs a new
         // generation.
@@ -408,16 +399,7 @@ impl Master {
         let sockets =
             match Sockets::for_config(&loaded.config, n, &mut self.sockets, &mut Vec::new()) {
                 Ok(s) => s,
-                Err(e) => {
-                    self.error_log.log(LogLevel::Emerg, None, &e.to_string());
-                    self.error_log.log(
-                        LogLevel::Error,
-                        None,
-                        "reload failed; the running configuration is unchanged",
-                    );
-                    notify(&format!("READY=1\nSTATUS=reload failed; {}", self.status()));
-                    return;
-                }
+                Err(e) => return self.reload_failed(&e),
             };
         self.sockets = sockets;
         self.zones = zones;
@@ -434,6 +416,19 @@ impl Master {
 
     /// The same listen addresses, worker count and user: the workers can take the new
     /// configuration as they run (DESIGN.md §2).
+    /// A reload that could not be carried out: the reason at `emerg`, nginx's line that
+    /// nothing changed, and systemd told so.
+    fn reload_failed(&self, reason: &dyn std::fmt::Display) {
+        self.error_log
+            .log(LogLevel::Emerg, None, &reason.to_string());
+        self.error_log.log(
+            LogLevel::Error,
+            None,
+            "reload failed; the running configuration is unchanged",
+        );
+        notify(&format!("READY=1\nSTATUS=reload failed; {}", self.status()));
+    }
+
     fn can_reload_in_place(&self, config: &Config, n: usize) -> bool {
         let mut old: Vec<String> = self.sockets.addresses();
         let mut new: Vec<String> = crate::worker::listener::listen_addresses(config)

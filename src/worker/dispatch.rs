@@ -4,7 +4,7 @@
 //! | phase (nginx) | what runs in vestibule |
 //! |---|---|
 //! | post-read (`NGX_HTTP_POST_READ_PHASE`) | host and server selection, `$uri` normalised, realip with the server's settings |
-//! | server rewrite (`..._SERVER_REWRITE_PHASE`) | the server's `return` ([`server_rewrite_phase`]); `rewrite`/`if`/`set` at server level go here |
+//! | server rewrite (`..._SERVER_REWRITE_PHASE`) | the server's `return` ([`rewrite_phase`] with the server's settings); `rewrite`/`if`/`set` at server level go here |
 //! | find config (`..._FIND_CONFIG_PHASE`) | location selection, the `$uri/` redirect of a location ending in `/` |
 //! | rewrite (`..._REWRITE_PHASE`) | the location's `return` ([`rewrite_phase`]); the location's rewrite scripts go here |
 //! | preaccess (`..._PREACCESS_PHASE`) | realip with the location's settings ([`preaccess_phase`]); `limit_req`/`limit_conn` go here |
@@ -113,7 +113,7 @@ pub async fn run<D: Downstream>(
     }
     // nginx's post-read phase: the realip module with the server's settings.
     super::realip::apply(x, &conf_server.realip);
-    if let Some(outcome) = server_rewrite_phase(d, x, server).await {
+    if let Some(outcome) = rewrite_phase(d, x, &conf_server, server.return_.as_ref()).await {
         return finish(d, x, &conf_server, outcome).await;
     }
     let mut target = match snap.router.select_location(server_id, &x.uri) {
@@ -242,32 +242,22 @@ async fn handle<D: Downstream>(
     location: Option<&RoutedLocation>,
     conf: &Arc<LocationConf>,
 ) -> Outcome {
-    if let Some(outcome) = rewrite_phase(d, x, conf).await {
+    if let Some(outcome) = rewrite_phase(d, x, conf, conf.return_.as_ref()).await {
         return outcome;
     }
     preaccess_phase(x, conf);
     content_phase(c, d, x, location, conf).await
 }
 
-/// The server block's rewrite phase: its `return`, which answers before any location
-/// is chosen.
-async fn server_rewrite_phase<D: Downstream>(
-    d: &mut D,
-    x: &mut Exchange,
-    server: &crate::config::model::Server,
-) -> Option<Outcome> {
-    let ret = server.return_.as_ref()?;
-    Some(do_return(d, x, &server.conf, ret).await)
-}
-
-/// The location's rewrite phase: its `return`.
+/// A rewrite phase: the server block's (before any location is chosen) or the
+/// location's, each with its own `return`.
 async fn rewrite_phase<D: Downstream>(
     d: &mut D,
     x: &mut Exchange,
     conf: &LocationConf,
+    ret: Option<&Return>,
 ) -> Option<Outcome> {
-    let ret = conf.return_.as_ref()?;
-    Some(do_return(d, x, conf, ret).await)
+    Some(do_return(d, x, conf, ret?).await)
 }
 
 /// nginx's preaccess phase (after `return`, which runs in the rewrite phase): the

@@ -84,15 +84,9 @@ pub const fn b<S>(
     arity: Arity,
     set: Setter<S>,
 ) -> Command<S> {
-    Command {
-        spec: Spec {
-            name,
-            contexts,
-            arity,
-            block: true,
-        },
-        set,
-    }
+    let mut row = d(name, contexts, arity, set);
+    row.spec.block = true;
+    row
 }
 
 pub const MAIN: &[Context] = &[Context::Main];
