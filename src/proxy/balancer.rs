@@ -273,7 +273,11 @@ impl Peers {
     /// after `fail_timeout` had passed since the last failure clears the count.
     pub fn succeeded(&mut self, i: usize) {
         if let Some(p) = self.peers.get_mut(i) {
-            if p.fail.get(Field::Checked) > p.fail.get(Field::FailedAt) {
+            // Written only when there is something to clear: a store per request into
+            // the shared row would bounce its cache line between the workers.
+            if p.fail.get(Field::Fails) != 0
+                && p.fail.get(Field::Checked) > p.fail.get(Field::FailedAt)
+            {
                 p.fail.set(Field::Fails, 0);
             }
         }
