@@ -511,3 +511,18 @@ impl Downstream for Http1<'_> {
         self.discard_rest(x).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_server_lines_spell_the_server_token() {
+        let line = |l: &[u8]| String::from_utf8(l.to_vec()).unwrap();
+        assert_eq!(
+            line(SERVER_LINE),
+            format!("Server: {}\r\n", response::SERVER_TOKEN)
+        );
+        assert_eq!(line(SERVER_LINE_BARE), "Server: vestibule\r\n");
+    }
+}
