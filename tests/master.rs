@@ -403,17 +403,26 @@ fn started_workers(log: &std::path::Path) -> Vec<i32> {
         .collect()
 }
 
-/// Asserts that every uid (real, effective, saved, filesystem) of `pid` is `uid`.
+/// Asserts that every uid (real, effective, saved, filesystem) of `pid` is `uid`
+/// within ten seconds. The master logs `start worker process` right after the
+/// fork, before the worker has switched users, so an early read sees root.
 fn assert_runs_as(pid: i32, uid: u32) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let uid_line = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
-    assert!(
-        uid_line
-            .split_whitespace()
+    let uid_line = || {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        status
+            .lines()
+            .find(|l| l.starts_with("Uid:"))
+            .unwrap()
+            .to_owned()
+    };
+    let switched = |line: &str| {
+        line.split_whitespace()
             .skip(1)
-            .all(|u| u == uid.to_string()),
-        "{uid_line}"
-    );
+            .all(|u| u == uid.to_string())
+    };
+    common::wait_until(Duration::from_secs(10), || switched(&uid_line()));
+    let line = uid_line();
+    assert!(switched(&line), "{line}");
 }
 
 /// As root, workers switch to `user`, take `worker_rlimit_nofile`, and there are
