@@ -136,6 +136,7 @@ fn header_rewriting(c: &mut Criterion) {
         server_addr: "192.0.2.1".into(),
         server_port: 80,
         scheme: "http",
+        tls: None,
     });
     let mut x = Exchange::new(
         peer,

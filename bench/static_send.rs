@@ -16,7 +16,6 @@ use std::net::{TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
-use monoio::io::AsyncWriteRentExt;
 use vestibule::net::stream::Stream;
 
 #[derive(Clone, Copy, Debug)]
@@ -117,10 +116,7 @@ fn run(method: Method, size: usize, total_bytes: u64) -> (f64, f64) {
                         .unwrap();
                 }
                 Method::Splice => {
-                    let fd = match &stream {
-                        Stream::Tcp(s) => s.as_raw_fd(),
-                        Stream::Unix(s) => s.as_raw_fd(),
-                    };
+                    let fd = stream.raw_fd();
                     splice_all(&file, fd, size as u64, (pipe[0], pipe[1]));
                 }
                 Method::ReadWrite => {
@@ -130,10 +126,7 @@ fn run(method: Method, size: usize, total_bytes: u64) -> (f64, f64) {
                         let (r, b) = mfile.read_at(buf, off).await;
                         let n = r.unwrap();
                         off += n as u64;
-                        let (w, b) = match &mut stream {
-                            Stream::Tcp(s) => s.write_all(b).await,
-                            Stream::Unix(s) => s.write_all(b).await,
-                        };
+                        let (w, b) = stream.write_all(b).await;
                         w.unwrap();
                         buf = b;
                     }

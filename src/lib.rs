@@ -30,6 +30,7 @@ pub mod proxy;
 pub mod route;
 pub mod static_files;
 pub mod sys;
+pub mod tls;
 pub mod uri;
 pub mod worker;
 pub mod zone;

@@ -148,6 +148,7 @@ fn exchange(request: &str) -> Exchange {
         server_addr: "127.0.0.1".into(),
         server_port: 8080,
         scheme: "https",
+        tls: None,
     });
     let mut x = Exchange::new(peer, head, n as u64, RequestId::from_bits(1, 2), "h".into());
     x.uri = x.head.path.clone();

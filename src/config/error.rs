@@ -60,6 +60,9 @@ pub enum ConfigErrorKind {
         "\"{directive}\" directive is duplicate, \"{earlier}\" directive was specified earlier"
     )]
     DuplicateWith { directive: String, earlier: String },
+    /// A TLS file or setting that cannot serve (nginx's wording where it has one).
+    #[error("{0}")]
+    Tls(String),
     #[error("\"{0}\" directive is not supported by vestibule yet ({1})")]
     Unsupported(String, &'static str),
 

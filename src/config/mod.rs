@@ -70,6 +70,9 @@ pub struct Loaded {
     /// Info-level notes `-t` prints: directives accepted that have no effect in
     /// vestibule (hash table sizes), in file order.
     pub infos: Vec<ConfigWarning>,
+    /// Data files the configuration names (certificates, keys), read once by the
+    /// master and handed to workers in the [`Replay`].
+    pub data_files: Vec<(PathBuf, Vec<u8>)>,
 }
 
 /// Reads, parses, builds and checks a configuration. Every error found is returned.
@@ -89,6 +92,7 @@ pub fn load_recorded(options: &LoadOptions) -> Result<(Loaded, Replay), ConfigEr
             source::Origin::File(path) => Some((path.clone(), s.text.clone().into_bytes())),
             _ => None,
         })
+        .chain(loaded.data_files.iter().cloned())
         .collect();
     let replay = Replay {
         is_root,
@@ -128,6 +132,8 @@ fn load_with(options: &LoadOptions, replay: Option<&Replay>) -> Result<Loaded, C
             .error_log
             .clone()
             .unwrap_or_else(|| model::LogTarget::File(PathBuf::from(DEFAULT_ERROR_LOG))),
+        conf_dir: read_options.conf_dir.clone(),
+        replay: replay.map(|r| std::sync::Arc::new(r.clone())),
     };
     let built = build::build(&read.directives, &build_options).map_err(|mut errors| {
         sort_by_place(&mut errors, &read.sources);
@@ -143,6 +149,7 @@ fn load_with(options: &LoadOptions, replay: Option<&Replay>) -> Result<Loaded, C
         sources: read.sources,
         warnings: found,
         infos,
+        data_files: built.data_files,
     })
 }
 

@@ -57,6 +57,12 @@ pub enum Variable {
     /// `for=$remote_addr;proto=$scheme;host=...`, replacing whatever the client sent.
     ProxyForwarded,
     Scheme,
+    /// `$https`: `on` over TLS, empty otherwise.
+    Https,
+    /// `$ssl_protocol`, `$ssl_cipher`, `$ssl_server_name`, `$ssl_session_reused`,
+    /// `$ssl_client_verify`, `$ssl_client_s_dn`, `$ssl_client_i_dn`,
+    /// `$ssl_client_serial`, `$ssl_alpn_protocol`: not found in plain text.
+    Ssl(SslVariable),
     RequestUri,
     /// `$uri` and `$document_uri`: the normalised path, without arguments.
     Uri,
@@ -108,6 +114,20 @@ pub enum Variable {
     NamedCapture(String),
 }
 
+/// The `$ssl_*` variables (nginx's `ngx_http_ssl_module`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SslVariable {
+    Protocol,
+    Cipher,
+    ServerName,
+    SessionReused,
+    ClientVerify,
+    ClientSubject,
+    ClientIssuer,
+    ClientSerial,
+    Alpn,
+}
+
 impl Variable {
     /// Resolves a variable name as written after `$`. `captures` holds the named
     /// captures defined by the configuration's regexes.
@@ -123,6 +143,16 @@ impl Variable {
             "proxy_add_x_forwarded_for" => Some(ProxyAddXForwardedFor),
             "proxy_forwarded" => Some(ProxyForwarded),
             "scheme" => Some(Scheme),
+            "https" => Some(Https),
+            "ssl_protocol" => Some(Ssl(SslVariable::Protocol)),
+            "ssl_cipher" => Some(Ssl(SslVariable::Cipher)),
+            "ssl_server_name" => Some(Ssl(SslVariable::ServerName)),
+            "ssl_session_reused" => Some(Ssl(SslVariable::SessionReused)),
+            "ssl_client_verify" => Some(Ssl(SslVariable::ClientVerify)),
+            "ssl_client_s_dn" => Some(Ssl(SslVariable::ClientSubject)),
+            "ssl_client_i_dn" => Some(Ssl(SslVariable::ClientIssuer)),
+            "ssl_client_serial" => Some(Ssl(SslVariable::ClientSerial)),
+            "ssl_alpn_protocol" => Some(Ssl(SslVariable::Alpn)),
             "request_uri" => Some(RequestUri),
             "uri" | "document_uri" => Some(Uri),
             "args" | "query_string" => Some(Args),

@@ -50,7 +50,13 @@ pub async fn send_error_page<D: Downstream>(
     status: u16,
     headers: Vec<Header>,
 ) -> Outcome {
-    let body = default_page(status, conf.server_tokens);
+    let (status, body) = match super::response::bad_request_reason(status) {
+        Some(reason) => (
+            400,
+            super::response::bad_request_page(reason, conf.server_tokens),
+        ),
+        None => (status, default_page(status, conf.server_tokens)),
+    };
     let head = ResponseHead::new(status, headers, BodyLength::None);
     send_simple(d, x, conf, head, Some("text/html"), &body).await
 }

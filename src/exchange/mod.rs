@@ -84,6 +84,30 @@ pub struct Exchange {
     pub raw_request_line: Option<String>,
 }
 
+/// One `$ssl_*` variable of a TLS connection; empty ones (no SNI, no client
+/// certificate) are not found, as nginx's.
+fn ssl_variable(
+    tls: &peer::TlsInfo,
+    which: crate::config::template::SslVariable,
+    out: &mut Vec<u8>,
+) -> bool {
+    use crate::config::template::SslVariable::*;
+    let text: &str = match which {
+        Protocol => tls.protocol,
+        Cipher => tls.cipher,
+        ServerName => tls.server_name.as_deref().unwrap_or(""),
+        SessionReused => {
+            return push_str(out, if tls.session_reused { "r" } else { "." });
+        }
+        ClientVerify => &tls.client_verify,
+        ClientSubject => &tls.client_s_dn,
+        ClientIssuer => &tls.client_i_dn,
+        ClientSerial => &tls.client_serial,
+        Alpn => &tls.alpn,
+    };
+    !text.is_empty() && push_str(out, text)
+}
+
 fn push_str(out: &mut Vec<u8>, s: &str) -> bool {
     out.extend_from_slice(s.as_bytes());
     true
@@ -310,6 +334,16 @@ impl VariableSource for Exchange {
                 true
             }
             Scheme => push_str(out, self.peer.scheme),
+            Https => {
+                if self.peer.tls.is_some() {
+                    out.extend_from_slice(b"on");
+                }
+                true
+            }
+            Ssl(which) => match &self.peer.tls {
+                Some(tls) => ssl_variable(tls, *which, out),
+                None => false,
+            },
             RequestUri => push_str(out, &self.head.target),
             Uri => push_str(out, &self.uri),
             Args => match &self.head.query {

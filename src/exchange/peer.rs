@@ -28,7 +28,34 @@ pub struct Peer {
     /// `$server_addr` and `$server_port`: the local end of the connection.
     pub server_addr: String,
     pub server_port: u16,
-    /// `$scheme`: how the client reached this connection (`http`; TLS will make it
-    /// `https`). Redirects, `Forwarded` and `X-Forwarded-Proto` take it from here.
+    /// `$scheme`: how the client reached this connection (`http`, or `https` over
+    /// TLS). Redirects, `Forwarded` and `X-Forwarded-Proto` take it from here.
     pub scheme: &'static str,
+    /// What the TLS handshake settled, for the `$ssl_*` variables; `None` in plain
+    /// text.
+    pub tls: Option<Rc<TlsInfo>>,
+}
+
+/// What a connection's TLS handshake settled.
+#[derive(Debug, Clone, Default)]
+pub struct TlsInfo {
+    /// `$ssl_protocol`: `TLSv1.2` or `TLSv1.3`.
+    pub protocol: &'static str,
+    /// `$ssl_cipher`, in OpenSSL's naming (`TLS_AES_128_GCM_SHA256`,
+    /// `ECDHE-RSA-AES128-GCM-SHA256`).
+    pub cipher: &'static str,
+    /// `$ssl_server_name`: the SNI name the client sent, lowercased.
+    pub server_name: Option<String>,
+    /// `$ssl_session_reused`: `r` when the session was resumed.
+    pub session_reused: bool,
+    /// `$ssl_client_verify`: `NONE`, `SUCCESS` or `FAILED:reason`.
+    pub client_verify: String,
+    /// `$ssl_client_s_dn` and `$ssl_client_i_dn` (RFC 2253 form), empty without a
+    /// client certificate.
+    pub client_s_dn: String,
+    pub client_i_dn: String,
+    /// `$ssl_client_serial` (hex), `$ssl_client_fingerprint` (SHA-1 hex).
+    pub client_serial: String,
+    /// `$ssl_alpn_protocol`.
+    pub alpn: String,
 }

@@ -202,6 +202,32 @@ pub fn default_page_titled(title: &str, server_tokens: bool) -> Vec<u8> {
     .into_bytes()
 }
 
+/// nginx's own statuses 494–497, which go to `error_page` under their number and
+/// are answered as `400 Bad Request` with a line saying why.
+pub fn bad_request_reason(status: u16) -> Option<&'static str> {
+    match status {
+        494 => Some("Request Header Or Cookie Too Large"),
+        495 => Some("The SSL certificate error"),
+        496 => Some("No required SSL certificate was sent"),
+        497 => Some("The plain HTTP request was sent to HTTPS port"),
+        _ => None,
+    }
+}
+
+/// nginx's page for a status of [`bad_request_reason`]: titled with the reason,
+/// headed `400 Bad Request`, the reason below.
+pub fn bad_request_page(reason: &str, server_tokens: bool) -> Vec<u8> {
+    let token = if server_tokens {
+        SERVER_TOKEN
+    } else {
+        "vestibule"
+    };
+    format!(
+        "<html>\r\n<head><title>400 {reason}</title></head>\r\n<body>\r\n<center><h1>400 Bad Request</h1></center>\r\n<center>{reason}</center>\r\n<hr><center>{token}</center>\r\n</body>\r\n</html>\r\n"
+    )
+    .into_bytes()
+}
+
 /// nginx's default page for an error or redirect status.
 pub fn default_page(status: u16, server_tokens: bool) -> Vec<u8> {
     default_page_titled(

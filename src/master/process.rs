@@ -101,7 +101,10 @@ fn child(
             return 1;
         }
     }
-    let snapshot = Arc::new(Snapshot::new(config.clone()));
+    let snapshot = Arc::new(Snapshot::new(
+        config.clone(),
+        &crate::tls::Shared::for_process(),
+    ));
     match worker::run(snapshot, listeners, error_log, ready, control, peer_fails) {
         Ok(()) => 0,
         Err(_) => 1,

@@ -5,9 +5,11 @@
 use std::io;
 use std::time::Instant;
 
+use bytes::BufMut;
 use monoio::buf::IoBufMut;
 use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
 use monoio::net::{TcpStream, UnixStream};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::deadline::ProgressDeadline;
 use crate::sys::Peek;
@@ -42,11 +44,17 @@ fn restore_flags(fd: std::os::fd::RawFd, flags: libc::c_int) {
     unsafe { libc::fcntl(fd, libc::F_SETFL, flags) };
 }
 
+/// A TLS connection to a client, over monoio's readiness-based TCP stream
+/// (`poll-io`): rustls encrypts into its own buffers, so there is no sendfile.
+pub type TlsStream = tokio_rustls::server::TlsStream<monoio::net::tcp::stream_poll::TcpStreamPoll>;
+
 /// A connected socket.
 #[derive(Debug)]
 pub enum Stream {
     Tcp(TcpStream),
     Unix(UnixStream),
+    /// Boxed: a TLS session's state is a few KiB, the other variants a descriptor.
+    Tls(Box<TlsStream>),
 }
 
 impl Stream {
@@ -60,12 +68,23 @@ impl Stream {
         if buf.capacity() - buf.len() < min_spare {
             buf.reserve(min_spare);
         }
+        if let Stream::Tls(s) = self {
+            // Into the spare capacity only: `read_buf` would grow a full buffer.
+            let mut spare = std::mem::take(&mut buf);
+            let res = {
+                let room = spare.capacity() - spare.len();
+                let mut limited = (&mut spare).limit(room);
+                s.read_buf(&mut limited).await
+            };
+            return (res, spare);
+        }
         let len = buf.len();
         let cap = buf.capacity();
         let slice = buf.slice_mut(len..cap);
         let (res, slice) = match self {
             Stream::Tcp(s) => s.read(slice).await,
             Stream::Unix(s) => s.read(slice).await,
+            Stream::Tls(_) => unreachable_tls(slice),
         };
         (res, slice.into_inner())
     }
@@ -75,6 +94,10 @@ impl Stream {
         let (res, buf) = match self {
             Stream::Tcp(s) => s.write_all(buf).await,
             Stream::Unix(s) => s.write_all(buf).await,
+            Stream::Tls(s) => {
+                let res = tls_write(s, &buf).await;
+                return (res, buf);
+            }
         };
         (res.map(|_| ()), buf)
     }
@@ -84,6 +107,7 @@ impl Stream {
         let res = match self {
             Stream::Tcp(s) => s.write_all(bytes).await,
             Stream::Unix(s) => s.write_all(bytes).await,
+            Stream::Tls(s) => return tls_write(s, bytes).await,
         };
         res.0.map(|_| ())
     }
@@ -93,15 +117,24 @@ impl Stream {
         match self {
             Stream::Tcp(s) => s.shutdown().await,
             Stream::Unix(s) => s.shutdown().await,
+            // close_notify, then the TCP half-close.
+            Stream::Tls(s) => AsyncWriteExt::shutdown(s.as_mut()).await,
         }
+    }
+
+    /// Whether file bytes may go to this socket with sendfile(2) (not into TLS).
+    pub fn can_sendfile(&self) -> bool {
+        !matches!(self, Stream::Tls(_))
     }
 
     /// `TCP_NODELAY` (nginx's `tcp_nodelay`, on by default): a response written in two
     /// parts (head, then a sendfile body) must not wait for a delayed ACK.
     pub fn set_nodelay(&self, on: bool) {
-        if let Stream::Tcp(s) = self {
-            // Only a latency hint; a failure changes nothing observable.
-            let _ = s.set_nodelay(on);
+        // Only a latency hint; a failure changes nothing observable.
+        match self {
+            Stream::Tcp(s) => drop(s.set_nodelay(on)),
+            Stream::Tls(s) => drop(s.get_ref().0.set_nodelay(on)),
+            Stream::Unix(_) => {}
         }
     }
 
@@ -112,6 +145,8 @@ impl Stream {
         let fd = match self {
             Stream::Tcp(s) => s.as_raw_fd(),
             Stream::Unix(s) => s.as_raw_fd(),
+            // Two handles cannot share one TLS session's state.
+            Stream::Tls(_) => return Err(io::Error::from(io::ErrorKind::Unsupported)),
         };
         // SAFETY: dup has no memory-safety preconditions; a negative result is an error.
         let dup = unsafe { libc::dup(fd) };
@@ -124,7 +159,7 @@ impl Stream {
                 std::net::TcpStream::from_raw_fd(dup)
             })?),
             // SAFETY: as above, for a unix stream socket.
-            Stream::Unix(_) => Stream::Unix(UnixStream::from_std(unsafe {
+            Stream::Unix(_) | Stream::Tls(_) => Stream::Unix(UnixStream::from_std(unsafe {
                 std::os::unix::net::UnixStream::from_raw_fd(dup)
             })?),
         })
@@ -147,6 +182,9 @@ impl Stream {
             let ready = match self {
                 Stream::Tcp(s) => s.readable(false).await,
                 Stream::Unix(s) => s.readable(false).await,
+                // Bytes under TLS may be records the session has not read yet; the
+                // watch is left to the reads (no 499 before the response over TLS).
+                Stream::Tls(_) => std::future::pending().await,
             };
             if ready.is_err() {
                 return;
@@ -165,6 +203,7 @@ impl Stream {
         match self {
             Stream::Tcp(s) => s.as_raw_fd(),
             Stream::Unix(s) => s.as_raw_fd(),
+            Stream::Tls(s) => s.get_ref().0.as_raw_fd(),
         }
     }
 
@@ -172,6 +211,7 @@ impl Stream {
         match self {
             Stream::Tcp(s) => s.writable(false).await,
             Stream::Unix(s) => s.writable(false).await,
+            Stream::Tls(_) => Err(io::Error::from(io::ErrorKind::Unsupported)),
         }
     }
 
@@ -187,6 +227,9 @@ impl Stream {
         timeout: std::time::Duration,
     ) -> io::Result<u64> {
         use std::os::fd::AsRawFd;
+        if !self.can_sendfile() {
+            return Err(io::Error::from(io::ErrorKind::Unsupported));
+        }
         let fd = self.raw_fd();
         let flags = set_nonblocking(fd)?;
         let result = self
@@ -242,4 +285,15 @@ impl Stream {
         }
         Ok(sent)
     }
+}
+
+/// Writes all of `bytes` into the TLS session and flushes the records out.
+async fn tls_write(s: &mut TlsStream, bytes: &[u8]) -> io::Result<()> {
+    s.write_all(bytes).await?;
+    s.flush().await
+}
+
+/// The TLS variant reads through `read_buf` before the match; this arm is never taken.
+fn unreachable_tls<T>(slice: T) -> (io::Result<usize>, T) {
+    (Err(io::Error::from(io::ErrorKind::Unsupported)), slice)
 }

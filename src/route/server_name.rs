@@ -59,6 +59,8 @@ pub struct ListenGroup {
     /// The first server that listens here, until a `default_server` is seen.
     default: ServerId,
     default_is_explicit: bool,
+    /// Some server's `listen ... ssl` names this address: connections speak TLS.
+    ssl: bool,
 }
 
 impl ListenGroup {
@@ -67,6 +69,7 @@ impl ListenGroup {
             names: NameTable::default(),
             default: first,
             default_is_explicit: false,
+            ssl: false,
         }
     }
 
@@ -87,6 +90,11 @@ impl ListenGroup {
                 }
             }
         }
+    }
+
+    /// Whether connections to this address speak TLS.
+    pub fn ssl(&self) -> bool {
+        self.ssl
     }
 
     /// The server `listen ... default_server` names here, or the first one listening.
@@ -166,6 +174,11 @@ impl ListenGroups {
                     .entry(key(&listen.addr))
                     .or_insert_with(|| ListenGroup::new(id))
                     .add(id, server, listen.default_server);
+                if listen.ssl {
+                    if let Some(group) = by_addr.get_mut(&key(&listen.addr)) {
+                        group.ssl = true;
+                    }
+                }
             }
         }
         ListenGroups { by_addr }

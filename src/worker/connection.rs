@@ -16,6 +16,7 @@ use crate::exchange::Peer;
 use crate::http1::{parse_request_head, HeadError, HeadLimits, HeaderNameRules, RequestHead};
 use crate::net::stream::Stream;
 use crate::route::ListenGroup;
+use crate::tls::handshake::Opened;
 
 /// What one attempt to read a request head ended with.
 enum HeadRead {
@@ -63,8 +64,11 @@ fn listen_context<'s>(snap: &'s Snapshot, peer: &Peer) -> Option<(&'s ListenGrou
 }
 
 /// Serves a connection until it closes.
-pub async fn serve(worker: Rc<Worker>, mut stream: Stream, peer: Peer, id: u64, active: Active) {
+pub async fn serve(worker: Rc<Worker>, stream: Stream, peer: Peer, id: u64, active: Active) {
     let _active = active;
+    let Some((mut stream, peer)) = open(&worker, stream, peer, id).await else {
+        return;
+    };
     let peer = Rc::new(peer);
     // Allocated by the first read; between requests it shrinks back to the first
     // read's size, so an idle keep-alive connection holds about 1 KiB.
@@ -157,6 +161,50 @@ pub async fn serve(worker: Rc<Worker>, mut stream: Stream, peer: Peer, id: u64, 
         }
         if !result.keep_alive {
             return;
+        }
+    }
+}
+
+/// A connection to a TLS address goes through its handshake first (a plain HTTP
+/// client there is served its 497); others are ready as accepted. `None`: the
+/// connection is over.
+async fn open(worker: &Worker, stream: Stream, mut peer: Peer, id: u64) -> Option<(Stream, Peer)> {
+    let snap = worker.snapshot.load_full();
+    let (group, default) = listen_context(&snap, &peer)?;
+    if !group.ssl() {
+        return Some((stream, peer));
+    }
+    let Stream::Tcp(tcp) = stream else {
+        worker.error_log.info(
+            Some(id),
+            &format!(
+                "TLS on a unix socket is not supported, server: {}",
+                peer.listen
+            ),
+        );
+        return None;
+    };
+    let timeout = default
+        .tls
+        .handshake_timeout
+        .unwrap_or(default.client_header_timeout);
+    match crate::tls::handshake::open(tcp, group, &snap.tls, timeout).await {
+        Opened::Tls(tls, info) => {
+            peer.scheme = "https";
+            peer.tls = Some(Rc::new(info));
+            Some((Stream::Tls(tls), peer))
+        }
+        Opened::Plain(tcp) => Some((Stream::Tcp(tcp), peer)),
+        Opened::Closed => None,
+        Opened::Failed(why) => {
+            worker.error_log.info(
+                Some(id),
+                &format!(
+                    "{why}, client: {}, server: {}",
+                    peer.remote_addr, peer.listen
+                ),
+            );
+            None
         }
     }
 }

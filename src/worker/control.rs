@@ -83,8 +83,10 @@ fn reload(options: &LoadOptions, payload: &[u8], snapshot: &ArcSwap<Snapshot>) -
     };
     match config::load_replayed(options, &replay) {
         Ok(config) => {
-            let generation = snapshot.load().generation + 1;
-            snapshot.store(Arc::new(Snapshot::with_generation(config, generation)));
+            let current = snapshot.load();
+            let next =
+                Snapshot::with_generation(config, current.generation + 1, &current.tls_shared);
+            snapshot.store(Arc::new(next));
             "ok".to_string()
         }
         Err(errors) => format!(

@@ -111,12 +111,33 @@ pub async fn run<D: Downstream>(
             return finish(d, x, &conf_server, Outcome::Status(400)).await;
         }
     }
-    // nginx's post-read phase: the realip module with the server's settings.
-    super::realip::apply(x, &conf_server.realip);
-    if let Some(outcome) = rewrite_phase(d, x, &conf_server, server.return_.as_ref()).await {
-        return finish(d, x, &conf_server, outcome).await;
+    // Plain HTTP to a TLS address: nginx's 497, which `error_page 497` may turn into
+    // a redirect to https; the connection closes after the answer.
+    let plain_to_tls = group.ssl() && x.peer.tls.is_none();
+    let mut pending = None;
+    if plain_to_tls {
+        c.worker.error_log.info(
+            Some(x.connection),
+            &format!(
+                "client sent plain HTTP request to HTTPS port while reading client request headers{}",
+                context(x, None)
+            ),
+        );
+        d.close_after();
+        pending = Some(Outcome::Status(497));
+    } else {
+        // nginx's post-read phase: the realip module with the server's settings.
+        super::realip::apply(x, &conf_server.realip);
+        if let Some(outcome) = rewrite_phase(d, x, &conf_server, server.return_.as_ref()).await {
+            return finish(d, x, &conf_server, outcome).await;
+        }
     }
-    let mut target = match snap.router.select_location(server_id, &x.uri) {
+    let selected = if plain_to_tls {
+        LocationOutcome::Server
+    } else {
+        snap.router.select_location(server_id, &x.uri)
+    };
+    let mut target = match selected {
         LocationOutcome::Location { location, captures } => {
             if captures.is_some() {
                 x.captures = captures;
@@ -143,7 +164,10 @@ pub async fn run<D: Downstream>(
             Target::Location(l) => Some(l),
             Target::Server => None,
         };
-        let outcome = handle(c, d, x, location, &conf).await;
+        let outcome = match pending.take() {
+            Some(outcome) => outcome,
+            None => handle(c, d, x, location, &conf).await,
+        };
         if let Outcome::Internal(to) = &outcome {
             if redirects >= MAX_INTERNAL_REDIRECTS {
                 return finish(d, x, &conf, Outcome::Status(500)).await;

@@ -134,7 +134,7 @@ impl<'c> Http1<'c> {
         if !self.write_pending().await {
             return false;
         }
-        if zero_copy && self.framing != Framing::Chunked {
+        if zero_copy && self.framing != Framing::Chunked && self.stream.can_sendfile() {
             let sent = self
                 .stream
                 .sendfile(file, offset, len, self.send_timeout)

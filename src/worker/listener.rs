@@ -169,6 +169,7 @@ impl Listener {
                     server_addr,
                     server_port,
                     scheme: "http",
+                    tls: None,
                 };
                 Ok((Stream::Tcp(stream), peer))
             }
@@ -183,6 +184,7 @@ impl Listener {
                     server_addr: listen.to_string(),
                     server_port: 0,
                     scheme: "http",
+                    tls: None,
                 };
                 Ok((Stream::Unix(stream), peer))
             }

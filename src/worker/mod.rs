@@ -28,6 +28,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
+
+use crate::tls::{self, configs::ServerConfigs};
 use monoio::io::{CancelHandle, Canceller};
 
 use crate::config::Config;
@@ -51,19 +53,27 @@ pub struct Snapshot {
     /// Counts in-place reloads in this worker (per-worker state such as balancer
     /// weights is rebuilt when it changes).
     pub generation: u64,
+    /// The rustls configuration of each server block that has certificates.
+    pub tls: ServerConfigs,
+    /// What every snapshot of this worker shares (ticket keys, session caches): the
+    /// next snapshot is built with it.
+    pub tls_shared: tls::Shared,
 }
 
 impl Snapshot {
-    pub fn new(config: Config) -> Snapshot {
-        Snapshot::with_generation(config, 1)
+    pub fn new(config: Config, tls_shared: &tls::Shared) -> Snapshot {
+        Snapshot::with_generation(config, 1, tls_shared)
     }
 
-    pub fn with_generation(config: Config, generation: u64) -> Snapshot {
+    pub fn with_generation(config: Config, generation: u64, tls_shared: &tls::Shared) -> Snapshot {
         let router = Router::from_config(&config);
+        let tls = ServerConfigs::build(config.http.as_ref(), tls_shared);
         Snapshot {
             config,
             router,
             generation,
+            tls,
+            tls_shared: tls_shared.clone(),
         }
     }
 }

@@ -50,6 +50,7 @@ pub fn apply(x: &mut Exchange, conf: &RealIpConf) {
         server_addr: original.server_addr.clone(),
         server_port: original.server_port,
         scheme: original.scheme,
+        tls: original.tls.clone(),
     });
 }
 

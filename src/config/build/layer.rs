@@ -14,6 +14,7 @@ use super::log::{self, LogConf};
 use super::proxy::{self, ProxyLayer};
 use super::realip::{self, RealIpLayer};
 use super::rewrite::{self, RewriteConf};
+use super::ssl::{self, SslLayer};
 use super::static_files::{self, StaticConf};
 use super::upstream::{self, Upstreams};
 use super::{headers, Builder};
@@ -36,6 +37,8 @@ pub struct Layer {
     pub rewrite: RewriteConf,
     pub proxy: ProxyLayer,
     pub realip: RealIpLayer,
+    /// TLS settings (http and server levels; merged per server, not per location).
+    pub ssl: SslLayer,
     /// `upstream` groups (http level only).
     pub upstreams: Upstreams,
 }
@@ -52,6 +55,7 @@ impl Layer {
             || dispatch(rewrite::COMMANDS, &mut self.rewrite, d, cx, ctx)
             || dispatch(proxy::COMMANDS, &mut self.proxy, d, cx, ctx)
             || dispatch(realip::COMMANDS, &mut self.realip, d, cx, ctx)
+            || dispatch(ssl::COMMANDS, &mut self.ssl, d, cx, ctx)
             || dispatch(upstream::HTTP_COMMANDS, &mut self.upstreams, d, cx, ctx)
     }
 

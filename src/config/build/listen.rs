@@ -17,7 +17,6 @@ pub const DEFAULT_BACKLOG: i32 = 511;
 
 /// Parameters nginx has that vestibule does not implement yet: named in the error.
 const UNIMPLEMENTED: &[&str] = &[
-    "ssl",
     "http2",
     "quic",
     "proxy_protocol",
@@ -37,11 +36,13 @@ pub fn parse_listen(d: &Directive) -> Result<Vec<Listen>, ConfigErrorKind> {
     let mut default_server = false;
     let mut reuseport = false;
     let mut backlog = DEFAULT_BACKLOG;
+    let mut ssl = false;
     for a in d.args.iter().skip(1) {
         let v = a.value.as_str();
         match v {
             "default_server" | "default" => default_server = true,
             "reuseport" => reuseport = true,
+            "ssl" => ssl = true,
             _ => {
                 if let Some(n) = v.strip_prefix("backlog=") {
                     backlog = n
@@ -69,6 +70,7 @@ pub fn parse_listen(d: &Directive) -> Result<Vec<Listen>, ConfigErrorKind> {
             default_server,
             reuseport,
             backlog,
+            ssl,
             span: d.span.clone(),
         })
         .collect())
@@ -82,6 +84,7 @@ pub fn default_listen(is_root: bool, span: &Span) -> Listen {
         default_server: false,
         reuseport: false,
         backlog: DEFAULT_BACKLOG,
+        ssl: false,
         span: span.clone(),
     }
 }

@@ -28,14 +28,17 @@ mod realip;
 mod rewrite;
 mod schema;
 mod server;
+mod ssl;
+mod ssl_ciphers;
 mod static_files;
 mod upstream;
 
 #[cfg(test)]
 mod tests;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use super::error::{ConfigErrorKind, ConfigErrors, ConfigWarning};
 use super::model::Config;
@@ -63,6 +66,12 @@ pub struct BuildOptions {
     /// The error log when the main context names none (`-e`, as nginx's
     /// `ngx_log_open_default`).
     pub default_error_log: super::model::LogTarget,
+    /// Relative `ssl_certificate` and other TLS file paths are joined to this: the
+    /// main file's directory (nginx's conf prefix).
+    pub conf_dir: PathBuf,
+    /// Where data files (certificates, keys) come from when not from the disk: the
+    /// master's reading of them (a worker's reload).
+    pub replay: Option<Arc<super::Replay>>,
 }
 
 impl BuildOptions {
@@ -74,6 +83,8 @@ impl BuildOptions {
             default_error_log: super::model::LogTarget::File(PathBuf::from(
                 super::DEFAULT_ERROR_LOG,
             )),
+            conf_dir: PathBuf::from("/etc/vestibule"),
+            replay: None,
         }
     }
 }
@@ -85,23 +96,20 @@ pub struct Built {
     pub warnings: Vec<ConfigWarning>,
     /// Info-level notes for `-t`: directives accepted that have no effect in vestibule.
     pub infos: Vec<ConfigWarning>,
+    /// The data files read (certificates, keys), path and bytes, for a replay.
+    pub data_files: Vec<(PathBuf, Vec<u8>)>,
 }
 
 /// Builds the typed configuration from the main context's directives.
 pub fn build(directives: &[Directive], options: &BuildOptions) -> Result<Built, ConfigErrors> {
-    let mut cx = Builder {
-        errors: ConfigErrors::default(),
-        warnings: Vec::new(),
-        infos: Vec::new(),
-        captures: named_captures(directives),
-        options: options.clone(),
-    };
+    let mut cx = Builder::new(options.clone(), named_captures(directives));
     let config = main_ctx::build_main(directives, &mut cx);
     if cx.errors.is_empty() {
         Ok(Built {
             config,
             warnings: cx.warnings,
             infos: cx.infos,
+            data_files: cx.data_files,
         })
     } else {
         Err(cx.errors)
@@ -116,9 +124,25 @@ pub(crate) struct Builder {
     /// Named captures of every regex in the configuration, so `$name` is known.
     pub captures: HashSet<String>,
     pub options: BuildOptions,
+    /// Each certificate and key pair loaded so far (servers inheriting one share it).
+    loaded_certificates: HashMap<(PathBuf, PathBuf), Option<super::model::tls::Certificate>>,
+    /// Data files read, in order, for a replay.
+    data_files: Vec<(PathBuf, Vec<u8>)>,
 }
 
 impl Builder {
+    pub fn new(options: BuildOptions, captures: HashSet<String>) -> Builder {
+        Builder {
+            errors: ConfigErrors::default(),
+            warnings: Vec::new(),
+            infos: Vec::new(),
+            captures,
+            options,
+            loaded_certificates: HashMap::new(),
+            data_files: Vec::new(),
+        }
+    }
+
     pub fn error(&mut self, kind: ConfigErrorKind, span: &Span) {
         self.errors.push(kind, span);
     }
@@ -147,6 +171,31 @@ impl Builder {
                 false
             }
         }
+    }
+
+    /// A path relative to the configuration directory, as nginx's
+    /// `ngx_conf_full_name(.., conf_prefix = 1)` for TLS files.
+    pub fn conf_path(&self, path: &str) -> PathBuf {
+        let p = Path::new(path);
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.options.conf_dir.join(p)
+        }
+    }
+
+    /// A data file's bytes (a certificate, a key): from the replay when building
+    /// what a master validated, otherwise from the disk, recorded for the replay.
+    pub fn read_file(&mut self, path: &Path) -> std::io::Result<Vec<u8>> {
+        if let Some((_, bytes)) = self.data_files.iter().find(|(p, _)| p == path) {
+            return Ok(bytes.clone());
+        }
+        let bytes = match &self.options.replay {
+            Some(replay) => replay.read(path)?,
+            None => std::fs::read(path)?,
+        };
+        self.data_files.push((path.to_path_buf(), bytes.clone()));
+        Ok(bytes)
     }
 
     /// A path relative to the prefix, as nginx's `ngx_conf_full_name`.

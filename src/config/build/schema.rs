@@ -4,7 +4,9 @@
 //! row to its module's table; nothing here changes.
 
 use super::command::{specs, Context, Spec, Table};
-use super::{headers, http_core, log, main_ctx, proxy, realip, rewrite, static_files, upstream};
+use super::{
+    headers, http_core, log, main_ctx, proxy, realip, rewrite, ssl, static_files, upstream,
+};
 use crate::config::error::ConfigErrorKind;
 use crate::config::tree::Directive;
 
@@ -20,6 +22,7 @@ pub static TABLES: &[&dyn Table] = &[
     &rewrite::COMMANDS,
     &proxy::COMMANDS,
     &realip::COMMANDS,
+    &ssl::COMMANDS,
     &upstream::HTTP_COMMANDS,
     &upstream::COMMANDS,
 ];

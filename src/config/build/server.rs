@@ -30,6 +30,18 @@ pub fn build_server(d: &Directive, cx: &mut Builder, scope: &Scope<'_>) -> Serve
     if listens.is_empty() {
         listens.push(default_listen(cx.options.is_root, &d.span));
     }
+    // `ssl on;` (before nginx 1.25) makes every listen of the server a TLS one.
+    if layer.ssl.legacy_on(&scope.http_layer.ssl) {
+        for l in &mut listens {
+            l.ssl = true;
+        }
+    }
+    let listens_ssl = listens.iter().find(|l| l.ssl).map(|l| l.span.clone());
+    let tls = Arc::new(
+        layer
+            .ssl
+            .merge(&scope.http_layer.ssl, cx, listens_ssl.as_ref()),
+    );
     if names.is_empty() {
         names.push(ServerName::Exact(String::new()));
     }
@@ -67,6 +79,7 @@ pub fn build_server(d: &Directive, cx: &mut Builder, scope: &Scope<'_>) -> Serve
         return_,
         conf,
         locations,
+        tls,
         span: d.span.clone(),
     }
 }

@@ -18,13 +18,7 @@ use crate::config::source::{Origin, Span};
 use crate::config::tree::{Arg, Directive};
 
 fn builder() -> Builder {
-    Builder {
-        errors: Default::default(),
-        warnings: Vec::new(),
-        infos: Vec::new(),
-        captures: Default::default(),
-        options: BuildOptions::new("/prefix", false),
-    }
+    Builder::new(BuildOptions::new("/prefix", false), Default::default())
 }
 
 /// The fewest arguments an arity accepts.

@@ -37,6 +37,9 @@ pub struct Listen {
     pub reuseport: bool,
     /// `backlog=` (default 511, nginx's on Linux).
     pub backlog: i32,
+    /// `ssl`: connections to this address speak TLS (for every server on it, as
+    /// nginx: one `listen ... ssl` makes the address a TLS one).
+    pub ssl: bool,
     pub span: Span,
 }
 
@@ -112,6 +115,9 @@ pub struct Server {
     pub conf: Arc<LocationConf>,
     /// Top-level locations in configuration order (named ones included).
     pub locations: Vec<Location>,
+    /// The TLS settings and certificates, used when a connection to a `listen ... ssl`
+    /// address chooses this server (by SNI, or as the address's default).
+    pub tls: Arc<super::tls::ServerTls>,
     pub span: Span,
 }
 

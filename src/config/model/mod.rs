@@ -11,6 +11,7 @@ mod location;
 mod main_conf;
 mod mime_types;
 mod realip;
+pub mod tls;
 mod upstream;
 
 pub use http::{HttpConfig, Listen, ListenAddr, LogEscape, LogFormat, Server, ServerName};

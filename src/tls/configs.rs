@@ -1,0 +1,158 @@
+//! rustls `ServerConfig`s from the configuration's [`ServerTls`] settings: one per
+//! server block, built with the snapshot, so a reload's new certificates serve every
+//! handshake after the swap while open connections keep theirs.
+
+use std::sync::Arc;
+
+use rustls::crypto::CryptoProvider;
+use rustls::server::{
+    ClientHello, NoServerSessionStorage, ResolvesServerCert, ServerSessionMemoryCache,
+    WebPkiClientVerifier,
+};
+use rustls::sign::CertifiedKey;
+use rustls::{RootCertStore, ServerConfig, SupportedProtocolVersion};
+
+use super::Shared;
+use crate::config::model::tls::{KeyAlgorithm, ServerTls, VerifyClient};
+use crate::config::model::HttpConfig;
+
+/// The largest TLS record rustls sends (a 16 KiB fragment and its header).
+const MAX_RECORD: usize = 16384 + 5;
+
+/// One `ServerConfig` per server block (by index), `None` for a server without
+/// certificates or whose settings rustls refused (logged when built).
+#[derive(Debug, Default)]
+pub struct ServerConfigs {
+    by_server: Vec<Option<Arc<ServerConfig>>>,
+    /// Servers with `ssl_reject_handshake on`, by index.
+    rejecting: Vec<bool>,
+    /// Why a server's config could not be built, by index, for the error log.
+    pub failures: Vec<(usize, String)>,
+}
+
+impl ServerConfigs {
+    /// Builds the configs of every server that has certificates.
+    pub fn build(http: Option<&HttpConfig>, shared: &Shared) -> ServerConfigs {
+        let mut out = ServerConfigs::default();
+        let Some(http) = http else {
+            return out;
+        };
+        for (i, server) in http.servers.iter().enumerate() {
+            out.rejecting.push(server.tls.reject_handshake);
+            let config = if server.tls.certificates.is_empty() || server.tls.reject_handshake {
+                None
+            } else {
+                match server_config(&server.tls, shared) {
+                    Ok(c) => Some(c),
+                    Err(e) => {
+                        out.failures.push((i, e.to_string()));
+                        None
+                    }
+                }
+            };
+            out.by_server.push(config);
+        }
+        out
+    }
+
+    /// Whether a handshake choosing this server is refused (`ssl_reject_handshake`).
+    pub fn rejects(&self, server: usize) -> bool {
+        self.rejecting.get(server).copied().unwrap_or(false)
+    }
+
+    pub fn get(&self, server: usize) -> Option<&Arc<ServerConfig>> {
+        self.by_server.get(server).and_then(Option::as_ref)
+    }
+}
+
+/// One server's rustls configuration.
+pub fn server_config(tls: &ServerTls, shared: &Shared) -> Result<Arc<ServerConfig>, rustls::Error> {
+    let provider = CryptoProvider {
+        cipher_suites: tls.cipher_suites.clone(),
+        kx_groups: tls.kx_groups.clone(),
+        ..rustls::crypto::aws_lc_rs::default_provider()
+    };
+    let versions: Vec<&'static SupportedProtocolVersion> = rustls::ALL_VERSIONS
+        .iter()
+        .copied()
+        .filter(|v| tls.offers(v.version))
+        .collect();
+    let builder = ServerConfig::builder_with_provider(Arc::new(provider))
+        .with_protocol_versions(&versions)?;
+    let builder = match tls.verify_client {
+        VerifyClient::Off => builder.with_no_client_auth(),
+        mode => {
+            let mut roots = RootCertStore::empty();
+            for ca in &tls.client_cas {
+                roots.add(ca.clone())?;
+            }
+            let verifier = WebPkiClientVerifier::builder(Arc::new(roots));
+            let verifier = if mode == VerifyClient::On {
+                verifier
+            } else {
+                verifier.allow_unauthenticated()
+            };
+            builder.with_client_cert_verifier(
+                verifier
+                    .build()
+                    .map_err(|e| rustls::Error::General(e.to_string()))?,
+            )
+        }
+    };
+    let mut config = builder.with_cert_resolver(Arc::new(ByKeyType::new(tls)));
+    config.ignore_client_order = tls.prefer_server_ciphers;
+    config.max_fragment_size =
+        (tls.buffer_size < MAX_RECORD - 5).then_some(tls.buffer_size.clamp(512, MAX_RECORD));
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let cache = &tls.session_cache;
+    config.session_storage = if cache.off || (cache.builtin.is_none() && cache.shared.is_none()) {
+        Arc::new(NoServerSessionStorage {})
+    } else {
+        ServerSessionMemoryCache::new(cache.builtin.unwrap_or(20480).max(1))
+    };
+    match (&shared.ticketer, tls.session_tickets) {
+        (Some(ticketer), true) => config.ticketer = Arc::clone(ticketer),
+        _ => {
+            config.send_tls13_tickets = if config.session_storage.can_cache() {
+                2
+            } else {
+                0
+            }
+        }
+    }
+    Ok(Arc::new(config))
+}
+
+/// A server's certificates, offered by what the client can verify: ECDSA first
+/// (smaller and faster to sign), then Ed25519, then RSA, then anything else.
+#[derive(Debug)]
+struct ByKeyType {
+    keys: Vec<Arc<CertifiedKey>>,
+}
+
+impl ByKeyType {
+    fn new(tls: &ServerTls) -> ByKeyType {
+        let rank = |a: KeyAlgorithm| match a {
+            KeyAlgorithm::Ecdsa => 0,
+            KeyAlgorithm::Ed25519 => 1,
+            KeyAlgorithm::Rsa => 2,
+            KeyAlgorithm::Other => 3,
+        };
+        let mut certs: Vec<_> = tls.certificates.iter().collect();
+        certs.sort_by_key(|c| rank(c.algorithm));
+        ByKeyType {
+            keys: certs.into_iter().map(|c| Arc::clone(&c.key)).collect(),
+        }
+    }
+}
+
+impl ResolvesServerCert for ByKeyType {
+    fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        let schemes = hello.signature_schemes();
+        self.keys
+            .iter()
+            .find(|k| k.key.choose_scheme(schemes).is_some())
+            .or_else(|| self.keys.first())
+            .cloned()
+    }
+}
