@@ -12,6 +12,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![allow(dead_code)] // each test file uses a different part of the harness
 
+pub mod tls;
+
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{Ipv4Addr, Shutdown, TcpListener, TcpStream};
@@ -797,6 +799,9 @@ pub struct ClientOptions {
 #[derive(Debug)]
 pub struct Client {
     pub stream: TcpStream,
+    /// A TLS session over `stream` when connected with [`Client::connect_tls`]: every
+    /// send and read goes through it.
+    pub tls: Option<Box<rustls::ClientConnection>>,
     /// Received and not yet parsed.
     buf: Vec<u8>,
     pub deadline: Duration,
@@ -815,18 +820,58 @@ impl Client {
         };
         Client {
             stream,
+            tls: None,
             buf: Vec::new(),
             deadline: IO_DEADLINE,
         }
     }
 
+    /// Connects and completes a TLS handshake with `config`, sending `sni` (none
+    /// when `None`, as an IP address is never sent as SNI). Errors are the
+    /// handshake's.
+    pub fn connect_tls(
+        port: u16,
+        sni: Option<&str>,
+        config: &std::sync::Arc<rustls::ClientConfig>,
+    ) -> std::io::Result<Client> {
+        let name = match sni {
+            Some(n) => rustls::pki_types::ServerName::try_from(n.to_string()).unwrap(),
+            None => rustls::pki_types::ServerName::IpAddress(std::net::Ipv4Addr::LOCALHOST.into()),
+        };
+        let mut conn = rustls::ClientConnection::new(std::sync::Arc::clone(config), name)
+            .map_err(std::io::Error::other)?;
+        let mut stream = TcpStream::connect(("127.0.0.1", port))?;
+        stream.set_read_timeout(Some(IO_DEADLINE))?;
+        while conn.is_handshaking() {
+            conn.complete_io(&mut stream)?;
+        }
+        Ok(Client {
+            stream,
+            tls: Some(Box::new(conn)),
+            buf: Vec::new(),
+            deadline: IO_DEADLINE,
+        })
+    }
+
+    /// The TLS session, for what the handshake settled.
+    pub fn session(&self) -> &rustls::ClientConnection {
+        self.tls.as_deref().expect("a TLS client")
+    }
+
     pub fn send(&mut self, bytes: &[u8]) {
-        self.stream.write_all(bytes).unwrap();
+        self.try_send(bytes).unwrap();
     }
 
     /// Sends, tolerating a connection the server already closed.
     pub fn try_send(&mut self, bytes: &[u8]) -> std::io::Result<()> {
-        self.stream.write_all(bytes)
+        match self.tls.as_deref_mut() {
+            Some(conn) => {
+                let mut s = rustls::Stream::new(conn, &mut self.stream);
+                s.write_all(bytes)?;
+                s.flush()
+            }
+            None => self.stream.write_all(bytes),
+        }
     }
 
     fn read_some(&mut self, until: Instant) -> Read1 {
@@ -838,7 +883,11 @@ impl Client {
             .set_read_timeout(Some(remaining.max(Duration::from_millis(1))))
             .unwrap();
         let mut chunk = [0u8; 64 * 1024];
-        match self.stream.read(&mut chunk) {
+        let read = match self.tls.as_deref_mut() {
+            Some(conn) => rustls::Stream::new(conn, &mut self.stream).read(&mut chunk),
+            None => self.stream.read(&mut chunk),
+        };
+        match read {
             Ok(0) => Read1::Eof,
             Ok(n) => {
                 self.buf.extend_from_slice(&chunk[..n]);

@@ -1,0 +1,367 @@
+//! HTTPS through the real binary: `listen ... ssl` with certificates the tests make,
+//! a rustls client, a real Gunicorn + Flask app behind, on both io drivers.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::tls::{client_config, client_config_with, served_leaf, Ca, Key};
+use common::{Client, Driver, Gunicorn, Vestibule};
+
+/// A GET over a fresh TLS connection.
+fn get_tls(
+    port: u16,
+    sni: &str,
+    config: &std::sync::Arc<rustls::ClientConfig>,
+    path: &str,
+) -> (common::Response, Vec<u8>) {
+    let mut c = Client::connect_tls(port, Some(sni), config).unwrap();
+    c.send(format!("GET {path} HTTP/1.1\r\nHost: {sni}\r\nConnection: close\r\n\r\n").as_bytes());
+    let r = c.read_response(false);
+    (r, served_leaf(c.session()))
+}
+
+fn https_end_to_end(driver: Driver) {
+    let ca = Ca::new("Test CA");
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = ca.issue(&["a.test"], Key::Ecdsa).write(dir.path(), "a");
+    std::fs::create_dir_all(dir.path().join("www")).unwrap();
+    std::fs::write(dir.path().join("www/hello.txt"), "hello over tls\n").unwrap();
+    let big = common::pattern(3 << 20);
+    std::fs::write(dir.path().join("www/big.bin"), &big).unwrap();
+    let app = Gunicorn::tcp(1);
+    let v = Vestibule::start_with(
+        &format!(
+            "server {{
+                listen 127.0.0.1:@PORT@ ssl;
+                server_name a.test;
+                ssl_certificate {cert};
+                ssl_certificate_key {key};
+                access_log @DIR@/tls.log tls;
+                location /static/ {{ alias {www}/; }}
+                location / {{ include proxy_params; proxy_pass {up}; proxy_redirect off; }}
+            }}",
+            cert = cert.display(),
+            key = key.display(),
+            www = dir.path().join("www").display(),
+            up = app.proxy_pass(),
+        ),
+        "log_format tls '$scheme|$https|$ssl_protocol|$ssl_cipher|$ssl_server_name|$ssl_session_reused|$status';",
+        driver,
+    );
+    let config = client_config(&ca);
+    let (r, _) = get_tls(v.port, "a.test", &config, "/static/hello.txt");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.text(), "hello over tls\n");
+    // Larger than a sendfile range: read and written through the TLS session.
+    let (r, _) = get_tls(v.port, "a.test", &config, "/static/big.bin");
+    assert_eq!(r.status, 200);
+    assert!(r.complete());
+    assert_eq!(common::sha256_hex(&r.body), common::sha256_hex(&big));
+    // Flask sees https (X-Forwarded-Proto from proxy_params) and builds https URLs.
+    let (r, _) = get_tls(v.port, "a.test", &config, "/echo");
+    assert_eq!(r.status, 200, "{}", r.text());
+    let json = r.json();
+    assert_eq!(json.request_headers("X-Forwarded-Proto"), ["https"]);
+    assert_eq!(json.str("scheme"), "https");
+    let (r, _) = get_tls(v.port, "a.test", &config, "/redirect/external");
+    assert_eq!(r.status, 302);
+    assert!(
+        r.header("location").unwrap().starts_with("https://a.test"),
+        "{:?}",
+        r.header("location")
+    );
+    // A 1 MiB upload and keep-alive: several requests on one TLS connection.
+    let mut c = Client::connect_tls(v.port, Some("a.test"), &config).unwrap();
+    let upload = common::pattern(1 << 20);
+    for _ in 0..3 {
+        let mut req = format!(
+            "POST /echo HTTP/1.1\r\nHost: a.test\r\nContent-Length: {}\r\n\r\n",
+            upload.len()
+        )
+        .into_bytes();
+        req.extend_from_slice(&upload);
+        c.send(&req);
+        let r = c.read_response(false);
+        assert_eq!(r.status, 200);
+        assert_eq!(r.json().num("body_len"), upload.len() as u64);
+        assert_eq!(r.json().str("body_sha256"), common::sha256_hex(&upload));
+    }
+    let line = v.wait_for_log_line("tls.log", "|200");
+    assert!(line.starts_with("https|on|TLSv1.3|TLS_AES_"), "{line}");
+    assert!(line.contains("|a.test|.|200"), "{line}");
+    // TLS 1.2 with a chosen suite, named as OpenSSL names it.
+    let tls12 = client_config_with(&ca, &[&rustls::version::TLS12], |_| {});
+    let mut c = Client::connect_tls(v.port, Some("a.test"), &tls12).unwrap();
+    c.send(b"GET /static/hello.txt HTTP/1.1\r\nHost: a.test\r\n\r\n");
+    assert_eq!(c.read_response(false).status, 200);
+    let log = v.wait_for_log_line("tls.log", "TLSv1.2");
+    assert!(log.contains("|TLSv1.2|ECDHE-ECDSA-"), "{log}");
+    v.assert_driver_logged();
+}
+
+#[test]
+fn https_serves_static_files_and_the_flask_app() {
+    https_end_to_end(Driver::Default);
+}
+
+#[test]
+fn https_works_on_the_epoll_driver() {
+    https_end_to_end(Driver::Epoll);
+}
+
+/// One certificate per server; SNI picks the server by nginx's `server_name` rules,
+/// and a client without SNI (or with an unknown name) gets the default server's.
+#[test]
+fn sni_chooses_the_certificate_with_server_name_rules() {
+    let ca = Ca::new("Test CA");
+    let dir = tempfile::tempdir().unwrap();
+    let names = [
+        ("exact", "a.test"),
+        ("leading", "x.wild.test"),
+        ("trailing", "www.trail.example"),
+        ("regex", "re42.test"),
+        ("default", "default.test"),
+    ];
+    let mut leaves = std::collections::HashMap::new();
+    let mut paths = std::collections::HashMap::new();
+    for (label, name) in names {
+        let issued = ca.issue(&[name], Key::Ecdsa);
+        leaves.insert(label, issued.der.clone());
+        paths.insert(label, issued.write(dir.path(), label));
+    }
+    let server = |label: &str, server_name: &str, extra: &str| {
+        let (c, k) = &paths[label];
+        format!(
+            "server {{ listen 127.0.0.1:@PORT@ ssl{extra}; server_name {server_name};
+               ssl_certificate {}; ssl_certificate_key {}; return 200 '{label}\\n'; }}\n",
+            c.display(),
+            k.display()
+        )
+    };
+    let servers = [
+        server("exact", "a.test", ""),
+        server("leading", "*.wild.test", ""),
+        server("trailing", "www.trail.*", ""),
+        server("regex", "~^re\\d+\\.test$", ""),
+        server("default", "default.test", " default_server"),
+    ]
+    .concat();
+    let v = Vestibule::start(&servers);
+    let config = client_config(&ca);
+    for (sni, label) in [
+        ("a.test", "exact"),
+        ("x.wild.test", "leading"),
+        ("www.trail.example", "trailing"),
+        ("re42.test", "regex"),
+        ("default.test", "default"),
+    ] {
+        let (r, leaf) = get_tls(v.port, sni, &config, "/");
+        assert_eq!(leaf, leaves[label], "certificate for {sni}");
+        assert_eq!(r.text(), format!("{label}\n"), "server for {sni}");
+    }
+    // An unknown name: the default server's certificate, which the client rejects.
+    let err = Client::connect_tls(v.port, Some("other.test"), &config).unwrap_err();
+    assert!(err.to_string().contains("certificate"), "{err}");
+    // No SNI at all: the default server's certificate (the client checks the IP).
+    let insecure = client_config_with(&ca, rustls::ALL_VERSIONS, |c| {
+        c.dangerous()
+            .set_certificate_verifier(std::sync::Arc::new(AcceptAnything));
+    });
+    let c = Client::connect_tls(v.port, None, &insecure).unwrap();
+    assert_eq!(served_leaf(c.session()), leaves["default"]);
+}
+
+/// An ECDSA and an RSA certificate in one server: ECDSA for clients that take it,
+/// RSA for a client whose only suites are RSA ones.
+#[test]
+fn ecdsa_and_rsa_certificates_side_by_side() {
+    let ca = Ca::new("Test CA");
+    let dir = tempfile::tempdir().unwrap();
+    let ecdsa = ca.issue(&["a.test"], Key::Ecdsa);
+    let rsa = ca.issue(&["a.test"], Key::Rsa);
+    let (ec, eck) = ecdsa.write(dir.path(), "ec");
+    let (rc, rck) = rsa.write(dir.path(), "rsa");
+    let v = Vestibule::start(&format!(
+        "server {{ listen 127.0.0.1:@PORT@ ssl; server_name a.test;
+           ssl_certificate {}; ssl_certificate_key {};
+           ssl_certificate {}; ssl_certificate_key {};
+           return 200 'ok\\n'; }}",
+        rc.display(),
+        rck.display(),
+        ec.display(),
+        eck.display()
+    ));
+    let (_, leaf) = get_tls(v.port, "a.test", &client_config(&ca), "/");
+    assert_eq!(leaf, ecdsa.der);
+    let rsa_only = {
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(ca.cert.der().clone()).unwrap();
+        let mut provider = rustls::crypto::aws_lc_rs::default_provider();
+        provider.cipher_suites =
+            vec![rustls::crypto::aws_lc_rs::cipher_suite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256];
+        std::sync::Arc::new(
+            rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(provider))
+                .with_protocol_versions(&[&rustls::version::TLS12])
+                .unwrap()
+                .with_root_certificates(roots)
+                .with_no_client_auth(),
+        )
+    };
+    let (r, leaf) = get_tls(v.port, "a.test", &rsa_only, "/");
+    assert_eq!(r.text(), "ok\n");
+    assert_eq!(leaf, rsa.der);
+}
+
+/// Plain HTTP to a TLS port: nginx's 400 page naming the mistake, and the
+/// connection closes; `error_page 497` turns it into a redirect to https.
+#[test]
+fn plain_http_to_a_tls_port_gets_497() {
+    let ca = Ca::new("Test CA");
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = ca.issue(&["a.test"], Key::Ecdsa).write(dir.path(), "a");
+    let v = Vestibule::start(&format!(
+        "server {{ listen 127.0.0.1:@PORT@ ssl; server_name a.test;
+           ssl_certificate {}; ssl_certificate_key {};
+           location /r/ {{ error_page 497 =301 https://$host:$server_port$request_uri; }}
+           return 200 'ok\\n'; }}",
+        cert.display(),
+        key.display()
+    ));
+    let mut c = Client::connect(v.port);
+    c.send(b"GET /x HTTP/1.1\r\nHost: a.test\r\n\r\n");
+    let r = c.read_response(false);
+    assert_eq!(r.status, 400);
+    assert!(
+        r.text()
+            .contains("<center>The plain HTTP request was sent to HTTPS port</center>"),
+        "{}",
+        r.text()
+    );
+    assert!(c.closed_by_peer());
+    v.wait_for_error_line(&["client sent plain HTTP request to HTTPS port"]);
+    v.wait_for_access_line("\"GET /x HTTP/1.1\" 400");
+    // The server-level error_page applies (nginx finalizes before any location).
+    let v2 = Vestibule::start(&format!(
+        "server {{ listen 127.0.0.1:@PORT@ ssl; server_name a.test;
+           ssl_certificate {}; ssl_certificate_key {};
+           error_page 497 =301 https://$host:$server_port$request_uri;
+           return 200 'ok\\n'; }}",
+        cert.display(),
+        key.display()
+    ));
+    let mut c = Client::connect(v2.port);
+    c.send(b"GET /r/x?y=1 HTTP/1.1\r\nHost: a.test\r\n\r\n");
+    let r = c.read_response(false);
+    assert_eq!(r.status, 301);
+    assert_eq!(
+        r.header("location").unwrap(),
+        format!("https://a.test:{}/r/x?y=1", v2.port)
+    );
+}
+
+/// `ssl_reject_handshake on` in the default server: names no server claims get no
+/// handshake at all; a named server still serves.
+#[test]
+fn ssl_reject_handshake_refuses_unknown_names() {
+    let ca = Ca::new("Test CA");
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = ca.issue(&["a.test"], Key::Ecdsa).write(dir.path(), "a");
+    let v = Vestibule::start(&format!(
+        "server {{ listen 127.0.0.1:@PORT@ ssl default_server; ssl_reject_handshake on; }}
+         server {{ listen 127.0.0.1:@PORT@ ssl; server_name a.test;
+           ssl_certificate {}; ssl_certificate_key {}; return 200 'ok\\n'; }}",
+        cert.display(),
+        key.display()
+    ));
+    let config = client_config(&ca);
+    assert!(Client::connect_tls(v.port, Some("b.test"), &config).is_err());
+    let (r, _) = get_tls(v.port, "a.test", &config, "/");
+    assert_eq!(r.text(), "ok\n");
+    v.wait_for_error_line(&["SSL handshake rejected"]);
+}
+
+/// A renewed certificate is served after SIGHUP while a connection opened before
+/// keeps working; a reload with a key that does not match keeps the old one.
+#[test]
+fn reload_serves_renewed_certificates_without_closing_connections() {
+    let ca = Ca::new("Test CA");
+    let dir = tempfile::tempdir().unwrap();
+    let first = ca.issue(&["a.test"], Key::Ecdsa);
+    let (cert, key) = first.write(dir.path(), "a");
+    let v = Vestibule::start(&format!(
+        "server {{ listen 127.0.0.1:@PORT@ ssl; server_name a.test;
+           ssl_certificate {}; ssl_certificate_key {}; return 200 'ok\\n'; }}",
+        cert.display(),
+        key.display()
+    ));
+    // No resumption: a resumed session would report the certificate it began with.
+    let config = client_config_with(&ca, rustls::ALL_VERSIONS, |c| {
+        c.resumption = rustls::client::Resumption::disabled();
+    });
+    let mut open = Client::connect_tls(v.port, Some("a.test"), &config).unwrap();
+    open.send(b"GET / HTTP/1.1\r\nHost: a.test\r\n\r\n");
+    assert_eq!(open.read_response(false).status, 200);
+    let renewed = ca.issue(&["a.test"], Key::Ecdsa);
+    renewed.write(dir.path(), "a");
+    unsafe { libc::kill(v.pid(), libc::SIGHUP) };
+    assert!(common::wait_until(Duration::from_secs(10), || {
+        get_tls(v.port, "a.test", &config, "/").1 == renewed.der
+    }));
+    open.send(b"GET / HTTP/1.1\r\nHost: a.test\r\n\r\n");
+    assert_eq!(open.read_response(false).status, 200);
+    assert_eq!(served_leaf(open.session()), first.der);
+    // A key from another certificate: the reload fails with file:line, the renewed
+    // certificate keeps serving.
+    let other = ca.issue(&["a.test"], Key::Ecdsa);
+    std::fs::write(&key, &other.key_pem).unwrap();
+    unsafe { libc::kill(v.pid(), libc::SIGHUP) };
+    let line = v.wait_for_error_line(&["does not match the certificate"]);
+    assert!(line.contains("vestibule.conf:"), "{line}");
+    assert_eq!(get_tls(v.port, "a.test", &config, "/").1, renewed.der);
+    open.send(b"GET / HTTP/1.1\r\nHost: a.test\r\n\r\n");
+    assert_eq!(open.read_response(false).status, 200);
+}
+
+/// Accepts any server certificate (for the no-SNI case, where the name is an IP).
+#[derive(Debug)]
+struct AcceptAnything;
+
+impl rustls::client::danger::ServerCertVerifier for AcceptAnything {
+    fn verify_server_cert(
+        &self,
+        _: &rustls::pki_types::CertificateDer<'_>,
+        _: &[rustls::pki_types::CertificateDer<'_>],
+        _: &rustls::pki_types::ServerName<'_>,
+        _: &[u8],
+        _: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        _: &[u8],
+        _: &rustls::pki_types::CertificateDer<'_>,
+        _: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        Ok(rustls::client::danger::HandshakeSignatureValid::assertion())
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        _: &[u8],
+        _: &rustls::pki_types::CertificateDer<'_>,
+        _: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        Ok(rustls::client::danger::HandshakeSignatureValid::assertion())
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        rustls::crypto::aws_lc_rs::default_provider()
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
