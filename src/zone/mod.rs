@@ -1,7 +1,7 @@
 //! Zones: named regions of memory shared by the master and every worker (DESIGN.md
-//! §7), as nginx's `ngx_shared_memory_add`. Upstream fail counts live in one today
-//! ([`peer_fails`]); the TLS session cache, `limit_req`, metrics and the cache's keys
-//! are meant to be the next.
+//! §7), as nginx's `ngx_shared_memory_add`. Upstream fail counts live in one
+//! ([`peer_fails`]), as do the TLS session cache ([`tls_sessions`]); `limit_req`,
+//! metrics and the cache's keys are meant to be the next.
 //!
 //! ```text
 //! master: config ──specs──► Zones::for_specs ──(memfd, mmap MAP_SHARED)──► fork ─► workers
@@ -33,6 +33,7 @@
 pub mod lock;
 pub mod peer_fails;
 pub mod region;
+pub mod tls_sessions;
 
 use std::io;
 use std::os::fd::{BorrowedFd, FromRawFd, OwnedFd};
