@@ -1,7 +1,8 @@
 //! Zones: named regions of memory shared by the master and every worker (DESIGN.md
 //! §7), as nginx's `ngx_shared_memory_add`. Upstream fail counts live in one
-//! ([`peer_fails`]), as do the TLS session cache ([`tls_sessions`]); `limit_req`,
-//! metrics and the cache's keys are meant to be the next.
+//! ([`peer_fails`]), as do the TLS session cache ([`tls_sessions`]) and the TLS
+//! session ticket keys ([`tickets`]); `limit_req`, metrics and the cache's keys are
+//! meant to be the next.
 //!
 //! ```text
 //! master: config ──specs──► Zones::for_specs ──(memfd, mmap MAP_SHARED)──► fork ─► workers
@@ -33,6 +34,7 @@
 pub mod lock;
 pub mod peer_fails;
 pub mod region;
+pub mod tickets;
 pub mod tls_sessions;
 
 use std::io;
