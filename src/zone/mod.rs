@@ -1,7 +1,8 @@
 //! Zones: named regions of memory shared by the master and every worker (DESIGN.md
-//! §7), as nginx's `ngx_shared_memory_add`. Upstream fail counts live in one today
-//! ([`peer_fails`]); the TLS session cache, `limit_req`, metrics and the cache's keys
-//! are meant to be the next.
+//! §7), as nginx's `ngx_shared_memory_add`. Upstream fail counts live in one
+//! ([`peer_fails`]), as do the TLS session cache ([`tls_sessions`]) and the TLS
+//! session ticket keys ([`tickets`]); `limit_req`, metrics and the cache's keys are
+//! meant to be the next.
 //!
 //! ```text
 //! master: config ──specs──► Zones::for_specs ──(memfd, mmap MAP_SHARED)──► fork ─► workers
@@ -18,11 +19,14 @@
 //! - **Offsets, not pointers**: a zone is mapped at a different address in a new
 //!   binary after USR2, so nothing inside one points anywhere; data is addressed by
 //!   offset from the start of the zone's data ([`Zone::u64_at`]).
-//! - **Atomics, or the zone's lock**: every word is read and written as an atomic;
-//!   the lock ([`Zone::lock`], a robust process-shared mutex, see [`lock`]) orders
-//!   updates that touch several words. A holder killed while holding it cannot wedge
-//!   the others: the next locker gets it, and [`ZoneGuard::recovered`] says the data
-//!   it guards may be half-updated.
+//! - **Atomics, or the zone's lock**: a word shared without the lock is read and
+//!   written as an atomic ([`Zone::u64_at`]); the lock ([`Zone::lock`], a robust
+//!   process-shared mutex, see [`lock`]) orders updates that touch several words. A
+//!   table whose every access holds the lock may instead copy bytes in and out
+//!   ([`ZoneGuard::read`], [`ZoneGuard::write`]: bounds-checked, little-endian
+//!   integers). A holder killed while holding the lock cannot wedge the others: the
+//!   next locker gets it, and [`ZoneGuard::recovered`] says the data it guards may be
+//!   half-updated.
 //!
 //! Layout of a zone: a header (magic, size, name, recovery count, the lock) in the
 //! first [`DATA_OFFSET`] bytes, then the data.
@@ -30,6 +34,8 @@
 pub mod lock;
 pub mod peer_fails;
 pub mod region;
+pub mod tickets;
+pub mod tls_sessions;
 
 use std::io;
 use std::os::fd::{BorrowedFd, FromRawFd, OwnedFd};
@@ -251,6 +257,82 @@ impl ZoneGuard<'_> {
     pub fn zone(&self) -> &Zone {
         self.zone
     }
+
+    /// The address of `len` data bytes at `offset`, if they are all in the data.
+    fn span(&self, offset: usize, len: usize) -> Result<*mut u8, OutOfBounds> {
+        match offset.checked_add(len) {
+            Some(end) if end <= self.zone.size => {}
+            _ => return Err(OutOfBounds { offset, len }),
+        }
+        // SAFETY: DATA_OFFSET + offset + len <= DATA_OFFSET + size = the mapping's
+        // length, so the pointer stays inside the mapping, which lives as long as
+        // the zone this guard borrows.
+        Ok(unsafe { self.zone.region.base().as_ptr().add(DATA_OFFSET + offset) })
+    }
+
+    /// Copies the data bytes at `offset` into `out` (bounds-checked).
+    ///
+    /// The byte API is for tables whose every access holds the lock (the TLS session
+    /// cache, the ticket keys): the lock orders a copy against every other
+    /// process's, so a plain copy never races. A byte range used this way must not
+    /// also be read or written through [`Zone::u64_at`] without the lock. A
+    /// holder killed mid-copy leaves the bytes torn: see [`ZoneGuard::recovered`].
+    pub fn read(&self, offset: usize, out: &mut [u8]) -> Result<(), OutOfBounds> {
+        let from = self.span(offset, out.len())?;
+        // SAFETY: `from..from + out.len()` is inside the mapping (`span`); `out` is a
+        // distinct local buffer, so they do not overlap; the lock held by this guard
+        // excludes every writer of these bytes (the byte API's contract above).
+        unsafe { std::ptr::copy_nonoverlapping(from, out.as_mut_ptr(), out.len()) };
+        Ok(())
+    }
+
+    /// Copies `bytes` into the data at `offset` (bounds-checked; see [`ZoneGuard::read`]).
+    pub fn write(&self, offset: usize, bytes: &[u8]) -> Result<(), OutOfBounds> {
+        let to = self.span(offset, bytes.len())?;
+        // SAFETY: as in `read`, with the roles swapped: the mapping is writable
+        // (PROT_WRITE), and no reader or writer of these bytes runs without the lock.
+        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), to, bytes.len()) };
+        Ok(())
+    }
+
+    /// Sets `len` data bytes at `offset` to `byte` (bounds-checked; see [`ZoneGuard::read`]).
+    pub fn fill(&self, offset: usize, len: usize, byte: u8) -> Result<(), OutOfBounds> {
+        let to = self.span(offset, len)?;
+        // SAFETY: as in `write`.
+        unsafe { std::ptr::write_bytes(to, byte, len) };
+        Ok(())
+    }
+
+    /// The little-endian `u32` at `offset` (the byte API; see [`ZoneGuard::read`]).
+    pub fn read_u32(&self, offset: usize) -> Result<u32, OutOfBounds> {
+        let mut b = [0u8; 4];
+        self.read(offset, &mut b)?;
+        Ok(u32::from_le_bytes(b))
+    }
+
+    /// The little-endian `u64` at `offset` (the byte API; see [`ZoneGuard::read`]).
+    pub fn read_u64(&self, offset: usize) -> Result<u64, OutOfBounds> {
+        let mut b = [0u8; 8];
+        self.read(offset, &mut b)?;
+        Ok(u64::from_le_bytes(b))
+    }
+
+    pub fn write_u32(&self, offset: usize, value: u32) -> Result<(), OutOfBounds> {
+        self.write(offset, &value.to_le_bytes())
+    }
+
+    pub fn write_u64(&self, offset: usize, value: u64) -> Result<(), OutOfBounds> {
+        self.write(offset, &value.to_le_bytes())
+    }
+}
+
+/// A byte access past the end of a zone's data: a table's layout does not fit the
+/// zone it was given (a bug, or a zone of another size); the caller gives up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("{len} bytes at offset {offset} are past the end of the zone's data")]
+pub struct OutOfBounds {
+    pub offset: usize,
+    pub len: usize,
 }
 
 impl Drop for ZoneGuard<'_> {

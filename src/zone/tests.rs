@@ -245,3 +245,88 @@ fn an_adopted_zone_is_the_same_memory_under_its_name() {
         Err(ZoneError::NotAZone(_))
     ));
 }
+
+#[test]
+fn the_byte_api_is_bounds_checked_at_every_edge() {
+    let zone = Zone::create("bytes", 64).unwrap();
+    let g = zone.lock().unwrap();
+    g.write(60, b"abcd").unwrap();
+    let mut out = [0u8; 4];
+    g.read(60, &mut out).unwrap();
+    assert_eq!(&out, b"abcd");
+    assert_eq!(g.read_u32(60).unwrap(), u32::from_le_bytes(*b"abcd"));
+    g.write(64, &[]).unwrap();
+    assert_eq!(
+        g.write(61, b"abcd"),
+        Err(OutOfBounds { offset: 61, len: 4 })
+    );
+    assert!(g.read(64, &mut out).is_err());
+    assert!(
+        g.read(usize::MAX, &mut out).is_err(),
+        "offset + len overflows"
+    );
+    assert!(g.fill(1, 64, 0).is_err());
+    g.fill(0, 64, 0xee).unwrap();
+    assert_eq!(g.read_u64(56).unwrap(), u64::from_le_bytes([0xee; 8]));
+    g.write_u64(0, 0x0102_0304_0506_0708).unwrap();
+    g.write_u32(8, 0x0a0b_0c0d).unwrap();
+    let mut raw = [0u8; 12];
+    g.read(0, &mut raw).unwrap();
+    assert_eq!(
+        raw,
+        [8, 7, 6, 5, 4, 3, 2, 1, 0xd, 0xc, 0xb, 0xa],
+        "little-endian"
+    );
+    drop(g);
+    assert_eq!(
+        zone.u64_at(0).unwrap().load(Ordering::SeqCst),
+        0x0102_0304_0506_0708,
+        "the same bytes"
+    );
+}
+
+#[test]
+fn bytes_written_under_the_lock_by_a_child_are_read_by_the_parent() {
+    let zone = Zone::create("bytes-fork", 4096).unwrap();
+    let children: Vec<i32> = (0..4u8)
+        .map(|n| {
+            let zone = &zone;
+            fork_child(move || {
+                for _ in 0..500 {
+                    let Ok(g) = zone.lock() else {
+                        return 2;
+                    };
+                    // A whole 1 KiB record of one byte value, then a count: torn
+                    // records would show two values.
+                    let mut record = [0u8; 1024];
+                    if g.read(8, &mut record).is_err() {
+                        return 3;
+                    }
+                    if record.iter().any(|&b| b != record[0]) {
+                        return 4;
+                    }
+                    if g.fill(8, 1024, n + 1).is_err() {
+                        return 5;
+                    }
+                    let Ok(count) = g.read_u64(0) else {
+                        return 6;
+                    };
+                    if g.write_u64(0, count + 1).is_err() {
+                        return 7;
+                    }
+                }
+                0
+            })
+        })
+        .collect();
+    let exits: Vec<Option<i32>> = children
+        .into_iter()
+        .map(|pid| wait_child(pid, Duration::from_secs(30)))
+        .collect();
+    assert_eq!(exits, [Some(0); 4]);
+    let g = zone.lock().unwrap();
+    assert_eq!(g.read_u64(0).unwrap(), 2000);
+    let mut record = [0u8; 1024];
+    g.read(8, &mut record).unwrap();
+    assert!((1..=4).contains(&record[0]) && record.iter().all(|&b| b == record[0]));
+}
