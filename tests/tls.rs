@@ -306,6 +306,7 @@ fn reload_serves_renewed_certificates_without_closing_connections() {
     assert_eq!(open.read_response(false).status, 200);
     let renewed = ca.issue(&["a.test"], Key::Ecdsa);
     renewed.write(dir.path(), "a");
+    // SAFETY: kill(2) on the pid of the master this test started.
     unsafe { libc::kill(v.pid(), libc::SIGHUP) };
     assert!(common::wait_until(Duration::from_secs(10), || {
         get_tls(v.port, "a.test", &config, "/").1 == renewed.der
@@ -317,6 +318,7 @@ fn reload_serves_renewed_certificates_without_closing_connections() {
     // certificate keeps serving.
     let other = ca.issue(&["a.test"], Key::Ecdsa);
     std::fs::write(&key, &other.key_pem).unwrap();
+    // SAFETY: kill(2) on the pid of the master this test started.
     unsafe { libc::kill(v.pid(), libc::SIGHUP) };
     let line = v.wait_for_error_line(&["does not match the certificate"]);
     assert!(line.contains("vestibule.conf:"), "{line}");
