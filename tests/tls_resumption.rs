@@ -6,7 +6,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod tls;
+mod tls_memory;
+use tls_memory as tls;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -11,7 +11,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod tls;
+mod tls_memory;
+use tls_memory as tls;
 
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
