@@ -367,3 +367,64 @@ impl rustls::client::danger::ServerCertVerifier for AcceptAnything {
             .supported_schemes()
     }
 }
+
+/// Connects `count` times with one client config and says how many handshakes
+/// resumed, and which worker pids served (from `$pid` in the access log).
+fn reconnect(v: &Vestibule, config: &std::sync::Arc<rustls::ClientConfig>, count: usize) -> usize {
+    let mut resumed = 0;
+    for _ in 0..count {
+        let mut c = Client::connect_tls(v.port, Some("a.test"), config).unwrap();
+        if c.session().handshake_kind() == Some(rustls::HandshakeKind::Resumed) {
+            resumed += 1;
+        }
+        c.send(b"GET / HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n");
+        assert_eq!(c.read_response(false).status, 200);
+    }
+    resumed
+}
+
+/// A client reconnecting lands on either of two workers and resumes every time:
+/// TLS 1.2 session ids through `ssl_session_cache shared:`, TLS 1.2 and 1.3 tickets
+/// with keys the master shares, and TLS 1.3 from the shared cache with tickets off.
+#[test]
+fn sessions_resume_on_every_worker() {
+    let ca = Ca::new("Test CA");
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = ca.issue(&["a.test"], Key::Ecdsa).write(dir.path(), "a");
+    for tickets in ["on", "off"] {
+        let v = Vestibule::start_with_main(
+            "worker_processes 2; events { worker_connections 512; }",
+            &format!(
+                "server {{ listen 127.0.0.1:@PORT@ ssl; server_name a.test;
+                   ssl_certificate {}; ssl_certificate_key {};
+                   ssl_session_cache shared:SSL:1m; ssl_session_tickets {tickets};
+                   access_log @DIR@/pids.log pids;
+                   return 200 'ok\\n'; }}",
+                cert.display(),
+                key.display()
+            ),
+            "log_format pids '$pid $ssl_protocol $ssl_session_reused';",
+            Driver::Default,
+        );
+        assert!(common::wait_until(Duration::from_secs(10), || {
+            v.error_log().matches("io driver:").count() == 2
+        }));
+        for version in [&rustls::version::TLS12, &rustls::version::TLS13] {
+            let config = client_config_with(&ca, &[version], |_| {});
+            let n = 40;
+            assert_eq!(
+                reconnect(&v, &config, n),
+                n - 1,
+                "tickets {tickets}, {version:?}: every reconnection resumes"
+            );
+        }
+        let log = v.wait_for_log_line("pids.log", "TLSv1.3 r");
+        let served = std::fs::read_to_string(v.path("pids.log")).unwrap();
+        let pids: std::collections::HashSet<&str> = served
+            .lines()
+            .filter(|l| l.ends_with(" r"))
+            .filter_map(|l| l.split(' ').next())
+            .collect();
+        assert_eq!(pids.len(), 2, "resumed on both workers: {log}");
+    }
+}

@@ -30,7 +30,6 @@ use std::time::{Duration, Instant};
 use crate::config::model::{Config, LogLevel, WorkerProcesses};
 use crate::config::{self, LoadOptions};
 use crate::observe::ErrorLog;
-use crate::zone::peer_fails::PeerFails;
 use crate::zone::{self, Zones};
 use notify::notify;
 use sockets::Sockets;
@@ -87,6 +86,18 @@ pub struct Master {
     winched: bool,
 }
 
+/// Every zone `config` needs: the upstream fail counts and TLS's.
+fn zone_specs(config: &Config) -> Vec<zone::Spec> {
+    let mut specs = zone::specs(config);
+    specs.extend(crate::tls::zones::specs(config));
+    specs
+}
+
+/// The coarse monotonic clock in milliseconds (ticket keys are stamped with it).
+fn now_ms() -> u64 {
+    u64::try_from(crate::sys::coarse_monotonic().as_millis()).unwrap_or(u64::MAX)
+}
+
 fn worker_count(config: &Config) -> usize {
     match config.main.worker_processes {
         WorkerProcesses::Count(n) => usize::try_from(n).unwrap_or(1).max(1),
@@ -122,10 +133,13 @@ impl Master {
             error_log.warn(&e.to_string());
         }
         let zones = Zones::for_specs(
-            &zone::specs(&config),
+            &zone_specs(&config),
             &Zones::default(),
             &mut inherited_zones,
         )?;
+        for e in crate::tls::zones::install_ticket_keys(&config, &zones, now_ms()) {
+            error_log.log(LogLevel::Alert, None, &e);
+        }
         let set = process::master_sigset();
         // SAFETY: valid set pointer; the master has no other threads.
         unsafe { libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
@@ -186,8 +200,7 @@ impl Master {
             stream,
             options: self.options.clone(),
         });
-        let fails = PeerFails::in_zones(&self.zones);
-        match process::spawn(&self.config, slot, listeners, ready, control, fails) {
+        match process::spawn(&self.config, slot, listeners, ready, control, &self.zones) {
             Ok(pid) => {
                 if let Some(s) = self.slots.get_mut(slot) {
                     s.pid = Some(pid);
@@ -262,6 +275,9 @@ impl Master {
             }
             self.reap();
             self.respawn_due();
+            for e in crate::tls::zones::rotate_ticket_keys(&self.config, &self.zones, now_ms()) {
+                self.error_log.log(LogLevel::Alert, None, &e);
+            }
             if let State::Terminating(since) = self.state {
                 if since.elapsed() >= FAST_STOP_GRACE {
                     for pid in self.all_pids() {
@@ -381,10 +397,13 @@ impl Master {
         files::prepare(&loaded.config, &self.error_log);
         let n = worker_count(&loaded.config);
         let zones =
-            match Zones::for_specs(&zone::specs(&loaded.config), &self.zones, &mut Vec::new()) {
+            match Zones::for_specs(&zone_specs(&loaded.config), &self.zones, &mut Vec::new()) {
                 Ok(z) => z,
                 Err(e) => return self.reload_failed(&e),
             };
+        for e in crate::tls::zones::install_ticket_keys(&loaded.config, &zones, now_ms()) {
+            self.error_log.log(LogLevel::Alert, None, &e);
+        }
         // Running workers only have the zones they inherited: a new one needs a new
         // generation.
         let zones_kept = zones.same_as(&self.zones);

@@ -8,6 +8,7 @@ use crate::config::model::{Config, CpuAffinity};
 use crate::observe::ErrorLog;
 use crate::worker::{self, BoundListener, Snapshot};
 use crate::zone::peer_fails::PeerFails;
+use crate::zone::Zones;
 
 /// The signals the master takes synchronously; blocked in the master, unblocked in
 /// every child.
@@ -44,7 +45,7 @@ pub fn spawn(
     listeners: Vec<BoundListener>,
     ready: Option<&std::os::fd::OwnedFd>,
     control: Option<crate::worker::control::Control>,
-    peer_fails: Option<Arc<PeerFails>>,
+    zones: &Zones,
 ) -> std::io::Result<i32> {
     let master = std::process::id();
     // SAFETY: the master is single-threaded (no runtime, no threads before fork), so
@@ -57,7 +58,7 @@ pub fn spawn(
         return Ok(pid);
     }
     let ready = ready.and_then(|fd| fd.try_clone().ok());
-    let code = child(config, slot, listeners, master, ready, control, peer_fails);
+    let code = child(config, slot, listeners, master, ready, control, zones);
     std::process::exit(code);
 }
 
@@ -68,7 +69,7 @@ fn child(
     master: u32,
     ready: Option<std::os::fd::OwnedFd>,
     control: Option<crate::worker::control::Control>,
-    peer_fails: Option<Arc<PeerFails>>,
+    zones: &Zones,
 ) -> i32 {
     let set = master_sigset();
     // SAFETY: valid set pointer; a null old set is allowed.
@@ -101,9 +102,10 @@ fn child(
             return 1;
         }
     }
+    let peer_fails = PeerFails::in_zones(zones);
     let snapshot = Arc::new(Snapshot::new(
         config.clone(),
-        &crate::tls::Shared::for_process(),
+        &crate::tls::Shared::new(zones.clone()),
     ));
     match worker::run(snapshot, listeners, error_log, ready, control, peer_fails) {
         Ok(()) => 0,

@@ -105,19 +105,29 @@ pub fn server_config(tls: &ServerTls, shared: &Shared) -> Result<Arc<ServerConfi
         (tls.buffer_size < MAX_RECORD - 5).then_some(tls.buffer_size.clamp(512, MAX_RECORD));
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     let cache = &tls.session_cache;
-    config.session_storage = if cache.off || (cache.builtin.is_none() && cache.shared.is_none()) {
-        Arc::new(NoServerSessionStorage {})
-    } else {
-        ServerSessionMemoryCache::new(cache.builtin.unwrap_or(20480).max(1))
+    let shared_cache = cache.shared.as_ref().and_then(|(name, _)| {
+        crate::zone::tls_sessions::SessionCache::in_zones(&shared.zones, name, tls.session_timeout)
+    });
+    config.session_storage = match (cache.off, shared_cache, cache.builtin) {
+        (true, _, _) => Arc::new(NoServerSessionStorage {}),
+        (false, Some(shared), _) => shared,
+        (false, None, Some(n)) => ServerSessionMemoryCache::new(n.max(1)),
+        // `none`, nginx's default: nothing stored (tickets still resume).
+        (false, None, None) => Arc::new(NoServerSessionStorage {}),
     };
-    match (&shared.ticketer, tls.session_tickets) {
-        (Some(ticketer), true) => config.ticketer = Arc::clone(ticketer),
-        _ => {
-            config.send_tls13_tickets = if config.session_storage.can_cache() {
-                2
-            } else {
-                0
-            }
+    let ticketer = tls.session_tickets.then(|| {
+        crate::zone::tickets::Ticketer::in_zones(
+            &shared.zones,
+            &super::zones::ticket_zone(tls),
+            tls.session_timeout,
+        )
+    });
+    match ticketer.flatten() {
+        Some(t) => config.ticketer = t,
+        // Stateful TLS 1.3 resumption from the cache: one ticket per handshake, so
+        // each full handshake takes one entry of the cache, not two.
+        None => {
+            config.send_tls13_tickets = usize::from(config.session_storage.can_cache());
         }
     }
     Ok(Arc::new(config))

@@ -16,29 +16,26 @@
 //!   what the client can verify (ECDSA before RSA).
 //! - [`handshake`]: the accept side, under `ssl_handshake_timeout` (or
 //!   `client_header_timeout`), and what it settled for the `$ssl_*` variables.
-//! - [`Shared`]: what every snapshot of a worker reuses: the session-ticket keys and
-//!   the session caches.
+//! - [`zones`]: the shared session caches and ticket keys (the master's side).
+//! - [`Shared`]: what every snapshot of a worker reuses: those zones.
 
 pub mod configs;
 pub mod handshake;
 pub mod x509;
+pub mod zones;
 
-use std::sync::Arc;
+use crate::zone::Zones;
 
-use rustls::server::ProducesTickets;
-
-/// What TLS state outlives a configuration snapshot in a worker: the ticket
-/// encrypter (so tickets issued before an in-place reload still resume after it).
-#[derive(Debug, Clone)]
+/// What TLS state outlives a configuration snapshot in a worker: the zones the
+/// master made (session caches, ticket keys), which every snapshot's rustls stores
+/// are built over, so a resumption works on any worker and across reloads.
+#[derive(Debug, Clone, Default)]
 pub struct Shared {
-    pub ticketer: Option<Arc<dyn ProducesTickets>>,
+    pub zones: Zones,
 }
 
 impl Shared {
-    /// A worker's own ticket keys (rustls's ticketer, rotated in this process).
-    pub fn for_process() -> Shared {
-        Shared {
-            ticketer: rustls::crypto::aws_lc_rs::Ticketer::new().ok(),
-        }
+    pub fn new(zones: Zones) -> Shared {
+        Shared { zones }
     }
 }
