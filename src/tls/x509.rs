@@ -162,6 +162,20 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
+/// `2026-01-02 UTC` for epoch seconds (Howard Hinnant's civil_from_days).
+pub fn utc_date(secs: i64) -> String {
+    let z = secs.div_euclid(86400) + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02} UTC")
+}
+
 /// A Name in RFC 2253 form, as nginx's `$ssl_client_s_dn`: the last RDN first,
 /// `,` between RDNs, `+` within one.
 fn rfc2253(mut name: &[u8]) -> Option<String> {
@@ -263,6 +277,13 @@ mod tests {
         assert_eq!(s.not_before, 1_767_312_000);
         assert_eq!(s.not_after, 1_804_118_400);
         assert_eq!(s.dns_names, ["a.test", "b.test"]);
+    }
+
+    #[test]
+    fn dates_round_trip() {
+        assert_eq!(utc_date(1_767_312_000), "2026-01-02 UTC");
+        assert_eq!(utc_date(1_804_118_400), "2027-03-04 UTC");
+        assert_eq!(utc_date(0), "1970-01-01 UTC");
     }
 
     #[test]

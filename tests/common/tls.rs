@@ -124,3 +124,102 @@ pub fn client_config_with(
 pub fn served_leaf(conn: &rustls::ClientConnection) -> Vec<u8> {
     conn.peer_certificates().unwrap()[0].as_ref().to_vec()
 }
+
+/// A PKCS#8 PEM key rewritten in its traditional form: `RSA PRIVATE KEY` (PKCS#1)
+/// or `EC PRIVATE KEY` (SEC1, with the P-256 curve named as OpenSSL writes it).
+pub fn traditional_key_pem(pkcs8_pem: &str, label: &str) -> String {
+    use rustls::pki_types::pem::PemObject;
+    let der = rustls::pki_types::PrivatePkcs8KeyDer::from_pem_slice(pkcs8_pem.as_bytes()).unwrap();
+    // PrivateKeyInfo ::= SEQUENCE { version, algorithm, privateKey OCTET STRING }
+    let (info, _) = der_element(der.secret_pkcs8_der());
+    let (_version, rest) = der_element(info);
+    let (_algorithm, rest) = der_element(rest);
+    let (inner, _) = der_element(rest);
+    let key = if label == "EC PRIVATE KEY" {
+        // ECPrivateKey ::= SEQUENCE { version, privateKey, [0] parameters, [1] publicKey }
+        let (seq, _) = der_element(inner);
+        let (version_len, private_len) = (element_len(seq), element_len(&seq[element_len(seq)..]));
+        let head = &seq[..version_len + private_len];
+        let tail = &seq[version_len + private_len..];
+        let tail = if tail.first() == Some(&0xa0) {
+            &tail[element_len(tail)..]
+        } else {
+            tail
+        };
+        const P256: &[u8] = &[
+            0xa0, 0x0a, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07,
+        ];
+        let body = [head, P256, tail].concat();
+        der_wrap(0x30, &body)
+    } else {
+        inner.to_vec()
+    };
+    let b64 = base64(&key);
+    let lines: Vec<&str> = b64
+        .as_bytes()
+        .chunks(64)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect();
+    format!(
+        "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
+        lines.join("\n")
+    )
+}
+
+/// The body of the DER element at the start of `der`, and what follows it.
+fn der_element(der: &[u8]) -> (&[u8], &[u8]) {
+    let (header, len) = der_header(der);
+    (&der[header..header + len], &der[header + len..])
+}
+
+/// The whole length (header and body) of the DER element at the start of `der`.
+fn element_len(der: &[u8]) -> usize {
+    let (header, len) = der_header(der);
+    header + len
+}
+
+fn der_header(der: &[u8]) -> (usize, usize) {
+    let first = der[1];
+    if first < 0x80 {
+        return (2, usize::from(first));
+    }
+    let n = usize::from(first & 0x7f);
+    let len = der[2..2 + n]
+        .iter()
+        .fold(0usize, |a, &b| (a << 8) | usize::from(b));
+    (2 + n, len)
+}
+
+fn der_wrap(tag: u8, body: &[u8]) -> Vec<u8> {
+    let mut out = vec![tag];
+    if body.len() < 0x80 {
+        out.push(body.len() as u8);
+    } else if body.len() < 0x100 {
+        out.extend_from_slice(&[0x81, body.len() as u8]);
+    } else {
+        out.extend_from_slice(&[0x82, (body.len() >> 8) as u8, body.len() as u8]);
+    }
+    out.extend_from_slice(body);
+    out
+}
+
+fn base64(data: &[u8]) -> String {
+    const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in data.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ABC[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}

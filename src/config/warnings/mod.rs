@@ -8,12 +8,16 @@
 //!   worker user cannot read or reach (`/home/alice` at 0750 is the usual culprit);
 //! - a `proxy_pass` or `upstream` unix socket that is missing, is not a socket, or that
 //!   the worker user cannot write to (nginx would answer 502 at request time);
-//! - `user` when the process is not root, in nginx's words.
+//! - `user` when the process is not root, in nginx's words;
+//! - certificates that are expired or about to be, chains without their
+//!   intermediate, server names no certificate covers, keys others can read
+//!   ([`tls`]).
 //!
 //! Warnings never change the exit status. Each names the fix and carries the span of the
 //! location, server or upstream server it concerns.
 
 mod access;
+mod tls;
 
 use std::collections::HashSet;
 use std::os::unix::fs::FileTypeExt;
@@ -83,6 +87,8 @@ impl Checker {
         for server in &http.servers {
             self.server(server);
         }
+        self.warnings
+            .extend(tls::check(&http.servers, std::time::SystemTime::now()));
         for upstream in &http.upstreams {
             for s in upstream.servers.iter().filter(|s| !s.down) {
                 if let UpstreamAddr::Unix(path) = &s.addr {
