@@ -428,3 +428,126 @@ fn sessions_resume_on_every_worker() {
         assert_eq!(pids.len(), 2, "resumed on both workers: {log}");
     }
 }
+
+/// A client configuration trusting `ca` that presents `client`'s certificate.
+fn with_client_cert(ca: &Ca, client: &common::tls::Issued) -> std::sync::Arc<rustls::ClientConfig> {
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(ca.cert.der().clone()).unwrap();
+    let key = rustls::pki_types::PrivateKeyDer::from_pem_slice(client.key_pem.as_bytes()).unwrap();
+    let chain = vec![rustls::pki_types::CertificateDer::from(client.der.clone())];
+    std::sync::Arc::new(
+        rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+            rustls::crypto::aws_lc_rs::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_client_auth_cert(chain, key)
+        .unwrap(),
+    )
+}
+
+/// `ssl_verify_client`: a good certificate gets through with `$ssl_client_verify`
+/// SUCCESS and its subject; none, or one no CA vouches for, gets nginx's 400 pages
+/// (statuses 496 and 495 to `error_page`); `optional` lets a client without one in.
+#[test]
+fn client_certificates_as_nginx_checks_them() {
+    let ca = Ca::new("Test CA");
+    let client_ca = Ca::new("Client CA");
+    let stranger_ca = Ca::new("Stranger CA");
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = ca
+        .issue(&["a.test", "optional.test"], Key::Ecdsa)
+        .write(dir.path(), "a");
+    std::fs::write(dir.path().join("clients.pem"), client_ca.pem()).unwrap();
+    let good = client_ca.issue(&["client.test"], Key::Ecdsa);
+    let stranger = stranger_ca.issue(&["client.test"], Key::Ecdsa);
+    let v = Vestibule::start_with(
+        &format!(
+            "server {{ listen 127.0.0.1:@PORT@ ssl; server_name a.test;
+               ssl_certificate {c}; ssl_certificate_key {k};
+               ssl_client_certificate {d}/clients.pem; ssl_verify_client on;
+               access_log @DIR@/clients.log clients;
+               return 200 'ok\\n'; }}
+             server {{ listen 127.0.0.1:@PORT@ ssl; server_name optional.test;
+               ssl_certificate {c}; ssl_certificate_key {k};
+               ssl_client_certificate {d}/clients.pem; ssl_verify_client optional;
+               access_log @DIR@/clients.log clients;
+               return 200 'ok\\n'; }}",
+            c = cert.display(),
+            k = key.display(),
+            d = dir.path().display()
+        ),
+        "log_format clients '$server_name|$status|$ssl_client_verify|$ssl_client_s_dn';",
+        Driver::Default,
+    );
+    let fetch = |sni: &str, config: &std::sync::Arc<rustls::ClientConfig>| {
+        let mut c = Client::connect_tls(v.port, Some(sni), config).unwrap();
+        c.send(format!("GET / HTTP/1.1\r\nHost: {sni}\r\n\r\n").as_bytes());
+        let r = c.read_response(false);
+        (r, c)
+    };
+    let (r, _) = fetch("a.test", &with_client_cert(&ca, &good));
+    assert_eq!(r.text(), "ok\n");
+    v.wait_for_log_line("clients.log", "a.test|200|SUCCESS|CN=client.test");
+    let (r, mut c) = fetch("a.test", &client_config(&ca));
+    assert_eq!(r.status, 400);
+    assert!(
+        r.text().contains("No required SSL certificate was sent"),
+        "{}",
+        r.text()
+    );
+    assert!(c.closed_by_peer());
+    let (r, _) = fetch("a.test", &with_client_cert(&ca, &stranger));
+    assert_eq!(r.status, 400);
+    assert!(
+        r.text().contains("The SSL certificate error"),
+        "{}",
+        r.text()
+    );
+    v.wait_for_error_line(&[
+        "client SSL certificate verify error: (unable to get local issuer certificate)",
+    ]);
+    let (r, _) = fetch("optional.test", &client_config(&ca));
+    assert_eq!(r.text(), "ok\n");
+    v.wait_for_log_line("clients.log", "optional.test|200|NONE|-");
+}
+
+/// The guide's HTTPS ending: port 80 redirects with `return 301
+/// https://$host$request_uri;`, and the TLS server (here in the legacy `ssl on;`
+/// form) sends HSTS on every answer with `always`, errors included.
+#[test]
+fn redirect_to_https_and_hsts_always() {
+    let ca = Ca::new("Test CA");
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = ca.issue(&["a.test"], Key::Ecdsa).write(dir.path(), "a");
+    let plain = common::free_port();
+    let v = Vestibule::start(&format!(
+        "server {{ listen 127.0.0.1:{plain}; server_name a.test;
+           return 301 https://$host$request_uri; }}
+         server {{ listen 127.0.0.1:@PORT@; ssl on; server_name a.test;
+           ssl_certificate {}; ssl_certificate_key {};
+           add_header Strict-Transport-Security \"max-age=63072000; includeSubDomains\" always;
+           root {}/none; }}",
+        cert.display(),
+        key.display(),
+        dir.path().display()
+    ));
+    let mut c = Client::connect(plain);
+    c.send(b"GET /login?next=/a HTTP/1.1\r\nHost: a.test\r\n\r\n");
+    let r = c.read_response(false);
+    assert_eq!(r.status, 301);
+    assert_eq!(r.header("location"), Some("https://a.test/login?next=/a"));
+    assert_eq!(r.header("strict-transport-security"), None);
+    let (r, _) = get_tls(v.port, "a.test", &client_config(&ca), "/missing");
+    assert_eq!(r.status, 404);
+    assert_eq!(
+        r.header("strict-transport-security"),
+        Some("max-age=63072000; includeSubDomains")
+    );
+    let output = std::fs::read_to_string(v.path("output.log")).unwrap() + &v.error_log();
+    assert!(output.contains(
+        "the \"ssl\" directive is deprecated, use the \"listen ... ssl\" directive instead"
+    ));
+}

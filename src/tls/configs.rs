@@ -7,13 +7,13 @@ use std::sync::Arc;
 use rustls::crypto::CryptoProvider;
 use rustls::server::{
     ClientHello, NoServerSessionStorage, ResolvesServerCert, ServerSessionMemoryCache,
-    WebPkiClientVerifier,
 };
 use rustls::sign::CertifiedKey;
-use rustls::{RootCertStore, ServerConfig, SupportedProtocolVersion};
+use rustls::{ServerConfig, SupportedProtocolVersion};
 
+use super::client_auth::DeferredVerifier;
 use super::Shared;
-use crate::config::model::tls::{KeyAlgorithm, ServerTls, VerifyClient};
+use crate::config::model::tls::{KeyAlgorithm, ServerTls};
 use crate::config::model::HttpConfig;
 
 /// The largest TLS record rustls sends (a 16 KiB fragment and its header).
@@ -26,6 +26,8 @@ pub struct ServerConfigs {
     by_server: Vec<Option<Arc<ServerConfig>>>,
     /// Servers with `ssl_reject_handshake on`, by index.
     rejecting: Vec<bool>,
+    /// Each server's client certificate check, for the verdict after a handshake.
+    verifiers: Vec<Option<Arc<DeferredVerifier>>>,
     /// Why a server's config could not be built, by index, for the error log.
     pub failures: Vec<(usize, String)>,
 }
@@ -39,6 +41,8 @@ impl ServerConfigs {
         };
         for (i, server) in http.servers.iter().enumerate() {
             out.rejecting.push(server.tls.reject_handshake);
+            out.verifiers
+                .push(DeferredVerifier::for_server(&server.tls).ok().flatten());
             let config = if server.tls.certificates.is_empty() || server.tls.reject_handshake {
                 None
             } else {
@@ -60,6 +64,11 @@ impl ServerConfigs {
         self.rejecting.get(server).copied().unwrap_or(false)
     }
 
+    /// The client certificate check of a server (`ssl_verify_client` not off).
+    pub fn verifier(&self, server: usize) -> Option<&DeferredVerifier> {
+        self.verifiers.get(server).and_then(Option::as_deref)
+    }
+
     pub fn get(&self, server: usize) -> Option<&Arc<ServerConfig>> {
         self.by_server.get(server).and_then(Option::as_ref)
     }
@@ -79,25 +88,9 @@ pub fn server_config(tls: &ServerTls, shared: &Shared) -> Result<Arc<ServerConfi
         .collect();
     let builder = ServerConfig::builder_with_provider(Arc::new(provider))
         .with_protocol_versions(&versions)?;
-    let builder = match tls.verify_client {
-        VerifyClient::Off => builder.with_no_client_auth(),
-        mode => {
-            let mut roots = RootCertStore::empty();
-            for ca in &tls.client_cas {
-                roots.add(ca.clone())?;
-            }
-            let verifier = WebPkiClientVerifier::builder(Arc::new(roots));
-            let verifier = if mode == VerifyClient::On {
-                verifier
-            } else {
-                verifier.allow_unauthenticated()
-            };
-            builder.with_client_cert_verifier(
-                verifier
-                    .build()
-                    .map_err(|e| rustls::Error::General(e.to_string()))?,
-            )
-        }
+    let builder = match DeferredVerifier::for_server(tls)? {
+        None => builder.with_no_client_auth(),
+        Some(verifier) => builder.with_client_cert_verifier(verifier),
     };
     let mut config = builder.with_cert_resolver(Arc::new(ByKeyType::new(tls)));
     config.ignore_client_order = tls.prefer_server_ciphers;

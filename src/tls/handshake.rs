@@ -90,7 +90,7 @@ async fn open_in_time(stream: TcpStream, group: &ListenGroup, configs: &ServerCo
             ))
         }
     };
-    let info = settled(&stream, sni);
+    let info = settled(&stream, sni, configs.verifier(server.index()));
     Opened::Tls(Box::new(stream), info)
 }
 
@@ -122,7 +122,11 @@ async fn first_byte(stream: &TcpStream) -> Option<u8> {
 }
 
 /// What the handshake settled, for the `$ssl_*` variables.
-fn settled(stream: &TlsStream, sni: Option<String>) -> TlsInfo {
+fn settled(
+    stream: &TlsStream,
+    sni: Option<String>,
+    verifier: Option<&super::client_auth::DeferredVerifier>,
+) -> TlsInfo {
     let conn = stream.get_ref().1;
     let protocol = match conn.protocol_version() {
         Some(rustls::ProtocolVersion::TLSv1_3) => "TLSv1.3",
@@ -133,9 +137,9 @@ fn settled(stream: &TlsStream, sni: Option<String>) -> TlsInfo {
         .negotiated_cipher_suite()
         .map(|s| openssl_name(s.suite()))
         .unwrap_or("");
-    let client_verify = match conn.peer_certificates() {
-        Some(chain) if !chain.is_empty() => "SUCCESS",
-        _ => "NONE",
+    let client_verify = match verifier {
+        Some(v) => v.verdict(conn.peer_certificates()),
+        None => "NONE".to_string(),
     };
     let (client_s_dn, client_i_dn, client_serial) = conn
         .peer_certificates()
@@ -147,7 +151,7 @@ fn settled(stream: &TlsStream, sni: Option<String>) -> TlsInfo {
         cipher,
         server_name: sni,
         session_reused: conn.handshake_kind() == Some(rustls::HandshakeKind::Resumed),
-        client_verify: client_verify.to_string(),
+        client_verify,
         client_s_dn,
         client_i_dn,
         client_serial,

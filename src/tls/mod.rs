@@ -19,6 +19,7 @@
 //! - [`zones`]: the shared session caches and ticket keys (the master's side).
 //! - [`Shared`]: what every snapshot of a worker reuses: those zones.
 
+pub mod client_auth;
 pub mod configs;
 pub mod handshake;
 pub mod x509;

@@ -113,18 +113,23 @@ pub async fn run<D: Downstream>(
     }
     // Plain HTTP to a TLS address: nginx's 497, which `error_page 497` may turn into
     // a redirect to https; the connection closes after the answer.
-    let plain_to_tls = group.ssl() && x.peer.tls.is_none();
+    // A client certificate `ssl_verify_client` refuses: 496 or 495, the same way.
+    let refused = match &x.peer.tls {
+        None if group.ssl() => Some((
+            497,
+            "client sent plain HTTP request to HTTPS port while reading client request headers"
+                .to_string(),
+        )),
+        None => None,
+        Some(tls) => crate::tls::client_auth::refusal(server.tls.verify_client, &tls.client_verify),
+    };
     let mut pending = None;
-    if plain_to_tls {
-        c.worker.error_log.info(
-            Some(x.connection),
-            &format!(
-                "client sent plain HTTP request to HTTPS port while reading client request headers{}",
-                context(x, None)
-            ),
-        );
+    if let Some((status, why)) = &refused {
+        c.worker
+            .error_log
+            .info(Some(x.connection), &format!("{why}{}", context(x, None)));
         d.close_after();
-        pending = Some(Outcome::Status(497));
+        pending = Some(Outcome::Status(*status));
     } else {
         // nginx's post-read phase: the realip module with the server's settings.
         super::realip::apply(x, &conf_server.realip);
@@ -132,7 +137,7 @@ pub async fn run<D: Downstream>(
             return finish(d, x, &conf_server, outcome).await;
         }
     }
-    let selected = if plain_to_tls {
+    let selected = if refused.is_some() {
         LocationOutcome::Server
     } else {
         snap.router.select_location(server_id, &x.uri)
