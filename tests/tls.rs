@@ -551,3 +551,65 @@ fn redirect_to_https_and_hsts_always() {
         "the \"ssl\" directive is deprecated, use the \"listen ... ssl\" directive instead"
     ));
 }
+
+/// WebSocket over HTTPS (Flask-SocketIO behind TLS): after `101`, bytes go both ways
+/// through the TLS session to a plain upstream, on both drivers.
+#[test]
+fn an_upgrade_over_tls_becomes_a_two_way_relay() {
+    use std::io::{Read, Write};
+    let ca = Ca::new("Test CA");
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = ca.issue(&["a.test"], Key::Ecdsa).write(dir.path(), "a");
+    for driver in [Driver::Default, Driver::Epoll] {
+        let upstream = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let up_port = upstream.local_addr().unwrap().port();
+        let echo = std::thread::spawn(move || {
+            let (mut s, _) = upstream.accept().unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") {
+                assert_eq!(s.read(&mut byte).unwrap(), 1);
+                head.push(byte[0]);
+            }
+            s.write_all(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+                .unwrap();
+            let mut buf = [0u8; 4096];
+            loop {
+                let n = s.read(&mut buf).unwrap_or(0);
+                if n == 0 {
+                    break;
+                }
+                s.write_all(&buf[..n]).unwrap();
+            }
+        });
+        let v = Vestibule::start_with(
+            &format!(
+                "server {{ listen 127.0.0.1:@PORT@ ssl; server_name a.test;
+                   ssl_certificate {}; ssl_certificate_key {};
+                   location /socket.io/ {{ proxy_pass http://127.0.0.1:{up_port};
+                     proxy_http_version 1.1;
+                     proxy_set_header Upgrade $http_upgrade;
+                     proxy_set_header Connection \"upgrade\"; }} }}",
+                cert.display(),
+                key.display()
+            ),
+            "",
+            driver,
+        );
+        let mut c = Client::connect_tls(v.port, Some("a.test"), &client_config(&ca)).unwrap();
+        c.send(b"GET /socket.io/?EIO=4 HTTP/1.1\r\nHost: a.test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n");
+        let head = c.read_until(b"\r\n\r\n");
+        assert!(
+            head.starts_with(b"HTTP/1.1 101 "),
+            "{}",
+            String::from_utf8_lossy(&head)
+        );
+        for msg in [&b"ping"[..], &common::pattern(100_000)] {
+            c.send(msg);
+            assert_eq!(c.read_raw(msg.len()), msg, "{driver:?}");
+        }
+        drop(c);
+        echo.join().unwrap();
+    }
+}

@@ -259,12 +259,83 @@ pub async fn tunnel(
     up_input: Vec<u8>,
     idle_timeout: Duration,
 ) {
+    if let Stream::Tls(tls) = client {
+        return tunnel_tls(tls, client_input, up, up_input, idle_timeout).await;
+    }
     let (Ok(mut client_writer), Ok(mut up_writer)) = (client.try_clone(), up.try_clone()) else {
         return;
     };
     let mut up_reader = up;
     let to_upstream = copy(client, &mut up_writer, client_input, idle_timeout);
     let to_client = copy(&mut up_reader, &mut client_writer, up_input, idle_timeout);
+    monoio::join!(to_upstream, to_client);
+}
+
+/// [`tunnel`] for a TLS client: one TLS session cannot be duplicated like a
+/// descriptor, so its two directions share it through tokio's `split` (a lock taken
+/// per poll, uncontended on one thread).
+async fn tunnel_tls(
+    client: &mut crate::net::stream::TlsStream,
+    client_input: Vec<u8>,
+    up: Stream,
+    up_input: Vec<u8>,
+    idle_timeout: Duration,
+) {
+    use bytes::BufMut;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Ok(mut up_writer) = up.try_clone() else {
+        return;
+    };
+    let mut up_reader = up;
+    let (mut client_reader, mut client_writer) = tokio::io::split(client);
+    let to_upstream = async {
+        let mut buf = client_input;
+        loop {
+            if !buf.is_empty() {
+                let (res, mut b) = up_writer.write_all(buf).await;
+                if res.is_err() {
+                    return;
+                }
+                b.clear();
+                buf = b;
+            }
+            buf.reserve(RELAY_CHUNK);
+            let room = buf.capacity() - buf.len();
+            let mut spare = (&mut buf).limit(room);
+            let read = client_reader.read_buf(&mut spare);
+            match crate::net::timer::timeout(idle_timeout, read).await {
+                Ok(Ok(n)) if n > 0 => {}
+                _ => {
+                    let _ = up_writer.shutdown().await;
+                    return;
+                }
+            }
+        }
+    };
+    let to_client = async {
+        let mut buf = up_input;
+        loop {
+            if !buf.is_empty() {
+                let wrote = async {
+                    client_writer.write_all(&buf).await?;
+                    client_writer.flush().await
+                };
+                if wrote.await.is_err() {
+                    return;
+                }
+                buf.clear();
+            }
+            match crate::net::timer::timeout(idle_timeout, up_reader.read_more(buf, RELAY_CHUNK))
+                .await
+            {
+                Ok((Ok(n), b)) if n > 0 => buf = b,
+                _ => {
+                    let _ = client_writer.shutdown().await;
+                    return;
+                }
+            }
+        }
+    };
     monoio::join!(to_upstream, to_client);
 }
 
