@@ -139,6 +139,10 @@ fn broken_certificates_fail_with_file_and_line() {
             "ssl_protocols SSLv3;".to_string(),
             "it names no protocol vestibule offers",
         ),
+        (
+            "ssl_session_cache shared:SSL:1m; ssl_session_cache shared:SSL:2m;".to_string(),
+            "the size 2097152 of shared memory zone \"SSL\" conflicts with already declared size 1048576",
+        ),
     ];
     for (lines, expected) in cases {
         let out = test_config(dir.path(), &server(&lines));

@@ -29,7 +29,7 @@ pub struct ServerConfigs {
     /// Each server's client certificate check, for the verdict after a handshake.
     verifiers: Vec<Option<Arc<DeferredVerifier>>>,
     /// Why a server's config could not be built, by index, for the error log.
-    pub failures: Vec<(usize, String)>,
+    failures: Vec<(usize, String)>,
 }
 
 impl ServerConfigs {
@@ -57,6 +57,14 @@ impl ServerConfigs {
             out.by_server.push(config);
         }
         out
+    }
+
+    /// Why rustls refused a server's settings, if it did.
+    pub fn failure(&self, server: usize) -> Option<&str> {
+        self.failures
+            .iter()
+            .find(|(i, _)| *i == server)
+            .map(|(_, why)| why.as_str())
     }
 
     /// Whether a handshake choosing this server is refused (`ssl_reject_handshake`).

@@ -77,10 +77,14 @@ async fn open_in_time(stream: TcpStream, group: &ListenGroup, configs: &ServerCo
         None => group.default_server(),
     };
     let Some(config) = configs.get(server.index()) else {
-        return Opened::Failed(match configs.rejects(server.index()) {
-            true => "SSL handshake rejected (ssl_reject_handshake)".to_string(),
-            false => "no \"ssl_certificate\" is defined in server listening on SSL port while SSL handshaking".to_string(),
-        });
+        let why = if configs.rejects(server.index()) {
+            "SSL handshake rejected (ssl_reject_handshake)".to_string()
+        } else if let Some(refused) = configs.failure(server.index()) {
+            format!("the server's TLS settings were refused by rustls ({refused}) while SSL handshaking")
+        } else {
+            "no \"ssl_certificate\" is defined in server listening on SSL port while SSL handshaking".to_string()
+        };
+        return Opened::Failed(why);
     };
     let stream = match start.into_stream(std::sync::Arc::clone(config)).await {
         Ok(s) => s,

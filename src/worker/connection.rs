@@ -3,6 +3,7 @@
 //! keep-alive allows. Pipelined requests are answered in order because each is read
 //! from the same buffer only after the previous response has been written.
 
+use std::os::fd::AsRawFd;
 use std::rc::Rc;
 use std::time::{Duration, SystemTime};
 
@@ -188,6 +189,9 @@ async fn open(worker: &Worker, stream: Stream, mut peer: Peer, id: u64) -> Optio
         .tls
         .handshake_timeout
         .unwrap_or(default.client_header_timeout);
+    // Until the handshake is done the connection is idle as far as a graceful stop
+    // or the `worker_connections` limit are concerned: it may be closed for them.
+    let _listed = Idle::enter(&worker.idle, tcp.as_raw_fd(), false);
     match crate::tls::handshake::open(tcp, group, &snap.tls, timeout).await {
         Opened::Tls(tls, info) => {
             peer.scheme = "https";

@@ -128,6 +128,8 @@ pub(crate) struct Builder {
     loaded_certificates: HashMap<(PathBuf, PathBuf), Option<super::model::tls::Certificate>>,
     /// Data files read, in order, for a replay.
     data_files: Vec<(PathBuf, Vec<u8>)>,
+    /// Shared memory zones declared so far, by name: their size.
+    zone_sizes: HashMap<String, usize>,
 }
 
 impl Builder {
@@ -140,6 +142,7 @@ impl Builder {
             options,
             loaded_certificates: HashMap::new(),
             data_files: Vec::new(),
+            zone_sizes: HashMap::new(),
         }
     }
 
@@ -169,6 +172,23 @@ impl Builder {
             Err(kind) => {
                 self.error(kind, &directive.span);
                 false
+            }
+        }
+    }
+
+    /// Declares a shared memory zone; the same name with another size is nginx's
+    /// error.
+    pub fn declare_zone(&mut self, name: &str, size: usize, span: &Span) {
+        match self.zone_sizes.get(name) {
+            Some(&known) if known != size => self.error(
+                ConfigErrorKind::Tls(format!(
+                    "the size {size} of shared memory zone \"{name}\" conflicts with already declared size {known}"
+                )),
+                span,
+            ),
+            Some(_) => {}
+            None => {
+                self.zone_sizes.insert(name.to_string(), size);
             }
         }
     }

@@ -153,6 +153,13 @@ pub const COMMANDS: &[Command<SslLayer>] = &[
         Between(1, 2),
         |s, d, cx, _| {
             let v = session_cache(d);
+            if let Ok(SessionCache {
+                shared: Some((name, size)),
+                ..
+            }) = &v
+            {
+                cx.declare_zone(name, *size, &d.span);
+            }
             set_once(cx, d, &mut s.session_cache, v)
         },
     ),
