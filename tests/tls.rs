@@ -128,7 +128,12 @@ fn sni_chooses_the_certificate_with_server_name_rules() {
     let mut leaves = std::collections::HashMap::new();
     let mut paths = std::collections::HashMap::new();
     for (label, name) in names {
-        let issued = ca.issue(&[name], Key::Ecdsa);
+        // The default server's certificate also names 127.0.0.1, which a client
+        // without SNI checks.
+        let issued = match label {
+            "default" => ca.issue(&[name, "127.0.0.1"], Key::Ecdsa),
+            _ => ca.issue(&[name], Key::Ecdsa),
+        };
         leaves.insert(label, issued.der.clone());
         paths.insert(label, issued.write(dir.path(), label));
     }
@@ -166,11 +171,7 @@ fn sni_chooses_the_certificate_with_server_name_rules() {
     let err = Client::connect_tls(v.port, Some("other.test"), &config).unwrap_err();
     assert!(err.to_string().contains("certificate"), "{err}");
     // No SNI at all: the default server's certificate (the client checks the IP).
-    let insecure = client_config_with(&ca, rustls::ALL_VERSIONS, |c| {
-        c.dangerous()
-            .set_certificate_verifier(std::sync::Arc::new(AcceptAnything));
-    });
-    let c = Client::connect_tls(v.port, None, &insecure).unwrap();
+    let c = Client::connect_tls(v.port, None, &config).unwrap();
     assert_eq!(served_leaf(c.session()), leaves["default"]);
 }
 
@@ -325,47 +326,6 @@ fn reload_serves_renewed_certificates_without_closing_connections() {
     assert_eq!(get_tls(v.port, "a.test", &config, "/").1, renewed.der);
     open.send(b"GET / HTTP/1.1\r\nHost: a.test\r\n\r\n");
     assert_eq!(open.read_response(false).status, 200);
-}
-
-/// Accepts any server certificate (for the no-SNI case, where the name is an IP).
-#[derive(Debug)]
-struct AcceptAnything;
-
-impl rustls::client::danger::ServerCertVerifier for AcceptAnything {
-    fn verify_server_cert(
-        &self,
-        _: &rustls::pki_types::CertificateDer<'_>,
-        _: &[rustls::pki_types::CertificateDer<'_>],
-        _: &rustls::pki_types::ServerName<'_>,
-        _: &[u8],
-        _: rustls::pki_types::UnixTime,
-    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-        Ok(rustls::client::danger::ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        _: &[u8],
-        _: &rustls::pki_types::CertificateDer<'_>,
-        _: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        Ok(rustls::client::danger::HandshakeSignatureValid::assertion())
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        _: &[u8],
-        _: &rustls::pki_types::CertificateDer<'_>,
-        _: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        Ok(rustls::client::danger::HandshakeSignatureValid::assertion())
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        rustls::crypto::aws_lc_rs::default_provider()
-            .signature_verification_algorithms
-            .supported_schemes()
-    }
 }
 
 /// Connects `count` times with one client config and says how many handshakes
