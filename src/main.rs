@@ -25,5 +25,5 @@ static ALLOCATOR: vestibule::allocator::Allocator = vestibule::allocator::Alloca
 fn main() -> ExitCode {
     #[cfg(not(any(feature = "jemalloc", feature = "mimalloc")))]
     vestibule::sys::tune_allocator();
-    vestibule::cli::main(std::env::args_os().skip(1))
+    vestibule::cli::main(std::env::args_os())
 }

@@ -215,8 +215,21 @@ fn version_and_help() {
             env!("CARGO_PKG_VERSION")
         )
     );
-    let big_v = stderr(&vestibule(&["-V"]));
-    assert!(big_v.contains("default configuration file: /etc/vestibule/vestibule.conf"));
+    let big_v = vestibule(&["-V"]);
+    assert!(big_v.status.success() && big_v.stdout.is_empty());
+    let big_v = stderr(&big_v);
+    assert!(big_v.starts_with(&format!(
+        "vestibule version: vestibule/{}\nconfiguration language: nginx/",
+        env!("CARGO_PKG_VERSION")
+    )));
+    for line in [
+        "TLS SNI support enabled\n",
+        " --with-http_ssl_module ",
+        "default configuration file: /etc/vestibule/vestibule.conf\n",
+    ] {
+        assert!(big_v.contains(line), "{line:?} in {big_v}");
+    }
+    assert!(!big_v.contains("nginx version:"), "{big_v}");
     let h = vestibule(&["-h"]);
     assert!(h.status.success());
     assert!(stderr(&h)
@@ -224,6 +237,68 @@ fn version_and_help() {
     let bad = vestibule(&["-x"]);
     assert_eq!(bad.status.code(), Some(1));
     assert_eq!(stderr(&bad), "vestibule: invalid option: \"x\"\n");
+}
+
+/// The binary run through a symlink named `nginx`, as a package installing vestibule as
+/// an alternative for nginx ships it, and as certbot's `--nginx-ctl` runs it.
+fn as_nginx(dir: &Path, args: &[&str]) -> Output {
+    let link = dir.join("nginx");
+    if !link.exists() {
+        std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_vestibule"), &link).unwrap();
+    }
+    Command::new(&link)
+        .args(args)
+        .output()
+        .expect("run vestibule as nginx")
+}
+
+/// certbot's nginx plugin (2.1, `configurator.py`) runs `nginx -c FILE -V` and reads
+/// standard error only: the version with `nginx version: ([^/]+)/([0-9\.]*)`, then
+/// ` --with-http_ssl_module`, `TLS SNI support enabled` and `built with OpenSSL
+/// ([^ ]+) ` (whose version, at least 1.0.2l, lets it turn session tickets off).
+#[test]
+fn as_nginx_dash_v_says_what_certbot_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("nginx.conf");
+    std::fs::write(&conf, "events {}\nhttp {}\n").unwrap();
+    let out = as_nginx(dir.path(), &["-c", conf.to_str().unwrap(), "-V"]);
+    assert!(out.status.success());
+    assert!(out.stdout.is_empty(), "certbot ignores stdout");
+    let text = stderr(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[0],
+        format!(
+            "nginx version: nginx/1.25.5 (vestibule/{})",
+            env!("CARGO_PKG_VERSION")
+        )
+    );
+    assert!(
+        lines[1].starts_with("built with OpenSSL 1.1.1 (compatible; AWS-LC ")
+            && lines[1].contains("rustls"),
+        "{}",
+        lines[1]
+    );
+    assert_eq!(lines[2], "TLS SNI support enabled");
+    assert!(
+        lines[3].starts_with("configure arguments: "),
+        "{}",
+        lines[3]
+    );
+    assert!(
+        lines[3].contains(" --with-http_ssl_module "),
+        "{}",
+        lines[3]
+    );
+    assert!(lines[3].contains(" --conf-path=/etc/vestibule/vestibule.conf "));
+    assert_eq!(lines.len(), 4, "{text}");
+    // `-v`: the version line alone, in nginx's form.
+    let v = as_nginx(dir.path(), &["-v"]);
+    assert!(v.status.success());
+    assert_eq!(stderr(&v), format!("{}\n", lines[0]));
+    // Everything else is the same program: `-t` is vestibule's.
+    let t = as_nginx(dir.path(), &["-c", conf.to_str().unwrap(), "-t"]);
+    assert!(t.status.success(), "{}", stderr(&t));
 }
 
 #[test]

@@ -5,6 +5,7 @@
 pub mod args;
 mod serve;
 mod signal;
+pub mod version;
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -21,9 +22,12 @@ pub const DEFAULT_CONF_FILE: &str = "/etc/vestibule/vestibule.conf";
 pub use crate::config::{DEFAULT_ERROR_LOG, DEFAULT_PREFIX};
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
-/// Runs the command line (arguments after the program name) and returns the exit code.
-pub fn main<I: IntoIterator<Item = OsString>>(args: I) -> ExitCode {
-    let opts = match args::parse(args) {
+/// Runs the command line (the program name, then its arguments) and returns the exit
+/// code. Run as `nginx` (argv[0]'s file name), `-v` and `-V` print nginx's lines.
+pub fn main<I: IntoIterator<Item = OsString>>(argv: I) -> ExitCode {
+    let mut argv = argv.into_iter();
+    let invocation = version::Invocation::from_argv0(argv.next().as_deref());
+    let opts = match args::parse(argv) {
         Ok(o) => o,
         Err(e) => {
             eprintln!("vestibule: {e}");
@@ -33,7 +37,7 @@ pub fn main<I: IntoIterator<Item = OsString>>(args: I) -> ExitCode {
     let paths = Paths::resolve(&opts);
     let out = Console::new(&paths);
     if opts.help || opts.version {
-        print_version(&opts);
+        print_version(&opts, invocation);
         return ExitCode::SUCCESS;
     }
     let load_options = load_options(&opts, &paths);
@@ -163,13 +167,12 @@ fn test(opts: &Options, options: &LoadOptions, out: &Console) -> ExitCode {
     }
 }
 
-fn print_version(opts: &Options) {
-    eprintln!("vestibule version: vestibule/{VERSION}");
+/// `-v`, `-V` (on standard error, as nginx: certbot reads it there), `-h`.
+fn print_version(opts: &Options, invocation: version::Invocation) {
     if opts.version_verbose {
-        eprintln!("default configuration file: {DEFAULT_CONF_FILE}");
-        eprintln!("default prefix: {DEFAULT_PREFIX}");
-        eprintln!("default error log: {DEFAULT_ERROR_LOG}");
-        eprintln!("built-in files: proxy_params, mime.types, default configuration");
+        eprint!("{}", version::verbose(invocation));
+    } else {
+        eprintln!("{}", version::version_line(invocation));
     }
     if opts.help {
         eprint!("{}", HELP);

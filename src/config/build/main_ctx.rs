@@ -15,7 +15,7 @@ use crate::config::tree::Directive;
 
 /// nginx's defaults, with Debian's paths (the error log's is `-e` or
 /// [`crate::config::DEFAULT_ERROR_LOG`], in the build options).
-const DEFAULT_PID: &str = "/run/vestibule.pid";
+pub const DEFAULT_PID: &str = "/run/vestibule.pid";
 const DEFAULT_WORKER_CONNECTIONS: u32 = 512;
 
 /// The main context's slots (nginx's core, errlog, events and http modules), each

@@ -54,6 +54,8 @@ pub(crate) struct Scope<'a> {
 
 pub use command::Context;
 pub use layer::fallback_location_conf;
+pub use main_ctx::DEFAULT_PID;
+pub use schema::knows as knows_directive;
 
 /// What the builder needs to know about the world.
 #[derive(Debug, Clone)]

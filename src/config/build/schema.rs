@@ -41,6 +41,11 @@ fn find(name: &str, ctx: Context) -> Option<&'static Spec> {
     first
 }
 
+/// Whether any module's table has a directive of this name (in any context).
+pub fn knows(name: &str) -> bool {
+    specs(TABLES).any(|s| s.name == name)
+}
+
 /// Checks a directive's name, context, block shape and argument count.
 pub fn check(directive: &Directive, ctx: Context) -> Result<(), ConfigErrorKind> {
     let name = directive.name.as_str();
