@@ -30,6 +30,32 @@ pub enum Peek {
     Failed,
 }
 
+/// `setsockopt(fd, level, name, &value, sizeof(int))`, for the integer socket options
+/// socket2 has no setter for (`TCP_DEFER_ACCEPT`, `TCP_FASTOPEN`).
+pub fn set_int_option(
+    fd: std::os::fd::RawFd,
+    level: i32,
+    name: i32,
+    value: i32,
+) -> std::io::Result<()> {
+    // SAFETY: the option value is a live local int and its size is passed; an invalid
+    // descriptor or option is an error return, not undefined behaviour.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd,
+            level,
+            name,
+            std::ptr::addr_of!(value).cast(),
+            std::mem::size_of::<i32>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
 /// Peeks at socket `fd`: see [`Peek`].
 pub fn peek(fd: std::os::fd::RawFd) -> Peek {
     let mut byte = 0u8;

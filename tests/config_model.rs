@@ -63,7 +63,7 @@ fn defaults_match_nginx() {
         s.listen[0].addr,
         ListenAddr::Tcp(format!("0.0.0.0:{port}").parse().unwrap())
     );
-    assert_eq!(s.listen[0].backlog, 511);
+    assert_eq!(s.listen[0].options.backlog, 511);
     assert_eq!(s.server_names, vec![ServerName::Exact(String::new())]);
     assert_eq!(s.client_header_buffer_size, 1024);
     assert_eq!(s.large_client_header_buffers, (4, 8192));

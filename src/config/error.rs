@@ -117,6 +117,14 @@ pub enum ConfigErrorKind {
     // ---- servers, listen, locations -----------------------------------------------
     #[error("a duplicate listen {0}")]
     DuplicateListen(String),
+    #[error("duplicate listen options for {0} (give socket options such as \"ipv6only\" or \"backlog\" in one \"listen\" of the address)")]
+    DuplicateListenOptions(String),
+    #[error("invalid {what} \"{value}\"")]
+    InvalidListenParameter { what: &'static str, value: String },
+    #[error("invalid ipv6only flags \"{0}\"")]
+    InvalidIpv6onlyFlags(String),
+    #[error("invalid so_keepalive value: \"{0}\"")]
+    InvalidSoKeepalive(String),
     #[error("a duplicate default server for {0}")]
     DuplicateDefaultServer(String),
     #[error("duplicate location \"{0}\"")]

@@ -127,7 +127,13 @@ impl Master {
     ) -> Result<Master, StartError> {
         let n = worker_count(&config);
         let mut inherited = activation::inherited();
-        let sockets = Sockets::for_config(&config, n, &mut Sockets::default(), &mut inherited)?;
+        let sockets = Sockets::for_config(
+            &config,
+            n,
+            &mut Sockets::default(),
+            &mut inherited,
+            &mut |level, message: &str| error_log.log(level, None, message),
+        )?;
         let (mut inherited_zones, zone_errors) = zone::inherited();
         for e in &zone_errors {
             error_log.warn(&e.to_string());
@@ -408,6 +414,9 @@ impl Master {
         // generation.
         let zones_kept = zones.same_as(&self.zones);
         if zones_kept && self.can_reload_in_place(&loaded.config, n) {
+            let error_log = &self.error_log;
+            let mut report = |level, message: &str| error_log.log(level, None, message);
+            self.sockets.apply_options(&loaded.config, &mut report);
             self.reload_in_place(loaded.config, &replay);
             return;
         }
@@ -415,11 +424,18 @@ impl Master {
             self.error_log
                 .notice("the shared zones changed: starting new worker processes");
         }
-        let sockets =
-            match Sockets::for_config(&loaded.config, n, &mut self.sockets, &mut Vec::new()) {
-                Ok(s) => s,
-                Err(e) => return self.reload_failed(&e),
-            };
+        let error_log = &self.error_log;
+        let mut report = |level, message: &str| error_log.log(level, None, message);
+        let sockets = match Sockets::for_config(
+            &loaded.config,
+            n,
+            &mut self.sockets,
+            &mut Vec::new(),
+            &mut report,
+        ) {
+            Ok(s) => s,
+            Err(e) => return self.reload_failed(&e),
+        };
         self.sockets = sockets;
         self.zones = zones;
         self.config = loaded.config;

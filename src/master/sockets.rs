@@ -11,13 +11,19 @@
 
 use std::collections::BTreeMap;
 
-use crate::config::model::{Config, ListenAddr};
-use crate::worker::listener::{bind, listen_addresses, BindError, BoundListener};
+use crate::config::model::{Config, ListenAddr, ListenOptions, LogLevel};
+use crate::worker::listener::{bind, listen_addresses, reconfigure, BindError, BoundListener};
+
+/// Where the master says what happened while binding: a level and a message.
+pub type Report<'a> = &'a mut dyn FnMut(LogLevel, &str);
 
 /// Sockets by address, one per slot.
 #[derive(Debug, Default)]
 pub struct Sockets {
     by_addr: BTreeMap<ListenAddr, Vec<BoundListener>>,
+    /// The options each address's sockets were set up with (none for sockets passed
+    /// in, which are taken as they are).
+    options: BTreeMap<ListenAddr, ListenOptions>,
     /// The worker count the sockets were laid out for.
     slots: usize,
 }
@@ -31,10 +37,16 @@ impl Sockets {
         slots: usize,
         old: &mut Sockets,
         inherited: &mut Vec<BoundListener>,
+        report: Report<'_>,
     ) -> Result<Sockets, BindError> {
+        let listens = listen_addresses(config);
         let mut by_addr = BTreeMap::new();
-        for listen in listen_addresses(config) {
+        let mut options = BTreeMap::new();
+        for listen in listens {
             let mut sockets = old.by_addr.remove(&listen.addr).unwrap_or_default();
+            if let Some(set) = old.options.remove(&listen.addr) {
+                options.insert(listen.addr.clone(), set);
+            }
             // Sockets passed in (socket activation, or an old master's on USR2): all of
             // those for this address become slots; a single one serves every slot.
             if sockets.is_empty() {
@@ -53,16 +65,62 @@ impl Sockets {
                 ListenAddr::Tcp(_) => slots,
                 ListenAddr::Unix(_) => 1,
             };
+            if sockets.is_empty() {
+                options.insert(listen.addr.clone(), listen.options.clone());
+            }
             // More than `want` (fewer workers than before): the extra ones stay.
             while sockets.len() < want {
                 sockets.push(bind(listen)?);
             }
             by_addr.insert(listen.addr.clone(), sockets);
         }
-        Ok(Sockets {
+        let mut sockets = Sockets {
             by_addr,
+            options,
             slots: slots.max(1),
-        })
+        };
+        sockets.apply_options(config, report);
+        Ok(sockets)
+    }
+
+    /// After a reload: sets anew the options of kept sockets whose `listen` options
+    /// changed (what nginx sets again on the sockets it keeps); `ipv6only`, fixed at
+    /// bind time, is reported as lasting until a restart. A socket that refuses an
+    /// option is reported and keeps serving.
+    pub fn apply_options(&mut self, config: &Config, report: Report<'_>) {
+        for listen in listen_addresses(config) {
+            let Some(current) = self.options.get_mut(&listen.addr) else {
+                continue;
+            };
+            if *current == listen.options {
+                continue;
+            }
+            if current.ipv6only != listen.options.ipv6only {
+                if let ListenAddr::Tcp(a) = &listen.addr {
+                    if a.is_ipv6() {
+                        report(
+                            LogLevel::Warn,
+                            &format!(
+                                "ipv6only={} for {} takes effect when vestibule is restarted: a bound socket keeps ipv6only={}",
+                                on_off(listen.options.ipv6only),
+                                listen.addr,
+                                on_off(current.ipv6only)
+                            ),
+                        );
+                    }
+                }
+            }
+            for socket in self.by_addr.get(&listen.addr).into_iter().flatten() {
+                if let Err(e) = reconfigure(socket, &listen.options) {
+                    report(LogLevel::Alert, &format!("{e}, ignored"));
+                }
+            }
+            let ipv6only = current.ipv6only;
+            *current = ListenOptions {
+                ipv6only,
+                ..listen.options.clone()
+            };
+        }
     }
 
     /// Descriptors for worker `slot` (dups; the master keeps its own): its own socket
@@ -90,5 +148,13 @@ impl Sockets {
 
     pub fn addresses(&self) -> Vec<String> {
         self.by_addr.keys().map(ToString::to_string).collect()
+    }
+}
+
+fn on_off(b: bool) -> &'static str {
+    if b {
+        "on"
+    } else {
+        "off"
     }
 }

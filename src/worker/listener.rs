@@ -5,13 +5,15 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixListener as StdUnixListener;
 use std::path::Path;
+use std::time::Duration;
 
 use monoio::io::CancelHandle;
-use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+use socket2::{Domain, Protocol, SockAddr, SockRef, Socket, TcpKeepalive, Type};
 
-use crate::config::model::{Config, Listen, ListenAddr};
+use crate::config::model::{Config, Listen, ListenAddr, ListenOptions, SoKeepalive};
 use crate::exchange::Peer;
 use crate::net::stream::Stream;
 
@@ -28,10 +30,14 @@ pub enum BoundSocket {
     Unix(StdUnixListener),
 }
 
-/// Why a listen address could not be bound, with nginx's wording.
+/// Why a listen address could not be bound or set up, with nginx's wording:
+/// `bind() to 127.0.0.1:80 failed (98: Address already in use)`.
 #[derive(Debug, thiserror::Error)]
-#[error("bind() to {addr} failed ({errno}: {reason})")]
+#[error("{call} {addr} failed ({errno}: {reason})")]
 pub struct BindError {
+    /// The call that failed, as nginx names it in the message: `bind() to`,
+    /// `listen() to`, `setsockopt(SO_RCVBUF)`.
+    pub call: &'static str,
     pub addr: ListenAddr,
     pub errno: i32,
     pub reason: String,
@@ -53,9 +59,10 @@ impl BoundListener {
 }
 
 impl BindError {
-    fn new(addr: &ListenAddr, e: &io::Error) -> BindError {
+    fn new(call: &'static str, addr: &ListenAddr, e: &io::Error) -> BindError {
         let errno = e.raw_os_error().unwrap_or(0);
         BindError {
+            call,
             addr: addr.clone(),
             errno,
             reason: crate::sys::strerror(errno),
@@ -63,8 +70,9 @@ impl BindError {
     }
 }
 
-/// Every distinct listen address of the configuration, merged across servers (socket
-/// options from the first `listen` that names the address).
+/// Every distinct listen address of the configuration, merged across servers, each
+/// with the `listen` whose socket options apply: the one that gives any (nginx allows
+/// one per address; the builder refuses a second), else the first.
 pub fn listen_addresses(config: &Config) -> Vec<&Listen> {
     let mut out: Vec<&Listen> = Vec::new();
     let Some(http) = &config.http else {
@@ -72,8 +80,10 @@ pub fn listen_addresses(config: &Config) -> Vec<&Listen> {
     };
     for server in &http.servers {
         for l in &server.listen {
-            if !out.iter().any(|o| o.addr == l.addr) {
-                out.push(l);
+            match out.iter_mut().find(|o| o.addr == l.addr) {
+                None => out.push(l),
+                Some(o) if !o.options.set && l.options.set => *o = l,
+                Some(_) => {}
             }
         }
     }
@@ -85,13 +95,23 @@ pub fn bind_all(config: &Config) -> Result<Vec<BoundListener>, BindError> {
     listen_addresses(config).into_iter().map(bind).collect()
 }
 
-/// Binds one address, as nginx: `SO_REUSEADDR`, `SO_REUSEPORT` (so a replacement
-/// process can bind beside this one), non-blocking, the configured backlog.
+/// A failed step of binding: the call as nginx names it, and the error.
+type Step = (&'static str, io::Error);
+
+fn step<T>(call: &'static str, r: io::Result<T>) -> Result<T, Step> {
+    r.map_err(|e| (call, e))
+}
+
+/// Binds one address, as nginx: `SO_REUSEADDR`, `SO_REUSEPORT` (one socket per worker,
+/// and so that a replacement process can bind beside this one), `IPV6_V6ONLY` as
+/// `ipv6only=` says, non-blocking, the `listen` options, the configured backlog.
 pub fn bind(listen: &Listen) -> Result<BoundListener, BindError> {
-    let err = |e: io::Error| BindError::new(&listen.addr, &e);
+    let err = |(call, e): Step| BindError::new(call, &listen.addr, &e);
     let socket = match &listen.addr {
-        ListenAddr::Tcp(addr) => BoundSocket::Tcp(bind_tcp(*addr, listen.backlog).map_err(err)?),
-        ListenAddr::Unix(path) => BoundSocket::Unix(bind_unix(path, listen.backlog).map_err(err)?),
+        ListenAddr::Tcp(addr) => BoundSocket::Tcp(bind_tcp(*addr, &listen.options).map_err(err)?),
+        ListenAddr::Unix(path) => {
+            BoundSocket::Unix(bind_unix(path, listen.options.backlog).map_err(err)?)
+        }
     };
     Ok(BoundListener {
         addr: listen.addr.clone(),
@@ -99,32 +119,121 @@ pub fn bind(listen: &Listen) -> Result<BoundListener, BindError> {
     })
 }
 
-fn bind_tcp(addr: SocketAddr, backlog: i32) -> io::Result<std::net::TcpListener> {
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
-    socket.set_reuse_address(true)?;
-    socket.set_reuse_port(true)?;
+fn bind_tcp(addr: SocketAddr, options: &ListenOptions) -> Result<std::net::TcpListener, Step> {
+    let socket = step(
+        "socket()",
+        Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP)),
+    )?;
+    step("setsockopt(SO_REUSEADDR)", socket.set_reuse_address(true))?;
+    step("setsockopt(SO_REUSEPORT)", socket.set_reuse_port(true))?;
     if addr.is_ipv6() {
-        socket.set_only_v6(true)?;
+        step(
+            "setsockopt(IPV6_V6ONLY)",
+            socket.set_only_v6(options.ipv6only),
+        )?;
     }
-    socket.set_nonblocking(true)?;
-    socket.bind(&addr.into())?;
-    socket.listen(backlog)?;
+    step("ioctl(FIONBIO)", socket.set_nonblocking(true))?;
+    step("bind() to", socket.bind(&addr.into()))?;
+    configure_tcp(&SockRef::from(&socket), options)?;
+    step("listen() to", socket.listen(options.backlog))?;
     Ok(socket.into())
 }
 
-fn bind_unix(path: &Path, backlog: i32) -> io::Result<StdUnixListener> {
+/// Sets a kept socket's options anew after a reload changed them, as nginx does for the
+/// sockets it inherits from the previous cycle: the buffer sizes, keepalive, deferred
+/// accept and fastopen, and the backlog (`listen` again). `ipv6only` cannot change on
+/// a bound socket; the caller says so.
+pub fn reconfigure(bound: &BoundListener, options: &ListenOptions) -> Result<(), BindError> {
+    let BoundSocket::Tcp(listener) = &bound.socket else {
+        return Ok(());
+    };
+    let socket = SockRef::from(listener);
+    configure_tcp(&socket, options)
+        .and_then(|()| step("listen() to", socket.listen(options.backlog)))
+        .map_err(|(call, e)| BindError::new(call, &bound.addr, &e))
+}
+
+/// Sets the options a bound TCP socket can take at any time (nginx's
+/// `ngx_configure_listening_sockets`): on a new socket before `listen`, and again on a
+/// socket kept across a reload whose options changed. Options the configuration does
+/// not name are left as they are, except `deferred`, which is turned off.
+fn configure_tcp(socket: &SockRef<'_>, options: &ListenOptions) -> Result<(), Step> {
+    if let Some(size) = options.rcvbuf {
+        step(
+            "setsockopt(SO_RCVBUF)",
+            socket.set_recv_buffer_size(usize::try_from(size).unwrap_or(0)),
+        )?;
+    }
+    if let Some(size) = options.sndbuf {
+        step(
+            "setsockopt(SO_SNDBUF)",
+            socket.set_send_buffer_size(usize::try_from(size).unwrap_or(0)),
+        )?;
+    }
+    match options.keepalive {
+        None => {}
+        Some(SoKeepalive::Off) => step("setsockopt(SO_KEEPALIVE)", socket.set_keepalive(false))?,
+        Some(SoKeepalive::On {
+            idle,
+            interval,
+            count,
+        }) => {
+            step("setsockopt(SO_KEEPALIVE)", socket.set_keepalive(true))?;
+            let mut params = TcpKeepalive::new();
+            if let Some(secs) = idle {
+                params = params.with_time(Duration::from_secs(u64::from(secs)));
+            }
+            if let Some(secs) = interval {
+                params = params.with_interval(Duration::from_secs(u64::from(secs)));
+            }
+            if let Some(n) = count {
+                params = params.with_retries(n);
+            }
+            step(
+                "setsockopt(TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT)",
+                socket.set_tcp_keepalive(&params),
+            )?;
+        }
+    }
+    // nginx's timeout for a deferred accept: 1 second (it cannot know how long a
+    // connection waited).
+    step(
+        "setsockopt(TCP_DEFER_ACCEPT)",
+        crate::sys::set_int_option(
+            socket.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_DEFER_ACCEPT,
+            i32::from(options.deferred),
+        ),
+    )?;
+    if let Some(queue) = options.fastopen {
+        step(
+            "setsockopt(TCP_FASTOPEN)",
+            crate::sys::set_int_option(
+                socket.as_raw_fd(),
+                libc::IPPROTO_TCP,
+                libc::TCP_FASTOPEN,
+                queue,
+            ),
+        )?;
+    }
+    Ok(())
+}
+
+fn bind_unix(path: &Path, backlog: i32) -> Result<StdUnixListener, Step> {
     // A socket file left by a previous run would make bind fail with EADDRINUSE; nginx
     // removes it too. Only a socket is removed, never another kind of file.
     if let Ok(meta) = std::fs::symlink_metadata(path) {
         use std::os::unix::fs::FileTypeExt;
         if meta.file_type().is_socket() {
-            std::fs::remove_file(path)?;
+            step("unlink()", std::fs::remove_file(path))?;
         }
     }
-    let socket = Socket::new(Domain::UNIX, Type::STREAM, None)?;
-    socket.set_nonblocking(true)?;
-    socket.bind(&SockAddr::unix(path)?)?;
-    socket.listen(backlog)?;
+    let socket = step("socket()", Socket::new(Domain::UNIX, Type::STREAM, None))?;
+    step("ioctl(FIONBIO)", socket.set_nonblocking(true))?;
+    let addr = step("bind() to", SockAddr::unix(path))?;
+    step("bind() to", socket.bind(&addr))?;
+    step("listen() to", socket.listen(backlog))?;
     Ok(socket.into())
 }
 

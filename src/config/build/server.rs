@@ -84,13 +84,24 @@ pub fn build_server(d: &Directive, cx: &mut Builder, scope: &Scope<'_>) -> Serve
     }
 }
 
-/// Checks across servers: one `default_server` per address, and the same name on the
-/// same address in two servers (nginx warns and ignores the second).
+/// Checks across servers: one `default_server` and one `listen` with socket options per
+/// address, and the same name on the same address in two servers (nginx warns and
+/// ignores the second).
 pub fn check_listen_conflicts(cx: &mut Builder, servers: &[Server]) {
     let mut defaults: HashMap<&ListenAddr, ()> = HashMap::new();
+    let mut options: HashMap<&ListenAddr, ()> = HashMap::new();
     let mut names: HashMap<(&ListenAddr, String), ()> = HashMap::new();
     for server in servers {
         for listen in &server.listen {
+            // One socket per address, so its options come from one `listen` (nginx's
+            // `ngx_http_add_addresses`): certbot writes `ipv6only=on` only where no
+            // other block has `ipv6only` for that port, for this reason.
+            if listen.options.set && options.insert(&listen.addr, ()).is_some() {
+                cx.error(
+                    ConfigErrorKind::DuplicateListenOptions(listen.addr.to_string()),
+                    &listen.span,
+                );
+            }
             if listen.default_server && defaults.insert(&listen.addr, ()).is_some() {
                 cx.error(
                     ConfigErrorKind::DuplicateDefaultServer(listen.addr.to_string()),

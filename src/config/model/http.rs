@@ -29,18 +29,81 @@ impl std::fmt::Display for ListenAddr {
     }
 }
 
-/// `listen ADDR [default_server] [reuseport] [backlog=N];`
+/// `listen ADDR [default_server] [ssl] [SOCKET OPTIONS];`
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Listen {
     pub addr: ListenAddr,
     pub default_server: bool,
-    pub reuseport: bool,
-    /// `backlog=` (default 511, nginx's on Linux).
-    pub backlog: i32,
     /// `ssl`: connections to this address speak TLS (for every server on it, as
     /// nginx: one `listen ... ssl` makes the address a TLS one).
     pub ssl: bool,
+    /// The socket's options, as this `listen` gives them.
+    pub options: ListenOptions,
     pub span: Span,
+}
+
+/// nginx's default `backlog` on Linux.
+pub const DEFAULT_BACKLOG: i32 = 511;
+
+/// The options of a listening socket, from the parameters of `listen`. nginx takes them
+/// from one `listen` per address ("duplicate listen options for ..." otherwise), so an
+/// address has one set, from the `listen` that gives any ([`ListenOptions::set`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListenOptions {
+    /// Whether this `listen` gave any socket option (nginx's `set`); `bind` counts,
+    /// and changes nothing else: vestibule binds every address on its own socket.
+    pub set: bool,
+    /// `backlog=N` (default [`DEFAULT_BACKLOG`]).
+    pub backlog: i32,
+    /// `reuseport`: accepted; vestibule's sockets always have `SO_REUSEPORT` (one per
+    /// worker, docs/processes.md).
+    pub reuseport: bool,
+    /// `ipv6only=on|off` (default on, nginx's since 1.3.4): `IPV6_V6ONLY`, whether an
+    /// IPv6 socket takes only IPv6 connections or IPv4 ones too (as `::ffff:a.b.c.d`).
+    /// No effect on IPv4 and unix sockets.
+    pub ipv6only: bool,
+    /// `rcvbuf=SIZE`: `SO_RCVBUF`.
+    pub rcvbuf: Option<i32>,
+    /// `sndbuf=SIZE`: `SO_SNDBUF`.
+    pub sndbuf: Option<i32>,
+    /// `deferred`: `TCP_DEFER_ACCEPT` (a connection is handed over once data arrives).
+    pub deferred: bool,
+    /// `fastopen=N`: `TCP_FASTOPEN` with a queue of N.
+    pub fastopen: Option<i32>,
+    /// `so_keepalive=on|off|[IDLE]:[INTERVAL]:[COUNT]`.
+    pub keepalive: Option<SoKeepalive>,
+}
+
+impl Default for ListenOptions {
+    fn default() -> Self {
+        ListenOptions {
+            set: false,
+            backlog: DEFAULT_BACKLOG,
+            reuseport: false,
+            ipv6only: true,
+            rcvbuf: None,
+            sndbuf: None,
+            deferred: false,
+            fastopen: None,
+            keepalive: None,
+        }
+    }
+}
+
+/// `so_keepalive=`: TCP keepalive on accepted connections (they inherit it from the
+/// listening socket).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SoKeepalive {
+    /// `off`: `SO_KEEPALIVE` 0.
+    Off,
+    /// `on` (the system's timers), or `IDLE:INTERVAL:COUNT` with any part left out:
+    /// `SO_KEEPALIVE` 1 and `TCP_KEEPIDLE` (seconds), `TCP_KEEPINTVL` (seconds),
+    /// `TCP_KEEPCNT` for the parts given.
+    On {
+        idle: Option<u32>,
+        interval: Option<u32>,
+        count: Option<u32>,
+    },
 }
 
 /// One `server_name` entry, classified as nginx classifies it.

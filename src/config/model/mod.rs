@@ -14,7 +14,10 @@ mod realip;
 pub mod tls;
 mod upstream;
 
-pub use http::{HttpConfig, Listen, ListenAddr, LogEscape, LogFormat, Server, ServerName};
+pub use http::{
+    HttpConfig, Listen, ListenAddr, ListenOptions, LogEscape, LogFormat, Server, ServerName,
+    SoKeepalive, DEFAULT_BACKLOG,
+};
 pub use location::{
     AccessLog, DocRoot, ErrorPage, ErrorPageOverwrite, ErrorPageTarget, Expires, HeaderSetting,
     Location, LocationConf, LocationMatch, NextUpstream, ProxyConf, ProxyPass, ProxyRedirect,
