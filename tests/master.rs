@@ -1014,3 +1014,138 @@ fn workers_run_the_configuration_the_master_validated_not_a_later_edit() {
         "only the master opened the configuration file"
     );
 }
+
+/// `COMMAND ARGS...` with a deadline: its exit code (`None` if it had to be killed),
+/// its standard error, and how long it ran.
+fn run_bounded(
+    program: &std::path::Path,
+    args: &[&std::ffi::OsStr],
+    deadline: Duration,
+) -> (Option<i32>, String, Duration) {
+    let started = Instant::now();
+    let mut child = std::process::Command::new(program)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = std::io::Read::read_to_string(&mut stderr, &mut text);
+        text
+    });
+    let mut code = None;
+    let exited = common::wait_until(deadline, || match child.try_wait() {
+        Ok(Some(status)) => {
+            code = status.code();
+            true
+        }
+        _ => false,
+    });
+    if !exited {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    (code, reader.join().unwrap(), started.elapsed())
+}
+
+/// A second start of the same configuration while a master runs (certbot's fallback
+/// `nginx -c FILE` after a failed reload, or a mistake): nginx's `bind() to ... failed
+/// (98: Address already in use)`, tried again for about two seconds, then `still could
+/// not bind()` and exit 1. It never runs beside the first, which goes on serving on
+/// every address (its unix socket too) with its pid file untouched.
+#[test]
+fn a_second_start_fails_to_bind_and_the_first_serves_on() {
+    let v = Vestibule::start(
+        "server { listen 127.0.0.1:@PORT@; listen unix:@DIR@/v.sock; \
+         location / { return 200 \"first\"; } }",
+    );
+    let pid_file = v.path("vestibule.pid");
+    assert_eq!(wait_for_pid_file(&pid_file), v.pid());
+    // Run as certbot runs it: through a symlink named `nginx`.
+    let nginx = v.path("nginx");
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_vestibule"), &nginx).unwrap();
+    let conf = v.path("vestibule.conf");
+    let (code, stderr, took) = run_bounded(
+        &nginx,
+        &["-c".as_ref(), conf.as_os_str()],
+        Duration::from_secs(20),
+    );
+    assert_eq!(code, Some(1), "exit status; stderr:\n{stderr}");
+    let port = v.port;
+    for line in [
+        format!(
+            "vestibule: [emerg] bind() to 127.0.0.1:{port} failed (98: Address already in use)"
+        ),
+        format!(
+            "vestibule: [emerg] bind() to unix:{}/v.sock failed (98: Address already in use)",
+            v.dir.path().display()
+        ),
+        "vestibule: [notice] try again to bind() after 500ms".to_string(),
+    ] {
+        assert!(stderr.contains(&line), "{line}\nin:\n{stderr}");
+    }
+    assert!(
+        stderr.ends_with("vestibule: [emerg] still could not bind()\n"),
+        "{stderr}"
+    );
+    assert!(
+        took >= Duration::from_secs(2) && took < Duration::from_secs(10),
+        "{took:?}"
+    );
+    // The first master is alone on its addresses.
+    assert_eq!(wait_for_pid_file(&pid_file), v.pid());
+    for _ in 0..20 {
+        assert_eq!(get_text(port), "first");
+    }
+    let mut unix = std::os::unix::net::UnixStream::connect(v.path("v.sock")).unwrap();
+    std::io::Write::write_all(&mut unix, b"GET / HTTP/1.0\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    std::io::Read::read_to_string(&mut unix, &mut answer).unwrap();
+    assert!(answer.ends_with("first"), "{answer}");
+    assert_eq!(worker_pids(&v).len(), 1, "{}", v.error_log());
+}
+
+/// With `daemon on`, the sockets are bound before the fork: a start that cannot bind
+/// exits 1 itself, instead of exiting 0 and failing in the background.
+#[test]
+fn daemon_on_a_start_that_cannot_bind_exits_non_zero() {
+    let holder = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = holder.local_addr().unwrap().port();
+    let dir = tempfile::tempdir().unwrap();
+    let conf = main_conf(dir.path(), "daemon on;", port);
+    let (code, stderr, _) = run_bounded(
+        std::path::Path::new(env!("CARGO_BIN_EXE_vestibule")),
+        &["-c".as_ref(), conf.as_os_str()],
+        Duration::from_secs(20),
+    );
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "bind() to 127.0.0.1:{port} failed (98: Address already in use)"
+        )),
+        "{stderr}"
+    );
+    assert!(!dir.path().join("v.pid").exists(), "no master was left");
+}
+
+/// A unix socket file left by a process that is gone (killed, say) is no reason to
+/// refuse: nothing answers on it, so it is replaced.
+#[test]
+fn a_unix_socket_file_nobody_answers_on_is_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let stale = dir.path().join("stale.sock");
+    drop(std::os::unix::net::UnixListener::bind(&stale).unwrap());
+    assert!(stale.exists());
+    let v = Vestibule::start(&format!(
+        "server {{ listen 127.0.0.1:@PORT@; listen unix:{}; return 200 \"fresh\"; }}",
+        stale.display()
+    ));
+    let mut unix = std::os::unix::net::UnixStream::connect(&stale).unwrap();
+    std::io::Write::write_all(&mut unix, b"GET / HTTP/1.0\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    std::io::Read::read_to_string(&mut unix, &mut answer).unwrap();
+    assert!(answer.ends_with("fresh"), "{answer}\n{}", v.error_log());
+}

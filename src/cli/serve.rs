@@ -1,10 +1,13 @@
-//! Running vestibule: open the master's error log, go to the background unless
-//! `daemon off`, bind every listen address, fork the workers, write the pid file once
-//! the sockets are bound, then supervise until a stop signal (src/master/).
+//! Running vestibule: open the master's error log, bind every listen address (refusing
+//! one another process listens on, as nginx), go to the background unless `daemon
+//! off`, fork the workers, write the pid file, then supervise until a stop signal
+//! (src/master/). Everything that can fail happens before the fork of `daemon on`,
+//! so the exit status of `vestibule` says whether it started, as nginx's does.
 
 use std::process::ExitCode;
 
 use super::Console;
+use crate::config::model::LogLevel;
 use crate::config::{LoadOptions, Loaded};
 use crate::master::Master;
 use crate::observe::ErrorLog;
@@ -29,17 +32,20 @@ pub fn run(loaded: Loaded, options: LoadOptions, out: &Console) -> ExitCode {
     // Started with sockets passed in (systemd activation, or an old master's USR2):
     // the starter watches this process, so it stays in the foreground.
     let passed_sockets = std::env::var_os("LISTEN_FDS").is_some();
-    if config.main.daemon && !passed_sockets && !daemonize(out) {
-        return ExitCode::FAILURE;
-    }
+    let daemon = config.main.daemon && !passed_sockets;
     let pid = config.main.pid.clone();
-    let mut master = match Master::start(options, config, error_log) {
+    let mut report = |level: LogLevel, message: &str| out.say(level.as_str(), message);
+    let mut master = match Master::prepare(options, config, error_log, &mut report) {
         Ok(m) => m,
         Err(e) => {
             out.say("emerg", &e.to_string());
             return ExitCode::FAILURE;
         }
     };
+    if daemon && !daemonize(out) {
+        return ExitCode::FAILURE;
+    }
+    master.start();
     if let Err(e) = std::fs::write(&pid, format!("{}\n", std::process::id())) {
         let errno = e.raw_os_error().unwrap_or(0);
         out.say(

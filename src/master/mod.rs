@@ -113,17 +113,23 @@ fn kill(pid: i32, signal: i32) {
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error(transparent)]
-    Bind(#[from] crate::worker::BindError),
+    Sockets(#[from] sockets::SocketsError),
     #[error(transparent)]
     Zone(#[from] zone::ZoneError),
 }
 
 impl Master {
-    /// Binds the sockets and forks the workers.
-    pub fn start(
+    /// What can fail before the master serves, done before `daemon on` detaches so
+    /// that the command's exit status says whether it started: binds the sockets
+    /// (refusing, after nginx's retries, addresses another process listens on, each
+    /// failure given to `report` as it happens) and maps the zones. Then [`start`].
+    ///
+    /// [`start`]: Master::start
+    pub fn prepare(
         options: LoadOptions,
         config: Config,
         error_log: ErrorLog,
+        report: sockets::Report<'_>,
     ) -> Result<Master, StartError> {
         let n = worker_count(&config);
         let mut inherited = activation::inherited();
@@ -132,7 +138,8 @@ impl Master {
             n,
             &mut Sockets::default(),
             &mut inherited,
-            &mut |level, message: &str| error_log.log(level, None, message),
+            sockets::Probe::Tries(sockets::START_BIND_TRIES),
+            report,
         )?;
         let (mut inherited_zones, zone_errors) = zone::inherited();
         for e in &zone_errors {
@@ -146,10 +153,7 @@ impl Master {
         for e in crate::tls::zones::install_ticket_keys(&config, &zones, now_ms()) {
             error_log.log(LogLevel::Alert, None, &e);
         }
-        let set = process::master_sigset();
-        // SAFETY: valid set pointer; the master has no other threads.
-        unsafe { libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
-        let mut master = Master {
+        Ok(Master {
             options,
             config,
             error_log,
@@ -161,21 +165,28 @@ impl Master {
             state: State::Running,
             new_binary: None,
             winched: false,
-        };
-        master.error_log.notice(&format!(
+        })
+    }
+
+    /// Forks the workers (in the process that stays, after `daemon on`'s fork) and
+    /// tells systemd the master is ready once they accept.
+    pub fn start(&mut self) {
+        let set = process::master_sigset();
+        // SAFETY: valid set pointer; the master has no other threads.
+        unsafe { libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
+        self.error_log.notice(&format!(
             "vestibule/{} master process {} listening on {}",
             env!("CARGO_PKG_VERSION"),
             std::process::id(),
-            master.sockets.addresses().join(", ")
+            self.sockets.addresses().join(", ")
         ));
-        files::prepare(&master.config, &master.error_log);
-        master.spawn_generation(n);
+        files::prepare(&self.config, &self.error_log);
+        self.spawn_generation(worker_count(&self.config));
         notify(&format!(
             "READY=1\nMAINPID={}\nSTATUS={}",
             std::process::id(),
-            master.status()
+            self.status()
         ));
-        Ok(master)
     }
 
     fn status(&self) -> String {
@@ -431,6 +442,7 @@ impl Master {
             n,
             &mut self.sockets,
             &mut Vec::new(),
+            sockets::Probe::Off,
             &mut report,
         ) {
             Ok(s) => s,

@@ -8,11 +8,50 @@
 //! reloads between 2 and 1 workers under `wrk -c20`), and the kernel keeps spreading
 //! new connections to it until it closes. Each is served instead by the worker whose
 //! slot it falls to (socket `i` by slot `i % workers`).
+//!
+//! `SO_REUSEPORT` would also let a second vestibule started by mistake on the same
+//! configuration bind beside the first and take half its connections. So at start an
+//! address that was not passed in is first probed as nginx binds it, without
+//! `SO_REUSEPORT` ([`probe`]): if another process listens there, it is `bind() to ...
+//! failed (98: Address already in use)`, tried again as nginx does, then refused
+//! (`still could not bind()`, exit 1). Reloads do not probe ([`Probe::Off`] says why).
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
-use crate::config::model::{Config, ListenAddr, ListenOptions, LogLevel};
-use crate::worker::listener::{bind, listen_addresses, reconfigure, BindError, BoundListener};
+use crate::config::model::{Config, Listen, ListenAddr, ListenOptions, LogLevel};
+use crate::worker::listener::{
+    bind, listen_addresses, probe, reconfigure, BindError, BoundListener,
+};
+
+/// How many times a start tries its addresses while another process holds one, and
+/// the pause between tries: nginx's (`ngx_open_listening_sockets`). nginx also pauses
+/// after the last try; vestibule does not.
+pub const START_BIND_TRIES: u32 = 5;
+pub const BIND_RETRY_PAUSE: Duration = Duration::from_millis(500);
+
+/// Whether addresses are probed before they are bound.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Probe {
+    /// At start: up to this many tries while another process holds an address, each
+    /// failure reported.
+    Tries(u32),
+    /// On reload: not probed. The workers of a generation that is draining still hold
+    /// the sockets of an address this master has dropped, so a reload that brings the
+    /// address back would find it in use by vestibule itself; and an address held by
+    /// any process without `SO_REUSEPORT` and this user fails the bind anyway.
+    Off,
+}
+
+/// Why the sockets could not be had.
+#[derive(Debug, thiserror::Error)]
+pub enum SocketsError {
+    #[error(transparent)]
+    Bind(#[from] BindError),
+    /// Every try found an address in use (each failure was reported as it happened).
+    #[error("still could not bind()")]
+    StillInUse,
+}
 
 /// Where the master says what happened while binding: a level and a message.
 pub type Report<'a> = &'a mut dyn FnMut(LogLevel, &str);
@@ -31,15 +70,31 @@ pub struct Sockets {
 impl Sockets {
     /// The sockets for `config` with `slots` workers, reusing those of `old` that
     /// still apply and binding the rest. Sockets of `old` that are not reused are
-    /// closed when `old` is dropped.
+    /// closed when `old` is dropped. With [`Probe::Tries`], the addresses that are
+    /// neither held nor passed in (nor overlap one that is) are probed first.
     pub fn for_config(
         config: &Config,
         slots: usize,
         old: &mut Sockets,
         inherited: &mut Vec<BoundListener>,
+        probe: Probe,
         report: Report<'_>,
-    ) -> Result<Sockets, BindError> {
+    ) -> Result<Sockets, SocketsError> {
         let listens = listen_addresses(config);
+        let held: Vec<ListenAddr> = old
+            .by_addr
+            .keys()
+            .cloned()
+            .chain(inherited.iter().map(|b| b.addr.clone()))
+            .collect();
+        let fresh: Vec<&Listen> = listens
+            .iter()
+            .copied()
+            .filter(|l| !held.iter().any(|h| overlaps(h, &l.addr)))
+            .collect();
+        if let Probe::Tries(tries) = probe {
+            probe_all(&fresh, tries, report)?;
+        }
         let mut by_addr = BTreeMap::new();
         let mut options = BTreeMap::new();
         for listen in listens {
@@ -156,5 +211,84 @@ fn on_off(b: bool) -> &'static str {
         "on"
     } else {
         "off"
+    }
+}
+
+/// Probes every address in `fresh` ([`probe`]), `tries` times while one is in use;
+/// each address found in use is reported as it is found.
+fn probe_all(fresh: &[&Listen], tries: u32, report: Report<'_>) -> Result<(), SocketsError> {
+    let tries = tries.max(1);
+    for attempt in 1..=tries {
+        let mut in_use = false;
+        for listen in fresh {
+            match probe(listen) {
+                Ok(()) => {}
+                Err(e) if e.address_in_use() => {
+                    report(LogLevel::Emerg, &e.to_string());
+                    in_use = true;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        if !in_use {
+            return Ok(());
+        }
+        if attempt == tries {
+            return Err(SocketsError::StillInUse);
+        }
+        report(
+            LogLevel::Notice,
+            &format!(
+                "try again to bind() after {}ms",
+                BIND_RETRY_PAUSE.as_millis()
+            ),
+        );
+        std::thread::sleep(BIND_RETRY_PAUSE);
+    }
+    Ok(())
+}
+
+/// Whether a socket bound to `a` could be what makes binding `b` fail: the same unix
+/// path, or TCP addresses on the same port that are equal or of which one is a
+/// wildcard (of either family: `[::]` with `ipv6only=off` takes IPv4 too).
+fn overlaps(a: &ListenAddr, b: &ListenAddr) -> bool {
+    match (a, b) {
+        (ListenAddr::Tcp(a), ListenAddr::Tcp(b)) => {
+            a.port() == b.port()
+                && (a.ip() == b.ip() || a.ip().is_unspecified() || b.ip().is_unspecified())
+        }
+        (ListenAddr::Unix(a), ListenAddr::Unix(b)) => a == b,
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn tcp(s: &str) -> ListenAddr {
+        ListenAddr::Tcp(s.parse().unwrap())
+    }
+
+    #[test]
+    fn overlapping_addresses() {
+        let cases: &[(&str, &str, bool)] = &[
+            ("0.0.0.0:80", "127.0.0.1:80", true),
+            ("127.0.0.1:80", "0.0.0.0:80", true),
+            ("127.0.0.1:80", "127.0.0.1:80", true),
+            ("127.0.0.1:80", "127.0.0.2:80", false),
+            ("0.0.0.0:80", "0.0.0.0:81", false),
+            ("[::]:80", "127.0.0.1:80", true),
+            ("[::1]:80", "127.0.0.1:80", false),
+            ("[::1]:80", "[::]:80", true),
+        ];
+        for (a, b, want) in cases {
+            assert_eq!(overlaps(&tcp(a), &tcp(b)), *want, "{a} {b}");
+        }
+        let unix = ListenAddr::Unix("/run/v.sock".into());
+        assert!(overlaps(&unix, &unix.clone()));
+        assert!(!overlaps(&unix, &tcp("0.0.0.0:80")));
     }
 }

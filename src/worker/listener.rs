@@ -68,6 +68,11 @@ impl BindError {
             reason: crate::sys::strerror(errno),
         }
     }
+
+    /// `EADDRINUSE`: another socket listens there (nginx tries again after 500 ms).
+    pub fn address_in_use(&self) -> bool {
+        self.errno == libc::EADDRINUSE
+    }
 }
 
 /// Every distinct listen address of the configuration, merged across servers, each
@@ -220,9 +225,72 @@ fn configure_tcp(socket: &SockRef<'_>, options: &ListenOptions) -> Result<(), St
     Ok(())
 }
 
+/// Whether another process listens on `listen`'s address, found without sharing it:
+/// vestibule's own sockets have `SO_REUSEPORT`, so a second vestibule (same user)
+/// could bind beside a running one; this probe binds the address the way nginx binds
+/// it, without `SO_REUSEPORT` (and `IPV6_V6ONLY` as configured), and closes the
+/// socket at once. A bound socket that does not listen conflicts only with listening
+/// ones, so probes of overlapping addresses (`*:80` and `127.0.0.1:80`) do not
+/// conflict with each other. A unix socket file is in use when a connection to it is
+/// taken or queued; refused means a file left by an earlier run, which the real bind
+/// replaces.
+pub fn probe(listen: &Listen) -> Result<(), BindError> {
+    let err = |(call, e): Step| BindError::new(call, &listen.addr, &e);
+    match &listen.addr {
+        ListenAddr::Tcp(addr) => probe_tcp(*addr, listen.options.ipv6only).map_err(err),
+        ListenAddr::Unix(path) => {
+            if unix_socket_answers(path) {
+                Err(BindError::new(
+                    "bind() to",
+                    &listen.addr,
+                    &io::Error::from_raw_os_error(libc::EADDRINUSE),
+                ))
+            } else {
+                Ok(())
+            }
+        }
+    }
+}
+
+fn probe_tcp(addr: SocketAddr, ipv6only: bool) -> Result<(), Step> {
+    let socket = step(
+        "socket()",
+        Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP)),
+    )?;
+    step("setsockopt(SO_REUSEADDR)", socket.set_reuse_address(true))?;
+    if addr.is_ipv6() {
+        step("setsockopt(IPV6_V6ONLY)", socket.set_only_v6(ipv6only))?;
+    }
+    step("bind() to", socket.bind(&addr.into()))
+}
+
+/// Whether something accepts connections on the unix socket at `path` (a
+/// non-blocking connect that succeeds or would wait for a full queue).
+fn unix_socket_answers(path: &Path) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    let is_socket = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_socket());
+    if !is_socket {
+        return false;
+    }
+    let Ok(socket) = Socket::new(Domain::UNIX, Type::STREAM, None) else {
+        return false;
+    };
+    if socket.set_nonblocking(true).is_err() {
+        return false;
+    }
+    let Ok(addr) = SockAddr::unix(path) else {
+        return false;
+    };
+    match socket.connect(&addr) {
+        Ok(()) => true,
+        Err(e) => e.raw_os_error() == Some(libc::EAGAIN),
+    }
+}
+
 fn bind_unix(path: &Path, backlog: i32) -> Result<StdUnixListener, Step> {
     // A socket file left by a previous run would make bind fail with EADDRINUSE; nginx
-    // removes it too. Only a socket is removed, never another kind of file.
+    // removes it too. Only a socket is removed, never another kind of file; one that
+    // a process still answers on was refused by `probe` first.
     if let Ok(meta) = std::fs::symlink_metadata(path) {
         use std::os::unix::fs::FileTypeExt;
         if meta.file_type().is_socket() {
