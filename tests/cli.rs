@@ -361,6 +361,72 @@ fn signal_option_sends_the_signal_to_the_pid_in_the_pid_file() {
     );
 }
 
+/// `-s reload` loads the whole configuration first, certificates included, and signals
+/// nothing when it does not load: exit 1 with the reason. certbot relies on it (a
+/// non-zero reload makes it start the server itself, then roll its edits back).
+#[test]
+fn reload_of_a_configuration_that_does_not_load_signals_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let pid_file = d.join("v.pid");
+    let pair = |name: &str| {
+        let k = rcgen::generate_simple_self_signed(vec![name.to_string()]).unwrap();
+        std::fs::write(d.join(format!("{name}.pem")), k.cert.pem()).unwrap();
+        std::fs::write(d.join(format!("{name}.key")), k.key_pair.serialize_pem()).unwrap();
+    };
+    pair("a");
+    pair("b");
+    std::fs::write(d.join("garbage.pem"), "not a certificate\n").unwrap();
+    let conf = d.join("v.conf");
+    let tls = |cert: &str, key: &str, extra: &str| {
+        format!(
+            "pid {};\nhttp {{\n{extra}server {{ listen 127.0.0.1:1 ssl; ssl_certificate {}; ssl_certificate_key {}; }}\n}}\n",
+            pid_file.display(),
+            d.join(cert).display(),
+            d.join(key).display()
+        )
+    };
+    let cases = [
+        (
+            tls("a.pem", "a.key", "no_such_directive on;\n"),
+            "unknown directive \"no_such_directive\"",
+        ),
+        (
+            tls("none.pem", "a.key", ""),
+            "open() failed (2: No such file or directory)",
+        ),
+        (
+            tls("garbage.pem", "a.key", ""),
+            "no \"BEGIN CERTIFICATE\" block",
+        ),
+        (tls("a.pem", "b.key", ""), "does not match the certificate"),
+        (
+            tls("a.pem", "garbage.pem", ""),
+            "cannot load certificate key",
+        ),
+    ];
+    for (text, reason) in cases {
+        std::fs::write(&conf, &text).unwrap();
+        // A stand-in master: HUP's default action would end it.
+        let mut master = Command::new("sleep").arg("30").spawn().unwrap();
+        std::fs::write(&pid_file, format!("{}\n", master.id())).unwrap();
+        let out = vestibule(&["-s", "reload", "-c", conf.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(1), "{reason}: {}", stderr(&out));
+        assert!(stderr(&out).contains(reason), "{reason}: {}", stderr(&out));
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(master.try_wait().unwrap().is_none(), "{reason}: signalled");
+        master.kill().unwrap();
+        master.wait().unwrap();
+    }
+    // The same configuration with a good pair is signalled.
+    std::fs::write(&conf, tls("a.pem", "a.key", "")).unwrap();
+    let mut master = Command::new("sleep").arg("30").spawn().unwrap();
+    std::fs::write(&pid_file, format!("{}\n", master.id())).unwrap();
+    let out = vestibule(&["-s", "reload", "-c", conf.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(master.wait().unwrap().signal(), Some(libc::SIGHUP));
+}
+
 /// `-p DIR/ -c conf/main.conf -e error.log` run from `/`, as nginx resolves them: `-c`
 /// and `-e` against the prefix, `include` against the main file's directory, `root`,
 /// `pid` and `access_log` against the prefix. No `error_log` is written, so errors go
