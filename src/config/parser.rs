@@ -196,6 +196,19 @@ mod tests {
             ),
             ("directive_without_args", "a; b {}", "a@1; b@1 {  }"),
             ("quoted_name", "\"events\" {}", "events@1 {  }"),
+            // certbot's challenge include: one line, glued braces, no final newline.
+            (
+                "certbot_one_line_server",
+                "server{listen 80;server_name a.test;location = /.well-known/acme-challenge/T{default_type text/plain;return 200 T.K;}}",
+                "server@1 { listen@1 80; server_name@1 a.test; location@1 = /.well-known/acme-challenge/T { default_type@1 text/plain; return@1 200 T.K; } }",
+            ),
+            // certbot's insertions: glued to `{`, a comment after `;` and after `}`,
+            // the file ending in a comment without a newline.
+            (
+                "certbot_glued_with_comments",
+                "server {rewrite ^(/x/.*) $1 break; # managed by Certbot\n\nlocation = /x{return 200;} # managed by Certbot\n} # managed by Certbot",
+                "server@1 { rewrite@1 ^(/x/.*) $1 break; location@3 = /x { return@3 200; } }",
+            ),
         ];
         for (name, input, want) in cases {
             let got = parse(input, &file()).unwrap_or_else(|e| panic!("{name}: {e}"));
