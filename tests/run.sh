@@ -54,7 +54,8 @@ awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i) ~ /^passed/) p += $(
 step "certbot round trip (tests/certbot/roundtrip.sh)"
 # Debian's certbot and python3-certbot-nginx, with vestibule as --nginx-ctl, obtain,
 # install and renew certificates from Debian's pebble on loopback (installs them from apt;
-# about 45 s). Off until vestibule speaks TLS and answers -V as nginx: VESTIBULE_CERTBOT=1
+# about 45 s). Off until vestibule has the rewrite module's rewrite and if, which certbot
+# writes for its challenges and its redirect: VESTIBULE_CERTBOT=1
 # runs it. CTL=/usr/sbin/nginx bash tests/certbot/roundtrip.sh runs it against nginx.
 if [ "${VESTIBULE_CERTBOT:-0}" = 1 ]; then
     CTL=target/debug/vestibule bash tests/certbot/roundtrip.sh
