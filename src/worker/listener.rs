@@ -1,7 +1,9 @@
-//! Listening sockets: bound with socket2 (`SO_REUSEPORT`, the configured backlog) in the
-//! process that owns them, then adopted by a worker's runtime. Binding happens before
-//! any runtime exists, so the same code serves the single-process mode and, later, a
-//! master that forks workers.
+//! Listening sockets: bound with socket2 (`SO_REUSEPORT`, the `listen` socket options,
+//! the configured backlog) in the process that owns them, then adopted by a worker's
+//! runtime. Binding happens before any runtime exists, so the same code serves the
+//! single-process mode and a master that forks workers. [`probe`] is how a master's
+//! start tells that another process already listens on an address, which
+//! `SO_REUSEPORT` alone would hide.
 
 use std::io;
 use std::net::SocketAddr;
