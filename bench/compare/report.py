@@ -308,6 +308,22 @@ length; "negotiated" is what the client settled in the last round, version, suit
 and key exchange group, "none" for a TLS 1.2 resumption):
 
 {hs_abs}""")
+    split = ["| scenario | vestibule: user + kernel µs | nginx: user + kernel µs | user ratio | kernel ratio |",
+             "|---|---|---|---|---|"]
+    for sc in scs:
+        runs = results.get(sc.key)
+        if not runs or "error" in runs:
+            continue
+        u = {n: median(runs, n, "user_us_per_req") for n in ("vestibule", "nginx")}
+        k = {n: median(runs, n, "sys_us_per_req") for n in ("vestibule", "nginx")}
+        if None in u.values() or None in k.values():
+            continue
+        split.append(f"| {sc.title} | {u['vestibule']:.1f} + {k['vestibule']:.1f} "
+                     f"| {u['nginx']:.1f} + {k['nginx']:.1f} "
+                     f"| {_fmt_ratio(ratios(runs, 'user_us_per_req'))} "
+                     f"| {_fmt_ratio(ratios(runs, 'sys_us_per_req'))} |")
+    parts.append("Where the server's CPU went, per request or handshake (`utime` and `stime` "
+                 "from /proc, medians; ratios per round):\n\n" + "\n".join(split))
     parts.append(f"""![vestibule / nginx over TLS](performance-tls.png)
 {TLS_END}
 """)

@@ -99,12 +99,15 @@ def _wrk(server, sc, seconds):
 
 def _measured_wrk(server, sc, seconds):
     """One wrk run with the server's CPU time and peak RSS around it."""
-    cpu0 = procs.cpu_seconds(server.pid)
+    user0, sys0 = procs.cpu_split(server.pid)
     procs.reset_peak_rss(server.pid)
     machine0 = procs.machine_busy_seconds()
     r = _wrk(server, sc, seconds)
     machine = procs.machine_busy_seconds() - machine0
-    cpu = procs.cpu_seconds(server.pid) - cpu0
+    user1, sys1 = procs.cpu_split(server.pid)
+    cpu = user1 - user0 + sys1 - sys0
+    r["user_us_per_req"] = (user1 - user0) * 1e6 / max(r["requests"], 1)
+    r["sys_us_per_req"] = (sys1 - sys0) * 1e6 / max(r["requests"], 1)
     r["peak_rss_kib"] = procs.memory_kib(server.pid, "VmHWM")
     _check_alive(server)
     r["cpu_s"] = cpu
@@ -222,13 +225,16 @@ def _handshakes(server, sc, seconds):
 
 def _measured_handshakes(server, sc, seconds):
     """One run of new TLS connections with the server's CPU time around it."""
-    cpu0 = procs.cpu_seconds(server.pid)
+    user0, sys0 = procs.cpu_split(server.pid)
     machine0 = procs.machine_busy_seconds()
     r = _handshakes(server, sc, seconds)
     machine = procs.machine_busy_seconds() - machine0
-    cpu = procs.cpu_seconds(server.pid) - cpu0
+    user1, sys1 = procs.cpu_split(server.pid)
+    cpu = user1 - user0 + sys1 - sys0
     _check_alive(server)
     n = max(r["handshakes"], 1)
+    r["user_us_per_req"] = (user1 - user0) * 1e6 / n
+    r["sys_us_per_req"] = (sys1 - sys0) * 1e6 / n
     r["cpu_s"] = cpu
     r["cpu_util"] = cpu / r["seconds"]
     r["hs_per_cpu_s"] = r["handshakes"] / cpu if cpu > 0 else None

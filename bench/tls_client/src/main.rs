@@ -13,6 +13,12 @@
 //! `--resume off` offers no session, so every handshake is a full one; `--resume on`
 //! keeps one in-memory session store for all threads: TLS 1.3 takes a fresh ticket
 //! per connection (rustls uses each ticket once), TLS 1.2 offers the session id.
+//! `tls-handshakes speed --key PEM [--key PEM ...] [--seconds S]` instead times the
+//! server's private-key and key-exchange work in the provider vestibule uses
+//! (aws-lc-rs through rustls): one TLS 1.3 CertificateVerify signature per key (ECDSA
+//! P-256 with SHA-256, RSA-PSS with SHA-256) and one X25519 exchange as a server does
+//! it (a key pair and the shared secret), to set beside `openssl speed`.
+//!
 //! `--groups x25519` (the default) offers X25519 with its key share, then P-256 (TLS
 //! 1.2 servers may give an ECDSA P-256 certificate only to a client that lists the
 //! curve): what OpenSSL 3.0 clients and nginx 1.22 settle on. `--groups default`
@@ -296,8 +302,99 @@ fn json_escape(s: &str) -> String {
         .collect()
 }
 
+/// The most operations `speed` times per primitive.
+const SPEED_MAX_OPS: u64 = 10_000_000;
+
+/// Times `op` for `seconds` (at most SPEED_MAX_OPS times); prints one line.
+fn time_op(
+    name: &str,
+    seconds: f64,
+    mut op: impl FnMut() -> Result<(), String>,
+) -> Result<(), String> {
+    let start = Instant::now();
+    let budget = Duration::from_secs_f64(seconds);
+    let mut ops = 0u64;
+    while start.elapsed() < budget && ops < SPEED_MAX_OPS {
+        op()?;
+        ops += 1;
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    let line = format!(
+        "{name:<40} {ops:>9} ops in {elapsed:.2} s: {:>9.0} /s, {:>8.1} us each\n",
+        ops as f64 / elapsed,
+        elapsed * 1e6 / ops.max(1) as f64
+    );
+    // A closed stdout (`| head`) ends the run quietly.
+    io::Write::write_all(&mut io::stdout(), line.as_bytes()).map_err(|e| e.to_string())
+}
+
+fn speed(args: impl Iterator<Item = String>) -> Result<(), String> {
+    use rustls::pki_types::PrivateKeyDer;
+    use rustls::SignatureScheme;
+    let mut keys = Vec::new();
+    let mut seconds = 3.0f64;
+    let mut args = args.peekable();
+    while let Some(flag) = args.next() {
+        let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
+        match flag.as_str() {
+            "--key" => keys.push(PathBuf::from(value)),
+            "--seconds" => seconds = value.parse().map_err(|_| format!("--seconds {value}"))?,
+            _ => {
+                return Err(format!(
+                    "unknown option {flag}\nusage: tls-handshakes speed --key PEM [--seconds S]"
+                ))
+            }
+        }
+    }
+    if !(seconds > 0.0 && seconds <= MAX_SECONDS) {
+        return Err(format!(
+            "--seconds must be above 0 and at most {MAX_SECONDS}"
+        ));
+    }
+    let provider = aws_lc_rs::default_provider();
+    // What a TLS 1.3 server signs: 64 spaces, the context string, a 0, a SHA-256 hash.
+    let mut message = vec![b' '; 64];
+    message.extend_from_slice(b"TLS 1.3, server CertificateVerify\0");
+    message.extend_from_slice(&[0x5a; 32]);
+    for path in &keys {
+        let der =
+            PrivateKeyDer::from_pem_file(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let key = provider
+            .key_provider
+            .load_private_key(der)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        let schemes = [
+            SignatureScheme::ECDSA_NISTP256_SHA256,
+            SignatureScheme::RSA_PSS_SHA256,
+        ];
+        let signer = key
+            .choose_scheme(&schemes)
+            .ok_or_else(|| format!("{}: neither ECDSA P-256 nor RSA", path.display()))?;
+        let name = format!("sign {:?} ({})", signer.scheme(), path.display());
+        time_op(&name, seconds, || {
+            signer.sign(&message).map(drop).map_err(|e| e.to_string())
+        })?;
+    }
+    let x25519 = aws_lc_rs::kx_group::X25519;
+    let peer = x25519.start().map_err(|e| e.to_string())?;
+    let peer_public = peer.pub_key().to_vec();
+    time_op("X25519 key pair + shared secret (server)", seconds, || {
+        x25519
+            .start_and_complete(&peer_public)
+            .map(drop)
+            .map_err(|e| e.to_string())
+    })?;
+    Ok(())
+}
+
 fn main() -> ExitCode {
-    let result = parse(std::env::args().skip(1)).and_then(|o| run(&o));
+    let mut args = std::env::args().skip(1).peekable();
+    let result = if args.peek().map(String::as_str) == Some("speed") {
+        args.next();
+        speed(args)
+    } else {
+        parse(args).and_then(|o| run(&o))
+    };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
