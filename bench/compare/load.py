@@ -40,16 +40,18 @@ def wrk(port, path, conns, seconds, scheme="http"):
 HANDSHAKE_COUNT_LIMIT = 5_000_000
 
 
-def handshakes(client, port, cas, conns, seconds, version="1.3", resume=False):
+def handshakes(client, port, cas, conns, seconds, version="1.3", resume=False, browser=False):
     """New TLS connections to 127.0.0.1:port for `seconds` (and at most
     HANDSHAKE_COUNT_LIMIT) from `conns` threads of bench/tls_client, pinned to
-    LOAD_CPU: each a handshake, close_notify and the server's close. Returns the
-    client's counts (handshakes, resumed, failed, seconds, version, suite, group)."""
+    LOAD_CPU: each a handshake, close_notify and the server's close. `browser` offers
+    groups and suites in browsers' order. Returns the client's counts (handshakes,
+    resumed, failed, seconds, version, suite, group)."""
     argv = [
         "taskset", "-c", str(LOAD_CPU), client, "--addr", f"127.0.0.1:{port}",
         *[a for ca in cas for a in ("--ca", ca)],
         "--version", version, "--resume", "on" if resume else "off",
         "--conns", str(conns), "--count", str(HANDSHAKE_COUNT_LIMIT), "--seconds", str(seconds),
+        *(["--groups", "default", "--suites", "aes128-first"] if browser else []),
     ]
     out = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60)
     for line in out.stdout.splitlines():

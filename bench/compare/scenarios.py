@@ -23,6 +23,10 @@ class Scenario:
     tls: str = ""
     tls_version: str = "1.3"  # handshake scenarios: the one version the client offers
     resume: bool = False  # handshake scenarios: offer the last session (or a ticket)
+    # handshake scenarios: what the client offers. "" as OpenSSL 3.0 clients (X25519;
+    # AES-256-GCM-SHA384 first); "browser" as Chrome and Firefox (X25519MLKEM768 first;
+    # AES-128-GCM-SHA256 first).
+    offer: str = ""
 
 
 TLS_PORTS = {"ecdsa": "tls_ecdsa", "rsa": "tls_rsa", "ids": "tls12_ids"}
@@ -61,6 +65,8 @@ SCENARIOS = [
              HANDSHAKE_CONNS, tls="ecdsa"),
     Scenario("tls-full-rsa", "TLS 1.3 full handshakes, RSA-2048", "handshake", "",
              HANDSHAKE_CONNS, tls="rsa"),
+    Scenario("tls-full-browser", "TLS 1.3 full handshakes, ECDSA, offered as browsers do",
+             "handshake", "", HANDSHAKE_CONNS, tls="ecdsa", offer="browser"),
     Scenario("tls-resume-tickets", "TLS 1.3 resumed with tickets (ECDSA)", "handshake", "",
              HANDSHAKE_CONNS, tls="ecdsa", resume=True),
     Scenario("tls-resume-ids", "TLS 1.2 resumed by session id (ECDSA)", "handshake", "",
@@ -220,7 +226,7 @@ def _handshakes(server, sc, seconds):
     certs = env.certs()
     return load.handshakes(env.tls_client, _port(server, sc),
                            [certs["ecdsa_ca"], certs["rsa_ca"]], sc.conns, seconds,
-                           sc.tls_version, sc.resume)
+                           sc.tls_version, sc.resume, sc.offer == "browser")
 
 
 def _measured_handshakes(server, sc, seconds):

@@ -22,7 +22,11 @@
 //! `--groups x25519` (the default) offers X25519 with its key share, then P-256 (TLS
 //! 1.2 servers may give an ECDSA P-256 certificate only to a client that lists the
 //! curve): what OpenSSL 3.0 clients and nginx 1.22 settle on. `--groups default`
-//! offers rustls's list (X25519MLKEM768 first).
+//! offers rustls's list (X25519MLKEM768 first), as Chrome and Firefox do.
+//! `--suites aes256-first` (the default) offers TLS 1.3's suites in rustls's and
+//! OpenSSL's order (AES-256-GCM with SHA-384 first); `--suites aes128-first` in
+//! browsers' order (AES-128-GCM with SHA-256 first). Both servers follow the client's
+//! order by default.
 
 use std::io;
 use std::net::{SocketAddr, TcpStream};
@@ -61,11 +65,12 @@ struct Opts {
     count: u64,
     seconds: f64,
     default_groups: bool,
+    aes128_first: bool,
 }
 
 const USAGE: &str = "usage: tls-handshakes --addr HOST:PORT --ca PEM [--ca PEM ...] \
 [--name SNI] [--version 1.3|1.2] [--resume on|off] [--conns N] [--count N] \
-[--seconds S] [--groups x25519|default]";
+[--seconds S] [--groups x25519|default] [--suites aes256-first|aes128-first]";
 
 fn parse(args: impl Iterator<Item = String>) -> Result<Opts, String> {
     let mut addr = None;
@@ -77,6 +82,7 @@ fn parse(args: impl Iterator<Item = String>) -> Result<Opts, String> {
     let mut count = 1_000_000u64;
     let mut seconds = 10.0f64;
     let mut groups = "x25519".to_string();
+    let mut suites = "aes256-first".to_string();
     let mut args = args.peekable();
     while let Some(flag) = args.next() {
         let value = args
@@ -93,6 +99,7 @@ fn parse(args: impl Iterator<Item = String>) -> Result<Opts, String> {
             "--count" => count = value.parse().map_err(|_| bad("not a count"))?,
             "--seconds" => seconds = value.parse().map_err(|_| bad("not a number"))?,
             "--groups" => groups = value,
+            "--suites" => suites = value,
             _ => return Err(format!("unknown option {flag}\n{USAGE}")),
         }
     }
@@ -130,6 +137,11 @@ fn parse(args: impl Iterator<Item = String>) -> Result<Opts, String> {
             "default" => true,
             v => return Err(format!("--groups {v}: x25519 or default")),
         },
+        aes128_first: match suites.as_str() {
+            "aes256-first" => false,
+            "aes128-first" => true,
+            v => return Err(format!("--suites {v}: aes256-first or aes128-first")),
+        },
     })
 }
 
@@ -148,6 +160,16 @@ fn client_config(o: &Opts) -> Result<Arc<ClientConfig>, String> {
     let mut provider = aws_lc_rs::default_provider();
     if !o.default_groups {
         provider.kx_groups = vec![aws_lc_rs::kx_group::X25519, aws_lc_rs::kx_group::SECP256R1];
+    }
+    if o.aes128_first {
+        use rustls::CipherSuite as C;
+        let rank = |s: &rustls::SupportedCipherSuite| match s.suite() {
+            C::TLS13_AES_128_GCM_SHA256 => 0,
+            C::TLS13_CHACHA20_POLY1305_SHA256 => 1,
+            C::TLS13_AES_256_GCM_SHA384 => 2,
+            _ => 3,
+        };
+        provider.cipher_suites.sort_by_key(rank);
     }
     let versions: &[&rustls::SupportedProtocolVersion] = if o.tls13 {
         &[&rustls::version::TLS13]
