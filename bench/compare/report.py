@@ -399,7 +399,8 @@ def chart(scs, results, path, tls=False):
             hi.append(r[2] - r[1])
         xs = [i + (j - 0.5) * width for i in range(len(rows))]
         ax.bar(xs, meds, width, yerr=[lo, hi], capsize=3, label=label, color=color)
-    label = "CPU per request target"
+    label = ("CPU target (per handshake: 1 / 1.5 of nginx's)" if tls
+             else "CPU per request target")
     for i, (key, _, _) in enumerate(rows):  # the CPU targets, over their bars
         for metric, op, bound in TARGETS.get(key, []):
             if metric == "hs_per_cpu_s" and op == ">=":
