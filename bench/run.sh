@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Vestibule against nginx, side by side (docs/performance.md). Installs what it needs
-# (nginx and wrk from apt, a Python venv with matplotlib, Gunicorn and Flask), builds
-# the release binary, then runs bench/compare/ pinned to CPU 1.
+# (nginx, wrk and openssl from apt, a Python venv with matplotlib, Gunicorn and Flask),
+# builds the release binary and the TLS handshake client (bench/tls_client), then
+# runs bench/compare/ pinned to CPU 1.
 #
 #   bash bench/run.sh              # full: 5 rounds of 10 s, writes docs/performance.{md,png}
 #   bash bench/run.sh --quick      # smoke: 1 round of 2 s, writes target/bench/ only
 #   bash bench/run.sh --help       # every option (--rounds, --seconds, --only, ...)
+#   bash bench/run.sh --only tls   # the TLS scenarios only (docs/performance.md, "TLS")
 #   VESTIBULE_BIN=path bash bench/run.sh ...   # measure another build (an older commit,
 #                                              # --features jemalloc or mimalloc)
 set -euo pipefail
@@ -22,6 +24,7 @@ need_apt=()
 command -v nginx >/dev/null 2>&1 || need_apt+=(nginx-light)
 command -v wrk >/dev/null 2>&1 || need_apt+=(wrk)
 command -v taskset >/dev/null 2>&1 || need_apt+=(util-linux)
+command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need_apt+=(python3-venv)
 if [ "${#need_apt[@]}" -gt 0 ]; then
     step "apt-get install ${need_apt[*]}"
@@ -44,6 +47,9 @@ fi
 
 step "cargo build --release"
 cargo build --release --quiet
+# The TLS scenarios' client: a crate of its own (rustls, as the server uses).
+step "cargo build --release (bench/tls_client)"
+cargo build --release --quiet --manifest-path bench/tls_client/Cargo.toml --target-dir target/tls-client
 
 # 10,000 idle clients and the servers' worker_rlimit_nofile need descriptors.
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"

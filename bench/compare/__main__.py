@@ -20,7 +20,7 @@ import tempfile
 import time
 
 from . import procs, report, servers
-from .scenarios import IO_DRIVERS, RUNNERS, SCENARIOS, run_seconds
+from .scenarios import IO_DRIVERS, RUNNERS, SCENARIOS, run_seconds, select
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -31,8 +31,8 @@ def parse_args():
     p.add_argument("--rounds", type=int, help="A,B rounds per scenario (default 5)")
     p.add_argument("--seconds", type=int, help="wrk run length (default 10)")
     p.add_argument("--idle-conns", type=int, default=10000, help="idle keep-alive clients")
-    p.add_argument("--only", help="comma-separated scenario keys: "
-                   + ", ".join(s.key for s in SCENARIOS))
+    p.add_argument("--only", help="comma-separated scenario keys, or `tls` for every "
+                   "TLS scenario: " + ", ".join(s.key for s in SCENARIOS))
     p.add_argument("--docs", action="store_true",
                    help="write docs/performance.md and .png (default for a full run)")
     p.add_argument("--no-docs", action="store_true", help="never touch docs/")
@@ -108,14 +108,15 @@ def measure(opts, chosen):
 
 
 def render(opts, chosen, meta, results):
-    md = report.markdown(meta, chosen, results)
-    png = report.chart(chosen, results, f"{opts.out}/performance.png")
+    mds = report.markdown(meta, chosen, results)
+    pngs = report.charts(chosen, results, opts.out)
     with open(f"{opts.out}/results.md", "w") as f:
-        f.write(md)
-    print(f"\nwrote {opts.out}/results.md" + (" and performance.png" if png else ""))
+        f.write("\n".join(mds.values()))
+    made = [os.path.basename(p) for p in pngs.values() if p]
+    print(f"\nwrote {opts.out}/results.md" + (f" and {', '.join(made)}" if made else ""))
     if opts.write_docs:
-        report.write_docs(REPO, md, png)
-        print("updated docs/performance.md" + (" and docs/performance.png" if png else ""))
+        report.write_docs(REPO, mds, pngs)
+        print("updated docs/performance.md" + "".join(f", docs/{m}" for m in made))
 
 
 def main():
@@ -127,7 +128,7 @@ def main():
         chosen = [s for s in SCENARIOS if s.key in saved["results"]]
         render(opts, chosen, saved["meta"], saved["results"])
         return
-    chosen = [s for s in SCENARIOS if not opts.only or s.key in opts.only.split(",")]
+    chosen = select(opts.only)
     if not chosen:
         sys.exit(f"no scenario matches --only {opts.only}")
     meta, results = measure(opts, chosen)

@@ -7,6 +7,7 @@ paths) differs. Every path is absolute, so `-p` changes nothing.
 
 import os
 import resource
+import subprocess
 
 # The fixed upstream answer (proxy scenarios): small, as an API's JSON would be.
 UPSTREAM_BODY = "hello from the fixed upstream: a small response body of about 100 bytes, as a JSON answer\\n"
@@ -38,9 +39,10 @@ def user_line():
     return "user root root;\n" if os.geteuid() == 0 else ""
 
 
-def sut_config(d, ports, access_log, static_dir):
+def sut_config(d, ports, access_log, static_dir, certs=None):
     """The server under test. `d` is its own directory; `ports` has `listen`,
-    `upstream_keepalive`, `upstream_close` and `app`."""
+    `upstream_keepalive`, `upstream_close` and `app`, and with `certs` (the TLS
+    scenarios) `tls_ecdsa`, `tls_rsa` and `tls12_ids`."""
     log = (
         f"access_log {d}/access.log combined buffer=64k flush=1s;"
         if access_log
@@ -115,8 +117,83 @@ http {{
             alias {static_dir}/;
         }}
     }}
-}}
+{tls_servers(ports, static_dir, certs) if certs else ""}}}
 """
+
+
+# The TLS scenarios' certificates, made by `write_tls_certs` with the openssl CLI: one
+# CA per key type, each signing a leaf for TLS_NAME (served alone, without its CA).
+TLS_NAME = "bench.test"
+TLS_KEYS = {
+    "ecdsa": ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"],
+    "rsa": ["-newkey", "rsa:2048"],
+}
+
+
+def tls_servers(ports, static_dir, certs):
+    """Three HTTPS servers, each alone on its address so it is the default for any SNI:
+    ECDSA P-256 (the proxy and file scenarios, and TLS 1.3 tickets), RSA-2048, and
+    ECDSA for TLS 1.2 resumption by session id (no tickets, a session cache). Every
+    other TLS setting is both servers' default: ssl_ciphers, ssl_ecdh_curve,
+    ssl_prefer_server_ciphers off, ssl_session_tickets on with keys made at start,
+    ssl_session_timeout 5m, ssl_buffer_size 16k."""
+    def server(port, key, extra=""):
+        return f"""
+    server {{
+        listen 127.0.0.1:{port} ssl;
+        server_name {TLS_NAME};
+        ssl_certificate {certs[key]};
+        ssl_certificate_key {certs[key + '_key']};
+        # nginx 1.22's default leaves TLS 1.3 out (1.23.4 added it); vestibule's has it.
+        ssl_protocols TLSv1.2 TLSv1.3;{extra}
+
+        location / {{
+            proxy_pass http://fixed;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }}
+        location /static/ {{
+            alias {static_dir}/;
+        }}
+    }}
+"""
+    ids = """
+        # TLS 1.2 resumption by session id: no tickets, sessions kept by the server.
+        ssl_session_tickets off;
+        ssl_session_cache shared:bench_ids:1m;"""
+    return (f"\n    # HTTPS (bench/compare/configs.py tls_servers)."
+            + server(ports["tls_ecdsa"], "ecdsa")
+            + server(ports["tls_rsa"], "rsa")
+            + server(ports["tls12_ids"], "ecdsa", ids))
+
+
+def write_tls_certs(d):
+    """A CA and a leaf for TLS_NAME per key type in TLS_KEYS, with the openssl CLI.
+    Returns {"ecdsa": leaf.pem, "ecdsa_key": leaf.key, "ecdsa_ca": ca.pem, ...}."""
+    os.makedirs(d, exist_ok=True)
+    leaf_ext = f"{d}/leaf.ext"
+    with open(leaf_ext, "w") as f:
+        f.write(f"subjectAltName=DNS:{TLS_NAME}\nbasicConstraints=critical,CA:FALSE\n"
+                "keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n")
+    out = {}
+    for key, newkey in TLS_KEYS.items():
+        ca, leaf = f"{d}/ca-{key}", f"{d}/{key}"
+        for argv in (
+            ["openssl", "req", "-x509", *newkey, "-nodes", "-keyout", f"{ca}.key",
+             "-out", f"{ca}.pem", "-days", "30", "-subj", f"/CN=vestibule bench CA ({key})",
+             "-addext", "basicConstraints=critical,CA:TRUE",
+             "-addext", "keyUsage=critical,keyCertSign"],
+            ["openssl", "req", *newkey, "-nodes", "-keyout", f"{leaf}.key", "-out", f"{leaf}.csr",
+             "-subj", f"/CN={TLS_NAME}"],
+            ["openssl", "x509", "-req", "-in", f"{leaf}.csr", "-CA", f"{ca}.pem",
+             "-CAkey", f"{ca}.key", "-set_serial", "1", "-days", "30", "-extfile", leaf_ext,
+             "-out", f"{leaf}.pem"],
+        ):
+            done = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+            if done.returncode != 0:
+                raise RuntimeError(f"{' '.join(argv)} failed:\n{done.stderr}")
+        out.update({key: f"{leaf}.pem", f"{key}_key": f"{leaf}.key", f"{key}_ca": f"{ca}.pem"})
+    return out
 
 
 def upstream_config(d, ports):
@@ -155,7 +232,7 @@ http {{
 """
 
 
-def write_sut_dir(d, ports, access_log, static_dir):
+def write_sut_dir(d, ports, access_log, static_dir, certs=None):
     """Lay out one server's directory: config and proxy_params. Returns the config
     path."""
     os.makedirs(d, exist_ok=True)
@@ -163,7 +240,7 @@ def write_sut_dir(d, ports, access_log, static_dir):
         dst.write(GUIDE_PROXY_PARAMS)
     conf = f"{d}/server.conf"
     with open(conf, "w") as f:
-        f.write(sut_config(d, ports, access_log, static_dir))
+        f.write(sut_config(d, ports, access_log, static_dir, certs))
     return conf
 
 

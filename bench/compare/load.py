@@ -15,13 +15,14 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 LOAD_CPU = 1  # wrk and the upstreams; the server under test has CPU 0
 
 
-def wrk(port, path, conns, seconds):
+def wrk(port, path, conns, seconds, scheme="http"):
     """One wrk run (one thread, pinned to LOAD_CPU). Returns the numbers wrk's
-    `done` callback printed (wrk_report.lua), with rps and errors added."""
+    `done` callback printed (wrk_report.lua), with rps and errors added. With
+    `scheme="https"` wrk speaks TLS through its OpenSSL (no certificate check)."""
     argv = [
         "taskset", "-c", str(LOAD_CPU), "wrk", "-t1", f"-c{conns}", f"-d{seconds}s",
         "--timeout", "5s", "-s", f"{HERE}/wrk_report.lua",
-        f"http://127.0.0.1:{port}{path}",
+        f"{scheme}://127.0.0.1:{port}{path}",
     ]
     out = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60)
     for line in out.stdout.splitlines():
@@ -33,6 +34,33 @@ def wrk(port, path, conns, seconds):
             r["non_2xx"] = r["status"]
             return r
     raise RuntimeError(f"wrk printed no result (exit {out.returncode}): {out.stderr.strip()}")
+
+
+# The most handshakes one run of the TLS client may make; runs end on time well before.
+HANDSHAKE_COUNT_LIMIT = 5_000_000
+
+
+def handshakes(client, port, cas, conns, seconds, version="1.3", resume=False, browser=False):
+    """New TLS connections to 127.0.0.1:port for `seconds` (and at most
+    HANDSHAKE_COUNT_LIMIT) from `conns` threads of bench/tls_client, pinned to
+    LOAD_CPU: each a handshake, close_notify and the server's close. `browser` offers
+    groups and suites in browsers' order. Returns the client's counts (handshakes,
+    resumed, failed, seconds, version, suite, group)."""
+    argv = [
+        "taskset", "-c", str(LOAD_CPU), client, "--addr", f"127.0.0.1:{port}",
+        *[a for ca in cas for a in ("--ca", ca)],
+        "--version", version, "--resume", "on" if resume else "off",
+        "--conns", str(conns), "--count", str(HANDSHAKE_COUNT_LIMIT), "--seconds", str(seconds),
+        *(["--groups", "default", "--suites", "aes128-first"] if browser else []),
+    ]
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60)
+    for line in out.stdout.splitlines():
+        if line.startswith("BENCH-JSON "):
+            r = json.loads(line[len("BENCH-JSON "):])
+            r["rate"] = r["handshakes"] / r["seconds"]
+            return r
+    raise RuntimeError(f"tls-handshakes printed no result (exit {out.returncode}): "
+                       f"{out.stderr.strip()}")
 
 
 def reload_under_load(port, path, conns, seconds, master_pid, reloads):

@@ -112,17 +112,24 @@ def _stat(pid):
 def cpu_seconds(root_pid):
     """utime+stime of every process in the tree (all threads, live and exited), plus
     the root's cutime+cstime (workers it has reaped, e.g. after an nginx reload)."""
-    ticks = 0
+    return sum(cpu_split(root_pid))
+
+
+def cpu_split(root_pid):
+    """(user, kernel) seconds of the tree, counted as `cpu_seconds` counts them."""
+    user = system = 0
     for pid in tree(root_pid):
         try:
             f = _stat(pid)
         except OSError:
             continue
         # Fields after the ")": state is [0]; utime [11], stime [12], cutime [13], cstime [14].
-        ticks += int(f[11]) + int(f[12])
+        user += int(f[11])
+        system += int(f[12])
         if pid == root_pid:
-            ticks += int(f[13]) + int(f[14])
-    return ticks / CLK_TCK
+            user += int(f[13])
+            system += int(f[14])
+    return user / CLK_TCK, system / CLK_TCK
 
 
 def machine_busy_seconds():

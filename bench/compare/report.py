@@ -8,6 +8,9 @@ import subprocess
 
 START = "<!-- bench:results:start -->"
 END = "<!-- bench:results:end -->"
+# The TLS scenarios have their own section and chart in docs/performance.md.
+TLS_START = "<!-- bench:tls:start -->"
+TLS_END = "<!-- bench:tls:end -->"
 
 # (metric, label, better when the ratio is lower)
 METRICS = [
@@ -18,6 +21,14 @@ METRICS = [
     ("machine_us_per_req", "machine CPU / request", True),
     ("peak_rss_kib", "peak RSS", True),
 ]
+# The same for the handshake scenarios (bench/tls_client).
+HS_METRICS = [
+    ("hs_per_cpu_s", "handshakes per server CPU-second", False),
+    ("rate", "handshakes/s", False),
+    ("cpu_us_per_hs", "CPU / handshake", True),
+    ("machine_us_per_hs", "machine CPU / handshake", True),
+]
+LABELS = {m: label for m, label, _ in METRICS + HS_METRICS}
 
 # The targets of issue 7 on the median ratio: (metric, "<=" or ">=", bound).
 TARGETS = {
@@ -29,7 +40,15 @@ TARGETS = {
     # whenever the server's send delivers the packets (docs/performance.md), so the
     # fair figure is the whole machine's.
     "static-1m": [("rps", ">=", 1.0), ("machine_us_per_req", "<=", 1.0)],
+    # The TLS issue's targets.
+    "tls-proxy-c50": [("cpu_us_per_req", "<=", 0.8)],
+    "tls-full-ecdsa": [("hs_per_cpu_s", ">=", 1.5)],
+    "tls-full-rsa": [("hs_per_cpu_s", ">=", 1.5)],
+    "tls-resume-tickets": [("hs_per_cpu_s", ">=", 1.5)],
+    "tls-resume-ids": [("hs_per_cpu_s", ">=", 1.5)],
 }
+# A resumption scenario measures nothing unless (nearly) every handshake resumed.
+MIN_RESUMED_SHARE = 0.99
 IDLE_TOTAL_TARGET_MIB = 64
 
 
@@ -92,9 +111,21 @@ def _target_text(key, runs):
         r = ratios(runs, metric)
         ok = r is not None and (r[1] <= bound if op == "<=" else r[1] >= bound)
         met &= ok
-        label = dict((m, l) for m, l, _ in METRICS)[metric]
-        parts.append(f"{label} {op} {bound:g}" + ("" if ok else " ✗"))
+        parts.append(f"{LABELS[metric]} {op} {bound:g}" + ("" if ok else " ✗"))
+    resumed = _resumed_text(runs)
+    if resumed:
+        return f"measured nothing: {resumed}"
     return ("met: " if met else "not met: ") + ", ".join(parts)
+
+
+def _resumed_text(runs):
+    """Why a resumption run does not count, or ""."""
+    low = {n: min((r.get("resumed_share", 1) for r in runs[n]), default=1)
+           for n in ("vestibule", "nginx")}
+    wanted = any(r.get("resumed", 0) for n in low for r in runs[n])
+    bad = [f"{n} resumed only {v * 100:.0f} %" for n, v in low.items()
+           if wanted and v < MIN_RESUMED_SHARE]
+    return ", ".join(bad)
 
 
 def print_ratios(sc, runs):
@@ -103,6 +134,11 @@ def print_ratios(sc, runs):
     if sc.kind == "load":
         print("  vestibule/nginx median (min–max): " + "; ".join(
             f"{label} {_fmt_ratio(ratios(runs, m)).replace('**', '')}" for m, label, _ in METRICS))
+        if sc.key in TARGETS:
+            print("  target " + _target_text(sc.key, runs))
+    elif sc.kind == "handshake":
+        print("  vestibule/nginx median (min–max): " + "; ".join(
+            f"{label} {_fmt_ratio(ratios(runs, m)).replace('**', '')}" for m, label, _ in HS_METRICS))
         if sc.key in TARGETS:
             print("  target " + _target_text(sc.key, runs))
     elif sc.kind == "idle":
@@ -185,18 +221,122 @@ def _reload_table(runs):
     return "\n".join(lines) + "\n"
 
 
+def _handshake_tables(scs, results):
+    rows = ["| scenario | " + " | ".join(l for _, l, _ in HS_METRICS) + " | target |",
+            "|---|" + "---|" * (len(HS_METRICS) + 1)]
+    abs_rows = ["| scenario | handshakes per CPU-second v / n | CPU µs per handshake v / n "
+                "| handshakes/s v / n | server CPU busy v / n | resumed v / n | failed v / n "
+                "| negotiated |", "|---|---|---|---|---|---|---|---|"]
+    for sc in scs:
+        runs = results.get(sc.key)
+        if sc.kind != "handshake" or runs is None:
+            continue
+        if "error" in runs:
+            rows.append(f"| {sc.title} | failed: {runs['error'].splitlines()[0]} |")
+            continue
+        rows.append(f"| {sc.title} | " + " | ".join(
+            _fmt_ratio(ratios(runs, m)) for m, _, _ in HS_METRICS) + f" | {_target_text(sc.key, runs)} |")
+
+        def pair(metric, fmt, scale=1.0):
+            v, n = median(runs, "vestibule", metric), median(runs, "nginx", metric)
+            return f"{fmt.format(v * scale)} / {fmt.format(n * scale)}"
+
+        failed = [sum(r["failed"] for r in runs[n]) for n in ("vestibule", "nginx")]
+        settled = {n: " ".join(runs[n][-1].get(k, "") for k in ("version", "suite", "group"))
+                   for n in ("vestibule", "nginx")}
+        negotiated = (settled["vestibule"] if settled["vestibule"] == settled["nginx"]
+                      else f"v: {settled['vestibule']}; n: {settled['nginx']}")
+        abs_rows.append(
+            f"| {sc.title} | {pair('hs_per_cpu_s', '{:.0f}')} | {pair('cpu_us_per_hs', '{:.0f}')} "
+            f"| {pair('rate', '{:.0f}')} | {pair('cpu_util', '{:.0f} %', 100)} "
+            f"| {pair('resumed_share', '{:.0f} %', 100)} | {failed[0]} / {failed[1]} "
+            f"| {negotiated.replace('Some(', '').replace(')', '')} |")
+    return "\n".join(rows), "\n".join(abs_rows)
+
+
+def is_tls(sc):
+    return bool(getattr(sc, "tls", ""))
+
+
+def _header(m):
+    return f"""- Machine: {m['nproc']} × {m['cpu_model']}, {m['memory_gib']} GiB, Linux {m['kernel']}.
+  Load average (1, 5, 15 min) {' '.join(m['loadavg_start'])} at the start,
+  {' '.join(m['loadavg_end'])} at the end: above 1, other programs ran during the run.
+- Versions: vestibule {m['vestibule']}, commit {m['commit']}, io driver
+  {', '.join(m.get('io_driver', [])) or '?'}; nginx {m['nginx']}; {m['wrk']}.
+- Command: `{m.get('command', 'bash bench/run.sh')}`, {m['wall_seconds']} s."""
+
+
 def markdown(meta, scs, results):
+    """The results sections for the scenarios that ran: {"results": md, "tls": md},
+    each only when one of its scenarios is in `results`."""
+    out = {}
+    plain = [sc for sc in scs if not is_tls(sc) and sc.key in results]
+    tls = [sc for sc in scs if is_tls(sc) and sc.key in results]
+    if plain:
+        out["results"] = _plain_markdown(meta, plain, results)
+    if tls:
+        out["tls"] = _tls_markdown(meta, tls, results)
+    return out
+
+
+def _tls_markdown(meta, scs, results):
+    m = meta
+    ratio_table, abs_table = _load_tables(scs, results)
+    hs_ratio, hs_abs = _handshake_tables(scs, results)
+    load = any(sc.kind == "load" for sc in scs)
+    hs = any(sc.kind == "handshake" for sc in scs)
+    parts = [f"""{TLS_START}
+### TLS results of {m['date']}: {m['rounds']} rounds, {m['seconds']} s per run
+
+{_header(m)}
+
+Ratios are vestibule / nginx, **median** (min–max) over the rounds."""]
+    if load:
+        parts.append(f"""HTTPS under wrk (below 1 means vestibule used less, or served less):
+
+{ratio_table}
+
+{abs_table}""")
+    if hs:
+        parts.append(f"""New connections (above 1 means vestibule made more handshakes per CPU-second):
+
+{hs_ratio}
+
+Medians, vestibule / nginx (server CPU busy: the server's CPU time over the run's
+length; "negotiated" is what the client settled in the last round, version, suite
+and key exchange group, "none" for a TLS 1.2 resumption):
+
+{hs_abs}""")
+    split = ["| scenario | vestibule: user + kernel µs | nginx: user + kernel µs | user ratio | kernel ratio |",
+             "|---|---|---|---|---|"]
+    for sc in scs:
+        runs = results.get(sc.key)
+        if not runs or "error" in runs:
+            continue
+        u = {n: median(runs, n, "user_us_per_req") for n in ("vestibule", "nginx")}
+        k = {n: median(runs, n, "sys_us_per_req") for n in ("vestibule", "nginx")}
+        if None in u.values() or None in k.values():
+            continue
+        split.append(f"| {sc.title} | {u['vestibule']:.1f} + {k['vestibule']:.1f} "
+                     f"| {u['nginx']:.1f} + {k['nginx']:.1f} "
+                     f"| {_fmt_ratio(ratios(runs, 'user_us_per_req'))} "
+                     f"| {_fmt_ratio(ratios(runs, 'sys_us_per_req'))} |")
+    parts.append("Where the server's CPU went, per request or handshake (`utime` and `stime` "
+                 "from /proc, medians; ratios per round):\n\n" + "\n".join(split))
+    parts.append(f"""![vestibule / nginx over TLS](performance-tls.png)
+{TLS_END}
+""")
+    return "\n\n".join(parts)
+
+
+def _plain_markdown(meta, scs, results):
     ratio_table, abs_table = _load_tables(scs, results)
     m = meta
     return f"""{START}
 ### Results of {m['date']}: {m['rounds']} rounds, {m['seconds']} s per run
 
-- Machine: {m['nproc']} × {m['cpu_model']}, {m['memory_gib']} GiB, Linux {m['kernel']}.
-  Load average (1, 5, 15 min) {' '.join(m['loadavg_start'])} at the start,
-  {' '.join(m['loadavg_end'])} at the end: above 1, other programs ran during the run.
-- Versions: vestibule {m['vestibule']}, commit {m['commit']}, io driver
-  {', '.join(m.get('io_driver', [])) or '?'}; nginx {m['nginx']}; {m['wrk']}.
-- Command: `{m.get('command', 'bash bench/run.sh')}`, {m['wall_seconds']} s.
+{_header(m)}
 
 Ratios are vestibule / nginx, **median** (min–max) over the rounds; below 1 means
 vestibule used less (or, for req/s, served less).
@@ -215,8 +355,25 @@ length; near 100 % means CPU 0 was the limit):
 """
 
 
-def chart(scs, results, path):
-    """Bars of the CPU/request and req/s ratios per load scenario. None without
+# Per kind: (CPU per unit of work, work per second) metrics for the chart.
+CHART_METRICS = {"load": ("cpu_us_per_req", "rps"), "handshake": ("cpu_us_per_hs", "rate")}
+
+
+def charts(scs, results, out_dir):
+    """{"results": png, "tls": png} for the sections that have scenarios."""
+    out = {}
+    plain = [sc for sc in scs if not is_tls(sc)]
+    tls = [sc for sc in scs if is_tls(sc)]
+    if any(sc.key in results for sc in plain):
+        out["results"] = chart(plain, results, f"{out_dir}/performance.png")
+    if any(sc.key in results for sc in tls):
+        out["tls"] = chart(tls, results, f"{out_dir}/performance-tls.png", tls=True)
+    return out
+
+
+def chart(scs, results, path, tls=False):
+    """Bars of the CPU/request and req/s ratios per load scenario (with `tls`, also
+    CPU/handshake and handshakes/s per handshake scenario). None without
     matplotlib."""
     try:
         import matplotlib
@@ -225,33 +382,39 @@ def chart(scs, results, path):
     except ImportError:
         print("matplotlib is missing: no chart")
         return None
-    rows = [(sc.key, results[sc.key]) for sc in scs
-            if sc.kind == "load" and sc.key in results and "error" not in results[sc.key]]
+    rows = [(sc.key, results[sc.key], sc.kind) for sc in scs
+            if sc.kind in CHART_METRICS and sc.key in results and "error" not in results[sc.key]]
     if not rows:
         return None
-    fig, ax = plt.subplots(figsize=(11, 4.8), dpi=100)
+    fig, ax = plt.subplots(figsize=(8, 4.4) if tls else (11, 4.8), dpi=100)
     width = 0.38
-    for j, (metric, label, color) in enumerate((("cpu_us_per_req", "CPU per request", "#4c72b0"),
-                                                ("rps", "requests per second", "#dd8452"))):
+    labels = (("CPU per request (handshake)", "requests (handshakes) per second") if tls
+              else ("CPU per request", "requests per second"))
+    for j, (label, color) in enumerate(zip(labels, ("#4c72b0", "#dd8452"))):
         meds, lo, hi = [], [], []
-        for _, runs in rows:
-            r = ratios(runs, metric) or (0, 0, 0)
+        for _, runs, kind in rows:
+            r = ratios(runs, CHART_METRICS[kind][j]) or (0, 0, 0)
             meds.append(r[1])
             lo.append(r[1] - r[0])
             hi.append(r[2] - r[1])
         xs = [i + (j - 0.5) * width for i in range(len(rows))]
         ax.bar(xs, meds, width, yerr=[lo, hi], capsize=3, label=label, color=color)
-    label = "CPU per request target"
-    for i, (key, _) in enumerate(rows):  # the CPU targets, over their bars
-        for metric, _, bound in TARGETS.get(key, []):
+    label = ("CPU target (per handshake: 1 / 1.5 of nginx's)" if tls
+             else "CPU per request target")
+    for i, (key, _, _) in enumerate(rows):  # the CPU targets, over their bars
+        for metric, op, bound in TARGETS.get(key, []):
+            if metric == "hs_per_cpu_s" and op == ">=":
+                metric, bound = "cpu_us_per_req", 1 / bound  # as CPU per handshake
             if metric == "cpu_us_per_req" and bound < 1:
                 ax.hlines(bound, i - width, i, colors="#c44e52", linestyles="dashed", linewidth=2,
                           zorder=3, label=label)
                 label = None
     ax.axhline(1.0, color="black", linewidth=0.8)
-    ax.set_xticks(range(len(rows)), [k for k, _ in rows], rotation=25, ha="right")
+    ax.set_xticks(range(len(rows)), [k for k, _, _ in rows], rotation=25, ha="right")
     ax.set_ylabel("vestibule / nginx (median, min–max)")
-    ax.set_title("vestibule relative to nginx: below 1 = less CPU per request / fewer requests")
+    ax.set_title("vestibule relative to nginx over TLS: below 1 = less CPU per request or handshake"
+                 if tls else
+                 "vestibule relative to nginx: below 1 = less CPU per request / fewer requests")
     ax.legend()
     fig.tight_layout()
     fig.savefig(path)
@@ -259,15 +422,24 @@ def chart(scs, results, path):
     return path
 
 
-def write_docs(repo, md, png):
+MARKERS = {"results": (START, END), "tls": (TLS_START, TLS_END)}
+DOC_PNG = {"results": "performance.png", "tls": "performance-tls.png"}
+
+
+def write_docs(repo, mds, pngs):
+    """Replaces each section of docs/performance.md that ran, and its chart."""
     doc = f"{repo}/docs/performance.md"
     with open(doc) as f:
         text = f.read()
-    if START not in text or END not in text:
-        raise RuntimeError(f"{doc} has no {START} ... {END} section to replace")
-    text = re.sub(re.escape(START) + ".*?" + re.escape(END) + "\n?", lambda _: md, text, flags=re.S)
+    for section, md in mds.items():
+        start, end = MARKERS[section]
+        if start not in text or end not in text:
+            raise RuntimeError(f"{doc} has no {start} ... {end} section to replace")
+        text = re.sub(re.escape(start) + ".*?" + re.escape(end) + "\n?", lambda _: md, text,
+                      flags=re.S)
+        png = pngs.get(section)
+        if png:
+            with open(png, "rb") as src, open(f"{repo}/docs/{DOC_PNG[section]}", "wb") as dst:
+                dst.write(src.read())
     with open(doc, "w") as f:
         f.write(text)
-    if png:
-        with open(png, "rb") as src, open(f"{repo}/docs/performance.png", "wb") as dst:
-            dst.write(src.read())

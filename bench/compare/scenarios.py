@@ -1,5 +1,6 @@
 """The scenarios, and how each one is run: both servers, alternately, round by round."""
 
+import dataclasses
 from dataclasses import dataclass
 
 from . import load, procs
@@ -10,11 +11,27 @@ from .servers import NAMES, Server
 class Scenario:
     key: str
     title: str
-    kind: str  # "load" (wrk), "idle" (idle keep-alive clients) or "reload"
+    # "load" (wrk), "idle" (idle keep-alive clients), "reload", or "handshake" (new
+    # TLS connections from bench/tls_client)
+    kind: str
     path: str
     conns: int
     access_log: bool = False
     needs_app: bool = False
+    # The TLS address (configs.tls_servers): "" for plain HTTP, "ecdsa", "rsa", or
+    # "ids" (ECDSA, TLS 1.2 session ids, no tickets).
+    tls: str = ""
+    tls_version: str = "1.3"  # handshake scenarios: the one version the client offers
+    resume: bool = False  # handshake scenarios: offer the last session (or a ticket)
+    # handshake scenarios: what the client offers. "" as OpenSSL 3.0 clients (X25519;
+    # AES-256-GCM-SHA384 first); "browser" as Chrome and Firefox (X25519MLKEM768 first;
+    # AES-128-GCM-SHA256 first).
+    offer: str = ""
+
+
+TLS_PORTS = {"ecdsa": "tls_ecdsa", "rsa": "tls_rsa", "ids": "tls12_ids"}
+# Concurrent new connections in the handshake scenarios.
+HANDSHAKE_CONNS = 16
 
 
 IO_DRIVERS = set()  # what vestibule's workers said they use
@@ -38,7 +55,31 @@ SCENARIOS = [
     Scenario("static-1m", "static 1 MiB, 10 connections", "load", "/static/1m.bin", 10),
     Scenario("idle-10k", "memory with idle keep-alive connections", "idle", "/", 0),
     Scenario("reload", "requests failed during 10 reloads, 50 conn.", "reload", "/", 50),
+    # TLS (`--only tls` runs these): the same upstream and files over HTTPS, and
+    # new connections per CPU-second.
+    Scenario("tls-proxy-c50", "HTTPS proxy, keep-alive, 50 connections", "load", "/", 50,
+             tls="ecdsa"),
+    Scenario("tls-static-1m", "HTTPS static 1 MiB, 10 connections", "load", "/static/1m.bin", 10,
+             tls="ecdsa"),
+    Scenario("tls-full-ecdsa", "TLS 1.3 full handshakes, ECDSA P-256", "handshake", "",
+             HANDSHAKE_CONNS, tls="ecdsa"),
+    Scenario("tls-full-rsa", "TLS 1.3 full handshakes, RSA-2048", "handshake", "",
+             HANDSHAKE_CONNS, tls="rsa"),
+    Scenario("tls-full-browser", "TLS 1.3 full handshakes, ECDSA, offered as browsers do",
+             "handshake", "", HANDSHAKE_CONNS, tls="ecdsa", offer="browser"),
+    Scenario("tls-resume-tickets", "TLS 1.3 resumed with tickets (ECDSA)", "handshake", "",
+             HANDSHAKE_CONNS, tls="ecdsa", resume=True),
+    Scenario("tls-resume-ids", "TLS 1.2 resumed by session id (ECDSA)", "handshake", "",
+             HANDSHAKE_CONNS, tls="ids", tls_version="1.2", resume=True),
 ]
+
+
+def select(only):
+    """The scenarios `--only` names: keys, or `tls` for every TLS scenario."""
+    if not only:
+        return list(SCENARIOS)
+    names = only.split(",")
+    return [s for s in SCENARIOS if s.key in names or ("tls" in names and s.tls)]
 
 
 def run_seconds(sc, opts):
@@ -53,14 +94,26 @@ def _check_alive(server):
             f" error log:\n{server.error_log()[-3000:]}")
 
 
+def _port(server, sc):
+    return server.ports[TLS_PORTS[sc.tls]] if sc.tls else server.port
+
+
+def _wrk(server, sc, seconds):
+    return load.wrk(_port(server, sc), sc.path, sc.conns, seconds,
+                    "https" if sc.tls else "http")
+
+
 def _measured_wrk(server, sc, seconds):
     """One wrk run with the server's CPU time and peak RSS around it."""
-    cpu0 = procs.cpu_seconds(server.pid)
+    user0, sys0 = procs.cpu_split(server.pid)
     procs.reset_peak_rss(server.pid)
     machine0 = procs.machine_busy_seconds()
-    r = load.wrk(server.port, sc.path, sc.conns, seconds)
+    r = _wrk(server, sc, seconds)
     machine = procs.machine_busy_seconds() - machine0
-    cpu = procs.cpu_seconds(server.pid) - cpu0
+    user1, sys1 = procs.cpu_split(server.pid)
+    cpu = user1 - user0 + sys1 - sys0
+    r["user_us_per_req"] = (user1 - user0) * 1e6 / max(r["requests"], 1)
+    r["sys_us_per_req"] = (sys1 - sys0) * 1e6 / max(r["requests"], 1)
     r["peak_rss_kib"] = procs.memory_kib(server.pid, "VmHWM")
     _check_alive(server)
     r["cpu_s"] = cpu
@@ -74,7 +127,7 @@ def _measured_wrk(server, sc, seconds):
 
 
 def _pair(sc, env, tag=None):
-    return {n: Server(n, env, sc.access_log, tag or sc.key) for n in NAMES}
+    return {n: Server(n, env, sc.access_log, tag or sc.key, tls=bool(sc.tls)) for n in NAMES}
 
 
 def _stop(servers):
@@ -86,7 +139,10 @@ def _stop(servers):
 
 def _warm(servers, sc):
     for s in servers.values():
-        load.wrk(s.port, sc.path, max(sc.conns, 1), 1)
+        if sc.kind == "handshake":
+            _handshakes(s, sc, 1)
+        else:
+            _wrk(s, dataclasses.replace(sc, conns=max(sc.conns, 1)), 1)
 
 
 def run_load(sc, env, opts):
@@ -165,4 +221,54 @@ def run_reload(sc, env, opts):
         _stop(servers)
 
 
-RUNNERS = {"load": run_load, "idle": run_idle, "reload": run_reload}
+def _handshakes(server, sc, seconds):
+    env = server.env
+    certs = env.certs()
+    return load.handshakes(env.tls_client, _port(server, sc),
+                           [certs["ecdsa_ca"], certs["rsa_ca"]], sc.conns, seconds,
+                           sc.tls_version, sc.resume, sc.offer == "browser")
+
+
+def _measured_handshakes(server, sc, seconds):
+    """One run of new TLS connections with the server's CPU time around it."""
+    user0, sys0 = procs.cpu_split(server.pid)
+    machine0 = procs.machine_busy_seconds()
+    r = _handshakes(server, sc, seconds)
+    machine = procs.machine_busy_seconds() - machine0
+    user1, sys1 = procs.cpu_split(server.pid)
+    cpu = user1 - user0 + sys1 - sys0
+    _check_alive(server)
+    n = max(r["handshakes"], 1)
+    r["user_us_per_req"] = (user1 - user0) * 1e6 / n
+    r["sys_us_per_req"] = (sys1 - sys0) * 1e6 / n
+    r["cpu_s"] = cpu
+    r["cpu_util"] = cpu / r["seconds"]
+    r["hs_per_cpu_s"] = r["handshakes"] / cpu if cpu > 0 else None
+    r["cpu_us_per_hs"] = cpu * 1e6 / n
+    r["machine_us_per_hs"] = machine * 1e6 / n
+    r["resumed_share"] = r["resumed"] / n
+    return r
+
+
+def run_handshakes(sc, env, opts):
+    servers = _pair(sc, env)
+    try:
+        for s in servers.values():
+            s.start()
+        _warm(servers, sc)
+        runs = {n: [] for n in NAMES}
+        for i in range(opts.rounds):
+            for n in NAMES:
+                runs[n].append(_measured_handshakes(servers[n], sc, opts.seconds))
+            print(f"  round {i + 1}: " + ", ".join(
+                f"{n} {runs[n][-1]['rate']:.0f} handshakes/s "
+                f"{runs[n][-1]['cpu_us_per_hs']:.1f} us CPU each, "
+                f"{runs[n][-1]['resumed_share'] * 100:.0f} % resumed, "
+                f"{runs[n][-1]['failed']} failed" for n in NAMES), flush=True)
+        return runs
+    finally:
+        _stop(servers)
+
+
+RUNNERS = {"load": run_load, "idle": run_idle, "reload": run_reload,
+           "handshake": run_handshakes}

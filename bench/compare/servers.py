@@ -31,6 +31,16 @@ class Env:
             "app": procs.free_port(),
         }
         configs.write_static_files(self.static_dir)
+        # The TLS scenarios' load generator (bench/tls_client, built by bench/run.sh).
+        self.tls_client = os.environ.get("TLS_CLIENT_BIN") or \
+            f"{repo}/target/tls-client/release/tls-handshakes"
+        self._certs = None
+
+    def certs(self):
+        """The TLS certificates (configs.write_tls_certs), made on first use."""
+        if self._certs is None:
+            self._certs = configs.write_tls_certs(f"{self.tmp}/certs")
+        return self._certs
 
 
 def _argv(name, env, d, conf):
@@ -42,15 +52,22 @@ def _argv(name, env, d, conf):
 class Server:
     """One server under test, started afresh from its generated directory."""
 
-    def __init__(self, name, env, access_log, tag):
+    def __init__(self, name, env, access_log, tag, tls=False):
         self.name = name
+        self.env = env
         self.tag = tag
         self.logs = env.logs
         self.dir = f"{env.tmp}/{tag}/{name}"
         self.port = procs.free_port()
         ports = dict(env.ports, listen=self.port)
+        certs = None
+        if tls:
+            ports.update(tls_ecdsa=procs.free_port(), tls_rsa=procs.free_port(),
+                         tls12_ids=procs.free_port())
+            certs = env.certs()
+        self.ports = ports
         self.conf = configs.write_sut_dir(
-            self.dir, ports, access_log, env.static_dir)
+            self.dir, ports, access_log, env.static_dir, certs)
         self.argv = _argv(name, env, self.dir, self.conf)
         check = subprocess.run(
             [*self.argv[:-2], "-t"], capture_output=True, text=True, timeout=30)
