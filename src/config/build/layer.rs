@@ -1,7 +1,8 @@
-//! One level's worth of settings (the http block, a server or a location): one slot
-//! struct per module, each filled by the rows of that module's table, and the merge that
-//! turns a chain of levels into a [`LocationConf`], as nginx's `merge_loc_conf` handlers
-//! do, module by module.
+//! One level's worth of settings (the http block, a server, a location, or the body
+//! of an `if`): one slot struct per module, each filled by the rows of that module's
+//! table, and the merge that turns a chain of levels into a [`LocationConf`], as
+//! nginx's `merge_loc_conf` handlers do, module by module. A level's own table holds
+//! `if`, whose body is one more level (nginx makes it a nested location).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -77,9 +78,9 @@ fn if_block(l: &mut Layer, d: &Directive, cx: &mut Builder, ctx: Context) {
 }
 
 impl Layer {
-    /// Runs the row of a directive that passed the schema check in `ctx` (http, server
-    /// or location). Returns false only when no table of these levels has the row,
-    /// which the schema tests rule out.
+    /// Runs the row of a directive that passed the schema check in `ctx` (http, server,
+    /// location, or an `if` in either). Returns false only when no table of these
+    /// levels has the row, which the schema tests rule out.
     pub fn apply(&mut self, d: &Directive, cx: &mut Builder, ctx: Context) -> bool {
         dispatch(COMMANDS, self, d, cx, ctx)
             || dispatch(http_core::COMMANDS, &mut self.core, d, cx, ctx)
