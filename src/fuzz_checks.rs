@@ -33,6 +33,7 @@ pub const TARGETS: &[(&str, Check)] = &[
     ("route_lookup", route_lookup),
     ("uri_normalize", uri_normalize),
     ("range_header", range_header),
+    ("rewrite_replace", rewrite_replace),
 ];
 
 /// The request head parser never reports more consumed bytes than it was given.
@@ -182,6 +183,23 @@ pub fn range_header(data: &[u8]) {
             }
         }
     }
+}
+
+/// What a redirecting `rewrite` makes of request bytes: unescaping never grows a
+/// `Location`, and a capture escaped for it (nginx's `NGX_ESCAPE_ARGS`) comes out
+/// with no space, control or non-ASCII byte, so no header line can be split.
+pub fn rewrite_replace(data: &[u8]) {
+    use crate::rewrite::replace::{escape_args, redirect_location, unescape_redirect};
+    assert!(unescape_redirect(data).len() <= data.len());
+    let mut escaped = Vec::new();
+    escape_args(data, &mut escaped);
+    let location = unescape_redirect(&escaped);
+    assert!(
+        location.iter().all(|&b| b > b' ' && b < 0x7f),
+        "{location:?}"
+    );
+    let args = std::str::from_utf8(data).ok();
+    let _ = redirect_location(data, data.first() == Some(&b'?'), true, args);
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@
 //! - [`http1`]: the sans-IO HTTP/1.1 codec;
 //! - [`proxy`]: forwarding to upstreams (Gunicorn);
 //! - [`static_files`]: answering from disk;
+//! - [`rewrite`]: the rewrite module's scripts (`rewrite`, `if`, `set`, `return`);
 //! - [`worker`]: the runtime, connections and the request path;
 //! - [`observe`]: error and access logs;
 //! - [`master`]: the process that binds sockets, forks and supervises workers.
@@ -27,6 +28,7 @@ pub mod master;
 pub mod net;
 pub mod observe;
 pub mod proxy;
+pub mod rewrite;
 pub mod route;
 pub mod static_files;
 pub mod sys;

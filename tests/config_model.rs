@@ -8,8 +8,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use vestibule::config::model::{
-    Config, DocRoot, Expires, ListenAddr, Location, LocationMatch, ProxyRedirect, ProxyTarget,
-    RedirectRule, Server, ServerName, UpstreamAddr, WorkerProcesses,
+    Config, DocRoot, Expires, ListenAddr, Location, LocationConf, LocationMatch, Op, ProxyRedirect,
+    ProxyTarget, RedirectRule, Return, Server, ServerName, UpstreamAddr, WorkerProcesses,
 };
 use vestibule::config::{load, LoadOptions};
 
@@ -30,6 +30,14 @@ fn config(text: &str) -> Config {
 
 fn server(c: &Config, i: usize) -> &Server {
     &c.http.as_ref().unwrap().servers[i]
+}
+
+/// The `return` a location's script starts with.
+fn return_of(conf: &LocationConf) -> Option<&Return> {
+    match conf.rewrite.as_deref()?.ops.first()? {
+        Op::Return(r) => Some(r),
+        _ => None,
+    }
 }
 
 fn location<'a>(s: &'a Server, describe: &str) -> &'a Location {
@@ -155,14 +163,16 @@ fn scalar_settings_inherit_innermost_and_handlers_do_not() {
     assert_eq!(s.conf.client_max_body_size, 4 << 20);
     let a = location(s, "/a/");
     assert_eq!(a.conf.client_max_body_size, 8 << 20);
-    assert!(a.conf.proxy.pass.is_some() && a.conf.return_.is_some() && a.conf.try_files.is_some());
+    assert!(
+        a.conf.proxy.pass.is_some() && return_of(&a.conf).is_some() && a.conf.try_files.is_some()
+    );
     let nested = location(s, "/a/nested/");
     assert_eq!(nested.conf.client_max_body_size, 8 << 20, "scalars inherit");
     assert!(
         nested.conf.proxy.pass.is_none(),
         "proxy_pass is not inherited"
     );
-    assert!(nested.conf.return_.is_none(), "return is not inherited");
+    assert!(nested.conf.rewrite.is_none(), "return is not inherited");
     assert!(
         nested.conf.try_files.is_none(),
         "try_files is not inherited"
@@ -291,14 +301,14 @@ fn expires_return_and_error_page_values() {
     let s = server(&c, 0);
     let a = location(s, "/a");
     assert_eq!(a.conf.expires, Expires::Access(3600));
-    let r = a.conf.return_.as_ref().unwrap();
+    let r = return_of(&a.conf).unwrap();
     assert_eq!(
         (r.code, r.text.as_ref().unwrap().source.as_str()),
         (301, "https://example.com$request_uri")
     );
     let b = location(s, "/b");
     assert_eq!(b.conf.expires, Expires::Modified(-30));
-    assert_eq!(b.conf.return_.as_ref().unwrap().code, 302);
+    assert_eq!(return_of(&b.conf).unwrap().code, 302);
     assert_eq!(location(s, "/c").conf.expires, Expires::Max);
     assert_eq!(s.conf.error_pages[0].codes, [404]);
 }
@@ -343,5 +353,5 @@ fn embedded_configuration_loads_when_the_default_file_is_missing() {
         ListenAddr::Tcp("127.0.0.1:8080".parse().unwrap())
     );
     assert!(!loaded.config.main.daemon);
-    assert!(location(s, "/").conf.return_.is_some());
+    assert!(return_of(&location(s, "/").conf).is_some());
 }

@@ -92,6 +92,16 @@ pub enum ConfigErrorKind {
     InvalidVariableName(String),
     #[error("invalid regex \"{pattern}\": {reason}")]
     InvalidRegex { pattern: String, reason: String },
+    #[error("the duplicate \"{0}\" variable")]
+    DuplicateVariable(String),
+
+    // ---- rewrite module -----------------------------------------------------------
+    #[error("empty replacement")]
+    EmptyReplacement,
+    #[error("invalid condition \"{0}\"")]
+    InvalidCondition(String),
+    #[error("unexpected \"{0}\" in condition")]
+    UnexpectedInCondition(String),
     #[error("invalid log level \"{0}\"")]
     InvalidLogLevel(String),
     #[error("unknown log format \"{0}\"")]
@@ -157,7 +167,7 @@ pub enum ConfigErrorKind {
     InvalidHostInUpstream(String),
     #[error("invalid port in upstream \"{0}\"")]
     InvalidPortInUpstream(String),
-    #[error("\"proxy_pass\" cannot have URI part in location given by regular expression, or inside named location")]
+    #[error("\"proxy_pass\" cannot have URI part in location given by regular expression, or inside named location, or inside \"if\" statement, or inside \"limit_except\" block")]
     ProxyPassUriInRegexLocation,
     #[error("duplicate upstream \"{0}\"")]
     DuplicateUpstream(String),

@@ -2,7 +2,7 @@
 //! literal text and variable references, checked at load time (an unknown variable is an
 //! error at `-t`, as in nginx) and expanded per request by the layer that serves it.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -110,8 +110,44 @@ pub enum Variable {
     Cookie(String),
     /// `$1` … `$9`: a capture of the last matched regex.
     Capture(u8),
-    /// A named capture `(?<name>…)` of a regex location or server name.
+    /// A named capture `(?<name>…)` of a regex location, server name, `rewrite` or
+    /// `if`.
     NamedCapture(String),
+    /// A variable made by `set $name ...;` somewhere in the configuration: its slot
+    /// in the request's table of values.
+    User(UserVar),
+}
+
+/// A `set` variable: its slot in a request's values, and its name for messages.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct UserVar {
+    pub index: usize,
+    pub name: std::sync::Arc<str>,
+}
+
+/// The names a template may use besides nginx's own variables, collected from the
+/// whole configuration before any template is parsed (as nginx resolves variable
+/// names only once every module has declared its own): the named captures of every
+/// regex, and every variable `set` makes.
+#[derive(Debug, Clone, Default)]
+pub struct Names {
+    pub captures: HashSet<String>,
+    /// `set` variables by name, each with its slot.
+    pub user: HashMap<String, UserVar>,
+}
+
+impl Names {
+    /// Declares a `set` variable (once per name); returns its slot.
+    pub fn declare(&mut self, name: &str) -> UserVar {
+        let next = self.user.len();
+        self.user
+            .entry(name.to_string())
+            .or_insert_with(|| UserVar {
+                index: next,
+                name: std::sync::Arc::from(name),
+            })
+            .clone()
+    }
 }
 
 /// The `$ssl_*` variables (nginx's `ngx_http_ssl_module`).
@@ -129,11 +165,10 @@ pub enum SslVariable {
 }
 
 impl Variable {
-    /// Resolves a variable name as written after `$`. `captures` holds the named
-    /// captures defined by the configuration's regexes.
-    pub fn from_name(name: &str, captures: &HashSet<String>) -> Option<Variable> {
+    /// One of nginx's own variables with a fixed name (`$host`, `$uri`, ...).
+    pub fn builtin(name: &str) -> Option<Variable> {
         use Variable::*;
-        let simple = match name {
+        match name {
             "host" => Some(Host),
             "remote_addr" => Some(RemoteAddr),
             "remote_port" => Some(RemotePort),
@@ -187,12 +222,26 @@ impl Variable {
             "hostname" => Some(Hostname),
             "pid" => Some(Pid),
             _ => None,
-        };
+        }
+    }
+
+    /// Resolves a variable name as written after `$`, in nginx's order: its own
+    /// variables, then `set` ones (which may shadow a prefixed name such as
+    /// `$http_x`), then the prefixed families, captures and named captures.
+    pub fn from_name(name: &str, names: &Names) -> Option<Variable> {
+        use Variable::*;
+        let simple = Variable::builtin(name);
         if matches!(simple, Some(RequestTime | UpstreamResponseTime)) {
             DURATIONS_READ.store(true, Ordering::Relaxed);
         }
         if simple.is_some() {
             return simple;
+        }
+        if let [d @ b'1'..=b'9'] = name.as_bytes() {
+            return Some(Capture(d - b'0'));
+        }
+        if let Some(var) = names.user.get(name) {
+            return Some(User(var.clone()));
         }
         type Make = fn(String) -> Variable;
         let prefixed: [(&str, Make); 5] = [
@@ -214,10 +263,7 @@ impl Variable {
                 }
             }
         }
-        if let [d @ b'1'..=b'9'] = name.as_bytes() {
-            return Some(Capture(d - b'0'));
-        }
-        if captures.contains(name) {
+        if names.captures.contains(name) {
             return Some(NamedCapture(name.to_string()));
         }
         None
@@ -241,7 +287,7 @@ pub struct Template {
 
 impl Template {
     /// Parses `text`, resolving every `$name` / `${name}`.
-    pub fn parse(text: &str, captures: &HashSet<String>) -> Result<Template, ConfigErrorKind> {
+    pub fn parse(text: &str, names: &Names) -> Result<Template, ConfigErrorKind> {
         let mut parts = Vec::new();
         let mut literal = String::new();
         let mut rest = text;
@@ -268,7 +314,7 @@ impl Template {
             if name.is_empty() {
                 return Err(ConfigErrorKind::InvalidVariableName(after.to_string()));
             }
-            let var = Variable::from_name(name, captures)
+            let var = Variable::from_name(name, names)
                 .ok_or_else(|| ConfigErrorKind::UnknownVariable(name.to_string()))?;
             if !literal.is_empty() {
                 parts.push(Part::Literal(std::mem::take(&mut literal)));
@@ -365,8 +411,13 @@ mod tests {
     use super::*;
 
     fn parse(s: &str) -> Result<Template, ConfigErrorKind> {
-        let caps: HashSet<String> = ["name".to_string()].into_iter().collect();
-        Template::parse(s, &caps)
+        let mut names = Names {
+            captures: ["name".to_string()].into_iter().collect(),
+            ..Names::default()
+        };
+        names.declare("maintenance");
+        names.declare("http_x_shadowed");
+        Template::parse(s, &names)
     }
 
     #[test]
@@ -408,6 +459,25 @@ mod tests {
                 Part::Var(Variable::NamedCapture("name".into())),
             ]
         );
+    }
+
+    #[test]
+    fn set_variables_are_known_and_shadow_prefixed_names() {
+        let t = parse("$maintenance $http_x_shadowed $http_x_other").unwrap();
+        let Part::Var(Variable::User(m)) = &t.parts[0] else {
+            panic!("{:?}", t.parts)
+        };
+        assert_eq!((m.index, &*m.name), (0, "maintenance"));
+        assert!(matches!(&t.parts[2], Part::Var(Variable::User(v)) if v.index == 1));
+        assert_eq!(
+            t.parts[4],
+            Part::Var(Variable::RequestHeader("x_other".into()))
+        );
+        // A digit is always a capture, whatever `set` declared.
+        let mut names = Names::default();
+        names.declare("1");
+        let t = Template::parse("$1", &names).unwrap();
+        assert_eq!(t.parts, vec![Part::Var(Variable::Capture(1))]);
     }
 
     #[test]

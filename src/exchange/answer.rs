@@ -1,6 +1,7 @@
 //! Answers every handler gives the same way, written once over the [`Downstream`]
-//! interface: a response held in memory, nginx's error and redirect pages, and a
-//! request body spooled whole before the upstream is contacted.
+//! interface: a response held in memory, nginx's error and redirect pages (and the
+//! redirects vestibule makes itself), and a request body spooled whole before the
+//! upstream is contacted.
 
 use std::fs::File;
 use std::io::Write;
@@ -12,6 +13,25 @@ use super::response::{default_page, status_has_no_body, BodyLength, ResponseHead
 use super::{Exchange, Outcome};
 use crate::config::model::LocationConf;
 use crate::http1::{Header, Method};
+
+/// A redirect with nginx's page; a relative `Location` becomes absolute when
+/// `absolute_redirect` is on. The one place vestibule's own redirects are answered
+/// (`return 301`, a redirecting `rewrite`, a directory without its slash, an
+/// `error_page` to a URL).
+pub async fn redirect<D: Downstream>(
+    d: &mut D,
+    x: &mut Exchange,
+    conf: &LocationConf,
+    code: u16,
+    to: &str,
+) -> Outcome {
+    let location = x.redirect_location(conf.absolute_redirect, to);
+    if let Err(e) = d.skip_body(x, conf) {
+        return Outcome::Status(e.status());
+    }
+    let headers = vec![Header::new("Location", location)];
+    send_error_page(d, x, conf, code, headers).await
+}
 
 /// A complete response with a body held in memory. HEAD requests get the head only.
 pub async fn send_simple<D: Downstream>(

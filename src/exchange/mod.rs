@@ -59,7 +59,20 @@ pub struct Exchange {
     pub host: String,
     /// `$server_name`.
     pub server_name: String,
+    /// The captures of the last regex that set them: `$1`..`$9` and named groups.
     pub captures: Option<Captures>,
+    /// Captures replaced by a later regex that had named groups: nginx keeps a named
+    /// capture as a variable until a later regex with that name sets it again.
+    pub earlier_captures: Vec<Captures>,
+    /// The values of `set` variables, by slot; empty until a `set` runs.
+    pub variables: Vec<Option<Vec<u8>>>,
+    /// nginx's `r->internal`: the URI was rewritten or internally redirected, so an
+    /// `internal` location may serve it.
+    pub internal: bool,
+    /// nginx's `r->valid_location`: false once `rewrite ... break` (or `break` after
+    /// a rewrite) changed the URI in the location that serves it, so `proxy_pass`
+    /// sends the whole new URI instead of replacing the location's prefix.
+    pub valid_location: bool,
     pub start: stopwatch::Mark,
     pub request_id: RequestId,
     /// The status sent (0 until a response head is written).
@@ -200,6 +213,10 @@ impl Exchange {
             host: String::new(),
             server_name: String::new(),
             captures: None,
+            earlier_captures: Vec::new(),
+            variables: Vec::new(),
+            internal: false,
+            valid_location: true,
             start: stopwatch::Mark::now(),
             request_id,
             status: 0,
@@ -293,6 +310,44 @@ impl Exchange {
             }
         }
         false
+    }
+
+    /// A regex of the rewrite module matched with `captures` (`None`: it has no
+    /// groups, or it did not match): as nginx, `$1`..`$9` are now only this match's,
+    /// while named captures of earlier regexes stay readable until renamed.
+    pub fn replace_captures(&mut self, captures: Option<Captures>) {
+        if let Some(old) = std::mem::replace(&mut self.captures, captures) {
+            if old.names().next().is_some() {
+                self.earlier_captures.push(old);
+            }
+        }
+    }
+
+    /// A named capture: from the last regex that has a group of that name.
+    fn named_capture(&self, name: &str) -> Option<&str> {
+        std::iter::once(&self.captures)
+            .flatten()
+            .chain(self.earlier_captures.iter().rev())
+            .find(|c| c.has_name(name))
+            .and_then(|c| c.name(name))
+    }
+
+    /// Stores the value of a `set` variable.
+    pub fn set_variable(&mut self, index: usize, value: Vec<u8>) {
+        if self.variables.len() <= index {
+            self.variables.resize(index + 1, None);
+        }
+        if let Some(slot) = self.variables.get_mut(index) {
+            *slot = Some(value);
+        }
+    }
+
+    /// After the URI or the arguments changed: what a proxied request without a URI
+    /// in `proxy_pass` sends is the new `$uri`, escaped (nginx's
+    /// `valid_unparsed_uri = 0`).
+    pub fn target_from_uri(&mut self) {
+        self.head.path.clear();
+        crate::uri::escape_path(&self.uri, &mut self.head.path);
     }
 
     fn list<T>(&self, out: &mut Vec<u8>, f: impl Fn(&UpstreamAttempt) -> T) -> bool
@@ -407,10 +462,17 @@ impl VariableSource for Exchange {
                 Some(s) => push_str(out, s),
                 None => false,
             },
-            NamedCapture(name) => match self.captures.as_ref().and_then(|c| c.name(name)) {
+            NamedCapture(name) => match self.named_capture(name) {
                 Some(s) => push_str(out, s),
                 None => false,
             },
+            // An unset variable is empty, not "not found", as nginx's.
+            User(var) => {
+                if let Some(Some(v)) = self.variables.get(var.index) {
+                    out.extend_from_slice(v);
+                }
+                true
+            }
         }
     }
 }

@@ -228,12 +228,15 @@ pub fn bad_request_page(reason: &str, server_tokens: bool) -> Vec<u8> {
     .into_bytes()
 }
 
-/// nginx's default page for an error or redirect status.
+/// nginx's default page for an error or redirect status. Its title is the status
+/// line's but for 302, whose page nginx titles `302 Found` (`ngx_http_error_302_page`)
+/// while its status line says `Moved Temporarily`.
 pub fn default_page(status: u16, server_tokens: bool) -> Vec<u8> {
-    default_page_titled(
-        &format!("{status} {}", reason_phrase(status)),
-        server_tokens,
-    )
+    let reason = match status {
+        302 => "Found",
+        _ => reason_phrase(status),
+    };
+    default_page_titled(&format!("{status} {reason}"), server_tokens)
 }
 
 /// Whether a status carries no body (RFC 9110 §6.4.1).
@@ -251,6 +254,11 @@ mod tests {
         assert_eq!(
             page,
             "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>vestibule</center>\r\n</body>\r\n</html>\r\n"
+        );
+        let page = String::from_utf8(default_page(302, false)).unwrap();
+        assert!(
+            page.starts_with("<html>\r\n<head><title>302 Found</title>"),
+            "{page}"
         );
         assert!(status_has_no_body(304) && status_has_no_body(204) && !status_has_no_body(200));
         assert!(add_header_applies(200) && !add_header_applies(404));

@@ -135,7 +135,6 @@ pub fn escape_json(value: &[u8], out: &mut Vec<u8>) {
 mod tests {
     use super::*;
     use crate::config::template::{Template, Variable};
-    use std::collections::HashSet;
 
     struct Vars;
     impl VariableSource for Vars {
@@ -156,8 +155,11 @@ mod tests {
         let format = LogFormat {
             name: "t".into(),
             escape: LogEscape::Default,
-            template: Template::parse("$remote_addr \"$request\" $http_referer", &HashSet::new())
-                .unwrap(),
+            template: Template::parse(
+                "$remote_addr \"$request\" $http_referer",
+                &Default::default(),
+            )
+            .unwrap(),
         };
         let logs = AccessLogs::new();
         logs.log(&path, &format, &Vars);

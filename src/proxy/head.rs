@@ -10,15 +10,18 @@ use crate::http1::{headers, write, Header, Version};
 use crate::route::RoutedLocation;
 
 /// The request-target sent upstream. Without a URI part in `proxy_pass`, the client's
-/// target as it was sent; with one, the part of the normalised `$uri` that matched the
-/// location is replaced by it (then re-escaped, and the arguments appended), exactly
-/// as nginx does.
+/// target as it was sent (or `$uri` escaped, once rewritten); with one, the part of
+/// the normalised `$uri` that matched the location is replaced by it (then
+/// re-escaped, and the arguments appended), exactly as nginx does — unless
+/// `rewrite ... break` changed the URI in this location, which sends the whole new
+/// `$uri` without the `proxy_pass` URI (nginx's `r->valid_location`).
 pub fn upstream_target(
     x: &Exchange,
     location: Option<&RoutedLocation>,
     pass: &ProxyPass,
 ) -> String {
-    let Some(replacement) = &pass.uri else {
+    let replacement = pass.uri.as_ref().filter(|_| x.valid_location);
+    let Some(replacement) = replacement else {
         // Absolute-form targets are sent in origin form.
         let mut t = x.head.path.clone();
         if let Some(q) = &x.head.query {

@@ -61,6 +61,27 @@ impl CompiledRegex {
     }
 }
 
+/// Runs a regex of the rewrite module (`rewrite`, `if (... ~ ...)`) over `subject`,
+/// with its group names prepared at load time: `None` when it does not match, else
+/// its captures (`None` inside when it has no groups: `$1`..`$9` are then empty, as
+/// after such a match in nginx).
+pub fn exec_script_regex(
+    regex: &Regex,
+    names: &Arc<[Option<Box<str>>]>,
+    subject: &str,
+) -> Option<Option<Captures>> {
+    if regex.captures_len() <= 1 {
+        return regex.is_match(subject).then_some(None);
+    }
+    let mut locations = regex.capture_locations();
+    regex.captures_read(&mut locations, subject)?;
+    Some(Some(Captures {
+        subject: Box::from(subject),
+        locations,
+        names: Arc::clone(names),
+    }))
+}
+
 /// What a regex captured, owned so it outlives the request head it came from.
 #[derive(Debug, Clone)]
 pub struct Captures {
@@ -91,6 +112,11 @@ impl Captures {
     pub fn name(&self, name: &str) -> Option<&str> {
         let i = self.names.iter().position(|n| n.as_deref() == Some(name))?;
         self.get(i)
+    }
+
+    /// Whether the regex has a group named `name` (which may not have taken part).
+    pub fn has_name(&self, name: &str) -> bool {
+        self.names.iter().any(|n| n.as_deref() == Some(name))
     }
 
     /// The names of the named groups, in group order.

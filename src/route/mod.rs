@@ -31,7 +31,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 pub use alias::AliasScope;
-pub use captures::Captures;
+pub use captures::{exec_script_regex, Captures};
 pub use host::normalize_host;
 pub use server_name::{ListenGroup, NameMatch, ServerMatch};
 

@@ -4,28 +4,33 @@
 //! | phase (nginx) | what runs in vestibule |
 //! |---|---|
 //! | post-read (`NGX_HTTP_POST_READ_PHASE`) | host and server selection, `$uri` normalised, realip with the server's settings |
-//! | server rewrite (`..._SERVER_REWRITE_PHASE`) | the server's `return` ([`rewrite_phase`] with the server's settings); `rewrite`/`if`/`set` at server level go here |
-//! | find config (`..._FIND_CONFIG_PHASE`) | location selection, the `$uri/` redirect of a location ending in `/` |
-//! | rewrite (`..._REWRITE_PHASE`) | the location's `return` ([`rewrite_phase`]); the location's rewrite scripts go here |
+//! | server rewrite (`..._SERVER_REWRITE_PHASE`) | the server's rewrite script: `return`, `rewrite`, `if`, `set`, `break` ([`server_rewrite_phase`]) |
+//! | find config (`..._FIND_CONFIG_PHASE`) | location selection, the `$uri/` redirect of a location ending in `/`, 404 for an `internal` one reached from outside ([`find_config_phase`]) |
+//! | rewrite (`..._REWRITE_PHASE`) | the location's rewrite script ([`rewrite_phase`]); a true `if` gives the request its settings |
+//! | post-rewrite (`..._POST_REWRITE_PHASE`) | a URI the script changed goes back to find config, at most 10 times ([`MAX_URI_CHANGES`]) |
 //! | preaccess (`..._PREACCESS_PHASE`) | realip with the location's settings ([`preaccess_phase`]); `limit_req`/`limit_conn` go here |
 //! | access (`..._ACCESS_PHASE`) | nothing yet: `allow`/`deny` and `auth_basic` go between preaccess and content |
 //! | try files, content | `try_files` and the handler: proxy or static files ([`content_phase`]) |
 //! | log (`..._LOG_PHASE`) | the access log ([`log_access`], after the response) |
 //!
-//! `error_page` and `try_files` fallbacks are internal redirects back to find config.
+//! The phases are a loop over [`Step`]s, as nginx's phase engine jumps: an internal
+//! redirect to a URI (`error_page`, `try_files`) starts again at the server rewrite
+//! phase, one to a `@named` location at its rewrite phase ([`internal_redirect`]).
 //! Handlers report errors as values ([`Outcome::Status`]) before sending anything, so
 //! one place turns a status into a configured error page or nginx's default one. The
-//! dispatcher speaks no protocol either: it answers through [`Downstream`].
+//! dispatcher speaks no protocol either: it answers through [`Downstream`]. The
+//! scripts themselves run in [`crate::rewrite`], which only changes the exchange and
+//! says how they ended.
 
 use std::sync::Arc;
 
+use super::rewrite_phase::{rewrite_phase, server_rewrite_phase, Rewritten};
 use super::{Snapshot, Worker};
-use crate::config::model::{ErrorPageOverwrite, ErrorPageTarget, LocationConf, Return};
+use crate::config::model::{ErrorPageOverwrite, ErrorPageTarget, LocationConf};
 use crate::config::template::VariableSource;
 use crate::exchange::answer;
-use crate::exchange::response::{BodyLength, ResponseHead};
 use crate::exchange::{context, Downstream, Env, Exchange, Outcome};
-use crate::http1::{Header, Method};
+use crate::http1::Method;
 use crate::route::{normalize_host, ListenGroup, LocationOutcome, RoutedLocation, ServerId};
 
 /// How the request ended, for the connection loop.
@@ -52,13 +57,30 @@ impl Conn<'_> {
     }
 }
 
-/// How many `error_page` redirects one request may take (nginx: 10).
-const MAX_INTERNAL_REDIRECTS: u32 = 10;
+/// How many times one request's URI may change — `rewrite ... last` cycles,
+/// `error_page` and `try_files` redirects together — before it fails with 500
+/// (nginx's `NGX_HTTP_MAX_URI_CHANGES`).
+const MAX_URI_CHANGES: u32 = 10;
 
 /// Where a request is served from.
+#[derive(Clone, Copy)]
 enum Target<'r> {
     Location(&'r RoutedLocation),
     Server,
+}
+
+/// Where a request is in nginx's phases.
+#[derive(Clone, Copy)]
+enum Step<'r> {
+    /// The server rewrite phase (the server's script), then find config. Taken at
+    /// the start and again after an internal redirect to a URI.
+    ServerRewrite,
+    /// Find config: the location `$uri` selects. Taken again after the location's
+    /// script changed the URI.
+    FindConfig,
+    /// The rewrite phase and those after it, in a location or the server's own
+    /// settings (a named location is entered here directly).
+    Serve(Target<'r>),
 }
 
 /// Serves one request.
@@ -124,62 +146,93 @@ pub async fn run<D: Downstream>(
         Some(tls) => crate::tls::client_auth::refusal(server.tls.verify_client, &tls.client_verify),
     };
     let mut pending = None;
+    let mut step = Step::ServerRewrite;
     if let Some((status, why)) = &refused {
         c.worker
             .error_log
             .info(Some(x.connection), &format!("{why}{}", context(x, None)));
         d.close_after();
         pending = Some(Outcome::Status(*status));
+        step = Step::Serve(Target::Server);
     } else {
         // nginx's post-read phase: the realip module with the server's settings.
         super::realip::apply(x, &conf_server.realip);
-        if let Some(outcome) = rewrite_phase(d, x, &conf_server, server.return_.as_ref()).await {
-            return finish(d, x, &conf_server, outcome).await;
-        }
     }
-    let selected = if refused.is_some() {
-        LocationOutcome::Server
-    } else {
-        snap.router.select_location(server_id, &x.uri)
-    };
-    let mut target = match selected {
-        LocationOutcome::Location { location, captures } => {
-            if captures.is_some() {
-                x.captures = captures;
-            }
-            if location.internal {
-                return finish(d, x, &location.conf, Outcome::Status(404)).await;
-            }
-            Target::Location(location)
-        }
-        LocationOutcome::Redirect(location) => {
-            let to = x.directory_uri();
-            let outcome = redirect(d, x, &location.conf, 301, &to).await;
-            return finish(d, x, &location.conf, outcome).await;
-        }
-        LocationOutcome::Server => Target::Server,
-    };
-    let mut redirects = 0;
+    // The settings in force: the server's, the location's, or a location `if`'s.
+    let mut conf = Arc::clone(&conf_server);
+    let mut uri_changes = 0;
     loop {
-        let conf = match target {
-            Target::Location(l) => Arc::clone(&l.conf),
-            Target::Server => Arc::clone(&conf_server),
-        };
-        let location = match target {
-            Target::Location(l) => Some(l),
-            Target::Server => None,
-        };
-        let outcome = match pending.take() {
-            Some(outcome) => outcome,
-            None => handle(c, d, x, location, &conf).await,
+        let outcome = match (pending.take(), step) {
+            (Some(outcome), _) => outcome,
+            (None, Step::ServerRewrite) => {
+                conf = Arc::clone(&conf_server);
+                match server_rewrite_phase(&c.worker.error_log, d, x, server, &conf).await {
+                    Some(outcome) => outcome,
+                    None => {
+                        step = Step::FindConfig;
+                        continue;
+                    }
+                }
+            }
+            (None, Step::FindConfig) => {
+                match find_config_phase(d, x, &snap, server_id, &mut conf).await {
+                    Ok(target) => {
+                        step = Step::Serve(target);
+                        continue;
+                    }
+                    Err(outcome) => outcome,
+                }
+            }
+            (None, Step::Serve(target)) => {
+                let location = match target {
+                    Target::Location(l) => {
+                        conf = Arc::clone(&l.conf);
+                        Some(l)
+                    }
+                    Target::Server => {
+                        conf = Arc::clone(&conf_server);
+                        None
+                    }
+                };
+                match rewrite_phase(&c.worker.error_log, d, x, location, &mut conf).await {
+                    Rewritten::Next => {
+                        preaccess_phase(x, &conf);
+                        content_phase(c, d, x, location, &conf).await
+                    }
+                    Rewritten::Relocate if uri_changes < MAX_URI_CHANGES => {
+                        uri_changes += 1;
+                        step = Step::FindConfig;
+                        continue;
+                    }
+                    Rewritten::Relocate => {
+                        c.worker.error_log.error(
+                            Some(x.connection),
+                            &format!(
+                                "rewrite or internal redirection cycle while processing \"{}\"{}",
+                                x.uri,
+                                context(x, None)
+                            ),
+                        );
+                        Outcome::Status(500)
+                    }
+                    Rewritten::Answer(outcome) => outcome,
+                }
+            }
         };
         if let Outcome::Internal(to) = &outcome {
-            if redirects >= MAX_INTERNAL_REDIRECTS {
+            if uri_changes >= MAX_URI_CHANGES {
+                c.worker.error_log.error(
+                    Some(x.connection),
+                    &format!(
+                        "rewrite or internal redirection cycle while internally redirecting to \"{to}\"{}",
+                        context(x, None)
+                    ),
+                );
                 return finish(d, x, &conf, Outcome::Status(500)).await;
             }
-            redirects += 1;
-            target = match internal_target(&snap, server_id, x, to) {
-                Some(t) => t,
+            uri_changes += 1;
+            step = match internal_redirect(&snap, server_id, x, to) {
+                Some(step) => step,
                 None => return finish(d, x, &conf, Outcome::Status(500)).await,
             };
             continue;
@@ -189,10 +242,10 @@ pub async fn run<D: Downstream>(
         };
         // error_page: an internal redirect to a URI or a named location.
         let page = conf.error_pages.iter().find(|p| p.codes.contains(&status));
-        let Some(page) = page.filter(|_| redirects < MAX_INTERNAL_REDIRECTS) else {
+        let Some(page) = page.filter(|_| uri_changes < MAX_URI_CHANGES) else {
             return finish(d, x, &conf, Outcome::Status(status)).await;
         };
-        redirects += 1;
+        uri_changes += 1;
         // The page answers with the error's status (or `=CODE`); with a bare `=`,
         // with whatever the page's handler answers.
         x.status_override = match page.overwrite {
@@ -203,9 +256,9 @@ pub async fn run<D: Downstream>(
         if x.head.method != Method::Head {
             x.head.method = Method::Get;
         }
-        target = match &page.target {
+        step = match &page.target {
             ErrorPageTarget::Named(name) => match snap.router.named(server_id, name) {
-                Some(l) => Target::Location(l),
+                Some(l) => Step::Serve(Target::Location(l)),
                 None => return finish(d, x, &conf, Outcome::Status(500)).await,
             },
             ErrorPageTarget::Uri(t) => {
@@ -217,11 +270,11 @@ pub async fn run<D: Downstream>(
                         ErrorPageOverwrite::Code(c) => c,
                         _ => 302,
                     };
-                    let outcome = redirect(d, x, &conf, code, &uri).await;
+                    let outcome = answer::redirect(d, x, &conf, code, &uri).await;
                     return finish(d, x, &conf, outcome).await;
                 }
-                match internal_target(&snap, server_id, x, &uri) {
-                    Some(t) => t,
+                match internal_redirect(&snap, server_id, x, &uri) {
+                    Some(step) => step,
                     None => return finish(d, x, &conf, Outcome::Status(500)).await,
                 }
             }
@@ -229,16 +282,51 @@ pub async fn run<D: Downstream>(
     }
 }
 
-/// Where an internal redirect leads: a `@named` location (the request unchanged), or
-/// the location a URI (with optional `?args`) selects, with `$uri` and `$args` set.
-fn internal_target<'r>(
+/// nginx's find-config phase: the location `$uri` selects, or the answer when it
+/// selects none that may serve (an `internal` location reached from outside: 404; a
+/// proxied `path/` asked for as `path`: 301). `conf` becomes the location's.
+async fn find_config_phase<'r, D: Downstream>(
+    d: &mut D,
+    x: &mut Exchange,
+    snap: &'r Snapshot,
+    server: ServerId,
+    conf: &mut Arc<LocationConf>,
+) -> Result<Target<'r>, Outcome> {
+    x.valid_location = true;
+    match snap.router.select_location(server, &x.uri) {
+        LocationOutcome::Location { location, captures } => {
+            if captures.is_some() {
+                x.captures = captures;
+            }
+            if location.internal && !x.internal {
+                *conf = Arc::clone(&location.conf);
+                return Err(Outcome::Status(404));
+            }
+            Ok(Target::Location(location))
+        }
+        LocationOutcome::Redirect(location) => {
+            *conf = Arc::clone(&location.conf);
+            let to = x.directory_uri();
+            Err(answer::redirect(d, x, conf, 301, &to).await)
+        }
+        LocationOutcome::Server => Ok(Target::Server),
+    }
+}
+
+/// An internal redirect (`error_page`, `try_files`): a `@named` location keeps the
+/// request as it is and is entered at its rewrite phase; a URI (with optional
+/// `?args`) becomes `$uri` and `$args` and the request starts again at the server
+/// rewrite phase, as nginx's `ngx_http_internal_redirect` does.
+fn internal_redirect<'r>(
     snap: &'r Snapshot,
     server: ServerId,
     x: &mut Exchange,
     to: &str,
-) -> Option<Target<'r>> {
+) -> Option<Step<'r>> {
+    x.internal = true;
     if to.starts_with('@') {
-        return snap.router.named(server, to).map(Target::Location);
+        let named = snap.router.named(server, to)?;
+        return Some(Step::Serve(Target::Location(named)));
     }
     let (path, query) = match to.split_once('?') {
         Some((p, q)) => (p, Some(q.to_string())),
@@ -249,47 +337,11 @@ fn internal_target<'r>(
     // request's, none when it has none; and a proxied request now carries the new
     // `$uri`, escaped, instead of the client's target.
     x.head.query = query;
-    x.head.path.clear();
-    crate::uri::escape_path(&x.uri, &mut x.head.path);
-    Some(match snap.router.select_location(server, &x.uri) {
-        LocationOutcome::Location { location, captures } => {
-            if captures.is_some() {
-                x.captures = captures;
-            }
-            Target::Location(location)
-        }
-        LocationOutcome::Redirect(l) => Target::Location(l),
-        LocationOutcome::Server => Target::Server,
-    })
+    x.target_from_uri();
+    Some(Step::ServerRewrite)
 }
 
-/// The phases after a location (or the server block itself) is chosen.
-async fn handle<D: Downstream>(
-    c: Conn<'_>,
-    d: &mut D,
-    x: &mut Exchange,
-    location: Option<&RoutedLocation>,
-    conf: &Arc<LocationConf>,
-) -> Outcome {
-    if let Some(outcome) = rewrite_phase(d, x, conf, conf.return_.as_ref()).await {
-        return outcome;
-    }
-    preaccess_phase(x, conf);
-    content_phase(c, d, x, location, conf).await
-}
-
-/// A rewrite phase: the server block's (before any location is chosen) or the
-/// location's, each with its own `return`.
-async fn rewrite_phase<D: Downstream>(
-    d: &mut D,
-    x: &mut Exchange,
-    conf: &LocationConf,
-    ret: Option<&Return>,
-) -> Option<Outcome> {
-    Some(do_return(d, x, conf, ret?).await)
-}
-
-/// nginx's preaccess phase (after `return`, which runs in the rewrite phase): the
+/// nginx's preaccess phase (after the rewrite phase): the
 /// realip module with the location's settings, unless the server's already replaced
 /// the address.
 fn preaccess_phase(x: &mut Exchange, conf: &LocationConf) {
@@ -315,53 +367,6 @@ async fn content_phase<D: Downstream>(
         return crate::proxy::handle(d, x, c.env(), upstreams, location, conf, pass).await;
     }
     crate::static_files::handle(d, x, c.env(), location, conf).await
-}
-
-/// `return`: a redirect, a body, or a status with nginx's page.
-async fn do_return<D: Downstream>(
-    d: &mut D,
-    x: &mut Exchange,
-    conf: &LocationConf,
-    ret: &Return,
-) -> Outcome {
-    if ret.code == 444 {
-        x.status = 444;
-        return Outcome::Close;
-    }
-    let mut text = Vec::new();
-    if let Some(t) = &ret.text {
-        t.expand(x as &dyn VariableSource, &mut text);
-    }
-    if matches!(ret.code, 301 | 302 | 303 | 307 | 308) {
-        let to = String::from_utf8_lossy(&text).into_owned();
-        return redirect(d, x, conf, ret.code, &to).await;
-    }
-    if ret.text.is_none() && ret.code >= 400 {
-        return Outcome::Status(ret.code);
-    }
-    if let Err(e) = d.skip_body(x, conf) {
-        return Outcome::Status(e.status());
-    }
-    let head = ResponseHead::new(ret.code, Vec::new(), BodyLength::None);
-    answer::send_simple(d, x, conf, head, Some(&conf.default_type), &text).await
-}
-
-/// A redirect with nginx's page; a relative `Location` becomes absolute when
-/// `absolute_redirect` is on. The one place vestibule's own redirects are answered
-/// (`return 301`, a directory without its slash, an `error_page` to a URL).
-pub async fn redirect<D: Downstream>(
-    d: &mut D,
-    x: &mut Exchange,
-    conf: &LocationConf,
-    code: u16,
-    to: &str,
-) -> Outcome {
-    let location = x.redirect_location(conf.absolute_redirect, to);
-    if let Err(e) = d.skip_body(x, conf) {
-        return Outcome::Status(e.status());
-    }
-    let headers = vec![Header::new("Location", location)];
-    answer::send_error_page(d, x, conf, code, headers).await
 }
 
 /// Turns an outcome into the end of the request, answering with an error page if

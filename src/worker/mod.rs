@@ -21,6 +21,7 @@ pub mod idle;
 pub mod listener;
 pub mod partial_head;
 pub mod realip;
+mod rewrite_phase;
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;

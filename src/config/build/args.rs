@@ -38,7 +38,7 @@ pub fn flag(d: &Directive) -> Result<bool, ConfigErrorKind> {
 }
 
 pub fn template(cx: &Builder, d: &Directive, i: usize) -> Result<Template, ConfigErrorKind> {
-    Template::parse(arg(d, i), &cx.captures)
+    Template::parse(arg(d, i), &cx.names)
 }
 
 pub fn path(cx: &Builder, d: &Directive, i: usize) -> PathBuf {

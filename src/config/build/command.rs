@@ -17,6 +17,10 @@ pub enum Context {
     Http,
     Server,
     Location,
+    /// Inside a server-level `if` (nginx's `NGX_HTTP_SIF_CONF`).
+    ServerIf,
+    /// Inside a location-level `if` (nginx's `NGX_HTTP_LIF_CONF`).
+    LocationIf,
     Upstream,
     /// Inside `types { }`, where every line is `MIME/TYPE ext ...;`.
     Types,
@@ -98,6 +102,28 @@ pub const UPS: &[Context] = &[Context::Upstream];
 pub const HTTP_SRV: &[Context] = &[Context::Http, Context::Server];
 pub const SRV_LOC: &[Context] = &[Context::Server, Context::Location];
 pub const HTTP_SRV_LOC: &[Context] = &[Context::Http, Context::Server, Context::Location];
+/// Also allowed inside a location-level `if`.
+pub const LOC_LIF: &[Context] = &[Context::Location, Context::LocationIf];
+pub const HTTP_SRV_LOC_LIF: &[Context] = &[
+    Context::Http,
+    Context::Server,
+    Context::Location,
+    Context::LocationIf,
+];
+/// The rewrite module's directives: server, location and both kinds of `if`.
+pub const SRV_SIF_LOC_LIF: &[Context] = &[
+    Context::Server,
+    Context::ServerIf,
+    Context::Location,
+    Context::LocationIf,
+];
+pub const HTTP_SRV_SIF_LOC_LIF: &[Context] = &[
+    Context::Http,
+    Context::Server,
+    Context::ServerIf,
+    Context::Location,
+    Context::LocationIf,
+];
 
 /// A table whatever its slots, as the schema sees it.
 pub trait Table: Sync {

@@ -2,7 +2,7 @@
 //! slots and merge.
 
 use super::args::{self, arg, push, set_once};
-use super::command::{d, Arity::*, Command, HTTP_SRV_LOC};
+use super::command::{d, Arity::*, Command, HTTP_SRV_LOC_LIF};
 use super::Builder;
 use crate::config::error::ConfigErrorKind;
 use crate::config::model::{Expires, HeaderSetting, LocationConf};
@@ -16,11 +16,16 @@ pub struct HeadersConf {
 }
 
 pub const COMMANDS: &[Command<HeadersConf>] = &[
-    d("add_header", HTTP_SRV_LOC, Between(2, 3), |h, d, cx, _| {
-        let v = header_setting(cx, d, true);
-        push(cx, d, &mut h.add_headers, v);
-    }),
-    d("expires", HTTP_SRV_LOC, Between(1, 2), |h, d, cx, _| {
+    d(
+        "add_header",
+        HTTP_SRV_LOC_LIF,
+        Between(2, 3),
+        |h, d, cx, _| {
+            let v = header_setting(cx, d, true);
+            push(cx, d, &mut h.add_headers, v);
+        },
+    ),
+    d("expires", HTTP_SRV_LOC_LIF, Between(1, 2), |h, d, cx, _| {
         let v = expires(d);
         set_once(cx, d, &mut h.expires, v);
     }),

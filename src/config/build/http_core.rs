@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use super::args::{self, arg, push, set_once, NoEffect};
 use super::command::{
-    b, d, Arity::*, Command, Context, HTTP, HTTP_SRV, HTTP_SRV_LOC, LOC, SRV, SRV_LOC,
+    b, d, Arity::*, Command, Context, HTTP, HTTP_SRV, HTTP_SRV_LOC, HTTP_SRV_LOC_LIF, LOC, SRV,
+    SRV_LOC,
 };
 use super::listen::parse_listen;
 use super::Builder;
@@ -77,11 +78,11 @@ pub const COMMANDS: &[Command<CoreConf>] = &[
     d("default_type", HTTP_SRV_LOC, Exactly(1), |c, d, cx, _| {
         set_once(cx, d, &mut c.default_type, Ok(arg(d, 0).to_string()))
     }),
-    d("error_page", HTTP_SRV_LOC, AtLeast(2), |c, d, cx, _| {
+    d("error_page", HTTP_SRV_LOC_LIF, AtLeast(2), |c, d, cx, _| {
         let v = error_page(cx, d);
         push(cx, d, &mut c.error_pages, v);
     }),
-    d("sendfile", HTTP_SRV_LOC, Exactly(1), |c, d, cx, _| {
+    d("sendfile", HTTP_SRV_LOC_LIF, Exactly(1), |c, d, cx, _| {
         set_once(cx, d, &mut c.sendfile, args::flag(d))
     }),
     d("tcp_nopush", HTTP_SRV_LOC, Exactly(1), |c, d, cx, _| {

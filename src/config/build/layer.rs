@@ -1,25 +1,26 @@
-//! One level's worth of settings (the http block, a server or a location): one slot
-//! struct per module, each filled by the rows of that module's table, and the merge that
-//! turns a chain of levels into a [`LocationConf`], as nginx's `merge_loc_conf` handlers
-//! do, module by module.
+//! One level's worth of settings (the http block, a server, a location, or the body
+//! of an `if`): one slot struct per module, each filled by the rows of that module's
+//! table, and the merge that turns a chain of levels into a [`LocationConf`], as
+//! nginx's `merge_loc_conf` handlers do, module by module. A level's own table holds
+//! `if`, whose body is one more level (nginx makes it a nested location).
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::command::{dispatch, Context};
+use super::command::{b, dispatch, Arity::*, Command, Context, SRV_LOC};
 use super::headers::HeadersConf;
 use super::http_core::{self, CoreConf};
 use super::log::{self, LogConf};
 use super::proxy::{self, ProxyLayer};
 use super::realip::{self, RealIpLayer};
-use super::rewrite::{self, RewriteConf};
+use super::rewrite::{self, Pending, RewriteConf};
 use super::ssl::{self, SslLayer};
 use super::static_files::{self, StaticConf};
 use super::upstream::{self, Upstreams};
 use super::{headers, Builder};
 use crate::config::model::{
-    AccessLog, DocRoot, Expires, LocationConf, MimeTypes, ProxyPass, RealIpConf,
+    AccessLog, DocRoot, Expires, LocationConf, MimeTypes, ProxyPass, RealIpConf, Script,
 };
 use crate::config::template::Template;
 use crate::config::tree::Directive;
@@ -41,14 +42,48 @@ pub struct Layer {
     pub ssl: SslLayer,
     /// `upstream` groups (http level only).
     pub upstreams: Upstreams,
+    /// The settings written inside this level's `if` blocks, one level each, in
+    /// order (the rewrite slots refer to them by index).
+    pub if_bodies: Vec<Layer>,
+}
+
+/// The rows of a level itself: `if`, the rewrite module's block, which opens one
+/// more level of settings (the directives nginx allows inside an `if`).
+pub const COMMANDS: &[Command<Layer>] = &[b("if", SRV_LOC, AtLeast(1), if_block)];
+
+/// `if (CONDITION) { ... }`: the condition, then the directives inside as a level
+/// in the `if` context of the level it is written in.
+fn if_block(l: &mut Layer, d: &Directive, cx: &mut Builder, ctx: Context) {
+    let condition = super::rewrite_if::parse(d, &cx.names);
+    let inner_ctx = match ctx {
+        Context::Server => Context::ServerIf,
+        _ => Context::LocationIf,
+    };
+    let mut body = Layer::default();
+    for inner in d.block.as_deref().unwrap_or(&[]) {
+        body.apply_checked(inner, cx, inner_ctx);
+    }
+    match condition {
+        Ok(condition) => {
+            let ops = body.rewrite.take_ops();
+            l.rewrite.ops.push(Pending::If {
+                condition,
+                ops,
+                body: l.if_bodies.len(),
+            });
+            l.if_bodies.push(body);
+        }
+        Err(k) => cx.error(k, &d.span),
+    }
 }
 
 impl Layer {
-    /// Runs the row of a directive that passed the schema check in `ctx` (http, server
-    /// or location). Returns false only when no table of these levels has the row,
-    /// which the schema tests rule out.
+    /// Runs the row of a directive that passed the schema check in `ctx` (http, server,
+    /// location, or an `if` in either). Returns false only when no table of these
+    /// levels has the row, which the schema tests rule out.
     pub fn apply(&mut self, d: &Directive, cx: &mut Builder, ctx: Context) -> bool {
-        dispatch(http_core::COMMANDS, &mut self.core, d, cx, ctx)
+        dispatch(COMMANDS, self, d, cx, ctx)
+            || dispatch(http_core::COMMANDS, &mut self.core, d, cx, ctx)
             || dispatch(static_files::COMMANDS, &mut self.static_files, d, cx, ctx)
             || dispatch(log::COMMANDS, &mut self.log, d, cx, ctx)
             || dispatch(headers::COMMANDS, &mut self.headers, d, cx, ctx)
@@ -82,6 +117,31 @@ impl Layer {
     }
 }
 
+/// Resolves the `proxy_pass` a level writes (`None`: none, or reported).
+pub type ResolvePass<'a> = dyn Fn(&Layer, &mut Builder) -> Option<ProxyPass> + 'a;
+
+impl Layer {
+    /// The level's rewrite script once its settings are merged into `conf`. In a
+    /// location (`pass` given, resolving the `proxy_pass` an `if` writes), each `if`
+    /// is a nested location whose settings are its own merged over `conf` — even an
+    /// `if` with none of its own, which thus drops `try_files`, as nginx's does —
+    /// and which keeps the location's `proxy_pass` unless it writes one. A server's
+    /// `if` has no settings.
+    pub fn script(
+        &self,
+        conf: &LocationConf,
+        cx: &mut Builder,
+        pass: Option<&ResolvePass<'_>>,
+    ) -> Option<Arc<Script>> {
+        self.rewrite.script(&mut |i| {
+            let pass = pass?;
+            let body = self.if_bodies.get(i)?;
+            let own = pass(body, cx).or_else(|| conf.proxy.pass.clone());
+            Some(Arc::new(body.merge(conf, own)))
+        })
+    }
+}
+
 /// Location settings with every default and the root under `/`, for the rare path that
 /// needs settings before a configuration is known.
 pub fn fallback_location_conf() -> LocationConf {
@@ -100,7 +160,8 @@ fn defaults_with_root(root: &std::path::Path) -> LocationConf {
         index: vec![Template::literal("index.html")],
         try_files: None,
         // rewrite
-        return_: None,
+        rewrite: None,
+        rewrite_log: false,
         // headers
         expires: Expires::Off,
         add_headers: Vec::new(),

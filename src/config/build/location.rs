@@ -9,7 +9,7 @@ use super::layer::Layer;
 use super::Builder;
 use super::Scope;
 use crate::config::error::ConfigErrorKind;
-use crate::config::model::{Location, LocationConf, LocationMatch};
+use crate::config::model::{Location, LocationConf, LocationMatch, ProxyPass};
 use crate::config::tree::Directive;
 
 /// Builds the locations of one level (a server or a location), in configuration order.
@@ -58,27 +58,18 @@ fn build_location(
     }
     let nested = std::mem::take(&mut layer.core.blocks);
     let internal = layer.core.internal;
-    let pass = layer.proxy.pass.as_ref().and_then(|raw| {
-        let in_regex_or_named = matches!(
-            matcher,
-            LocationMatch::Regex { .. } | LocationMatch::Named(_)
-        );
-        if in_regex_or_named && raw.uri.is_some() {
-            cx.error(ConfigErrorKind::ProxyPassUriInRegexLocation, &raw.span);
-            return None;
-        }
-        let names = scope.upstream_names;
-        match raw.resolve(&|n| names.iter().any(|u| u == n)) {
-            Ok(p) => Some(p),
-            Err(k) => {
-                cx.error(k, &raw.span);
-                None
-            }
-        }
-    });
+    let in_regex_or_named = matches!(
+        matcher,
+        LocationMatch::Regex { .. } | LocationMatch::Named(_)
+    );
+    let pass = resolve_pass(&layer, cx, scope, in_regex_or_named);
     let auto_redirect = pass.is_some()
         && matches!(&matcher, LocationMatch::Prefix { path, .. } | LocationMatch::Exact(path) if path.ends_with('/'));
-    let conf = Arc::new(layer.merge(parent_conf, pass));
+    let mut conf = layer.merge(parent_conf, pass);
+    // Inside an `if`, `proxy_pass` cannot have a URI part either.
+    let if_pass = |l: &Layer, cx: &mut Builder| resolve_pass(l, cx, scope, true);
+    conf.rewrite = layer.script(&conf, cx, Some(&if_pass));
+    let conf = Arc::new(conf);
     let nested: Vec<&Directive> = nested.iter().collect();
     let locations = build_locations(&nested, cx, scope, &conf, Some(&matcher));
     Location {
@@ -88,6 +79,29 @@ fn build_location(
         conf,
         locations,
         span: d.span.clone(),
+    }
+}
+
+/// The `proxy_pass` a level writes, resolved against the upstream groups; `None`
+/// (reported) when it does not resolve or has a URI part where nginx forbids one.
+fn resolve_pass(
+    layer: &Layer,
+    cx: &mut Builder,
+    scope: &Scope<'_>,
+    uri_forbidden: bool,
+) -> Option<ProxyPass> {
+    let raw = layer.proxy.pass.as_ref()?;
+    if uri_forbidden && raw.uri.is_some() {
+        cx.error(ConfigErrorKind::ProxyPassUriInRegexLocation, &raw.span);
+        return None;
+    }
+    let names = scope.upstream_names;
+    match raw.resolve(&|n| names.iter().any(|u| u == n)) {
+        Ok(p) => Some(p),
+        Err(k) => {
+            cx.error(k, &raw.span);
+            None
+        }
     }
 }
 

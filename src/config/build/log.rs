@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use super::args::{self, arg};
-use super::command::{d, Arity::*, Command, HTTP, HTTP_SRV_LOC};
+use super::command::{d, Arity::*, Command, HTTP, HTTP_SRV_LOC_LIF};
 use super::Builder;
 use crate::config::error::ConfigErrorKind;
 use crate::config::model::{AccessLog, LocationConf, LogEscape, LogFormat};
@@ -24,7 +24,7 @@ pub struct LogConf {
 }
 
 pub const COMMANDS: &[Command<LogConf>] = &[
-    d("access_log", HTTP_SRV_LOC, AtLeast(1), access_log),
+    d("access_log", HTTP_SRV_LOC_LIF, AtLeast(1), access_log),
     d("log_format", HTTP, AtLeast(2), |l, d, cx, _| {
         log_format(cx, d, &mut l.formats)
     }),
@@ -39,7 +39,7 @@ impl LogConf {
             LogFormat {
                 name: "combined".to_string(),
                 escape: LogEscape::Default,
-                template: Template::parse(COMBINED, &cx.captures)
+                template: Template::parse(COMBINED, &cx.names)
                     .unwrap_or_else(|_| Template::literal(COMBINED)),
             },
         );
@@ -122,7 +122,7 @@ fn log_format(cx: &mut Builder, d: &Directive, formats: &mut HashMap<String, Log
     }
     // nginx joins the strings of a multi-line log_format with nothing between them.
     let text: String = rest.iter().map(|a| a.value.as_str()).collect();
-    match Template::parse(&text, &cx.captures) {
+    match Template::parse(&text, &cx.names) {
         Ok(template) => {
             formats.insert(
                 name.clone(),

@@ -26,6 +26,7 @@ mod proxy;
 mod proxy_pass;
 mod realip;
 mod rewrite;
+mod rewrite_if;
 mod schema;
 mod server;
 mod ssl;
@@ -36,13 +37,14 @@ mod upstream;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::error::{ConfigErrorKind, ConfigErrors, ConfigWarning};
 use super::model::Config;
 use super::source::Span;
+use super::template::Names;
 use super::tree::Directive;
 
 /// What a server block sees of the http level.
@@ -104,7 +106,7 @@ pub struct Built {
 
 /// Builds the typed configuration from the main context's directives.
 pub fn build(directives: &[Directive], options: &BuildOptions) -> Result<Built, ConfigErrors> {
-    let mut cx = Builder::new(options.clone(), named_captures(directives));
+    let mut cx = Builder::new(options.clone(), declared_names(directives));
     let config = main_ctx::build_main(directives, &mut cx);
     if cx.errors.is_empty() {
         Ok(Built {
@@ -123,8 +125,9 @@ pub(crate) struct Builder {
     pub errors: ConfigErrors,
     pub warnings: Vec<ConfigWarning>,
     pub infos: Vec<ConfigWarning>,
-    /// Named captures of every regex in the configuration, so `$name` is known.
-    pub captures: HashSet<String>,
+    /// Named captures of every regex and every `set` variable in the configuration,
+    /// so `$name` is known wherever it is written.
+    pub names: Names,
     pub options: BuildOptions,
     /// Each certificate and key pair loaded so far (servers inheriting one share it).
     loaded_certificates: HashMap<(PathBuf, PathBuf), Option<super::model::tls::Certificate>>,
@@ -135,12 +138,12 @@ pub(crate) struct Builder {
 }
 
 impl Builder {
-    pub fn new(options: BuildOptions, captures: HashSet<String>) -> Builder {
+    pub fn new(options: BuildOptions, names: Names) -> Builder {
         Builder {
             errors: ConfigErrors::default(),
             warnings: Vec::new(),
             infos: Vec::new(),
-            captures,
+            names,
             options,
             loaded_certificates: HashMap::new(),
             data_files: Vec::new(),
@@ -255,11 +258,13 @@ pub fn compile_regex(
         })
 }
 
-/// Collects `(?<name>...)` / `(?P<name>...)` group names from every regex location and
-/// regex server name, before any template is parsed.
-fn named_captures(directives: &[Directive]) -> HashSet<String> {
-    let mut names = HashSet::new();
-    let mut stack: Vec<&Directive> = directives.iter().collect();
+/// Collects, before any template is parsed, the names nginx declares while it reads
+/// the configuration: `(?<name>...)` / `(?P<name>...)` group names of every regex
+/// location, regex server name, `rewrite` and `if (... ~ regex)`, and every
+/// variable a `set` makes (wherever it is written, as nginx's variables are global).
+fn declared_names(directives: &[Directive]) -> Names {
+    let mut names = Names::default();
+    let mut stack: Vec<&Directive> = directives.iter().rev().collect();
     while let Some(d) = stack.pop() {
         let regex_args: Vec<&str> = match d.name.as_str() {
             "location" => match d.arg_strs().as_slice() {
@@ -272,15 +277,32 @@ fn named_captures(directives: &[Directive]) -> HashSet<String> {
                 .iter()
                 .filter_map(|a| a.value.strip_prefix('~'))
                 .collect(),
+            "rewrite" => d
+                .args
+                .first()
+                .map(|a| a.value.as_str())
+                .into_iter()
+                .collect(),
+            "if" => rewrite_if::condition_regex(d).into_iter().collect(),
+            "set" => {
+                if let Some(name) = d.args.first().and_then(|a| a.value.strip_prefix('$')) {
+                    if rewrite::settable(name) {
+                        names.declare(name);
+                    }
+                }
+                vec![]
+            }
             _ => vec![],
         };
         for re in regex_args {
             if let Ok(compiled) = regex::Regex::new(re) {
-                names.extend(compiled.capture_names().flatten().map(str::to_string));
+                names
+                    .captures
+                    .extend(compiled.capture_names().flatten().map(str::to_string));
             }
         }
         if let Some(children) = &d.block {
-            stack.extend(children.iter());
+            stack.extend(children.iter().rev());
         }
     }
     names

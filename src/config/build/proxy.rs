@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::args::{self, arg, push, set_once, NoEffect};
-use super::command::{d, Arity::*, Command, Context, HTTP_SRV_LOC, LOC};
+use super::command::{d, Arity::*, Command, Context, HTTP_SRV_LOC, LOC_LIF};
 use super::headers::header_setting;
 use super::proxy_pass::RawProxyPass;
 use super::Builder;
@@ -43,7 +43,7 @@ pub struct ProxyLayer {
 }
 
 pub const COMMANDS: &[Command<ProxyLayer>] = &[
-    d("proxy_pass", LOC, Exactly(1), |p, d, cx, ctx| {
+    d("proxy_pass", LOC_LIF, Exactly(1), |p, d, cx, ctx| {
         let v = RawProxyPass::parse(d, ctx);
         set_once(cx, d, &mut p.pass, v);
     }),

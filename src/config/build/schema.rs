@@ -5,7 +5,7 @@
 
 use super::command::{specs, Context, Spec, Table};
 use super::{
-    headers, http_core, log, main_ctx, proxy, realip, rewrite, ssl, static_files, upstream,
+    headers, http_core, layer, log, main_ctx, proxy, realip, rewrite, ssl, static_files, upstream,
 };
 use crate::config::error::ConfigErrorKind;
 use crate::config::tree::Directive;
@@ -15,6 +15,7 @@ use crate::config::tree::Directive;
 pub static TABLES: &[&dyn Table] = &[
     &main_ctx::COMMANDS,
     &main_ctx::EVENTS_COMMANDS,
+    &layer::COMMANDS,
     &http_core::COMMANDS,
     &static_files::COMMANDS,
     &log::COMMANDS,

@@ -45,10 +45,10 @@ pub fn build_server(d: &Directive, cx: &mut Builder, scope: &Scope<'_>) -> Serve
     if names.is_empty() {
         names.push(ServerName::Exact(String::new()));
     }
-    let mut conf = layer.merge(scope.http_conf, None);
-    // A server-level `return` runs before location matching; it is not a location
-    // setting, so locations do not inherit it.
-    let return_ = conf.return_.take();
+    let conf = layer.merge(scope.http_conf, None);
+    // The server's rewrite directives run before location matching; they are not a
+    // location setting, so locations do not inherit them.
+    let rewrite = layer.script(&conf, cx, None);
     let conf = Arc::new(conf);
     let blocks: Vec<&Directive> = location_blocks.iter().collect();
     let locations = build_locations(&blocks, cx, scope, &conf, None);
@@ -76,7 +76,7 @@ pub fn build_server(d: &Directive, cx: &mut Builder, scope: &Scope<'_>) -> Serve
             .ignore_invalid_headers
             .or(h.ignore_invalid_headers)
             .unwrap_or(true),
-        return_,
+        rewrite,
         conf,
         locations,
         tls,

@@ -2,7 +2,7 @@
 //! core module) and `index` (`ngx_http_index_module`). Their table, slots and merge.
 
 use super::args::{self, arg, push, set_once};
-use super::command::{d, Arity::*, Command, Context, HTTP_SRV_LOC, LOC, SRV_LOC};
+use super::command::{d, Arity::*, Command, Context, HTTP_SRV_LOC, HTTP_SRV_LOC_LIF, LOC, SRV_LOC};
 use super::Builder;
 use crate::config::error::ConfigErrorKind;
 use crate::config::model::{DocRoot, LocationConf, TryFiles, TryFilesFallback};
@@ -19,7 +19,7 @@ pub struct StaticConf {
 }
 
 pub const COMMANDS: &[Command<StaticConf>] = &[
-    d("root", HTTP_SRV_LOC, Exactly(1), set_root),
+    d("root", HTTP_SRV_LOC_LIF, Exactly(1), set_root),
     d("alias", LOC, Exactly(1), set_root),
     d("index", HTTP_SRV_LOC, AtLeast(1), |s, d, cx, _| {
         for i in 0..d.args.len() {
@@ -67,7 +67,7 @@ fn set_root(s: &mut StaticConf, d: &Directive, cx: &mut Builder, _: Context) {
     } else {
         cx.full_path(raw).to_string_lossy().into_owned()
     };
-    match Template::parse(&text, &cx.captures) {
+    match Template::parse(&text, &cx.names) {
         Ok(t) => {
             let root = if name == "alias" {
                 DocRoot::Alias(t)

@@ -55,7 +55,11 @@ fn reaches_a_setter(d: &Directive, ctx: Context) -> bool {
             cx,
             ctx,
         ),
-        Context::Http | Context::Server | Context::Location => Layer::default().apply(d, cx, ctx),
+        Context::Http
+        | Context::Server
+        | Context::Location
+        | Context::ServerIf
+        | Context::LocationIf => Layer::default().apply(d, cx, ctx),
         Context::Upstream => dispatch(
             upstream::COMMANDS,
             &mut UpstreamSlots::default(),
@@ -122,6 +126,8 @@ fn no_setter_runs_a_directive_the_check_rejects_for_its_context() {
         Context::Http,
         Context::Server,
         Context::Location,
+        Context::ServerIf,
+        Context::LocationIf,
         Context::Upstream,
     ];
     for spec in specs(TABLES) {

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use regex::Regex;
 
-use super::location::{Location, LocationConf, Return};
+use super::location::{Location, LocationConf};
 use super::upstream::Upstream;
 use crate::config::source::Span;
 use crate::config::template::Template;
@@ -172,8 +172,10 @@ pub struct Server {
     pub underscores_in_headers: bool,
     /// `ignore_invalid_headers` (default on); read as `underscores_in_headers` is.
     pub ignore_invalid_headers: bool,
-    /// A server-level `return`, which nginx runs before any location is chosen.
-    pub return_: Option<Return>,
+    /// The server-level rewrite directives (`return`, `rewrite`, `if`, `set`,
+    /// `break`), which nginx runs before any location is chosen, and again after an
+    /// internal redirect to a URI.
+    pub rewrite: Option<Arc<super::Script>>,
     /// What applies when no location matches: the server level merged over http.
     pub conf: Arc<LocationConf>,
     /// Top-level locations in configuration order (named ones included).

@@ -2,8 +2,8 @@
 //! result of nginx's merge: each field holds the innermost value written at location,
 //! server or http level, or the default.
 //!
-//! Not inherited into nested locations, as in nginx: `proxy_pass`, `return`,
-//! `try_files`, `internal`. Inherited only when the inner level sets none of them:
+//! Not inherited into nested locations, as in nginx: `proxy_pass`, the rewrite
+//! script (`return`, `rewrite`, `if`, `set`, `break`), `try_files`, `internal`. Inherited only when the inner level sets none of them:
 //! `add_header`, `proxy_set_header`, `error_page`, `proxy_hide_header`,
 //! `proxy_pass_header`, `access_log`, `set_real_ip_from`.
 
@@ -282,7 +282,12 @@ pub struct LocationConf {
     pub root: DocRoot,
     pub index: Vec<Template>,
     pub try_files: Option<TryFiles>,
-    pub return_: Option<Return>,
+    /// The location's rewrite directives (`return`, `rewrite`, `if`, `set`,
+    /// `break`), run in the rewrite phase; `None` when it has none.
+    pub rewrite: Option<Arc<super::Script>>,
+    /// `rewrite_log on`: each regex of the rewrite module and each rewritten URI
+    /// is logged at notice level.
+    pub rewrite_log: bool,
     pub expires: Expires,
     pub add_headers: Vec<HeaderSetting>,
     pub error_pages: Vec<ErrorPage>,

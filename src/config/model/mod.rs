@@ -11,6 +11,7 @@ mod location;
 mod main_conf;
 mod mime_types;
 mod realip;
+mod rewrite;
 pub mod tls;
 mod upstream;
 
@@ -28,6 +29,9 @@ pub use main_conf::{
 };
 pub use mime_types::MimeTypes;
 pub use realip::{parse_ip, Cidr, CidrError, RealIpConf, RealIpHeader, TrustedPeer};
+pub use rewrite::{
+    Condition, FileTest, IfBlock, Op, Rewrite, RewriteFlag, Script, ScriptRegex, SetTarget,
+};
 pub use upstream::{Balance, Upstream, UpstreamAddr, UpstreamServer, DEFAULT_UPSTREAM_KEEPALIVE};
 
 /// The whole running configuration.

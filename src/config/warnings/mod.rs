@@ -101,7 +101,7 @@ impl Checker {
 
     fn server(&mut self, server: &Server) {
         // A server-level `return` answers before any location is chosen.
-        let serves_files = server.return_.is_none();
+        let serves_files = !server.rewrite.as_ref().is_some_and(|s| s.always_returns());
         // The server's own settings serve only requests no location matches.
         let catch_all = server.locations.iter().any(
             |l| matches!(&l.matcher, LocationMatch::Prefix { path, .. } if path.as_str() == "/"),
@@ -348,7 +348,7 @@ impl Checker {
 /// Whether requests reaching this configuration are served from `root`/`alias`:
 /// neither proxied nor answered by `return`.
 fn uses_root(conf: &LocationConf) -> bool {
-    conf.proxy.pass.is_none() && conf.return_.is_none()
+    conf.proxy.pass.is_none() && !conf.rewrite.as_ref().is_some_and(|s| s.always_returns())
 }
 
 #[cfg(test)]
