@@ -73,6 +73,7 @@ fn debian_and_certbot_ssl_settings_load_with_warnings() {
                ssl_dhparam dh.pem;
                ssl_stapling on; ssl_stapling_verify on;
                ssl_early_data off; ssl_buffer_size 4k; ssl_ecdh_curve X25519:prime256v1:secp384r1;
+               ssl_verify_depth 2;
              }}"
         ),
     );
@@ -83,6 +84,7 @@ fn debian_and_certbot_ssl_settings_load_with_warnings() {
         "DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384 match no cipher suite",
         "\"ssl_dhparam\" has no effect",
         "\"ssl_stapling\" ignored",
+        "\"ssl_verify_depth\" has no effect",
     ] {
         assert!(err.contains(expected), "missing {expected:?} in {err}");
     }

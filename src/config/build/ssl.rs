@@ -248,6 +248,10 @@ pub const COMMANDS: &[Command<SslLayer>] = &[
         set_once(cx, d, &mut s.verify_client, v)
     }),
     d("ssl_verify_depth", HTTP_SRV, Exactly(1), |s, d, cx, _| {
+        cx.warn(
+            "\"ssl_verify_depth\" has no effect: a client chain is checked up to the configured CAs whatever its length".to_string(),
+            &d.span,
+        );
         set_once(cx, d, &mut s.verify_depth, args::number(d, 0))
     }),
     d("ssl_crl", HTTP_SRV, Exactly(1), |_, d, cx, _| {
