@@ -21,7 +21,8 @@ pub enum UriError {
     NotUtf8,
 }
 
-fn hex(b: u8) -> Option<u8> {
+/// The value of one hexadecimal digit (either case).
+pub fn hex_value(b: u8) -> Option<u8> {
     match b {
         b'0'..=b'9' => Some(b - b'0'),
         b'a'..=b'f' => Some(b - b'a' + 10),
@@ -40,12 +41,12 @@ pub fn percent_decode(raw: &[u8]) -> Result<Vec<u8>, UriError> {
             let hi = raw
                 .get(i + 1)
                 .copied()
-                .and_then(hex)
+                .and_then(hex_value)
                 .ok_or(UriError::BadEscape)?;
             let lo = raw
                 .get(i + 2)
                 .copied()
-                .and_then(hex)
+                .and_then(hex_value)
                 .ok_or(UriError::BadEscape)?;
             out.push(hi << 4 | lo);
             i += 3;

@@ -145,7 +145,7 @@ impl ChunkedDecoder {
 /// One framing byte. Never called in `Data` or `Done`.
 fn step(state: State, b: u8) -> Result<State, ChunkError> {
     Ok(match state {
-        State::Size { size, digits } => match (b, hex_value(b)) {
+        State::Size { size, digits } => match (b, crate::uri::hex_value(b)) {
             (_, Some(v)) => {
                 // nginx's check: one more digit must not pass MAX_CHUNK_SIZE.
                 if size > MAX_CHUNK_SIZE >> 4 {
@@ -233,14 +233,6 @@ fn step(state: State, b: u8) -> Result<State, ChunkError> {
     })
 }
 
-fn hex_value(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
-}
 
 fn count_line(line: usize) -> Result<usize, ChunkError> {
     if line >= MAX_CHUNK_SIZE_LINE {

@@ -59,14 +59,6 @@ pub fn escape_args(bytes: &[u8], out: &mut Vec<u8>) {
     }
 }
 
-fn hex_value(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
-}
 
 /// nginx's `ngx_unescape_uri(.., NGX_UNESCAPE_REDIRECT)` followed by the copy of
 /// what it left: up to the first `?` (written, or decoded from `%3F`), `%XX` becomes
@@ -89,14 +81,14 @@ pub fn unescape_redirect(input: &[u8]) -> Vec<u8> {
         // `%`: nginx's sw_quoted state.
         let Some(&h) = input.get(i) else { break };
         i += 1;
-        let Some(high) = hex_value(h) else {
+        let Some(high) = crate::uri::hex_value(h) else {
             // "the invalid quoted character": the `%` is dropped, the byte kept.
             out.push(h);
             continue;
         };
         let Some(&l) = input.get(i) else { break };
         i += 1;
-        let Some(low) = hex_value(l) else {
+        let Some(low) = crate::uri::hex_value(l) else {
             // Invalid second digit: `%`, the first digit and this byte are dropped.
             continue;
         };
