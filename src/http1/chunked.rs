@@ -233,7 +233,6 @@ fn step(state: State, b: u8) -> Result<State, ChunkError> {
     })
 }
 
-
 fn count_line(line: usize) -> Result<usize, ChunkError> {
     if line >= MAX_CHUNK_SIZE_LINE {
         return Err(ChunkError::SizeLineTooLong {

@@ -68,23 +68,16 @@ impl Stream {
         if buf.capacity() - buf.len() < min_spare {
             buf.reserve(min_spare);
         }
-        if let Stream::Tls(s) = self {
-            // Into the spare capacity only: `read_buf` would grow a full buffer.
-            let mut spare = std::mem::take(&mut buf);
-            let res = {
-                let room = spare.capacity() - spare.len();
-                let mut limited = (&mut spare).limit(room);
-                s.read_buf(&mut limited).await
-            };
-            return (res, spare);
-        }
         let len = buf.len();
         let cap = buf.capacity();
-        let slice = buf.slice_mut(len..cap);
         let (res, slice) = match self {
-            Stream::Tcp(s) => s.read(slice).await,
-            Stream::Unix(s) => s.read(slice).await,
-            Stream::Tls(_) => unreachable_tls(slice),
+            Stream::Tcp(s) => s.read(buf.slice_mut(len..cap)).await,
+            Stream::Unix(s) => s.read(buf.slice_mut(len..cap)).await,
+            Stream::Tls(s) => {
+                // Into the spare capacity only: `read_buf` would grow a full buffer.
+                let res = s.read_buf(&mut (&mut buf).limit(cap - len)).await;
+                return (res, buf);
+            }
         };
         (res, slice.into_inner())
     }
@@ -142,27 +135,30 @@ impl Stream {
     /// writes (upgrade relays). Both handles refer to one connection.
     pub fn try_clone(&self) -> io::Result<Stream> {
         use std::os::fd::{AsRawFd, FromRawFd};
-        let fd = match self {
-            Stream::Tcp(s) => s.as_raw_fd(),
-            Stream::Unix(s) => s.as_raw_fd(),
-            // Two handles cannot share one TLS session's state.
-            Stream::Tls(_) => return Err(io::Error::from(io::ErrorKind::Unsupported)),
+        let dup = |fd: std::os::fd::RawFd| {
+            // SAFETY: dup has no memory-safety preconditions; a negative result is an
+            // error, otherwise the new descriptor is ours.
+            match unsafe { libc::dup(fd) } {
+                d if d < 0 => Err(io::Error::last_os_error()),
+                d => Ok(d),
+            }
         };
-        // SAFETY: dup has no memory-safety preconditions; a negative result is an error.
-        let dup = unsafe { libc::dup(fd) };
-        if dup < 0 {
-            return Err(io::Error::last_os_error());
+        match self {
+            Stream::Tcp(s) => {
+                let fd = dup(s.as_raw_fd())?;
+                // SAFETY: `fd` is a new descriptor we own, a TCP socket.
+                let std = unsafe { std::net::TcpStream::from_raw_fd(fd) };
+                Ok(Stream::Tcp(TcpStream::from_std(std)?))
+            }
+            Stream::Unix(s) => {
+                let fd = dup(s.as_raw_fd())?;
+                // SAFETY: `fd` is a new descriptor we own, a unix stream socket.
+                let std = unsafe { std::os::unix::net::UnixStream::from_raw_fd(fd) };
+                Ok(Stream::Unix(UnixStream::from_std(std)?))
+            }
+            // Two handles cannot share one TLS session's state.
+            Stream::Tls(_) => Err(io::Error::from(io::ErrorKind::Unsupported)),
         }
-        Ok(match self {
-            // SAFETY: `dup` is a new descriptor we own, of the same socket type.
-            Stream::Tcp(_) => Stream::Tcp(TcpStream::from_std(unsafe {
-                std::net::TcpStream::from_raw_fd(dup)
-            })?),
-            // SAFETY: as above, for a unix stream socket.
-            Stream::Unix(_) | Stream::Tls(_) => Stream::Unix(UnixStream::from_std(unsafe {
-                std::os::unix::net::UnixStream::from_raw_fd(dup)
-            })?),
-        })
     }
 
     /// Whether this idle connection can no longer carry a request, asked without
@@ -291,9 +287,4 @@ impl Stream {
 async fn tls_write(s: &mut TlsStream, bytes: &[u8]) -> io::Result<()> {
     s.write_all(bytes).await?;
     s.flush().await
-}
-
-/// The TLS variant reads through `read_buf` before the match; this arm is never taken.
-fn unreachable_tls<T>(slice: T) -> (io::Result<usize>, T) {
-    (Err(io::Error::from(io::ErrorKind::Unsupported)), slice)
 }

@@ -59,7 +59,6 @@ pub fn escape_args(bytes: &[u8], out: &mut Vec<u8>) {
     }
 }
 
-
 /// nginx's `ngx_unescape_uri(.., NGX_UNESCAPE_REDIRECT)` followed by the copy of
 /// what it left: up to the first `?` (written, or decoded from `%3F`), `%XX` becomes
 /// its byte when that is above `%` and below DEL, and stays as written otherwise; a
