@@ -40,7 +40,6 @@ pub const WITHOUT_MODULES: &[(&str, &str)] = &[
     ("http_mirror_module", "mirror"),
     ("http_autoindex_module", "autoindex"),
     ("http_geo_module", "geo"),
-    ("http_map_module", "map"),
     ("http_split_clients_module", "split_clients"),
     ("http_referer_module", "valid_referers"),
     ("http_fastcgi_module", "fastcgi_pass"),

@@ -63,6 +63,9 @@ pub enum ConfigErrorKind {
     /// A TLS file or setting that cannot serve (nginx's wording where it has one).
     #[error("{0}")]
     Tls(String),
+    /// A `map` block's line, in nginx's words (`conflicting parameter "a"`).
+    #[error("{0}")]
+    Map(String),
     #[error("\"{0}\" directive is not supported by vestibule yet ({1})")]
     Unsupported(String, &'static str),
 

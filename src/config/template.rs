@@ -116,6 +116,8 @@ pub enum Variable {
     /// A variable made by `set $name ...;` somewhere in the configuration: its slot
     /// in the request's table of values.
     User(UserVar),
+    /// The result of a `map` block, evaluated when read (see [`super::map`]).
+    Map(super::map::MapVar),
 }
 
 /// A `set` variable: its slot in a request's values, and its name for messages.
@@ -134,6 +136,8 @@ pub struct Names {
     pub captures: HashSet<String>,
     /// `set` variables by name, each with its slot.
     pub user: HashMap<String, UserVar>,
+    /// `map` results by name, each with the map it is filled from once built.
+    pub maps: HashMap<String, super::map::MapVar>,
 }
 
 impl Names {
@@ -147,6 +151,26 @@ impl Names {
                 name: std::sync::Arc::from(name),
             })
             .clone()
+    }
+
+    /// Declares a `map` result (once per name; a later block for the same name is
+    /// the one kept, as in nginx's); returns its slot.
+    pub fn declare_map(&mut self, name: &str, at: &super::source::Span) -> super::map::MapVar {
+        use super::map::{MapSlot, MapVar};
+        use std::sync::{Arc, OnceLock};
+        let next = self.maps.len();
+        let var = self.maps.entry(name.to_string()).or_insert_with(|| MapVar {
+            index: next,
+            name: Arc::from(name),
+            slot: Arc::new(MapSlot {
+                last: at.clone(),
+                map: OnceLock::new(),
+            }),
+        });
+        if let Some(slot) = Arc::get_mut(&mut var.slot) {
+            slot.last = at.clone();
+        }
+        var.clone()
     }
 }
 
@@ -239,6 +263,9 @@ impl Variable {
         }
         if let [d @ b'1'..=b'9'] = name.as_bytes() {
             return Some(Capture(d - b'0'));
+        }
+        if let Some(var) = names.maps.get(name) {
+            return Some(Map(var.clone()));
         }
         if let Some(var) = names.user.get(name) {
             return Some(User(var.clone()));

@@ -66,6 +66,9 @@ pub struct Exchange {
     pub earlier_captures: Vec<Captures>,
     /// The values of `set` variables, by slot; empty until a `set` runs.
     pub variables: Vec<Option<Vec<u8>>>,
+    /// The values of `map` results read so far, by slot (nginx keeps a variable's
+    /// value for the rest of the request unless its map is `volatile`).
+    pub map_values: std::cell::RefCell<Vec<crate::config::map::Cached>>,
     /// nginx's `r->internal`: the URI was rewritten or internally redirected, so an
     /// `internal` location may serve it.
     pub internal: bool,
@@ -215,6 +218,7 @@ impl Exchange {
             captures: None,
             earlier_captures: Vec::new(),
             variables: Vec::new(),
+            map_values: std::cell::RefCell::default(),
             internal: false,
             valid_location: true,
             start: stopwatch::Mark::now(),
@@ -342,6 +346,41 @@ impl Exchange {
         }
     }
 
+    /// A `map` result: kept from an earlier read of this request, or evaluated now
+    /// (a map that reads itself, directly or through another, gives no value).
+    fn map_variable(&self, var: &crate::config::map::MapVar, out: &mut Vec<u8>) -> bool {
+        use crate::config::map::Cached;
+        let Some(map) = var.slot.map.get() else {
+            return false;
+        };
+        match self.map_values.borrow().get(var.index) {
+            Some(Cached::Done(value)) => {
+                out.extend_from_slice(value);
+                return true;
+            }
+            Some(Cached::Evaluating) => return false,
+            _ => {}
+        }
+        let store = |state: Cached| {
+            let mut cache = self.map_values.borrow_mut();
+            if cache.len() <= var.index {
+                cache.resize(var.index + 1, Cached::Unread);
+            }
+            if let Some(slot) = cache.get_mut(var.index) {
+                *slot = state;
+            }
+        };
+        store(Cached::Evaluating);
+        let start = out.len();
+        map.evaluate(self, out);
+        store(if map.volatile {
+            Cached::Unread
+        } else {
+            Cached::Done(out.get(start..).unwrap_or_default().to_vec())
+        });
+        true
+    }
+
     /// After the URI or the arguments changed: what a proxied request without a URI
     /// in `proxy_pass` sends is the new `$uri`, escaped (nginx's
     /// `valid_unparsed_uri = 0`).
@@ -466,6 +505,7 @@ impl VariableSource for Exchange {
                 Some(s) => push_str(out, s),
                 None => false,
             },
+            Map(var) => self.map_variable(var, out),
             // An unset variable is empty, not "not found", as nginx's.
             User(var) => {
                 if let Some(Some(v)) = self.variables.get(var.index) {

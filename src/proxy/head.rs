@@ -84,6 +84,10 @@ pub fn upstream_request_head(
     // proxy_set_header, with nginx's `Host $proxy_host` when Host is not set.
     let set = &conf.proxy.set_headers;
     let mut value = Vec::new();
+    // `proxy_set_header Connection $connection_upgrade;` (with a `map`) and
+    // `proxy_set_header Upgrade $http_upgrade;`, when not empty, replace the lines
+    // sent by default.
+    let (mut wrote_connection, mut wrote_upgrade) = (false, false);
     if !set.iter().any(|h| h.name.eq_ignore_ascii_case("host")) {
         write::write_known_header(
             "Host",
@@ -97,18 +101,24 @@ pub fn upstream_request_head(
         // An empty value removes the header, as in nginx.
         if !value.is_empty() {
             write::write_header(&h.name, &value, out);
+            wrote_connection |= h.name.eq_ignore_ascii_case("connection");
+            wrote_upgrade |= h.name.eq_ignore_ascii_case("upgrade");
         }
     }
-    let upgrade = x.head.upgrade.as_deref();
-    match upgrade {
-        Some(protocol) if version == Version::Http11 => {
-            write::write_known_header("Upgrade", protocol.as_bytes(), out);
+    let upgrade = x
+        .head
+        .upgrade
+        .as_deref()
+        .filter(|_| version == Version::Http11);
+    if let Some(protocol) = upgrade.filter(|_| !wrote_upgrade) {
+        write::write_known_header("Upgrade", protocol.as_bytes(), out);
+    }
+    if !wrote_connection {
+        if upgrade.is_some() {
             write::write_known_header("Connection", b"upgrade", out);
+        } else if !keep_alive || version == Version::Http10 {
+            write::write_known_line(b"Connection: close\r\n", out);
         }
-        _ if !keep_alive || version == Version::Http10 => {
-            write::write_known_line(b"Connection: close\r\n", out)
-        }
-        _ => {}
     }
     match body {
         RequestBodyFraming::None => {}

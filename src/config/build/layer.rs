@@ -12,6 +12,7 @@ use super::command::{b, dispatch, Arity::*, Command, Context, SRV_LOC};
 use super::headers::HeadersConf;
 use super::http_core::{self, CoreConf};
 use super::log::{self, LogConf};
+use super::map::{self, MapConf};
 use super::proxy::{self, ProxyLayer};
 use super::realip::{self, RealIpLayer};
 use super::rewrite::{self, Pending, RewriteConf};
@@ -38,6 +39,8 @@ pub struct Layer {
     pub rewrite: RewriteConf,
     pub proxy: ProxyLayer,
     pub realip: RealIpLayer,
+    /// `map` blocks (http level only).
+    pub map: MapConf,
     /// TLS settings (http and server levels; merged per server, not per location).
     pub ssl: SslLayer,
     /// `upstream` groups (http level only).
@@ -90,6 +93,7 @@ impl Layer {
             || dispatch(rewrite::COMMANDS, &mut self.rewrite, d, cx, ctx)
             || dispatch(proxy::COMMANDS, &mut self.proxy, d, cx, ctx)
             || dispatch(realip::COMMANDS, &mut self.realip, d, cx, ctx)
+            || dispatch(map::COMMANDS, &mut self.map, d, cx, ctx)
             || dispatch(ssl::COMMANDS, &mut self.ssl, d, cx, ctx)
             || dispatch(upstream::HTTP_COMMANDS, &mut self.upstreams, d, cx, ctx)
     }

@@ -7,7 +7,7 @@
 //! One file per nginx module, each with its table of [`command::Command`] rows beside
 //! its slots, merge and defaults: [`main_ctx`] (core, errlog, events), [`http_core`],
 //! [`static_files`] (root, alias, try_files, index), [`log`], [`headers`],
-//! [`rewrite`], [`proxy`], [`realip`], [`upstream`].
+//! [`rewrite`], [`map`], [`proxy`], [`realip`], [`upstream`].
 //!
 //! Errors are collected, not returned at the first one: a user fixing a configuration
 //! sees every problem `-t` can find in one run.
@@ -22,6 +22,7 @@ mod listen;
 mod location;
 mod log;
 mod main_ctx;
+mod map;
 mod proxy;
 mod proxy_pass;
 mod realip;
@@ -284,6 +285,10 @@ fn declared_names(directives: &[Directive]) -> Names {
                 .into_iter()
                 .collect(),
             "if" => rewrite_if::condition_regex(d).into_iter().collect(),
+            "map" => {
+                map::declare(d, &mut names);
+                continue;
+            }
             "set" => {
                 if let Some(name) = d.args.first().and_then(|a| a.value.strip_prefix('$')) {
                     if rewrite::settable(name) {

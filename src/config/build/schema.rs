@@ -5,7 +5,8 @@
 
 use super::command::{specs, Context, Spec, Table};
 use super::{
-    headers, http_core, layer, log, main_ctx, proxy, realip, rewrite, ssl, static_files, upstream,
+    headers, http_core, layer, log, main_ctx, map, proxy, realip, rewrite, ssl, static_files,
+    upstream,
 };
 use crate::config::error::ConfigErrorKind;
 use crate::config::tree::Directive;
@@ -21,6 +22,7 @@ pub static TABLES: &[&dyn Table] = &[
     &log::COMMANDS,
     &headers::COMMANDS,
     &rewrite::COMMANDS,
+    &map::COMMANDS,
     &proxy::COMMANDS,
     &realip::COMMANDS,
     &ssl::COMMANDS,
