@@ -43,6 +43,9 @@ map $http_upgrade $connection_upgrade { default upgrade; '' close; }
 map $exact $chained { fruit ripe-$arg_k; default -; }
 map $uri $uri_volatile { volatile; default x; ~^/v/(.*) v-$1; }
 map $uri $uri_cached { default x; ~^/c/(.*) c-$1; }
+map $uri $dup { default first; }
+map $uri $dup { default second; }
+map $arg_i $included { default no; include @KEYS@; }
 "#;
 
 const SERVERS: &str = r#"
@@ -50,6 +53,8 @@ server {
     listen 127.0.0.1:@PORT@;
     location = /k { return 200 "$exact\n"; }
     location = /h { return 200 "$site\n"; }
+    location = /dup { return 200 "$dup\n"; }
+    location = /i { return 200 "$included\n"; }
     location = /chain { return 200 "$connection_upgrade $chained\n"; }
     location = /if { if ($exact = fruit) { return 200 "if-fruit\n"; } return 200 "no\n"; }
     location = /p { rewrite ^ /up/$exact break; proxy_pass http://127.0.0.1:@UP@; }
@@ -62,7 +67,12 @@ server {
 
 #[test]
 fn map_lookups_as_nginx() {
-    let pair = side_by_side::start(&format!("{MAPS}{SERVERS}"), |_| {});
+    // Both servers include one file, written before either starts.
+    let keys = tempfile::tempdir().unwrap();
+    let keys_file = keys.path().join("keys.map");
+    std::fs::write(&keys_file, "one 1;\n~^t(w)o$ 2$1;\n").unwrap();
+    let maps = MAPS.replace("@KEYS@", &keys_file.display().to_string());
+    let pair = side_by_side::start(&format!("{maps}{SERVERS}"), |_| {});
     #[rustfmt::skip]
     let cases = [
         body("exact key", "GET /k?k=apple", "fruit\n"),
@@ -83,6 +93,10 @@ fn map_lookups_as_nginx() {
         body("the longest wildcard wins", "GET /h", "deeper\n").with("Host: a.deep.w.test\r\n"),
         body("exact beats wildcards", "GET /h", "exact\n").with("Host: exact.w.test\r\n"),
         body("tail wildcard", "GET /h", "tail\n").with("Host: www.shop.org\r\n"),
+        body("a later map for the same variable wins", "GET /dup", "second\n"),
+        body("an included key", "GET /i?i=one", "1\n"),
+        body("an included regex", "GET /i?i=two", "2w\n"),
+        body("not included", "GET /i?i=three", "no\n"),
         body("no upgrade: close", "GET /chain?k=apple", "close ripe-apple\n"),
         body("upgrade", "GET /chain?k=pear", "upgrade -\n").with("Upgrade: websocket\r\n"),
         body("in an if", "GET /if?k=Apple", "if-fruit\n"),
@@ -109,6 +123,19 @@ fn map_results_in_headers_and_access_log() {
     assert_eq!(r.header("x-class"), Some("writer"), "{r}");
     v.wait_for_log_line("map.log", "DELETE writer");
     v.wait_for_log_line("map.log", "GET reader");
+}
+
+#[test]
+fn a_map_that_reads_itself_is_empty_there() {
+    // nginx answers 500 ("cycle while evaluating variable"); vestibule gives the
+    // inner read no value and does not recurse.
+    let v = Vestibule::start_with(
+        "server { listen 127.0.0.1:@PORT@; location / { return 200 \"$outer\\n\"; } }",
+        "map $uri $outer { default <$inner>; }\nmap $uri $inner { default [$outer]; }",
+        Driver::Default,
+    );
+    let r = v.get("/", "h.test");
+    assert_eq!((r.status, r.text().as_str()), (200, "<[]>\n"), "{r}");
 }
 
 /// Reads a head (up to the empty line).
