@@ -14,7 +14,6 @@ pub mod builtin;
 pub mod dump;
 pub mod error;
 pub mod lexer;
-pub mod map;
 pub mod model;
 pub mod parser;
 pub mod read;

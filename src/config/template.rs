@@ -8,6 +8,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::error::ConfigErrorKind;
 
+pub mod map;
+
 /// Set once any configuration this process parsed names a `$sent_http_*` variable;
 /// until then a response's header lines are not kept for reading back (a copy per
 /// response saved). It never goes back to false: a reload that drops the variable
@@ -116,8 +118,8 @@ pub enum Variable {
     /// A variable made by `set $name ...;` somewhere in the configuration: its slot
     /// in the request's table of values.
     User(UserVar),
-    /// The result of a `map` block, evaluated when read (see [`super::map`]).
-    Map(super::map::MapVar),
+    /// The result of a `map` block, evaluated when read (see [`map`]).
+    Map(map::MapVar),
 }
 
 /// A `set` variable: its slot in a request's values, and its name for messages.
@@ -137,7 +139,7 @@ pub struct Names {
     /// `set` variables by name, each with its slot.
     pub user: HashMap<String, UserVar>,
     /// `map` results by name, each with the map it is filled from once built.
-    pub maps: HashMap<String, super::map::MapVar>,
+    pub maps: HashMap<String, map::MapVar>,
 }
 
 impl Names {
@@ -155,8 +157,8 @@ impl Names {
 
     /// Declares a `map` result (once per name; a later block for the same name is
     /// the one kept, as in nginx's); returns its slot.
-    pub fn declare_map(&mut self, name: &str, at: &super::source::Span) -> super::map::MapVar {
-        use super::map::{MapSlot, MapVar};
+    pub fn declare_map(&mut self, name: &str, at: &super::source::Span) -> map::MapVar {
+        use map::{MapSlot, MapVar};
         use std::sync::{Arc, OnceLock};
         let next = self.maps.len();
         let var = self.maps.entry(name.to_string()).or_insert_with(|| MapVar {

@@ -8,6 +8,7 @@ pub mod answer;
 pub mod body;
 pub mod downstream;
 pub mod error;
+pub mod map;
 mod outcome;
 pub mod peer;
 pub mod request_id;
@@ -68,7 +69,7 @@ pub struct Exchange {
     pub variables: Vec<Option<Vec<u8>>>,
     /// The values of `map` results read so far, by slot (nginx keeps a variable's
     /// value for the rest of the request unless its map is `volatile`).
-    pub map_values: std::cell::RefCell<Vec<crate::config::map::Cached>>,
+    pub map_values: std::cell::RefCell<Vec<map::Cached>>,
     /// nginx's `r->internal`: the URI was rewritten or internally redirected, so an
     /// `internal` location may serve it.
     pub internal: bool,
@@ -348,9 +349,9 @@ impl Exchange {
 
     /// A `map` result: kept from an earlier read of this request, or evaluated now
     /// (a map that reads itself, directly or through another, gives no value).
-    fn map_variable(&self, var: &crate::config::map::MapVar, out: &mut Vec<u8>) -> bool {
-        use crate::config::map::Cached;
-        let Some(map) = var.slot.map.get() else {
+    fn map_variable(&self, var: &crate::config::template::map::MapVar, out: &mut Vec<u8>) -> bool {
+        use map::Cached;
+        let Some(def) = var.slot.map.get() else {
             return false;
         };
         match self.map_values.borrow().get(var.index) {
@@ -372,8 +373,8 @@ impl Exchange {
         };
         store(Cached::Evaluating);
         let start = out.len();
-        map.evaluate(self, out);
-        store(if map.volatile {
+        map::evaluate(def, self, out);
+        store(if def.volatile {
             Cached::Unread
         } else {
             Cached::Done(out.get(start..).unwrap_or_default().to_vec())

@@ -3,7 +3,7 @@
 //! The block's lines are read as nginx's `ngx_http_map` reads them, in order
 //! (`hostnames` applies to the keys after it), with its messages. The built map goes
 //! to the slot [`declared`](declare) for `$result` before any template was parsed,
-//! which every template naming `$result` already shares (see [`crate::config::map`]).
+//! which every template naming `$result` already shares (see [`crate::config::template::map`]).
 
 use std::collections::HashMap;
 
@@ -11,7 +11,7 @@ use super::args::NoEffect;
 use super::command::{b, d, Arity::*, Command, Context, HTTP};
 use super::{compile_regex, Builder};
 use crate::config::error::ConfigErrorKind;
-use crate::config::map::{Map, MapRegex};
+use crate::config::template::map::{Map, MapRegex};
 use crate::config::template::{Names, Template};
 use crate::config::tree::Directive;
 

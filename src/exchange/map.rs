@@ -1,0 +1,104 @@
+//! A `map` result as a request reads it (nginx's `ngx_http_map_variable` and
+//! `ngx_http_map_find`): evaluated once per request unless the map is `volatile`.
+//!
+//! The lookup: the source value, lowercased, against the exact keys; with `hostnames`,
+//! a trailing dot dropped first and then the wildcard keys (`*.example.com` and
+//! `.example.com`, the longest first; then `www.example.*`); then the regexes in the
+//! order written, against the value as it is (an empty value matches no regex). No
+//! match gives `default`, or the empty string.
+
+use crate::config::template::map::Map;
+use crate::config::template::{Template, Variable, VariableSource};
+use crate::route::{exec_script_regex, Captures};
+
+/// The value for `subject`, with the captures of the regex that chose it.
+pub fn find<'m>(map: &'m Map, subject: &str) -> Option<(&'m Template, Option<Captures>)> {
+    let subject = match subject.strip_suffix('.') {
+        Some(s) if map.hostnames => s,
+        _ => subject,
+    };
+    let low = subject.to_ascii_lowercase();
+    let value = |i: usize| map.values.get(i).map(|t| (t, None));
+    if let Some(&i) = map.exact.get(&low) {
+        return value(i);
+    }
+    if let Some((_, i)) = map
+        .head_wildcards
+        .iter()
+        .find(|(suffix, _)| low.ends_with(suffix.as_str()) && low.len() > suffix.len())
+    {
+        return value(*i);
+    }
+    if let Some((_, i)) = map
+        .tail_wildcards
+        .iter()
+        .find(|(prefix, _)| low.starts_with(prefix.as_str()) && low.len() > prefix.len())
+    {
+        return value(*i);
+    }
+    if subject.is_empty() {
+        return None;
+    }
+    map.regexes.iter().find_map(|r| {
+        let captures = exec_script_regex(&r.regex, &r.names, subject)?;
+        map.values.get(r.value).map(|t| (t, captures))
+    })
+}
+
+/// Appends the map's value for the request `vars` gives the variables of.
+pub fn evaluate(map: &Map, vars: &dyn VariableSource, out: &mut Vec<u8>) {
+    let mut source = Vec::new();
+    map.source.expand(vars, &mut source);
+    let subject = String::from_utf8_lossy(&source);
+    match find(map, &subject) {
+        Some((value, captures)) => {
+            let with = WithCaptures {
+                inner: vars,
+                captures: captures.as_ref(),
+            };
+            value.expand(&with, out);
+        }
+        None => {
+            if let Some(value) = map.default.and_then(|i| map.values.get(i)) {
+                value.expand(vars, out);
+            }
+        }
+    }
+}
+
+/// The request's variables, with `$1`..`$9` and named captures from a map's regex.
+struct WithCaptures<'a> {
+    inner: &'a dyn VariableSource,
+    captures: Option<&'a Captures>,
+}
+
+impl VariableSource for WithCaptures<'_> {
+    fn write_variable(&self, var: &Variable, out: &mut Vec<u8>) -> bool {
+        let Some(captures) = self.captures else {
+            return self.inner.write_variable(var, out);
+        };
+        let found = match var {
+            Variable::Capture(i) => captures.get(usize::from(*i)),
+            Variable::NamedCapture(name) if captures.has_name(name) => captures.name(name),
+            _ => return self.inner.write_variable(var, out),
+        };
+        match found {
+            Some(s) => {
+                out.extend_from_slice(s.as_bytes());
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// A request's cache of one map's value.
+#[derive(Debug, Clone, Default)]
+pub enum Cached {
+    #[default]
+    Unread,
+    /// Being evaluated: reading it again is a cycle (nginx's "cycle while evaluating
+    /// variable"), which gives no value.
+    Evaluating,
+    Done(Vec<u8>),
+}
