@@ -102,3 +102,69 @@ pub enum Cached {
     Evaluating,
     Done(Vec<u8>),
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::collections::HashMap;
+
+    use super::*;
+    use crate::config::template::map::MapRegex;
+
+    fn regex(pattern: &str, value: usize) -> MapRegex {
+        let regex = regex::Regex::new(pattern).unwrap();
+        let names = regex.capture_names().map(|n| n.map(Box::from)).collect();
+        MapRegex {
+            regex,
+            names,
+            value,
+        }
+    }
+
+    /// `hostnames; example.com e; .dot.test d; *.w.test w; *.a.w.test a; www.shop.* s;
+    /// ~^(x)y r; ~x late;`
+    fn hostnames_map() -> Map {
+        let values = ["e", "d", "w", "a", "s", "r", "late"];
+        Map {
+            source: Template::literal(""),
+            volatile: false,
+            hostnames: true,
+            exact: HashMap::from([("example.com".to_string(), 0), ("dot.test".to_string(), 1)]),
+            head_wildcards: vec![
+                (".a.w.test".to_string(), 3),
+                (".dot.test".to_string(), 1),
+                (".w.test".to_string(), 2),
+            ],
+            tail_wildcards: vec![("www.shop.".to_string(), 4)],
+            regexes: vec![regex("^(x)y", 5), regex("x", 6)],
+            values: values.iter().map(|v| Template::literal(v)).collect(),
+            default: None,
+        }
+    }
+
+    #[test]
+    fn lookups_in_nginx_order() {
+        let map = hostnames_map();
+        #[rustfmt::skip]
+        let rows: &[(&str, &str, Option<&str>)] = &[
+            ("exact, case ignored", "Example.COM", Some("e")),
+            ("a trailing dot is dropped", "example.com.", Some("e")),
+            ("dot wildcard: its own name", "dot.test", Some("d")),
+            ("dot wildcard: a subdomain", "x.dot.test", Some("d")),
+            ("star wildcard: not its own name", "w.test", None),
+            ("the longest wildcard", "b.a.w.test", Some("a")),
+            ("a shorter one", "b.w.test", Some("w")),
+            ("tail wildcard", "www.shop.org", Some("s")),
+            ("the dot dropped, too short for the tail wildcard", "www.shop.", None),
+            ("regexes in order", "xy", Some("r")),
+            ("a later regex", "zx", Some("late")),
+            ("regex keeps case", "XY", None),
+            ("an empty value matches no regex", "", None),
+        ];
+        for (name, subject, want) in rows {
+            let got = find(&map, subject).map(|(t, _)| t.source.clone());
+            assert_eq!(got.as_deref(), *want, "{name}");
+        }
+    }
+}
