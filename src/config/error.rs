@@ -10,6 +10,25 @@ use std::path::PathBuf;
 
 use super::source::Span;
 
+/// A line of a `map` block that nginx's `ngx_http_map` refuses, in its words.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MapError {
+    /// Not `KEY VALUE`, nor `hostnames;` / `volatile;` alone.
+    #[error("invalid number of the map parameters")]
+    ParameterCount,
+    #[error("duplicate default map parameter")]
+    DuplicateDefault,
+    /// The same key twice (case ignored), or `.example.com` beside `example.com`.
+    #[error("conflicting parameter \"{0}\"")]
+    Conflicting(String),
+    /// Under `hostnames`: a `*` other than a leading `*.` or a trailing `.*`.
+    #[error("invalid hostname or wildcard \"{0}\"")]
+    InvalidWildcard(String),
+    /// A line that opens a block.
+    #[error("unexpected \"{{\"")]
+    UnexpectedBlock,
+}
+
 /// What went wrong, without where.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigErrorKind {
@@ -63,9 +82,9 @@ pub enum ConfigErrorKind {
     /// A TLS file or setting that cannot serve (nginx's wording where it has one).
     #[error("{0}")]
     Tls(String),
-    /// A `map` block's line, in nginx's words (`conflicting parameter "a"`).
-    #[error("{0}")]
-    Map(String),
+    /// A `map` block's line.
+    #[error(transparent)]
+    Map(MapError),
     #[error("\"{0}\" directive is not supported by vestibule yet ({1})")]
     Unsupported(String, &'static str),
 

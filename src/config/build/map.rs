@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use super::args::NoEffect;
 use super::command::{b, d, Arity::*, Command, Context, HTTP};
 use super::{compile_regex, Builder};
-use crate::config::error::ConfigErrorKind;
+use crate::config::error::{ConfigErrorKind, MapError};
 use crate::config::template::map::{Map, MapRegex};
 use crate::config::template::{Names, Template};
 use crate::config::tree::Directive;
@@ -65,9 +65,8 @@ fn regex_key(key: &str) -> Option<(&str, bool)> {
     })
 }
 
-/// A map error in nginx's words.
-fn error(cx: &mut Builder, message: String, d: &Directive) {
-    cx.error(ConfigErrorKind::Map(message), &d.span);
+fn error(cx: &mut Builder, e: MapError, d: &Directive) {
+    cx.error(ConfigErrorKind::Map(e), &d.span);
 }
 
 fn map_block(c: &mut MapConf, d: &Directive, cx: &mut Builder, _: Context) {
@@ -117,7 +116,7 @@ fn map_block(c: &mut MapConf, d: &Directive, cx: &mut Builder, _: Context) {
 /// One line of a map block; false after an error (nginx stops at the first).
 fn map_line(map: &mut Map, line: &Directive, cx: &mut Builder) -> bool {
     if line.block.is_some() {
-        error(cx, "unexpected \"{\"".to_string(), line);
+        error(cx, MapError::UnexpectedBlock, line);
         return false;
     }
     let key = line.name.as_str();
@@ -132,7 +131,7 @@ fn map_line(map: &mut Map, line: &Directive, cx: &mut Builder) -> bool {
         }
         [value] => value.value.as_str(),
         _ => {
-            error(cx, "invalid number of the map parameters".to_string(), line);
+            error(cx, MapError::ParameterCount, line);
             return false;
         }
     };
@@ -147,7 +146,7 @@ fn map_line(map: &mut Map, line: &Directive, cx: &mut Builder) -> bool {
     map.values.push(template);
     if key == "default" {
         if map.default.is_some() {
-            error(cx, "duplicate default map parameter".to_string(), line);
+            error(cx, MapError::DuplicateDefault, line);
             return false;
         }
         map.default = Some(index);
@@ -179,11 +178,11 @@ fn map_line(map: &mut Map, line: &Directive, cx: &mut Builder) -> bool {
     match added {
         Added::Ok => true,
         Added::Conflict(k) => {
-            error(cx, format!("conflicting parameter \"{k}\""), line);
+            error(cx, MapError::Conflicting(k), line);
             false
         }
         Added::Invalid => {
-            error(cx, format!("invalid hostname or wildcard \"{key}\""), line);
+            error(cx, MapError::InvalidWildcard(key), line);
             false
         }
     }
