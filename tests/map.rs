@@ -43,6 +43,7 @@ map $http_upgrade $connection_upgrade { default upgrade; '' close; }
 map $exact $chained { fruit ripe-$arg_k; default -; }
 map $uri $uri_volatile { volatile; default x; ~^/v/(.*) v-$1; }
 map $uri $uri_cached { default x; ~^/c/(.*) c-$1; }
+map $document_root $droot { /srv/maptest yes; default no; }
 map $uri $dup { default first; }
 map $uri $dup { default second; }
 map $arg_i $included { default no; include @KEYS@; }
@@ -53,6 +54,7 @@ server {
     listen 127.0.0.1:@PORT@;
     location = /k { return 200 "$exact\n"; }
     location = /h { return 200 "$site\n"; }
+    location = /root { root /srv/maptest; return 200 "$droot\n"; }
     location = /dup { return 200 "$dup\n"; }
     location = /i { return 200 "$included\n"; }
     location = /chain { return 200 "$connection_upgrade $chained\n"; }
@@ -93,6 +95,7 @@ fn map_lookups_as_nginx() {
         body("the longest wildcard wins", "GET /h", "deeper\n").with("Host: a.deep.w.test\r\n"),
         body("exact beats wildcards", "GET /h", "exact\n").with("Host: exact.w.test\r\n"),
         body("tail wildcard", "GET /h", "tail\n").with("Host: www.shop.org\r\n"),
+        body("$document_root in a map read by return", "GET /root", "yes\n"),
         body("a later map for the same variable wins", "GET /dup", "second\n"),
         body("an included key", "GET /i?i=one", "1\n"),
         body("an included regex", "GET /i?i=two", "2w\n"),

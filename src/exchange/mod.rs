@@ -348,8 +348,15 @@ impl Exchange {
     }
 
     /// A `map` result: kept from an earlier read of this request, or evaluated now
-    /// (a map that reads itself, directly or through another, gives no value).
-    fn map_variable(&self, var: &crate::config::template::map::MapVar, out: &mut Vec<u8>) -> bool {
+    /// with the variables of `vars` (the exchange itself, or a wrapper that adds
+    /// `$document_root`); a map that reads itself, directly or through another,
+    /// gives no value.
+    pub fn map_variable(
+        &self,
+        var: &crate::config::template::map::MapVar,
+        vars: &dyn VariableSource,
+        out: &mut Vec<u8>,
+    ) -> bool {
         use map::Cached;
         let Some(def) = var.slot.map.get() else {
             return false;
@@ -373,7 +380,7 @@ impl Exchange {
         };
         store(Cached::Evaluating);
         let start = out.len();
-        map::evaluate(def, self, out);
+        map::evaluate(def, vars, out);
         store(if def.volatile {
             Cached::Unread
         } else {
@@ -506,7 +513,7 @@ impl VariableSource for Exchange {
                 Some(s) => push_str(out, s),
                 None => false,
             },
-            Map(var) => self.map_variable(var, out),
+            Map(var) => self.map_variable(var, self, out),
             // An unset variable is empty, not "not found", as nginx's.
             User(var) => {
                 if let Some(Some(v)) = self.variables.get(var.index) {

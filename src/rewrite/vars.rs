@@ -63,6 +63,7 @@ impl VariableSource for RequestVars<'_> {
                 out.extend_from_slice(place.display().as_bytes());
                 true
             }
+            Variable::Map(var) => self.x.map_variable(var, self, out),
             other => self.x.write_variable(other, out),
         }
     }
