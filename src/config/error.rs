@@ -65,6 +65,12 @@ pub enum ConfigErrorKind {
     Tls(String),
     #[error("\"{0}\" directive is not supported by vestibule yet ({1})")]
     Unsupported(String, &'static str),
+    /// An nginx directive vestibule knows of and does not implement, with what to do.
+    #[error("\"{0}\" directive is not implemented in vestibule: {1}")]
+    NotImplemented(String, &'static str),
+    /// `load_module` of a module that is neither vestibule's nor one Debian ships.
+    #[error("vestibule loads no dynamic modules and has no {0}: remove the \"load_module\" line")]
+    UnknownModule(String),
 
     // ---- values -------------------------------------------------------------------
     /// nginx's message for a bad size or time: `"client_max_body_size" directive invalid value`.

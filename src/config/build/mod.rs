@@ -22,6 +22,7 @@ mod listen;
 mod location;
 mod log;
 mod main_ctx;
+mod modules;
 mod proxy;
 mod proxy_pass;
 mod realip;
@@ -32,6 +33,7 @@ mod server;
 mod ssl;
 mod ssl_ciphers;
 mod static_files;
+mod unimplemented;
 mod upstream;
 
 #[cfg(test)]
