@@ -71,6 +71,9 @@ pub enum ConfigErrorKind {
     /// `load_module` of a module that is neither vestibule's nor one Debian ships.
     #[error("vestibule loads no dynamic modules and has no {0}: remove the \"load_module\" line")]
     UnknownModule(String),
+    /// `$fastcgi_script_name` and the like: a variable of a module vestibule lacks.
+    #[error("unknown \"{0}\" variable: {1}")]
+    NotImplementedVariable(String, &'static str),
 
     // ---- values -------------------------------------------------------------------
     /// nginx's message for a bad size or time: `"client_max_body_size" directive invalid value`.

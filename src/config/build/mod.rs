@@ -137,6 +137,9 @@ pub(crate) struct Builder {
     data_files: Vec<(PathBuf, Vec<u8>)>,
     /// Shared memory zones declared so far, by name: their size.
     zone_sizes: HashMap<String, usize>,
+    /// The advice already given for a directive vestibule does not implement: a family
+    /// (`include uwsgi_params` and its sixteen `uwsgi_param` lines) is reported once.
+    advised: Vec<&'static str>,
 }
 
 impl Builder {
@@ -150,10 +153,28 @@ impl Builder {
             loaded_certificates: HashMap::new(),
             data_files: Vec::new(),
             zone_sizes: HashMap::new(),
+            advised: Vec::new(),
         }
     }
 
+    /// Reports an error. A directive or variable of a module vestibule does not
+    /// implement carries that module's advice, given once per build.
     pub fn error(&mut self, kind: ConfigErrorKind, span: &Span) {
+        let kind = match kind {
+            ConfigErrorKind::UnknownVariable(name) => match unimplemented::advice(&name) {
+                Some(advice) => ConfigErrorKind::NotImplementedVariable(name, advice),
+                None => ConfigErrorKind::UnknownVariable(name),
+            },
+            kind => kind,
+        };
+        if let ConfigErrorKind::NotImplemented(_, advice)
+        | ConfigErrorKind::NotImplementedVariable(_, advice) = kind
+        {
+            if self.advised.contains(&advice) {
+                return;
+            }
+            self.advised.push(advice);
+        }
         self.errors.push(kind, span);
     }
 
