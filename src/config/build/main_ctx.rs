@@ -129,7 +129,7 @@ pub const COMMANDS: &[Command<MainSlots>] = &[
 
 /// How vestibule accepts connections, which the event tuning directives cannot change.
 const ACCEPT: &str =
-    "each worker accepts on its own SO_REUSEPORT socket, as many connections as are ready";
+    "each worker accepts on its own SO_REUSEPORT socket; the kernel spreads the connections";
 const EVENT_LOOP: &str = "vestibule uses io_uring, or epoll where io_uring is unavailable";
 
 /// Inside `events { }`: nginx's `ngx_event_core_module`.
