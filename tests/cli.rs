@@ -553,3 +553,92 @@ impl Drop for KillOnDrop {
         }
     }
 }
+
+/// Copies Debian's /etc/nginx (through its symlinks) to `to`, with every file's
+/// `/etc/nginx` rewritten to `to` and every module Debian ships enabled (the
+/// `nginx-light`, `nginx-core`, `nginx-full` and `nginx-extras` trees enable subsets
+/// of them). `None` when /etc/nginx is absent.
+fn copy_stock_tree(to: &Path) -> Option<std::path::PathBuf> {
+    fn copy(from: &Path, to: &Path, root: &str) {
+        std::fs::create_dir_all(to).unwrap();
+        for entry in std::fs::read_dir(from).unwrap() {
+            let path = entry.unwrap().path();
+            let dest = to.join(path.file_name().unwrap());
+            if path.is_dir() {
+                copy(&path, &dest, root);
+            } else if let Ok(bytes) = std::fs::read(&path) {
+                let text = String::from_utf8_lossy(&bytes).replace("/etc/nginx", root);
+                std::fs::write(dest, text).unwrap();
+            }
+        }
+    }
+    let etc = Path::new("/etc/nginx");
+    if !etc.join("nginx.conf").is_file() {
+        return None;
+    }
+    copy(etc, to, to.to_str().unwrap());
+    let available = Path::new("/usr/share/nginx/modules-available");
+    if available.is_dir() {
+        copy(available, &to.join("modules-enabled"), to.to_str().unwrap());
+    }
+    Some(to.join("nginx.conf"))
+}
+
+#[test]
+fn debians_stock_nginx_tree_loads() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(main) = copy_stock_tree(dir.path()) else {
+        eprintln!("skipped: no /etc/nginx (tests/run.sh installs nginx-light)");
+        return;
+    };
+    let out = vestibule(&["-t", "-c", main.to_str().unwrap()]);
+    let text = stderr(&out);
+    assert!(out.status.success(), "{text}");
+    assert!(!text.contains("[emerg]"), "{text}");
+    assert!(
+        text.contains("\"gzip\" has no effect in vestibule"),
+        "{text}"
+    );
+    let quiet = vestibule(&["-tq", "-c", main.to_str().unwrap()]);
+    let text = stderr(&quiet);
+    assert!(quiet.status.success(), "{text}");
+    assert!(
+        !text.contains("[info]"),
+        "-q leaves out the info lines: {text}"
+    );
+    // Each load_module line (Debian's modules-enabled links) is one warning.
+    for line in text.lines() {
+        assert!(
+            line.contains("\"load_module\" ") || line.contains("\"ssl_protocols\""),
+            "unexpected line under -q: {line}"
+        );
+    }
+}
+
+#[test]
+fn debians_commented_php_block_fails_with_one_line_of_advice() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(main) = copy_stock_tree(dir.path()) else {
+        eprintln!("skipped: no /etc/nginx (tests/run.sh installs nginx-light)");
+        return;
+    };
+    let site = dir.path().join("sites-enabled/default");
+    let Ok(text) = std::fs::read_to_string(&site) else {
+        eprintln!("skipped: no sites-enabled/default");
+        return;
+    };
+    // What a PHP user uncomments: the block and its include of fastcgi.conf.
+    let php = "\tlocation ~ \\.php$ {\n\t\tinclude snippets/fastcgi-php.conf;\n\t\tfastcgi_pass unix:/run/php/php-fpm.sock;\n\t}\n";
+    let edited = text.replacen("\tlocation / {", &format!("{php}\tlocation / {{"), 1);
+    assert_ne!(edited, text, "the default site has no `location / {{`");
+    std::fs::write(&site, edited).unwrap();
+    let out = vestibule(&["-t", "-c", main.to_str().unwrap()]);
+    let text = stderr(&out);
+    assert!(!out.status.success(), "{text}");
+    let emerg: Vec<&str> = text.lines().filter(|l| l.contains("[emerg]")).collect();
+    assert_eq!(emerg.len(), 1, "{text}");
+    assert!(
+        emerg[0].contains("is not implemented in vestibule: FastCGI (PHP-FPM) is out of scope"),
+        "{text}"
+    );
+}

@@ -41,6 +41,13 @@ if ! command -v systemd-analyze >/dev/null 2>&1; then
     apt-get update -qq && apt-get install -y -qq systemd
 fi
 
+step "Debian's stock /etc/nginx (tests/cli.rs checks that vestibule -t loads it)"
+# nginx-light's tree: nginx-common's files and the http-echo module it enables. Without
+# /etc/nginx the test says it skipped.
+if [ ! -f /etc/nginx/nginx.conf ]; then
+    apt-get update -qq && apt-get install -y -qq nginx-light
+fi
+
 step "cargo test"
 # Every target: unit tests, integration tests against the real binary (Gunicorn + Flask
 # among them), and the benchmarks in their quick test mode.

@@ -87,6 +87,15 @@ pub enum ConfigErrorKind {
     Map(MapError),
     #[error("\"{0}\" directive is not supported by vestibule yet ({1})")]
     Unsupported(String, &'static str),
+    /// An nginx directive vestibule knows of and does not implement, with what to do.
+    #[error("\"{0}\" directive is not implemented in vestibule: {1}")]
+    NotImplemented(String, &'static str),
+    /// `load_module` of a module that is neither vestibule's nor one Debian ships.
+    #[error("vestibule loads no dynamic modules and has no {0}: remove the \"load_module\" line")]
+    UnknownModule(String),
+    /// `$fastcgi_script_name` and the like: a variable of a module vestibule lacks.
+    #[error("unknown \"{0}\" variable: {1}")]
+    NotImplementedVariable(String, &'static str),
 
     // ---- values -------------------------------------------------------------------
     /// nginx's message for a bad size or time: `"client_max_body_size" directive invalid value`.

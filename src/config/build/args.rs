@@ -104,27 +104,74 @@ pub fn temp_path(cx: &Builder, d: &Directive) -> Result<PathBuf, ConfigErrorKind
 }
 
 /// The tuning directives of one level that vestibule accepts and ignores (hash table
-/// sizes). Each is checked as nginx checks it (`ngx_conf_set_num_slot`: once per level,
-/// a number), then listed by `-t` at info level.
+/// sizes, event-loop and memory-pool tuning, ...). Each is checked as nginx checks it
+/// (once per level, a value of its kind), then listed by `-t` at info level.
 #[derive(Debug, Default)]
 pub struct NoEffect(Vec<String>);
 
+/// What a no-effect directive's arguments must be, as nginx's slot setter for it checks.
+#[derive(Debug, Clone, Copy)]
+pub enum Kind {
+    /// `ngx_conf_set_num_slot`: digits only, up to the largest signed 64-bit value.
+    Number,
+    /// `ngx_conf_set_flag_slot`: `on` or `off`.
+    Flag,
+    /// `ngx_conf_set_msec_slot` / `ngx_conf_set_sec_slot`.
+    Time,
+    /// `ngx_conf_set_size_slot`.
+    Size,
+    /// `ngx_conf_set_enum_slot` (or a bitmask slot, every argument one of these).
+    OneOf(&'static [&'static str]),
+    /// Free text (MIME types, regexes): only the count is checked.
+    Any,
+}
+
+impl Kind {
+    fn check(self, d: &Directive) -> Result<(), ConfigErrorKind> {
+        match self {
+            Kind::Number => value::parse_number(arg(d, 0))
+                .filter(|n| i64::try_from(*n).is_ok())
+                .map(drop)
+                .ok_or_else(|| ConfigErrorKind::InvalidNumber(d.name.clone())),
+            Kind::Flag => flag(d).map(drop),
+            Kind::Time => time(d, 0).map(drop),
+            Kind::Size => size(d, 0).map(drop),
+            Kind::Any => Ok(()),
+            Kind::OneOf(values) => {
+                match d.args.iter().find(|a| !values.contains(&a.value.as_str())) {
+                    None => Ok(()),
+                    Some(a) => Err(ConfigErrorKind::InvalidValueIn {
+                        directive: d.name.clone(),
+                        value: a.value.clone(),
+                    }),
+                }
+            }
+        }
+    }
+}
+
 impl NoEffect {
+    /// A hash-table size: a number.
     pub fn set(&mut self, cx: &mut Builder, d: &Directive) {
+        self.set_kind(cx, d, Kind::Number, None);
+    }
+
+    /// Checks `d` as `kind`, once per level, and lists it at info level with `reason`
+    /// (why it means nothing to vestibule) when there is one worth saying.
+    pub fn set_kind(&mut self, cx: &mut Builder, d: &Directive, kind: Kind, reason: Option<&str>) {
         if self.0.contains(&d.name) {
             cx.error(ConfigErrorKind::Duplicate(d.name.clone()), &d.span);
             return;
         }
-        // nginx's `ngx_atoi`: digits only, up to the largest signed 64-bit value.
-        let number = value::parse_number(arg(d, 0)).filter(|n| i64::try_from(*n).is_ok());
-        if number.is_none() {
-            cx.error(ConfigErrorKind::InvalidNumber(d.name.clone()), &d.span);
+        if let Err(e) = kind.check(d) {
+            cx.error(e, &d.span);
             return;
         }
         self.0.push(d.name.clone());
-        cx.info(
-            format!("\"{}\" has no effect in vestibule", d.name),
-            &d.span,
-        );
+        let message = match reason {
+            Some(r) => format!("\"{}\" has no effect in vestibule ({r})", d.name),
+            None => format!("\"{}\" has no effect in vestibule", d.name),
+        };
+        cx.info(message, &d.span);
     }
 }

@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::args::{self, arg, push, set_once, NoEffect};
+use super::args::{self, arg, push, set_once, Kind, NoEffect};
 use super::command::{
     b, d, Arity::*, Command, Context, HTTP, HTTP_SRV, HTTP_SRV_LOC, HTTP_SRV_LOC_LIF, LOC, SRV,
     SRV_LOC,
@@ -203,7 +203,158 @@ pub const COMMANDS: &[Command<CoreConf>] = &[
     d("server_names_hash_bucket_size", HTTP, Exactly(1), no_effect),
     d("variables_hash_max_size", HTTP, Exactly(1), no_effect),
     d("variables_hash_bucket_size", HTTP, Exactly(1), no_effect),
+    // Memory pools: vestibule allocates per request and per connection as it goes.
+    d(
+        "connection_pool_size",
+        HTTP_SRV,
+        Exactly(1),
+        |c, d, cx, _| c.no_effect.set_kind(cx, d, Kind::Size, None),
+    ),
+    d("request_pool_size", HTTP_SRV, Exactly(1), |c, d, cx, _| {
+        c.no_effect.set_kind(cx, d, Kind::Size, None)
+    }),
+    // Compression: not implemented; Debian's stock nginx.conf has `gzip on`, so the
+    // switch and its tuning load and say so rather than refuse the whole tree.
+    d("gzip", HTTP_SRV_LOC_LIF, Exactly(1), |c, d, cx, _| {
+        c.no_effect.set_kind(cx, d, Kind::Flag, Some(GZIP))
+    }),
+    d("gzip_vary", HTTP_SRV_LOC, Exactly(1), |c, d, cx, _| {
+        c.no_effect.set_kind(cx, d, Kind::Flag, Some(GZIP))
+    }),
+    d(
+        "gzip_comp_level",
+        HTTP_SRV_LOC,
+        Exactly(1),
+        |c, d, cx, _| c.no_effect.set_kind(cx, d, Kind::Number, Some(GZIP)),
+    ),
+    d(
+        "gzip_min_length",
+        HTTP_SRV_LOC,
+        Exactly(1),
+        |c, d, cx, _| c.no_effect.set_kind(cx, d, Kind::Size, Some(GZIP)),
+    ),
+    d(
+        "gzip_http_version",
+        HTTP_SRV_LOC,
+        Exactly(1),
+        |c, d, cx, _| {
+            c.no_effect
+                .set_kind(cx, d, Kind::OneOf(&["1.0", "1.1"]), Some(GZIP))
+        },
+    ),
+    d("gzip_proxied", HTTP_SRV_LOC, AtLeast(1), |c, d, cx, _| {
+        let kinds = Kind::OneOf(&[
+            "off",
+            "expired",
+            "no-cache",
+            "no-store",
+            "private",
+            "no_last_modified",
+            "no_etag",
+            "auth",
+            "any",
+        ]);
+        c.no_effect.set_kind(cx, d, kinds, Some(GZIP))
+    }),
+    d(
+        "gzip_buffers",
+        HTTP_SRV_LOC,
+        Exactly(2),
+        |c, d, cx, _| match args::buffers(d) {
+            Ok(_) => c.no_effect.set_kind(cx, d, Kind::Any, Some(GZIP)),
+            Err(e) => cx.error(e, &d.span),
+        },
+    ),
+    d("gzip_types", HTTP_SRV_LOC, AtLeast(1), |c, d, cx, _| {
+        c.no_effect.set_kind(cx, d, Kind::Any, Some(GZIP))
+    }),
+    d("gzip_disable", HTTP_SRV_LOC, AtLeast(1), |c, d, cx, _| {
+        c.no_effect.set_kind(cx, d, Kind::Any, Some(GZIP))
+    }),
+    // nginx's default, `off`, is what vestibule does: a redirect names the Host the
+    // client sent.
+    d(
+        "server_name_in_redirect",
+        HTTP_SRV_LOC,
+        Exactly(1),
+        |c, d, cx, _| match args::flag(d) {
+            Ok(true) => cx.error(
+                ConfigErrorKind::Unsupported(
+                    d.name.clone(),
+                    "redirects name the Host the client sent; remove the line or set it off",
+                ),
+                &d.span,
+            ),
+            _ => c
+                .no_effect
+                .set_kind(cx, d, Kind::Flag, Some("off is vestibule's behaviour")),
+        },
+    ),
+    // Connection tuning nginx has and vestibule does not.
+    d("keepalive_time", HTTP_SRV_LOC, Exactly(1), |c, d, cx, _| {
+        let why = "an idle connection closes after keepalive_timeout or keepalive_requests";
+        c.no_effect.set_kind(cx, d, Kind::Time, Some(why))
+    }),
+    d(
+        "keepalive_disable",
+        HTTP_SRV_LOC,
+        AtLeast(1),
+        |c, d, cx, _| {
+            let browsers = Kind::OneOf(&["none", "msie6", "safari"]);
+            let why = "keep-alive is offered to every browser";
+            c.no_effect.set_kind(cx, d, browsers, Some(why))
+        },
+    ),
+    d(
+        "reset_timedout_connection",
+        HTTP_SRV_LOC,
+        Exactly(1),
+        |c, d, cx, _| {
+            let why = "a timed-out connection is closed normally";
+            c.no_effect.set_kind(cx, d, Kind::Flag, Some(why))
+        },
+    ),
+    d(
+        "lingering_close",
+        HTTP_SRV_LOC,
+        Exactly(1),
+        |c, d, cx, _| {
+            let modes = Kind::OneOf(&["off", "on", "always"]);
+            c.no_effect.set_kind(cx, d, modes, Some(LINGER))
+        },
+    ),
+    d("lingering_time", HTTP_SRV_LOC, Exactly(1), |c, d, cx, _| {
+        c.no_effect.set_kind(cx, d, Kind::Time, Some(LINGER))
+    }),
+    d(
+        "lingering_timeout",
+        HTTP_SRV_LOC,
+        Exactly(1),
+        |c, d, cx, _| c.no_effect.set_kind(cx, d, Kind::Time, Some(LINGER)),
+    ),
+    d(
+        "client_body_in_file_only",
+        HTTP_SRV_LOC,
+        Exactly(1),
+        |c, d, cx, _| {
+            let modes = Kind::OneOf(&["off", "on", "clean"]);
+            let why = "a body is kept in memory up to client_body_buffer_size";
+            c.no_effect.set_kind(cx, d, modes, Some(why))
+        },
+    ),
+    d(
+        "client_body_in_single_buffer",
+        HTTP_SRV_LOC,
+        Exactly(1),
+        |c, d, cx, _| {
+            let why = "the body is streamed to the upstream, never gathered for a variable";
+            c.no_effect.set_kind(cx, d, Kind::Flag, Some(why))
+        },
+    ),
 ];
+
+const GZIP: &str = "responses are sent uncompressed";
+const LINGER: &str = "lingering close is not implemented";
 
 fn no_effect(c: &mut CoreConf, d: &Directive, cx: &mut Builder, _: Context) {
     c.no_effect.set(cx, d);

@@ -3,9 +3,9 @@
 
 use std::path::PathBuf;
 
-use super::args::{self, arg, set_once};
+use super::args::{self, arg, set_once, Kind, NoEffect};
 use super::command::{b, d, dispatch, Arity::*, Command, Context, EVENTS, MAIN};
-use super::{http, Builder};
+use super::{http, modules, Builder};
 use crate::config::error::ConfigErrorKind;
 use crate::config::model::{
     Config, CpuAffinity, ErrorLog, HttpConfig, LogLevel, LogTarget, MainConfig, UserSpec,
@@ -33,12 +33,14 @@ pub struct MainSlots {
     events: EventsSlots,
     events_seen: bool,
     http: Option<HttpConfig>,
+    no_effect: NoEffect,
 }
 
 /// The events block's slots (nginx's event core module).
 #[derive(Default)]
 pub struct EventsSlots {
     worker_connections: Option<u32>,
+    no_effect: NoEffect,
 }
 
 /// The main context: nginx's `ngx_core_module`, `ngx_errlog_module`, and the `events`
@@ -97,6 +99,13 @@ pub const COMMANDS: &[Command<MainSlots>] = &[
         let v = args::number(d, 0).map(u64::from);
         set_once(cx, d, &mut s.worker_rlimit_nofile, v);
     }),
+    d("timer_resolution", MAIN, Exactly(1), |s, d, cx, _| {
+        let why = "vestibule reads the clock when it needs the time";
+        s.no_effect.set_kind(cx, d, Kind::Time, Some(why));
+    }),
+    d("load_module", MAIN, Exactly(1), |_, d, cx, _| {
+        modules::load_module(cx, d)
+    }),
     b("events", MAIN, Exactly(0), |s, d, cx, _| {
         if s.events_seen {
             cx.error(ConfigErrorKind::Duplicate(d.name.clone()), &d.span);
@@ -118,16 +127,35 @@ pub const COMMANDS: &[Command<MainSlots>] = &[
     }),
 ];
 
+/// How vestibule accepts connections, which the event tuning directives cannot change.
+const ACCEPT: &str =
+    "each worker accepts on its own SO_REUSEPORT socket; the kernel spreads the connections";
+const EVENT_LOOP: &str = "vestibule uses io_uring, or epoll where io_uring is unavailable";
+
 /// Inside `events { }`: nginx's `ngx_event_core_module`.
-pub const EVENTS_COMMANDS: &[Command<EventsSlots>] = &[d(
-    "worker_connections",
-    EVENTS,
-    Exactly(1),
-    |s, d, cx, _| {
+pub const EVENTS_COMMANDS: &[Command<EventsSlots>] = &[
+    d("worker_connections", EVENTS, Exactly(1), |s, d, cx, _| {
         let v = args::number(d, 0);
         set_once(cx, d, &mut s.worker_connections, v);
-    },
-)];
+    }),
+    d("accept_mutex", EVENTS, Exactly(1), |s, d, cx, _| {
+        s.no_effect.set_kind(cx, d, Kind::Flag, Some(ACCEPT))
+    }),
+    d("accept_mutex_delay", EVENTS, Exactly(1), |s, d, cx, _| {
+        s.no_effect.set_kind(cx, d, Kind::Time, Some(ACCEPT))
+    }),
+    d("multi_accept", EVENTS, Exactly(1), |s, d, cx, _| {
+        s.no_effect.set_kind(cx, d, Kind::Flag, Some(ACCEPT))
+    }),
+    d("use", EVENTS, Exactly(1), |s, d, cx, _| {
+        // The methods nginx builds on Linux.
+        let methods = Kind::OneOf(&["epoll", "poll", "select"]);
+        s.no_effect.set_kind(cx, d, methods, Some(EVENT_LOOP))
+    }),
+    d("worker_aio_requests", EVENTS, Exactly(1), |s, d, cx, _| {
+        s.no_effect.set_kind(cx, d, Kind::Number, Some(EVENT_LOOP))
+    }),
+];
 
 pub fn build_main(directives: &[Directive], cx: &mut Builder) -> Config {
     let mut s = MainSlots::default();

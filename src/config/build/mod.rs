@@ -23,6 +23,7 @@ mod location;
 mod log;
 mod main_ctx;
 mod map;
+mod modules;
 mod proxy;
 mod proxy_pass;
 mod realip;
@@ -33,6 +34,7 @@ mod server;
 mod ssl;
 mod ssl_ciphers;
 mod static_files;
+mod unimplemented;
 mod upstream;
 
 #[cfg(test)]
@@ -136,6 +138,9 @@ pub(crate) struct Builder {
     data_files: Vec<(PathBuf, Vec<u8>)>,
     /// Shared memory zones declared so far, by name: their size.
     zone_sizes: HashMap<String, usize>,
+    /// The advice already given for a directive vestibule does not implement: a family
+    /// (`include uwsgi_params` and its sixteen `uwsgi_param` lines) is reported once.
+    advised: Vec<&'static str>,
 }
 
 impl Builder {
@@ -149,10 +154,28 @@ impl Builder {
             loaded_certificates: HashMap::new(),
             data_files: Vec::new(),
             zone_sizes: HashMap::new(),
+            advised: Vec::new(),
         }
     }
 
+    /// Reports an error. A directive or variable of a module vestibule does not
+    /// implement carries that module's advice, given once per build.
     pub fn error(&mut self, kind: ConfigErrorKind, span: &Span) {
+        let kind = match kind {
+            ConfigErrorKind::UnknownVariable(name) => match unimplemented::advice(&name) {
+                Some(advice) => ConfigErrorKind::NotImplementedVariable(name, advice),
+                None => ConfigErrorKind::UnknownVariable(name),
+            },
+            kind => kind,
+        };
+        if let ConfigErrorKind::NotImplemented(_, advice)
+        | ConfigErrorKind::NotImplementedVariable(_, advice) = kind
+        {
+            if self.advised.contains(&advice) {
+                return;
+            }
+            self.advised.push(advice);
+        }
         self.errors.push(kind, span);
     }
 

@@ -1,12 +1,13 @@
 //! The schema: the union of every module's table ([`TABLES`]). [`check`] turns a
-//! directive that breaks its row into nginx's error, in nginx's order (unknown → not
+//! directive that breaks its row into nginx's error, in nginx's order (unknown — or known to nginx and not implemented, with what to do
+//! instead ([`unimplemented`]) → not
 //! allowed here → block/terminator → argument count). Adding a directive means adding a
 //! row to its module's table; nothing here changes.
 
 use super::command::{specs, Context, Spec, Table};
 use super::{
     headers, http_core, layer, log, main_ctx, map, proxy, realip, rewrite, ssl, static_files,
-    upstream,
+    unimplemented, upstream,
 };
 use crate::config::error::ConfigErrorKind;
 use crate::config::tree::Directive;
@@ -62,8 +63,10 @@ pub fn check(directive: &Directive, ctx: Context) -> Result<(), ConfigErrorKind>
         }
         return Ok(());
     }
-    let spec =
-        find(name, ctx).ok_or_else(|| ConfigErrorKind::UnknownDirective(name.to_string()))?;
+    let spec = find(name, ctx).ok_or_else(|| match unimplemented::advice(name) {
+        Some(advice) => ConfigErrorKind::NotImplemented(name.to_string(), advice),
+        None => ConfigErrorKind::UnknownDirective(name.to_string()),
+    })?;
     if !spec.contexts.contains(&ctx) {
         return Err(ConfigErrorKind::NotAllowedHere(name.to_string()));
     }
