@@ -9,7 +9,7 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::process::Command;
@@ -141,22 +141,6 @@ fn a_map_that_reads_itself_is_empty_there() {
     assert_eq!((r.status, r.text().as_str()), (200, "<[]>\n"), "{r}");
 }
 
-/// Reads a head (up to the empty line).
-fn read_head(r: &mut impl BufRead) -> String {
-    let mut head = String::new();
-    loop {
-        let mut line = String::new();
-        if r.read_line(&mut line).unwrap() == 0 {
-            break;
-        }
-        head.push_str(&line);
-        if line == "\r\n" {
-            break;
-        }
-    }
-    head
-}
-
 fn count(head: &str, line: &str) -> usize {
     head.lines()
         .filter(|l| l.eq_ignore_ascii_case(line))
@@ -173,7 +157,7 @@ fn websocket_recipe_relays_an_upgrade_and_closes_plain_requests() {
             let (s, _) = upstream.accept().unwrap();
             s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
             let mut r = BufReader::new(s.try_clone().unwrap());
-            let head = read_head(&mut r);
+            let head = common::read_head(&mut r);
             assert_eq!(count(&head, "upgrade: websocket"), 1, "{head}");
             assert_eq!(count(&head, "connection: upgrade"), 1, "{head}");
             let mut w = s;
@@ -190,7 +174,7 @@ fn websocket_recipe_relays_an_upgrade_and_closes_plain_requests() {
             let (s, _) = upstream.accept().unwrap();
             s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
             let mut r = BufReader::new(s.try_clone().unwrap());
-            let head = read_head(&mut r);
+            let head = common::read_head(&mut r);
             assert_eq!(count(&head, "connection: close"), 1, "{head}");
             assert!(!head.to_ascii_lowercase().contains("upgrade"), "{head}");
             let mut w = s;
@@ -212,7 +196,7 @@ fn websocket_recipe_relays_an_upgrade_and_closes_plain_requests() {
         c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
         c.write_all(b"GET /ws HTTP/1.1\r\nHost: example.com\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n").unwrap();
         let mut r = BufReader::new(c.try_clone().unwrap());
-        let head = read_head(&mut r);
+        let head = common::read_head(&mut r);
         assert!(head.starts_with("HTTP/1.1 101 "), "{head}");
         for msg in [&b"ping"[..], b"second message", &[0u8, 255, 10, 13]] {
             c.write_all(msg).unwrap();

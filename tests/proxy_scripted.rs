@@ -9,7 +9,7 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -30,22 +30,6 @@ fn vestibule(upstream_port: u16, legacy: bool) -> Vestibule {
             Driver::Default
         },
     )
-}
-
-/// Reads a head (up to the empty line) from a buffered stream.
-fn read_head(r: &mut impl BufRead) -> String {
-    let mut head = String::new();
-    loop {
-        let mut line = String::new();
-        if r.read_line(&mut line).unwrap() == 0 {
-            break;
-        }
-        head.push_str(&line);
-        if line == "\r\n" {
-            break;
-        }
-    }
-    head
 }
 
 /// `GET /` on a new connection (`Connection: close`); the response must be a 200
@@ -72,7 +56,7 @@ fn upgrade_becomes_a_two_way_relay() {
             let (s, _) = upstream.accept().unwrap();
             s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
             let mut r = BufReader::new(s.try_clone().unwrap());
-            let head = read_head(&mut r).to_ascii_lowercase();
+            let head = common::read_head(&mut r).to_ascii_lowercase();
             assert!(head.contains("upgrade: websocket"), "{head}");
             assert!(head.contains("connection: upgrade"), "{head}");
             let mut w = s;
@@ -92,7 +76,7 @@ fn upgrade_becomes_a_two_way_relay() {
         c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
         c.write_all(b"GET /ws HTTP/1.1\r\nHost: example.com\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n").unwrap();
         let mut r = BufReader::new(c.try_clone().unwrap());
-        let head = read_head(&mut r);
+        let head = common::read_head(&mut r);
         assert!(head.starts_with("HTTP/1.1 101 "), "{head}");
         assert!(
             head.to_ascii_lowercase().contains("upgrade: websocket"),
@@ -128,7 +112,7 @@ fn upstream_keepalive_connections_are_reused() {
                 let mut r = BufReader::new(s.try_clone().unwrap());
                 let mut w = s;
                 loop {
-                    let head = read_head(&mut r);
+                    let head = common::read_head(&mut r);
                     if head.is_empty() {
                         return;
                     }
@@ -182,7 +166,7 @@ fn a_burst_beyond_keepalive_is_pooled_briefly_then_trimmed_to_keepalive() {
                 let mut r = BufReader::new(s.try_clone().unwrap());
                 let mut w = s;
                 loop {
-                    if read_head(&mut r).is_empty() {
+                    if common::read_head(&mut r).is_empty() {
                         closed.fetch_add(1, Ordering::SeqCst);
                         return;
                     }
@@ -253,7 +237,7 @@ fn named_upstream(name: &'static str) -> u16 {
             std::thread::spawn(move || {
                 let mut r = BufReader::new(s.try_clone().unwrap());
                 let mut w = s;
-                while !read_head(&mut r).is_empty() {
+                while !common::read_head(&mut r).is_empty() {
                     let resp = format!(
                         "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{name}",
                         name.len()
@@ -436,7 +420,7 @@ fn quit_finishes_requests_in_flight() {
             let Ok(s) = s else { return };
             std::thread::spawn(move || {
                 let mut r = BufReader::new(s.try_clone().unwrap());
-                read_head(&mut r);
+                common::read_head(&mut r);
                 std::thread::sleep(Duration::from_millis(800));
                 let mut w = s;
                 let _ = w.write_all(
