@@ -431,3 +431,20 @@ fn a_body_sent_with_a_get_is_dropped_not_read_as_the_next_request() {
         Some(data.len().to_string().as_str())
     );
 }
+
+/// `log_not_found off` (the guides' `location = /favicon.ico`): a missing file is
+/// still 404, without its `open()` line; elsewhere the line is logged.
+#[test]
+fn log_not_found_off_keeps_missing_files_out_of_the_error_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let v = Vestibule::start(&format!(
+        "server {{ listen 127.0.0.1:@PORT@; root {};
+           location = /favicon.ico {{ log_not_found off; access_log off; }} }}",
+        dir.path().display()
+    ));
+    assert_eq!(get(&v, "/favicon.ico", &[]).status, 404);
+    assert_eq!(get(&v, "/missing.txt", &[]).status, 404);
+    let line = v.wait_for_error_line(&["missing.txt\" failed (2: No such file or directory)"]);
+    assert!(line.contains("open()"), "{line}");
+    assert!(!v.error_log().contains("favicon.ico"), "{}", v.error_log());
+}

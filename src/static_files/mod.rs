@@ -56,7 +56,7 @@ pub async fn handle<D: Downstream>(
             }
             send::send_file(d, x, conf, &opened).await
         }
-        Err(e) => open_failed(env, x, &place, e),
+        Err(e) => open_failed(env, x, conf, &place, e),
     }
 }
 
@@ -158,7 +158,7 @@ async fn index<D: Downstream>(
             Outcome::Status(403)
         }
         Ok(_) => Outcome::Status(404),
-        Err(e) => open_failed(env, x, &place, e),
+        Err(e) => open_failed(env, x, conf, &place, e),
     }
 }
 
@@ -173,8 +173,15 @@ async fn directory_redirect<D: Downstream>(
     answer::send_error_page(d, x, conf, 301, headers).await
 }
 
-/// 404 or 403 with nginx's log line.
-fn open_failed(env: Env<'_>, x: &Exchange, place: &Resolved, e: OpenError) -> Outcome {
+/// 404 or 403 with nginx's log line; a file that is not there is not logged under
+/// `log_not_found off` (nginx's ENOENT, ENOTDIR and ENAMETOOLONG).
+fn open_failed(
+    env: Env<'_>,
+    x: &Exchange,
+    conf: &LocationConf,
+    place: &Resolved,
+    e: OpenError,
+) -> Outcome {
     let (line, status) = match e {
         OpenError::Escapes => (
             format!(
@@ -187,6 +194,10 @@ fn open_failed(env: Env<'_>, x: &Exchange, place: &Resolved, e: OpenError) -> Ou
         ),
         OpenError::Io(e) => {
             let errno = e.raw_os_error().unwrap_or(0);
+            let not_found = matches!(errno, libc::ENOENT | libc::ENOTDIR | libc::ENAMETOOLONG);
+            if not_found && !conf.log_not_found {
+                return Outcome::Status(404);
+            }
             let status = match e.kind() {
                 io::ErrorKind::PermissionDenied => 403,
                 _ => 404,

@@ -34,6 +34,7 @@ pub struct CoreConf {
     pub types: Option<MimeTypes>,
     pub default_type: Option<String>,
     pub sendfile: Option<bool>,
+    pub log_not_found: Option<bool>,
     pub tcp_nopush: Option<bool>,
     pub tcp_nodelay: Option<bool>,
     pub keepalive_timeout: Option<(Duration, Option<Duration>)>,
@@ -85,6 +86,12 @@ pub const COMMANDS: &[Command<CoreConf>] = &[
     d("sendfile", HTTP_SRV_LOC_LIF, Exactly(1), |c, d, cx, _| {
         set_once(cx, d, &mut c.sendfile, args::flag(d))
     }),
+    d(
+        "log_not_found",
+        HTTP_SRV_LOC_LIF,
+        Exactly(1),
+        |c, d, cx, _| set_once(cx, d, &mut c.log_not_found, args::flag(d)),
+    ),
     d("tcp_nopush", HTTP_SRV_LOC, Exactly(1), |c, d, cx, _| {
         set_once(cx, d, &mut c.tcp_nopush, args::flag(d))
     }),
@@ -390,6 +397,7 @@ impl CoreConf {
             .clone()
             .unwrap_or_else(|| parent.default_type.clone());
         conf.sendfile = self.sendfile.unwrap_or(parent.sendfile);
+        conf.log_not_found = self.log_not_found.unwrap_or(parent.log_not_found);
         conf.tcp_nopush = self.tcp_nopush.unwrap_or(parent.tcp_nopush);
         conf.tcp_nodelay = self.tcp_nodelay.unwrap_or(parent.tcp_nodelay);
         conf.keepalive_timeout = self

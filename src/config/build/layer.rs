@@ -174,6 +174,7 @@ fn defaults_with_root(root: &std::path::Path) -> LocationConf {
         types: Arc::new(default_types()),
         default_type: "text/plain".to_string(),
         sendfile: false,
+        log_not_found: true,
         tcp_nopush: false,
         tcp_nodelay: true,
         keepalive_timeout: Duration::from_secs(75),

@@ -294,6 +294,8 @@ pub struct LocationConf {
     pub types: Arc<MimeTypes>,
     pub default_type: String,
     pub sendfile: bool,
+    /// `log_not_found` (default on): a missing file's `open()` line in the error log.
+    pub log_not_found: bool,
     pub tcp_nopush: bool,
     pub tcp_nodelay: bool,
     pub keepalive_timeout: Duration,
