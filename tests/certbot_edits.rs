@@ -17,14 +17,10 @@ use std::time::Duration;
 use common::tls::{client_config, Ca, Key};
 use common::{Client, Vestibule};
 
-/// certbot 2.1's `options-ssl-nginx.conf`, which it installs into its configuration
-/// directory and includes (the one it picks for `nginx/1.25.5` built with OpenSSL
+/// The directives of certbot 2.1's `options-ssl-nginx.conf`, which it installs into its
+/// configuration directory and includes (the one it picks for `nginx/1.25.5` built with OpenSSL
 /// 1.1.1 or later; docs/cli.md).
-const OPTIONS_SSL_NGINX: &str = r#"# This file contains important security parameters. If you modify this file
-# manually, Certbot will be unable to automatically provide future security
-# updates. Instead, Certbot will print and log an error message with a path to
-# the up-to-date file that you will need to refer to when manually updating
-# this file. Contents are based on https://ssl-config.mozilla.org
+const OPTIONS_SSL_NGINX: &str = r#"# The settings certbot 2.1 installs (its comment header left out).
 
 ssl_session_cache shared:le_nginx_SSL:10m;
 ssl_session_timeout 1440m;

@@ -573,3 +573,105 @@ fn an_upgrade_over_tls_becomes_a_two_way_relay() {
         echo.join().unwrap();
     }
 }
+
+/// Records the OCSP response a server staples, and checks the chain as usual.
+#[derive(Debug)]
+struct StapleRecorder {
+    inner: std::sync::Arc<rustls::client::WebPkiServerVerifier>,
+    seen: std::sync::Mutex<Vec<u8>>,
+}
+
+impl rustls::client::danger::ServerCertVerifier for StapleRecorder {
+    fn verify_server_cert(
+        &self,
+        end_entity: &rustls::pki_types::CertificateDer<'_>,
+        intermediates: &[rustls::pki_types::CertificateDer<'_>],
+        name: &rustls::pki_types::ServerName<'_>,
+        ocsp: &[u8],
+        now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        *self.seen.lock().unwrap() = ocsp.to_vec();
+        self.inner
+            .verify_server_cert(end_entity, intermediates, name, ocsp, now)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
+}
+
+/// What rustls honours of the ssl_* directives, seen from a client: the stapled
+/// `ssl_stapling_file`, `ssl_protocols`, `ssl_ciphers` and `ssl_ecdh_curve`.
+#[test]
+fn ssl_directives_reach_the_handshake() {
+    let ca = Ca::new("Test CA");
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = ca
+        .issue(&["a.test", "b.test"], Key::Ecdsa)
+        .write(dir.path(), "a");
+    // Any bytes: the server staples the file as it is.
+    let ocsp = b"\x30\x03\x0a\x01\x01".to_vec();
+    std::fs::write(dir.path().join("ocsp.der"), &ocsp).unwrap();
+    let v = Vestibule::start(&format!(
+        "server {{ listen 127.0.0.1:@PORT@ ssl; server_name a.test;
+           ssl_certificate {c}; ssl_certificate_key {k};
+           ssl_stapling on; ssl_stapling_file {d}/ocsp.der;
+           ssl_protocols TLSv1.2; ssl_ciphers ECDHE-ECDSA-CHACHA20-POLY1305;
+           ssl_ecdh_curve secp384r1;
+           return 200 'ok\\n'; }}
+         server {{ listen 127.0.0.1:@PORT@ ssl; server_name b.test;
+           ssl_certificate {c}; ssl_certificate_key {k};
+           ssl_protocols TLSv1.3; return 200 'ok\\n'; }}",
+        c = cert.display(),
+        k = key.display(),
+        d = dir.path().display()
+    ));
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(ca.cert.der().clone()).unwrap();
+    let roots = std::sync::Arc::new(roots);
+    let recorder = std::sync::Arc::new(StapleRecorder {
+        inner: rustls::client::WebPkiServerVerifier::builder(std::sync::Arc::clone(&roots))
+            .build()
+            .unwrap(),
+        seen: std::sync::Mutex::new(Vec::new()),
+    });
+    let stapled = client_config_with(&ca, rustls::ALL_VERSIONS, |c| {
+        c.dangerous()
+            .set_certificate_verifier(std::sync::Arc::clone(&recorder) as _);
+    });
+    let c = Client::connect_tls(v.port, Some("a.test"), &stapled).unwrap();
+    assert_eq!(*recorder.seen.lock().unwrap(), ocsp);
+    let s = c.session();
+    assert_eq!(s.protocol_version(), Some(rustls::ProtocolVersion::TLSv1_2));
+    assert_eq!(
+        s.negotiated_cipher_suite().map(|c| c.suite()),
+        Some(rustls::CipherSuite::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256)
+    );
+    assert_eq!(
+        s.negotiated_key_exchange_group().map(|g| g.name()),
+        Some(rustls::NamedGroup::secp384r1)
+    );
+    // TLS 1.3 only for b.test: a TLS 1.2 client is refused, a 1.3 one served.
+    let tls12 = client_config_with(&ca, &[&rustls::version::TLS12], |_| {});
+    assert!(Client::connect_tls(v.port, Some("b.test"), &tls12).is_err());
+    let (r, _) = get_tls(v.port, "b.test", &client_config(&ca), "/");
+    assert_eq!(r.text(), "ok\n");
+}

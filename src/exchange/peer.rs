@@ -54,7 +54,7 @@ pub struct TlsInfo {
     /// client certificate.
     pub client_s_dn: String,
     pub client_i_dn: String,
-    /// `$ssl_client_serial` (hex), `$ssl_client_fingerprint` (SHA-1 hex).
+    /// `$ssl_client_serial` (hex, as OpenSSL prints it).
     pub client_serial: String,
     /// `$ssl_alpn_protocol`.
     pub alpn: String,
