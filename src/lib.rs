@@ -19,6 +19,7 @@
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 pub mod allocator;
 pub mod cli;
+pub mod compress;
 pub mod config;
 pub mod exchange;
 pub mod fast_hash;

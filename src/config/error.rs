@@ -103,6 +103,9 @@ pub enum ConfigErrorKind {
     InvalidValue(String),
     #[error("\"{0}\" directive invalid number")]
     InvalidNumber(String),
+    /// nginx's `ngx_conf_check_num_bounds` message.
+    #[error("value must be between {0} and {1}")]
+    ValueBetween(i64, i64),
     #[error(
         "invalid value \"{value}\" in \"{directive}\" directive, it must be \"on\" or \"off\""
     )]

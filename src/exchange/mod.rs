@@ -83,6 +83,9 @@ pub struct Exchange {
     pub status: u16,
     /// Set by `error_page`: a page answered with 200 goes out with this status.
     pub status_override: Option<u16>,
+    /// A precompressed file (`gzip_static`) exists for this response: it carries
+    /// `Vary: Accept-Encoding` under `gzip_vary on`, whichever file is sent.
+    pub vary_encoding: bool,
     pub body_bytes_sent: u64,
     pub bytes_sent: u64,
     pub request_length: u64,
@@ -218,6 +221,7 @@ impl Exchange {
             server_name: String::new(),
             captures: None,
             earlier_captures: Vec::new(),
+            vary_encoding: false,
             variables: Vec::new(),
             map_values: std::cell::RefCell::default(),
             internal: false,

@@ -10,6 +10,7 @@
 pub mod conditional;
 pub mod expires;
 pub mod open;
+pub mod precompressed;
 pub mod range;
 pub mod resolve;
 pub mod send;
@@ -53,6 +54,9 @@ pub async fn handle<D: Downstream>(
         Ok(opened) => {
             if opened.meta.is_dir() {
                 return directory_redirect(d, x, conf).await;
+            }
+            if let Some((variant, coding)) = precompressed::find(x, conf, &place) {
+                return send::send_file_as(d, x, conf, &variant, Some(coding)).await;
             }
             send::send_file(d, x, conf, &opened).await
         }
@@ -142,6 +146,10 @@ async fn index<D: Downstream>(
         {
             if opened.meta.is_file() {
                 x.uri = candidate;
+                let place = resolve(x, location, conf, &x.uri, AliasMode::Whole);
+                if let Some((variant, coding)) = precompressed::find(x, conf, &place) {
+                    return send::send_file_as(d, x, conf, &variant, Some(coding)).await;
+                }
                 return send::send_file(d, x, conf, &opened).await;
             }
         }

@@ -12,6 +12,7 @@ use super::conditional::{self, Precondition};
 use super::expires;
 use super::open::Opened;
 use super::range::{self, ByteRange, Multipart, RangeOutcome};
+use crate::compress::{policy, Coding};
 use crate::config::model::{Expires, LocationConf};
 use crate::exchange::answer;
 use crate::exchange::response::{self, BodyLength, ResponseHead};
@@ -52,6 +53,31 @@ pub async fn send_file<D: Downstream>(
     conf: &LocationConf,
     opened: &Opened,
 ) -> Outcome {
+    send_file_as(d, x, conf, opened, None).await
+}
+
+/// Whether the compression filter will compress this file's 200: then, as in nginx
+/// (whose gzip filter runs before its range filter), `Range` is not honoured.
+fn compressed_on_the_fly(x: &Exchange, conf: &LocationConf, content_type: &str, len: u64) -> bool {
+    if !conf.compression.active() {
+        return false;
+    }
+    let fields = [("Content-Type", content_type.as_bytes())];
+    let r = policy::Response::new(200, BodyLength::Known(len), &fields, &[]);
+    policy::decide(&conf.compression, &x.head, &r)
+        .coding
+        .is_some()
+}
+
+/// [`send_file`] for a file that is `coding`'s precompressed variant of the URI's
+/// (`gzip_static`): labelled with its coding, answered whole.
+pub async fn send_file_as<D: Downstream>(
+    d: &mut D,
+    x: &mut Exchange,
+    conf: &LocationConf,
+    opened: &Opened,
+    coding: Option<Coding>,
+) -> Outcome {
     let (file, meta) = (&*opened.file, &opened.meta);
     let len = meta.len();
     let validators = &*opened.validators;
@@ -74,6 +100,13 @@ pub async fn send_file<D: Downstream>(
         match conditional::evaluate(is_get_or_head, &x.head.headers, etag, mtime) {
             Precondition::NotModified => (304, BodyLength::None, Body::None),
             Precondition::Failed => return Outcome::Status(412),
+            Precondition::Proceed
+                if coding.is_some() || compressed_on_the_fly(x, conf, content_type, len) =>
+            {
+                with_type = true;
+                let whole = ByteRange { start: 0, end: len };
+                (200, BodyLength::Known(len), Body::Ranges(vec![whole]))
+            }
             Precondition::Proceed => {
                 let if_range = headers::get(&x.head.headers, "if-range");
                 let ranges = match if_range {
@@ -129,16 +162,19 @@ pub async fn send_file<D: Downstream>(
     }
     fields.push("Last-Modified", last_modified.as_bytes());
     fields.push("ETag", etag.as_bytes());
-    if status == 200 {
+    if status == 200 && coding.is_none() {
         fields.push("Accept-Ranges", b"bytes");
     } else if let Some(cr) = &content_range {
         fields.push("Content-Range", cr.as_bytes());
     }
-    let hdrs = if conf.expires != Expires::Off && expires::applies(status) {
+    let mut hdrs = if conf.expires != Expires::Off && expires::applies(status) {
         expires::headers(conf.expires, crate::sys::coarse_wall_time(), Some(mtime))
     } else {
         Vec::new()
     };
+    if let Some(c) = coding {
+        hdrs.push(Header::new("Content-Encoding", c.token()));
+    }
     d.send_head(
         x,
         conf,

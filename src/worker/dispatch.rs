@@ -90,6 +90,9 @@ pub async fn run<D: Downstream>(
     x: &mut Exchange,
     group: &ListenGroup,
 ) -> Finished {
+    // Every handler answers through the compression filter (a pass-through unless the
+    // location compresses).
+    let d = &mut crate::compress::Filter::new(d);
     let snap = Arc::clone(c.snap);
     let Some(http) = snap.config.http.as_ref() else {
         return Finished {

@@ -238,6 +238,8 @@ struct Lines<'a> {
     worker: &'a Worker,
     keep_alive: bool,
     client_http11: bool,
+    /// A response to HEAD: no body follows, so none is framed.
+    head_only: bool,
     keepalive_header_timeout: Option<Duration>,
     framing: Framing,
     /// Where the header lines begin (after the status line), for `$sent_http_*`.
@@ -285,7 +287,9 @@ impl HeadWriter for Lines<'_> {
         }
         let mut digits = [0u8; 20];
         match length {
+            // nginx frames no body after a HEAD: neither chunked nor a close.
             BodyLength::None => {}
+            BodyLength::Unknown if self.head_only => {}
             BodyLength::Known(n) => {
                 write::write_formatted_header("Content-Length", decimal(n, &mut digits), self.out)
             }
@@ -409,6 +413,7 @@ impl Downstream for Http1<'_> {
             worker: self.worker,
             keep_alive,
             client_http11: x.head.version == Version::Http11,
+            head_only: x.head.method == Method::Head,
             keepalive_header_timeout: conf.keepalive_header_timeout,
             framing: Framing::Delimited,
             lines_start: 0,

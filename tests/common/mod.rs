@@ -1148,7 +1148,7 @@ pub fn read_head(r: &mut impl BufRead) -> String {
     head
 }
 
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+pub fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
 

@@ -220,64 +220,6 @@ pub const COMMANDS: &[Command<CoreConf>] = &[
     d("request_pool_size", HTTP_SRV, Exactly(1), |c, d, cx, _| {
         c.no_effect.set_kind(cx, d, Kind::Size, None)
     }),
-    // Compression: not implemented; Debian's stock nginx.conf has `gzip on`, so the
-    // switch and its tuning load and say so rather than refuse the whole tree.
-    d("gzip", HTTP_SRV_LOC_LIF, Exactly(1), |c, d, cx, _| {
-        c.no_effect.set_kind(cx, d, Kind::Flag, Some(GZIP))
-    }),
-    d("gzip_vary", HTTP_SRV_LOC, Exactly(1), |c, d, cx, _| {
-        c.no_effect.set_kind(cx, d, Kind::Flag, Some(GZIP))
-    }),
-    d(
-        "gzip_comp_level",
-        HTTP_SRV_LOC,
-        Exactly(1),
-        |c, d, cx, _| c.no_effect.set_kind(cx, d, Kind::Number, Some(GZIP)),
-    ),
-    d(
-        "gzip_min_length",
-        HTTP_SRV_LOC,
-        Exactly(1),
-        |c, d, cx, _| c.no_effect.set_kind(cx, d, Kind::Size, Some(GZIP)),
-    ),
-    d(
-        "gzip_http_version",
-        HTTP_SRV_LOC,
-        Exactly(1),
-        |c, d, cx, _| {
-            c.no_effect
-                .set_kind(cx, d, Kind::OneOf(&["1.0", "1.1"]), Some(GZIP))
-        },
-    ),
-    d("gzip_proxied", HTTP_SRV_LOC, AtLeast(1), |c, d, cx, _| {
-        let kinds = Kind::OneOf(&[
-            "off",
-            "expired",
-            "no-cache",
-            "no-store",
-            "private",
-            "no_last_modified",
-            "no_etag",
-            "auth",
-            "any",
-        ]);
-        c.no_effect.set_kind(cx, d, kinds, Some(GZIP))
-    }),
-    d(
-        "gzip_buffers",
-        HTTP_SRV_LOC,
-        Exactly(2),
-        |c, d, cx, _| match args::buffers(d) {
-            Ok(_) => c.no_effect.set_kind(cx, d, Kind::Any, Some(GZIP)),
-            Err(e) => cx.error(e, &d.span),
-        },
-    ),
-    d("gzip_types", HTTP_SRV_LOC, AtLeast(1), |c, d, cx, _| {
-        c.no_effect.set_kind(cx, d, Kind::Any, Some(GZIP))
-    }),
-    d("gzip_disable", HTTP_SRV_LOC, AtLeast(1), |c, d, cx, _| {
-        c.no_effect.set_kind(cx, d, Kind::Any, Some(GZIP))
-    }),
     // nginx's default, `off`, is what vestibule does: a redirect names the Host the
     // client sent.
     d(
@@ -360,7 +302,6 @@ pub const COMMANDS: &[Command<CoreConf>] = &[
     ),
 ];
 
-const GZIP: &str = "responses are sent uncompressed";
 const LINGER: &str = "lingering close is not implemented";
 
 fn no_effect(c: &mut CoreConf, d: &Directive, cx: &mut Builder, _: Context) {

@@ -169,8 +169,11 @@ pub const DEBIAN_MODULES: &[DynamicModule] = &[
 ];
 
 /// Dynamic modules whose work vestibule does natively: `load_module` of one is an info
-/// line. Empty today.
-pub const NATIVE: &[&str] = &[];
+/// line.
+pub const NATIVE: &[&str] = &[
+    "ngx_http_brotli_filter_module",
+    "ngx_http_brotli_static_module",
+];
 
 /// The module a `load_module` path names: `modules/ngx_http_echo_module.so` →
 /// `ngx_http_echo_module`.

@@ -29,7 +29,7 @@ const JS: &str = "njs is out of scope; move the logic into the upstream applicat
 const LUA: &str = "embedded Lua is out of scope; move the logic into the upstream application";
 const MAIL: &str = "vestibule is an HTTP proxy; use nginx (or a mail proxy) for mail";
 const STREAM: &str = "vestibule is an HTTP proxy; use nginx or HAProxy for TCP/UDP proxying";
-const GZIP: &str = "files and responses are sent as they are; let the application compress";
+const GUNZIP: &str = "a compressed upstream response is passed on as it is; clients that cannot decompress ask the upstream for identity";
 const CACHE: &str =
     "response caching is not implemented; cache in the application or a dedicated cache";
 const LIMIT: &str = "rate and connection limits are not implemented yet";
@@ -78,10 +78,7 @@ pub const TABLE: &[NotImplemented] = &[
     n("mail", MAIL),
     n("stream", STREAM),
     n("rtmp", STREAM),
-    n("gzip_static", GZIP),
-    n("gunzip", GZIP),
-    n("brotli", GZIP),
-    n("brotli_", GZIP),
+    n("gunzip", GUNZIP),
     n("proxy_cache", CACHE),
     n("proxy_cache_", CACHE),
     n("proxy_store", CACHE),
@@ -195,7 +192,8 @@ mod tests {
             ("sub_filter", true),
             ("perl_set", true),
             ("stream", true),
-            ("gzip_static", true),
+            ("gunzip", true),
+            ("gzip_static", false),
             ("server_nmae", false),
             ("streams", false),
         ] {

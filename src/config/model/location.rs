@@ -314,4 +314,6 @@ pub struct LocationConf {
     /// `set_real_ip_from`, `real_ip_header`, `real_ip_recursive`.
     pub realip: RealIpConf,
     pub proxy: ProxyConf,
+    /// `gzip*`, `gzip_static`, `brotli*`.
+    pub compression: Arc<super::compress::Compression>,
 }

@@ -6,6 +6,7 @@
 //!
 //! Field names follow the nginx directive they come from, so one grep finds both.
 
+pub mod compress;
 mod http;
 mod location;
 mod main_conf;
