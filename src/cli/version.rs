@@ -25,15 +25,17 @@ pub const NGINX_VERSION: &str = "1.25.5";
 const RUSTLS_SERIES: &str = "0.23";
 
 /// The modules nginx builds only when asked, which vestibule has: `--with-...`.
-const WITH_MODULES: &[&str] = &["http_ssl_module", "http_realip_module"];
+const WITH_MODULES: &[&str] = &[
+    "http_ssl_module",
+    "http_realip_module",
+    "http_gzip_static_module",
+];
 
 /// The modules nginx builds unless told not to, which vestibule does not have:
 /// `--without-...`. Each with a directive of that module, which the tests check is an
-/// unknown directive (so this list is corrected when one is implemented); the gzip
-/// module's directives load with no effect (docs/configuration.md), and it stays here.
+/// unknown directive (so this list is corrected when one is implemented).
 pub const WITHOUT_MODULES: &[(&str, &str)] = &[
     ("http_charset_module", "charset"),
-    ("http_gzip_module", "gzip"),
     ("http_ssi_module", "ssi"),
     ("http_userid_module", "userid"),
     ("http_access_module", "allow"),
@@ -209,18 +211,13 @@ mod tests {
     /// be known.
     #[test]
     fn module_flags_match_the_directive_tables() {
-        // Accepted with no effect, so Debian's stock `gzip on;` loads; still absent.
-        let no_effect = ["http_gzip_module"];
-        for (module, directive) in WITHOUT_MODULES
-            .iter()
-            .filter(|(m, _)| !no_effect.contains(m))
-        {
+        for (module, directive) in WITHOUT_MODULES {
             assert!(
                 !crate::config::build::knows_directive(directive),
                 "\"{directive}\" is implemented: drop --without-{module}"
             );
         }
-        for directive in ["ssl_certificate", "set_real_ip_from"] {
+        for directive in ["ssl_certificate", "set_real_ip_from", "gzip_static"] {
             assert!(
                 crate::config::build::knows_directive(directive),
                 "{directive}"
