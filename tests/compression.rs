@@ -18,8 +18,10 @@ use common::{Driver, Framing, Gunicorn, Response, Vestibule};
 
 /// The server block both servers run.
 const SITE: &str = r#"
+log_format ratio '$request_uri $gzip_ratio';
 server {
     listen 127.0.0.1:@PORT@;
+    access_log @DIR@/ratio.log ratio;
     root @DIR@/www;
     types { text/html html; text/css css; application/javascript js; image/png png; }
     gzip on;
@@ -282,6 +284,16 @@ fn the_gzip_rules_written_out() {
     assert!(!r.header("etag").unwrap().starts_with("W/"));
     let r = get("GET /always/st.html HTTP/1.1", "");
     assert_eq!(r.body, gz);
+
+    // $gzip_ratio: the page over its compressed size, "-" when not compressed.
+    let line = v.wait_for_log_line("ratio.log", "/any/page.html ");
+    let ratio: f64 = line.rsplit(' ').next().unwrap().trim().parse().unwrap();
+    assert!(
+        ratio > 4.0 && line.trim_end().rsplit_once('.').unwrap().1.len() == 2,
+        "{line}"
+    );
+    let line = v.wait_for_log_line("ratio.log", "/small.html ");
+    assert!(line.trim_end().ends_with("/small.html -"), "{line}");
 }
 
 const BROTLI_SITE: &str = r#"

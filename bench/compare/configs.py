@@ -116,6 +116,18 @@ http {{
         location /static/ {{
             alias {static_dir}/;
         }}
+
+        # Compression of a 64 KiB HTML page (the `gzip` scenarios).
+        location /gzip1/ {{
+            alias {static_dir}/;
+            gzip on;
+            gzip_comp_level 1;
+        }}
+        location /gzip6/ {{
+            alias {static_dir}/;
+            gzip on;
+            gzip_comp_level 6;
+        }}
     }}
 {tls_servers(ports, static_dir, certs) if certs else ""}}}
 """
@@ -244,8 +256,27 @@ def write_sut_dir(d, ports, access_log, static_dir, certs=None):
     return conf
 
 
+def html_page(size):
+    """A page of `size` bytes that compresses as real HTML does (about 5:1 at gzip
+    level 6): table rows of varying words and numbers."""
+    words = ["account", "order", "shipped", "pending", "invoice", "customer", "total",
+             "refund", "status", "delivery", "warehouse", "Berlin", "Lisbon", "Osaka"]
+    rows, n = [], 0
+    head = "<!doctype html>\n<html><head><title>Orders</title></head><body><table>\n"
+    text = head
+    while len(text) < size:
+        n += 1
+        a, b, c = words[n * 7 % len(words)], words[n * 11 % len(words)], words[n * 3 % len(words)]
+        text += (f'<tr class="r{n % 5}"><td>{n * 7919 % 100000}</td><td>{a} {b}</td>'
+                 f'<td><a href="/orders/{n * 104729 % 1000000}">{c}</a></td>'
+                 f'<td>{n * 31 % 997}.{n % 100:02d}</td></tr>\n')
+    return text.encode()[:size]
+
+
 def write_static_files(static_dir):
     os.makedirs(static_dir, exist_ok=True)
     for name, size in STATIC_FILES.items():
         with open(f"{static_dir}/{name}", "wb") as f:
             f.write(bytes(i % 251 for i in range(size)))
+    with open(f"{static_dir}/64k.html", "wb") as f:
+        f.write(html_page(64 * 1024))

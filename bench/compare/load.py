@@ -15,13 +15,14 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 LOAD_CPU = 1  # wrk and the upstreams; the server under test has CPU 0
 
 
-def wrk(port, path, conns, seconds, scheme="http"):
+def wrk(port, path, conns, seconds, scheme="http", headers=()):
     """One wrk run (one thread, pinned to LOAD_CPU). Returns the numbers wrk's
     `done` callback printed (wrk_report.lua), with rps and errors added. With
     `scheme="https"` wrk speaks TLS through its OpenSSL (no certificate check)."""
     argv = [
         "taskset", "-c", str(LOAD_CPU), "wrk", "-t1", f"-c{conns}", f"-d{seconds}s",
         "--timeout", "5s", "-s", f"{HERE}/wrk_report.lua",
+        *[a for h in headers for a in ("-H", h)],
         f"{scheme}://127.0.0.1:{port}{path}",
     ]
     out = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60)

@@ -11,6 +11,9 @@ END = "<!-- bench:results:end -->"
 # The TLS scenarios have their own section and chart in docs/performance.md.
 TLS_START = "<!-- bench:tls:start -->"
 TLS_END = "<!-- bench:tls:end -->"
+# And the compression scenarios.
+GZIP_START = "<!-- bench:gzip:start -->"
+GZIP_END = "<!-- bench:gzip:end -->"
 
 # (metric, label, better when the ratio is lower)
 METRICS = [
@@ -258,6 +261,29 @@ def is_tls(sc):
     return bool(getattr(sc, "tls", ""))
 
 
+def is_gzip(sc):
+    return bool(getattr(sc, "gzip", False))
+
+
+def _gzip_markdown(meta, scs, results):
+    ratio_table, abs_table = _load_tables(scs, results)
+    m = meta
+    return f"""{GZIP_START}
+### Compression results of {m['date']}: {m['rounds']} rounds, {m['seconds']} s per run
+
+{_header(m)}
+
+Ratios are vestibule / nginx, **median** (min–max) over the rounds:
+
+{ratio_table}
+
+Medians, vestibule / nginx:
+
+{abs_table}
+{GZIP_END}
+"""
+
+
 def _header(m):
     return f"""- Machine: {m['nproc']} × {m['cpu_model']}, {m['memory_gib']} GiB, Linux {m['kernel']}.
   Load average (1, 5, 15 min) {' '.join(m['loadavg_start'])} at the start,
@@ -271,10 +297,13 @@ def markdown(meta, scs, results):
     """The results sections for the scenarios that ran: {"results": md, "tls": md},
     each only when one of its scenarios is in `results`."""
     out = {}
-    plain = [sc for sc in scs if not is_tls(sc) and sc.key in results]
+    plain = [sc for sc in scs if not is_tls(sc) and not is_gzip(sc) and sc.key in results]
     tls = [sc for sc in scs if is_tls(sc) and sc.key in results]
+    gzip = [sc for sc in scs if is_gzip(sc) and sc.key in results]
     if plain:
         out["results"] = _plain_markdown(meta, plain, results)
+    if gzip:
+        out["gzip"] = _gzip_markdown(meta, gzip, results)
     if tls:
         out["tls"] = _tls_markdown(meta, tls, results)
     return out
@@ -362,7 +391,7 @@ CHART_METRICS = {"load": ("cpu_us_per_req", "rps"), "handshake": ("cpu_us_per_hs
 def charts(scs, results, out_dir):
     """{"results": png, "tls": png} for the sections that have scenarios."""
     out = {}
-    plain = [sc for sc in scs if not is_tls(sc)]
+    plain = [sc for sc in scs if not is_tls(sc) and not is_gzip(sc)]
     tls = [sc for sc in scs if is_tls(sc)]
     if any(sc.key in results for sc in plain):
         out["results"] = chart(plain, results, f"{out_dir}/performance.png")
@@ -422,7 +451,8 @@ def chart(scs, results, path, tls=False):
     return path
 
 
-MARKERS = {"results": (START, END), "tls": (TLS_START, TLS_END)}
+MARKERS = {"results": (START, END), "tls": (TLS_START, TLS_END),
+           "gzip": (GZIP_START, GZIP_END)}
 DOC_PNG = {"results": "performance.png", "tls": "performance-tls.png"}
 
 

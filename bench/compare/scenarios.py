@@ -27,6 +27,8 @@ class Scenario:
     # AES-256-GCM-SHA384 first); "browser" as Chrome and Firefox (X25519MLKEM768 first;
     # AES-128-GCM-SHA256 first).
     offer: str = ""
+    # The compression scenarios: the client asks for gzip (`--only gzip` runs them).
+    gzip: bool = False
 
 
 TLS_PORTS = {"ecdsa": "tls_ecdsa", "rsa": "tls_rsa", "ids": "tls12_ids"}
@@ -69,6 +71,12 @@ SCENARIOS = [
              "handshake", "", HANDSHAKE_CONNS, tls="ecdsa", offer="browser"),
     Scenario("tls-resume-tickets", "TLS 1.3 resumed with tickets (ECDSA)", "handshake", "",
              HANDSHAKE_CONNS, tls="ecdsa", resume=True),
+    # Compression (`--only gzip`): a 64 KiB HTML page compressed per request, at
+    # nginx's default level and at the level deployment guides write.
+    Scenario("gzip-64k-l1", "gzip 64 KiB HTML, gzip_comp_level 1, 50 connections", "load",
+             "/gzip1/64k.html", 50, gzip=True),
+    Scenario("gzip-64k-l6", "gzip 64 KiB HTML, gzip_comp_level 6, 50 connections", "load",
+             "/gzip6/64k.html", 50, gzip=True),
     Scenario("tls-resume-ids", "TLS 1.2 resumed by session id (ECDSA)", "handshake", "",
              HANDSHAKE_CONNS, tls="ids", tls_version="1.2", resume=True),
 ]
@@ -79,7 +87,8 @@ def select(only):
     if not only:
         return list(SCENARIOS)
     names = only.split(",")
-    return [s for s in SCENARIOS if s.key in names or ("tls" in names and s.tls)]
+    return [s for s in SCENARIOS if s.key in names or ("tls" in names and s.tls)
+            or ("gzip" in names and s.gzip)]
 
 
 def run_seconds(sc, opts):
@@ -100,7 +109,8 @@ def _port(server, sc):
 
 def _wrk(server, sc, seconds):
     return load.wrk(_port(server, sc), sc.path, sc.conns, seconds,
-                    "https" if sc.tls else "http")
+                    "https" if sc.tls else "http",
+                    ["Accept-Encoding: gzip"] if sc.gzip else [])
 
 
 def _measured_wrk(server, sc, seconds):

@@ -42,8 +42,9 @@ pub struct Filter<'d, D> {
     encoder: Option<Encoder>,
     /// Compressed bytes not yet handed on.
     out: Vec<u8>,
-    /// A file's bytes on their way to the encoder.
-    input: Vec<u8>,
+    /// Bytes into the encoder and out of it, for `$gzip_ratio`.
+    plain: u64,
+    sent: u64,
 }
 
 impl<'d, D: Downstream> Filter<'d, D> {
@@ -52,7 +53,8 @@ impl<'d, D: Downstream> Filter<'d, D> {
             inner,
             encoder: None,
             out: Vec::new(),
-            input: Vec::new(),
+            plain: 0,
+            sent: 0,
         }
     }
 
@@ -62,6 +64,7 @@ impl<'d, D: Downstream> Filter<'d, D> {
             return true;
         }
         let out = std::mem::take(&mut self.out);
+        self.sent += out.len() as u64;
         match self.inner.send_owned(out).await {
             Some(mut buf) => {
                 buf.clear();
@@ -80,6 +83,7 @@ impl<'d, D: Downstream> Filter<'d, D> {
         if e.write(data, &mut self.out, flush).is_err() {
             return false;
         }
+        self.plain += data.len() as u64;
         if flush || self.out.len() >= OUTPUT_CHUNK {
             return self.send_out().await;
         }
@@ -182,6 +186,7 @@ impl<D: Downstream> Downstream for Filter<'_, D> {
     fn send_head(&mut self, x: &mut Exchange, conf: &LocationConf, mut head: ResponseHead<'_>) {
         self.encoder = None;
         self.out.clear();
+        (self.plain, self.sent) = (0, 0);
         let c = &*conf.compression;
         if !c.active() {
             return self.inner.send_head(x, conf, head);
@@ -211,6 +216,7 @@ impl<D: Downstream> Downstream for Filter<'_, D> {
                 Coding::Brotli => &c.brotli,
             };
             self.encoder = Some(Encoder::new(coding, coder, known));
+            x.compressed = Some((0, 0));
         }
         self.inner.send_head(x, conf, head);
     }
@@ -241,7 +247,9 @@ impl<D: Downstream> Downstream for Filter<'_, D> {
         if self.encoder.is_none() {
             return self.inner.send_file(file, offset, len, zero_copy).await;
         }
-        let mut input = std::mem::take(&mut self.input);
+        // Dropped on return: a buffer kept for the connection's next response would
+        // be 64 KiB per connection held while the socket drains.
+        let mut input = Vec::new();
         let (mut at, end) = (offset, offset.saturating_add(len));
         let mut ok = true;
         while ok && at < end {
@@ -258,13 +266,16 @@ impl<D: Downstream> Downstream for Filter<'_, D> {
                 }
             };
         }
-        self.input = input;
         ok
     }
 
     async fn finish(&mut self) -> bool {
         if let Some(mut e) = self.encoder.take() {
-            if e.finish(&mut self.out).is_err() || !self.send_out().await {
+            // The encoder's state (a few hundred KiB for gzip) goes before the wait for
+            // the client: under load, as many responses wait as there are connections.
+            let ended = e.finish(&mut self.out);
+            drop(e);
+            if ended.is_err() || !self.send_out().await {
                 return false;
             }
         }
@@ -281,6 +292,9 @@ impl<D: Downstream> Downstream for Filter<'_, D> {
 
     async fn end(&mut self, x: &mut Exchange, done: bool) -> bool {
         self.encoder = None;
+        if x.compressed.is_some() {
+            x.compressed = Some((self.plain, self.sent));
+        }
         self.inner.end(x, done).await
     }
 }

@@ -82,6 +82,8 @@ pub enum Variable {
     Status,
     BodyBytesSent,
     BytesSent,
+    /// `$gzip_ratio`: the body's size over its compressed size, `%.2f`.
+    GzipRatio,
     TimeLocal,
     TimeIso8601,
     RequestTime,
@@ -229,6 +231,7 @@ impl Variable {
             "status" => Some(Status),
             "body_bytes_sent" => Some(BodyBytesSent),
             "bytes_sent" => Some(BytesSent),
+            "gzip_ratio" => Some(GzipRatio),
             "time_local" => Some(TimeLocal),
             "time_iso8601" => Some(TimeIso8601),
             "request_time" => Some(RequestTime),

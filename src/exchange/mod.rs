@@ -86,6 +86,8 @@ pub struct Exchange {
     /// A precompressed file (`gzip_static`) exists for this response: it carries
     /// `Vary: Accept-Encoding` under `gzip_vary on`, whichever file is sent.
     pub vary_encoding: bool,
+    /// The body's bytes before and after compression, when it was compressed.
+    pub compressed: Option<(u64, u64)>,
     pub body_bytes_sent: u64,
     pub bytes_sent: u64,
     pub request_length: u64,
@@ -222,6 +224,7 @@ impl Exchange {
             captures: None,
             earlier_captures: Vec::new(),
             vary_encoding: false,
+            compressed: None,
             variables: Vec::new(),
             map_values: std::cell::RefCell::default(),
             internal: false,
@@ -473,6 +476,12 @@ impl VariableSource for Exchange {
             Status => push_display(out, format_args!("{:03}", self.status)),
             BodyBytesSent => push_display(out, self.body_bytes_sent),
             BytesSent => push_display(out, self.bytes_sent),
+            GzipRatio => match self.compressed {
+                Some((plain, sent)) if sent > 0 => {
+                    push_display(out, format_args!("{:.2}", plain as f64 / sent as f64))
+                }
+                _ => false,
+            },
             TimeLocal => push_str(
                 out,
                 &crate::http1::date::format_time_local(SystemTime::now()),
