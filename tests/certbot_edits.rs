@@ -14,34 +14,8 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use common::tls::{client_config, Ca, Key};
+use common::tls::{client_config, Ca, Key, OPTIONS_SSL_NGINX, SSL_DHPARAMS};
 use common::{Client, Vestibule};
-
-/// The directives of certbot 2.1's `options-ssl-nginx.conf`, which it installs into its
-/// configuration directory and includes (the one it picks for `nginx/1.25.5` built with OpenSSL
-/// 1.1.1 or later; docs/cli.md).
-const OPTIONS_SSL_NGINX: &str = r#"# The settings certbot 2.1 installs (its comment header left out).
-
-ssl_session_cache shared:le_nginx_SSL:10m;
-ssl_session_timeout 1440m;
-ssl_session_tickets off;
-
-ssl_protocols TLSv1.2 TLSv1.3;
-ssl_prefer_server_ciphers off;
-
-ssl_ciphers "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384";
-"#;
-
-/// certbot's `ssl-dhparams.pem`: RFC 7919's ffdhe2048 group (public parameters).
-const SSL_DHPARAMS: &str = "-----BEGIN DH PARAMETERS-----
-MIIBCAKCAQEA//////////+t+FRYortKmq/cViAnPTzx2LnFg84tNpWp4TZBFGQz
-+8yTnc4kmz75fS/jY2MMddj2gbICrsRhetPfHtXV/WVhJDP1H18GbtCFY2VVPe0a
-87VXE15/V8k1mE8McODmi3fipona8+/och3xWKE2rec1MKzKT0g6eXq8CrGCsyT7
-YdEIqUuyyOP7uWrat2DX9GgdT0Kj3jlN9K5W7edjcrsZCwenyO4KbXCeAvzhzffi
-7MA0BM0oNC9hkXL+nOmFg/+OTxIy7vKBg8P+OxtMb61zO7X8vC7CIAXFjvGDfRaD
-ssbzSibBsu/6iGtCOGEoXJf//////////wIBAg==
------END DH PARAMETERS-----
-";
 
 const TOKEN: &str = "R3VrX0FhY2hhbGxlbmdlLXRva2VuLXhMUQ";
 const THUMBPRINT: &str = "KMu3dGh1bWJwcmludC1vZi10aGUta2V5dWQ";

@@ -220,6 +220,17 @@ pub const COMMANDS: &[Command<CoreConf>] = &[
     d("request_pool_size", HTTP_SRV, Exactly(1), |c, d, cx, _| {
         c.no_effect.set_kind(cx, d, Kind::Size, None)
     }),
+    // Names are resolved when the configuration loads (proxy_pass, upstream servers);
+    // nothing asks a resolver at run time yet, so Mozilla's stapling lines load.
+    d("resolver", HTTP_SRV_LOC, AtLeast(1), |c, d, cx, _| {
+        c.no_effect.set_kind(cx, d, Kind::Any, Some(RESOLVER))
+    }),
+    d(
+        "resolver_timeout",
+        HTTP_SRV_LOC,
+        Exactly(1),
+        |c, d, cx, _| c.no_effect.set_kind(cx, d, Kind::Time, Some(RESOLVER)),
+    ),
     // nginx's default, `off`, is what vestibule does: a redirect names the Host the
     // client sent.
     d(
@@ -303,6 +314,8 @@ pub const COMMANDS: &[Command<CoreConf>] = &[
 ];
 
 const LINGER: &str = "lingering close is not implemented";
+const RESOLVER: &str =
+    "names are resolved when the configuration loads; nothing resolves at run time";
 
 fn no_effect(c: &mut CoreConf, d: &Directive, cx: &mut Builder, _: Context) {
     c.no_effect.set(cx, d);

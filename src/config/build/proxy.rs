@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::args::{self, arg, push, set_once, NoEffect};
+use super::args::{self, arg, push, set_once, Kind, NoEffect};
 use super::command::{d, Arity::*, Command, Context, HTTP_SRV_LOC, LOC_LIF};
 use super::headers::header_setting;
 use super::proxy_pass::RawProxyPass;
@@ -172,6 +172,26 @@ pub const COMMANDS: &[Command<ProxyLayer>] = &[
         |p, d, cx, _| {
             let v = args::temp_path(cx, d);
             set_once(cx, d, &mut p.temp_path, v)
+        },
+    ),
+    // nginx's limits on buffers busy sending and on each temp-file write: vestibule's
+    // relay sends from its memory and temp file as the client takes (docs/proxy.md).
+    d(
+        "proxy_busy_buffers_size",
+        HTTP_SRV_LOC,
+        Exactly(1),
+        |p, d, cx, _| {
+            let why = "the response is sent from memory and the temp file as the client takes it";
+            p.no_effect.set_kind(cx, d, Kind::Size, Some(why))
+        },
+    ),
+    d(
+        "proxy_temp_file_write_size",
+        HTTP_SRV_LOC,
+        Exactly(1),
+        |p, d, cx, _| {
+            let why = "the temp file is written as the upstream's pieces arrive";
+            p.no_effect.set_kind(cx, d, Kind::Size, Some(why))
         },
     ),
     // The hash of header names to set and hide: vestibule's lists need no tuning.

@@ -82,6 +82,8 @@ pub const TABLE: &[NotImplemented] = &[
     n("proxy_cache", CACHE),
     n("proxy_cache_", CACHE),
     n("proxy_store", CACHE),
+    // The cache's variable, so a file using it is reported once with the cache.
+    n("upstream_cache_status", CACHE),
     n("limit_req", LIMIT),
     n("limit_req_", LIMIT),
     n("limit_conn", LIMIT),
