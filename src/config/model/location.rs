@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use regex::Regex;
+use crate::pcre::Pcre;
 
 use super::mime_types::MimeTypes;
 use super::realip::RealIpConf;
@@ -28,7 +28,7 @@ pub enum LocationMatch {
     Prefix { path: String, no_regex: bool },
     /// `location ~ re` or `location ~* re`.
     Regex {
-        regex: Regex,
+        regex: Pcre,
         case_insensitive: bool,
         source: String,
     },
@@ -196,7 +196,7 @@ pub enum RedirectRule {
     /// `proxy_redirect FROM TO;` (case-sensitive prefix).
     Replace { from: Template, to: Template },
     /// `proxy_redirect ~regex TO;` / `~*regex TO;`
-    Regex { regex: Regex, to: Template },
+    Regex { regex: Pcre, to: Template },
 }
 
 /// `proxy_redirect`: off, or rules applied in order (default: `[Default]`).
