@@ -77,6 +77,9 @@ pub struct Http1<'c> {
     body_bytes: u64,
     /// A write failed or timed out: nothing more goes out.
     broken: bool,
+    /// `send_timeout` or `client_body_timeout` ended the request: with
+    /// `reset_timedout_connection` its connection closes with a reset.
+    timed_out: bool,
     /// The response answers a HEAD request: its head is all there is.
     head_only: bool,
 }
@@ -104,6 +107,7 @@ impl<'c> Http1<'c> {
             head_bytes: 0,
             body_bytes: 0,
             broken: false,
+            timed_out: false,
             head_only: false,
         }
     }
@@ -122,10 +126,8 @@ impl<'c> Http1<'c> {
                 self.pending = buf;
                 true
             }
-            _ => {
-                self.broken = true;
-                false
-            }
+            Ok(_) => self.fail(),
+            Err(_) => self.time_out(),
         }
     }
 
@@ -139,7 +141,11 @@ impl<'c> Http1<'c> {
                 .stream
                 .sendfile(file, offset, len, self.send_timeout)
                 .await;
-            return matches!(sent, Ok(n) if n == len) || self.fail();
+            return match sent {
+                Ok(n) if n == len => true,
+                Err(e) if e.kind() == std::io::ErrorKind::TimedOut => self.time_out(),
+                _ => self.fail(),
+            };
         }
         let end = offset.saturating_add(len);
         let mut at = offset;
@@ -175,8 +181,12 @@ impl<'c> Http1<'c> {
         }
         match timeout(self.send_timeout, self.stream.write_all(data)).await {
             Ok((Ok(()), buf)) => Some(buf),
-            _ => {
-                self.broken = true;
+            Ok(_) => {
+                self.fail();
+                None
+            }
+            Err(_) => {
+                self.time_out();
                 None
             }
         }
@@ -196,6 +206,25 @@ impl<'c> Http1<'c> {
         false
     }
 
+    /// A write that `send_timeout` ended: as [`Http1::fail`], and remembered.
+    fn time_out(&mut self) -> bool {
+        self.timed_out = true;
+        self.fail()
+    }
+
+    /// Whether a client timeout ended the request (`reset_timedout_connection`).
+    pub fn timed_out(&self) -> bool {
+        self.timed_out
+    }
+
+    /// Notes a body read that `client_body_timeout` ended.
+    fn note_body_error<T>(&mut self, r: Result<T, BodyReadError>) -> Result<T, BodyReadError> {
+        if matches!(r, Err(BodyReadError::Timeout)) {
+            self.timed_out = true;
+        }
+        r
+    }
+
     /// Drops the rest of a request body nobody read, so the next request can be read.
     async fn discard_rest(&mut self, x: &mut Exchange) -> bool {
         let mut reader = match self.rest.take() {
@@ -209,7 +238,8 @@ impl<'c> Http1<'c> {
             }
             None => return true,
         };
-        let ok = reader.discard(self.stream, self.input).await.is_ok();
+        let discarded = reader.discard(self.stream, self.input).await;
+        let ok = self.note_body_error(discarded).is_ok();
         x.body = if ok {
             BodyState::Consumed
         } else {
@@ -345,10 +375,11 @@ impl Downstream for Http1<'_> {
     }
 
     async fn read_body(&mut self, out: &mut Vec<u8>) -> Result<usize, BodyReadError> {
-        match &mut self.body {
+        let read = match &mut self.body {
             Some(reader) => reader.read_into(self.stream, self.input, out).await,
             None => Ok(0),
-        }
+        };
+        self.note_body_error(read)
     }
 
     fn body_done(&self) -> bool {

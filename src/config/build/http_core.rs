@@ -44,6 +44,7 @@ pub struct CoreConf {
     pub client_body_timeout: Option<Duration>,
     pub client_body_temp_path: Option<PathBuf>,
     pub send_timeout: Option<Duration>,
+    pub reset_timedout_connection: Option<bool>,
     pub server_tokens: Option<bool>,
     pub absolute_redirect: Option<bool>,
     // http and server levels only (read from the server, see `server.rs`)
@@ -173,6 +174,12 @@ pub const COMMANDS: &[Command<CoreConf>] = &[
     d("send_timeout", HTTP_SRV_LOC, Exactly(1), |c, d, cx, _| {
         set_once(cx, d, &mut c.send_timeout, args::time(d, 0))
     }),
+    d(
+        "reset_timedout_connection",
+        HTTP_SRV_LOC,
+        Exactly(1),
+        |c, d, cx, _| set_once(cx, d, &mut c.reset_timedout_connection, args::flag(d)),
+    ),
     d(
         "client_body_temp_path",
         HTTP_SRV_LOC,
@@ -313,15 +320,6 @@ pub const COMMANDS: &[Command<CoreConf>] = &[
         },
     ),
     d(
-        "reset_timedout_connection",
-        HTTP_SRV_LOC,
-        Exactly(1),
-        |c, d, cx, _| {
-            let why = "a timed-out connection is closed normally";
-            c.no_effect.set_kind(cx, d, Kind::Flag, Some(why))
-        },
-    ),
-    d(
         "lingering_close",
         HTTP_SRV_LOC,
         Exactly(1),
@@ -421,6 +419,9 @@ impl CoreConf {
             .clone()
             .unwrap_or_else(|| parent.client_body_temp_path.clone());
         conf.send_timeout = self.send_timeout.unwrap_or(parent.send_timeout);
+        conf.reset_timedout_connection = self
+            .reset_timedout_connection
+            .unwrap_or(parent.reset_timedout_connection);
         conf.server_tokens = self.server_tokens.unwrap_or(parent.server_tokens);
         conf.absolute_redirect = self.absolute_redirect.unwrap_or(parent.absolute_redirect);
     }

@@ -185,6 +185,7 @@ fn defaults_with_root(root: &std::path::Path) -> LocationConf {
         client_body_timeout: Duration::from_secs(60),
         client_body_temp_path: PathBuf::from(DEFAULT_CLIENT_BODY_TEMP),
         send_timeout: Duration::from_secs(60),
+        reset_timedout_connection: false,
         server_tokens: true,
         absolute_redirect: true,
         // log

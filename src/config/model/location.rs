@@ -309,6 +309,9 @@ pub struct LocationConf {
     pub client_body_timeout: Duration,
     pub client_body_temp_path: PathBuf,
     pub send_timeout: Duration,
+    /// `reset_timedout_connection`: a request ended by a client timeout or by
+    /// `return 444` closes its connection with a TCP RST.
+    pub reset_timedout_connection: bool,
     pub server_tokens: bool,
     pub absolute_redirect: bool,
     /// `set_real_ip_from`, `real_ip_header`, `real_ip_recursive`.
