@@ -113,6 +113,12 @@ pub enum ConfigErrorKind {
     InvalidParameter(String),
     #[error("invalid port in \"{value}\" of the \"{directive}\" directive")]
     InvalidPort { directive: String, value: String },
+    #[error("invalid port range in \"{value}\" of the \"{directive}\" directive")]
+    InvalidPortRange { directive: String, value: String },
+    #[error("invalid parameter \"{0}\": a FreeBSD-only listen parameter, which nginx built for Linux does not have either")]
+    FreeBsdListenParameter(String),
+    #[error("{connections} worker_connections are not enough for {sockets} listening sockets")]
+    TooManyListeningSockets { connections: u32, sockets: usize },
     #[error("invalid host in \"{value}\" of the \"{directive}\" directive")]
     InvalidHost { directive: String, value: String },
     #[error("host not found in \"{value}\" of the \"{directive}\" directive")]

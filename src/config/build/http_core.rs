@@ -366,6 +366,9 @@ fn no_effect(c: &mut CoreConf, d: &Directive, cx: &mut Builder, _: Context) {
 }
 
 fn listen(c: &mut CoreConf, d: &Directive, cx: &mut Builder, _: Context) {
+    if let Some(message) = super::listen::ignored_accept_filter(d) {
+        cx.warn(message, &d.span);
+    }
     match parse_listen(d) {
         Ok(parsed) => {
             for p in parsed {

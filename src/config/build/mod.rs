@@ -24,6 +24,7 @@ mod log;
 mod main_ctx;
 mod map;
 mod modules;
+mod port_range;
 mod proxy;
 mod proxy_pass;
 mod realip;
