@@ -101,6 +101,9 @@ pub enum ConfigErrorKind {
     /// nginx's message for a bad size or time: `"client_max_body_size" directive invalid value`.
     #[error("\"{0}\" directive invalid value")]
     InvalidValue(String),
+    /// A word outside a bitmask directive's list (`keepalive_disable foo`).
+    #[error("invalid value \"{0}\"")]
+    InvalidBitmaskValue(String),
     #[error("\"{0}\" directive invalid number")]
     InvalidNumber(String),
     #[error(

@@ -19,6 +19,7 @@ use crate::config::model::LocationConf;
 use crate::exchange::body::BodyReadError;
 use crate::exchange::response::{self, BodyLength, HeadWriter, ResponseHead};
 use crate::exchange::{context, BodyState, Downstream, Exchange, Upgraded};
+use crate::http1::browser::Browser;
 use crate::http1::{write, BodyDecoder, ChunkedEncoder, Method, RequestFraming, Version};
 use crate::net::stream::Stream;
 use crate::net::timer::timeout;
@@ -249,6 +250,28 @@ impl<'c> Http1<'c> {
     }
 }
 
+/// Whether `keepalive_disable` refuses this client keep-alive, as nginx's
+/// `ngx_http_update_location_config`: `msie6` after a POST from MSIE 4 to 6 (not XP
+/// SP2's), `safari` for Safari on macOS and iOS. The `User-Agent` is read only when a
+/// flag could apply (nginx's default `msie6` reads it for POSTs only).
+fn keepalive_disabled(x: &Exchange, conf: &LocationConf) -> bool {
+    let disable = conf.keepalive_disable;
+    let msie6 = disable.msie6 && x.head.method == Method::Post;
+    if !msie6 && !disable.safari {
+        return false;
+    }
+    let Some(ua) = x
+        .head
+        .headers
+        .iter()
+        .find(|h| h.name.eq_ignore_ascii_case("user-agent"))
+    else {
+        return false;
+    };
+    let browser = Browser::from_user_agent(ua.value.as_slice());
+    (msie6 && browser.msie6) || (disable.safari && browser.safari)
+}
+
 /// `n` in decimal, in `buf`.
 fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
     let mut at = buf.len();
@@ -417,8 +440,10 @@ impl Downstream for Http1<'_> {
     fn send_head(&mut self, x: &mut Exchange, conf: &LocationConf, head: ResponseHead<'_>) {
         // A graceful shutdown began while the request was in flight: say goodbye. Part
         // of the body read leaves where the next request would start unknown.
-        let keep_alive =
-            self.keep_alive && !self.worker.draining.get() && x.body != BodyState::Partial;
+        let keep_alive = self.keep_alive
+            && !self.worker.draining.get()
+            && x.body != BodyState::Partial
+            && !keepalive_disabled(x, conf);
         let mut out = std::mem::take(&mut self.pending);
         // One allocation for the head and a small body that rides with it (growing
         // from empty cost about 1,500 instructions per request under callgrind).

@@ -302,6 +302,9 @@ pub struct LocationConf {
     /// The optional second argument of `keepalive_timeout`, sent as `Keep-Alive: timeout=N`.
     pub keepalive_header_timeout: Option<Duration>,
     pub keepalive_requests: u32,
+    /// `keepalive_disable`: the browsers that get no keep-alive (nginx's default is
+    /// `msie6`).
+    pub keepalive_disable: KeepaliveDisable,
     /// Empty when `access_log off`.
     pub access_log: Vec<AccessLog>,
     pub client_max_body_size: u64,
@@ -317,4 +320,22 @@ pub struct LocationConf {
     /// `set_real_ip_from`, `real_ip_header`, `real_ip_recursive`.
     pub realip: RealIpConf,
     pub proxy: ProxyConf,
+}
+
+/// `keepalive_disable none|msie6|safari ...`: which browsers are never kept alive
+/// (`msie6` only after a POST, as nginx), read by `src/http1/browser.rs`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeepaliveDisable {
+    pub msie6: bool,
+    pub safari: bool,
+}
+
+impl Default for KeepaliveDisable {
+    /// nginx's default, `keepalive_disable msie6`.
+    fn default() -> Self {
+        KeepaliveDisable {
+            msie6: true,
+            safari: false,
+        }
+    }
 }
