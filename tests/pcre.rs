@@ -1,7 +1,8 @@
 //! nginx's PCRE syntax in every place a regex is written — locations, `server_name ~`,
 //! `rewrite`, `if`, `map` keys — through the real binary, each answer checked against
 //! nginx 1.22 where it is installed: look-ahead and look-behind, back-references,
-//! possessive quantifiers, `\Q...\E`, the three named-group spellings, and named
+//! possessive quantifiers, `\Q...\E`, `\h`, a literal `{,n}`, the three named-group
+//! spellings, and named
 //! captures read as variables by `return`, `rewrite` and `proxy_pass`. `-t` reports a
 //! pattern neither engine accepts with its file and line.
 
@@ -37,6 +38,8 @@ server {
     location ~ ^/rep/(\w+)/\1$ { return 200 "back-reference $1\n"; }
     location ~ ^/pos/a++a$ { return 200 "possessive\n"; }
     location ~* "^/ci/(?!skip)\w+$" { return 200 "caseless\n"; }
+    location ~ "^/h/a\hb$" { return 200 "horizontal space\n"; }
+    location ~ "^/brace/x{,2}$" { return 200 "literal brace\n"; }
     location = /m { return 200 "$key_class\n"; }
     location = /if {
         if ($arg_x ~ "^(?!no)(?<xv>.+)$") { return 200 "if $xv\n"; }
@@ -70,6 +73,10 @@ fn pcre_syntax_as_nginx() {
         body("back-reference refuses", "GET /rep/ab/cd", "default\n"),
         body("possessive never gives back", "GET /pos/aaa", "default\n"),
         body("caseless look-ahead", "GET /CI/Go", "caseless\n"),
+        body("\\h is white space", "GET /h/a%20b", "horizontal space\n"),
+        body("\\h is not a hex digit", "GET /h/a1b", "default\n"),
+        body("{,2} is literal text", "GET /brace/x%7B,2%7D", "literal brace\n"),
+        body("{,2} is not a repetition", "GET /brace/xx", "default\n"),
         body("caseless look-ahead refuses", "GET /ci/SKIP", "default\n"),
         body("map key with look-ahead", "GET /m?k=img-42", "kept-img\n"),
         body("map key look-ahead refuses", "GET /m?k=tmp-42", "temp\n"),

@@ -2,12 +2,25 @@
 //! into syntax both do, before either compiles the pattern.
 //!
 //! Pure and run once per pattern at configuration load; nothing here is on the
-//! request path. Two rewrites:
+//! request path. The rewrites:
 //! - `\Q...\E` (a quoted literal; an unclosed `\Q` runs to the end of the pattern)
 //!   becomes the same text with every metacharacter escaped;
-//! - `(?'name'...)` (PCRE's third named-group spelling) becomes `(?<name>...)`.
+//! - `(?'name'...)` (PCRE's third named-group spelling) becomes `(?<name>...)`;
+//! - `\h` and `\v` are PCRE's horizontal and vertical white space, where `regex` reads
+//!   `\v` as the vertical tab alone and `fancy-regex` `\h` as a hex digit: both become
+//!   PCRE's class (`\H`, `\V` its negation, outside a bracket expression);
+//! - `{,3}` is literal text in the PCRE2 nginx links (before 10.43), where the Rust
+//!   engines would read a repetition: its `{` is escaped.
 //!
 //! Everything else is copied as written; the engines judge it.
+
+/// PCRE's `\h`: tab, space, no-break space and the Unicode spaces.
+const HORIZONTAL_SPACE: &str =
+    r"\t \x{A0}\x{1680}\x{180E}\x{2000}-\x{200A}\x{202F}\x{205F}\x{3000}";
+
+/// PCRE's `\v`: line feed, vertical tab, form feed, carriage return, NEL and the
+/// Unicode line and paragraph separators.
+const VERTICAL_SPACE: &str = r"\n\x0B\x0C\r\x{85}\x{2028}\x{2029}";
 
 /// Whether `pattern` uses a possessive quantifier (`a++`, `a*+`, `a?+`, `a{2}+`):
 /// `regex` would read the second operator as a repetition of the first, which matches
@@ -59,11 +72,32 @@ pub fn translate(pattern: &str) -> String {
                 rest = tail;
                 continue;
             }
-            out.push('\\');
+            let space = match after.chars().next() {
+                Some('h') => Some((HORIZONTAL_SPACE, false)),
+                Some('H') => Some((HORIZONTAL_SPACE, true)),
+                Some('v') => Some((VERTICAL_SPACE, false)),
+                Some('V') => Some((VERTICAL_SPACE, true)),
+                _ => None,
+            };
+            match space {
+                Some((set, false)) if in_class => out.push_str(set),
+                Some((set, negated)) if !in_class => {
+                    out.push_str(if negated { "[^" } else { "[" });
+                    out.push_str(set);
+                    out.push(']');
+                }
+                // `\H` or `\V` inside a bracket expression: left to the engines.
+                _ => out.push('\\'),
+            }
             let Some(escaped) = after.chars().next() else {
                 rest = after;
                 continue;
             };
+            if space.is_some_and(|(_, negated)| !(in_class && negated)) {
+                rest = &after[escaped.len_utf8()..];
+                class_start = false;
+                continue;
+            }
             out.push(escaped);
             rest = &after[escaped.len_utf8()..];
             class_start = false;
@@ -94,6 +128,11 @@ pub fn translate(pattern: &str) -> String {
             rest = after;
             continue;
         }
+        if c == '{' && after.starts_with(',') {
+            out.push_str("\\{");
+            rest = after;
+            continue;
+        }
         if c == '(' {
             if let Some(named) = after.strip_prefix("?'") {
                 if let Some(end) = named.find('\'') {
@@ -113,7 +152,25 @@ pub fn translate(pattern: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{has_possessive_quantifier, translate};
+    use super::{has_possessive_quantifier, translate, HORIZONTAL_SPACE, VERTICAL_SPACE};
+
+    #[test]
+    fn white_space_classes() {
+        let h = HORIZONTAL_SPACE;
+        let v = VERTICAL_SPACE;
+        let cases = [
+            ("horizontal_space", r"a\hb", format!("a[{h}]b")),
+            ("not_horizontal_space", r"\H", format!("[^{h}]")),
+            ("vertical_space", r"\v", format!("[{v}]")),
+            ("vertical_space_in_class", r"[x\v]", format!("[x{v}]")),
+        ];
+        for (name, pattern, want) in cases {
+            assert_eq!(translate(pattern), want, "{name}");
+        }
+        let p = crate::pcre::Pcre::new(r"^a\hb\v$", false).unwrap();
+        assert!(p.is_match("a\tb\n") && p.is_match("a b\r"));
+        assert!(!p.is_match("a1b\n"), "\\h is not a hex digit");
+    }
 
     #[test]
     fn possessive_quantifiers() {
@@ -155,6 +212,11 @@ mod tests {
             ("posix_class", r"[[:alpha:]](?'n'x)", r"[[:alpha:]](?<n>x)"),
             ("trailing_backslash", "a\\", "a\\"),
             ("non_ascii", r"é\Qé.\E", r"éé\."),
+            ("negated_space_in_class_kept", r"[\V]", r"[\V]"),
+            ("escaped_h_is_not_space", r"\\h", r"\\h"),
+            ("open_lower_bound_is_literal", r"a{,3}", r"a\{,3}"),
+            ("bounds_kept", r"a{1,3}", r"a{1,3}"),
+            ("brace_comma_in_class_kept", r"[{,]", r"[{,]"),
         ];
         for (name, pattern, want) in cases {
             assert_eq!(translate(pattern), want, "{name}");
