@@ -2,9 +2,10 @@
 //! `rewrite`, `if`, `map` keys — through the real binary, each answer checked against
 //! nginx 1.22 where it is installed: look-ahead and look-behind, back-references,
 //! possessive quantifiers, `\Q...\E`, `\h`, a literal `{,n}`, the three named-group
-//! spellings, and named
-//! captures read as variables by `return`, `rewrite` and `proxy_pass`. `-t` reports a
-//! pattern neither engine accepts with its file and line.
+//! spellings, and named captures read as variables by `return`, `rewrite` and the URI
+//! a `rewrite ... break` hands to `proxy_pass` (variables in `proxy_pass` itself are
+//! not implemented yet). `-t` reports a pattern neither engine accepts with its file
+//! and line.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
