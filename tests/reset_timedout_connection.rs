@@ -1,5 +1,5 @@
 //! `reset_timedout_connection`: a request ended by `client_header_timeout`,
-//! `client_body_timeout` or `return 444` closes its connection with a TCP reset when
+//! `client_body_timeout`, `send_timeout` or `return 444` closes its connection with a TCP reset when
 //! it is on, and with an orderly close when it is off; a connection that never sent a
 //! byte is closed normally either way (nginx has no request to reset there). Each
 //! ending is checked through the real binary, beside nginx 1.22 where it is installed.
@@ -62,18 +62,8 @@ fn connect(port: u16, send: &[u8]) -> TcpStream {
 
 /// Reads until the server ends the connection (bounded by the read timeout and a
 /// byte budget).
-fn ending(mut s: TcpStream) -> Ending {
-    let mut buf = [0u8; 4096];
-    let mut budget = 1 << 20;
-    loop {
-        match s.read(&mut buf) {
-            Ok(0) => return Ending::Closed,
-            Ok(n) if n < budget => budget -= n,
-            Ok(_) => panic!("the server kept sending"),
-            Err(e) if e.kind() == ErrorKind::ConnectionReset => return Ending::Reset,
-            Err(e) => panic!("read: {e}"),
-        }
-    }
+fn ending(s: TcpStream) -> Ending {
+    ending_within(s, 1 << 20)
 }
 
 #[test]
@@ -114,5 +104,65 @@ fn timed_out_requests_are_reset_only_when_on() {
             want,
             "{who}, {name}, reset_timedout_connection {reset}"
         );
+    }
+}
+
+/// A client that stops reading a large file: `send_timeout` ends the response, and
+/// the connection is reset when `reset_timedout_connection` is on (whatever the
+/// kernel still held for the client is dropped), closed in order when off.
+#[test]
+fn a_stalled_reader_is_reset_at_the_send_timeout_only_when_on() {
+    const SIZE: usize = 32 << 20;
+    let servers = r#"
+server {
+    listen 127.0.0.1:@PORT@;
+    send_timeout 1s;
+    location /on/ { reset_timedout_connection on; alias @DIR@/files/; }
+    location /off/ { alias @DIR@/files/; }
+}
+"#;
+    let write_file = |dir: &std::path::Path| {
+        std::fs::create_dir_all(dir.join("files")).unwrap();
+        std::fs::write(dir.join("files/big.bin"), common::pattern(SIZE)).unwrap();
+    };
+    let vestibule = Vestibule::start(servers);
+    write_file(vestibule.dir.path());
+    let nginx = Nginx::start(servers, write_file);
+    let mut targets = vec![("vestibule", vestibule.port, vestibule.path("access.log"))];
+    if let Some(n) = &nginx {
+        targets.push(("nginx", n.port, n.dir.path().join("access.log")));
+    }
+    for (who, port, access_log) in targets {
+        for (reset, path) in [(true, "/on/big.bin"), (false, "/off/big.bin")] {
+            let opts = common::ClientOptions {
+                rcvbuf: Some(16 * 1024),
+                ..Default::default()
+            };
+            let mut c = common::Client::connect_with(port, opts);
+            c.send(format!("GET {path} HTTP/1.1\r\nHost: t\r\n\r\n").as_bytes());
+            // Not reading until the server has given up and logged the request.
+            let logged = common::wait_until(Duration::from_secs(10), || {
+                std::fs::read_to_string(&access_log).is_ok_and(|l| l.contains(path))
+            });
+            assert!(logged, "{who}: {path} was never logged");
+            let want = if reset { Ending::Reset } else { Ending::Closed };
+            let got = ending_within(c.stream, 2 * SIZE);
+            assert_eq!(got, want, "{who}, {path}");
+        }
+    }
+}
+
+/// As [`ending`], reading at most `budget` bytes.
+fn ending_within(mut s: TcpStream, mut budget: usize) -> Ending {
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut buf = vec![0u8; 64 << 10];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return Ending::Closed,
+            Ok(n) if n < budget => budget -= n,
+            Ok(_) => panic!("the server kept sending"),
+            Err(e) if e.kind() == ErrorKind::ConnectionReset => return Ending::Reset,
+            Err(e) => panic!("read: {e}"),
+        }
     }
 }
