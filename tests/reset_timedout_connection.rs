@@ -1,8 +1,9 @@
 //! `reset_timedout_connection`: a request ended by `client_header_timeout`,
-//! `client_body_timeout`, `send_timeout` or `return 444` closes its connection with a TCP reset when
-//! it is on, and with an orderly close when it is off; a connection that never sent a
-//! byte is closed normally either way (nginx has no request to reset there). Each
-//! ending is checked through the real binary, beside nginx 1.22 where it is installed.
+//! `client_body_timeout`, `send_timeout` or `return 444` closes its connection with a
+//! TCP reset when it is on, and with an orderly close when it is off; a connection
+//! that never sent a byte is closed normally either way (nginx has no request to reset
+//! there). Each ending is checked through the real binary, beside nginx 1.22 where it
+//! is installed.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
