@@ -19,6 +19,7 @@ use vestibule::exchange::Peer;
 use vestibule::exchange::RequestId;
 use vestibule::http1::Header;
 use vestibule::http1::{parse_request_head, BodyDecoder, Chunk, HeadLimits, RequestFraming};
+use vestibule::pcre::Pcre;
 use vestibule::proxy::head::{client_response_headers, upstream_request_head, RequestBodyFraming};
 use vestibule::route::{LocationOutcome, Router};
 
@@ -103,6 +104,28 @@ fn route_lookup(c: &mut Criterion) {
             )
         })
     });
+}
+
+/// Location regexes run per request, in configuration order, until one matches: the
+/// usual extension and prefix patterns take the automaton engine, a look-ahead the
+/// backtracking one (src/pcre/).
+fn location_regexes(c: &mut Criterion) {
+    let cases = [
+        ("extension_hit", r"\.(css|js|png)$", "/static/css/app.css"),
+        (
+            "extension_miss",
+            r"\.(css|js|png)$",
+            "/api/v2/users/42/orders",
+        ),
+        ("named_capture", r"^/api/(?<ver>v\d+)/", "/api/v2/users/42"),
+        ("lookahead", r"^/(?!admin/)(\w+)/", "/shop/items/42"),
+    ];
+    for (name, pattern, subject) in cases {
+        let regex = Pcre::new(pattern, false).unwrap();
+        c.bench_function(&format!("regex/{name}"), |b| {
+            b.iter(|| regex.spans(black_box(subject)).is_some())
+        });
+    }
 }
 
 /// Header rewriting runs twice per proxied request: the client's head becomes the
@@ -193,6 +216,7 @@ criterion_group!(
     head_parsing,
     chunked_decoding,
     route_lookup,
+    location_regexes,
     header_rewriting
 );
 criterion_main!(benches);

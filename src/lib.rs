@@ -4,6 +4,7 @@
 //! Layers, each in its own folder (DESIGN.md §5):
 //! - [`config`]: files → a validated, typed configuration;
 //! - [`route`]: which server and location answer a request;
+//! - [`pcre`]: nginx's regex syntax over two Rust engines;
 //! - [`http1`]: the sans-IO HTTP/1.1 codec;
 //! - [`proxy`]: forwarding to upstreams (Gunicorn);
 //! - [`static_files`]: answering from disk;
@@ -28,6 +29,7 @@ pub mod http1;
 pub mod master;
 pub mod net;
 pub mod observe;
+pub mod pcre;
 pub mod proxy;
 pub mod rewrite;
 pub mod route;

@@ -56,6 +56,32 @@ pub fn set_int_option(
     }
 }
 
+/// `SO_LINGER` on with a zero timeout: the socket's close then sends a TCP RST and
+/// drops unsent data, leaving no TIME_WAIT or FIN_WAIT state behind
+/// (`reset_timedout_connection`).
+pub fn set_linger_zero(fd: std::os::fd::RawFd) -> std::io::Result<()> {
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: the option value is a live local `linger` and its size is passed; an
+    // invalid descriptor is an error return, not undefined behaviour.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            std::ptr::addr_of!(linger).cast(),
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
 /// Peeks at socket `fd`: see [`Peek`].
 pub fn peek(fd: std::os::fd::RawFd) -> Peek {
     let mut byte = 0u8;

@@ -224,3 +224,125 @@ fn a_reload_that_changes_ipv6only_says_it_needs_a_restart() {
         Some("dual")
     );
 }
+
+/// Three consecutive loopback ports nobody listens on now (bounded tries).
+fn free_port_run() -> u16 {
+    for _ in 0..50 {
+        let base = common::free_port();
+        let Some(last) = base.checked_add(2) else {
+            continue;
+        };
+        if (base..=last).all(|p| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok()) {
+            return base;
+        }
+    }
+    panic!("no run of three free ports after 50 tries");
+}
+
+/// `listen 127.0.0.1:A-B` (nginx 1.15.10+) binds every port of the range, each one
+/// answering as the same server.
+#[test]
+fn a_port_range_binds_every_port() {
+    let base = free_port_run();
+    let last = base + 2;
+    let v = Vestibule::start(&format!(
+        "server {{ listen 127.0.0.1:@PORT@; return 200 \"main\\n\"; }}\n\
+         server {{ listen 127.0.0.1:{base}-{last}; return 200 \"range $server_port\\n\"; }}"
+    ));
+    for port in base..=last {
+        assert_eq!(
+            body_at(&format!("127.0.0.1:{port}")).as_deref(),
+            Some(format!("range {port}\n").as_str()),
+            "port {port} of the range"
+        );
+    }
+    assert_eq!(
+        body_at(&format!("127.0.0.1:{}", v.port)).as_deref(),
+        Some("main\n")
+    );
+}
+
+/// `-t` on a main context and an http block; stderr.
+fn test_config(program: &str, dir: &std::path::Path, main: &str, http: &str) -> String {
+    let conf = dir.join("t.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "pid {d}/t.pid;\nerror_log {d}/error.log;\nevents {{ {main} }}\nhttp {{\n{http}\n}}\n",
+            d = dir.display()
+        ),
+    )
+    .unwrap();
+    let out = std::process::Command::new(program)
+        .arg("-t")
+        .arg("-c")
+        .arg(&conf)
+        .arg("-p")
+        .arg(dir)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// A reversed range, a port out of bounds, more sockets than `worker_connections`
+/// allows, and FreeBSD's `setfib=`: `-t` fails as nginx 1.22's does (checked against
+/// it where installed), vestibule adding the line and why.
+#[test]
+fn listen_errors_as_nginx() {
+    #[rustfmt::skip]
+    let rows: &[(&str, &str, &str, &str)] = &[
+        ("reversed range", "", "server { listen 127.0.0.1:8010-8000; }", "invalid port range in \"127.0.0.1:8010-8000\" of the \"listen\" directive"),
+        ("port zero in a range", "", "server { listen 127.0.0.1:0-5; }", "invalid port in \"127.0.0.1:0-5\" of the \"listen\" directive"),
+        ("port above 65535", "", "server { listen 8000-70000; }", "invalid port in \"8000-70000\" of the \"listen\" directive"),
+        ("open range", "", "server { listen 127.0.0.1:8000-; }", "invalid port in \"127.0.0.1:8000-\" of the \"listen\" directive"),
+        ("more sockets than connections", "worker_connections 16;", "server { listen 127.0.0.1:8000-8015; }", "16 worker_connections are not enough for 16 listening sockets"),
+        ("setfib", "", "server { listen 8000 setfib=1; }", "invalid parameter \"setfib=1\""),
+    ];
+    let ours = env!("CARGO_BIN_EXE_vestibule");
+    for (name, main, http, want) in rows {
+        for program in [ours, common::nginx::NGINX] {
+            if program != ours && !common::nginx::Nginx::available() {
+                continue;
+            }
+            let dir = tempfile::tempdir().unwrap();
+            let err = test_config(program, dir.path(), main, http);
+            assert!(
+                err.contains(want) && err.contains("test failed"),
+                "{program}, {name}: want {want:?} in\n{err}"
+            );
+        }
+    }
+    // vestibule says why a FreeBSD parameter is refused, and where.
+    let dir = tempfile::tempdir().unwrap();
+    let err = test_config(ours, dir.path(), "", "server {\n listen 8000 setfib=1; }");
+    assert!(
+        err.contains("FreeBSD-only")
+            && err.contains(&format!("{}:6", dir.path().join("t.conf").display())),
+        "{err}"
+    );
+    // FreeBSD's accept filter is ignored with nginx's words, and the test passes.
+    for program in [ours, common::nginx::NGINX] {
+        if program != ours && !common::nginx::Nginx::available() {
+            continue;
+        }
+        let err = test_config(
+            program,
+            dir.path(),
+            "",
+            "server { listen 8000 accept_filter=dataready; }",
+        );
+        assert!(
+            err.contains("accept filters \"accept_filter=dataready\" are not supported on this platform, ignored")
+                && err.contains("test is successful"),
+            "{program}: {err}"
+        );
+    }
+    // One socket short of the limit loads.
+    let err = test_config(
+        ours,
+        dir.path(),
+        "worker_connections 16;",
+        "server { listen 127.0.0.1:8000-8014; }",
+    );
+    assert!(err.contains("test is successful"), "{err}");
+}

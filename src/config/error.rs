@@ -101,6 +101,9 @@ pub enum ConfigErrorKind {
     /// nginx's message for a bad size or time: `"client_max_body_size" directive invalid value`.
     #[error("\"{0}\" directive invalid value")]
     InvalidValue(String),
+    /// A word outside a bitmask directive's list (`keepalive_disable foo`).
+    #[error("invalid value \"{0}\"")]
+    InvalidBitmaskValue(String),
     #[error("\"{0}\" directive invalid number")]
     InvalidNumber(String),
     /// nginx's `ngx_conf_check_num_bounds` message.
@@ -116,6 +119,12 @@ pub enum ConfigErrorKind {
     InvalidParameter(String),
     #[error("invalid port in \"{value}\" of the \"{directive}\" directive")]
     InvalidPort { directive: String, value: String },
+    #[error("invalid port range in \"{value}\" of the \"{directive}\" directive")]
+    InvalidPortRange { directive: String, value: String },
+    #[error("invalid parameter \"{0}\": a FreeBSD-only listen parameter, which nginx built for Linux does not have either")]
+    FreeBsdListenParameter(String),
+    #[error("{connections} worker_connections are not enough for {sockets} listening sockets")]
+    TooManyListeningSockets { connections: u32, sockets: usize },
     #[error("invalid host in \"{value}\" of the \"{directive}\" directive")]
     InvalidHost { directive: String, value: String },
     #[error("host not found in \"{value}\" of the \"{directive}\" directive")]

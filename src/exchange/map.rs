@@ -40,7 +40,7 @@ pub fn find<'m>(map: &'m Map, subject: &str) -> Option<(&'m Template, Option<Cap
         return None;
     }
     map.regexes.iter().find_map(|r| {
-        let captures = exec_script_regex(&r.regex, &r.names, subject)?;
+        let captures = exec_script_regex(&r.regex, subject)?;
         map.values.get(r.value).map(|t| (t, captures))
     })
 }
@@ -113,11 +113,8 @@ mod tests {
     use crate::config::template::map::MapRegex;
 
     fn regex(pattern: &str, value: usize) -> MapRegex {
-        let regex = regex::Regex::new(pattern).unwrap();
-        let names = regex.capture_names().map(|n| n.map(Box::from)).collect();
         MapRegex {
-            regex,
-            names,
+            regex: crate::pcre::Pcre::new(pattern, false).unwrap(),
             value,
         }
     }

@@ -21,6 +21,7 @@
 //! ([`HeadLimits`], [`UpstreamHeadLimits`], [`chunked::MAX_CHUNK_SIZE_LINE`], ...).
 
 pub mod body;
+pub mod browser;
 pub mod chunked;
 pub mod date;
 pub mod error;

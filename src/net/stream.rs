@@ -131,6 +131,17 @@ impl Stream {
         }
     }
 
+    /// Makes the coming close a reset (TCP RST, no TIME_WAIT), as nginx's
+    /// `reset_timedout_connection` does for a timed-out request; a unix socket has
+    /// nothing to reset. The caller closes the stream next: anything still unsent is
+    /// dropped.
+    pub fn reset_on_close(&self) -> io::Result<()> {
+        match self {
+            Stream::Tcp(_) | Stream::Tls(_) => crate::sys::set_linger_zero(self.raw_fd()),
+            Stream::Unix(_) => Ok(()),
+        }
+    }
+
     /// A second handle on the same socket (`dup`), so one task can read while another
     /// writes (upgrade relays). Both handles refer to one connection.
     pub fn try_clone(&self) -> io::Result<Stream> {

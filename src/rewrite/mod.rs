@@ -163,7 +163,7 @@ impl<'s> Run<'_, '_> {
     /// Runs a regex of the script over `subject`, sets the captures as nginx does
     /// and logs the result under `rewrite_log`.
     fn matches(&mut self, regex: &ScriptRegex, subject: &str) -> bool {
-        let found = exec_script_regex(&regex.regex, &regex.names, subject);
+        let found = exec_script_regex(&regex.regex, subject);
         if self.log {
             let verb = if found.is_some() {
                 "matches"

@@ -8,17 +8,12 @@
 
 use std::sync::Arc;
 
-use regex::{CaptureLocations, Regex};
+use crate::pcre::{Pcre, Spans};
 
-/// A regex compiled once at [`crate::route::Router::compile`], with its group names
-/// prepared so a match never walks the regex's metadata.
+/// A regex compiled once at [`crate::route::Router::compile`].
 #[derive(Debug, Clone)]
 pub(crate) struct CompiledRegex {
-    regex: Regex,
-    /// Group names by index (`None` for unnamed groups and for group 0).
-    names: Arc<[Option<Box<str>>]>,
-    /// Whether the regex has explicit groups: only then does a match produce captures.
-    has_groups: bool,
+    regex: Pcre,
 }
 
 /// The result of running a [`CompiledRegex`].
@@ -30,55 +25,33 @@ pub(crate) enum RegexMatch {
 }
 
 impl CompiledRegex {
-    pub(crate) fn new(regex: &Regex) -> CompiledRegex {
-        let names: Arc<[Option<Box<str>>]> =
-            regex.capture_names().map(|n| n.map(Box::from)).collect();
+    pub(crate) fn new(regex: &Pcre) -> CompiledRegex {
         CompiledRegex {
             regex: regex.clone(),
-            has_groups: regex.captures_len() > 1,
-            names,
         }
     }
 
     /// Runs the regex over `subject` (unanchored, as PCRE in nginx).
     pub(crate) fn exec(&self, subject: &str) -> RegexMatch {
-        if !self.has_groups {
-            return if self.regex.is_match(subject) {
-                RegexMatch::Match(None)
-            } else {
-                RegexMatch::NoMatch
-            };
-        }
-        let mut locations = self.regex.capture_locations();
-        match self.regex.captures_read(&mut locations, subject) {
+        match exec_script_regex(&self.regex, subject) {
             None => RegexMatch::NoMatch,
-            Some(_) => RegexMatch::Match(Some(Captures {
-                subject: Box::from(subject),
-                locations,
-                names: Arc::clone(&self.names),
-            })),
+            Some(captures) => RegexMatch::Match(captures),
         }
     }
 }
 
-/// Runs a regex of the rewrite module (`rewrite`, `if (... ~ ...)`) over `subject`,
-/// with its group names prepared at load time: `None` when it does not match, else
-/// its captures (`None` inside when it has no groups: `$1`..`$9` are then empty, as
-/// after such a match in nginx).
-pub fn exec_script_regex(
-    regex: &Regex,
-    names: &Arc<[Option<Box<str>>]>,
-    subject: &str,
-) -> Option<Option<Captures>> {
-    if regex.captures_len() <= 1 {
+/// Runs a regex over `subject`: `None` when it does not match, else its captures
+/// (`None` inside when it has no groups: `$1`..`$9` are then empty, as after such a
+/// match in nginx).
+pub fn exec_script_regex(regex: &Pcre, subject: &str) -> Option<Option<Captures>> {
+    if !regex.has_groups() {
         return regex.is_match(subject).then_some(None);
     }
-    let mut locations = regex.capture_locations();
-    regex.captures_read(&mut locations, subject)?;
+    let spans = regex.spans(subject)?;
     Some(Some(Captures {
         subject: Box::from(subject),
-        locations,
-        names: Arc::clone(names),
+        spans,
+        names: Arc::clone(regex.names()),
     }))
 }
 
@@ -86,25 +59,25 @@ pub fn exec_script_regex(
 #[derive(Debug, Clone)]
 pub struct Captures {
     subject: Box<str>,
-    locations: CaptureLocations,
+    spans: Spans,
     names: Arc<[Option<Box<str>>]>,
 }
 
 impl Captures {
     /// Number of groups, counting group 0 (the whole match).
     pub fn len(&self) -> usize {
-        self.locations.len()
+        self.spans.len()
     }
 
     /// Always false: group 0 exists whenever there is a match.
     pub fn is_empty(&self) -> bool {
-        self.locations.len() == 0
+        self.spans.len() == 0
     }
 
     /// Group `i` (`$1` is `get(1)`); `None` when the group did not participate or does
     /// not exist (nginx expands such a variable to the empty string).
     pub fn get(&self, i: usize) -> Option<&str> {
-        let (start, end) = self.locations.get(i)?;
+        let (start, end) = self.spans.get(i)?;
         self.subject.get(start..end)
     }
 
@@ -137,7 +110,7 @@ mod tests {
     use super::*;
 
     fn exec(pattern: &str, subject: &str) -> RegexMatch {
-        CompiledRegex::new(&Regex::new(pattern).unwrap()).exec(subject)
+        CompiledRegex::new(&Pcre::new(pattern, false).unwrap()).exec(subject)
     }
 
     #[test]

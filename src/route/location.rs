@@ -62,7 +62,7 @@ pub(crate) enum LevelItem<'a> {
         id: LocationId,
     },
     Regex {
-        regex: &'a regex::Regex,
+        regex: &'a crate::pcre::Pcre,
         id: LocationId,
     },
 }

@@ -125,6 +125,11 @@ pub async fn serve(worker: Rc<Worker>, stream: Stream, peer: Peer, id: u64, acti
                 if served == 0 || !seen.is_empty() {
                     head_timed_out(&worker, &snap, default, &peer, id, &seen);
                 }
+                // As nginx: only a request that had begun is reset; a connection that
+                // never sent a byte (or idled after keep-alive) closes normally.
+                if !seen.is_empty() && default.conf.reset_timedout_connection {
+                    reset(&stream);
+                }
                 return;
             }
             HeadRead::Invalid(err) => {
@@ -157,13 +162,25 @@ pub async fn serve(worker: Rc<Worker>, stream: Stream, peer: Peer, id: u64, acti
         // Boxed: the request's state lives on the heap only while the request does, so
         // the connection task itself stays small while it idles.
         let result = Box::pin(dispatch::run(conn, &mut downstream, &mut x, group)).await;
+        let timed_out = downstream.timed_out();
         if x.status != 0 {
             dispatch::log_access(&worker, &snap, &x, &result.conf);
+        }
+        // nginx's `reset_timedout_connection` covers `return 444` too (since 1.15.2).
+        if (timed_out || x.status == 444) && result.conf.reset_timedout_connection {
+            reset(&stream);
+            return;
         }
         if !result.keep_alive {
             return;
         }
     }
+}
+
+/// Makes the coming close of `stream` a TCP reset (`reset_timedout_connection`).
+fn reset(stream: &Stream) {
+    // Without it the close is an orderly one, as with the directive off.
+    let _ = stream.reset_on_close();
 }
 
 /// A connection to a TLS address goes through its handshake first (a plain HTTP

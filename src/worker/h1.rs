@@ -19,6 +19,7 @@ use crate::config::model::LocationConf;
 use crate::exchange::body::BodyReadError;
 use crate::exchange::response::{self, BodyLength, HeadWriter, ResponseHead};
 use crate::exchange::{context, BodyState, Downstream, Exchange, Upgraded};
+use crate::http1::browser::Browser;
 use crate::http1::{write, BodyDecoder, ChunkedEncoder, Method, RequestFraming, Version};
 use crate::net::stream::Stream;
 use crate::net::timer::timeout;
@@ -77,6 +78,9 @@ pub struct Http1<'c> {
     body_bytes: u64,
     /// A write failed or timed out: nothing more goes out.
     broken: bool,
+    /// `send_timeout` or `client_body_timeout` ended the request: with
+    /// `reset_timedout_connection` its connection closes with a reset.
+    timed_out: bool,
     /// The response answers a HEAD request: its head is all there is.
     head_only: bool,
 }
@@ -104,6 +108,7 @@ impl<'c> Http1<'c> {
             head_bytes: 0,
             body_bytes: 0,
             broken: false,
+            timed_out: false,
             head_only: false,
         }
     }
@@ -122,10 +127,8 @@ impl<'c> Http1<'c> {
                 self.pending = buf;
                 true
             }
-            _ => {
-                self.broken = true;
-                false
-            }
+            Ok(_) => self.fail(),
+            Err(_) => self.time_out(),
         }
     }
 
@@ -139,7 +142,11 @@ impl<'c> Http1<'c> {
                 .stream
                 .sendfile(file, offset, len, self.send_timeout)
                 .await;
-            return matches!(sent, Ok(n) if n == len) || self.fail();
+            return match sent {
+                Ok(n) if n == len => true,
+                Err(e) if e.kind() == std::io::ErrorKind::TimedOut => self.time_out(),
+                _ => self.fail(),
+            };
         }
         let end = offset.saturating_add(len);
         let mut at = offset;
@@ -175,8 +182,12 @@ impl<'c> Http1<'c> {
         }
         match timeout(self.send_timeout, self.stream.write_all(data)).await {
             Ok((Ok(()), buf)) => Some(buf),
-            _ => {
-                self.broken = true;
+            Ok(_) => {
+                self.fail();
+                None
+            }
+            Err(_) => {
+                self.time_out();
                 None
             }
         }
@@ -196,6 +207,25 @@ impl<'c> Http1<'c> {
         false
     }
 
+    /// A write that `send_timeout` ended: as [`Http1::fail`], and remembered.
+    fn time_out(&mut self) -> bool {
+        self.timed_out = true;
+        self.fail()
+    }
+
+    /// Whether a client timeout ended the request (`reset_timedout_connection`).
+    pub fn timed_out(&self) -> bool {
+        self.timed_out
+    }
+
+    /// Notes a body read that `client_body_timeout` ended.
+    fn note_body_error<T>(&mut self, r: Result<T, BodyReadError>) -> Result<T, BodyReadError> {
+        if matches!(r, Err(BodyReadError::Timeout)) {
+            self.timed_out = true;
+        }
+        r
+    }
+
     /// Drops the rest of a request body nobody read, so the next request can be read.
     async fn discard_rest(&mut self, x: &mut Exchange) -> bool {
         let mut reader = match self.rest.take() {
@@ -209,7 +239,8 @@ impl<'c> Http1<'c> {
             }
             None => return true,
         };
-        let ok = reader.discard(self.stream, self.input).await.is_ok();
+        let discarded = reader.discard(self.stream, self.input).await;
+        let ok = self.note_body_error(discarded).is_ok();
         x.body = if ok {
             BodyState::Consumed
         } else {
@@ -217,6 +248,28 @@ impl<'c> Http1<'c> {
         };
         ok
     }
+}
+
+/// Whether `keepalive_disable` refuses this client keep-alive, as nginx's
+/// `ngx_http_update_location_config`: `msie6` after a POST from MSIE 4 to 6 (not XP
+/// SP2's), `safari` for Safari on macOS and iOS. The `User-Agent` is read only when a
+/// flag could apply (nginx's default `msie6` reads it for POSTs only).
+fn keepalive_disabled(x: &Exchange, conf: &LocationConf) -> bool {
+    let disable = conf.keepalive_disable;
+    let msie6 = disable.msie6 && x.head.method == Method::Post;
+    if !msie6 && !disable.safari {
+        return false;
+    }
+    let Some(ua) = x
+        .head
+        .headers
+        .iter()
+        .find(|h| h.name.eq_ignore_ascii_case("user-agent"))
+    else {
+        return false;
+    };
+    let browser = Browser::from_user_agent(ua.value.as_slice());
+    (msie6 && browser.msie6) || (disable.safari && browser.safari)
 }
 
 /// `n` in decimal, in `buf`.
@@ -349,10 +402,11 @@ impl Downstream for Http1<'_> {
     }
 
     async fn read_body(&mut self, out: &mut Vec<u8>) -> Result<usize, BodyReadError> {
-        match &mut self.body {
+        let read = match &mut self.body {
             Some(reader) => reader.read_into(self.stream, self.input, out).await,
             None => Ok(0),
-        }
+        };
+        self.note_body_error(read)
     }
 
     fn body_done(&self) -> bool {
@@ -390,8 +444,10 @@ impl Downstream for Http1<'_> {
     fn send_head(&mut self, x: &mut Exchange, conf: &LocationConf, head: ResponseHead<'_>) {
         // A graceful shutdown began while the request was in flight: say goodbye. Part
         // of the body read leaves where the next request would start unknown.
-        let keep_alive =
-            self.keep_alive && !self.worker.draining.get() && x.body != BodyState::Partial;
+        let keep_alive = self.keep_alive
+            && !self.worker.draining.get()
+            && x.body != BodyState::Partial
+            && !keepalive_disabled(x, conf);
         let mut out = std::mem::take(&mut self.pending);
         // One allocation for the head and a small body that rides with it (growing
         // from empty cost about 1,500 instructions per request under callgrind).

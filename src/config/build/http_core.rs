@@ -16,7 +16,8 @@ use super::listen::parse_listen;
 use super::Builder;
 use crate::config::error::ConfigErrorKind;
 use crate::config::model::{
-    ErrorPage, ErrorPageOverwrite, ErrorPageTarget, Listen, LocationConf, MimeTypes, ServerName,
+    ErrorPage, ErrorPageOverwrite, ErrorPageTarget, KeepaliveDisable, Listen, LocationConf,
+    MimeTypes, ServerName,
 };
 use crate::config::tree::Directive;
 
@@ -39,11 +40,16 @@ pub struct CoreConf {
     pub tcp_nodelay: Option<bool>,
     pub keepalive_timeout: Option<(Duration, Option<Duration>)>,
     pub keepalive_requests: Option<u32>,
+    pub keepalive_disable: Option<KeepaliveDisable>,
+    /// `none` was written in a `keepalive_disable` of this level (for nginx's
+    /// `duplicate value` warning).
+    pub keepalive_disable_none: bool,
     pub client_max_body_size: Option<u64>,
     pub client_body_buffer_size: Option<u64>,
     pub client_body_timeout: Option<Duration>,
     pub client_body_temp_path: Option<PathBuf>,
     pub send_timeout: Option<Duration>,
+    pub reset_timedout_connection: Option<bool>,
     pub server_tokens: Option<bool>,
     pub absolute_redirect: Option<bool>,
     // http and server levels only (read from the server, see `server.rs`)
@@ -174,6 +180,12 @@ pub const COMMANDS: &[Command<CoreConf>] = &[
         set_once(cx, d, &mut c.send_timeout, args::time(d, 0))
     }),
     d(
+        "reset_timedout_connection",
+        HTTP_SRV_LOC,
+        Exactly(1),
+        |c, d, cx, _| set_once(cx, d, &mut c.reset_timedout_connection, args::flag(d)),
+    ),
+    d(
         "client_body_temp_path",
         HTTP_SRV_LOC,
         Between(1, 4),
@@ -259,20 +271,7 @@ pub const COMMANDS: &[Command<CoreConf>] = &[
         "keepalive_disable",
         HTTP_SRV_LOC,
         AtLeast(1),
-        |c, d, cx, _| {
-            let browsers = Kind::OneOf(&["none", "msie6", "safari"]);
-            let why = "keep-alive is offered to every browser";
-            c.no_effect.set_kind(cx, d, browsers, Some(why))
-        },
-    ),
-    d(
-        "reset_timedout_connection",
-        HTTP_SRV_LOC,
-        Exactly(1),
-        |c, d, cx, _| {
-            let why = "a timed-out connection is closed normally";
-            c.no_effect.set_kind(cx, d, Kind::Flag, Some(why))
-        },
+        keepalive_disable,
     ),
     d(
         "lingering_close",
@@ -321,7 +320,34 @@ fn no_effect(c: &mut CoreConf, d: &Directive, cx: &mut Builder, _: Context) {
     c.no_effect.set(cx, d);
 }
 
+/// `keepalive_disable none|msie6|safari ...`, as nginx's bitmask slot: the values of
+/// every line at one level add up, an unknown value is `invalid value "x"`, and one
+/// given twice a `duplicate value "x"` warning.
+fn keepalive_disable(c: &mut CoreConf, d: &Directive, cx: &mut Builder, _: Context) {
+    let mut browsers = c.keepalive_disable.unwrap_or(KeepaliveDisable {
+        msie6: false,
+        safari: false,
+    });
+    for a in &d.args {
+        let v = a.value.as_str();
+        let bit = match v {
+            "none" => &mut c.keepalive_disable_none,
+            "msie6" => &mut browsers.msie6,
+            "safari" => &mut browsers.safari,
+            _ => return cx.error(ConfigErrorKind::InvalidBitmaskValue(v.to_string()), &d.span),
+        };
+        if *bit {
+            cx.warn(format!("duplicate value \"{v}\""), &d.span);
+        }
+        *bit = true;
+    }
+    c.keepalive_disable = Some(browsers);
+}
+
 fn listen(c: &mut CoreConf, d: &Directive, cx: &mut Builder, _: Context) {
+    if let Some(message) = super::listen::ignored_accept_filter(d) {
+        cx.warn(message, &d.span);
+    }
     match parse_listen(d) {
         Ok(parsed) => {
             for p in parsed {
@@ -361,6 +387,7 @@ impl CoreConf {
             .keepalive_timeout
             .map_or(parent.keepalive_header_timeout, |k| k.1);
         conf.keepalive_requests = self.keepalive_requests.unwrap_or(parent.keepalive_requests);
+        conf.keepalive_disable = self.keepalive_disable.unwrap_or(parent.keepalive_disable);
         conf.client_max_body_size = self
             .client_max_body_size
             .unwrap_or(parent.client_max_body_size);
@@ -375,6 +402,9 @@ impl CoreConf {
             .clone()
             .unwrap_or_else(|| parent.client_body_temp_path.clone());
         conf.send_timeout = self.send_timeout.unwrap_or(parent.send_timeout);
+        conf.reset_timedout_connection = self
+            .reset_timedout_connection
+            .unwrap_or(parent.reset_timedout_connection);
         conf.server_tokens = self.server_tokens.unwrap_or(parent.server_tokens);
         conf.absolute_redirect = self.absolute_redirect.unwrap_or(parent.absolute_redirect);
     }

@@ -22,7 +22,8 @@ use super::static_files::{self, StaticConf};
 use super::upstream::{self, Upstreams};
 use super::{headers, Builder};
 use crate::config::model::{
-    AccessLog, DocRoot, Expires, LocationConf, MimeTypes, ProxyPass, RealIpConf, Script,
+    AccessLog, DocRoot, Expires, KeepaliveDisable, LocationConf, MimeTypes, ProxyPass, RealIpConf,
+    Script,
 };
 use crate::config::template::Template;
 use crate::config::tree::Directive;
@@ -184,11 +185,13 @@ fn defaults_with_root(root: &std::path::Path) -> LocationConf {
         keepalive_timeout: Duration::from_secs(75),
         keepalive_header_timeout: None,
         keepalive_requests: 1000,
+        keepalive_disable: KeepaliveDisable::default(),
         client_max_body_size: 1 << 20,
         client_body_buffer_size: 16 << 10,
         client_body_timeout: Duration::from_secs(60),
         client_body_temp_path: PathBuf::from(DEFAULT_CLIENT_BODY_TEMP),
         send_timeout: Duration::from_secs(60),
+        reset_timedout_connection: false,
         server_tokens: true,
         absolute_redirect: true,
         // log

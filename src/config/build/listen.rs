@@ -17,8 +17,25 @@ use crate::config::tree::Directive;
 use crate::config::value;
 
 /// Parameters nginx has that vestibule does not implement yet: named in the error.
-/// (`accept_filter` and `setfib` are FreeBSD's; nginx on Linux has neither.)
-const UNIMPLEMENTED: &[&str] = &["http2", "quic", "proxy_protocol", "accept_filter", "setfib"];
+const UNIMPLEMENTED: &[&str] = &["http2", "quic", "proxy_protocol"];
+
+/// FreeBSD's `setfib=`: nginx built for Linux rejects it as an invalid parameter, and
+/// so does vestibule, saying why. (FreeBSD's `accept_filter=` nginx on Linux accepts
+/// and ignores with a message: see [`ignored_accept_filter`].)
+const FREEBSD_ONLY: &[&str] = &["setfib"];
+
+/// `accept_filter=NAME`, which nginx on Linux ignores, saying `accept filters
+/// "accept_filter=NAME" are not supported on this platform, ignored`: that message.
+pub fn ignored_accept_filter(d: &Directive) -> Option<String> {
+    d.args.iter().skip(1).find_map(|a| {
+        a.value.starts_with("accept_filter=").then(|| {
+            format!(
+                "accept filters \"{}\" are not supported on this platform, ignored",
+                a.value
+            )
+        })
+    })
+}
 
 pub fn parse_listen(d: &Directive) -> Result<Vec<Listen>, ConfigErrorKind> {
     let addrs = parse_address(arg(d, 0))?;
@@ -33,6 +50,9 @@ pub fn parse_listen(d: &Directive) -> Result<Vec<Listen>, ConfigErrorKind> {
             _ => {
                 if !socket_option(v, &mut options)? {
                     let key = v.split('=').next().unwrap_or(v);
+                    if FREEBSD_ONLY.contains(&key) {
+                        return Err(ConfigErrorKind::FreeBsdListenParameter(v.to_string()));
+                    }
                     if UNIMPLEMENTED.contains(&key) {
                         return Err(ConfigErrorKind::Unsupported(
                             format!("listen ... {key}"),
@@ -65,6 +85,8 @@ fn socket_option(v: &str, options: &mut ListenOptions) -> Result<bool, ConfigErr
     };
     match v {
         "bind" => {}
+        // FreeBSD's; ignored here as by nginx on Linux (the builder says so).
+        _ if v.starts_with("accept_filter=") => {}
         "reuseport" => options.reuseport = true,
         "deferred" => options.deferred = true,
         _ => {
@@ -185,8 +207,28 @@ fn port(value: &str, text: &str) -> Result<u16, ConfigErrorKind> {
         .ok_or_else(|| invalid_port(value))
 }
 
-/// Parses the address argument; a host name may give several addresses.
+/// Parses the address argument; a host name may give several addresses, and a port
+/// range (`8000-8010`) one address per port.
 pub fn parse_address(value: &str) -> Result<Vec<ListenAddr>, ConfigErrorKind> {
+    let Some((first, ports)) = super::port_range::split(value)? else {
+        return parse_one_port(value);
+    };
+    // A host name is resolved once, for the first port.
+    let hosts = parse_one_port(&first)?;
+    let mut addrs = Vec::with_capacity(hosts.len() * ports.len());
+    for port in ports {
+        for host in &hosts {
+            if let ListenAddr::Tcp(mut a) = host.clone() {
+                a.set_port(port);
+                addrs.push(ListenAddr::Tcp(a));
+            }
+        }
+    }
+    Ok(addrs)
+}
+
+/// Parses an address argument with one port (or none).
+fn parse_one_port(value: &str) -> Result<Vec<ListenAddr>, ConfigErrorKind> {
     if let Some(path) = value.strip_prefix("unix:") {
         if path.is_empty() {
             return Err(ConfigErrorKind::InvalidHost {

@@ -1,6 +1,7 @@
 //! The main and events contexts: process-level settings, and the entry into `http`.
 //! Their tables, slots and defaults.
 
+use std::collections::HashSet;
 use std::path::PathBuf;
 
 use super::args::{self, arg, set_once, Kind, NoEffect};
@@ -8,9 +9,10 @@ use super::command::{b, d, dispatch, Arity::*, Command, Context, EVENTS, MAIN};
 use super::{http, modules, Builder};
 use crate::config::error::ConfigErrorKind;
 use crate::config::model::{
-    Config, CpuAffinity, ErrorLog, HttpConfig, LogLevel, LogTarget, MainConfig, UserSpec,
-    WorkerProcesses,
+    Config, CpuAffinity, ErrorLog, HttpConfig, ListenAddr, LogLevel, LogTarget, MainConfig,
+    UserSpec, WorkerProcesses,
 };
+use crate::config::source::Span;
 use crate::config::tree::Directive;
 
 /// nginx's defaults, with Debian's paths (the error log's is `-e` or
@@ -188,7 +190,31 @@ pub fn build_main(directives: &[Directive], cx: &mut Builder) -> Config {
             .worker_connections
             .unwrap_or(DEFAULT_WORKER_CONNECTIONS),
     };
+    if let Some(http) = &s.http {
+        check_listening_sockets(http, main.worker_connections, cx);
+    }
     Config { main, http: s.http }
+}
+
+/// Every listening socket takes a connection slot in each worker, so there must be
+/// more slots than sockets: nginx's `ngx_event_init_conf` check, which bounds what a
+/// port range (`listen 8000-9000`) may open. The error points at the `listen` that
+/// went over.
+fn check_listening_sockets(http: &HttpConfig, connections: u32, cx: &mut Builder) {
+    let mut seen: HashSet<&ListenAddr> = HashSet::new();
+    let mut over: Option<&Span> = None;
+    for listen in http.servers.iter().flat_map(|s| &s.listen) {
+        if seen.insert(&listen.addr) && seen.len() >= connections as usize && over.is_none() {
+            over = Some(&listen.span);
+        }
+    }
+    if let Some(span) = over {
+        let kind = ConfigErrorKind::TooManyListeningSockets {
+            connections,
+            sockets: seen.len(),
+        };
+        cx.error(kind, span);
+    }
 }
 
 /// `user NAME [GROUP]`: the user (and group) must exist, as nginx's getpwnam check.

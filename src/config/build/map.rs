@@ -47,10 +47,10 @@ pub fn declare(d: &Directive, names: &mut Names) {
     }
     for line in d.block.as_deref().unwrap_or(&[]) {
         if let Some((pattern, _)) = regex_key(&line.name) {
-            if let Ok(compiled) = regex::Regex::new(pattern) {
+            if let Ok(compiled) = crate::pcre::Pcre::new(pattern, false) {
                 names
                     .captures
-                    .extend(compiled.capture_names().flatten().map(str::to_string));
+                    .extend(compiled.capture_names().map(str::to_string));
             }
         }
     }
@@ -155,10 +155,8 @@ fn map_line(map: &mut Map, line: &Directive, cx: &mut Builder) -> bool {
     if let Some((pattern, caseless)) = regex_key(key) {
         return match compile_regex(pattern, caseless) {
             Ok(regex) => {
-                let names = regex.capture_names().map(|n| n.map(Box::from)).collect();
                 map.regexes.push(MapRegex {
                     regex,
-                    names,
                     value: index,
                 });
                 true

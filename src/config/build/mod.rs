@@ -25,6 +25,7 @@ mod log;
 mod main_ctx;
 mod map;
 mod modules;
+mod port_range;
 mod proxy;
 mod proxy_pass;
 mod realip;
@@ -50,6 +51,7 @@ use super::model::Config;
 use super::source::Span;
 use super::template::Names;
 use super::tree::Directive;
+use crate::pcre::Pcre;
 
 /// What a server block sees of the http level.
 pub(crate) struct Scope<'a> {
@@ -261,26 +263,11 @@ impl Builder {
 
 /// Compiles a location, server name or `proxy_redirect` regex, with the error on one
 /// line (`invalid regex "([a-z]": unclosed group`).
-pub fn compile_regex(
-    pattern: &str,
-    case_insensitive: bool,
-) -> Result<regex::Regex, ConfigErrorKind> {
-    regex::RegexBuilder::new(pattern)
-        .case_insensitive(case_insensitive)
-        .build()
-        .map_err(|e| {
-            let text = e.to_string();
-            let reason = text
-                .lines()
-                .rev()
-                .find_map(|l| l.strip_prefix("error: "))
-                .unwrap_or(text.as_str())
-                .to_string();
-            ConfigErrorKind::InvalidRegex {
-                pattern: pattern.to_string(),
-                reason,
-            }
-        })
+pub fn compile_regex(pattern: &str, case_insensitive: bool) -> Result<Pcre, ConfigErrorKind> {
+    Pcre::new(pattern, case_insensitive).map_err(|e| ConfigErrorKind::InvalidRegex {
+        pattern: pattern.to_string(),
+        reason: e.reason,
+    })
 }
 
 /// Collects, before any template is parsed, the names nginx declares while it reads
@@ -324,10 +311,10 @@ fn declared_names(directives: &[Directive]) -> Names {
             _ => vec![],
         };
         for re in regex_args {
-            if let Ok(compiled) = regex::Regex::new(re) {
+            if let Ok(compiled) = Pcre::new(re, false) {
                 names
                     .captures
-                    .extend(compiled.capture_names().flatten().map(str::to_string));
+                    .extend(compiled.capture_names().map(str::to_string));
             }
         }
         if let Some(children) = &d.block {

@@ -184,11 +184,7 @@ mod tests {
             } => format!(
                 "{value} {}~{} {}",
                 if *negated { "!" } else { "" },
-                if regex.regex.as_str().starts_with("(?i)") {
-                    "*"
-                } else {
-                    ""
-                },
+                if regex.regex.caseless() { "*" } else { "" },
                 regex.source
             ),
             Condition::File {
@@ -221,8 +217,8 @@ mod tests {
                 &["($request_method", "!~", "^(GET|HEAD|POST)$)"],
                 "$request_method !~ ^(GET|HEAD|POST)$",
             ),
-            ("caseless", &["($uri", "~*", r"\.php$)"], r"$uri ~ \.php$"),
-            ("caseless_negated", &["($uri", "!~*", "a)"], "$uri !~ a"),
+            ("caseless", &["($uri", "~*", r"\.php$)"], r"$uri ~* \.php$"),
+            ("caseless_negated", &["($uri", "!~*", "a)"], "$uri !~* a"),
             (
                 "regex_ending_in_a_group",
                 &["($uri", "~", "(a|b))"],

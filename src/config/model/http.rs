@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use regex::Regex;
+use crate::pcre::Pcre;
 
 use super::location::{Location, LocationConf};
 use super::upstream::Upstream;
@@ -116,7 +116,7 @@ pub enum ServerName {
     /// `example.*` stored as `example.`.
     TrailingWildcard(String),
     /// `~^(?<sub>.+)\.example\.com$`.
-    Regex { regex: Regex, source: String },
+    Regex { regex: Pcre, source: String },
 }
 
 impl ServerName {

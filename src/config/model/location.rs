@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use regex::Regex;
+use crate::pcre::Pcre;
 
 use super::mime_types::MimeTypes;
 use super::realip::RealIpConf;
@@ -28,7 +28,7 @@ pub enum LocationMatch {
     Prefix { path: String, no_regex: bool },
     /// `location ~ re` or `location ~* re`.
     Regex {
-        regex: Regex,
+        regex: Pcre,
         case_insensitive: bool,
         source: String,
     },
@@ -196,7 +196,7 @@ pub enum RedirectRule {
     /// `proxy_redirect FROM TO;` (case-sensitive prefix).
     Replace { from: Template, to: Template },
     /// `proxy_redirect ~regex TO;` / `~*regex TO;`
-    Regex { regex: Regex, to: Template },
+    Regex { regex: Pcre, to: Template },
 }
 
 /// `proxy_redirect`: off, or rules applied in order (default: `[Default]`).
@@ -302,6 +302,9 @@ pub struct LocationConf {
     /// The optional second argument of `keepalive_timeout`, sent as `Keep-Alive: timeout=N`.
     pub keepalive_header_timeout: Option<Duration>,
     pub keepalive_requests: u32,
+    /// `keepalive_disable`: the browsers that get no keep-alive (nginx's default is
+    /// `msie6`).
+    pub keepalive_disable: KeepaliveDisable,
     /// Empty when `access_log off`.
     pub access_log: Vec<AccessLog>,
     pub client_max_body_size: u64,
@@ -309,6 +312,9 @@ pub struct LocationConf {
     pub client_body_timeout: Duration,
     pub client_body_temp_path: PathBuf,
     pub send_timeout: Duration,
+    /// `reset_timedout_connection`: a request ended by a client timeout or by
+    /// `return 444` closes its connection with a TCP RST.
+    pub reset_timedout_connection: bool,
     pub server_tokens: bool,
     pub absolute_redirect: bool,
     /// `set_real_ip_from`, `real_ip_header`, `real_ip_recursive`.
@@ -316,4 +322,22 @@ pub struct LocationConf {
     pub proxy: ProxyConf,
     /// `gzip*`, `gzip_static`, `brotli*`.
     pub compression: Arc<super::compress::Compression>,
+}
+
+/// `keepalive_disable none|msie6|safari ...`: which browsers are never kept alive
+/// (`msie6` only after a POST, as nginx), read by `src/http1/browser.rs`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeepaliveDisable {
+    pub msie6: bool,
+    pub safari: bool,
+}
+
+impl Default for KeepaliveDisable {
+    /// nginx's default, `keepalive_disable msie6`.
+    fn default() -> Self {
+        KeepaliveDisable {
+            msie6: true,
+            safari: false,
+        }
+    }
 }

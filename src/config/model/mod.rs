@@ -22,8 +22,8 @@ pub use http::{
 };
 pub use location::{
     AccessLog, DocRoot, ErrorPage, ErrorPageOverwrite, ErrorPageTarget, Expires, HeaderSetting,
-    Location, LocationConf, LocationMatch, NextUpstream, ProxyConf, ProxyPass, ProxyRedirect,
-    ProxyTarget, RedirectRule, Return, TryFiles, TryFilesFallback,
+    KeepaliveDisable, Location, LocationConf, LocationMatch, NextUpstream, ProxyConf, ProxyPass,
+    ProxyRedirect, ProxyTarget, RedirectRule, Return, TryFiles, TryFilesFallback,
 };
 pub use main_conf::{
     CpuAffinity, ErrorLog, LogLevel, LogTarget, MainConfig, UserSpec, WorkerProcesses,

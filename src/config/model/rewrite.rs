@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use regex::Regex;
+use crate::pcre::Pcre;
 
 use super::location::{LocationConf, Return};
 use crate::config::template::{Template, UserVar};
@@ -61,19 +61,15 @@ pub enum Op {
 /// captures without walking the regex's metadata.
 #[derive(Debug, Clone)]
 pub struct ScriptRegex {
-    pub regex: Regex,
-    /// Group names by index (`None` for unnamed groups and group 0).
-    pub names: Arc<[Option<Box<str>>]>,
+    pub regex: Pcre,
     /// The pattern as written, for `rewrite_log` lines (`"^/old/(.*)" matches "/old/x"`).
     pub source: String,
 }
 
 impl ScriptRegex {
-    pub fn new(regex: Regex, source: &str) -> ScriptRegex {
-        let names = regex.capture_names().map(|n| n.map(Box::from)).collect();
+    pub fn new(regex: Pcre, source: &str) -> ScriptRegex {
         ScriptRegex {
             regex,
-            names,
             source: source.to_string(),
         }
     }

@@ -77,7 +77,6 @@ pub struct Map {
 /// One `~regex VALUE` line.
 #[derive(Debug)]
 pub struct MapRegex {
-    pub regex: regex::Regex,
-    pub names: Arc<[Option<Box<str>>]>,
+    pub regex: crate::pcre::Pcre,
     pub value: usize,
 }
