@@ -123,7 +123,7 @@ pub fn request_allows(c: &Compression, request: &RequestHead, r: &Response<'_>) 
     match (user_agent, c.disable.regexes.is_empty()) {
         (Some(ua), false) => {
             let ua = String::from_utf8_lossy(ua);
-            !c.disable.regexes.iter().any(|re| re.is_match(&ua))
+            !c.disable.regexes.iter().any(|(_, re)| re.is_match(&ua))
         }
         _ => true,
     }

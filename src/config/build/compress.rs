@@ -191,14 +191,8 @@ fn disable(d: &Directive) -> Result<Disable, ConfigErrorKind> {
             // Any other word is a regex (`degradation` too: Debian's nginx is built
             // without the module that gives it a meaning).
             pattern => {
-                let re = regex::RegexBuilder::new(pattern)
-                    .case_insensitive(true)
-                    .build()
-                    .map_err(|e| ConfigErrorKind::InvalidRegex {
-                        pattern: pattern.to_string(),
-                        reason: e.to_string(),
-                    })?;
-                out.regexes.push(re);
+                let re = super::compile_regex(pattern, true)?;
+                out.regexes.push((pattern.to_string(), re));
             }
         }
     }

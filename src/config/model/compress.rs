@@ -108,8 +108,8 @@ pub struct Disable {
     /// `msie6`: Internet Explorer 4–6 before XP SP2 (nginx's test: `MSIE [4-6]\.`
     /// without `SV1`).
     pub msie6: bool,
-    /// Case-insensitive regexes matched against `User-Agent`.
-    pub regexes: Vec<regex::Regex>,
+    /// Case-insensitive regexes matched against `User-Agent`, with their source.
+    pub regexes: Vec<(String, crate::pcre::Pcre)>,
 }
 
 impl PartialEq for Disable {
@@ -120,7 +120,7 @@ impl PartialEq for Disable {
                 .regexes
                 .iter()
                 .zip(&other.regexes)
-                .all(|(a, b)| a.as_str() == b.as_str())
+                .all(|(a, b)| a.0 == b.0)
     }
 }
 
