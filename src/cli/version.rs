@@ -32,14 +32,12 @@ const WITH_MODULES: &[&str] = &["http_ssl_module", "http_realip_module"];
 /// unknown directive (so this list is corrected when one is implemented); the gzip
 /// module's directives load with no effect (docs/configuration.md), and it stays here.
 pub const WITHOUT_MODULES: &[(&str, &str)] = &[
-    ("http_charset_module", "charset"),
     ("http_gzip_module", "gzip"),
     ("http_ssi_module", "ssi"),
     ("http_userid_module", "userid"),
     ("http_access_module", "allow"),
     ("http_auth_basic_module", "auth_basic"),
     ("http_mirror_module", "mirror"),
-    ("http_autoindex_module", "autoindex"),
     ("http_geo_module", "geo"),
     ("http_split_clients_module", "split_clients"),
     ("http_referer_module", "valid_referers"),

@@ -123,6 +123,20 @@ pub fn add_header_replacement(x: &Exchange, conf: &LocationConf, name: &str) -> 
     Some(value)
 }
 
+/// nginx's charset filter, declaration only: a `Content-Type` whose type is in
+/// `charset_types` and that names no charset gets `; charset=NAME` under `charset
+/// NAME` — a file's, a proxied response's, `return`'s text, an error page — except
+/// on a 301 or 302 (nginx leaves redirects alone). `None`: the line is sent as it is.
+pub fn with_charset(conf: &LocationConf, status: u16, name: &str, value: &[u8]) -> Option<Vec<u8>> {
+    conf.files.charset.as_ref()?;
+    if matches!(status, 301 | 302) || !name.eq_ignore_ascii_case("content-type") {
+        return None;
+    }
+    let text = std::str::from_utf8(value).ok()?;
+    let charset = conf.files.charset_for(text)?;
+    Some(format!("{text}; charset={charset}").into_bytes())
+}
+
 /// Walks a response head into `w`, recording what was sent in the exchange (`$status`):
 /// status, `Server`, `Date`, the given lines, the protocol's lines, then `add_header`.
 /// An error page (`error_page 404 /404.html`) answered with 200 keeps the error's
@@ -158,13 +172,19 @@ pub fn compose<W: HeadWriter>(
         if replacing && header_replaced(conf, status, name) {
             continue;
         }
-        w.known(name, value);
+        match with_charset(conf, status, name, value) {
+            Some(v) => w.known(name, &v),
+            None => w.known(name, value),
+        }
     }
     for h in &headers {
         if replacing && header_replaced(conf, status, &h.name) {
             continue;
         }
-        w.header(&h.name, &h.value);
+        match with_charset(conf, status, &h.name, &h.value) {
+            Some(v) => w.header(&h.name, &v),
+            None => w.header(&h.name, &h.value),
+        }
     }
     w.protocol_lines(length, upgrade);
     let mut value = Vec::new();

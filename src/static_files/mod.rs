@@ -168,7 +168,7 @@ async fn directory_redirect<D: Downstream>(
     x: &mut Exchange,
     conf: &LocationConf,
 ) -> Outcome {
-    let location = x.redirect_location(conf.absolute_redirect, &x.directory_uri());
+    let location = x.redirect_location(conf, &x.directory_uri());
     let headers = vec![Header::new("Location", location)];
     answer::send_error_page(d, x, conf, 301, headers).await
 }

@@ -55,7 +55,19 @@ pub async fn send_file<D: Downstream>(
     let (file, meta) = (&*opened.file, &opened.meta);
     let len = meta.len();
     let validators = &*opened.validators;
-    let (mtime, etag) = (validators.mtime, &validators.etag);
+    let files = &conf.files;
+    // `etag off`: no ETag, and an `If-None-Match` or `If-Range` tag matches nothing.
+    let etag = if files.etag {
+        validators.etag.as_str()
+    } else {
+        ""
+    };
+    let mtime = validators.mtime;
+    // `max_ranges 0`: no range is looked at and none is offered.
+    let ranges_allowed = files.max_ranges != Some(0);
+    let max_ranges = files.max_ranges.map_or(range::MAX_RANGES, |n| {
+        usize::try_from(n).unwrap_or(usize::MAX)
+    });
     let extension = x.uri.rsplit_once('.').map_or("", |(_, e)| e);
     let extension = if extension.contains('/') {
         ""
@@ -70,57 +82,60 @@ pub async fn send_file<D: Downstream>(
     let mut typed: Option<String> = None; // a multipart type replaces the file's
     let mut with_type = false;
     let mut content_range: Option<String> = None;
-    let (status, framing, body) =
-        match conditional::evaluate(is_get_or_head, &x.head.headers, etag, mtime) {
-            Precondition::NotModified => (304, BodyLength::None, Body::None),
-            Precondition::Failed => return Outcome::Status(412),
-            Precondition::Proceed => {
-                let if_range = headers::get(&x.head.headers, "if-range");
-                let ranges = match if_range {
-                    Some(_) if !conf.add_headers.is_empty() => {
-                        let (etag, mtime) = replaced_validators(x, conf, etag, mtime);
-                        let range = headers::get(&x.head.headers, "range");
-                        range::evaluate(range, if_range, &etag, mtime, len)
-                    }
-                    _ => range::evaluate(
-                        headers::get(&x.head.headers, "range"),
-                        if_range,
-                        etag,
-                        Some(mtime),
-                        len,
-                    ),
-                };
-                match ranges {
-                    RangeOutcome::Full => {
-                        with_type = true;
-                        let whole = ByteRange { start: 0, end: len };
-                        (200, BodyLength::Known(len), Body::Ranges(vec![whole]))
-                    }
-                    RangeOutcome::Unsatisfiable => {
-                        let headers =
-                            vec![Header::new("Content-Range", range::unsatisfied_range(len))];
-                        return answer::send_error_page(d, x, conf, 416, headers).await;
-                    }
-                    RangeOutcome::Satisfiable(rs) if rs.len() == 1 => {
-                        let r = rs[0];
-                        with_type = true;
-                        content_range = Some(range::content_range(r, len));
-                        (206, BodyLength::Known(r.len()), Body::Ranges(rs))
-                    }
-                    RangeOutcome::Satisfiable(rs) => {
-                        let boundary = range::boundary(x.request_id.high_bits());
-                        let m = Multipart::new(boundary, content_type, rs, len);
-                        with_type = true;
-                        typed = Some(m.content_type());
-                        (
-                            206,
-                            BodyLength::Known(m.content_length()),
-                            Body::Multipart(m),
-                        )
-                    }
+    let (status, framing, body) = match conditional::evaluate(
+        is_get_or_head,
+        &x.head.headers,
+        etag,
+        mtime,
+        files.if_modified_since,
+    ) {
+        Precondition::NotModified => (304, BodyLength::None, Body::None),
+        Precondition::Failed => return Outcome::Status(412),
+        Precondition::Proceed => {
+            let if_range = headers::get(&x.head.headers, "if-range");
+            let range = headers::get(&x.head.headers, "range").filter(|_| ranges_allowed);
+            let ranges = match if_range {
+                Some(_) if !conf.add_headers.is_empty() => {
+                    let (etag, mtime) = replaced_validators(x, conf, etag, mtime);
+                    range::evaluate(range, if_range, &etag, mtime, len, max_ranges)
+                }
+                _ => range::evaluate(range, if_range, etag, Some(mtime), len, max_ranges),
+            };
+            match ranges {
+                RangeOutcome::Full => {
+                    with_type = true;
+                    let whole = ByteRange { start: 0, end: len };
+                    (200, BodyLength::Known(len), Body::Ranges(vec![whole]))
+                }
+                RangeOutcome::Unsatisfiable => {
+                    let headers = vec![Header::new("Content-Range", range::unsatisfied_range(len))];
+                    return answer::send_error_page(d, x, conf, 416, headers).await;
+                }
+                RangeOutcome::Satisfiable(rs) if rs.len() == 1 => {
+                    let r = rs[0];
+                    with_type = true;
+                    content_range = Some(range::content_range(r, len));
+                    (206, BodyLength::Known(r.len()), Body::Ranges(rs))
+                }
+                RangeOutcome::Satisfiable(rs) => {
+                    let boundary = range::boundary(x.request_id.high_bits());
+                    // Each part names the file's type with its declared charset.
+                    let part_type = match files.charset_for(content_type) {
+                        Some(c) => format!("{content_type}; charset={c}"),
+                        None => content_type.to_string(),
+                    };
+                    let m = Multipart::new(boundary, &part_type, rs, len);
+                    with_type = true;
+                    typed = Some(m.content_type());
+                    (
+                        206,
+                        BodyLength::Known(m.content_length()),
+                        Body::Multipart(m),
+                    )
                 }
             }
-        };
+        }
+    };
     // The header lines, borrowed: no allocation per line.
     let mut fields = Fields::default();
     if with_type {
@@ -128,8 +143,10 @@ pub async fn send_file<D: Downstream>(
         fields.push("Content-Type", ty.as_bytes());
     }
     fields.push("Last-Modified", last_modified.as_bytes());
-    fields.push("ETag", etag.as_bytes());
-    if status == 200 {
+    if !etag.is_empty() {
+        fields.push("ETag", etag.as_bytes());
+    }
+    if status == 200 && ranges_allowed {
         fields.push("Accept-Ranges", b"bytes");
     } else if let Some(cr) = &content_range {
         fields.push("Content-Range", cr.as_bytes());

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::command::{b, dispatch, Arity::*, Command, Context, SRV_LOC};
+use super::files::{self, FilesLayer};
 use super::headers::HeadersConf;
 use super::http_core::{self, CoreConf};
 use super::log::{self, LogConf};
@@ -21,7 +22,7 @@ use super::static_files::{self, StaticConf};
 use super::upstream::{self, Upstreams};
 use super::{headers, Builder};
 use crate::config::model::{
-    AccessLog, DocRoot, Expires, LocationConf, MimeTypes, ProxyPass, RealIpConf, Script,
+    AccessLog, DocRoot, Expires, FileConf, LocationConf, MimeTypes, ProxyPass, RealIpConf, Script,
 };
 use crate::config::template::Template;
 use crate::config::tree::Directive;
@@ -36,6 +37,7 @@ pub struct Layer {
     pub static_files: StaticConf,
     pub log: LogConf,
     pub headers: HeadersConf,
+    pub files: FilesLayer,
     pub rewrite: RewriteConf,
     pub proxy: ProxyLayer,
     pub realip: RealIpLayer,
@@ -90,6 +92,7 @@ impl Layer {
             || dispatch(static_files::COMMANDS, &mut self.static_files, d, cx, ctx)
             || dispatch(log::COMMANDS, &mut self.log, d, cx, ctx)
             || dispatch(headers::COMMANDS, &mut self.headers, d, cx, ctx)
+            || dispatch(files::COMMANDS, &mut self.files, d, cx, ctx)
             || dispatch(rewrite::COMMANDS, &mut self.rewrite, d, cx, ctx)
             || dispatch(proxy::COMMANDS, &mut self.proxy, d, cx, ctx)
             || dispatch(realip::COMMANDS, &mut self.realip, d, cx, ctx)
@@ -114,6 +117,7 @@ impl Layer {
         self.static_files.merge(parent, &mut conf);
         self.log.merge(parent, &mut conf);
         self.headers.merge(parent, &mut conf);
+        self.files.merge(parent, &mut conf);
         self.rewrite.merge(parent, &mut conf);
         conf.realip = self.realip.merge(&parent.realip);
         conf.proxy = self.proxy.merge(&parent.proxy, proxy_pass);
@@ -187,6 +191,8 @@ fn defaults_with_root(root: &std::path::Path) -> LocationConf {
         send_timeout: Duration::from_secs(60),
         server_tokens: true,
         absolute_redirect: true,
+        server_name_in_redirect: false,
+        port_in_redirect: true,
         // log
         access_log: vec![AccessLog {
             path: PathBuf::from(DEFAULT_ACCESS_LOG),
@@ -194,6 +200,7 @@ fn defaults_with_root(root: &std::path::Path) -> LocationConf {
         }],
         realip: RealIpConf::default(),
         proxy: proxy::defaults(),
+        files: FileConf::default(),
     }
 }
 

@@ -14,6 +14,7 @@
 
 mod args;
 mod command;
+mod files;
 mod headers;
 mod http;
 mod http_core;

@@ -6,8 +6,8 @@
 
 use super::command::{specs, Context, Spec, Table};
 use super::{
-    headers, http_core, layer, log, main_ctx, map, proxy, realip, rewrite, ssl, static_files,
-    unimplemented, upstream,
+    files, headers, http_core, layer, log, main_ctx, map, proxy, realip, rewrite, ssl,
+    static_files, unimplemented, upstream,
 };
 use crate::config::error::ConfigErrorKind;
 use crate::config::tree::Directive;
@@ -22,6 +22,7 @@ pub static TABLES: &[&dyn Table] = &[
     &static_files::COMMANDS,
     &log::COMMANDS,
     &headers::COMMANDS,
+    &files::COMMANDS,
     &rewrite::COMMANDS,
     &map::COMMANDS,
     &proxy::COMMANDS,

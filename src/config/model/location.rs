@@ -311,7 +311,16 @@ pub struct LocationConf {
     pub send_timeout: Duration,
     pub server_tokens: bool,
     pub absolute_redirect: bool,
+    /// `server_name_in_redirect` (default off): an absolute redirect names the
+    /// server's first `server_name` rather than the `Host` the client sent.
+    pub server_name_in_redirect: bool,
+    /// `port_in_redirect` (default on): an absolute redirect names the port the
+    /// request came to, unless it is the scheme's default.
+    pub port_in_redirect: bool,
     /// `set_real_ip_from`, `real_ip_header`, `real_ip_recursive`.
     pub realip: RealIpConf,
     pub proxy: ProxyConf,
+    /// `etag`, `if_modified_since`, `max_ranges`, `disable_symlinks`, `autoindex*`,
+    /// `charset*`.
+    pub files: super::FileConf,
 }

@@ -6,6 +6,7 @@
 //!
 //! Field names follow the nginx directive they come from, so one grep finds both.
 
+mod files;
 mod http;
 mod location;
 mod main_conf;
@@ -15,6 +16,9 @@ mod rewrite;
 pub mod tls;
 mod upstream;
 
+pub use files::{
+    Autoindex, AutoindexFormat, DisableSymlinks, FileConf, IfModifiedSince, DEFAULT_CHARSET_TYPES,
+};
 pub use http::{
     HttpConfig, Listen, ListenAddr, ListenOptions, LogEscape, LogFormat, Server, ServerName,
     SoKeepalive, DEFAULT_BACKLOG,

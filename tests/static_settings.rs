@@ -1,0 +1,300 @@
+//! The directives that shape a static answer beyond which file it is — `charset`,
+//! `etag`, `if_modified_since`, `max_ranges`, `server_tokens build`, and the names
+//! and ports of the redirects vestibule makes (`server_name_in_redirect`,
+//! `port_in_redirect`) — through the real binary, each asked of nginx 1.22 too with
+//! the same server blocks, and required to answer as it does.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::path::Path;
+use std::time::{Duration, UNIX_EPOCH};
+
+use common::side_by_side::{self, redirect, Pair};
+use common::Response;
+
+/// `GET target` with extra header lines, asked of both servers.
+fn both(pair: &Pair, target: &str, headers: &str) -> Vec<(&'static str, Response)> {
+    let raw =
+        format!("GET {target} HTTP/1.1\r\nHost: h.test\r\n{headers}Connection: close\r\n\r\n");
+    let mut out = vec![("vestibule", pair.vestibule.request(raw.as_bytes()))];
+    if let Some(nginx) = &pair.nginx {
+        out.push(("nginx", nginx.request(raw.as_bytes())));
+    }
+    out
+}
+
+/// Asks both servers and checks one header's value (`None`: absent) and the status.
+fn check_header(pair: &Pair, target: &str, headers: &str, want: (u16, &str, Option<&str>)) {
+    let (status, name, value) = want;
+    for (who, r) in both(pair, target, headers) {
+        assert_eq!(r.status, status, "{who}, {target}: {r}");
+        assert_eq!(r.header(name), value, "{who}, {target} {name}: {r}");
+    }
+}
+
+/// A file whose modification time is 2020-01-01 00:00:00 UTC.
+fn dated_file(path: &Path, body: &str) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, body).unwrap();
+    let f = std::fs::File::options().write(true).open(path).unwrap();
+    f.set_modified(UNIX_EPOCH + Duration::from_secs(1_577_836_800))
+        .unwrap();
+}
+
+const JAN_2020: &str = "Wed, 01 Jan 2020 00:00:00 GMT";
+const FEB_2020: &str = "Sat, 01 Feb 2020 00:00:00 GMT";
+
+fn files(dir: &Path) {
+    for name in ["page.html", "app.js", "site.css", "notes.txt"] {
+        dated_file(&dir.join("www").join(name), "0123456789\n");
+    }
+    std::fs::create_dir_all(dir.join("www/sub")).unwrap();
+}
+
+#[test]
+fn charset_is_declared_on_the_types_nginx_declares_it_on() {
+    let pair = side_by_side::start(
+        r#"
+server {
+    listen 127.0.0.1:@PORT@;
+    types { text/html html; application/javascript js; text/css css; text/plain txt; }
+    default_type text/plain;
+    charset utf-8;
+    root @DIR@/www;
+    location = /moved { return 301 /page.html; }
+    location = /text { return 200 "text\n"; }
+    location = /json { default_type application/json; return 200 "{}\n"; }
+    location /up/ { proxy_set_header Host up.test; proxy_pass http://127.0.0.1:@PORT@/; }
+    location = /css-typed { charset_types text/css; proxy_set_header Host up.test; proxy_pass http://127.0.0.1:@PORT@/css; }
+    location = /any-typed { charset_types *; proxy_set_header Host up.test; proxy_pass http://127.0.0.1:@PORT@/css; }
+    location /off/ { charset off; alias @DIR@/www/; }
+}
+server {
+    listen 127.0.0.1:@PORT@;
+    server_name up.test;
+    location = /koi { default_type "text/html; charset=koi8-r"; return 200 "k\n"; }
+    location = /html { default_type text/html; return 200 "h\n"; }
+    location = /css { default_type text/css; return 200 "c\n"; }
+}"#,
+        files,
+    );
+    let utf8 = |t: &'static str| Some(t);
+    for (target, want) in [
+        ("/page.html", (200, utf8("text/html; charset=utf-8"))),
+        (
+            "/app.js",
+            (200, utf8("application/javascript; charset=utf-8")),
+        ),
+        ("/site.css", (200, utf8("text/css"))),
+        ("/notes.txt", (200, utf8("text/plain; charset=utf-8"))),
+        // nginx's own error page is text/html, and declared; a redirect is not.
+        ("/missing", (404, utf8("text/html; charset=utf-8"))),
+        ("/moved", (301, utf8("text/html"))),
+        ("/sub", (301, utf8("text/html"))),
+        ("/text", (200, utf8("text/plain; charset=utf-8"))),
+        ("/json", (200, utf8("application/json"))),
+        // A proxied response: declared when it names no charset, kept when it does.
+        ("/up/html", (200, utf8("text/html; charset=utf-8"))),
+        ("/up/koi", (200, utf8("text/html; charset=koi8-r"))),
+        ("/up/css", (200, utf8("text/css"))),
+        ("/css-typed", (200, utf8("text/css; charset=utf-8"))),
+        ("/any-typed", (200, utf8("text/css; charset=utf-8"))),
+        ("/off/page.html", (200, utf8("text/html"))),
+    ] {
+        check_header(&pair, target, "", (want.0, "content-type", want.1));
+    }
+    // Each part of a multipart range answer names the charset too.
+    for (who, r) in both(&pair, "/notes.txt", "Range: bytes=0-0,2-2\r\n") {
+        assert_eq!(r.status, 206, "{who}: {r}");
+        let parts = r
+            .text()
+            .matches("Content-Type: text/plain; charset=utf-8")
+            .count();
+        assert_eq!(parts, 2, "{who}: {r}");
+    }
+}
+
+#[test]
+fn etag_off_sends_none_and_matches_no_tag() {
+    let pair = side_by_side::start(
+        "
+server {
+    listen 127.0.0.1:@PORT@;
+    root @DIR@/www;
+    location /plain/ { alias @DIR@/www/; }
+    location /bare/ { alias @DIR@/www/; etag off; }
+}",
+        files,
+    );
+    let tag = pair.vestibule.get("/plain/notes.txt", "h.test");
+    let tag = tag.header("etag").unwrap().to_string();
+    let inm = format!("If-None-Match: {tag}\r\n");
+    check_header(&pair, "/plain/notes.txt", &inm, (304, "etag", Some(&tag)));
+    check_header(&pair, "/bare/notes.txt", "", (200, "etag", None));
+    check_header(&pair, "/bare/notes.txt", &inm, (200, "etag", None));
+    check_header(
+        &pair,
+        "/bare/notes.txt",
+        "If-None-Match: *\r\n",
+        (304, "etag", None),
+    );
+    // If-Range by tag never matches without one: the whole file.
+    let if_range = format!("Range: bytes=0-0\r\nIf-Range: {tag}\r\n");
+    check_header(
+        &pair,
+        "/bare/notes.txt",
+        &if_range,
+        (200, "content-length", Some("11")),
+    );
+}
+
+#[test]
+fn if_modified_since_exact_before_and_off() {
+    let pair = side_by_side::start(
+        "
+server {
+    listen 127.0.0.1:@PORT@;
+    location /exact/ { alias @DIR@/www/; }
+    location /before/ { alias @DIR@/www/; if_modified_since before; }
+    location /off/ { alias @DIR@/www/; if_modified_since off; }
+}",
+        files,
+    );
+    let lm = Some(JAN_2020);
+    for (target, date, status) in [
+        ("/exact/notes.txt", JAN_2020, 304),
+        ("/exact/notes.txt", FEB_2020, 200),
+        ("/before/notes.txt", JAN_2020, 304),
+        ("/before/notes.txt", FEB_2020, 304),
+        ("/before/notes.txt", "Tue, 31 Dec 2019 23:59:59 GMT", 200),
+        ("/off/notes.txt", JAN_2020, 200),
+    ] {
+        let ims = format!("If-Modified-Since: {date}\r\n");
+        check_header(&pair, target, &ims, (status, "last-modified", lm));
+    }
+}
+
+#[test]
+fn max_ranges_zero_disables_ranges_and_past_the_limit_sends_the_whole_file() {
+    let pair = side_by_side::start(
+        "
+server {
+    listen 127.0.0.1:@PORT@;
+    location /none/ { alias @DIR@/www/; max_ranges 0; }
+    location /one/ { alias @DIR@/www/; max_ranges 1; }
+}",
+        files,
+    );
+    let one = "Range: bytes=0-1\r\n";
+    let two = "Range: bytes=0-1,4-5\r\n";
+    check_header(&pair, "/none/notes.txt", "", (200, "accept-ranges", None));
+    check_header(
+        &pair,
+        "/none/notes.txt",
+        one,
+        (200, "content-length", Some("11")),
+    );
+    check_header(
+        &pair,
+        "/one/notes.txt",
+        "",
+        (200, "accept-ranges", Some("bytes")),
+    );
+    check_header(
+        &pair,
+        "/one/notes.txt",
+        one,
+        (206, "content-range", Some("bytes 0-1/11")),
+    );
+    check_header(
+        &pair,
+        "/one/notes.txt",
+        two,
+        (200, "content-length", Some("11")),
+    );
+}
+
+#[test]
+fn redirects_name_the_server_and_port_as_nginx_does() {
+    let pair = side_by_side::start(
+        "
+server {
+    listen 127.0.0.1:@PORT@;
+    server_name first.test second.test;
+    root @DIR@/www;
+    location /named/ { alias @DIR@/www/; server_name_in_redirect on; }
+    location /portless/ { alias @DIR@/www/; port_in_redirect off; }
+    location = /ret { return 301 /target; }
+    location = /ret-named { server_name_in_redirect on; port_in_redirect off; return 302 /t2; }
+    location = /rw { rewrite ^ /rewritten permanent; }
+}",
+        files,
+    );
+    let other = "Host: other.test:99\r\n";
+    pair.check(&[
+        redirect(
+            "dir_slash",
+            "GET /sub",
+            301,
+            "http://other.test:@PORT@/sub/",
+        )
+        .with(other),
+        redirect(
+            "named",
+            "GET /named/sub",
+            301,
+            "http://first.test:@PORT@/named/sub/",
+        )
+        .with(other),
+        redirect(
+            "portless",
+            "GET /portless/sub",
+            301,
+            "http://other.test/portless/sub/",
+        )
+        .with(other),
+        redirect("return", "GET /ret", 301, "http://other.test:@PORT@/target").with(other),
+        redirect(
+            "return_named",
+            "GET /ret-named",
+            302,
+            "http://first.test/t2",
+        )
+        .with(other),
+        redirect(
+            "rewrite",
+            "GET /rw",
+            301,
+            "http://other.test:@PORT@/rewritten",
+        )
+        .with(other),
+    ]);
+    // HTTP/1.0 without a Host: the address the connection came to, unless named.
+    for (target, want) in [
+        ("/sub", "http://127.0.0.1:@PORT@/sub/"),
+        ("/named/sub", "http://first.test:@PORT@/named/sub/"),
+    ] {
+        let raw = format!("GET {target} HTTP/1.0\r\n\r\n");
+        let mut answers = vec![(pair.vestibule.port, pair.vestibule.request(raw.as_bytes()))];
+        if let Some(nginx) = &pair.nginx {
+            answers.push((nginx.port, nginx.request(raw.as_bytes())));
+        }
+        for (port, r) in answers {
+            let want = want.replace("@PORT@", &port.to_string());
+            assert_eq!(r.header("location"), Some(want.as_str()), "{target}: {r}");
+        }
+    }
+}
+
+#[test]
+fn server_tokens_build_is_on() {
+    let v = common::Vestibule::start(
+        "server { listen 127.0.0.1:@PORT@; server_tokens build; return 404; }",
+    );
+    let r = v.get("/", "h.test");
+    let server = r.header("server").unwrap().to_string();
+    assert!(server.starts_with("vestibule/"), "{r}");
+    assert!(r.text().contains(&server), "{r}");
+}
