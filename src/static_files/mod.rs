@@ -7,6 +7,7 @@
 //! Sits at the end of the data path: after routing picked a location that neither
 //! proxies nor returns.
 
+pub mod autoindex;
 pub mod conditional;
 pub mod expires;
 pub mod open;
@@ -16,9 +17,10 @@ pub mod send;
 
 use std::io;
 
-use crate::config::model::{LocationConf, TryFiles, TryFilesFallback};
+use crate::config::model::{AutoindexFormat, LocationConf, TryFiles, TryFilesFallback};
 use crate::config::template::{Part, VariableSource};
 use crate::exchange::answer;
+use crate::exchange::response::{BodyLength, ResponseHead};
 use crate::exchange::{context, Downstream, Env, Exchange, Outcome};
 use crate::http1::{Header, Method};
 use crate::route::RoutedLocation;
@@ -148,6 +150,9 @@ async fn index<D: Downstream>(
     }
     let place = resolve(x, location, conf, uri, AliasMode::Whole);
     match open_beneath_resolved(&place) {
+        Ok(dir) if dir.meta.is_dir() && conf.files.autoindex.autoindex => {
+            listing(d, x, env, conf, &dir, &place).await
+        }
         Ok(dir) if dir.meta.is_dir() => {
             let line = format!(
                 "directory index of \"{}\" is forbidden{}",
@@ -160,6 +165,57 @@ async fn index<D: Downstream>(
         Ok(_) => Outcome::Status(404),
         Err(e) => open_failed(env, x, conf, &place, e),
     }
+}
+
+/// `autoindex on`: the directory's listing, in `autoindex_format`.
+async fn listing<D: Downstream>(
+    d: &mut D,
+    x: &mut Exchange,
+    env: Env<'_>,
+    conf: &LocationConf,
+    dir: &Opened,
+    place: &Resolved,
+) -> Outcome {
+    let settings = conf.files.autoindex;
+    let callback = autoindex::callback_arg(x.head.query.as_deref()).map(str::to_string);
+    if settings.format == AutoindexFormat::Jsonp {
+        if let Some(cb) = callback
+            .as_deref()
+            .filter(|cb| !autoindex::valid_callback(cb.as_bytes()))
+        {
+            let line = format!("client sent invalid callback \"{cb}\"{}", context(x, None));
+            env.error_log.info(Some(x.connection), &line);
+            return Outcome::Status(400);
+        }
+    }
+    let entries = match autoindex::read_entries(&dir.file) {
+        Ok(entries) => entries,
+        Err(e) => {
+            let errno = e.raw_os_error().unwrap_or(0);
+            let line = format!(
+                "readdir() \"{}\" failed ({errno}: {}){}",
+                place.display(),
+                crate::sys::strerror(errno),
+                context(x, None)
+            );
+            env.error_log.error(Some(x.connection), &line);
+            return Outcome::Status(500);
+        }
+    };
+    let utf8 = conf
+        .files
+        .charset_for("text/html")
+        .is_some_and(|c| c.eq_ignore_ascii_case("utf-8"));
+    let html = autoindex::HtmlOptions {
+        exact_size: settings.exact_size,
+        localtime: settings.localtime,
+        utf8,
+    };
+    let uri = x.uri.clone();
+    let cb = callback.as_deref().map(str::as_bytes);
+    let (content_type, body) = autoindex::render(settings.format, &uri, &entries, html, cb);
+    let head = ResponseHead::new(200, Vec::new(), BodyLength::Known(body.len() as u64));
+    answer::send_simple(d, x, conf, head, Some(content_type), &body).await
 }
 
 /// nginx: a directory requested without its slash is redirected to it.
