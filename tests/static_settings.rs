@@ -298,3 +298,76 @@ fn server_tokens_build_is_on() {
     assert!(server.starts_with("vestibule/"), "{r}");
     assert!(r.text().contains(&server), "{r}");
 }
+
+/// `Cache-Control: max-age=N` as a number.
+fn max_age(r: &Response) -> Option<i64> {
+    r.header("cache-control")?
+        .strip_prefix("max-age=")?
+        .parse()
+        .ok()
+}
+
+#[test]
+fn expires_daily_and_from_a_map() {
+    let pair = side_by_side::start(
+        r#"
+map $arg_e $exp {
+    default off; hour 1h; epoch epoch; max max; daily @15h30m; bogus bogus;
+    past -1h; daily_late @25h; midnight @0;
+}
+server {
+    listen 127.0.0.1:@PORT@;
+    location /daily/ { alias @DIR@/www/; expires @15h30m; }
+    location /v/ { alias @DIR@/www/; expires $exp; }
+    location /m/ { alias @DIR@/www/; expires modified $exp; }
+}"#,
+        files,
+    );
+    // Fixed answers: the same on both sides.
+    for (target, want) in [
+        (
+            "/v/notes.txt?e=epoch",
+            Some(("Thu, 01 Jan 1970 00:00:01 GMT", "no-cache")),
+        ),
+        (
+            "/v/notes.txt?e=max",
+            Some(("Thu, 31 Dec 2037 23:55:55 GMT", "max-age=315360000")),
+        ),
+        ("/v/notes.txt", None),
+        ("/v/notes.txt?e=bogus", None),
+        ("/v/notes.txt?e=daily_late", None),
+        ("/m/notes.txt?e=daily", None),
+        ("/m/notes.txt?e=epoch", None),
+        // An hour after the file's 2020 modification: long past.
+        (
+            "/m/notes.txt?e=hour",
+            Some(("Wed, 01 Jan 2020 01:00:00 GMT", "no-cache")),
+        ),
+    ] {
+        for (who, r) in both(&pair, target, "") {
+            let got = r.header("expires").zip(r.header("cache-control"));
+            assert_eq!(got, want, "{who} {target}: {r}");
+        }
+    }
+    // Answers that depend on the clock: the same date, max-age within a second or two.
+    for target in [
+        "/daily/notes.txt",
+        "/v/notes.txt?e=daily",
+        "/v/notes.txt?e=midnight",
+        "/v/notes.txt?e=hour",
+    ] {
+        let answers = both(&pair, target, "");
+        let (_, v) = &answers[0];
+        let age = max_age(v).unwrap_or_else(|| panic!("vestibule {target}: {v}"));
+        assert!((0..=86_400).contains(&age), "{target}: {v}");
+        if let Some((_, n)) = answers.get(1) {
+            let n_age = max_age(n).unwrap();
+            assert!((age - n_age).abs() <= 2, "{target}: {v}\n{n}");
+            if target.contains("daily") || target.contains("midnight") {
+                assert_eq!(v.header("expires"), n.header("expires"), "{target}");
+            }
+        }
+    }
+    let (_, r) = &both(&pair, "/v/notes.txt?e=past", "")[0];
+    assert_eq!(r.header("cache-control"), Some("no-cache"), "{r}");
+}

@@ -111,6 +111,12 @@ pub enum ConfigErrorKind {
     InvalidValueIn { directive: String, value: String },
     #[error("invalid parameter \"{0}\"")]
     InvalidParameter(String),
+    /// nginx's `"x" directive ...` messages that are particular to one directive.
+    #[error("\"{directive}\" directive {message}")]
+    DirectiveSays {
+        directive: String,
+        message: &'static str,
+    },
     #[error("invalid \"{directive}\" parameter \"{value}\"")]
     InvalidParameterOf { directive: String, value: String },
     #[error("\"{directive}\" must have the \"{parameter}\" parameter")]

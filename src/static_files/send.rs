@@ -13,6 +13,7 @@ use super::expires;
 use super::open::Opened;
 use super::range::{self, ByteRange, Multipart, RangeOutcome};
 use crate::config::model::{Expires, LocationConf};
+use crate::config::template::VariableSource;
 use crate::exchange::answer;
 use crate::exchange::response::{self, BodyLength, ResponseHead};
 use crate::exchange::{Downstream, Exchange, Outcome};
@@ -152,7 +153,8 @@ pub async fn send_file<D: Downstream>(
         fields.push("Content-Range", cr.as_bytes());
     }
     let hdrs = if conf.expires != Expires::Off && expires::applies(status) {
-        expires::headers(conf.expires, crate::sys::coarse_wall_time(), Some(mtime))
+        let now = crate::sys::coarse_wall_time();
+        expires::headers_for(&conf.expires, x as &dyn VariableSource, now, Some(mtime))
     } else {
         Vec::new()
     };

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use regex::Regex;
 
+use super::expires::Expires;
 use super::mime_types::MimeTypes;
 use super::realip::RealIpConf;
 use super::upstream::UpstreamAddr;
@@ -105,18 +106,6 @@ pub enum TryFilesFallback {
     Code(u16),
     /// `@name`
     Named(String),
-}
-
-/// `expires off | epoch | max | [modified] [-]TIME;`
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Expires {
-    Off,
-    Epoch,
-    Max,
-    /// Seconds from the time of the request (negative: in the past, `no-cache`).
-    Access(i64),
-    /// Seconds from the file's modification time.
-    Modified(i64),
 }
 
 /// `add_header NAME VALUE [always];` and `proxy_set_header NAME VALUE;`

@@ -6,6 +6,7 @@
 //!
 //! Field names follow the nginx directive they come from, so one grep finds both.
 
+mod expires;
 mod files;
 mod http;
 mod location;
@@ -16,6 +17,7 @@ mod rewrite;
 pub mod tls;
 mod upstream;
 
+pub use expires::{Expires, ExpiresError};
 pub use files::{
     Autoindex, AutoindexFormat, DisableSymlinks, FileConf, IfModifiedSince, DEFAULT_CHARSET_TYPES,
 };
@@ -24,9 +26,9 @@ pub use http::{
     SoKeepalive, DEFAULT_BACKLOG,
 };
 pub use location::{
-    AccessLog, DocRoot, ErrorPage, ErrorPageOverwrite, ErrorPageTarget, Expires, HeaderSetting,
-    Location, LocationConf, LocationMatch, NextUpstream, ProxyConf, ProxyPass, ProxyRedirect,
-    ProxyTarget, RedirectRule, Return, TryFiles, TryFilesFallback,
+    AccessLog, DocRoot, ErrorPage, ErrorPageOverwrite, ErrorPageTarget, HeaderSetting, Location,
+    LocationConf, LocationMatch, NextUpstream, ProxyConf, ProxyPass, ProxyRedirect, ProxyTarget,
+    RedirectRule, Return, TryFiles, TryFilesFallback,
 };
 pub use main_conf::{
     CpuAffinity, ErrorLog, LogLevel, LogTarget, MainConfig, UserSpec, WorkerProcesses,
