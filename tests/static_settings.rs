@@ -11,7 +11,7 @@ mod common;
 use std::path::Path;
 use std::time::{Duration, UNIX_EPOCH};
 
-use common::side_by_side::{self, redirect, Pair};
+use common::side_by_side::{self, redirect, status, Pair};
 use common::Response;
 
 /// `GET target` with extra header lines, asked of both servers.
@@ -370,4 +370,61 @@ server {
     }
     let (_, r) = &both(&pair, "/v/notes.txt?e=past", "")[0];
     assert_eq!(r.header("cache-control"), Some("no-cache"), "{r}");
+}
+
+fn symlink_tree(dir: &Path) {
+    let sl = dir.join("www/sl");
+    std::fs::create_dir_all(sl.join("real")).unwrap();
+    std::fs::write(sl.join("real/f.txt"), "real\n").unwrap();
+    std::fs::write(dir.join("www/top.txt"), "top\n").unwrap();
+    std::os::unix::fs::symlink("real", sl.join("link")).unwrap();
+    std::os::unix::fs::symlink("real", sl.join("olink")).unwrap();
+    std::os::unix::fs::symlink("f.txt", sl.join("real/flink")).unwrap();
+    std::os::unix::fs::symlink(dir.join("www"), sl.join("rootlink")).unwrap();
+    // A link owned by someone else than its target (the tests run as root).
+    std::os::unix::fs::lchown(sl.join("olink"), Some(65534), None).unwrap();
+}
+
+#[test]
+fn disable_symlinks_on_if_not_owner_and_from() {
+    let pair = side_by_side::start(
+        "
+server {
+    listen 127.0.0.1:@PORT@;
+    location /off/ { alias @DIR@/www/sl/; }
+    location /on/ { alias @DIR@/www/sl/; disable_symlinks on; }
+    location /own/ { alias @DIR@/www/sl/; disable_symlinks if_not_owner; }
+    location /from/ { alias @DIR@/www/sl/; disable_symlinks on from=@DIR@/www/sl/link; }
+    location /fromroot/ { alias @DIR@/www/sl/; disable_symlinks on from=$document_root; }
+    location /rl/ { alias @DIR@/www/sl/rootlink/; disable_symlinks on; }
+    location /rlf/ { alias @DIR@/www/sl/rootlink/; disable_symlinks on from=$document_root; }
+}",
+        symlink_tree,
+    );
+    pair.check(&[
+        status("off_follows", "GET /off/link/f.txt", 200),
+        status("on_plain_path", "GET /on/real/f.txt", 200),
+        status("on_symlinked_dir", "GET /on/link/f.txt", 404),
+        status("on_symlinked_file", "GET /on/real/flink", 403),
+        status("on_symlinked_dir_as_file", "GET /on/link", 403),
+        status("on_symlinked_dir_listing", "GET /on/link/", 404),
+        status("on_missing", "GET /on/nothing/x", 404),
+        status("owner_same", "GET /own/link/f.txt", 200),
+        status("owner_same_file", "GET /own/real/flink", 200),
+        status("owner_differs", "GET /own/olink/f.txt", 403),
+        status("owner_differs_last", "GET /own/olink", 403),
+        status("from_covers_link", "GET /from/link/f.txt", 200),
+        status("from_not_a_prefix", "GET /from/olink/f.txt", 404),
+        status("from_document_root", "GET /fromroot/link/f.txt", 404),
+        status("document_root_itself_symlinked", "GET /rl/top.txt", 404),
+        status("document_root_exempt", "GET /rlf/top.txt", 200),
+    ]);
+    pair.both_logged(&[
+        "openat() \"",
+        "/www/sl/real/flink\" failed (40: Too many levels of symbolic links)",
+    ]);
+    pair.both_logged(&[
+        "openat() \"",
+        "/www/sl/link/f.txt\" failed (20: Not a directory)",
+    ]);
 }

@@ -14,6 +14,7 @@ pub mod open;
 pub mod range;
 pub mod resolve;
 pub mod send;
+pub mod symlinks;
 
 use std::io;
 
@@ -51,7 +52,7 @@ pub async fn handle<D: Downstream>(
         return index(d, x, env, location, conf, &uri).await;
     }
     let place = resolve(x, location, conf, &x.uri, mode);
-    match open_beneath_resolved(&place) {
+    match open_beneath_resolved(x, conf, &place) {
         Ok(opened) => {
             if opened.meta.is_dir() {
                 return directory_redirect(d, x, conf).await;
@@ -97,7 +98,7 @@ fn try_files_phase(
         };
         // A regex location's alias takes the candidate as a root would.
         let place = resolve(x, location, conf, &uri, AliasMode::WithUri);
-        let found = match open_beneath_resolved(&place) {
+        let found = match open_beneath_resolved(x, conf, &place) {
             Ok(o) if test_dir => o.meta.is_dir(),
             Ok(o) => !o.meta.is_dir(),
             Err(_) => false,
@@ -122,7 +123,16 @@ fn try_files_phase(
     })
 }
 
-fn open_beneath_resolved(place: &Resolved) -> Result<Opened, OpenError> {
+/// Opens a place beneath its document directory, after `disable_symlinks`'s walk
+/// when it is not `off`.
+fn open_beneath_resolved(
+    x: &Exchange,
+    conf: &LocationConf,
+    place: &Resolved,
+) -> Result<Opened, OpenError> {
+    if let Some((policy, start)) = symlinks::policy(x, conf, place.display()) {
+        symlinks::check(place.display(), start, policy).map_err(OpenError::Symlink)?;
+    }
     open_beneath(place.dir(), place.rel())
 }
 
@@ -139,9 +149,8 @@ async fn index<D: Downstream>(
         let mut n = Vec::new();
         name.expand(x as &dyn VariableSource, &mut n);
         let candidate = format!("{uri}{}", String::from_utf8_lossy(&n));
-        if let Ok(opened) =
-            open_beneath_resolved(&resolve(x, location, conf, &candidate, AliasMode::Whole))
-        {
+        let place = resolve(x, location, conf, &candidate, AliasMode::Whole);
+        if let Ok(opened) = open_beneath_resolved(x, conf, &place) {
             if opened.meta.is_file() {
                 x.uri = candidate;
                 return send::send_file(d, x, conf, &opened).await;
@@ -149,7 +158,7 @@ async fn index<D: Downstream>(
         }
     }
     let place = resolve(x, location, conf, uri, AliasMode::Whole);
-    match open_beneath_resolved(&place) {
+    match open_beneath_resolved(x, conf, &place) {
         Ok(dir) if dir.meta.is_dir() && conf.files.autoindex.autoindex => {
             listing(d, x, env, conf, &dir, &place).await
         }
@@ -248,6 +257,24 @@ fn open_failed(
             ),
             403,
         ),
+        OpenError::Symlink(e) => {
+            let errno = e.raw_os_error().unwrap_or(0);
+            let not_found = matches!(errno, libc::ENOENT | libc::ENOTDIR | libc::ENAMETOOLONG);
+            if not_found && !conf.log_not_found {
+                return Outcome::Status(404);
+            }
+            let status = match errno {
+                libc::ELOOP | libc::EACCES | libc::EMLINK => 403,
+                _ => 404,
+            };
+            let line = format!(
+                "openat() \"{}\" failed ({errno}: {}){}",
+                place.display(),
+                crate::sys::strerror(errno),
+                context(x, None)
+            );
+            (line, status)
+        }
         OpenError::Io(e) => {
             let errno = e.raw_os_error().unwrap_or(0);
             let not_found = matches!(errno, libc::ENOENT | libc::ENOTDIR | libc::ENAMETOOLONG);
