@@ -428,3 +428,50 @@ server {
         "/www/sl/link/f.txt\" failed (20: Not a directory)",
     ]);
 }
+
+#[test]
+fn expires_replaces_a_proxied_answers_own_and_applies_to_return() {
+    let pair = side_by_side::start(
+        r#"
+server {
+    listen 127.0.0.1:@PORT@;
+    expires 1h;
+    location /up/ { proxy_set_header Host up.test; proxy_pass http://127.0.0.1:@PORT@/; }
+    location /upmod/ { expires modified 1h; proxy_set_header Host up.test; proxy_pass http://127.0.0.1:@PORT@/; }
+    location = /text { return 200 "text\n"; }
+    location = /moved { return 301 /text; }
+    location = /gone { return 404; }
+}
+server {
+    listen 127.0.0.1:@PORT@;
+    server_name up.test;
+    root @DIR@/www;
+    location = /own { expires 5m; return 200 "own\n"; }
+    location = /plain { return 200 "plain\n"; }
+}"#,
+        files,
+    );
+    for target in ["/up/own", "/up/plain", "/text", "/moved"] {
+        for (who, r) in both(&pair, target, "") {
+            assert_eq!(
+                r.headers_named("cache-control"),
+                ["max-age=3600"],
+                "{who} {target}: {r}"
+            );
+            assert_eq!(r.headers_named("expires").len(), 1, "{who} {target}: {r}");
+        }
+    }
+    for (who, r) in both(&pair, "/gone", "") {
+        assert_eq!(r.status, 404, "{who}: {r}");
+        assert_eq!(r.header("expires"), None, "{who}: {r}");
+    }
+    // `modified` counts from the upstream's Last-Modified (the file's, in 2020).
+    let want = (200, "expires", Some("Wed, 01 Jan 2020 01:00:00 GMT"));
+    check_header(&pair, "/upmod/notes.txt", "", want);
+    check_header(
+        &pair,
+        "/upmod/notes.txt",
+        "",
+        (200, "cache-control", Some("no-cache")),
+    );
+}

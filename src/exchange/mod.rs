@@ -8,6 +8,7 @@ pub mod answer;
 pub mod body;
 pub mod downstream;
 pub mod error;
+pub mod expires;
 pub mod map;
 mod outcome;
 pub mod peer;

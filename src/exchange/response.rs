@@ -5,8 +5,9 @@
 //! will encode a header block), so `add_header`, error pages and `$status` work the
 //! same on every protocol. Also nginx's default error pages, rendered in one place.
 
+use super::expires;
 use super::Exchange;
-use crate::config::model::{HeaderSetting, LocationConf};
+use crate::config::model::{Expires, HeaderSetting, LocationConf};
 use crate::config::template::VariableSource;
 use crate::http1::{reason_phrase, Header};
 
@@ -137,6 +138,40 @@ pub fn with_charset(conf: &LocationConf, status: u16, name: &str, value: &[u8]) 
     Some(format!("{text}; charset={charset}").into_bytes())
 }
 
+/// nginx's headers filter for `expires`: the `Expires` and `Cache-Control` lines for
+/// this response (none for `expires off`, for a status it does not apply to, or for a
+/// variable value that does not parse). `expires modified` counts from the
+/// response's `Last-Modified` (the file's, or an upstream's), else from now.
+fn expiry_lines(
+    x: &Exchange,
+    conf: &LocationConf,
+    status: u16,
+    fields: &[(&'static str, &[u8])],
+    headers: &[Header],
+) -> Vec<Header> {
+    if matches!(conf.expires, Expires::Off) || !expires::applies(status) {
+        return Vec::new();
+    }
+    let last_modified = fields
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case("last-modified"))
+        .map(|(_, v)| *v)
+        .or_else(|| {
+            headers
+                .iter()
+                .find(|h| h.name.eq_ignore_ascii_case("last-modified"))
+                .map(|h| &h.value[..])
+        })
+        .and_then(crate::http1::date::parse_http_date);
+    let now = crate::sys::coarse_wall_time();
+    expires::headers_for(&conf.expires, x as &dyn VariableSource, now, last_modified)
+}
+
+/// The lines `expires` replaces.
+fn is_expiry(name: &str) -> bool {
+    name.eq_ignore_ascii_case("expires") || name.eq_ignore_ascii_case("cache-control")
+}
+
 /// Walks a response head into `w`, recording what was sent in the exchange (`$status`):
 /// status, `Server`, `Date`, the given lines, the protocol's lines, then `add_header`.
 /// An error page (`error_page 404 /404.html`) answered with 200 keeps the error's
@@ -160,6 +195,7 @@ pub fn compose<W: HeadWriter>(
         _ => (status, reason),
     };
     x.status = status;
+    let expiry = expiry_lines(x, conf, status, fields, &headers);
     let reason = reason
         .filter(|r| !r.is_empty())
         .unwrap_or_else(|| reason_phrase(status));
@@ -172,6 +208,9 @@ pub fn compose<W: HeadWriter>(
         if replacing && header_replaced(conf, status, name) {
             continue;
         }
+        if !expiry.is_empty() && is_expiry(name) {
+            continue;
+        }
         match with_charset(conf, status, name, value) {
             Some(v) => w.known(name, &v),
             None => w.known(name, value),
@@ -181,10 +220,16 @@ pub fn compose<W: HeadWriter>(
         if replacing && header_replaced(conf, status, &h.name) {
             continue;
         }
+        if !expiry.is_empty() && is_expiry(&h.name) {
+            continue;
+        }
         match with_charset(conf, status, &h.name, &h.value) {
             Some(v) => w.header(&h.name, &v),
             None => w.header(&h.name, &h.value),
         }
+    }
+    for h in &expiry {
+        w.header(&h.name, &h.value);
     }
     w.protocol_lines(length, upgrade);
     let mut value = Vec::new();

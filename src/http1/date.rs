@@ -43,7 +43,7 @@ pub struct Civil {
 }
 
 /// Whole seconds since the Unix epoch, rounded down (also before 1970).
-fn unix_seconds(t: SystemTime) -> i64 {
+pub fn unix_seconds(t: SystemTime) -> i64 {
     match t.duration_since(UNIX_EPOCH) {
         Ok(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
         Err(e) => {

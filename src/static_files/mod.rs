@@ -1,15 +1,14 @@
 //! Static files: `root`, `alias`, `index` and `try_files`, answered as nginx answers
 //! them — 301 for a directory without its slash, 403 for a directory without an index,
-//! 404 and 403 with nginx's `open() "..." failed` lines — with conditional requests,
-//! ranges and `expires` ([`send`]), and files opened only beneath their document
-//! directory ([`open`], [`resolve`]).
+//! 404 and 403 with nginx's `open() "..." failed` lines — with conditional requests
+//! and ranges ([`send`]), directory listings ([`autoindex`]), and files opened only
+//! beneath their document directory ([`open`], [`resolve`], [`symlinks`]).
 //!
 //! Sits at the end of the data path: after routing picked a location that neither
 //! proxies nor returns.
 
 pub mod autoindex;
 pub mod conditional;
-pub mod expires;
 pub mod open;
 pub mod range;
 pub mod resolve;

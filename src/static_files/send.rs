@@ -1,5 +1,5 @@
 //! Answering with a file: validators (`ETag`, `Last-Modified`), preconditions (304,
-//! 412), ranges (206 single or `multipart/byteranges`, 416), `expires`, and the body.
+//! 412), ranges (206 single or `multipart/byteranges`, 416), and the body.
 //! The body goes to the downstream as file ranges: small ones leave with the head in
 //! one write; larger ones go out with sendfile(2) when `sendfile on` and the transport
 //! allows it (page cache to socket, no userspace copy), otherwise in pieces read into
@@ -9,11 +9,9 @@ use std::fs::File;
 use std::time::SystemTime;
 
 use super::conditional::{self, Precondition};
-use super::expires;
 use super::open::Opened;
 use super::range::{self, ByteRange, Multipart, RangeOutcome};
-use crate::config::model::{Expires, LocationConf};
-use crate::config::template::VariableSource;
+use crate::config::model::LocationConf;
 use crate::exchange::answer;
 use crate::exchange::response::{self, BodyLength, ResponseHead};
 use crate::exchange::{Downstream, Exchange, Outcome};
@@ -152,12 +150,6 @@ pub async fn send_file<D: Downstream>(
     } else if let Some(cr) = &content_range {
         fields.push("Content-Range", cr.as_bytes());
     }
-    let hdrs = if conf.expires != Expires::Off && expires::applies(status) {
-        let now = crate::sys::coarse_wall_time();
-        expires::headers_for(&conf.expires, x as &dyn VariableSource, now, Some(mtime))
-    } else {
-        Vec::new()
-    };
     d.send_head(
         x,
         conf,
@@ -165,7 +157,8 @@ pub async fn send_file<D: Downstream>(
             status,
             reason: None,
             fields: fields.lines(),
-            headers: hdrs,
+            // `expires` is added by the head's composition, for every response.
+            headers: Vec::new(),
             length: framing,
             upgrade: false,
         },

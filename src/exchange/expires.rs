@@ -1,11 +1,13 @@
 //! The `expires` directive: the `Expires` (RFC 9111 §5.3) and `Cache-Control`
 //! (RFC 9111 §5.2) fields nginx's `ngx_http_headers_filter_module` adds to a response.
 //!
-//! Place in the data path: while the response head is built, after the status is
-//! final (a 200 that became 206 or 304 included). The caller checks [`applies`] for
-//! the status, removes any `Expires` and `Cache-Control` the response already has
-//! (an upstream's: nginx replaces them), and appends what [`headers`] returns. It
-//! runs for proxied responses too, which may have no modification time.
+//! Place in the data path: while the response head is composed
+//! ([`super::response::compose`]), after the status is final (a 200 that became 206
+//! or 304 included), for every response — a file, a proxied answer, `return`. When
+//! [`applies`] to the status and the setting gives lines, the response's own
+//! `Expires` and `Cache-Control` (an upstream's) are dropped for them, as nginx
+//! replaces them. A proxied response's modification time is its `Last-Modified`,
+//! when it has one.
 //!
 //! Pure: the clock is passed in as `now`.
 //!
@@ -30,10 +32,10 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use super::conditional::unix_seconds;
 use crate::config::model::Expires;
 use crate::config::template::VariableSource;
-use crate::http1::{date, Header};
+use crate::http1::date::{self, unix_seconds};
+use crate::http1::Header;
 
 /// `expires epoch`: one second after the epoch, as nginx.
 pub const EPOCH_EXPIRES: &str = "Thu, 01 Jan 1970 00:00:01 GMT";
