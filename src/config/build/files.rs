@@ -1,18 +1,14 @@
-//! The core module's directives that shape how a file is answered (`etag`,
-//! `if_modified_since`, `max_ranges`, `disable_symlinks`, the `open_file_cache`
-//! family), `ngx_http_autoindex_module` and `ngx_http_charset_module` (declaration
-//! only: no recoding). Their table, slots and merge into [`FileConf`].
-
-use std::sync::Arc;
+//! The core module's directives that shape how a file is answered: `etag`,
+//! `if_modified_since`, `max_ranges`, `disable_symlinks`, and the `open_file_cache`
+//! family (accepted with no effect). Their table, slots and merge into
+//! [`crate::config::model::FileConf`]; the autoindex and charset modules, which
+//! fill the same model, are [`super::autoindex`] and [`super::charset`].
 
 use super::args::{self, arg, set_once, Kind, NoEffect};
-use super::command::{d, Arity::*, Command, HTTP_SRV_LOC, HTTP_SRV_LOC_LIF};
+use super::command::{d, Arity::*, Command, HTTP_SRV_LOC};
 use super::Builder;
 use crate::config::error::ConfigErrorKind;
-use crate::config::model::{
-    AutoindexFormat, DisableSymlinks, FileConf, IfModifiedSince, LocationConf,
-};
-use crate::config::source::Span;
+use crate::config::model::{DisableSymlinks, IfModifiedSince, LocationConf};
 use crate::config::tree::Directive;
 
 /// The file settings written at one level.
@@ -22,14 +18,6 @@ pub struct FilesLayer {
     pub if_modified_since: Option<IfModifiedSince>,
     pub max_ranges: Option<u32>,
     pub disable_symlinks: Option<DisableSymlinks>,
-    pub autoindex: Option<bool>,
-    pub autoindex_format: Option<AutoindexFormat>,
-    pub autoindex_exact_size: Option<bool>,
-    pub autoindex_localtime: Option<bool>,
-    /// `charset NAME` (`None` inside for `charset off`), with where it was written.
-    pub charset: Option<(Option<Arc<str>>, Span)>,
-    pub source_charset: Option<(Arc<str>, Span)>,
-    pub charset_types: Option<Vec<String>>,
     pub no_effect: NoEffect,
 }
 
@@ -104,63 +92,9 @@ pub const COMMANDS: &[Command<FilesLayer>] = &[
                 .set_kind(cx, d, Kind::Flag, Some(OPEN_FILE_CACHE))
         },
     ),
-    d("autoindex", HTTP_SRV_LOC, Exactly(1), |f, d, cx, _| {
-        set_once(cx, d, &mut f.autoindex, args::flag(d))
-    }),
-    d(
-        "autoindex_format",
-        HTTP_SRV_LOC,
-        Exactly(1),
-        |f, d, cx, _| {
-            let v = match arg(d, 0) {
-                "html" => Ok(AutoindexFormat::Html),
-                "xml" => Ok(AutoindexFormat::Xml),
-                "json" => Ok(AutoindexFormat::Json),
-                "jsonp" => Ok(AutoindexFormat::Jsonp),
-                _ => Err(invalid_value(d, 0)),
-            };
-            set_once(cx, d, &mut f.autoindex_format, v)
-        },
-    ),
-    d(
-        "autoindex_exact_size",
-        HTTP_SRV_LOC,
-        Exactly(1),
-        |f, d, cx, _| set_once(cx, d, &mut f.autoindex_exact_size, args::flag(d)),
-    ),
-    d(
-        "autoindex_localtime",
-        HTTP_SRV_LOC,
-        Exactly(1),
-        |f, d, cx, _| set_once(cx, d, &mut f.autoindex_localtime, args::flag(d)),
-    ),
-    d("charset", HTTP_SRV_LOC_LIF, Exactly(1), |f, d, cx, _| {
-        let v = match arg(d, 0) {
-            "off" => None,
-            name => Some(Arc::from(name)),
-        };
-        set_once(cx, d, &mut f.charset, Ok((v, d.span.clone())))
-    }),
-    d(
-        "source_charset",
-        HTTP_SRV_LOC_LIF,
-        Exactly(1),
-        |f, d, cx, _| {
-            let v = (Arc::from(arg(d, 0)), d.span.clone());
-            set_once(cx, d, &mut f.source_charset, Ok(v))
-        },
-    ),
-    d("charset_types", HTTP_SRV_LOC, AtLeast(1), |f, d, cx, _| {
-        let types = d
-            .args
-            .iter()
-            .map(|a| a.value.to_ascii_lowercase())
-            .collect();
-        set_once(cx, d, &mut f.charset_types, Ok(types))
-    }),
 ];
 
-fn invalid_value(d: &Directive, i: usize) -> ConfigErrorKind {
+pub fn invalid_value(d: &Directive, i: usize) -> ConfigErrorKind {
     ConfigErrorKind::InvalidValueIn {
         directive: d.name.clone(),
         value: arg(d, i).to_string(),
@@ -221,52 +155,13 @@ impl FilesLayer {
     /// Merges over the parent's settings, into `conf`.
     pub fn merge(&self, parent: &LocationConf, conf: &mut LocationConf) {
         let p = &parent.files;
-        let ai = &p.autoindex;
-        conf.files = FileConf {
-            etag: self.etag.unwrap_or(p.etag),
-            if_modified_since: self.if_modified_since.unwrap_or(p.if_modified_since),
-            max_ranges: self.max_ranges.or(p.max_ranges),
-            disable_symlinks: self
-                .disable_symlinks
-                .clone()
-                .unwrap_or_else(|| p.disable_symlinks.clone()),
-            autoindex: crate::config::model::Autoindex {
-                autoindex: self.autoindex.unwrap_or(ai.autoindex),
-                format: self.autoindex_format.unwrap_or(ai.format),
-                exact_size: self.autoindex_exact_size.unwrap_or(ai.exact_size),
-                localtime: self.autoindex_localtime.unwrap_or(ai.localtime),
-            },
-            charset: match &self.charset {
-                Some((c, _)) => c.clone(),
-                None => p.charset.clone(),
-            },
-            source_charset: match &self.source_charset {
-                Some((c, _)) => Some(c.clone()),
-                None => p.source_charset.clone(),
-            },
-            charset_types: match &self.charset_types {
-                Some(t) => Arc::new(t.clone()),
-                None => p.charset_types.clone(),
-            },
-        };
-    }
-
-    /// After the merge: a `charset` and `source_charset` that name different
-    /// charsets would need recoding, which vestibule does not do. Reported at the
-    /// level that wrote either of them.
-    pub fn check_recoding(&self, conf: &LocationConf, cx: &mut Builder) {
-        let span = match (&self.charset, &self.source_charset) {
-            (Some((_, s)), _) | (None, Some((_, s))) => s,
-            (None, None) => return,
-        };
-        if let (Some(to), Some(from)) = (&conf.files.charset, &conf.files.source_charset) {
-            if !to.eq_ignore_ascii_case(from) {
-                let kind = ConfigErrorKind::CharsetRecoding {
-                    from: from.to_string(),
-                    to: to.to_string(),
-                };
-                cx.error(kind, span);
-            }
-        }
+        let f = &mut conf.files;
+        f.etag = self.etag.unwrap_or(p.etag);
+        f.if_modified_since = self.if_modified_since.unwrap_or(p.if_modified_since);
+        f.max_ranges = self.max_ranges.or(p.max_ranges);
+        f.disable_symlinks = self
+            .disable_symlinks
+            .clone()
+            .unwrap_or_else(|| p.disable_symlinks.clone());
     }
 }

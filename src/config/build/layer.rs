@@ -8,6 +8,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::autoindex::{self, AutoindexLayer};
+use super::charset::{self, CharsetLayer};
 use super::command::{b, dispatch, Arity::*, Command, Context, SRV_LOC};
 use super::files::{self, FilesLayer};
 use super::headers::HeadersConf;
@@ -38,6 +40,8 @@ pub struct Layer {
     pub log: LogConf,
     pub headers: HeadersConf,
     pub files: FilesLayer,
+    pub autoindex: AutoindexLayer,
+    pub charset: CharsetLayer,
     pub rewrite: RewriteConf,
     pub proxy: ProxyLayer,
     pub realip: RealIpLayer,
@@ -93,6 +97,8 @@ impl Layer {
             || dispatch(log::COMMANDS, &mut self.log, d, cx, ctx)
             || dispatch(headers::COMMANDS, &mut self.headers, d, cx, ctx)
             || dispatch(files::COMMANDS, &mut self.files, d, cx, ctx)
+            || dispatch(autoindex::COMMANDS, &mut self.autoindex, d, cx, ctx)
+            || dispatch(charset::COMMANDS, &mut self.charset, d, cx, ctx)
             || dispatch(rewrite::COMMANDS, &mut self.rewrite, d, cx, ctx)
             || dispatch(proxy::COMMANDS, &mut self.proxy, d, cx, ctx)
             || dispatch(realip::COMMANDS, &mut self.realip, d, cx, ctx)
@@ -118,6 +124,8 @@ impl Layer {
         self.log.merge(parent, &mut conf);
         self.headers.merge(parent, &mut conf);
         self.files.merge(parent, &mut conf);
+        self.autoindex.merge(parent, &mut conf);
+        self.charset.merge(parent, &mut conf);
         self.rewrite.merge(parent, &mut conf);
         conf.realip = self.realip.merge(&parent.realip);
         conf.proxy = self.proxy.merge(&parent.proxy, proxy_pass);

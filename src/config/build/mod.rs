@@ -13,6 +13,8 @@
 //! sees every problem `-t` can find in one run.
 
 mod args;
+mod autoindex;
+mod charset;
 mod command;
 mod files;
 mod headers;
