@@ -88,6 +88,7 @@ server {
     location /xml/ { alias @DIR@/www/; autoindex_format xml; }
     location /json/ { alias @DIR@/www/; autoindex_format json; }
     location /jsonp/ { alias @DIR@/www/; autoindex_format jsonp; }
+    location /indexed/ { try_files $uri $uri/ =404; }
 }"#;
 
 fn ask(pair: &Pair, raw: &str) -> Vec<(&'static str, Response)> {
@@ -167,6 +168,12 @@ fn listings_are_nginx_byte_for_byte() {
         "application/javascript",
     );
     assert!(cb.starts_with(b"/* callback */\r\njQuery_1.done([\r\n"));
+    // Through `try_files $uri $uri/ =404`, the common site block.
+    std::fs::remove_file(pair.vestibule.path("www/indexed/index.html")).unwrap();
+    if let Some(nginx) = &pair.nginx {
+        std::fs::remove_file(nginx.path("www/indexed/index.html")).unwrap();
+    }
+    same_listing(&pair, "/indexed/", "text/html");
     for empty in ["/empty/", "/xml/empty/", "/json/empty/"] {
         let ty = match empty {
             "/xml/empty/" => "text/xml; charset=utf-8",
@@ -186,6 +193,12 @@ fn listing_off_index_first_and_bad_callbacks() {
         status("escaped_callback", "GET /jsonp/list/?callback=a%41", 400),
         status("missing_dir", "GET /nothing/", 404),
         side_by_side::body("index_wins", "GET /indexed/", "the index\n"),
+        side_by_side::redirect(
+            "try_files_slash",
+            "GET /indexed",
+            301,
+            "http://h.test:@PORT@/indexed/",
+        ),
         side_by_side::redirect("slash", "GET /list", 301, "http://h.test:@PORT@/list/"),
     ]);
     pair.both_logged(&["directory index of", "/www/list/\" is forbidden"]);
