@@ -229,6 +229,24 @@ server {
     location = /ret { return 301 /target; }
     location = /ret-named { server_name_in_redirect on; port_in_redirect off; return 302 /t2; }
     location = /rw { rewrite ^ /rewritten permanent; }
+}
+server {
+    listen 127.0.0.1:@PORT@;
+    server_name *.wild.test second.wild.test;
+    server_name_in_redirect on;
+    return 301 /x;
+}
+server {
+    listen 127.0.0.1:@PORT@;
+    server_name ~^(?<sub>.+)\\.re\\.test$ plain.test;
+    server_name_in_redirect on;
+    return 301 /x;
+}
+server {
+    listen 127.0.0.1:@PORT@;
+    server_name .dot.test;
+    server_name_in_redirect on;
+    return 301 /x;
 }",
         files,
     );
@@ -270,6 +288,17 @@ server {
             "http://other.test:@PORT@/rewritten",
         )
         .with(other),
+        // The first server_name exactly as written, as nginx (a leading dot dropped).
+        redirect("wildcard", "GET /", 301, "http://*.wild.test:@PORT@/x")
+            .with("Host: a.wild.test\r\n"),
+        redirect(
+            "regex",
+            "GET /",
+            301,
+            r"http://~^(?<sub>.+)\.re\.test$:@PORT@/x",
+        )
+        .with("Host: a.re.test\r\n"),
+        redirect("dot", "GET /", 301, "http://dot.test:@PORT@/x").with("Host: x.dot.test\r\n"),
     ]);
     // HTTP/1.0 without a Host: the address the connection came to, unless named.
     for (target, want) in [
