@@ -152,6 +152,11 @@ fn expiry_lines(
     if matches!(conf.expires, Expires::Off) || !expires::applies(status) {
         return Vec::new();
     }
+    // Only `modified` reads the time: the date is parsed for nothing else.
+    let counts_from_modification = matches!(
+        conf.expires,
+        Expires::Modified(_) | Expires::Variable { modified: true, .. }
+    );
     let last_modified = fields
         .iter()
         .find(|(n, _)| n.eq_ignore_ascii_case("last-modified"))
@@ -162,6 +167,7 @@ fn expiry_lines(
                 .find(|h| h.name.eq_ignore_ascii_case("last-modified"))
                 .map(|h| &h.value[..])
         })
+        .filter(|_| counts_from_modification)
         .and_then(crate::http1::date::parse_http_date);
     let now = crate::sys::coarse_wall_time();
     expires::headers_for(&conf.expires, x as &dyn VariableSource, now, last_modified)
