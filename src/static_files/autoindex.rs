@@ -88,6 +88,10 @@ pub fn read_entries(dir: &File) -> io::Result<Vec<Entry>> {
         unsafe { libc::close(fd) };
         return Err(e);
     }
+    // The copy shares the descriptor's position: start from the first entry whatever
+    // read the directory before.
+    // SAFETY: stream is a valid open DIR.
+    unsafe { libc::rewinddir(stream) };
     let mut entries = Vec::new();
     let result = loop {
         // readdir signals the end and an error alike with NULL: errno tells them apart.
