@@ -35,13 +35,11 @@ const WITH_MODULES: &[&str] = &[
 /// `--without-...`. Each with a directive of that module, which the tests check is an
 /// unknown directive (so this list is corrected when one is implemented).
 pub const WITHOUT_MODULES: &[(&str, &str)] = &[
-    ("http_charset_module", "charset"),
     ("http_ssi_module", "ssi"),
     ("http_userid_module", "userid"),
     ("http_access_module", "allow"),
     ("http_auth_basic_module", "auth_basic"),
     ("http_mirror_module", "mirror"),
-    ("http_autoindex_module", "autoindex"),
     ("http_geo_module", "geo"),
     ("http_split_clients_module", "split_clients"),
     ("http_referer_module", "valid_referers"),

@@ -117,6 +117,25 @@ pub enum ConfigErrorKind {
     InvalidValueIn { directive: String, value: String },
     #[error("invalid parameter \"{0}\"")]
     InvalidParameter(String),
+    /// nginx's `"x" directive ...` messages that are particular to one directive.
+    #[error("\"{directive}\" directive {message}")]
+    DirectiveSays {
+        directive: String,
+        message: &'static str,
+    },
+    #[error("invalid \"{directive}\" parameter \"{value}\"")]
+    InvalidParameterOf { directive: String, value: String },
+    #[error("\"{directive}\" must have the \"{parameter}\" parameter")]
+    MissingParameter {
+        directive: String,
+        parameter: &'static str,
+    },
+    /// `disable_symlinks off from=...`.
+    #[error("\"from=\" cannot be used with \"off\" parameter")]
+    FromWithOff,
+    /// `charset` and `source_charset` naming different charsets.
+    #[error("no \"charset_map\" between the charsets \"{from}\" and \"{to}\": vestibule does not recode; convert the files (or the application's output) to the charset you declare, and make source_charset name the same one")]
+    CharsetRecoding { from: String, to: String },
     #[error("invalid port in \"{value}\" of the \"{directive}\" directive")]
     InvalidPort { directive: String, value: String },
     #[error("invalid port range in \"{value}\" of the \"{directive}\" directive")]

@@ -25,7 +25,7 @@ pub async fn redirect<D: Downstream>(
     code: u16,
     to: &str,
 ) -> Outcome {
-    let location = x.redirect_location(conf.absolute_redirect, to);
+    let location = x.redirect_location(conf, to);
     if let Err(e) = d.skip_body(x, conf) {
         return Outcome::Status(e.status());
     }

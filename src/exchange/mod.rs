@@ -8,6 +8,7 @@ pub mod answer;
 pub mod body;
 pub mod downstream;
 pub mod error;
+pub mod expires;
 pub mod map;
 mod outcome;
 pub mod peer;
@@ -24,6 +25,7 @@ pub use outcome::{context, Env, Outcome};
 pub use peer::Peer;
 pub use request_id::RequestId;
 
+use crate::config::model::LocationConf;
 use crate::config::template::{Variable, VariableSource};
 use crate::http1::{headers, Header, RequestHead};
 use crate::route::Captures;
@@ -255,19 +257,29 @@ impl Exchange {
 
     /// The request line, as `$request`.
     /// A redirect's `Location`: with `absolute_redirect` on, a path becomes
-    /// `scheme://host[:port]path` (the port left out when it is the scheme's default,
-    /// or the connection is a unix socket's), as nginx writes it; anything else is
-    /// kept as given.
-    pub fn redirect_location(&self, absolute_redirect: bool, to: &str) -> String {
-        if !absolute_redirect || !to.starts_with('/') {
+    /// `scheme://host[:port]path`, as nginx writes it; anything else is kept as given.
+    /// The host is the server's first `server_name` under `server_name_in_redirect
+    /// on`, else the request's host (without its port), else — a request without
+    /// one — the address the connection came to. The port is left out under
+    /// `port_in_redirect off`, when it is the scheme's default, or for a unix socket.
+    pub fn redirect_location(&self, conf: &LocationConf, to: &str) -> String {
+        if !conf.absolute_redirect || !to.starts_with('/') {
             return to.to_string();
         }
         let scheme = self.peer.scheme;
+        let host = if conf.server_name_in_redirect {
+            self.server_name.as_str()
+        } else if self.head.host.is_some() {
+            self.host.as_str()
+        } else {
+            self.peer.server_addr.as_str()
+        };
         let default_port = if scheme == "https" { 443 } else { 80 };
         match self.peer.server_port {
-            0 => format!("{scheme}://{}{to}", self.host),
-            port if port == default_port => format!("{scheme}://{}{to}", self.host),
-            port => format!("{scheme}://{}:{port}{to}", self.host),
+            _ if !conf.port_in_redirect => format!("{scheme}://{host}{to}"),
+            0 => format!("{scheme}://{host}{to}"),
+            port if port == default_port => format!("{scheme}://{host}{to}"),
+            port => format!("{scheme}://{host}:{port}{to}"),
         }
     }
 

@@ -5,8 +5,9 @@
 //! will encode a header block), so `add_header`, error pages and `$status` work the
 //! same on every protocol. Also nginx's default error pages, rendered in one place.
 
+use super::expires;
 use super::Exchange;
-use crate::config::model::{HeaderSetting, LocationConf};
+use crate::config::model::{Expires, HeaderSetting, LocationConf};
 use crate::config::template::VariableSource;
 use crate::http1::{reason_phrase, Header};
 
@@ -123,6 +124,60 @@ pub fn add_header_replacement(x: &Exchange, conf: &LocationConf, name: &str) -> 
     Some(value)
 }
 
+/// nginx's charset filter, declaration only: a `Content-Type` whose type is in
+/// `charset_types` and that names no charset gets `; charset=NAME` under `charset
+/// NAME` — a file's, a proxied response's, `return`'s text, an error page — except
+/// on a 301 or 302 (nginx leaves redirects alone). `None`: the line is sent as it is.
+pub fn with_charset(conf: &LocationConf, status: u16, name: &str, value: &[u8]) -> Option<Vec<u8>> {
+    conf.files.charset.as_ref()?;
+    if matches!(status, 301 | 302) || !name.eq_ignore_ascii_case("content-type") {
+        return None;
+    }
+    let text = std::str::from_utf8(value).ok()?;
+    let charset = conf.files.charset_for(text)?;
+    Some(format!("{text}; charset={charset}").into_bytes())
+}
+
+/// nginx's headers filter for `expires`: the `Expires` and `Cache-Control` lines for
+/// this response (none for `expires off`, for a status it does not apply to, or for a
+/// variable value that does not parse). `expires modified` counts from the
+/// response's `Last-Modified` (the file's, or an upstream's), else from now.
+fn expiry_lines(
+    x: &Exchange,
+    conf: &LocationConf,
+    status: u16,
+    fields: &[(&'static str, &[u8])],
+    headers: &[Header],
+) -> Vec<Header> {
+    if matches!(conf.expires, Expires::Off) || !expires::applies(status) {
+        return Vec::new();
+    }
+    // Only `modified` reads the time: the date is parsed for nothing else.
+    let counts_from_modification = matches!(
+        conf.expires,
+        Expires::Modified(_) | Expires::Variable { modified: true, .. }
+    );
+    let last_modified = fields
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case("last-modified"))
+        .map(|(_, v)| *v)
+        .or_else(|| {
+            headers
+                .iter()
+                .find(|h| h.name.eq_ignore_ascii_case("last-modified"))
+                .map(|h| &h.value[..])
+        })
+        .filter(|_| counts_from_modification)
+        .and_then(crate::http1::date::parse_http_date);
+    let now = crate::sys::coarse_wall_time();
+    expires::headers_for(&conf.expires, x as &dyn VariableSource, now, last_modified)
+}
+
+/// The lines `expires` replaces.
+fn is_expiry(name: &str) -> bool {
+    name.eq_ignore_ascii_case("expires") || name.eq_ignore_ascii_case("cache-control")
+}
+
 /// Walks a response head into `w`, recording what was sent in the exchange (`$status`):
 /// status, `Server`, `Date`, the given lines, the protocol's lines, then `add_header`.
 /// An error page (`error_page 404 /404.html`) answered with 200 keeps the error's
@@ -146,6 +201,7 @@ pub fn compose<W: HeadWriter>(
         _ => (status, reason),
     };
     x.status = status;
+    let expiry = expiry_lines(x, conf, status, fields, &headers);
     let reason = reason
         .filter(|r| !r.is_empty())
         .unwrap_or_else(|| reason_phrase(status));
@@ -158,12 +214,27 @@ pub fn compose<W: HeadWriter>(
         if replacing && header_replaced(conf, status, name) {
             continue;
         }
-        w.known(name, value);
+        if !expiry.is_empty() && is_expiry(name) {
+            continue;
+        }
+        match with_charset(conf, status, name, value) {
+            Some(v) => w.known(name, &v),
+            None => w.known(name, value),
+        }
     }
     for h in &headers {
         if replacing && header_replaced(conf, status, &h.name) {
             continue;
         }
+        if !expiry.is_empty() && is_expiry(&h.name) {
+            continue;
+        }
+        match with_charset(conf, status, &h.name, &h.value) {
+            Some(v) => w.header(&h.name, &v),
+            None => w.header(&h.name, &h.value),
+        }
+    }
+    for h in &expiry {
         w.header(&h.name, &h.value);
     }
     w.protocol_lines(length, upgrade);

@@ -21,7 +21,7 @@ const DAY_NAMES_LONG: [&str; 7] = [
     "Friday",
     "Saturday",
 ];
-const MONTHS: [&str; 12] = [
+pub const MONTHS: [&str; 12] = [
     "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
 ];
 
@@ -29,21 +29,21 @@ const SECONDS_PER_DAY: i64 = 86_400;
 
 /// A broken-down UTC time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Civil {
-    year: i64,
+pub struct Civil {
+    pub year: i64,
     /// 1–12.
-    month: u32,
+    pub month: u32,
     /// 1–31.
-    day: u32,
-    hour: u32,
-    minute: u32,
-    second: u32,
+    pub day: u32,
+    pub hour: u32,
+    pub minute: u32,
+    pub second: u32,
     /// 0 = Sunday.
     weekday: usize,
 }
 
 /// Whole seconds since the Unix epoch, rounded down (also before 1970).
-fn unix_seconds(t: SystemTime) -> i64 {
+pub fn unix_seconds(t: SystemTime) -> i64 {
     match t.duration_since(UNIX_EPOCH) {
         Ok(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
         Err(e) => {
@@ -87,7 +87,9 @@ fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
-fn civil(secs: i64) -> Civil {
+/// The broken-down time of `secs` seconds since the epoch (UTC unless the caller
+/// added an offset).
+pub fn civil(secs: i64) -> Civil {
     let days = secs.div_euclid(SECONDS_PER_DAY);
     let rem = secs.rem_euclid(SECONDS_PER_DAY) as u32;
     let (year, month, day) = civil_from_days(days);

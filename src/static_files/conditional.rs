@@ -34,6 +34,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use crate::config::model::IfModifiedSince;
 use crate::http1::{date, Header};
 
 /// The result of evaluating the preconditions of a request (RFC 9110 §13.2.2).
@@ -113,7 +114,10 @@ enum Comparison {
 /// 3. `If-None-Match` present: when `*` or a listed tag matches weakly, 304 for GET
 ///    and HEAD, 412 for other methods (§13.1.2).
 /// 4. Otherwise, GET and HEAD only, `If-Modified-Since` with a valid date: 304 when
-///    it equals `Last-Modified` exactly (nginx's `if_modified_since exact`).
+///    it equals `Last-Modified` exactly (nginx's default `if_modified_since exact`),
+///    or is at or after it (`before`); never under `if_modified_since off`.
+///
+/// An empty `etag` (`etag off`) matches only `*`.
 ///
 /// `If-Range` (step 5) belongs to the range step. A date field sent more than once,
 /// or not a valid HTTP-date in any of the three forms (§5.6.7), is ignored (§13.1.3,
@@ -125,6 +129,7 @@ pub fn evaluate(
     headers: &[Header],
     etag: &str,
     last_modified: SystemTime,
+    if_modified_since: IfModifiedSince,
 ) -> Precondition {
     // Most requests carry no precondition: one look at the names, nothing parsed.
     let conditional = headers.iter().any(|h| {
@@ -151,11 +156,21 @@ pub fn evaluate(
         Some(true) => Precondition::Failed,
         Some(false) => Precondition::Proceed,
         None if method_is_get_or_head
-            && date_field(headers, "If-Modified-Since") == Some(modified) =>
+            && date_field(headers, "If-Modified-Since")
+                .is_some_and(|d| not_modified_since(if_modified_since, d, modified)) =>
         {
             Precondition::NotModified
         }
         None => Precondition::Proceed,
+    }
+}
+
+/// Whether an `If-Modified-Since` date says the client's copy is current.
+fn not_modified_since(mode: IfModifiedSince, date: i64, modified: i64) -> bool {
+    match mode {
+        IfModifiedSince::Off => false,
+        IfModifiedSince::Exact => date == modified,
+        IfModifiedSince::Before => date >= modified,
     }
 }
 
@@ -387,7 +402,12 @@ mod tests {
             ("inm_match_wins_over_stale_ims", true, vec![h("If-None-Match", TAG), h("If-Modified-Since", ONE_EARLIER)], NotModified),
         ];
         for (name, get_or_head, headers, want) in rows {
-            assert_eq!(evaluate(get_or_head, &headers, TAG, lm()), want, "{name}");
+            let exact = IfModifiedSince::Exact;
+            assert_eq!(
+                evaluate(get_or_head, &headers, TAG, lm(), exact),
+                want,
+                "{name}"
+            );
         }
     }
 
@@ -395,11 +415,52 @@ mod tests {
     fn unparsable_current_tag_matches_only_star() {
         let bad = "no-quotes";
         let star = [h("If-Match", "*")];
-        assert_eq!(evaluate(true, &star, bad, lm()), Proceed);
+        assert_eq!(
+            evaluate(true, &star, bad, lm(), IfModifiedSince::Exact),
+            Proceed
+        );
         let same = [h("If-Match", "no-quotes")];
-        assert_eq!(evaluate(true, &same, bad, lm()), Failed);
+        assert_eq!(
+            evaluate(true, &same, bad, lm(), IfModifiedSince::Exact),
+            Failed
+        );
         let inm = [h("If-None-Match", "\"no-quotes\"")];
-        assert_eq!(evaluate(true, &inm, bad, lm()), Proceed);
+        assert_eq!(
+            evaluate(true, &inm, bad, lm(), IfModifiedSince::Exact),
+            Proceed
+        );
+    }
+
+    /// nginx's `if_modified_since`: `off` ignores the field, `before` accepts any
+    /// date at or after the modification time.
+    #[test]
+    fn if_modified_since_modes() {
+        use IfModifiedSince::{Before, Exact, Off};
+        for (name, mode, date, want) in [
+            ("exact_equal", Exact, IMF, NotModified),
+            ("exact_later", Exact, ONE_LATER, Proceed),
+            ("before_equal", Before, IMF, NotModified),
+            ("before_later", Before, ONE_LATER, NotModified),
+            ("before_earlier", Before, ONE_EARLIER, Proceed),
+            ("off_equal", Off, IMF, Proceed),
+        ] {
+            let headers = [h("If-Modified-Since", date)];
+            assert_eq!(evaluate(true, &headers, TAG, lm(), mode), want, "{name}");
+        }
+    }
+
+    #[test]
+    fn etag_off_matches_only_star() {
+        let inm = [h("If-None-Match", TAG)];
+        assert_eq!(
+            evaluate(true, &inm, "", lm(), IfModifiedSince::Exact),
+            Proceed
+        );
+        let star = [h("If-None-Match", "*")];
+        assert_eq!(
+            evaluate(true, &star, "", lm(), IfModifiedSince::Exact),
+            NotModified
+        );
     }
 
     #[test]

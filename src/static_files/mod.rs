@@ -1,25 +1,27 @@
 //! Static files: `root`, `alias`, `index` and `try_files`, answered as nginx answers
 //! them — 301 for a directory without its slash, 403 for a directory without an index,
-//! 404 and 403 with nginx's `open() "..." failed` lines — with conditional requests,
-//! ranges and `expires` ([`send`]), and files opened only beneath their document
-//! directory ([`open`], [`resolve`]).
+//! 404 and 403 with nginx's `open() "..." failed` lines — with conditional requests
+//! and ranges ([`send`]), directory listings ([`autoindex`]), and files opened only
+//! beneath their document directory ([`open`], [`resolve`], [`symlinks`]).
 //!
 //! Sits at the end of the data path: after routing picked a location that neither
 //! proxies nor returns.
 
+pub mod autoindex;
 pub mod conditional;
-pub mod expires;
 pub mod open;
 pub mod precompressed;
 pub mod range;
 pub mod resolve;
 pub mod send;
+pub mod symlinks;
 
 use std::io;
 
-use crate::config::model::{LocationConf, TryFiles, TryFilesFallback};
+use crate::config::model::{AutoindexFormat, LocationConf, TryFiles, TryFilesFallback};
 use crate::config::template::{Part, VariableSource};
 use crate::exchange::answer;
+use crate::exchange::response::{BodyLength, ResponseHead};
 use crate::exchange::{context, Downstream, Env, Exchange, Outcome};
 use crate::http1::{Header, Method};
 use crate::route::RoutedLocation;
@@ -50,7 +52,7 @@ pub async fn handle<D: Downstream>(
         return index(d, x, env, location, conf, &uri).await;
     }
     let place = resolve(x, location, conf, &x.uri, mode);
-    match open_beneath_resolved(&place) {
+    match open_beneath_resolved(x, conf, &place) {
         Ok(opened) => {
             if opened.meta.is_dir() {
                 return directory_redirect(d, x, conf).await;
@@ -99,7 +101,7 @@ fn try_files_phase(
         };
         // A regex location's alias takes the candidate as a root would.
         let place = resolve(x, location, conf, &uri, AliasMode::WithUri);
-        let found = match open_beneath_resolved(&place) {
+        let found = match open_beneath_resolved(x, conf, &place) {
             Ok(o) if test_dir => o.meta.is_dir(),
             Ok(o) => !o.meta.is_dir(),
             Err(_) => false,
@@ -124,7 +126,16 @@ fn try_files_phase(
     })
 }
 
-fn open_beneath_resolved(place: &Resolved) -> Result<Opened, OpenError> {
+/// Opens a place beneath its document directory, after `disable_symlinks`'s walk
+/// when it is not `off`.
+fn open_beneath_resolved(
+    x: &Exchange,
+    conf: &LocationConf,
+    place: &Resolved,
+) -> Result<Opened, OpenError> {
+    if let Some((policy, start)) = symlinks::policy(x, conf, place.display()) {
+        symlinks::check(place.display(), start, policy).map_err(OpenError::Symlink)?;
+    }
     open_beneath(place.dir(), place.rel())
 }
 
@@ -141,9 +152,8 @@ async fn index<D: Downstream>(
         let mut n = Vec::new();
         name.expand(x as &dyn VariableSource, &mut n);
         let candidate = format!("{uri}{}", String::from_utf8_lossy(&n));
-        if let Ok(opened) =
-            open_beneath_resolved(&resolve(x, location, conf, &candidate, AliasMode::Whole))
-        {
+        let place = resolve(x, location, conf, &candidate, AliasMode::Whole);
+        if let Ok(opened) = open_beneath_resolved(x, conf, &place) {
             if opened.meta.is_file() {
                 x.uri = candidate;
                 let place = resolve(x, location, conf, &x.uri, AliasMode::Whole);
@@ -155,7 +165,10 @@ async fn index<D: Downstream>(
         }
     }
     let place = resolve(x, location, conf, uri, AliasMode::Whole);
-    match open_beneath_resolved(&place) {
+    match open_beneath_resolved(x, conf, &place) {
+        Ok(dir) if dir.meta.is_dir() && conf.files.autoindex.autoindex => {
+            listing(d, x, env, conf, &dir, &place).await
+        }
         Ok(dir) if dir.meta.is_dir() => {
             let line = format!(
                 "directory index of \"{}\" is forbidden{}",
@@ -170,13 +183,64 @@ async fn index<D: Downstream>(
     }
 }
 
+/// `autoindex on`: the directory's listing, in `autoindex_format`.
+async fn listing<D: Downstream>(
+    d: &mut D,
+    x: &mut Exchange,
+    env: Env<'_>,
+    conf: &LocationConf,
+    dir: &Opened,
+    place: &Resolved,
+) -> Outcome {
+    let settings = conf.files.autoindex;
+    let callback = autoindex::callback_arg(x.head.query.as_deref()).map(str::to_string);
+    if settings.format == AutoindexFormat::Jsonp {
+        if let Some(cb) = callback
+            .as_deref()
+            .filter(|cb| !autoindex::valid_callback(cb.as_bytes()))
+        {
+            let line = format!("client sent invalid callback \"{cb}\"{}", context(x, None));
+            env.error_log.info(Some(x.connection), &line);
+            return Outcome::Status(400);
+        }
+    }
+    let entries = match autoindex::read_entries(&dir.file) {
+        Ok(entries) => entries,
+        Err(e) => {
+            let errno = e.raw_os_error().unwrap_or(0);
+            let line = format!(
+                "readdir() \"{}\" failed ({errno}: {}){}",
+                place.display(),
+                crate::sys::strerror(errno),
+                context(x, None)
+            );
+            env.error_log.error(Some(x.connection), &line);
+            return Outcome::Status(500);
+        }
+    };
+    let utf8 = conf
+        .files
+        .charset_for("text/html")
+        .is_some_and(|c| c.eq_ignore_ascii_case("utf-8"));
+    let html = autoindex::HtmlOptions {
+        exact_size: settings.exact_size,
+        localtime: settings.localtime,
+        utf8,
+    };
+    let uri = x.uri.clone();
+    let cb = callback.as_deref().map(str::as_bytes);
+    let (content_type, body) = autoindex::render(settings.format, &uri, &entries, html, cb);
+    let head = ResponseHead::new(200, Vec::new(), BodyLength::Known(body.len() as u64));
+    answer::send_simple(d, x, conf, head, Some(content_type), &body).await
+}
+
 /// nginx: a directory requested without its slash is redirected to it.
 async fn directory_redirect<D: Downstream>(
     d: &mut D,
     x: &mut Exchange,
     conf: &LocationConf,
 ) -> Outcome {
-    let location = x.redirect_location(conf.absolute_redirect, &x.directory_uri());
+    let location = x.redirect_location(conf, &x.directory_uri());
     let headers = vec![Header::new("Location", location)];
     answer::send_error_page(d, x, conf, 301, headers).await
 }
@@ -200,6 +264,24 @@ fn open_failed(
             ),
             403,
         ),
+        OpenError::Symlink(e) => {
+            let errno = e.raw_os_error().unwrap_or(0);
+            let not_found = matches!(errno, libc::ENOENT | libc::ENOTDIR | libc::ENAMETOOLONG);
+            if not_found && !conf.log_not_found {
+                return Outcome::Status(404);
+            }
+            let status = match errno {
+                libc::ELOOP | libc::EACCES | libc::EMLINK => 403,
+                _ => 404,
+            };
+            let line = format!(
+                "openat() \"{}\" failed ({errno}: {}){}",
+                place.display(),
+                crate::sys::strerror(errno),
+                context(x, None)
+            );
+            (line, status)
+        }
         OpenError::Io(e) => {
             let errno = e.raw_os_error().unwrap_or(0);
             let not_found = matches!(errno, libc::ENOENT | libc::ENOTDIR | libc::ENAMETOOLONG);

@@ -33,6 +33,9 @@ use crate::fast_hash::FastMap;
 pub enum OpenError {
     /// The path resolves outside the directory.
     Escapes,
+    /// `disable_symlinks` refused a component of the path (nginx's `openat()`
+    /// failure: ENOTDIR for a symlinked directory, ELOOP for a symlinked file).
+    Symlink(io::Error),
     Io(io::Error),
 }
 

@@ -29,8 +29,10 @@
 //! - Ranges are neither sorted nor merged. If their lengths add up to more than the
 //!   file, the whole header is ignored (200): overlapping ranges would otherwise send
 //!   the file more than once (§14.2, §17.15).
-//! - More than [`MAX_RANGES`] satisfiable ranges: the header is ignored (200), as
-//!   nginx does past `max_ranges`. nginx's default is unlimited; vestibule bounds it.
+//! - More satisfiable ranges than `max_ranges` (at most [`MAX_RANGES`]): the header
+//!   is ignored (200), as nginx does past `max_ranges`. nginx's default is
+//!   unlimited; vestibule bounds it. `max_ranges 0` is handled by the caller (no
+//!   range is looked at, and no `Accept-Ranges` is sent).
 
 use std::fmt::Write as _;
 use std::time::SystemTime;
@@ -92,6 +94,7 @@ pub fn evaluate(
     etag: &str,
     last_modified: Option<SystemTime>,
     len: u64,
+    max_ranges: usize,
 ) -> RangeOutcome {
     let Some(range) = range else {
         return RangeOutcome::Full;
@@ -102,7 +105,7 @@ pub fn evaluate(
     if if_range.is_some_and(|v| !if_range_allows(v, etag, last_modified)) {
         return RangeOutcome::Full;
     }
-    parse_range(range, len)
+    parse_range_at_most(range, len, max_ranges)
 }
 
 /// The ranges a `Range` field value selects from a file of `len` bytes (§14.1.2:
@@ -110,6 +113,13 @@ pub fn evaluate(
 /// Spaces are allowed around numbers and `-` (not between a suffix's `-` and its
 /// number), as in nginx; a trailing comma is a syntax error.
 pub fn parse_range(header: &[u8], len: u64) -> RangeOutcome {
+    parse_range_at_most(header, len, MAX_RANGES)
+}
+
+/// [`parse_range`] with `max_ranges` satisfiable ranges at most (never more than
+/// [`MAX_RANGES`]); past it the header is ignored: [`RangeOutcome::Full`].
+pub fn parse_range_at_most(header: &[u8], len: u64, max_ranges: usize) -> RangeOutcome {
+    let max_ranges = max_ranges.min(MAX_RANGES);
     let Some(mut rest) = ranges_specifier(header) else {
         return RangeOutcome::Full;
     };
@@ -122,7 +132,7 @@ pub fn parse_range(header: &[u8], len: u64) -> RangeOutcome {
         };
         let (start, end) = spec.resolve(len);
         if start < end {
-            if ranges.len() == MAX_RANGES {
+            if ranges.len() == max_ranges {
                 return RangeOutcome::Full;
             }
             let Some(sum) = total.checked_add(end - start) else {
@@ -367,6 +377,31 @@ mod tests {
         Satisfiable(ranges.iter().map(|&(s, e)| r(s, e)).collect())
     }
 
+    /// `max_ranges N`: N satisfiable ranges are served, one more sends the whole
+    /// file; the configured limit never exceeds [`MAX_RANGES`].
+    #[test]
+    fn max_ranges_configured() {
+        let two = b"bytes=0-0,2-2";
+        let want = RangeOutcome::Satisfiable(vec![
+            ByteRange { start: 0, end: 1 },
+            ByteRange { start: 2, end: 3 },
+        ]);
+        assert_eq!(parse_range_at_most(two, 10, 2), want);
+        assert_eq!(parse_range_at_most(two, 10, 1), RangeOutcome::Full);
+        let unsatisfiable_one_does_not_count = b"bytes=0-0,50-60";
+        let one = RangeOutcome::Satisfiable(vec![ByteRange { start: 0, end: 1 }]);
+        assert_eq!(
+            parse_range_at_most(unsatisfiable_one_does_not_count, 10, 1),
+            one
+        );
+        let many = vec!["0-0"; MAX_RANGES + 1].join(",");
+        let header = format!("bytes={many}");
+        assert_eq!(
+            parse_range_at_most(header.as_bytes(), 10, usize::MAX),
+            RangeOutcome::Full
+        );
+    }
+
     #[test]
     fn parse_range_rules() {
         let max = format!("bytes={}-", i64::MAX);
@@ -513,7 +548,7 @@ mod tests {
         ];
         for (name, range, if_range, want) in rows {
             assert_eq!(
-                evaluate(range, if_range, TAG, Some(lm()), 1000),
+                evaluate(range, if_range, TAG, Some(lm()), 1000, MAX_RANGES),
                 want,
                 "{name}"
             );

@@ -1,5 +1,5 @@
 //! Answering with a file: validators (`ETag`, `Last-Modified`), preconditions (304,
-//! 412), ranges (206 single or `multipart/byteranges`, 416), `expires`, and the body.
+//! 412), ranges (206 single or `multipart/byteranges`, 416), and the body.
 //! The body goes to the downstream as file ranges: small ones leave with the head in
 //! one write; larger ones go out with sendfile(2) when `sendfile on` and the transport
 //! allows it (page cache to socket, no userspace copy), otherwise in pieces read into
@@ -9,11 +9,10 @@ use std::fs::File;
 use std::time::SystemTime;
 
 use super::conditional::{self, Precondition};
-use super::expires;
 use super::open::Opened;
 use super::range::{self, ByteRange, Multipart, RangeOutcome};
 use crate::compress::{policy, Coding};
-use crate::config::model::{Expires, LocationConf};
+use crate::config::model::LocationConf;
 use crate::exchange::answer;
 use crate::exchange::response::{self, BodyLength, ResponseHead};
 use crate::exchange::{Downstream, Exchange, Outcome};
@@ -81,7 +80,14 @@ pub async fn send_file_as<D: Downstream>(
     let (file, meta) = (&*opened.file, &opened.meta);
     let len = meta.len();
     let validators = &*opened.validators;
-    let (mtime, etag) = (validators.mtime, &validators.etag);
+    let files = &conf.files;
+    // `etag off`: no ETag, and an `If-None-Match` or `If-Range` tag matches nothing.
+    let etag = if files.etag {
+        validators.etag.as_str()
+    } else {
+        ""
+    };
+    let mtime = validators.mtime;
     let extension = x.uri.rsplit_once('.').map_or("", |(_, e)| e);
     let extension = if extension.contains('/') {
         ""
@@ -89,6 +95,15 @@ pub async fn send_file_as<D: Downstream>(
         extension
     };
     let content_type = conf.types.lookup(extension).unwrap_or(&conf.default_type);
+    // `max_ranges 0`: no range is looked at and none is offered; nor for a compressed
+    // answer (nginx's gzip filter runs before its range filter), on the fly or
+    // precompressed.
+    let ranges_allowed = files.max_ranges != Some(0)
+        && coding.is_none()
+        && !compressed_on_the_fly(x, conf, content_type, len);
+    let max_ranges = files.max_ranges.map_or(range::MAX_RANGES, |n| {
+        usize::try_from(n).unwrap_or(usize::MAX)
+    });
     let is_get_or_head = matches!(x.head.method, Method::Get | Method::Head);
     let last_modified = &validators.last_modified;
 
@@ -96,64 +111,60 @@ pub async fn send_file_as<D: Downstream>(
     let mut typed: Option<String> = None; // a multipart type replaces the file's
     let mut with_type = false;
     let mut content_range: Option<String> = None;
-    let (status, framing, body) =
-        match conditional::evaluate(is_get_or_head, &x.head.headers, etag, mtime) {
-            Precondition::NotModified => (304, BodyLength::None, Body::None),
-            Precondition::Failed => return Outcome::Status(412),
-            Precondition::Proceed
-                if coding.is_some() || compressed_on_the_fly(x, conf, content_type, len) =>
-            {
-                with_type = true;
-                let whole = ByteRange { start: 0, end: len };
-                (200, BodyLength::Known(len), Body::Ranges(vec![whole]))
-            }
-            Precondition::Proceed => {
-                let if_range = headers::get(&x.head.headers, "if-range");
-                let ranges = match if_range {
-                    Some(_) if !conf.add_headers.is_empty() => {
-                        let (etag, mtime) = replaced_validators(x, conf, etag, mtime);
-                        let range = headers::get(&x.head.headers, "range");
-                        range::evaluate(range, if_range, &etag, mtime, len)
-                    }
-                    _ => range::evaluate(
-                        headers::get(&x.head.headers, "range"),
-                        if_range,
-                        etag,
-                        Some(mtime),
-                        len,
-                    ),
-                };
-                match ranges {
-                    RangeOutcome::Full => {
-                        with_type = true;
-                        let whole = ByteRange { start: 0, end: len };
-                        (200, BodyLength::Known(len), Body::Ranges(vec![whole]))
-                    }
-                    RangeOutcome::Unsatisfiable => {
-                        let headers =
-                            vec![Header::new("Content-Range", range::unsatisfied_range(len))];
-                        return answer::send_error_page(d, x, conf, 416, headers).await;
-                    }
-                    RangeOutcome::Satisfiable(rs) if rs.len() == 1 => {
-                        let r = rs[0];
-                        with_type = true;
-                        content_range = Some(range::content_range(r, len));
-                        (206, BodyLength::Known(r.len()), Body::Ranges(rs))
-                    }
-                    RangeOutcome::Satisfiable(rs) => {
-                        let boundary = range::boundary(x.request_id.high_bits());
-                        let m = Multipart::new(boundary, content_type, rs, len);
-                        with_type = true;
-                        typed = Some(m.content_type());
-                        (
-                            206,
-                            BodyLength::Known(m.content_length()),
-                            Body::Multipart(m),
-                        )
-                    }
+    let (status, framing, body) = match conditional::evaluate(
+        is_get_or_head,
+        &x.head.headers,
+        etag,
+        mtime,
+        files.if_modified_since,
+    ) {
+        Precondition::NotModified => (304, BodyLength::None, Body::None),
+        Precondition::Failed => return Outcome::Status(412),
+        Precondition::Proceed => {
+            let if_range = headers::get(&x.head.headers, "if-range");
+            let range = headers::get(&x.head.headers, "range").filter(|_| ranges_allowed);
+            let ranges = match if_range {
+                Some(_) if !conf.add_headers.is_empty() => {
+                    let (etag, mtime) = replaced_validators(x, conf, etag, mtime);
+                    range::evaluate(range, if_range, &etag, mtime, len, max_ranges)
+                }
+                _ => range::evaluate(range, if_range, etag, Some(mtime), len, max_ranges),
+            };
+            match ranges {
+                RangeOutcome::Full => {
+                    with_type = true;
+                    let whole = ByteRange { start: 0, end: len };
+                    (200, BodyLength::Known(len), Body::Ranges(vec![whole]))
+                }
+                RangeOutcome::Unsatisfiable => {
+                    let headers = vec![Header::new("Content-Range", range::unsatisfied_range(len))];
+                    return answer::send_error_page(d, x, conf, 416, headers).await;
+                }
+                RangeOutcome::Satisfiable(rs) if rs.len() == 1 => {
+                    let r = rs[0];
+                    with_type = true;
+                    content_range = Some(range::content_range(r, len));
+                    (206, BodyLength::Known(r.len()), Body::Ranges(rs))
+                }
+                RangeOutcome::Satisfiable(rs) => {
+                    let boundary = range::boundary(x.request_id.high_bits());
+                    // Each part names the file's type with its declared charset.
+                    let part_type = match files.charset_for(content_type) {
+                        Some(c) => format!("{content_type}; charset={c}"),
+                        None => content_type.to_string(),
+                    };
+                    let m = Multipart::new(boundary, &part_type, rs, len);
+                    with_type = true;
+                    typed = Some(m.content_type());
+                    (
+                        206,
+                        BodyLength::Known(m.content_length()),
+                        Body::Multipart(m),
+                    )
                 }
             }
-        };
+        }
+    };
     // The header lines, borrowed: no allocation per line.
     let mut fields = Fields::default();
     if with_type {
@@ -161,17 +172,16 @@ pub async fn send_file_as<D: Downstream>(
         fields.push("Content-Type", ty.as_bytes());
     }
     fields.push("Last-Modified", last_modified.as_bytes());
-    fields.push("ETag", etag.as_bytes());
-    if status == 200 && coding.is_none() {
+    if !etag.is_empty() {
+        fields.push("ETag", etag.as_bytes());
+    }
+    if status == 200 && ranges_allowed {
         fields.push("Accept-Ranges", b"bytes");
     } else if let Some(cr) = &content_range {
         fields.push("Content-Range", cr.as_bytes());
     }
-    let mut hdrs = if conf.expires != Expires::Off && expires::applies(status) {
-        expires::headers(conf.expires, crate::sys::coarse_wall_time(), Some(mtime))
-    } else {
-        Vec::new()
-    };
+    // A precompressed variant carries its coding (`gzip_static`).
+    let mut hdrs = Vec::new();
     if let Some(c) = coding {
         hdrs.push(Header::new("Content-Encoding", c.token()));
     }
@@ -182,6 +192,7 @@ pub async fn send_file_as<D: Downstream>(
             status,
             reason: None,
             fields: fields.lines(),
+            // `expires` is added by the head's composition, for every response.
             headers: hdrs,
             length: framing,
             upgrade: false,

@@ -5,7 +5,8 @@ use super::args::{self, arg, push, set_once};
 use super::command::{d, Arity::*, Command, HTTP_SRV_LOC_LIF};
 use super::Builder;
 use crate::config::error::ConfigErrorKind;
-use crate::config::model::{Expires, HeaderSetting, LocationConf};
+use crate::config::model::{Expires, ExpiresError, HeaderSetting, LocationConf};
+use crate::config::template::Template;
 use crate::config::tree::Directive;
 
 /// The response header settings written at one level.
@@ -26,7 +27,7 @@ pub const COMMANDS: &[Command<HeadersConf>] = &[
         },
     ),
     d("expires", HTTP_SRV_LOC_LIF, Between(1, 2), |h, d, cx, _| {
-        let v = expires(d);
+        let v = expires(cx, d);
         set_once(cx, d, &mut h.expires, v);
     }),
 ];
@@ -34,7 +35,10 @@ pub const COMMANDS: &[Command<HeadersConf>] = &[
 impl HeadersConf {
     /// Merges over the parent's settings, into `conf`.
     pub fn merge(&self, parent: &LocationConf, conf: &mut LocationConf) {
-        conf.expires = self.expires.unwrap_or(parent.expires);
+        conf.expires = self
+            .expires
+            .clone()
+            .unwrap_or_else(|| parent.expires.clone());
         conf.add_headers = args::pick_vec(&self.add_headers, &parent.add_headers);
     }
 }
@@ -57,35 +61,21 @@ pub fn header_setting(
     })
 }
 
-fn expires(d: &Directive) -> Result<Expires, ConfigErrorKind> {
+fn expires(cx: &Builder, d: &Directive) -> Result<Expires, ConfigErrorKind> {
     let (modified, value) = match d.arg_strs().as_slice() {
         ["modified", v] => (true, *v),
         [v] => (false, *v),
         _ => return Err(ConfigErrorKind::InvalidArgCount(d.name.clone())),
     };
-    match value {
-        "off" if !modified => return Ok(Expires::Off),
-        "epoch" if !modified => return Ok(Expires::Epoch),
-        "max" if !modified => return Ok(Expires::Max),
-        _ => {}
+    if value.contains('$') {
+        let value = Template::parse(value, &cx.names)?;
+        return Ok(Expires::Variable { modified, value });
     }
-    if value.starts_with('@') {
-        return Err(ConfigErrorKind::Unsupported(
-            d.name.clone(),
-            "\"@time\" is not implemented; use a relative time",
-        ));
-    }
-    let (negative, t) = match value.strip_prefix('-') {
-        Some(t) => (true, t),
-        None => (false, value.strip_prefix('+').unwrap_or(value)),
-    };
-    let secs = crate::config::value::parse_time(t)
-        .and_then(|d| i64::try_from(d.as_secs()).ok())
-        .ok_or_else(|| ConfigErrorKind::InvalidValue(d.name.clone()))?;
-    let secs = if negative { -secs } else { secs };
-    Ok(if modified {
-        Expires::Modified(secs)
-    } else {
-        Expires::Access(secs)
+    Expires::parse(modified, value).map_err(|e| match e {
+        ExpiresError::Invalid => ConfigErrorKind::InvalidValue(d.name.clone()),
+        e => ConfigErrorKind::DirectiveSays {
+            directive: d.name.clone(),
+            message: e.message(),
+        },
     })
 }

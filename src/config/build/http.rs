@@ -32,6 +32,7 @@ pub fn build_http(directives: &[Directive], cx: &mut Builder) -> HttpConfig {
     }
     let defaults = layer::defaults(cx);
     let http_conf = layer.merge(&defaults, None);
+    layer.charset.check_recoding(&http_conf, cx);
     check_access_log_formats(cx, &layer.log.formats, directives);
     let log_formats = std::mem::take(&mut layer.log.formats);
     let upstreams = std::mem::take(&mut layer.upstreams.0);

@@ -52,6 +52,8 @@ pub struct CoreConf {
     pub reset_timedout_connection: Option<bool>,
     pub server_tokens: Option<bool>,
     pub absolute_redirect: Option<bool>,
+    pub server_name_in_redirect: Option<bool>,
+    pub port_in_redirect: Option<bool>,
     // http and server levels only (read from the server, see `server.rs`)
     pub client_header_buffer_size: Option<u64>,
     pub large_client_header_buffers: Option<(u32, u64)>,
@@ -195,11 +197,10 @@ pub const COMMANDS: &[Command<CoreConf>] = &[
         },
     ),
     d("server_tokens", HTTP_SRV_LOC, Exactly(1), |c, d, cx, _| {
+        // `build` names the build in nginx; vestibule has no build name, so it is
+        // `on`.
         let v = match arg(d, 0) {
-            "build" => Err(ConfigErrorKind::Unsupported(
-                d.name.clone(),
-                "use on or off",
-            )),
+            "build" => Ok(true),
             _ => args::flag(d),
         };
         set_once(cx, d, &mut c.server_tokens, v)
@@ -249,18 +250,13 @@ pub const COMMANDS: &[Command<CoreConf>] = &[
         "server_name_in_redirect",
         HTTP_SRV_LOC,
         Exactly(1),
-        |c, d, cx, _| match args::flag(d) {
-            Ok(true) => cx.error(
-                ConfigErrorKind::Unsupported(
-                    d.name.clone(),
-                    "redirects name the Host the client sent; remove the line or set it off",
-                ),
-                &d.span,
-            ),
-            _ => c
-                .no_effect
-                .set_kind(cx, d, Kind::Flag, Some("off is vestibule's behaviour")),
-        },
+        |c, d, cx, _| set_once(cx, d, &mut c.server_name_in_redirect, args::flag(d)),
+    ),
+    d(
+        "port_in_redirect",
+        HTTP_SRV_LOC,
+        Exactly(1),
+        |c, d, cx, _| set_once(cx, d, &mut c.port_in_redirect, args::flag(d)),
     ),
     // Connection tuning nginx has and vestibule does not.
     d("keepalive_time", HTTP_SRV_LOC, Exactly(1), |c, d, cx, _| {
@@ -407,6 +403,10 @@ impl CoreConf {
             .unwrap_or(parent.reset_timedout_connection);
         conf.server_tokens = self.server_tokens.unwrap_or(parent.server_tokens);
         conf.absolute_redirect = self.absolute_redirect.unwrap_or(parent.absolute_redirect);
+        conf.server_name_in_redirect = self
+            .server_name_in_redirect
+            .unwrap_or(parent.server_name_in_redirect);
+        conf.port_in_redirect = self.port_in_redirect.unwrap_or(parent.port_in_redirect);
     }
 }
 

@@ -8,8 +8,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::autoindex::{self, AutoindexLayer};
+use super::charset::{self, CharsetLayer};
 use super::command::{b, dispatch, Arity::*, Command, Context, SRV_LOC};
 use super::compress::{self, CompressConf};
+use super::files::{self, FilesLayer};
 use super::headers::HeadersConf;
 use super::http_core::{self, CoreConf};
 use super::log::{self, LogConf};
@@ -22,8 +25,8 @@ use super::static_files::{self, StaticConf};
 use super::upstream::{self, Upstreams};
 use super::{headers, Builder};
 use crate::config::model::{
-    AccessLog, DocRoot, Expires, KeepaliveDisable, LocationConf, MimeTypes, ProxyPass, RealIpConf,
-    Script,
+    AccessLog, DocRoot, Expires, FileConf, KeepaliveDisable, LocationConf, MimeTypes, ProxyPass,
+    RealIpConf, Script,
 };
 use crate::config::template::Template;
 use crate::config::tree::Directive;
@@ -39,6 +42,9 @@ pub struct Layer {
     pub log: LogConf,
     pub headers: HeadersConf,
     pub compress: CompressConf,
+    pub files: FilesLayer,
+    pub autoindex: AutoindexLayer,
+    pub charset: CharsetLayer,
     pub rewrite: RewriteConf,
     pub proxy: ProxyLayer,
     pub realip: RealIpLayer,
@@ -94,6 +100,9 @@ impl Layer {
             || dispatch(log::COMMANDS, &mut self.log, d, cx, ctx)
             || dispatch(headers::COMMANDS, &mut self.headers, d, cx, ctx)
             || dispatch(compress::COMMANDS, &mut self.compress, d, cx, ctx)
+            || dispatch(files::COMMANDS, &mut self.files, d, cx, ctx)
+            || dispatch(autoindex::COMMANDS, &mut self.autoindex, d, cx, ctx)
+            || dispatch(charset::COMMANDS, &mut self.charset, d, cx, ctx)
             || dispatch(rewrite::COMMANDS, &mut self.rewrite, d, cx, ctx)
             || dispatch(proxy::COMMANDS, &mut self.proxy, d, cx, ctx)
             || dispatch(realip::COMMANDS, &mut self.realip, d, cx, ctx)
@@ -119,6 +128,9 @@ impl Layer {
         self.log.merge(parent, &mut conf);
         self.headers.merge(parent, &mut conf);
         self.compress.merge(parent, &mut conf);
+        self.files.merge(parent, &mut conf);
+        self.autoindex.merge(parent, &mut conf);
+        self.charset.merge(parent, &mut conf);
         self.rewrite.merge(parent, &mut conf);
         conf.realip = self.realip.merge(&parent.realip);
         conf.proxy = self.proxy.merge(&parent.proxy, proxy_pass);
@@ -194,6 +206,8 @@ fn defaults_with_root(root: &std::path::Path) -> LocationConf {
         reset_timedout_connection: false,
         server_tokens: true,
         absolute_redirect: true,
+        server_name_in_redirect: false,
+        port_in_redirect: true,
         // log
         access_log: vec![AccessLog {
             path: PathBuf::from(DEFAULT_ACCESS_LOG),
@@ -202,6 +216,7 @@ fn defaults_with_root(root: &std::path::Path) -> LocationConf {
         realip: RealIpConf::default(),
         proxy: proxy::defaults(),
         compression: Arc::default(),
+        files: FileConf::default(),
     }
 }
 

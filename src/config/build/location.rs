@@ -66,6 +66,7 @@ fn build_location(
     let auto_redirect = pass.is_some()
         && matches!(&matcher, LocationMatch::Prefix { path, .. } | LocationMatch::Exact(path) if path.ends_with('/'));
     let mut conf = layer.merge(parent_conf, pass);
+    layer.charset.check_recoding(&conf, cx);
     // Inside an `if`, `proxy_pass` cannot have a URI part either.
     let if_pass = |l: &Layer, cx: &mut Builder| resolve_pass(l, cx, scope, true);
     conf.rewrite = layer.script(&conf, cx, Some(&if_pass));

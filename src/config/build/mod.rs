@@ -13,8 +13,11 @@
 //! sees every problem `-t` can find in one run.
 
 mod args;
+mod autoindex;
+mod charset;
 mod command;
 mod compress;
+mod files;
 mod headers;
 mod http;
 mod http_core;

@@ -6,8 +6,8 @@
 
 use super::command::{specs, Context, Spec, Table};
 use super::{
-    compress, headers, http_core, layer, log, main_ctx, map, proxy, realip, rewrite, ssl,
-    static_files, unimplemented, upstream,
+    autoindex, charset, compress, files, headers, http_core, layer, log, main_ctx, map, proxy,
+    realip, rewrite, ssl, static_files, unimplemented, upstream,
 };
 use crate::config::error::ConfigErrorKind;
 use crate::config::tree::Directive;
@@ -23,6 +23,9 @@ pub static TABLES: &[&dyn Table] = &[
     &log::COMMANDS,
     &headers::COMMANDS,
     &compress::COMMANDS,
+    &files::COMMANDS,
+    &autoindex::COMMANDS,
+    &charset::COMMANDS,
     &rewrite::COMMANDS,
     &map::COMMANDS,
     &proxy::COMMANDS,

@@ -46,6 +46,7 @@ pub fn build_server(d: &Directive, cx: &mut Builder, scope: &Scope<'_>) -> Serve
         names.push(ServerName::Exact(String::new()));
     }
     let conf = layer.merge(scope.http_conf, None);
+    layer.charset.check_recoding(&conf, cx);
     // The server's rewrite directives run before location matching; they are not a
     // location setting, so locations do not inherit them.
     let rewrite = layer.script(&conf, cx, None);

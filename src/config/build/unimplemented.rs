@@ -40,13 +40,12 @@ const IMAGE: &str = "image transformation is out of scope";
 const XSLT: &str = "XSLT transformation is out of scope";
 const ECHO: &str = "use \"return CODE TEXT\" for a fixed answer";
 const HEADERS_MORE: &str = "use add_header, proxy_set_header and proxy_hide_header";
-const AUTOINDEX: &str = "directory listings are not implemented";
+const AUTOINDEX: &str = "use autoindex for directory listings";
 const HTTP2: &str = "HTTP/2 is not implemented yet; clients use HTTP/1.1";
 const MIRROR: &str = "request mirroring is not implemented";
 const SECURE_LINK: &str = "secure links are not implemented; check the token in the application";
 const SPLIT: &str = "A/B splitting is not implemented; use upstream weights";
-const CHARSET: &str =
-    "charset conversion is out of scope; set the charset in the application's Content-Type";
+const CHARSET: &str = "charset recoding is out of scope: `charset` declares the charset the files are already in; convert them, or set the charset in the application's Content-Type";
 
 /// The table, in the order of nginx's modules. Exact names first where a prefix row
 /// also matches, since the first match wins.
@@ -120,8 +119,6 @@ pub const TABLE: &[NotImplemented] = &[
     n("more_clear_headers", HEADERS_MORE),
     n("more_set_input_headers", HEADERS_MORE),
     n("more_clear_input_headers", HEADERS_MORE),
-    n("autoindex", AUTOINDEX),
-    n("autoindex_", AUTOINDEX),
     n("fancyindex", AUTOINDEX),
     n("fancyindex_", AUTOINDEX),
     n("http2", HTTP2),
@@ -133,9 +130,7 @@ pub const TABLE: &[NotImplemented] = &[
     n("secure_link", SECURE_LINK),
     n("secure_link_", SECURE_LINK),
     n("split_clients", SPLIT),
-    n("charset", CHARSET),
     n("charset_map", CHARSET),
-    n("source_charset", CHARSET),
     n("override_charset", CHARSET),
     n("empty_gif", "serve a file with root or alias"),
     n("mp4", "serve the file as a static file (byte ranges work)"),

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use crate::pcre::Pcre;
 
+use super::expires::Expires;
 use super::mime_types::MimeTypes;
 use super::realip::RealIpConf;
 use super::upstream::UpstreamAddr;
@@ -105,18 +106,6 @@ pub enum TryFilesFallback {
     Code(u16),
     /// `@name`
     Named(String),
-}
-
-/// `expires off | epoch | max | [modified] [-]TIME;`
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Expires {
-    Off,
-    Epoch,
-    Max,
-    /// Seconds from the time of the request (negative: in the past, `no-cache`).
-    Access(i64),
-    /// Seconds from the file's modification time.
-    Modified(i64),
 }
 
 /// `add_header NAME VALUE [always];` and `proxy_set_header NAME VALUE;`
@@ -317,9 +306,18 @@ pub struct LocationConf {
     pub reset_timedout_connection: bool,
     pub server_tokens: bool,
     pub absolute_redirect: bool,
+    /// `server_name_in_redirect` (default off): an absolute redirect names the
+    /// server's first `server_name` rather than the `Host` the client sent.
+    pub server_name_in_redirect: bool,
+    /// `port_in_redirect` (default on): an absolute redirect names the port the
+    /// request came to, unless it is the scheme's default.
+    pub port_in_redirect: bool,
     /// `set_real_ip_from`, `real_ip_header`, `real_ip_recursive`.
     pub realip: RealIpConf,
     pub proxy: ProxyConf,
+    /// `etag`, `if_modified_since`, `max_ranges`, `disable_symlinks`, `autoindex*`,
+    /// `charset*`.
+    pub files: super::FileConf,
     /// `gzip*`, `gzip_static`, `brotli*`.
     pub compression: Arc<super::compress::Compression>,
 }

@@ -7,6 +7,8 @@
 //! Field names follow the nginx directive they come from, so one grep finds both.
 
 pub mod compress;
+mod expires;
+mod files;
 mod http;
 mod location;
 mod main_conf;
@@ -16,12 +18,16 @@ mod rewrite;
 pub mod tls;
 mod upstream;
 
+pub use expires::{Expires, ExpiresError};
+pub use files::{
+    Autoindex, AutoindexFormat, DisableSymlinks, FileConf, IfModifiedSince, DEFAULT_CHARSET_TYPES,
+};
 pub use http::{
     HttpConfig, Listen, ListenAddr, ListenOptions, LogEscape, LogFormat, Server, ServerName,
     SoKeepalive, DEFAULT_BACKLOG,
 };
 pub use location::{
-    AccessLog, DocRoot, ErrorPage, ErrorPageOverwrite, ErrorPageTarget, Expires, HeaderSetting,
+    AccessLog, DocRoot, ErrorPage, ErrorPageOverwrite, ErrorPageTarget, HeaderSetting,
     KeepaliveDisable, Location, LocationConf, LocationMatch, NextUpstream, ProxyConf, ProxyPass,
     ProxyRedirect, ProxyTarget, RedirectRule, Return, TryFiles, TryFilesFallback,
 };

@@ -1,11 +1,13 @@
 //! The `expires` directive: the `Expires` (RFC 9111 §5.3) and `Cache-Control`
 //! (RFC 9111 §5.2) fields nginx's `ngx_http_headers_filter_module` adds to a response.
 //!
-//! Place in the data path: while the response head is built, after the status is
-//! final (a 200 that became 206 or 304 included). The caller checks [`applies`] for
-//! the status, removes any `Expires` and `Cache-Control` the response already has
-//! (an upstream's: nginx replaces them), and appends what [`headers`] returns. It
-//! runs for proxied responses too, which may have no modification time.
+//! Place in the data path: while the response head is composed
+//! ([`super::response::compose`]), after the status is final (a 200 that became 206
+//! or 304 included), for every response — a file, a proxied answer, `return`. When
+//! [`applies`] to the status and the setting gives lines, the response's own
+//! `Expires` and `Cache-Control` (an upstream's) are dropped for them, as nginx
+//! replaces them. A proxied response's modification time is its `Last-Modified`,
+//! when it has one.
 //!
 //! Pure: the clock is passed in as `now`.
 //!
@@ -21,15 +23,19 @@
 //! | `expires -1h` | now − 1h | `no-cache` |
 //! | `expires modified 1h` | mtime + 1h | `max-age=`(mtime + 1h − now), `no-cache` once past |
 //!
+//! | `expires @15h30m` | the next 15:30 local time | `max-age=` the seconds until then |
+//!
 //! `modified` without a modification time (a proxied response without
-//! `Last-Modified`) counts from now, as nginx. `expires @time` (daily) is refused by
-//! the configuration loader, so it does not appear here.
+//! `Last-Modified`) counts from now, as nginx. `expires $variable` parses the
+//! variable's value per request ([`headers_for`]); a value that does not parse, or
+//! `off`, adds nothing.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use super::conditional::unix_seconds;
 use crate::config::model::Expires;
-use crate::http1::{date, Header};
+use crate::config::template::VariableSource;
+use crate::http1::date::{self, unix_seconds};
+use crate::http1::Header;
 
 /// `expires epoch`: one second after the epoch, as nginx.
 pub const EPOCH_EXPIRES: &str = "Thu, 01 Jan 1970 00:00:01 GMT";
@@ -51,10 +57,14 @@ pub fn applies(status: u16) -> bool {
 /// The `Expires` and `Cache-Control` fields, in that order, for the `expires`
 /// setting at time `now` for a file modified at `mtime` (`None` when unknown);
 /// empty for `expires off`.
-pub fn headers(expires: Expires, now: SystemTime, mtime: Option<SystemTime>) -> Vec<Header> {
+pub fn headers(expires: &Expires, now: SystemTime, mtime: Option<SystemTime>) -> Vec<Header> {
     let now = unix_seconds(now);
-    let (at, offset, max_age) = match expires {
-        Expires::Off => return Vec::new(),
+    let (at, offset, max_age) = match *expires {
+        Expires::Off | Expires::Variable { .. } => return Vec::new(),
+        Expires::Daily(t) => {
+            let at = next_daily(now, t);
+            (at, 0, at.saturating_sub(now))
+        }
         Expires::Epoch => return pair(EPOCH_EXPIRES.to_string(), "no-cache".to_string()),
         Expires::Max => return pair(MAX_EXPIRES.to_string(), MAX_CACHE_CONTROL.to_string()),
         // nginx: a zero time is "now, max-age=0" whether or not `modified` is given.
@@ -74,6 +84,55 @@ pub fn headers(expires: Expires, now: SystemTime, mtime: Option<SystemTime>) -> 
         format!("max-age={max_age}")
     };
     pair(date::format_http_date(at_seconds(at)), cache_control)
+}
+
+/// [`headers`] for the setting in force for this request: a value with variables
+/// is expanded and parsed first (after `modified` when so written), and adds nothing
+/// when it does not parse, as in nginx.
+pub fn headers_for(
+    expires: &Expires,
+    vars: &dyn VariableSource,
+    now: SystemTime,
+    mtime: Option<SystemTime>,
+) -> Vec<Header> {
+    let Expires::Variable { modified, value } = expires else {
+        return headers(expires, now, mtime);
+    };
+    let mut text = Vec::new();
+    value.expand(vars, &mut text);
+    match std::str::from_utf8(&text).map(|t| Expires::parse(*modified, t)) {
+        Ok(Ok(parsed)) => headers(&parsed, now, mtime),
+        _ => Vec::new(),
+    }
+}
+
+/// The next instant strictly after `now` that is `secs_of_day` seconds after a local
+/// midnight (nginx's `ngx_next_time`: today's, else tomorrow's, by `mktime`).
+pub fn next_daily(now: i64, secs_of_day: i64) -> i64 {
+    let t = now as libc::time_t;
+    // SAFETY: tm is plain old data; zero is valid for every field.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    // SAFETY: both pointers are valid for the call; localtime_r writes only into tm.
+    if unsafe { libc::localtime_r(&t, &mut tm) }.is_null() {
+        return now.saturating_add(secs_of_day);
+    }
+    // Bounded by the parser: at most 24 hours.
+    tm.tm_hour = (secs_of_day / 3600) as libc::c_int;
+    tm.tm_min = (secs_of_day % 3600 / 60) as libc::c_int;
+    tm.tm_sec = (secs_of_day % 60) as libc::c_int;
+    // SAFETY: tm is a valid broken-down time; mktime normalizes it in place.
+    let next: i64 = unsafe { libc::mktime(&mut tm) };
+    if next > now {
+        return next;
+    }
+    tm.tm_mday += 1;
+    // SAFETY: as above; mktime normalizes the 32nd of a month and the like.
+    let next: i64 = unsafe { libc::mktime(&mut tm) };
+    if next == -1 {
+        now.saturating_add(86_400)
+    } else {
+        next
+    }
 }
 
 fn pair(expires: String, cache_control: String) -> Vec<Header> {
@@ -146,7 +205,7 @@ mod tests {
             ("huge_time_saturates", Expires::Access(i64::MAX), mtime, None),
         ];
         for (name, expires, mtime, want) in rows {
-            let got = headers(expires, now, mtime);
+            let got = headers(&expires, now, mtime);
             match (want, name) {
                 (None, "huge_time_saturates") => {
                     let got = values(&got);
@@ -164,6 +223,26 @@ mod tests {
                 ),
             }
         }
+    }
+
+    /// `@TIME`: strictly in the future, within a day, at that local time of day.
+    #[test]
+    fn daily_is_the_next_such_local_time() {
+        let now = 1_796_605_773; // 2026-12-07 01:09:33 UTC
+        for secs in [0, 1, 55_800, 86_399] {
+            let next = next_daily(now, secs);
+            assert!(next > now && next <= now + 86_400 + 3600, "{secs}: {next}");
+            let t = next as libc::time_t;
+            // SAFETY: plain old data, valid pointers.
+            let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+            // SAFETY: as above.
+            unsafe { libc::localtime_r(&t, &mut tm) };
+            let of_day = i64::from(tm.tm_hour) * 3600 + i64::from(tm.tm_min) * 60;
+            assert_eq!(of_day + i64::from(tm.tm_sec), secs, "{secs}");
+        }
+        let h = values(&headers(&Expires::Daily(3600), at(now as u64), None));
+        let max_age: i64 = h[1].1.strip_prefix("max-age=").unwrap().parse().unwrap();
+        assert_eq!(max_age, next_daily(now, 3600) - now);
     }
 
     #[test]
