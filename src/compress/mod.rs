@@ -25,9 +25,9 @@ pub use encoder::{Coding, Encoder};
 
 use crate::config::model::LocationConf;
 use crate::exchange::body::BodyReadError;
-use crate::exchange::response::{BodyLength, ResponseHead};
+use crate::exchange::response::{self, BodyLength, ResponseHead};
 use crate::exchange::{Downstream, Exchange, Upgraded};
-use crate::http1::{Header, Method};
+use crate::http1::{headers, Header, Method};
 
 /// Compressed output is handed to the protocol once this much is ready.
 const OUTPUT_CHUNK: usize = 32 << 10;
@@ -191,8 +191,27 @@ impl<D: Downstream> Downstream for Filter<'_, D> {
         if !c.active() {
             return self.inner.send_head(x, conf, head);
         }
-        let response = policy::Response::new(head.status, head.length, head.fields, &head.headers);
-        let decision = policy::decide(c, &x.head, &response);
+        // Through a proxy (`Via`), `gzip_proxied` reads `Expires` and `Cache-Control`
+        // as `expires` will leave them: nginx's headers filter runs before its gzip
+        // filter.
+        let expiry = match headers::get(&x.head.headers, "via") {
+            Some(_) => response::expiry_lines(x, conf, head.status, head.fields, &head.headers),
+            None => Vec::new(),
+        };
+        let decision = if expiry.is_empty() {
+            let r = policy::Response::new(head.status, head.length, head.fields, &head.headers);
+            policy::decide(c, &x.head, &r)
+        } else {
+            let mut lines: Vec<Header> = head
+                .headers
+                .iter()
+                .filter(|h| !response::is_expiry(&h.name))
+                .cloned()
+                .collect();
+            lines.extend(expiry);
+            let r = policy::Response::new(head.status, head.length, head.fields, &lines);
+            policy::decide(c, &x.head, &r)
+        };
         if (decision.vary || x.vary_encoding) && c.vary && !head.upgrade {
             head.headers.push(Header::new("Vary", "Accept-Encoding"));
         }

@@ -142,7 +142,7 @@ pub fn with_charset(conf: &LocationConf, status: u16, name: &str, value: &[u8]) 
 /// this response (none for `expires off`, for a status it does not apply to, or for a
 /// variable value that does not parse). `expires modified` counts from the
 /// response's `Last-Modified` (the file's, or an upstream's), else from now.
-fn expiry_lines(
+pub fn expiry_lines(
     x: &Exchange,
     conf: &LocationConf,
     status: u16,
@@ -174,7 +174,7 @@ fn expiry_lines(
 }
 
 /// The lines `expires` replaces.
-fn is_expiry(name: &str) -> bool {
+pub fn is_expiry(name: &str) -> bool {
     name.eq_ignore_ascii_case("expires") || name.eq_ignore_ascii_case("cache-control")
 }
 
