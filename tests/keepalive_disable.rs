@@ -7,8 +7,6 @@
 
 mod common;
 
-use std::path::Path;
-
 use common::nginx::Nginx;
 use common::{Response, Vestibule};
 
@@ -71,28 +69,6 @@ fn browsers_refused_keep_alive_as_nginx() {
     }
 }
 
-/// `-t` on an http block; stderr.
-fn test_config(program: &str, dir: &Path, http: &str) -> String {
-    let conf = dir.join("t.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "pid {d}/t.pid;\nerror_log {d}/error.log;\nevents {{}}\nhttp {{\n{http}\n}}\n",
-            d = dir.display()
-        ),
-    )
-    .unwrap();
-    let out = std::process::Command::new(program)
-        .arg("-t")
-        .arg("-c")
-        .arg(&conf)
-        .arg("-p")
-        .arg(dir)
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
 #[test]
 fn values_checked_as_nginx() {
     #[rustfmt::skip]
@@ -110,7 +86,7 @@ fn values_checked_as_nginx() {
             let dir = tempfile::tempdir().unwrap();
             let conf = dir.path().join("t.conf");
             let want = want.replace("@CONF@", &conf.display().to_string());
-            let err = test_config(program, dir.path(), http);
+            let err = common::test_config(program, dir.path(), http);
             let verdict = if *loads {
                 "test is successful"
             } else {

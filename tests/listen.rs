@@ -262,28 +262,6 @@ fn a_port_range_binds_every_port() {
     );
 }
 
-/// `-t` on a main context and an http block; stderr.
-fn test_config(program: &str, dir: &std::path::Path, main: &str, http: &str) -> String {
-    let conf = dir.join("t.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "pid {d}/t.pid;\nerror_log {d}/error.log;\nevents {{ {main} }}\nhttp {{\n{http}\n}}\n",
-            d = dir.display()
-        ),
-    )
-    .unwrap();
-    let out = std::process::Command::new(program)
-        .arg("-t")
-        .arg("-c")
-        .arg(&conf)
-        .arg("-p")
-        .arg(dir)
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
 /// A reversed range, a port out of bounds, more sockets than `worker_connections`
 /// allows, and FreeBSD's `setfib=`: `-t` fails as nginx 1.22's does (checked against
 /// it where installed), vestibule adding the line and why.
@@ -305,7 +283,7 @@ fn listen_errors_as_nginx() {
                 continue;
             }
             let dir = tempfile::tempdir().unwrap();
-            let err = test_config(program, dir.path(), main, http);
+            let err = common::test_config_with_events(program, dir.path(), main, http);
             assert!(
                 err.contains(want) && err.contains("test failed"),
                 "{program}, {name}: want {want:?} in\n{err}"
@@ -314,7 +292,8 @@ fn listen_errors_as_nginx() {
     }
     // vestibule says why a FreeBSD parameter is refused, and where.
     let dir = tempfile::tempdir().unwrap();
-    let err = test_config(ours, dir.path(), "", "server {\n listen 8000 setfib=1; }");
+    let err =
+        common::test_config_with_events(ours, dir.path(), "", "server {\n listen 8000 setfib=1; }");
     assert!(
         err.contains("FreeBSD-only")
             && err.contains(&format!("{}:6", dir.path().join("t.conf").display())),
@@ -325,7 +304,7 @@ fn listen_errors_as_nginx() {
         if program != ours && !common::nginx::Nginx::available() {
             continue;
         }
-        let err = test_config(
+        let err = common::test_config_with_events(
             program,
             dir.path(),
             "",
@@ -338,7 +317,7 @@ fn listen_errors_as_nginx() {
         );
     }
     // One socket short of the limit loads.
-    let err = test_config(
+    let err = common::test_config_with_events(
         ours,
         dir.path(),
         "worker_connections 16;",

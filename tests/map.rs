@@ -12,7 +12,6 @@ mod common;
 use std::io::{BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use common::side_by_side::{self, body};
@@ -212,28 +211,6 @@ fn websocket_recipe_relays_an_upgrade_and_closes_plain_requests() {
     }
 }
 
-/// `-t` on an http block; stderr.
-fn test_config(program: &str, dir: &Path, http: &str) -> String {
-    let conf = dir.join("t.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "pid {d}/t.pid;\nerror_log {d}/error.log;\nevents {{}}\nhttp {{\n{http}\n}}\n",
-            d = dir.display()
-        ),
-    )
-    .unwrap();
-    let out = Command::new(program)
-        .arg("-t")
-        .arg("-c")
-        .arg(&conf)
-        .arg("-p")
-        .arg(dir)
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
 #[test]
 fn config_errors_as_nginx() {
     #[rustfmt::skip]
@@ -262,7 +239,7 @@ fn config_errors_as_nginx() {
             let dir = tempfile::tempdir().unwrap();
             let conf = dir.path().join("t.conf");
             let want = want.replace("@CONF@", &conf.display().to_string());
-            let err = test_config(program, dir.path(), http);
+            let err = common::test_config(program, dir.path(), http);
             assert!(
                 err.contains(&want),
                 "{program}, {name}: want {want:?} in\n{err}"
@@ -271,7 +248,7 @@ fn config_errors_as_nginx() {
     }
     // The sizes load, listed as having no effect.
     let dir = tempfile::tempdir().unwrap();
-    let err = test_config(
+    let err = common::test_config(
         ours,
         dir.path(),
         "map_hash_max_size 2048; map_hash_bucket_size 64; map $host $m { default 1; }",

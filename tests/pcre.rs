@@ -12,7 +12,6 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 
 use common::side_by_side::{self, body, redirect};
 
@@ -89,28 +88,6 @@ fn pcre_syntax_as_nginx() {
     pair.check(&cases);
 }
 
-/// `-t` on an http block; stderr.
-fn test_config(program: &str, dir: &Path, http: &str) -> String {
-    let conf = dir.join("t.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "pid {d}/t.pid;\nerror_log {d}/error.log;\nevents {{}}\nhttp {{\n{http}\n}}\n",
-            d = dir.display()
-        ),
-    )
-    .unwrap();
-    let out = Command::new(program)
-        .arg("-t")
-        .arg("-c")
-        .arg(&conf)
-        .arg("-p")
-        .arg(dir)
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
 #[test]
 fn a_pattern_no_engine_accepts_is_a_load_error_with_its_line() {
     let rows: &[(&str, &str)] = &[
@@ -128,14 +105,14 @@ fn a_pattern_no_engine_accepts_is_a_load_error_with_its_line() {
     for (name, http) in rows {
         let dir = tempfile::tempdir().unwrap();
         let conf = dir.path().join("t.conf");
-        let err = test_config(env!("CARGO_BIN_EXE_vestibule"), dir.path(), http);
+        let err = common::test_config(env!("CARGO_BIN_EXE_vestibule"), dir.path(), http);
         let at = format!("{}:6", conf.display());
         assert!(
             err.contains("invalid regex") && err.contains(&at) && !err.contains("successful"),
             "{name}: want an invalid regex error at {at} in\n{err}"
         );
         if Path::new(common::nginx::NGINX).exists() {
-            let err = test_config(common::nginx::NGINX, dir.path(), http);
+            let err = common::test_config(common::nginx::NGINX, dir.path(), http);
             assert!(err.contains(&at), "nginx, {name}: {err}");
         }
     }

@@ -1148,6 +1148,34 @@ pub fn read_head(r: &mut impl BufRead) -> String {
     head
 }
 
+/// `PROGRAM -t` (vestibule, or nginx beside it) on an http block, with `events` inside
+/// the events block, in `dir`; its stderr.
+pub fn test_config_with_events(program: &str, dir: &Path, events: &str, http: &str) -> String {
+    let conf = dir.join("t.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "pid {d}/t.pid;\nerror_log {d}/error.log;\nevents {{ {events} }}\nhttp {{\n{http}\n}}\n",
+            d = dir.display()
+        ),
+    )
+    .unwrap();
+    let out = Command::new(program)
+        .arg("-t")
+        .arg("-c")
+        .arg(&conf)
+        .arg("-p")
+        .arg(dir)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// [`test_config_with_events`] with an empty events block.
+pub fn test_config(program: &str, dir: &Path, http: &str) -> String {
+    test_config_with_events(program, dir, "", http)
+}
+
 pub fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
