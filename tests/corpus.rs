@@ -38,10 +38,7 @@ const EXPECTED: &[(&str, Expect)] = &[
     ("04-django-static-media", Loads),
     ("05-uvicorn-docs", Loads),
     ("06-channels-daphne", Loads),
-    (
-        "07-flask-socketio",
-        Refused("\"ip_hash\" directive is not implemented"),
-    ),
+    ("07-flask-socketio", Loads),
     ("08-mozilla-intermediate", Refused("\"listen ... http2\"")),
     ("09-mozilla-modern", Loads),
     ("10-h5bp-caching", Loads),

@@ -52,9 +52,6 @@ pub const WITHOUT_MODULES: &[(&str, &str)] = &[
     ("http_limit_req_module", "limit_req"),
     ("http_empty_gif_module", "empty_gif"),
     ("http_browser_module", "ancient_browser"),
-    ("http_upstream_hash_module", "hash"),
-    ("http_upstream_ip_hash_module", "ip_hash"),
-    ("http_upstream_random_module", "random"),
     ("http_upstream_zone_module", "zone"),
     ("http-cache", "proxy_cache"),
 ];

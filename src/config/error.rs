@@ -106,6 +106,9 @@ pub enum ConfigErrorKind {
     InvalidBitmaskValue(String),
     #[error("\"{0}\" directive invalid number")]
     InvalidNumber(String),
+    /// A `server` parameter the group's balancing method cannot use.
+    #[error("balancing method does not support parameter \"{0}\"")]
+    BalancingParameter(String),
     /// nginx's `ngx_conf_check_num_bounds` message.
     #[error("value must be between {0} and {1}")]
     ValueBetween(i64, i64),

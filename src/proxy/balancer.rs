@@ -1,5 +1,6 @@
 //! Choosing the upstream server for a request, per worker: nginx's smooth weighted
-//! round robin (or `least_conn`), skipping servers marked `down` and servers that
+//! round robin (or `least_conn`, `ip_hash`, `hash KEY [consistent]`, `random [two]`,
+//! the hashes computed as nginx's in [`super::hashing`]), skipping servers marked `down` and servers that
 //! failed `max_fails` times within `fail_timeout`; `backup` servers only when no primary
 //! server is available. Time is passed in, so every rule is a plain unit test; it is
 //! the coarse monotonic clock's ([`crate::sys::coarse_monotonic`]), as `fail_timeout`
@@ -13,6 +14,7 @@
 
 use std::time::Duration;
 
+use super::hashing::{self, Ring};
 use crate::config::model::{Balance, Upstream, UpstreamAddr};
 use crate::zone::peer_fails::{Field, PeerFails, SharedRow};
 
@@ -76,6 +78,14 @@ impl FailState {
     }
 }
 
+/// A generator seed that differs per worker and per target.
+fn seed() -> u64 {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    (t ^ (u64::from(std::process::id()) << 32)) | 1
+}
+
 /// A coarse monotonic time as a zone word: milliseconds plus one.
 fn stamp(t: Duration) -> u64 {
     u64::try_from(t.as_millis())
@@ -116,6 +126,22 @@ pub struct PeerState {
 pub struct Peers {
     peers: Vec<PeerState>,
     balance: Balance,
+    /// `hash ... consistent`: the ring of points.
+    ring: Option<Ring>,
+    /// `random`: this worker's generator (xorshift64).
+    rng: u64,
+}
+
+/// What a hashing method hashes, worked out per request by the caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Key {
+    /// Round robin, least_conn, random; or `ip_hash` for a client without an IP
+    /// address (a unix socket), which nginx serves round robin.
+    None,
+    /// `ip_hash`: the client's address.
+    Addr(std::net::IpAddr),
+    /// `hash KEY`: the expanded key.
+    Bytes(Vec<u8>),
 }
 
 /// Defaults for a `proxy_pass host:port` that names no `upstream`, as nginx's implicit
@@ -141,9 +167,17 @@ impl Peers {
                 active: 0,
             })
             .collect();
+        let ring = match &u.balance {
+            Balance::Hash {
+                consistent: true, ..
+            } => Some(Ring::new(&u.servers)),
+            _ => None,
+        };
         Peers {
             peers,
-            balance: u.balance,
+            balance: u.balance.clone(),
+            ring,
+            rng: seed(),
         }
     }
 
@@ -168,7 +202,14 @@ impl Peers {
         Peers {
             peers,
             balance: Balance::RoundRobin,
+            ring: None,
+            rng: seed(),
         }
+    }
+
+    /// The group's method.
+    pub fn balance(&self) -> &Balance {
+        &self.balance
     }
 
     pub fn peer(&self, i: usize) -> Option<&PeerState> {
@@ -188,15 +229,18 @@ impl Peers {
             && within(p.fail.get(Field::Checked), now, p.fail_timeout))
     }
 
-    /// Picks a server not in `tried`. Primary servers first; backups only when no
-    /// primary is available.
-    pub fn pick(&mut self, now: Duration, tried: &[usize]) -> Option<usize> {
+    /// Picks a server not in `tried` (`key` for the hashing methods). Primary servers
+    /// first; backups only when no primary is available.
+    pub fn pick(&mut self, now: Duration, tried: &[usize], key: &Key) -> Option<usize> {
         // One server (a Gunicorn behind `proxy_pass`), backup or not: its weight
         // would cancel out, so it is chosen without building the candidate list.
         if let [only] = self.peers.as_slice() {
             return (tried.is_empty() && self.available(only, now)).then_some(0);
         }
-        let chosen = self.pick_among(now, tried)?;
+        let chosen = match self.by_hash(now, tried, key) {
+            Some(i) => i,
+            None => self.pick_among(now, tried)?,
+        };
         // The first pick after `fail_timeout` opens a new window: a success from here
         // on clears the failures (see `succeeded`).
         let p = &mut self.peers[chosen];
@@ -219,14 +263,74 @@ impl Peers {
                 continue;
             }
             let chosen = match self.balance {
-                Balance::RoundRobin => self.smooth_weighted(&candidates),
                 Balance::LeastConn => self.least_conn(&candidates),
+                Balance::Random { two } => self.random(&candidates, two),
+                // The hashes fall back to round robin, as nginx's after 20 tries.
+                Balance::RoundRobin | Balance::IpHash | Balance::Hash { .. } => {
+                    self.smooth_weighted(&candidates)
+                }
             };
             if chosen.is_some() {
                 return chosen;
             }
         }
         None
+    }
+
+    /// `ip_hash` and `hash`: the first server in the key's order that is up, has not
+    /// failed and was not tried; `None` when the method does not hash, the key is
+    /// missing, or 20 tries found none (round robin then, as nginx).
+    fn by_hash(&self, now: Duration, tried: &[usize], key: &Key) -> Option<usize> {
+        let weights = || {
+            self.peers
+                .iter()
+                .map(|p| p.weight as u32)
+                .collect::<Vec<_>>()
+        };
+        let order = match (&self.balance, key, &self.ring) {
+            (Balance::IpHash, Key::Addr(a), _) => hashing::ip_hash_order(*a, &weights()),
+            (Balance::Hash { .. }, Key::Bytes(k), Some(ring)) => ring.order(k),
+            (Balance::Hash { .. }, Key::Bytes(k), None) => hashing::hash_order(k, &weights()),
+            _ => return None,
+        };
+        order.into_iter().find(|&i| {
+            !tried.contains(&i) && self.peers.get(i).is_some_and(|p| self.available(p, now))
+        })
+    }
+
+    /// `random`: a weighted random candidate; with `two`, the less busy of two.
+    fn random(&mut self, candidates: &[usize], two: bool) -> Option<usize> {
+        let first = self.weighted_random(candidates)?;
+        if !two || candidates.len() < 2 {
+            return Some(first);
+        }
+        let rest: Vec<usize> = candidates.iter().copied().filter(|&i| i != first).collect();
+        let second = self.weighted_random(&rest)?;
+        let load = |p: &PeerState| (i64::from(p.active) * 1_000_000) / p.weight;
+        Some(if load(&self.peers[second]) < load(&self.peers[first]) {
+            second
+        } else {
+            first
+        })
+    }
+
+    fn weighted_random(&mut self, candidates: &[usize]) -> Option<usize> {
+        let total: i64 = candidates.iter().map(|&i| self.peers[i].weight).sum();
+        if total <= 0 {
+            return None;
+        }
+        // xorshift64: fast, and good enough to spread requests.
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        let mut w = (self.rng % total as u64) as i64;
+        for &i in candidates {
+            w -= self.peers[i].weight;
+            if w < 0 {
+                return Some(i);
+            }
+        }
+        candidates.last().copied()
     }
 
     /// nginx's smooth weighted round robin: every candidate gains its weight, the
@@ -337,7 +441,9 @@ mod tests {
     }
 
     fn picks(p: &mut Peers, n: usize, now: Duration) -> Vec<usize> {
-        (0..n).map(|_| p.pick(now, &[]).unwrap()).collect()
+        (0..n)
+            .map(|_| p.pick(now, &[], &Key::None).unwrap())
+            .collect()
     }
 
     #[test]
@@ -371,12 +477,12 @@ mod tests {
         assert_eq!(picks(&mut p, 3, now), [1, 1, 1]);
         p.failed(1, now);
         assert_eq!(
-            p.pick(now, &[]),
+            p.pick(now, &[], &Key::None),
             Some(2),
             "primary failed: the backup serves"
         );
         assert_eq!(
-            p.pick(now + Duration::from_secs(11), &[]),
+            p.pick(now + Duration::from_secs(11), &[], &Key::None),
             Some(1),
             "after fail_timeout the primary is tried again"
         );
@@ -392,13 +498,13 @@ mod tests {
         p.failed(0, now);
         assert_eq!(picks(&mut p, 3, now), [1, 1, 1]);
         assert_eq!(
-            p.pick(now, &[1]),
+            p.pick(now, &[1], &Key::None),
             None,
             "the only live server was already tried"
         );
         p.succeeded(0);
         assert_eq!(
-            p.pick(now, &[1]),
+            p.pick(now, &[1], &Key::None),
             None,
             "a success within fail_timeout does not end the rest"
         );
@@ -444,8 +550,8 @@ mod tests {
         let now = Duration::from_secs(1000);
         let mut p = Peers::direct(&[UpstreamAddr::Unix("/run/g.sock".into())], None);
         p.failed(0, now);
-        assert_eq!(p.pick(now, &[]), Some(0));
-        assert_eq!(p.pick(now, &[0]), None);
+        assert_eq!(p.pick(now, &[], &Key::None), Some(0));
+        assert_eq!(p.pick(now, &[0], &Key::None), None);
         let mut backup = group(vec![server(1, 3, true, false)], Balance::RoundRobin);
         assert_eq!(
             picks(&mut backup, 3, now),
@@ -453,7 +559,11 @@ mod tests {
             "a lone backup serves"
         );
         let mut down = group(vec![server(1, 1, false, true)], Balance::LeastConn);
-        assert_eq!(down.pick(now, &[]), None, "a lone down server does not");
+        assert_eq!(
+            down.pick(now, &[], &Key::None),
+            None,
+            "a lone down server does not"
+        );
     }
 
     #[test]
@@ -467,6 +577,6 @@ mod tests {
         assert_eq!(picks(&mut p, 2, now), [1, 1]);
         p.started(1);
         p.started(1);
-        assert_eq!(p.pick(now, &[]), Some(0));
+        assert_eq!(p.pick(now, &[], &Key::None), Some(0));
     }
 }

@@ -6,6 +6,7 @@
 
 pub mod balancer;
 pub mod error;
+pub mod hashing;
 pub mod head;
 pub mod pool;
 pub mod relay;
@@ -16,7 +17,7 @@ use std::cell::RefCell;
 use std::sync::Arc;
 
 use crate::config::model::{
-    LocationConf, ProxyPass, ProxyTarget, UpstreamAddr, DEFAULT_UPSTREAM_KEEPALIVE,
+    Balance, LocationConf, ProxyPass, ProxyTarget, UpstreamAddr, DEFAULT_UPSTREAM_KEEPALIVE,
 };
 use crate::config::Config;
 use crate::exchange::body::BodyReadError;
@@ -26,7 +27,7 @@ use crate::fast_hash::FastMap;
 use crate::http1::RequestFraming;
 use crate::route::RoutedLocation;
 use crate::zone::peer_fails::PeerFails;
-use balancer::Peers;
+use balancer::{Key, Peers};
 use error::ProxyError;
 use pool::{KeepAlive, Pool};
 use upstream::{Attempt, RequestBody, Target};
@@ -39,6 +40,20 @@ pub struct Upstreams<'a> {
     pub peers: &'a RefCell<FastMap<String, Peers>>,
     /// The fail counts shared by every worker (`None`: each balancer counts alone).
     pub fails: Option<&'a PeerFails>,
+}
+
+/// What the group's hashing method hashes for this request: the client's address
+/// (after realip, as nginx's `ip_hash`) or the expanded `hash` key.
+fn balance_key(x: &Exchange, balance: &Balance) -> Key {
+    match balance {
+        Balance::IpHash => x.peer.remote_ip.map_or(Key::None, Key::Addr),
+        Balance::Hash { key, .. } => {
+            let mut out = Vec::new();
+            key.expand(x as &dyn crate::config::template::VariableSource, &mut out);
+            Key::Bytes(out)
+        }
+        _ => Key::None,
+    }
 }
 
 /// Serves a request by proxying it.
@@ -65,7 +80,8 @@ pub async fn handle<D: Downstream>(
         let started = Mark::now();
         let picked = {
             let pick = |peers: &mut Peers| {
-                let i = peers.pick(started.coarse(), &tried)?;
+                let key = balance_key(x, peers.balance());
+                let i = peers.pick(started.coarse(), &tried, &key)?;
                 let (addr, name) = peers.peer(i).map(|p| (p.addr.clone(), p.name.clone()))?;
                 peers.started(i);
                 Some((i, addr, name, peers.count()))

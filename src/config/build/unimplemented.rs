@@ -45,8 +45,6 @@ const HTTP2: &str = "HTTP/2 is not implemented yet; clients use HTTP/1.1";
 const MIRROR: &str = "request mirroring is not implemented";
 const SECURE_LINK: &str = "secure links are not implemented; check the token in the application";
 const SPLIT: &str = "A/B splitting is not implemented; use upstream weights";
-const BALANCE: &str =
-    "only round-robin (with weights) and least_conn are implemented; keep sessions in a shared store (Flask-SocketIO: a message queue) rather than pinning clients";
 const CHARSET: &str = "charset recoding is out of scope: `charset` declares the charset the files are already in; convert them, or set the charset in the application's Content-Type";
 
 /// The table, in the order of nginx's modules. Exact names first where a prefix row
@@ -132,9 +130,6 @@ pub const TABLE: &[NotImplemented] = &[
     n("secure_link", SECURE_LINK),
     n("secure_link_", SECURE_LINK),
     n("split_clients", SPLIT),
-    n("ip_hash", BALANCE),
-    n("hash", BALANCE),
-    n("random", BALANCE),
     n("charset_map", CHARSET),
     n("override_charset", CHARSET),
     n("empty_gif", "serve a file with root or alias"),

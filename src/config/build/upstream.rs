@@ -58,7 +58,29 @@ pub const COMMANDS: &[Command<UpstreamSlots>] = &[
         set_once(cx, d, &mut u.keepalive, args::number(d, 0))
     }),
     d("least_conn", UPS, Exactly(0), |u, d, cx, _| {
-        set_once(cx, d, &mut u.balance, Ok(Balance::LeastConn))
+        method(u, d, cx, Ok(Balance::LeastConn))
+    }),
+    d("ip_hash", UPS, Exactly(0), |u, d, cx, _| {
+        method(u, d, cx, Ok(Balance::IpHash))
+    }),
+    d("hash", UPS, Between(1, 2), |u, d, cx, _| {
+        let v = match d.args.get(1).map(|a| a.value.as_str()) {
+            None | Some("consistent") => args::template(cx, d, 0).map(|key| Balance::Hash {
+                key,
+                consistent: d.args.len() == 2,
+            }),
+            Some(other) => Err(ConfigErrorKind::InvalidParameter(other.to_string())),
+        };
+        method(u, d, cx, v)
+    }),
+    d("random", UPS, Between(0, 2), |u, d, cx, _| {
+        let v = match d.arg_strs().as_slice() {
+            [] => Ok(Balance::Random { two: false }),
+            ["two"] | ["two", "least_conn"] => Ok(Balance::Random { two: true }),
+            [_, other] | [other] => Err(ConfigErrorKind::InvalidParameter(other.to_string())),
+            _ => Err(ConfigErrorKind::InvalidArgCount(d.name.clone())),
+        };
+        method(u, d, cx, v)
     }),
     d("keepalive_timeout", UPS, Exactly(1), |u, d, cx, _| {
         set_once(cx, d, &mut u.keepalive_timeout, args::time(d, 0))
@@ -67,6 +89,24 @@ pub const COMMANDS: &[Command<UpstreamSlots>] = &[
         set_once(cx, d, &mut u.keepalive_requests, args::number(d, 0))
     }),
 ];
+
+/// A load-balancing method; a second one replaces the first with nginx's warning.
+fn method(
+    u: &mut UpstreamSlots,
+    d: &Directive,
+    cx: &mut Builder,
+    v: Result<Balance, ConfigErrorKind>,
+) {
+    match v {
+        Ok(b) => {
+            if u.balance.is_some() {
+                cx.warn("load balancing method redefined".to_string(), &d.span);
+            }
+            u.balance = Some(b);
+        }
+        Err(k) => cx.error(k, &d.span),
+    }
+}
 
 fn build_upstream(d: &Directive, cx: &mut Builder) -> Upstream {
     let mut s = UpstreamSlots::default();
@@ -79,6 +119,14 @@ fn build_upstream(d: &Directive, cx: &mut Builder) -> Upstream {
     }
     if s.servers.is_empty() && cx.errors.0.len() == errors_before {
         cx.error(ConfigErrorKind::NoServersInUpstream, &d.span);
+    }
+    if s.balance.as_ref().is_some_and(|b| !b.allows_backup()) {
+        if let Some(backup) = s.servers.iter().find(|s| s.backup) {
+            cx.error(
+                ConfigErrorKind::BalancingParameter("backup".to_string()),
+                &backup.span,
+            );
+        }
     }
     Upstream {
         name: arg(d, 0).to_ascii_lowercase(),

@@ -10,12 +10,29 @@ use crate::config::source::Span;
 pub const DEFAULT_UPSTREAM_KEEPALIVE: u32 = 32;
 
 /// How a group picks a server.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Balance {
     /// Weighted round robin (the default).
     RoundRobin,
     /// `least_conn;`
     LeastConn,
+    /// `ip_hash;`: by the client's address (its first three octets for IPv4).
+    IpHash,
+    /// `hash KEY [consistent];`
+    Hash {
+        key: crate::config::template::Template,
+        consistent: bool,
+    },
+    /// `random [two [least_conn]];`: weighted random, or the less busy of two.
+    Random { two: bool },
+}
+
+impl Balance {
+    /// Whether the method allows `backup` servers (round robin and least_conn only,
+    /// as nginx).
+    pub fn allows_backup(&self) -> bool {
+        matches!(self, Balance::RoundRobin | Balance::LeastConn)
+    }
 }
 
 /// Where an upstream server listens. A host name is resolved at load time, as nginx
