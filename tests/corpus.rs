@@ -70,10 +70,7 @@ const EXPECTED: &[(&str, Expect)] = &[
     ("21-maintenance-mode", Loads),
     ("22-legacy-rewrites", Loads),
     ("23-spa-and-api", Loads),
-    (
-        "24-error-log-per-site",
-        Refused("\"error_log\" directive is not allowed here"),
-    ),
+    ("24-error-log-per-site", Loads),
     ("25-realip-cloudflare", Loads),
     ("26-upstream-weights", Loads),
     ("27-listen-options", Loads),

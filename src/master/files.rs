@@ -71,6 +71,12 @@ fn worker_paths(config: &Config) -> (Vec<PathBuf>, Vec<PathBuf>) {
     if let Some(http) = &config.http {
         for conf in http.location_confs() {
             files.extend(conf.access_log.iter().map(|a| a.path.clone()));
+            files.extend(conf.error_log.iter().flat_map(|logs| {
+                logs.iter().filter_map(|l| match &l.target {
+                    LogTarget::File(p) => Some(p.clone()),
+                    LogTarget::Stderr => None,
+                })
+            }));
             dirs.push(conf.client_body_temp_path.clone());
             dirs.push(conf.proxy.temp_path.clone());
         }

@@ -12,6 +12,7 @@ use std::cell::RefCell;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::PathBuf;
+use std::rc::Rc;
 use std::time::SystemTime;
 
 use crate::config::model::{self, LogLevel, LogTarget};
@@ -118,6 +119,50 @@ impl ErrorLog {
 
     pub fn warn(&self, message: &str) {
         self.log(LogLevel::Warn, None, message);
+    }
+}
+
+/// The `error_log` targets written in http, server or location blocks: each set
+/// opened by the worker the first time a request of such a location logs, kept for
+/// the worker's life, and reopened with the main log on SIGUSR1. The master has
+/// already created the files for the worker's user (src/master/files.rs).
+#[derive(Debug, Default)]
+pub struct SiteErrorLogs {
+    logs: RefCell<std::collections::HashMap<Vec<model::ErrorLog>, Rc<ErrorLog>>>,
+}
+
+impl SiteErrorLogs {
+    /// The log for `targets`; `None` when a file cannot be opened (said once in
+    /// `main`, whose lines the location's then go to).
+    pub fn get(&self, targets: &[model::ErrorLog], main: &ErrorLog) -> Option<Rc<ErrorLog>> {
+        if let Some(log) = self.logs.borrow().get(targets) {
+            return Some(Rc::clone(log));
+        }
+        match ErrorLog::open(targets) {
+            Ok(log) => {
+                let log = Rc::new(log);
+                self.logs
+                    .borrow_mut()
+                    .insert(targets.to_vec(), Rc::clone(&log));
+                Some(log)
+            }
+            Err((path, e)) => {
+                main.error(
+                    None,
+                    &format!(
+                        "open() \"{}\" failed ({e}): its lines go here",
+                        path.display()
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    pub fn reopen(&self) {
+        for log in self.logs.borrow().values() {
+            log.reopen();
+        }
     }
 }
 

@@ -22,6 +22,7 @@
 //! scripts themselves run in [`crate::rewrite`], which only changes the exchange and
 //! says how they ended.
 
+use std::rc::Rc;
 use std::sync::Arc;
 
 use super::rewrite_phase::{rewrite_phase, server_rewrite_phase, Rewritten};
@@ -31,6 +32,7 @@ use crate::config::template::VariableSource;
 use crate::exchange::answer;
 use crate::exchange::{context, Downstream, Env, Exchange, Outcome};
 use crate::http1::Method;
+use crate::observe::ErrorLog;
 use crate::route::{normalize_host, ListenGroup, LocationOutcome, RoutedLocation, ServerId};
 
 /// How the request ended, for the connection loop.
@@ -49,11 +51,22 @@ pub struct Conn<'a> {
 }
 
 impl Conn<'_> {
-    fn env(&self) -> Env<'_> {
+    /// What a handler needs of the worker, logging to `site_log` when the location
+    /// has one ([`Conn::site_log`]), else to the main error log.
+    fn env<'s>(&'s self, site_log: Option<&'s ErrorLog>) -> Env<'s> {
         Env {
-            error_log: &self.worker.error_log,
+            error_log: site_log.unwrap_or(&self.worker.error_log),
             config: &self.snap.config,
         }
+    }
+
+    /// The location's own `error_log` (written in it, its server or http), which
+    /// takes its request errors: `open()` failures, upstream errors.
+    fn site_log(&self, conf: &LocationConf) -> Option<Rc<ErrorLog>> {
+        let targets = conf.error_log.as_deref()?;
+        self.worker
+            .site_error_logs
+            .get(targets, &self.worker.error_log)
     }
 }
 
@@ -360,6 +373,8 @@ async fn content_phase<D: Downstream>(
     location: Option<&RoutedLocation>,
     conf: &Arc<LocationConf>,
 ) -> Outcome {
+    let site_log = c.site_log(conf);
+    let env = c.env(site_log.as_deref());
     if let Some(pass) = &conf.proxy.pass {
         c.worker.sync_peers(c.snap.generation);
         let upstreams = crate::proxy::Upstreams {
@@ -367,9 +382,9 @@ async fn content_phase<D: Downstream>(
             peers: &c.worker.peers,
             fails: c.worker.peer_fails.as_deref(),
         };
-        return crate::proxy::handle(d, x, c.env(), upstreams, location, conf, pass).await;
+        return crate::proxy::handle(d, x, env, upstreams, location, conf, pass).await;
     }
-    crate::static_files::handle(d, x, c.env(), location, conf).await
+    crate::static_files::handle(d, x, env, location, conf).await
 }
 
 /// Turns an outcome into the end of the request, answering with an error page if

@@ -102,6 +102,8 @@ pub struct Worker {
     /// The snapshot generation the balancer state in `peers` was built for.
     peers_generation: Cell<u64>,
     pub error_log: ErrorLog,
+    /// `error_log` of http, server and location blocks.
+    pub site_error_logs: crate::observe::error_log::SiteErrorLogs,
     pub access_logs: AccessLogs,
     pub date: RefCell<DateCache>,
     pub pool: RefCell<Pool>,
@@ -140,6 +142,7 @@ impl Worker {
             snapshot: Arc::new(ArcSwap::new(snapshot)),
             peers_generation: Cell::new(1),
             error_log,
+            site_error_logs: Default::default(),
             access_logs: AccessLogs::new(),
             date: RefCell::new(DateCache::new()),
             pool: RefCell::new(Pool::new()),
@@ -294,6 +297,7 @@ pub fn run(
                 if signals.reopen.swap(false, Ordering::Relaxed) {
                     flusher.access_logs.reopen();
                     flusher.error_log.reopen();
+                    flusher.site_error_logs.reopen();
                     flusher.error_log.notice("reopening logs");
                 }
                 if signals.reload.swap(false, Ordering::Relaxed) {

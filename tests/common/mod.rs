@@ -102,7 +102,7 @@ pub fn wait_until(deadline: Duration, mut ready: impl FnMut() -> bool) -> bool {
     }
 }
 
-fn read_lossy(path: &Path) -> String {
+pub fn read_lossy(path: &Path) -> String {
     std::fs::read(path)
         .map(|b| String::from_utf8_lossy(&b).into_owned())
         .unwrap_or_default()
@@ -114,7 +114,7 @@ fn tail(text: &str, lines: usize) -> String {
 }
 
 /// Sends `signal` to a process (or, with a negative id, a process group) we started.
-fn signal(pid: i32, sig: libc::c_int) {
+pub fn signal(pid: i32, sig: libc::c_int) {
     // SAFETY: kill(2) has no memory-safety preconditions; the id is one of our children.
     unsafe {
         libc::kill(pid, sig);

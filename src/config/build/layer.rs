@@ -216,6 +216,7 @@ fn defaults_with_root(root: &std::path::Path) -> LocationConf {
         realip: RealIpConf::default(),
         proxy: proxy::defaults(),
         compression: Arc::default(),
+        error_log: None,
         files: FileConf::default(),
     }
 }

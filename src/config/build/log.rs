@@ -1,14 +1,15 @@
 //! nginx's `ngx_http_log_module`: `access_log` and `log_format`, with the predefined
-//! `combined` format. Their table, slots, merge and the check that every `access_log`
-//! names a known format.
+//! `combined` format; and `error_log` in http, server and location (the core module's
+//! in nginx; the main context's row is in [`super::main_ctx`]). Their table, slots,
+//! merge and the check that every `access_log` names a known format.
 
 use std::collections::HashMap;
 
 use super::args::{self, arg};
-use super::command::{d, Arity::*, Command, HTTP, HTTP_SRV_LOC_LIF};
+use super::command::{d, Arity::*, Command, HTTP, HTTP_SRV_LOC, HTTP_SRV_LOC_LIF};
 use super::Builder;
 use crate::config::error::ConfigErrorKind;
-use crate::config::model::{AccessLog, LocationConf, LogEscape, LogFormat};
+use crate::config::model::{AccessLog, ErrorLog, LocationConf, LogEscape, LogFormat};
 use crate::config::template::Template;
 use crate::config::tree::Directive;
 
@@ -20,6 +21,7 @@ pub const COMBINED: &str =
 #[derive(Debug, Default)]
 pub struct LogConf {
     pub access_log: Option<Vec<AccessLog>>,
+    pub error_log: Option<Vec<ErrorLog>>,
     pub formats: HashMap<String, LogFormat>,
 }
 
@@ -28,6 +30,15 @@ pub const COMMANDS: &[Command<LogConf>] = &[
     d("log_format", HTTP, AtLeast(2), |l, d, cx, _| {
         log_format(cx, d, &mut l.formats)
     }),
+    d(
+        "error_log",
+        HTTP_SRV_LOC,
+        Between(1, 2),
+        |l, d, cx, _| match super::main_ctx::error_log(cx, d) {
+            Ok(target) => l.error_log.get_or_insert_with(Vec::new).push(target),
+            Err(k) => cx.error(k, &d.span),
+        },
+    ),
 ];
 
 impl LogConf {
@@ -45,6 +56,7 @@ impl LogConf {
         );
         LogConf {
             access_log: None,
+            error_log: None,
             formats,
         }
     }
@@ -52,6 +64,10 @@ impl LogConf {
     /// Merges over the parent's settings, into `conf`.
     pub fn merge(&self, parent: &LocationConf, conf: &mut LocationConf) {
         conf.access_log = args::pick_vec(&self.access_log, &parent.access_log);
+        conf.error_log = match &self.error_log {
+            Some(own) => Some(own.as_slice().into()),
+            None => parent.error_log.clone(),
+        };
     }
 }
 

@@ -237,7 +237,7 @@ fn user(d: &Directive) -> Result<UserSpec, ConfigErrorKind> {
 }
 
 /// `error_log stderr|PATH [LEVEL]`.
-fn error_log(cx: &Builder, d: &Directive) -> Result<ErrorLog, ConfigErrorKind> {
+pub(super) fn error_log(cx: &Builder, d: &Directive) -> Result<ErrorLog, ConfigErrorKind> {
     let target = match arg(d, 0) {
         "stderr" => LogTarget::Stderr,
         t if t.starts_with("syslog:") || t.starts_with("memory:") => {

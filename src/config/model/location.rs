@@ -320,6 +320,9 @@ pub struct LocationConf {
     pub files: super::FileConf,
     /// `gzip*`, `gzip_static`, `brotli*`.
     pub compression: Arc<super::compress::Compression>,
+    /// `error_log` in http, server or location: where this location's request errors
+    /// go; `None`: the main context's log.
+    pub error_log: Option<Arc<[super::ErrorLog]>>,
 }
 
 /// `keepalive_disable none|msie6|safari ...`: which browsers are never kept alive

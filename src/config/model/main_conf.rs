@@ -26,7 +26,7 @@ pub enum CpuAffinity {
 }
 
 /// Severity, in nginx's order from most to least severe.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum LogLevel {
     Emerg,
     Alert,
@@ -68,14 +68,14 @@ impl LogLevel {
 }
 
 /// Where a log goes.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum LogTarget {
     Stderr,
     File(PathBuf),
 }
 
 /// `error_log PATH|stderr [LEVEL];`
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ErrorLog {
     pub target: LogTarget,
     pub level: LogLevel,
