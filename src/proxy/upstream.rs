@@ -438,6 +438,14 @@ async fn respond<D: Downstream>(
     if let Some(a) = x.upstream.last_mut() {
         a.status = Some(head.status);
     }
+    // `proxy_intercept_errors on`: the page `error_page` names for the status answers
+    // instead; the upstream's body is not read (its connection is closed, as nginx's).
+    if conf.proxy.intercept_errors
+        && head.status >= 300
+        && conf.error_pages.iter().any(|p| p.codes.contains(&head.status))
+    {
+        return Outcome::Status(head.status);
+    }
     let switching = head.status == 101 && x.head.upgrade.is_some();
     // A response without a body (to HEAD, 204, 304) may still tell the client the
     // length a GET would have had.

@@ -39,6 +39,7 @@ pub struct ProxyLayer {
     pub next_upstream_tries: Option<u32>,
     pub temp_path: Option<PathBuf>,
     pub max_temp_file_size: Option<u64>,
+    pub intercept_errors: Option<bool>,
     pub no_effect: NoEffect,
 }
 
@@ -95,6 +96,12 @@ pub const COMMANDS: &[Command<ProxyLayer>] = &[
         HTTP_SRV_LOC,
         Exactly(1),
         |p, d, cx, _| set_once(cx, d, &mut p.send_timeout, args::time(d, 0)),
+    ),
+    d(
+        "proxy_intercept_errors",
+        HTTP_SRV_LOC,
+        Exactly(1),
+        |p, d, cx, _| set_once(cx, d, &mut p.intercept_errors, args::flag(d)),
     ),
     d(
         "proxy_buffering",
@@ -274,6 +281,7 @@ impl ProxyLayer {
                 .clone()
                 .unwrap_or_else(|| p.temp_path.clone()),
             max_temp_file_size: self.max_temp_file_size.unwrap_or(p.max_temp_file_size),
+            intercept_errors: self.intercept_errors.unwrap_or(p.intercept_errors),
         }
     }
 }
@@ -303,6 +311,7 @@ pub fn defaults() -> ProxyConf {
         next_upstream_tries: 0,
         temp_path: PathBuf::from(DEFAULT_PROXY_TEMP),
         max_temp_file_size: 1 << 30,
+        intercept_errors: false,
     }
 }
 

@@ -263,6 +263,9 @@ pub struct ProxyConf {
     /// a temp file; at the limit the upstream is read only as fast as the client takes.
     /// 0: no temp file, memory buffers only.
     pub max_temp_file_size: u64,
+    /// `proxy_intercept_errors on`: an upstream status of 300 or more that an
+    /// `error_page` names is answered with that page instead of the upstream's body.
+    pub intercept_errors: bool,
 }
 
 /// Every setting a request served by one location sees.
