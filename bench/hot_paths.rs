@@ -154,6 +154,7 @@ fn header_rewriting(c: &mut Criterion) {
         remote_addr: "203.0.113.9".into(),
         remote_port: 51234,
         remote_ip: Some("203.0.113.9".parse().unwrap()),
+        accepted: std::time::Instant::now(),
         realip_original: None,
         listen: local.clone(),
         server_addr: "192.0.2.1".into(),

@@ -143,6 +143,7 @@ fn exchange(request: &str) -> Exchange {
         remote_addr: "127.0.0.1".into(),
         remote_port: 40000,
         remote_ip: Some("127.0.0.1".parse().unwrap()),
+        accepted: std::time::Instant::now(),
         realip_original: None,
         listen: local,
         server_addr: "127.0.0.1".into(),

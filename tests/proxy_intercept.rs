@@ -64,7 +64,11 @@ fn intercepted_statuses_get_the_error_page() {
         let ours = get(|raw| v.request(raw), path);
         assert_eq!(ours, (*status, body.to_string()), "{path}");
         if let Some(n) = &nginx {
-            assert_eq!(get(|raw| n.request(raw), path), ours, "{path}: nginx differs");
+            assert_eq!(
+                get(|raw| n.request(raw), path),
+                ours,
+                "{path}: nginx differs"
+            );
         }
     }
 }

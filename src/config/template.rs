@@ -24,6 +24,13 @@ pub fn sent_headers_read() -> bool {
 /// The same for `$upstream_http_*`: until one is named, the upstream's response
 /// headers are moved to the client's response, not copied for reading back.
 static UPSTREAM_HEADERS_READ: AtomicBool = AtomicBool::new(false);
+static REQUEST_BODY_READ: AtomicBool = AtomicBool::new(false);
+
+/// Whether some configuration reads `$request_body` (the proxy then keeps a copy of a
+/// body it read into memory).
+pub fn request_body_read() -> bool {
+    REQUEST_BODY_READ.load(Ordering::Relaxed)
+}
 
 /// Whether some configuration reads `$upstream_http_*`.
 pub fn upstream_headers_read() -> bool {
@@ -91,6 +98,16 @@ pub enum Variable {
     UpstreamAddr,
     UpstreamStatus,
     UpstreamResponseTime,
+    UpstreamConnectTime,
+    UpstreamHeaderTime,
+    /// `$upstream_cookie_NAME` (lowercase name).
+    UpstreamCookie(String),
+    /// `$connection_time`: seconds since the connection was accepted.
+    ConnectionTime,
+    /// `$request_body`: the body when it was read into memory.
+    RequestBody,
+    /// `$request_body_file`: never set (bodies go to unlinked temp files).
+    RequestBodyFile,
     Connection,
     ConnectionRequests,
     RequestId,
@@ -239,6 +256,14 @@ impl Variable {
             "upstream_addr" => Some(UpstreamAddr),
             "upstream_status" => Some(UpstreamStatus),
             "upstream_response_time" => Some(UpstreamResponseTime),
+            "upstream_connect_time" => Some(UpstreamConnectTime),
+            "upstream_header_time" => Some(UpstreamHeaderTime),
+            "connection_time" => Some(ConnectionTime),
+            "request_body" => {
+                REQUEST_BODY_READ.store(true, Ordering::Relaxed);
+                Some(RequestBody)
+            }
+            "request_body_file" => Some(RequestBodyFile),
             "connection" => Some(Connection),
             "connection_requests" => Some(ConnectionRequests),
             "request_id" => Some(RequestId),
@@ -260,7 +285,10 @@ impl Variable {
     pub fn from_name(name: &str, names: &Names) -> Option<Variable> {
         use Variable::*;
         let simple = Variable::builtin(name);
-        if matches!(simple, Some(RequestTime | UpstreamResponseTime)) {
+        if matches!(
+            simple,
+            Some(RequestTime | UpstreamResponseTime | UpstreamConnectTime | UpstreamHeaderTime)
+        ) {
             DURATIONS_READ.store(true, Ordering::Relaxed);
         }
         if simple.is_some() {
@@ -276,10 +304,11 @@ impl Variable {
             return Some(User(var.clone()));
         }
         type Make = fn(String) -> Variable;
-        let prefixed: [(&str, Make); 5] = [
+        let prefixed: [(&str, Make); 6] = [
             ("http_", RequestHeader),
             ("sent_http_", ResponseHeader),
             ("upstream_http_", UpstreamHeader),
+            ("upstream_cookie_", UpstreamCookie),
             ("arg_", QueryArg),
             ("cookie_", Cookie),
         ];
@@ -288,7 +317,9 @@ impl Variable {
                 if !rest.is_empty() {
                     match prefix {
                         "sent_http_" => SENT_HEADERS_READ.store(true, Ordering::Relaxed),
-                        "upstream_http_" => UPSTREAM_HEADERS_READ.store(true, Ordering::Relaxed),
+                        "upstream_http_" | "upstream_cookie_" => {
+                            UPSTREAM_HEADERS_READ.store(true, Ordering::Relaxed)
+                        }
                         _ => {}
                     }
                     return Some(make(rest.to_ascii_lowercase()));

@@ -36,6 +36,11 @@ pub struct UpstreamAttempt {
     pub addr: std::rc::Rc<str>,
     pub status: Option<u16>,
     pub response_time: Duration,
+    /// Until the connection was there (0 for a pooled one), `$upstream_connect_time`;
+    /// `None` when it failed.
+    pub connect_time: Option<Duration>,
+    /// Until the response head was read, `$upstream_header_time`.
+    pub header_time: Option<Duration>,
 }
 
 /// How much of the request body has been read from the client.
@@ -90,6 +95,9 @@ pub struct Exchange {
     pub vary_encoding: bool,
     /// The body's bytes before and after compression, when it was compressed.
     pub compressed: Option<(u64, u64)>,
+    /// The request body read whole into memory, kept for `$request_body` when some
+    /// configuration reads it.
+    pub request_body: Option<Vec<u8>>,
     pub body_bytes_sent: u64,
     pub bytes_sent: u64,
     pub request_length: u64,
@@ -227,6 +235,7 @@ impl Exchange {
             earlier_captures: Vec::new(),
             vary_encoding: false,
             compressed: None,
+            request_body: None,
             variables: Vec::new(),
             map_values: std::cell::RefCell::default(),
             internal: false,
@@ -428,6 +437,23 @@ impl Exchange {
     }
 }
 
+/// `$upstream_cookie_NAME`: the value of the cookie `name` the upstream set.
+fn upstream_cookie(headers: &[Header], name: &str, out: &mut Vec<u8>) -> bool {
+    for value in crate::http1::headers::get_all(headers, "set-cookie") {
+        let first = value.split(|b| *b == b';').next().unwrap_or_default();
+        if let Some(eq) = first.iter().position(|b| *b == b'=') {
+            if first[..eq]
+                .trim_ascii()
+                .eq_ignore_ascii_case(name.as_bytes())
+            {
+                out.extend_from_slice(first[eq + 1..].trim_ascii());
+                return true;
+            }
+        }
+    }
+    false
+}
+
 impl VariableSource for Exchange {
     fn write_variable(&self, var: &Variable, out: &mut Vec<u8>) -> bool {
         use Variable::*;
@@ -512,6 +538,27 @@ impl VariableSource for Exchange {
                     .map_or_else(|| "502".to_string(), |s| s.to_string())
             }),
             UpstreamResponseTime => self.list(out, |a| seconds_ms(a.response_time)),
+            UpstreamConnectTime => self.list(out, |a| match a.connect_time {
+                Some(t) => seconds_ms(t).to_string(),
+                None => "-".to_string(),
+            }),
+            UpstreamHeaderTime => self.list(out, |a| match a.header_time {
+                Some(t) => seconds_ms(t).to_string(),
+                None => "-".to_string(),
+            }),
+            UpstreamCookie(name) => upstream_cookie(&self.upstream_headers, name, out),
+            ConnectionTime => {
+                push_display(out, seconds_ms(self.connection_peer().accepted.elapsed()))
+            }
+            RequestBody => match &self.request_body {
+                Some(b) => {
+                    out.extend_from_slice(b);
+                    true
+                }
+                None => false,
+            },
+            // Bodies spill to unlinked temp files, which have no name to give.
+            RequestBodyFile => false,
             Connection => push_display(out, self.connection),
             ConnectionRequests => push_display(out, self.connection_requests),
             RequestId => push_str(out, self.request_id.as_str()),

@@ -17,6 +17,8 @@ pub struct Peer {
     /// The client's IP as a value, `None` for a unix socket client: what
     /// `set_real_ip_from` is matched against.
     pub remote_ip: Option<IpAddr>,
+    /// When the connection was accepted (`$connection_time`).
+    pub accepted: std::time::Instant,
     /// Set on a request's own copy of the peer once the realip module replaced the
     /// address (`worker::realip`): the connection's peer, which
     /// `$realip_remote_addr` and `$realip_remote_port` give. The connection keeps its

@@ -2,6 +2,8 @@
 //! buffered per worker and written in whole lines, so a busy worker makes one `write`
 //! per [`FLUSH_AT`] bytes instead of one per request. The worker flushes on a timer
 //! ([`FLUSH_INTERVAL`]) and at exit, so a quiet log is never more than that behind.
+//! With `gzip[=LEVEL]` each write is one gzip member: `zcat` reads the file whole, as
+//! it reads nginx's.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -22,6 +24,8 @@ pub const FLUSH_INTERVAL: Duration = Duration::from_secs(1);
 struct Writer {
     file: Option<File>,
     buf: Vec<u8>,
+    /// `gzip=LEVEL` of the first `access_log` line that named this file.
+    gzip: Option<u32>,
 }
 
 /// A worker's access log files, opened on first use.
@@ -37,7 +41,13 @@ impl AccessLogs {
     }
 
     /// Formats one request's line and queues it for `path`.
-    pub fn log(&self, path: &Path, format: &LogFormat, vars: &dyn VariableSource) {
+    pub fn log(
+        &self,
+        path: &Path,
+        format: &LogFormat,
+        vars: &dyn VariableSource,
+        gzip: Option<u32>,
+    ) {
         let mut scratch = self.scratch.borrow_mut();
         let (line, tmp) = &mut *scratch;
         line.clear();
@@ -48,14 +58,15 @@ impl AccessLogs {
         };
         format.template.expand_for_log(vars, line, tmp, escape);
         line.push(b'\n');
-        self.write_line(path, line);
+        self.write_line(path, line, gzip);
     }
 
-    fn write_line(&self, path: &Path, line: &[u8]) {
+    fn write_line(&self, path: &Path, line: &[u8], gzip: Option<u32>) {
         let mut writers = self.writers.borrow_mut();
         let w = writers.entry(path.to_path_buf()).or_insert_with(|| Writer {
             file: open(path),
             buf: Vec::with_capacity(FLUSH_AT),
+            gzip,
         });
         w.buf.extend_from_slice(line);
         if w.buf.len() >= FLUSH_AT {
@@ -100,9 +111,23 @@ fn flush_writer(w: &mut Writer) {
     }
     if let Some(f) = &mut w.file {
         // Whole lines in one write; a failing disk must not stop the worker.
-        let _ = f.write_all(&w.buf);
+        let _ = match w.gzip {
+            Some(level) => f.write_all(&gzip_member(&w.buf, level)),
+            None => f.write_all(&w.buf),
+        };
     }
     w.buf.clear();
+}
+
+/// `data` as one gzip member.
+fn gzip_member(data: &[u8], level: u32) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(
+        Vec::with_capacity(data.len() / 4),
+        flate2::Compression::new(level),
+    );
+    // Writing to a Vec cannot fail.
+    let _ = e.write_all(data);
+    e.finish().unwrap_or_default()
 }
 
 /// nginx's default escaping: `"`, `\`, and bytes below 0x20 or above 0x7e as `\xHH`.
@@ -162,7 +187,7 @@ mod tests {
             .unwrap(),
         };
         let logs = AccessLogs::new();
-        logs.log(&path, &format, &Vars);
+        logs.log(&path, &format, &Vars, None);
         assert_eq!(
             std::fs::read_to_string(&path).unwrap(),
             "",

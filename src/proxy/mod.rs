@@ -120,6 +120,8 @@ pub async fn handle<D: Downstream>(
             addr: name,
             status: None,
             response_time: Default::default(),
+            connect_time: None,
+            header_time: None,
         });
         let next = &conf.proxy.next_upstream;
         // Whether another server could take the request after this one answers with
@@ -293,6 +295,13 @@ async fn read_body<D: Downstream>(
     match crate::exchange::answer::spool(d, memory, temp).await {
         Ok(spooled) => {
             x.body = BodyState::Consumed;
+            // `$request_body`: a body held in memory, as nginx gives it (one that
+            // spilled to a temp file has none).
+            if crate::config::template::request_body_read() {
+                if let crate::exchange::body::SpooledBody::Memory(v) = &spooled {
+                    x.request_body = Some(v.clone());
+                }
+            }
             Ok(RequestBody::Spooled(spooled))
         }
         Err(e) => {

@@ -22,6 +22,7 @@ use super::Upstreams;
 use crate::config::model::{LocationConf, ProxyPass, UpstreamAddr};
 use crate::exchange::body::SpooledBody;
 use crate::exchange::response::{BodyLength, ResponseHead as ClientHead};
+use crate::exchange::stopwatch::Mark;
 use crate::exchange::{context, BodyState, Downstream, Env, Exchange, Outcome};
 use crate::http1::{
     headers, parse_response_head, BodyDecoder, ChunkedEncoder, Method, RequestFraming,
@@ -95,10 +96,22 @@ pub async fn attempt<D: Downstream>(
     let conf = t.conf;
     let mut fresh_only = false;
     let repeatable = x.head.method.is_idempotent() || conf.proxy.next_upstream.non_idempotent;
+    let started = Mark::now();
     loop {
         let (mut up, reused, requests) =
             match connection(ups, t.addr, fresh_only, !repeatable, conf, t.ka).await {
-                Ok(v) => v,
+                Ok(v) => {
+                    // nginx: 0 for a connection from the keep-alive pool.
+                    let took = if v.1 {
+                        Duration::ZERO
+                    } else {
+                        started.elapsed()
+                    };
+                    if let Some(a) = x.upstream.last_mut() {
+                        a.connect_time = Some(took);
+                    }
+                    v
+                }
                 Err(err) => {
                     return Attempt::Failed {
                         err,
@@ -141,7 +154,12 @@ pub async fn attempt<D: Downstream>(
             return Attempt::Responded(Outcome::Close);
         };
         let (head, rest) = match head {
-            Ok(v) => v,
+            Ok(v) => {
+                if let Some(a) = x.upstream.last_mut() {
+                    a.header_time = Some(started.elapsed());
+                }
+                v
+            }
             Err((err, any_byte)) => {
                 if reused
                     && repeatable
@@ -442,7 +460,10 @@ async fn respond<D: Downstream>(
     // instead; the upstream's body is not read (its connection is closed, as nginx's).
     if conf.proxy.intercept_errors
         && head.status >= 300
-        && conf.error_pages.iter().any(|p| p.codes.contains(&head.status))
+        && conf
+            .error_pages
+            .iter()
+            .any(|p| p.codes.contains(&head.status))
     {
         return Outcome::Status(head.status);
     }

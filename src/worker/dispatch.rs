@@ -445,8 +445,16 @@ pub fn log_access(worker: &Worker, snap: &Snapshot, x: &Exchange, conf: &Locatio
         return;
     };
     for log in &conf.access_log {
+        // `if=`: nothing when the condition is empty or "0", as nginx.
+        if let Some(condition) = &log.condition {
+            let mut v = Vec::new();
+            condition.expand(x as &dyn VariableSource, &mut v);
+            if v.is_empty() || v == b"0" {
+                continue;
+            }
+        }
         if let Some(format) = http.log_formats.get(&log.format) {
-            worker.access_logs.log(&log.path, format, x);
+            worker.access_logs.log(&log.path, format, x, log.gzip);
         }
     }
 }

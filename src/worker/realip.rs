@@ -45,6 +45,7 @@ pub fn apply(x: &mut Exchange, conf: &RealIpConf) {
         remote_addr: found.ip.to_string(),
         remote_port: found.port.unwrap_or(0),
         remote_ip: Some(found.ip),
+        accepted: original.accepted,
         realip_original: Some(Rc::clone(&original)),
         listen: original.listen.clone(),
         server_addr: original.server_addr.clone(),

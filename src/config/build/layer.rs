@@ -212,6 +212,8 @@ fn defaults_with_root(root: &std::path::Path) -> LocationConf {
         access_log: vec![AccessLog {
             path: PathBuf::from(DEFAULT_ACCESS_LOG),
             format: "combined".to_string(),
+            gzip: None,
+            condition: None,
         }],
         realip: RealIpConf::default(),
         proxy: proxy::defaults(),

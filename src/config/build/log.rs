@@ -89,12 +89,35 @@ fn access_log(l: &mut LogConf, d: &Directive, cx: &mut Builder, _: super::comman
         );
         return;
     }
+    let (mut gzip, mut condition) = (None, None);
     for extra in d.args.iter().skip(2) {
-        if !(extra.value.starts_with("buffer=") || extra.value.starts_with("flush=")) {
-            cx.error(
-                ConfigErrorKind::InvalidParameter(extra.value.clone()),
-                &d.span,
-            );
+        let v = extra.value.as_str();
+        let parsed = if let Some(size) = v.strip_prefix("buffer=") {
+            crate::config::value::parse_size(size).map(drop)
+        } else if let Some(t) = v.strip_prefix("flush=") {
+            crate::config::value::parse_time(t).map(drop)
+        } else if v == "gzip" {
+            gzip = Some(1);
+            Some(())
+        } else if let Some(level) = v.strip_prefix("gzip=") {
+            gzip = level.parse::<u32>().ok().filter(|l| (1..=9).contains(l));
+            gzip.map(drop)
+        } else if let Some(c) = v.strip_prefix("if=") {
+            match Template::parse(c, &cx.names) {
+                Ok(t) => {
+                    condition = Some(t);
+                    Some(())
+                }
+                Err(k) => {
+                    cx.error(k, &d.span);
+                    return;
+                }
+            }
+        } else {
+            None
+        };
+        if parsed.is_none() {
+            cx.error(ConfigErrorKind::InvalidParameter(v.to_string()), &d.span);
             return;
         }
     }
@@ -104,7 +127,12 @@ fn access_log(l: &mut LogConf, d: &Directive, cx: &mut Builder, _: super::comman
         .map_or("combined", |a| a.value.as_str())
         .to_string();
     let path = cx.full_path(path);
-    list.push(AccessLog { path, format });
+    list.push(AccessLog {
+        path,
+        format,
+        gzip,
+        condition,
+    });
 }
 
 fn log_format(cx: &mut Builder, d: &Directive, formats: &mut HashMap<String, LogFormat>) {

@@ -142,11 +142,16 @@ pub enum ErrorPageOverwrite {
     Code(u16),
 }
 
-/// `access_log PATH [FORMAT];` (`off` is an empty list).
+/// `access_log PATH [FORMAT] [buffer=] [flush=] [gzip[=LEVEL]] [if=CONDITION];` (`off`
+/// is an empty list).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccessLog {
     pub path: PathBuf,
     pub format: String,
+    /// `gzip[=LEVEL]`: each buffer written as one gzip member at this level.
+    pub gzip: Option<u32>,
+    /// `if=CONDITION`: no line when it expands to nothing or `0`.
+    pub condition: Option<Template>,
 }
 
 /// Where `proxy_pass` sends requests.
