@@ -80,7 +80,17 @@ pub fn upstream_request_head(
     } else {
         Version::Http11
     };
-    write::write_request_line(&x.head.method, target, version, out);
+    let shaping = &conf.proxy.shaping;
+    match &shaping.method {
+        // `proxy_method`: its expansion instead of the client's method.
+        Some(m) => {
+            let mut name = Vec::new();
+            m.expand(x as &dyn VariableSource, &mut name);
+            let method = crate::http1::Method::from_token(&String::from_utf8_lossy(&name));
+            write::write_request_line(&method, target, version, out);
+        }
+        None => write::write_request_line(&x.head.method, target, version, out),
+    }
     // proxy_set_header, with nginx's `Host $proxy_host` when Host is not set.
     let set = &conf.proxy.set_headers;
     let mut value = Vec::new();
@@ -129,7 +139,13 @@ pub fn upstream_request_head(
             write::write_known_line(b"Transfer-Encoding: chunked\r\n", out)
         }
     }
-    for h in &x.head.headers {
+    // `proxy_pass_request_headers off`: only the lines above.
+    let client_lines = if shaping.pass_request_headers {
+        &x.head.headers[..]
+    } else {
+        &[]
+    };
+    for h in client_lines {
         let name: &str = &h.name;
         if NOT_FORWARDED.iter().any(|n| n.eq_ignore_ascii_case(name))
             || headers::is_hop_by_hop(name, &x.head.connection_tokens)
@@ -207,6 +223,7 @@ pub fn client_response_headers(
     let among_owned =
         |list: &[String], name: &str| list.iter().any(|n| n.eq_ignore_ascii_case(name));
     let mut headers = upstream;
+    let shaping_cookies = proxy.shaping.rewrites_cookies();
     headers.retain_mut(|h| {
         let name: &str = &h.name;
         if switching_protocols && among(&["upgrade", "connection"], name) {
@@ -220,6 +237,17 @@ pub fn client_response_headers(
         };
         if dropped || connection_tokens.names(name) || among_owned(&proxy.hide_headers, name) {
             return false;
+        }
+        if shaping_cookies && h.is("set-cookie") {
+            let s = &proxy.shaping;
+            if let Some(v) = super::cookies::rewrite(
+                &h.value,
+                &s.cookie_domain,
+                &s.cookie_path,
+                x as &dyn VariableSource,
+            ) {
+                h.value = v.into();
+            }
         }
         if matches!(class, NameClass::Location | NameClass::Refresh) {
             let refresh = class == NameClass::Refresh;

@@ -5,6 +5,7 @@
 //! the failure allows one.
 
 pub mod balancer;
+pub mod cookies;
 pub mod error;
 pub mod hashing;
 pub mod head;
@@ -76,6 +77,7 @@ pub async fn handle<D: Downstream>(
     let (key, ka) = target_settings(env.config, pass, conf);
     let mut tried: Vec<usize> = Vec::new();
     let mut last: Option<u16> = None;
+    let first_try = Mark::now();
     loop {
         let started = Mark::now();
         let picked = {
@@ -128,6 +130,7 @@ pub async fn handle<D: Downstream>(
         // a status `proxy_next_upstream` names (checked before the answer is dropped).
         let may_retry_status = !next.is_off()
             && tries_left(conf, tried.len())
+            && time_left(conf, first_try)
             && tried.len() + 1 < servers
             && (x.head.method.is_idempotent() || next.non_idempotent)
             && body.replayable();
@@ -178,6 +181,7 @@ pub async fn handle<D: Downstream>(
                 let safe = !request_sent || x.head.method.is_idempotent() || next.non_idempotent;
                 if err.next_upstream_allows(next)
                     && tries_left(conf, tried.len())
+                    && time_left(conf, first_try)
                     && safe
                     && body.replayable()
                 {
@@ -196,6 +200,12 @@ pub async fn handle<D: Downstream>(
 fn tries_left(conf: &LocationConf, tried: usize) -> bool {
     let tries = conf.proxy.next_upstream_tries;
     tries == 0 || tried + 1 < usize::try_from(tries).unwrap_or(usize::MAX)
+}
+
+/// Whether `proxy_next_upstream_timeout` (0: none) leaves time for another server.
+fn time_left(conf: &LocationConf, first_try: Mark) -> bool {
+    let limit = conf.proxy.shaping.next_upstream_timeout;
+    limit.is_zero() || first_try.elapsed() < limit
 }
 
 fn with_peers(ups: Upstreams<'_>, key: &str, f: impl FnOnce(&mut Peers)) {
@@ -264,6 +274,25 @@ async fn read_body<D: Downstream>(
     conf: &LocationConf,
 ) -> Result<RequestBody, Outcome> {
     let limit = conf.client_max_body_size;
+    let shaping = &conf.proxy.shaping;
+    if !shaping.pass_request_body || shaping.set_body.is_some() {
+        // The client's body is not sent: it is dropped (`proxy_pass_request_body
+        // off`) or replaced (`proxy_set_body`).
+        if let Err(e) = d.skip_body(x, conf) {
+            return Err(Outcome::Status(e.status()));
+        }
+        return Ok(match &shaping.set_body {
+            Some(t) => {
+                let mut body = Vec::new();
+                t.expand(
+                    &*x as &dyn crate::config::template::VariableSource,
+                    &mut body,
+                );
+                RequestBody::Spooled(crate::exchange::body::SpooledBody::Memory(body))
+            }
+            None => RequestBody::None,
+        });
+    }
     match x.head.framing {
         RequestFraming::None => return Ok(RequestBody::None),
         RequestFraming::ContentLength(n) if limit > 0 && n > limit => {

@@ -135,10 +135,15 @@ pub async fn attempt<D: Downstream>(
         }
         // `biased`: the head first, with no random pick per poll; a head that came
         // in with the client's close is still answered.
-        let waited = monoio::select! {
-            biased;
-            head = read_response_head(&mut up, &x.head.method, conf) => Some(head),
-            () = client_gone(&*d) => None,
+        // `proxy_ignore_client_abort on`: the upstream's answer is awaited anyway.
+        let waited = if conf.proxy.shaping.ignore_client_abort {
+            Some(read_response_head(&mut up, &x.head.method, conf).await)
+        } else {
+            monoio::select! {
+                biased;
+                head = read_response_head(&mut up, &x.head.method, conf) => Some(head),
+                () = client_gone(&*d) => None,
+            }
         };
         let Some(head) = waited else {
             // nginx's 499: the client left while the upstream was thinking; the
@@ -259,6 +264,15 @@ async fn connection(
                 Ok(Err(e)) => return Err(ProxyError::io("connect()", &e, Phase::Connecting)),
                 Ok(Ok(s)) => {
                     let _ = s.set_nodelay(true);
+                    if conf.proxy.shaping.socket_keepalive {
+                        use std::os::fd::AsRawFd;
+                        let _ = crate::sys::set_int_option(
+                            s.as_raw_fd(),
+                            libc::SOL_SOCKET,
+                            libc::SO_KEEPALIVE,
+                            1,
+                        );
+                    }
                     Stream::Tcp(s)
                 }
             }

@@ -18,6 +18,7 @@ use super::http_core::{self, CoreConf};
 use super::log::{self, LogConf};
 use super::map::{self, MapConf};
 use super::proxy::{self, ProxyLayer};
+use super::proxy_shaping::{self, ShapingLayer};
 use super::realip::{self, RealIpLayer};
 use super::rewrite::{self, Pending, RewriteConf};
 use super::ssl::{self, SslLayer};
@@ -47,6 +48,7 @@ pub struct Layer {
     pub charset: CharsetLayer,
     pub rewrite: RewriteConf,
     pub proxy: ProxyLayer,
+    pub proxy_shaping: ShapingLayer,
     pub realip: RealIpLayer,
     /// `map` blocks (http level only).
     pub map: MapConf,
@@ -105,6 +107,7 @@ impl Layer {
             || dispatch(charset::COMMANDS, &mut self.charset, d, cx, ctx)
             || dispatch(rewrite::COMMANDS, &mut self.rewrite, d, cx, ctx)
             || dispatch(proxy::COMMANDS, &mut self.proxy, d, cx, ctx)
+            || dispatch(proxy_shaping::COMMANDS, &mut self.proxy_shaping, d, cx, ctx)
             || dispatch(realip::COMMANDS, &mut self.realip, d, cx, ctx)
             || dispatch(map::COMMANDS, &mut self.map, d, cx, ctx)
             || dispatch(ssl::COMMANDS, &mut self.ssl, d, cx, ctx)
@@ -134,6 +137,7 @@ impl Layer {
         self.rewrite.merge(parent, &mut conf);
         conf.realip = self.realip.merge(&parent.realip);
         conf.proxy = self.proxy.merge(&parent.proxy, proxy_pass);
+        conf.proxy.shaping = self.proxy_shaping.merge(&parent.proxy.shaping);
         conf
     }
 }

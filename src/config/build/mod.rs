@@ -31,6 +31,7 @@ mod modules;
 mod port_range;
 mod proxy;
 mod proxy_pass;
+mod proxy_shaping;
 mod realip;
 mod rewrite;
 mod rewrite_if;

@@ -282,6 +282,8 @@ impl ProxyLayer {
                 .unwrap_or_else(|| p.temp_path.clone()),
             max_temp_file_size: self.max_temp_file_size.unwrap_or(p.max_temp_file_size),
             intercept_errors: self.intercept_errors.unwrap_or(p.intercept_errors),
+            // Merged by its own table's slots (`proxy_shaping.rs`).
+            shaping: std::sync::Arc::clone(&p.shaping),
         }
     }
 }
@@ -312,6 +314,7 @@ pub fn defaults() -> ProxyConf {
         temp_path: PathBuf::from(DEFAULT_PROXY_TEMP),
         max_temp_file_size: 1 << 30,
         intercept_errors: false,
+        shaping: std::sync::Arc::default(),
     }
 }
 

@@ -271,6 +271,8 @@ pub struct ProxyConf {
     /// `proxy_intercept_errors on`: an upstream status of 300 or more that an
     /// `error_page` names is answered with that page instead of the upstream's body.
     pub intercept_errors: bool,
+    /// `proxy_method`, `proxy_pass_request_*`, `proxy_set_body`, `proxy_cookie_*`, ...
+    pub shaping: Arc<super::proxy_shaping::ProxyShaping>,
 }
 
 /// Every setting a request served by one location sees.

@@ -13,6 +13,7 @@ mod http;
 mod location;
 mod main_conf;
 mod mime_types;
+pub mod proxy_shaping;
 mod realip;
 mod rewrite;
 pub mod tls;
