@@ -238,8 +238,6 @@ pub enum ConfigErrorKind {
     DuplicateUpstream(String),
     #[error("no servers are inside upstream")]
     NoServersInUpstream,
-    #[error("variables in \"{0}\" are not supported by vestibule yet")]
-    VariablesNotSupported(String),
     #[error("\"proxy_redirect default\" cannot be used with \"proxy_pass\" using variables")]
     ProxyRedirectDefault,
 }

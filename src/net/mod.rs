@@ -3,5 +3,6 @@
 //! progress deadlines that bound slow peers ([`deadline`]). Knows nothing of HTTP.
 
 pub mod deadline;
+pub mod dns;
 pub mod stream;
 pub mod timer;

@@ -20,7 +20,14 @@ pub fn upstream_target(
     location: Option<&RoutedLocation>,
     pass: &ProxyPass,
 ) -> String {
-    let replacement = pass.uri.as_ref().filter(|_| x.valid_location);
+    // `proxy_pass` with variables: its URI part as it is (nginx adds no arguments).
+    if let (true, Some(uri)) = (pass.verbatim_uri, &pass.uri) {
+        return uri.clone();
+    }
+    let replacement = pass
+        .uri
+        .as_ref()
+        .filter(|_| x.valid_location && !pass.verbatim_uri);
     let Some(replacement) = replacement else {
         // Absolute-form targets are sent in origin form.
         let mut t = x.head.path.clone();
@@ -283,6 +290,8 @@ pub fn rewrite_redirect(
     };
     for rule in rules {
         let replaced = match rule {
+            // nginx has no default rule for a `proxy_pass` with variables.
+            RedirectRule::Default if pass.verbatim_uri => None,
             RedirectRule::Default => {
                 let (from, to) = default_rule(location, pass);
                 url.strip_prefix(from.as_str())

@@ -6,6 +6,7 @@
 
 pub mod balancer;
 pub mod cookies;
+pub mod dynamic;
 pub mod error;
 pub mod hashing;
 pub mod head;
@@ -41,6 +42,8 @@ pub struct Upstreams<'a> {
     pub peers: &'a RefCell<FastMap<String, Peers>>,
     /// The fail counts shared by every worker (`None`: each balancer counts alone).
     pub fails: Option<&'a PeerFails>,
+    /// Answers for names a `proxy_pass` with variables gives.
+    pub dns: &'a crate::net::dns::DnsCache,
 }
 
 /// What the group's hashing method hashes for this request: the client's address
@@ -57,6 +60,9 @@ fn balance_key(x: &Exchange, balance: &Balance) -> Key {
     }
 }
 
+/// At most this many balancer states a worker keeps for targets named per request.
+const MAX_TARGETS: usize = 1024;
+
 /// Serves a request by proxying it.
 pub async fn handle<D: Downstream>(
     d: &mut D,
@@ -67,6 +73,18 @@ pub async fn handle<D: Downstream>(
     conf: &Arc<LocationConf>,
     pass: &ProxyPass,
 ) -> Outcome {
+    // `proxy_pass` with variables: this request's target.
+    let resolved;
+    let pass = match &pass.target {
+        ProxyTarget::Variable(url) => {
+            resolved = match dynamic::target(x, env, conf, url, ups.dns).await {
+                Ok(p) => p,
+                Err(outcome) => return outcome,
+            };
+            &resolved
+        }
+        _ => pass,
+    };
     x.proxy_host = Some(Arc::clone(&pass.proxy_host));
     x.proxy_port = pass.proxy_port;
     let mut body = match read_body(d, x, env, conf).await {
@@ -93,7 +111,12 @@ pub async fn handle<D: Downstream>(
             // request of a configuration generation.
             match all.get_mut(key) {
                 Some(peers) => pick(peers),
-                None => pick(
+                None => pick({
+                    // Targets named per request (`$host` in `proxy_pass`) could grow
+                    // the map without bound: past a thousand, those are dropped.
+                    if all.len() >= MAX_TARGETS && key.starts_with("dynamic ") {
+                        all.retain(|k, _| !k.starts_with("dynamic "));
+                    }
                     all.entry(key.to_owned()).or_insert_with(|| {
                         let peers = build_peers(env.config, pass, ups.fails);
                         if ups.fails.is_some_and(PeerFails::overflow_to_tell) {
@@ -103,8 +126,8 @@ pub async fn handle<D: Downstream>(
                             ));
                         }
                         peers
-                    }),
-                ),
+                    })
+                }),
             }
         };
         let Some((idx, addr, name, servers)) = picked else {
@@ -232,7 +255,7 @@ fn target_settings<'p>(
     let http11 = conf.proxy.http_version == (1, 1);
     let group = match &pass.target {
         ProxyTarget::Group(name) => config.http.as_ref().and_then(|h| h.upstream(name)),
-        ProxyTarget::Direct(_) => None,
+        ProxyTarget::Direct(_) | ProxyTarget::Variable(_) => None,
     };
     let ka = match group {
         Some(u) => KeepAlive {
@@ -262,6 +285,8 @@ fn build_peers(config: &Config, pass: &ProxyPass, fails: Option<&PeerFails>) -> 
             .map(|u| Peers::from_upstream(u, fails))
             .unwrap_or_else(|| Peers::direct(&[], fails)),
         ProxyTarget::Direct(addrs) => Peers::direct(addrs, fails),
+        // Resolved per request before this (`dynamic`).
+        ProxyTarget::Variable(_) => Peers::direct(&[], fails),
     }
 }
 

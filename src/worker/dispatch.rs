@@ -381,6 +381,7 @@ async fn content_phase<D: Downstream>(
             pool: &c.worker.pool,
             peers: &c.worker.peers,
             fails: c.worker.peer_fails.as_deref(),
+            dns: &c.worker.dns,
         };
         return crate::proxy::handle(d, x, env, upstreams, location, conf, pass).await;
     }

@@ -104,6 +104,8 @@ pub struct Worker {
     pub error_log: ErrorLog,
     /// `error_log` of http, server and location blocks.
     pub site_error_logs: crate::observe::error_log::SiteErrorLogs,
+    /// Answers for names `proxy_pass` variables give, by name.
+    pub dns: crate::net::dns::DnsCache,
     pub access_logs: AccessLogs,
     pub date: RefCell<DateCache>,
     pub pool: RefCell<Pool>,
@@ -143,6 +145,7 @@ impl Worker {
             peers_generation: Cell::new(1),
             error_log,
             site_error_logs: Default::default(),
+            dns: Default::default(),
             access_logs: AccessLogs::new(),
             date: RefCell::new(DateCache::new()),
             pool: RefCell::new(Pool::new()),

@@ -60,7 +60,17 @@ pub struct CoreConf {
     pub client_header_timeout: Option<Duration>,
     pub underscores_in_headers: Option<bool>,
     pub ignore_invalid_headers: Option<bool>,
+    pub resolver: Option<ResolverSlot>,
+    pub resolver_timeout: Option<Duration>,
     pub no_effect: NoEffect,
+}
+
+/// `resolver` as written at one level.
+#[derive(Debug, Clone)]
+pub struct ResolverSlot {
+    pub servers: Vec<std::net::SocketAddr>,
+    pub valid: Option<Duration>,
+    pub ipv6: bool,
 }
 
 pub const COMMANDS: &[Command<CoreConf>] = &[
@@ -233,16 +243,17 @@ pub const COMMANDS: &[Command<CoreConf>] = &[
     d("request_pool_size", HTTP_SRV, Exactly(1), |c, d, cx, _| {
         c.no_effect.set_kind(cx, d, Kind::Size, None)
     }),
-    // Names are resolved when the configuration loads (proxy_pass, upstream servers);
-    // nothing asks a resolver at run time yet, so Mozilla's stapling lines load.
+    // The servers asked for names a `proxy_pass` with variables gives at run time
+    // (the configuration's own names are resolved when it loads).
     d("resolver", HTTP_SRV_LOC, AtLeast(1), |c, d, cx, _| {
-        c.no_effect.set_kind(cx, d, Kind::Any, Some(RESOLVER))
+        let v = resolver(d);
+        set_once(cx, d, &mut c.resolver, v)
     }),
     d(
         "resolver_timeout",
         HTTP_SRV_LOC,
         Exactly(1),
-        |c, d, cx, _| c.no_effect.set_kind(cx, d, Kind::Time, Some(RESOLVER)),
+        |c, d, cx, _| set_once(cx, d, &mut c.resolver_timeout, args::time(d, 0)),
     ),
     // nginx's default, `off`, is what vestibule does: a redirect names the Host the
     // client sent.
@@ -309,8 +320,52 @@ pub const COMMANDS: &[Command<CoreConf>] = &[
 ];
 
 const LINGER: &str = "lingering close is not implemented";
-const RESOLVER: &str =
-    "names are resolved when the configuration loads; nothing resolves at run time";
+
+/// `resolver ADDRESS[:PORT] ... [valid=TIME] [ipv6=on|off] [status_zone=NAME]`: the
+/// servers (a name is resolved now, as nginx does), and the parameters.
+fn resolver(d: &Directive) -> Result<ResolverSlot, ConfigErrorKind> {
+    let mut slot = ResolverSlot {
+        servers: Vec::new(),
+        valid: None,
+        ipv6: true,
+    };
+    for a in &d.args {
+        let v = a.value.as_str();
+        if let Some(t) = v.strip_prefix("valid=") {
+            slot.valid = Some(
+                crate::config::value::parse_time(t)
+                    .ok_or_else(|| ConfigErrorKind::InvalidParameter(v.to_string()))?,
+            );
+        } else if let Some(f) = v.strip_prefix("ipv6=") {
+            slot.ipv6 = match f {
+                "on" => true,
+                "off" => false,
+                _ => return Err(ConfigErrorKind::InvalidParameter(v.to_string())),
+            };
+        } else if v.starts_with("status_zone=") || v.starts_with("ipv4=") {
+            continue;
+        } else {
+            let (host, port) = super::proxy_pass::split_host_port(v).ok_or_else(|| {
+                ConfigErrorKind::InvalidPort {
+                    directive: d.name.clone(),
+                    value: v.to_string(),
+                }
+            })?;
+            let addrs =
+                super::proxy_pass::resolve_host(host, port.unwrap_or(53)).ok_or_else(|| {
+                    ConfigErrorKind::InvalidHost {
+                        directive: d.name.clone(),
+                        value: v.to_string(),
+                    }
+                })?;
+            slot.servers.extend(addrs);
+        }
+    }
+    if slot.servers.is_empty() {
+        return Err(ConfigErrorKind::InvalidArgCount(d.name.clone()));
+    }
+    Ok(slot)
+}
 
 fn no_effect(c: &mut CoreConf, d: &Directive, cx: &mut Builder, _: Context) {
     c.no_effect.set(cx, d);
@@ -364,6 +419,26 @@ fn listen(c: &mut CoreConf, d: &Directive, cx: &mut Builder, _: Context) {
 impl CoreConf {
     /// Merges this level's core settings over the parent's, into `conf`.
     pub fn merge(&self, parent: &LocationConf, conf: &mut LocationConf) {
+        conf.resolver = match (&self.resolver, self.resolver_timeout) {
+            (None, None) => parent.resolver.clone(),
+            (slot, timeout) => {
+                let inherited = parent.resolver.as_deref();
+                let servers = slot
+                    .as_ref()
+                    .map(|s| (s.servers.clone(), s.valid, s.ipv6))
+                    .or_else(|| inherited.map(|r| (r.servers.clone(), r.valid, r.ipv6)));
+                servers.map(|(servers, valid, ipv6)| {
+                    std::sync::Arc::new(crate::net::dns::ResolverConf {
+                        servers,
+                        valid,
+                        ipv6,
+                        timeout: timeout
+                            .or(inherited.map(|r| r.timeout))
+                            .unwrap_or(Duration::from_secs(30)),
+                    })
+                })
+            }
+        };
         conf.error_pages = args::pick_vec(&self.error_pages, &parent.error_pages);
         if let Some(t) = &self.types {
             conf.types = std::sync::Arc::new(t.clone());

@@ -223,6 +223,7 @@ fn defaults_with_root(root: &std::path::Path) -> LocationConf {
         proxy: proxy::defaults(),
         compression: Arc::default(),
         error_log: None,
+        resolver: None,
         files: FileConf::default(),
     }
 }

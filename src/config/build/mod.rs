@@ -31,6 +31,7 @@ mod modules;
 mod port_range;
 mod proxy;
 mod proxy_pass;
+pub use proxy_pass::{parse_url as parse_proxy_url, Authority as ProxyUrlAuthority};
 mod proxy_shaping;
 mod realip;
 mod rewrite;

@@ -45,7 +45,7 @@ pub struct ProxyLayer {
 
 pub const COMMANDS: &[Command<ProxyLayer>] = &[
     d("proxy_pass", LOC_LIF, Exactly(1), |p, d, cx, ctx| {
-        let v = RawProxyPass::parse(d, ctx);
+        let v = RawProxyPass::parse(d, ctx, &cx.names);
         set_once(cx, d, &mut p.pass, v);
     }),
     d(

@@ -25,6 +25,8 @@ pub struct RawProxyPass {
 /// The part of the URL between `http://` and the URI.
 #[derive(Debug, Clone)]
 pub enum Authority {
+    /// The URL has variables: it is read per request ([`crate::proxy::dynamic`]).
+    Variable(crate::config::template::Template),
     Unix(PathBuf),
     /// A host with an explicit port, or a bare name that may be an `upstream`.
     Host {
@@ -34,46 +36,25 @@ pub enum Authority {
 }
 
 impl RawProxyPass {
-    pub fn parse(d: &Directive, _ctx: Context) -> Result<RawProxyPass, ConfigErrorKind> {
+    pub fn parse(
+        d: &Directive,
+        _ctx: Context,
+        names: &crate::config::template::Names,
+    ) -> Result<RawProxyPass, ConfigErrorKind> {
         let url = arg(d, 0);
         if url.contains('$') {
-            return Err(ConfigErrorKind::VariablesNotSupported(d.name.clone()));
-        }
-        let rest = match url.get(..7) {
-            Some(scheme) if scheme.eq_ignore_ascii_case("http://") => &url[7..],
-            _ => return Err(ConfigErrorKind::InvalidUrlPrefix(url.to_string())),
-        };
-        if let Some(path) = rest.strip_prefix("unix:") {
-            // `unix:/run/app.sock:/uri` — the URI follows the first `:` after the path.
-            let (sock, uri) = match path.find(':') {
-                Some(i) => (&path[..i], Some(path[i + 1..].to_string())),
-                None => (path, None),
-            };
-            if sock.is_empty() {
-                return Err(ConfigErrorKind::InvalidHostInUpstream(url.to_string()));
-            }
+            let template = crate::config::template::Template::parse(url, names)?;
             return Ok(RawProxyPass {
                 url: url.to_string(),
-                authority: Authority::Unix(PathBuf::from(sock)),
-                uri,
+                authority: Authority::Variable(template),
+                uri: None,
                 span: d.span.clone(),
             });
         }
-        let (authority, uri) = match rest.find(['/', '?']) {
-            Some(i) => (&rest[..i], Some(rest[i..].to_string())),
-            None => (rest, None),
-        };
-        if authority.is_empty() || authority.contains('@') {
-            return Err(ConfigErrorKind::InvalidHostInUpstream(url.to_string()));
-        }
-        let (host, port) = split_host_port(authority)
-            .ok_or_else(|| ConfigErrorKind::InvalidPortInUpstream(url.to_string()))?;
+        let (authority, uri) = parse_url(url)?;
         Ok(RawProxyPass {
             url: url.to_string(),
-            authority: Authority::Host {
-                host: host.to_ascii_lowercase(),
-                port,
-            },
+            authority,
             uri,
             span: d.span.clone(),
         })
@@ -93,6 +74,7 @@ impl RawProxyPass {
         upstream_exists: &dyn Fn(&str) -> bool,
     ) -> Result<ProxyPass, ConfigErrorKind> {
         let (target, proxy_host, proxy_port) = match &self.authority {
+            Authority::Variable(t) => (ProxyTarget::Variable(t.clone()), String::new(), 80),
             Authority::Unix(path) => (
                 ProxyTarget::Direct(vec![UpstreamAddr::Unix(path.clone())]),
                 "localhost".to_string(),
@@ -119,7 +101,7 @@ impl RawProxyPass {
         };
         let balancer_key = match &target {
             ProxyTarget::Group(name) => ["upstream ", name.as_str()].concat(),
-            ProxyTarget::Direct(_) => self.url.clone(),
+            ProxyTarget::Direct(_) | ProxyTarget::Variable(_) => self.url.clone(),
         };
         Ok(ProxyPass {
             url: self.url.clone(),
@@ -128,8 +110,45 @@ impl RawProxyPass {
             uri: self.uri.clone(),
             proxy_host: proxy_host.into(),
             proxy_port,
+            verbatim_uri: false,
         })
     }
+}
+
+/// Reads `http://HOST[:PORT][/URI]` or `http://unix:/PATH[:/URI]`: the authority and
+/// the URI part. At load time for a literal URL, per request for one with variables.
+pub fn parse_url(url: &str) -> Result<(Authority, Option<String>), ConfigErrorKind> {
+    let rest = match url.get(..7) {
+        Some(scheme) if scheme.eq_ignore_ascii_case("http://") => &url[7..],
+        _ => return Err(ConfigErrorKind::InvalidUrlPrefix(url.to_string())),
+    };
+    if let Some(path) = rest.strip_prefix("unix:") {
+        // `unix:/run/app.sock:/uri` — the URI follows the first `:` after the path.
+        let (sock, uri) = match path.find(':') {
+            Some(i) => (&path[..i], Some(path[i + 1..].to_string())),
+            None => (path, None),
+        };
+        if sock.is_empty() {
+            return Err(ConfigErrorKind::InvalidHostInUpstream(url.to_string()));
+        }
+        return Ok((Authority::Unix(PathBuf::from(sock)), uri));
+    }
+    let (authority, uri) = match rest.find(['/', '?']) {
+        Some(i) => (&rest[..i], Some(rest[i..].to_string())),
+        None => (rest, None),
+    };
+    if authority.is_empty() || authority.contains('@') {
+        return Err(ConfigErrorKind::InvalidHostInUpstream(url.to_string()));
+    }
+    let (host, port) = split_host_port(authority)
+        .ok_or_else(|| ConfigErrorKind::InvalidPortInUpstream(url.to_string()))?;
+    Ok((
+        Authority::Host {
+            host: host.to_ascii_lowercase(),
+            port,
+        },
+        uri,
+    ))
 }
 
 fn host_port(host: &str, port: u16) -> String {

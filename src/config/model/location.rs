@@ -161,6 +161,9 @@ pub enum ProxyTarget {
     Group(String),
     /// A host:port (resolved at load time, possibly to several addresses) or a socket.
     Direct(Vec<UpstreamAddr>),
+    /// A URL with variables, read per request: an `upstream` name, an address, or a
+    /// name the `resolver` looks up ([`crate::proxy::dynamic`]).
+    Variable(Template),
 }
 
 /// `proxy_pass http://HOST[:PORT][/URI];` / `http://unix:/path[:/URI]` / `http://NAME`.
@@ -180,6 +183,9 @@ pub struct ProxyPass {
     /// Which balancer state a worker keeps for this target: `upstream NAME` for a
     /// group (shared by every `proxy_pass` naming it), else the URL.
     pub balancer_key: String,
+    /// A `proxy_pass` with variables: its URI part is sent as it is, not in place of
+    /// the location's prefix, and without the client's arguments (nginx's rule).
+    pub verbatim_uri: bool,
 }
 
 /// One `proxy_redirect` rule.
@@ -330,6 +336,8 @@ pub struct LocationConf {
     pub files: super::FileConf,
     /// `gzip*`, `gzip_static`, `brotli*`.
     pub compression: Arc<super::compress::Compression>,
+    /// `resolver`, `resolver_timeout`: for names a `proxy_pass` with variables gives.
+    pub resolver: Option<Arc<crate::net::dns::ResolverConf>>,
     /// `error_log` in http, server or location: where this location's request errors
     /// go; `None`: the main context's log.
     pub error_log: Option<Arc<[super::ErrorLog]>>,
