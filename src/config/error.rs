@@ -226,7 +226,7 @@ pub enum ConfigErrorKind {
         "host not found in upstream \"{0}\" (it names no \"upstream\" block and does not resolve)"
     )]
     ProxyPassHostNotFound(String),
-    #[error("invalid URL prefix in \"{0}\" (vestibule proxies to \"http://\" upstreams)")]
+    #[error("invalid URL prefix in \"{0}\" (vestibule proxies to \"http://\" and \"https://\" upstreams)")]
     InvalidUrlPrefix(String),
     #[error("invalid host in upstream \"{0}\"")]
     InvalidHostInUpstream(String),

@@ -48,6 +48,10 @@ fn restore_flags(fd: std::os::fd::RawFd, flags: libc::c_int) {
 /// (`poll-io`): rustls encrypts into its own buffers, so there is no sendfile.
 pub type TlsStream = tokio_rustls::server::TlsStream<monoio::net::tcp::stream_poll::TcpStreamPoll>;
 
+/// A TLS connection to an upstream (`proxy_pass https://`), over the same stream.
+pub type UpstreamTlsStream =
+    tokio_rustls::client::TlsStream<monoio::net::tcp::stream_poll::TcpStreamPoll>;
+
 /// A connected socket.
 #[derive(Debug)]
 pub enum Stream {
@@ -55,6 +59,8 @@ pub enum Stream {
     Unix(UnixStream),
     /// Boxed: a TLS session's state is a few KiB, the other variants a descriptor.
     Tls(Box<TlsStream>),
+    /// TLS to an upstream server.
+    TlsUpstream(Box<UpstreamTlsStream>),
 }
 
 impl Stream {
@@ -78,6 +84,10 @@ impl Stream {
                 let res = s.read_buf(&mut (&mut buf).limit(cap - len)).await;
                 return (res, buf);
             }
+            Stream::TlsUpstream(s) => {
+                let res = s.read_buf(&mut (&mut buf).limit(cap - len)).await;
+                return (res, buf);
+            }
         };
         (res, slice.into_inner())
     }
@@ -88,7 +98,11 @@ impl Stream {
             Stream::Tcp(s) => s.write_all(buf).await,
             Stream::Unix(s) => s.write_all(buf).await,
             Stream::Tls(s) => {
-                let res = tls_write(s, &buf).await;
+                let res = tls_write(s.as_mut(), &buf).await;
+                return (res, buf);
+            }
+            Stream::TlsUpstream(s) => {
+                let res = tls_write(s.as_mut(), &buf).await;
                 return (res, buf);
             }
         };
@@ -100,7 +114,8 @@ impl Stream {
         let res = match self {
             Stream::Tcp(s) => s.write_all(bytes).await,
             Stream::Unix(s) => s.write_all(bytes).await,
-            Stream::Tls(s) => return tls_write(s, bytes).await,
+            Stream::Tls(s) => return tls_write(s.as_mut(), bytes).await,
+            Stream::TlsUpstream(s) => return tls_write(s.as_mut(), bytes).await,
         };
         res.0.map(|_| ())
     }
@@ -112,12 +127,13 @@ impl Stream {
             Stream::Unix(s) => s.shutdown().await,
             // close_notify, then the TCP half-close.
             Stream::Tls(s) => AsyncWriteExt::shutdown(s.as_mut()).await,
+            Stream::TlsUpstream(s) => AsyncWriteExt::shutdown(s.as_mut()).await,
         }
     }
 
     /// Whether file bytes may go to this socket with sendfile(2) (not into TLS).
     pub fn can_sendfile(&self) -> bool {
-        !matches!(self, Stream::Tls(_))
+        !matches!(self, Stream::Tls(_) | Stream::TlsUpstream(_))
     }
 
     /// `TCP_NODELAY` (nginx's `tcp_nodelay`, on by default): a response written in two
@@ -127,6 +143,7 @@ impl Stream {
         match self {
             Stream::Tcp(s) => drop(s.set_nodelay(on)),
             Stream::Tls(s) => drop(s.get_ref().0.set_nodelay(on)),
+            Stream::TlsUpstream(s) => drop(s.get_ref().0.set_nodelay(on)),
             Stream::Unix(_) => {}
         }
     }
@@ -137,7 +154,9 @@ impl Stream {
     /// dropped.
     pub fn reset_on_close(&self) -> io::Result<()> {
         match self {
-            Stream::Tcp(_) | Stream::Tls(_) => crate::sys::set_linger_zero(self.raw_fd()),
+            Stream::Tcp(_) | Stream::Tls(_) | Stream::TlsUpstream(_) => {
+                crate::sys::set_linger_zero(self.raw_fd())
+            }
             Stream::Unix(_) => Ok(()),
         }
     }
@@ -168,7 +187,9 @@ impl Stream {
                 Ok(Stream::Unix(UnixStream::from_std(std)?))
             }
             // Two handles cannot share one TLS session's state.
-            Stream::Tls(_) => Err(io::Error::from(io::ErrorKind::Unsupported)),
+            Stream::Tls(_) | Stream::TlsUpstream(_) => {
+                Err(io::Error::from(io::ErrorKind::Unsupported))
+            }
         }
     }
 
@@ -191,7 +212,7 @@ impl Stream {
                 Stream::Unix(s) => s.readable(false).await,
                 // Bytes under TLS may be records the session has not read yet; the
                 // watch is left to the reads (no 499 before the response over TLS).
-                Stream::Tls(_) => std::future::pending().await,
+                Stream::Tls(_) | Stream::TlsUpstream(_) => std::future::pending().await,
             };
             if ready.is_err() {
                 return;
@@ -211,6 +232,7 @@ impl Stream {
             Stream::Tcp(s) => s.as_raw_fd(),
             Stream::Unix(s) => s.as_raw_fd(),
             Stream::Tls(s) => s.get_ref().0.as_raw_fd(),
+            Stream::TlsUpstream(s) => s.get_ref().0.as_raw_fd(),
         }
     }
 
@@ -218,7 +240,9 @@ impl Stream {
         match self {
             Stream::Tcp(s) => s.writable(false).await,
             Stream::Unix(s) => s.writable(false).await,
-            Stream::Tls(_) => Err(io::Error::from(io::ErrorKind::Unsupported)),
+            Stream::Tls(_) | Stream::TlsUpstream(_) => {
+                Err(io::Error::from(io::ErrorKind::Unsupported))
+            }
         }
     }
 
@@ -295,7 +319,7 @@ impl Stream {
 }
 
 /// Writes all of `bytes` into the TLS session and flushes the records out.
-async fn tls_write(s: &mut TlsStream, bytes: &[u8]) -> io::Result<()> {
+async fn tls_write<S: tokio::io::AsyncWrite + Unpin>(s: &mut S, bytes: &[u8]) -> io::Result<()> {
     s.write_all(bytes).await?;
     s.flush().await
 }

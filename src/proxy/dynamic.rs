@@ -23,7 +23,7 @@ pub async fn target(
     let mut raw = Vec::new();
     url.expand(x as &dyn VariableSource, &mut raw);
     let text = String::from_utf8_lossy(&raw).into_owned();
-    let (authority, uri) = match parse_proxy_url(&text) {
+    let (authority, uri, tls) = match parse_proxy_url(&text) {
         Ok(v) => v,
         Err(e) => {
             env.error_log.error(
@@ -33,6 +33,7 @@ pub async fn target(
             return Err(Outcome::Status(500));
         }
     };
+    let name = crate::config::build::proxy_tls_name(&authority);
     let (target, proxy_host, port) = match authority {
         ProxyUrlAuthority::Unix(path) => (
             ProxyTarget::Direct(vec![UpstreamAddr::Unix(path)]),
@@ -43,8 +44,9 @@ pub async fn target(
             (ProxyTarget::Group(host.clone()), host, 80)
         }
         ProxyUrlAuthority::Host { host, port } => {
-            let port = port.unwrap_or(80);
-            let shown = if port == 80 {
+            let default_port = if tls { 443 } else { 80 };
+            let port = port.unwrap_or(default_port);
+            let shown = if port == default_port {
                 host.clone()
             } else if host.contains(':') {
                 format!("[{host}]:{port}")
@@ -75,6 +77,7 @@ pub async fn target(
         proxy_port: port,
         balancer_key,
         verbatim_uri: true,
+        tls: tls.then_some(name),
     })
 }
 

@@ -44,6 +44,8 @@ pub struct Upstreams<'a> {
     pub fails: Option<&'a PeerFails>,
     /// Answers for names a `proxy_pass` with variables gives.
     pub dns: &'a crate::net::dns::DnsCache,
+    /// Client configurations for `https://` upstreams.
+    pub tls: &'a crate::tls::upstream::ClientConfigs,
 }
 
 /// What the group's hashing method hashes for this request: the client's address

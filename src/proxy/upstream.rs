@@ -98,27 +98,26 @@ pub async fn attempt<D: Downstream>(
     let repeatable = x.head.method.is_idempotent() || conf.proxy.next_upstream.non_idempotent;
     let started = Mark::now();
     loop {
-        let (mut up, reused, requests) =
-            match connection(ups, t.addr, fresh_only, !repeatable, conf, t.ka).await {
-                Ok(v) => {
-                    // nginx: 0 for a connection from the keep-alive pool.
-                    let took = if v.1 {
-                        Duration::ZERO
-                    } else {
-                        started.elapsed()
-                    };
-                    if let Some(a) = x.upstream.last_mut() {
-                        a.connect_time = Some(took);
-                    }
-                    v
+        let (mut up, reused, requests) = match connection(ups, t, fresh_only, !repeatable).await {
+            Ok(v) => {
+                // nginx: 0 for a connection from the keep-alive pool.
+                let took = if v.1 {
+                    Duration::ZERO
+                } else {
+                    started.elapsed()
+                };
+                if let Some(a) = x.upstream.last_mut() {
+                    a.connect_time = Some(took);
                 }
-                Err(err) => {
-                    return Attempt::Failed {
-                        err,
-                        request_sent: false,
-                    }
+                v
+            }
+            Err(err) => {
+                return Attempt::Failed {
+                    err,
+                    request_sent: false,
                 }
-            };
+            }
+        };
         let mut body_touched = false;
         if let Err(err) = send(d, x, t, body, &mut up, &mut body_touched).await {
             if reused && repeatable && !fresh_only && !body_touched {
@@ -220,12 +219,12 @@ async fn yield_once() {
 /// With `checked`, pooled connections the upstream has closed are dropped first.
 async fn connection(
     ups: Upstreams<'_>,
-    addr: &UpstreamAddr,
+    t: Target<'_>,
     fresh_only: bool,
     checked: bool,
-    conf: &LocationConf,
-    ka: &KeepAlive,
 ) -> Result<(Stream, bool, u32), ProxyError> {
+    let (addr, conf, ka) = (t.addr, t.conf, t.ka);
+    let tls = t.pass.tls.as_deref();
     if !fresh_only {
         let take = || loop {
             let pooled =
@@ -262,6 +261,29 @@ async fn connection(
                     })
                 }
                 Ok(Err(e)) => return Err(ProxyError::io("connect()", &e, Phase::Connecting)),
+                Ok(Ok(s)) if tls.is_some() => {
+                    let _ = s.set_nodelay(true);
+                    let name = conf.proxy.ssl.name.as_deref().or(tls).unwrap_or_default();
+                    let config = ups.tls.get(&conf.proxy.ssl).map_err(|e| {
+                        ProxyError::io(
+                            "SSL_CTX_new()",
+                            &std::io::Error::other(e),
+                            Phase::Connecting,
+                        )
+                    })?;
+                    let handshake = crate::tls::upstream::connect(config, name, s);
+                    match crate::net::timer::timeout(timeout, handshake).await {
+                        Err(_) => {
+                            return Err(ProxyError::Timeout {
+                                phase: Phase::Connecting,
+                            })
+                        }
+                        Ok(Err(e)) => {
+                            return Err(ProxyError::io("SSL_do_handshake()", &e, Phase::Connecting))
+                        }
+                        Ok(Ok(stream)) => stream,
+                    }
+                }
                 Ok(Ok(s)) => {
                     let _ = s.set_nodelay(true);
                     if conf.proxy.shaping.socket_keepalive {
@@ -630,6 +652,11 @@ fn finished(complete: bool) -> Outcome {
 }
 
 fn put_back(ups: Upstreams<'_>, t: Target<'_>, stream: Stream, requests: u32) {
+    // A TLS connection carries one location's SNI and verification: it is not kept
+    // for another (the next handshake resumes the session instead).
+    if matches!(stream, Stream::TlsUpstream(_)) {
+        return;
+    }
     ups.pool.borrow_mut().put(
         t.addr,
         stream,

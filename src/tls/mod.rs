@@ -22,6 +22,7 @@
 pub mod client_auth;
 pub mod configs;
 pub mod handshake;
+pub mod upstream;
 pub mod x509;
 pub mod zones;
 

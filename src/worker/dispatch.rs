@@ -382,6 +382,7 @@ async fn content_phase<D: Downstream>(
             peers: &c.worker.peers,
             fails: c.worker.peer_fails.as_deref(),
             dns: &c.worker.dns,
+            tls: &c.worker.tls_clients,
         };
         return crate::proxy::handle(d, x, env, upstreams, location, conf, pass).await;
     }

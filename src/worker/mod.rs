@@ -106,6 +106,8 @@ pub struct Worker {
     pub site_error_logs: crate::observe::error_log::SiteErrorLogs,
     /// Answers for names `proxy_pass` variables give, by name.
     pub dns: crate::net::dns::DnsCache,
+    /// rustls client configurations for `https://` upstreams.
+    pub tls_clients: crate::tls::upstream::ClientConfigs,
     pub access_logs: AccessLogs,
     pub date: RefCell<DateCache>,
     pub pool: RefCell<Pool>,
@@ -146,6 +148,7 @@ impl Worker {
             error_log,
             site_error_logs: Default::default(),
             dns: Default::default(),
+            tls_clients: Default::default(),
             access_logs: AccessLogs::new(),
             date: RefCell::new(DateCache::new()),
             pool: RefCell::new(Pool::new()),

@@ -19,6 +19,7 @@ use super::log::{self, LogConf};
 use super::map::{self, MapConf};
 use super::proxy::{self, ProxyLayer};
 use super::proxy_shaping::{self, ShapingLayer};
+use super::proxy_ssl::{self, ProxySslLayer};
 use super::realip::{self, RealIpLayer};
 use super::rewrite::{self, Pending, RewriteConf};
 use super::ssl::{self, SslLayer};
@@ -49,6 +50,7 @@ pub struct Layer {
     pub rewrite: RewriteConf,
     pub proxy: ProxyLayer,
     pub proxy_shaping: ShapingLayer,
+    pub proxy_ssl: ProxySslLayer,
     pub realip: RealIpLayer,
     /// `map` blocks (http level only).
     pub map: MapConf,
@@ -108,6 +110,7 @@ impl Layer {
             || dispatch(rewrite::COMMANDS, &mut self.rewrite, d, cx, ctx)
             || dispatch(proxy::COMMANDS, &mut self.proxy, d, cx, ctx)
             || dispatch(proxy_shaping::COMMANDS, &mut self.proxy_shaping, d, cx, ctx)
+            || dispatch(proxy_ssl::COMMANDS, &mut self.proxy_ssl, d, cx, ctx)
             || dispatch(realip::COMMANDS, &mut self.realip, d, cx, ctx)
             || dispatch(map::COMMANDS, &mut self.map, d, cx, ctx)
             || dispatch(ssl::COMMANDS, &mut self.ssl, d, cx, ctx)
@@ -138,6 +141,7 @@ impl Layer {
         conf.realip = self.realip.merge(&parent.realip);
         conf.proxy = self.proxy.merge(&parent.proxy, proxy_pass);
         conf.proxy.shaping = self.proxy_shaping.merge(&parent.proxy.shaping);
+        conf.proxy.ssl = self.proxy_ssl.merge(&parent.proxy.ssl);
         conf
     }
 }

@@ -31,8 +31,11 @@ mod modules;
 mod port_range;
 mod proxy;
 mod proxy_pass;
-pub use proxy_pass::{parse_url as parse_proxy_url, Authority as ProxyUrlAuthority};
+pub use proxy_pass::{
+    parse_url as parse_proxy_url, tls_name as proxy_tls_name, Authority as ProxyUrlAuthority,
+};
 mod proxy_shaping;
+mod proxy_ssl;
 mod realip;
 mod rewrite;
 mod rewrite_if;

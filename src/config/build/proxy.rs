@@ -284,6 +284,7 @@ impl ProxyLayer {
             intercept_errors: self.intercept_errors.unwrap_or(p.intercept_errors),
             // Merged by its own table's slots (`proxy_shaping.rs`).
             shaping: std::sync::Arc::clone(&p.shaping),
+            ssl: std::sync::Arc::clone(&p.ssl),
         }
     }
 }
@@ -315,6 +316,7 @@ pub fn defaults() -> ProxyConf {
         max_temp_file_size: 1 << 30,
         intercept_errors: false,
         shaping: std::sync::Arc::default(),
+        ssl: std::sync::Arc::default(),
     }
 }
 

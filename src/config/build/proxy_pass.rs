@@ -19,6 +19,8 @@ pub struct RawProxyPass {
     pub url: String,
     pub authority: Authority,
     pub uri: Option<String>,
+    /// `https://`: TLS to the upstream (`proxy_ssl_*`).
+    pub tls: bool,
     pub span: Span,
 }
 
@@ -48,21 +50,26 @@ impl RawProxyPass {
                 url: url.to_string(),
                 authority: Authority::Variable(template),
                 uri: None,
+                tls: false,
                 span: d.span.clone(),
             });
         }
-        let (authority, uri) = parse_url(url)?;
+        let (authority, uri, tls) = parse_url(url)?;
         Ok(RawProxyPass {
             url: url.to_string(),
             authority,
             uri,
+            tls,
             span: d.span.clone(),
         })
     }
 
     /// The host and port as written in the URL, for messages.
     fn authority_text(&self) -> String {
-        let rest = self.url.get(7..).unwrap_or_default();
+        let rest = self
+            .url
+            .get(if self.tls { 8 } else { 7 }..)
+            .unwrap_or_default();
         let end = rest.find(['/', '?']).unwrap_or(rest.len());
         rest[..end].to_string()
     }
@@ -84,10 +91,11 @@ impl RawProxyPass {
                 (ProxyTarget::Group(host.clone()), host.clone(), 80)
             }
             Authority::Host { host, port } => {
-                let port = port.unwrap_or(80);
+                let default_port = if self.tls { 443 } else { 80 };
+                let port = port.unwrap_or(default_port);
                 let addrs = resolve_host(host, port)
                     .ok_or_else(|| ConfigErrorKind::ProxyPassHostNotFound(self.authority_text()))?;
-                let proxy_host = if port == 80 {
+                let proxy_host = if port == default_port {
                     host.clone()
                 } else {
                     host_port(host, port)
@@ -111,15 +119,28 @@ impl RawProxyPass {
             proxy_host: proxy_host.into(),
             proxy_port,
             verbatim_uri: false,
+            tls: self.tls.then(|| tls_name(&self.authority)),
         })
     }
 }
 
-/// Reads `http://HOST[:PORT][/URI]` or `http://unix:/PATH[:/URI]`: the authority and
-/// the URI part. At load time for a literal URL, per request for one with variables.
-pub fn parse_url(url: &str) -> Result<(Authority, Option<String>), ConfigErrorKind> {
-    let rest = match url.get(..7) {
-        Some(scheme) if scheme.eq_ignore_ascii_case("http://") => &url[7..],
+/// The name a TLS upstream is verified against and, with `proxy_ssl_server_name on`,
+/// sent as SNI: the host of the URL (or the group's name), as nginx's default
+/// `proxy_ssl_name $proxy_host` without the port.
+pub fn tls_name(authority: &Authority) -> String {
+    match authority {
+        Authority::Host { host, .. } => host.clone(),
+        Authority::Unix(_) | Authority::Variable(_) => "localhost".to_string(),
+    }
+}
+
+/// Reads `http[s]://HOST[:PORT][/URI]` or `http://unix:/PATH[:/URI]`: the authority,
+/// the URI part and whether it is `https`. At load time for a literal URL, per request
+/// for one with variables.
+pub fn parse_url(url: &str) -> Result<(Authority, Option<String>, bool), ConfigErrorKind> {
+    let (rest, tls) = match (url.get(..7), url.get(..8)) {
+        (Some(scheme), _) if scheme.eq_ignore_ascii_case("http://") => (&url[7..], false),
+        (_, Some(scheme)) if scheme.eq_ignore_ascii_case("https://") => (&url[8..], true),
         _ => return Err(ConfigErrorKind::InvalidUrlPrefix(url.to_string())),
     };
     if let Some(path) = rest.strip_prefix("unix:") {
@@ -131,7 +152,7 @@ pub fn parse_url(url: &str) -> Result<(Authority, Option<String>), ConfigErrorKi
         if sock.is_empty() {
             return Err(ConfigErrorKind::InvalidHostInUpstream(url.to_string()));
         }
-        return Ok((Authority::Unix(PathBuf::from(sock)), uri));
+        return Ok((Authority::Unix(PathBuf::from(sock)), uri, tls));
     }
     let (authority, uri) = match rest.find(['/', '?']) {
         Some(i) => (&rest[..i], Some(rest[i..].to_string())),
@@ -148,6 +169,7 @@ pub fn parse_url(url: &str) -> Result<(Authority, Option<String>), ConfigErrorKi
             port,
         },
         uri,
+        tls,
     ))
 }
 

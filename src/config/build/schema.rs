@@ -7,7 +7,7 @@
 use super::command::{specs, Context, Spec, Table};
 use super::{
     autoindex, charset, compress, files, headers, http_core, layer, log, main_ctx, map, proxy,
-    proxy_shaping, realip, rewrite, ssl, static_files, unimplemented, upstream,
+    proxy_shaping, proxy_ssl, realip, rewrite, ssl, static_files, unimplemented, upstream,
 };
 use crate::config::error::ConfigErrorKind;
 use crate::config::tree::Directive;
@@ -30,6 +30,7 @@ pub static TABLES: &[&dyn Table] = &[
     &map::COMMANDS,
     &proxy::COMMANDS,
     &proxy_shaping::COMMANDS,
+    &proxy_ssl::COMMANDS,
     &realip::COMMANDS,
     &ssl::COMMANDS,
     &upstream::HTTP_COMMANDS,

@@ -186,6 +186,10 @@ pub struct ProxyPass {
     /// A `proxy_pass` with variables: its URI part is sent as it is, not in place of
     /// the location's prefix, and without the client's arguments (nginx's rule).
     pub verbatim_uri: bool,
+    /// `https://`: TLS to the upstream, verified against (and with
+    /// `proxy_ssl_server_name on` sending) this name unless `proxy_ssl_name` says
+    /// another.
+    pub tls: Option<String>,
 }
 
 /// One `proxy_redirect` rule.
@@ -279,6 +283,8 @@ pub struct ProxyConf {
     pub intercept_errors: bool,
     /// `proxy_method`, `proxy_pass_request_*`, `proxy_set_body`, `proxy_cookie_*`, ...
     pub shaping: Arc<super::proxy_shaping::ProxyShaping>,
+    /// `proxy_ssl_*`: TLS to `https://` upstreams.
+    pub ssl: Arc<super::upstream_tls::UpstreamTls>,
 }
 
 /// Every setting a request served by one location sees.

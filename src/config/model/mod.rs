@@ -18,6 +18,7 @@ mod realip;
 mod rewrite;
 pub mod tls;
 mod upstream;
+pub mod upstream_tls;
 
 pub use expires::{Expires, ExpiresError};
 pub use files::{
