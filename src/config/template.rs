@@ -47,6 +47,9 @@ pub enum Variable {
     Host,
     /// `$remote_addr`: the client's address, as the realip module left it.
     RemoteAddr,
+    /// `$binary_remote_addr`: the client's address in 4 or 16 bytes (empty for a
+    /// unix socket client).
+    BinaryRemoteAddr,
     RemotePort,
     RemoteUser,
     /// `$realip_remote_addr`: the connection's own peer address, even when
@@ -199,6 +202,7 @@ impl Variable {
         match name {
             "host" => Some(Host),
             "remote_addr" => Some(RemoteAddr),
+            "binary_remote_addr" => Some(BinaryRemoteAddr),
             "remote_port" => Some(RemotePort),
             "remote_user" => Some(RemoteUser),
             "realip_remote_addr" => Some(RealipRemoteAddr),

@@ -106,6 +106,13 @@ pub struct Exchange {
     /// `$request` as received, for a head cut off by its timeout (`"GET /partial"`);
     /// `None` for a parsed request, whose line is rebuilt from its parts.
     pub raw_request_line: Option<String>,
+    /// The preaccess limits ran for this request (nginx's `r->main->limit_req_status`
+    /// and `limit_conn_status`): an internal redirect does not count it again.
+    pub limit_req_done: bool,
+    pub limit_conn_done: bool,
+    /// What the request holds until it ends: `limit_conn` counts, released when the
+    /// exchange is dropped (answered, failed or abandoned by the client).
+    pub held: Vec<Box<dyn std::fmt::Debug>>,
 }
 
 /// One `$ssl_*` variable of a TLS connection; empty ones (no SNI, no client
@@ -246,6 +253,9 @@ impl Exchange {
             proxy_port: 0,
             hostname,
             raw_request_line: None,
+            limit_req_done: false,
+            limit_conn_done: false,
+            held: Vec::new(),
         }
     }
 
@@ -434,6 +444,14 @@ impl VariableSource for Exchange {
         match var {
             Host => push_str(out, &self.host),
             RemoteAddr => push_str(out, &self.peer.remote_addr),
+            BinaryRemoteAddr => {
+                match self.peer.remote_ip {
+                    Some(std::net::IpAddr::V4(ip)) => out.extend_from_slice(&ip.octets()),
+                    Some(std::net::IpAddr::V6(ip)) => out.extend_from_slice(&ip.octets()),
+                    None => {}
+                }
+                true
+            }
             RemotePort => push_port(out, self.peer.remote_port),
             RealipRemoteAddr => push_str(out, &self.connection_peer().remote_addr),
             RealipRemotePort => push_port(out, self.connection_peer().remote_port),

@@ -320,6 +320,8 @@ pub struct LocationConf {
     pub files: super::FileConf,
     /// `gzip*`, `gzip_static`, `brotli*`.
     pub compression: Arc<super::compress::Compression>,
+    /// `limit_req*`, `limit_conn*`, `limit_rate`, `limit_rate_after`.
+    pub limits: Arc<super::limits::Limits>,
 }
 
 /// `keepalive_disable none|msie6|safari ...`: which browsers are never kept alive
