@@ -50,6 +50,8 @@ pub enum Variable {
     /// `$binary_remote_addr`: the client's address in 4 or 16 bytes (empty for a
     /// unix socket client).
     BinaryRemoteAddr,
+    /// `$limit_rate`: the rate a `set $limit_rate` gave this request (0 otherwise).
+    LimitRate,
     RemotePort,
     RemoteUser,
     /// `$realip_remote_addr`: the connection's own peer address, even when
@@ -203,6 +205,7 @@ impl Variable {
             "host" => Some(Host),
             "remote_addr" => Some(RemoteAddr),
             "binary_remote_addr" => Some(BinaryRemoteAddr),
+            "limit_rate" => Some(LimitRate),
             "remote_port" => Some(RemotePort),
             "remote_user" => Some(RemoteUser),
             "realip_remote_addr" => Some(RealipRemoteAddr),

@@ -113,6 +113,8 @@ pub struct Exchange {
     /// What the request holds until it ends: `limit_conn` counts, released when the
     /// exchange is dropped (answered, failed or abandoned by the client).
     pub held: Vec<Box<dyn std::fmt::Debug>>,
+    /// `set $limit_rate`: the response's rate in bytes per second, over `limit_rate`.
+    pub limit_rate: Option<u64>,
 }
 
 /// One `$ssl_*` variable of a TLS connection; empty ones (no SNI, no client
@@ -256,6 +258,7 @@ impl Exchange {
             limit_req_done: false,
             limit_conn_done: false,
             held: Vec::new(),
+            limit_rate: None,
         }
     }
 
@@ -453,6 +456,7 @@ impl VariableSource for Exchange {
                 true
             }
             RemotePort => push_port(out, self.peer.remote_port),
+            LimitRate => push_display(out, self.limit_rate.unwrap_or(0)),
             RealipRemoteAddr => push_str(out, &self.connection_peer().remote_addr),
             RealipRemotePort => push_port(out, self.connection_peer().remote_port),
             RemoteUser => false,

@@ -1,11 +1,11 @@
 //! nginx's `ngx_http_limit_req_module` and `ngx_http_limit_conn_module` (and the
-//! core's `limit_rate`, `limit_rate_after`): their table, slots and merge into
+//! core's `limit_rate`, `limit_rate_after`, and the proxy module's `proxy_limit_rate`): their table, slots and merge into
 //! [`Limits`], with nginx's messages. Zones are declared in http; a `limit_req` or
 //! `limit_conn` naming a zone nobody declares fails at the end of the http block,
 //! as nginx's `zero size shared memory zone "NAME"`.
 
 use super::args::{self, arg, set_once};
-use super::command::{d, Arity::*, Command, Context, HTTP, HTTP_SRV_LOC};
+use super::command::{d, Arity::*, Command, Context, HTTP, HTTP_SRV_LOC, HTTP_SRV_LOC_LIF};
 use super::Builder;
 use crate::config::error::ConfigErrorKind;
 use crate::config::model::limits::{LimitConn, LimitKind, LimitReq, LimitZone, Limits};
@@ -31,6 +31,7 @@ pub struct LimitsLayer {
     pub conn_dry_run: Option<bool>,
     pub rate: Option<u64>,
     pub rate_after: Option<u64>,
+    pub proxy_rate: Option<u64>,
 }
 
 pub const COMMANDS: &[Command<LimitsLayer>] = &[
@@ -77,6 +78,22 @@ pub const COMMANDS: &[Command<LimitsLayer>] = &[
         HTTP_SRV_LOC,
         Exactly(1),
         |c, d, cx, _| set_once(cx, d, &mut c.conn_dry_run, args::flag(d)),
+    ),
+    d("limit_rate", HTTP_SRV_LOC_LIF, Exactly(1), |c, d, cx, _| {
+        set_once(cx, d, &mut c.rate, args::size(d, 0))
+    }),
+    d(
+        "limit_rate_after",
+        HTTP_SRV_LOC_LIF,
+        Exactly(1),
+        |c, d, cx, _| set_once(cx, d, &mut c.rate_after, args::size(d, 0)),
+    ),
+    // The proxy module's, kept here with the other rates.
+    d(
+        "proxy_limit_rate",
+        HTTP_SRV_LOC,
+        Exactly(1),
+        |c, d, cx, _| set_once(cx, d, &mut c.proxy_rate, args::size(d, 0)),
     ),
 ];
 
@@ -253,6 +270,7 @@ impl LimitsLayer {
             conn_dry_run: self.conn_dry_run.unwrap_or(parent.conn_dry_run),
             rate: self.rate.unwrap_or(parent.rate),
             rate_after: self.rate_after.unwrap_or(parent.rate_after),
+            proxy_rate: self.proxy_rate.unwrap_or(parent.proxy_rate),
         }
     }
 }

@@ -32,7 +32,6 @@ const STREAM: &str = "vestibule is an HTTP proxy; use nginx or HAProxy for TCP/U
 const GUNZIP: &str = "a compressed upstream response is passed on as it is; clients that cannot decompress ask the upstream for identity";
 const CACHE: &str =
     "response caching is not implemented; cache in the application or a dedicated cache";
-const LIMIT: &str = "response send-rate limits are not implemented yet";
 const AUTH: &str = "authentication is not implemented; do it in the application";
 const GEOIP: &str = "GeoIP lookups are out of scope; do them in the application";
 const DAV: &str = "WebDAV is out of scope";
@@ -80,8 +79,6 @@ pub const TABLE: &[NotImplemented] = &[
     n("stream", STREAM),
     n("rtmp", STREAM),
     n("gunzip", GUNZIP),
-    n("limit_rate", LIMIT),
-    n("limit_rate_after", LIMIT),
     n("proxy_cache", CACHE),
     n("proxy_cache_", CACHE),
     n("proxy_store", CACHE),

@@ -77,6 +77,9 @@ pub struct Limits {
     pub rate: u64,
     /// `limit_rate_after`: bytes sent at full speed first.
     pub rate_after: u64,
+    /// `proxy_limit_rate`: bytes per second read from the upstream (buffered
+    /// responses only, as nginx), 0 for none.
+    pub proxy_rate: u64,
 }
 
 impl Default for Limits {
@@ -92,6 +95,7 @@ impl Default for Limits {
             conn_dry_run: false,
             rate: 0,
             rate_after: 0,
+            proxy_rate: 0,
         }
     }
 }
