@@ -200,7 +200,11 @@ pub async fn run<D: Downstream>(
                 match rewrite_phase(&c.worker.error_log, d, x, location, &mut conf).await {
                     Rewritten::Next => {
                         preaccess_phase(x, &conf);
-                        match super::limits::preaccess(c, x, &conf.limits).await {
+                        let limits = super::limits::Conn {
+                            worker: c.worker,
+                            snap: c.snap,
+                        };
+                        match super::limits::preaccess(limits, x, &conf.limits).await {
                             Some(outcome) => outcome,
                             None => content_phase(c, d, x, location, &conf).await,
                         }

@@ -18,7 +18,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::dispatch::Conn;
+use super::{Snapshot, Worker};
 use crate::config::model::limits::{delay_level, LimitKind, LimitZone, Limits};
 use crate::config::template::VariableSource;
 use crate::exchange::{context, Exchange, Outcome};
@@ -26,6 +26,13 @@ use crate::zone::limits::{key_hash, Acquired, ConnTable, Lookup, ReqTable};
 
 /// The longest key nginx limits (longer ones are logged and not limited).
 const KEY_MAX: usize = 65535;
+
+/// The worker's parts the limits use.
+#[derive(Debug, Clone, Copy)]
+pub struct Conn<'a> {
+    pub worker: &'a Worker,
+    pub snap: &'a Snapshot,
+}
 
 /// Runs both limits; `Some` answers the request instead of going on.
 pub async fn preaccess(c: Conn<'_>, x: &mut Exchange, limits: &Limits) -> Option<Outcome> {
