@@ -24,7 +24,8 @@ fn servers(upstream: &str) -> String {
              server_name localhost;
              location / {{ limit_conn addr 1; proxy_pass {upstream}; }}
              location /quiet/ {{ limit_conn addr 1; limit_conn_status 429;
-                 limit_conn_log_level info; proxy_pass {upstream}/; }}
+                 limit_conn_log_level info; proxy_pass {upstream}/;
+                 add_header X-Conn $limit_conn_status always; }}
          }}"
     )
 }
@@ -91,6 +92,13 @@ fn a_second_concurrent_request_is_refused_as_nginx_refuses_it() {
         }
         // limit_conn_status and limit_conn_log_level.
         assert_eq!(sequence(v.port, "/quiet/slow?s=0"), [429, 200, 200]);
+        let r = send(v.port, "/quiet/slow?s=0").read_response(false);
+        assert_eq!((r.status, r.header("x-conn")), (200, Some("PASSED")));
+        let mut held = send(v.port, "/quiet/slow?s=1");
+        std::thread::sleep(Duration::from_millis(300));
+        let r = send(v.port, "/quiet/slow?s=0").read_response(false);
+        assert_eq!((r.status, r.header("x-conn")), (429, Some("REJECTED")));
+        held.read_response(false);
         let log = v.error_log();
         let quiet = log
             .lines()

@@ -36,7 +36,13 @@ server {
         limit_req_log_level warn; }
     location /dry/ { alias @DIR@/; limit_req zone=four; limit_req_dry_run on; }
     location /nokey/ { alias @DIR@/; limit_req zone=empty; }
+    location /status/ { alias @DIR@/; limit_req zone=five burst=1 nodelay;
+        add_header X-Req $limit_req_status always; }
+    location /drystatus/ { alias @DIR@/; limit_req zone=six; limit_req_dry_run on;
+        add_header X-Req $limit_req_status always; }
 }
+limit_req_zone $binary_remote_addr zone=five:1m rate=1r/m;
+limit_req_zone $binary_remote_addr zone=six:1m rate=1r/m;
 limit_req_zone $binary_remote_addr zone=two:1m rate=10r/s;
 limit_req_zone $binary_remote_addr zone=three:1m rate=1r/m;
 limit_req_zone $binary_remote_addr zone=four:1m rate=1r/m;
@@ -267,6 +273,39 @@ fn status_log_level_dry_run_and_an_empty_key() {
     if let Some(n) = &reference {
         let theirs = normalized(&line_with(&n.error_log(), "by zone \"four\""), false);
         assert_eq!(dry, theirs);
+    }
+}
+
+/// `$limit_req_status`: PASSED, REJECTED, REJECTED_DRY_RUN, as nginx sets it.
+#[test]
+fn the_status_variable() {
+    let v = start(Driver::Default);
+    let reference = Nginx::start(BURST, file);
+    let mut seen = Vec::new();
+    for port in std::iter::once(v.port).chain(reference.as_ref().map(|n| n.port)) {
+        let header = |path: &str| {
+            let r = get(port, path);
+            format!("{} {}", r.status, r.header("x-req").unwrap_or("-"))
+        };
+        let statuses: Vec<String> = ["/status/f.txt"; 3]
+            .iter()
+            .chain(["/drystatus/f.txt"; 2].iter())
+            .map(|p| header(p))
+            .collect();
+        seen.push(statuses);
+    }
+    assert_eq!(
+        seen[0],
+        [
+            "200 PASSED",
+            "200 PASSED",
+            "503 REJECTED",
+            "200 PASSED",
+            "200 REJECTED_DRY_RUN"
+        ]
+    );
+    if let Some(nginx) = seen.get(1) {
+        assert_eq!(&seen[0], nginx, "as nginx");
     }
 }
 

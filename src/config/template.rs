@@ -52,6 +52,10 @@ pub enum Variable {
     BinaryRemoteAddr,
     /// `$limit_rate`: the rate a `set $limit_rate` gave this request (0 otherwise).
     LimitRate,
+    /// `$limit_req_status`, `$limit_conn_status`: `PASSED`, `DELAYED`, `REJECTED`,
+    /// `DELAYED_DRY_RUN`, `REJECTED_DRY_RUN`; not found before the limits ran.
+    LimitReqStatus,
+    LimitConnStatus,
     RemotePort,
     RemoteUser,
     /// `$realip_remote_addr`: the connection's own peer address, even when
@@ -206,6 +210,8 @@ impl Variable {
             "remote_addr" => Some(RemoteAddr),
             "binary_remote_addr" => Some(BinaryRemoteAddr),
             "limit_rate" => Some(LimitRate),
+            "limit_req_status" => Some(LimitReqStatus),
+            "limit_conn_status" => Some(LimitConnStatus),
             "remote_port" => Some(RemotePort),
             "remote_user" => Some(RemoteUser),
             "realip_remote_addr" => Some(RealipRemoteAddr),

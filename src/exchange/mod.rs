@@ -106,10 +106,11 @@ pub struct Exchange {
     /// `$request` as received, for a head cut off by its timeout (`"GET /partial"`);
     /// `None` for a parsed request, whose line is rebuilt from its parts.
     pub raw_request_line: Option<String>,
-    /// The preaccess limits ran for this request (nginx's `r->main->limit_req_status`
-    /// and `limit_conn_status`): an internal redirect does not count it again.
-    pub limit_req_done: bool,
-    pub limit_conn_done: bool,
+    /// What the preaccess limits decided (nginx's `r->main->limit_req_status` and
+    /// `limit_conn_status`: `$limit_req_status`, `$limit_conn_status`). Once set, an
+    /// internal redirect does not count the request again.
+    pub limit_req_status: Option<&'static str>,
+    pub limit_conn_status: Option<&'static str>,
     /// What the request holds until it ends: `limit_conn` counts, released when the
     /// exchange is dropped (answered, failed or abandoned by the client).
     pub held: Vec<Box<dyn std::fmt::Debug>>,
@@ -255,8 +256,8 @@ impl Exchange {
             proxy_port: 0,
             hostname,
             raw_request_line: None,
-            limit_req_done: false,
-            limit_conn_done: false,
+            limit_req_status: None,
+            limit_conn_status: None,
             held: Vec::new(),
             limit_rate: None,
         }
@@ -457,6 +458,8 @@ impl VariableSource for Exchange {
             }
             RemotePort => push_port(out, self.peer.remote_port),
             LimitRate => push_display(out, self.limit_rate.unwrap_or(0)),
+            LimitReqStatus => self.limit_req_status.is_some_and(|s| push_str(out, s)),
+            LimitConnStatus => self.limit_conn_status.is_some_and(|s| push_str(out, s)),
             RealipRemoteAddr => push_str(out, &self.connection_peer().remote_addr),
             RealipRemotePort => push_port(out, self.connection_peer().remote_port),
             RemoteUser => false,

@@ -1,7 +1,8 @@
 //! The preaccess phase's limits: `limit_req` (nginx's `ngx_http_limit_req_module`)
 //! then `limit_conn` (`ngx_http_limit_conn_module`), in nginx's order, once per
 //! request (an internal redirect does not count it again). The state is in the zones
-//! the master made ([`crate::zone::limits`]), so every worker counts together.
+//! the master made ([`crate::zone::limits`]), so every worker counts together. What
+//! each decided is `$limit_req_status` / `$limit_conn_status`, as nginx's.
 //!
 //! - limit_req: each `limit_req` of the location in order; a key that expands empty
 //!   is not limited. The last one's lookup stores the request in its bucket, the
@@ -39,14 +40,12 @@ pub async fn preaccess(c: Conn<'_>, x: &mut Exchange, limits: &Limits) -> Option
     if !limits.any() {
         return None;
     }
-    if !limits.req.is_empty() && !x.limit_req_done {
-        x.limit_req_done = true;
+    if !limits.req.is_empty() && x.limit_req_status.is_none() {
         if let Some(outcome) = limit_req(c, x, limits).await {
             return Some(outcome);
         }
     }
-    if !limits.conn.is_empty() && !x.limit_conn_done {
-        x.limit_conn_done = true;
+    if !limits.conn.is_empty() && x.limit_conn_status.is_none() {
         return limit_conn(c, x, limits);
     }
     None
@@ -132,8 +131,10 @@ async fn limit_req(c: Conn<'_>, x: &mut Exchange, limits: &Limits) -> Option<Out
                     ),
                 );
                 if limits.req_dry_run {
+                    x.limit_req_status = Some("REJECTED_DRY_RUN");
                     return None;
                 }
+                x.limit_req_status = Some("REJECTED");
                 return Some(Outcome::Status(limits.req_status));
             }
             Some(Lookup::Pass(excess)) => {
@@ -159,6 +160,7 @@ async fn limit_req(c: Conn<'_>, x: &mut Exchange, limits: &Limits) -> Option<Out
         }
     }
     if max_delay == 0 {
+        x.limit_req_status = Some("PASSED");
         return None;
     }
     c.worker.error_log.log(
@@ -170,9 +172,12 @@ async fn limit_req(c: Conn<'_>, x: &mut Exchange, limits: &Limits) -> Option<Out
             context(x, None)
         ),
     );
-    if !limits.req_dry_run {
-        monoio::time::sleep(Duration::from_millis(max_delay)).await;
+    if limits.req_dry_run {
+        x.limit_req_status = Some("DELAYED_DRY_RUN");
+        return None;
     }
+    x.limit_req_status = Some("DELAYED");
+    monoio::time::sleep(Duration::from_millis(max_delay)).await;
     None
 }
 
@@ -218,6 +223,7 @@ fn limit_conn(c: Conn<'_>, x: &mut Exchange, limits: &Limits) -> Option<Outcome>
         let Some(table) = c.worker.conn_table(&c.snap.tls_shared.zones, zone) else {
             continue;
         };
+        x.limit_conn_status = Some("PASSED");
         match table.acquire(hash, limit.max) {
             Some(Acquired::Yes) => x.held.push(Box::new(Held { table, hash })),
             None => {}
@@ -242,8 +248,10 @@ fn limit_conn(c: Conn<'_>, x: &mut Exchange, limits: &Limits) -> Option<Outcome>
                     );
                 }
                 if limits.conn_dry_run {
+                    x.limit_conn_status = Some("REJECTED_DRY_RUN");
                     return None;
                 }
+                x.limit_conn_status = Some("REJECTED");
                 return Some(Outcome::Status(limits.conn_status));
             }
         }
