@@ -47,8 +47,8 @@ pub enum Variable {
     Host,
     /// `$remote_addr`: the client's address, as the realip module left it.
     RemoteAddr,
-    /// `$binary_remote_addr`: the client's address in 4 or 16 bytes (empty for a
-    /// unix socket client).
+    /// `$binary_remote_addr`: the client's address in 4 or 16 bytes (`unix:` for a
+    /// unix socket client, as nginx).
     BinaryRemoteAddr,
     /// `$limit_rate`: the rate a `set $limit_rate` gave this request (0 otherwise).
     LimitRate,

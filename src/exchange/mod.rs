@@ -452,7 +452,8 @@ impl VariableSource for Exchange {
                 match self.peer.remote_ip {
                     Some(std::net::IpAddr::V4(ip)) => out.extend_from_slice(&ip.octets()),
                     Some(std::net::IpAddr::V6(ip)) => out.extend_from_slice(&ip.octets()),
-                    None => {}
+                    // nginx gives a unix socket client its text address, `unix:`.
+                    None => out.extend_from_slice(self.peer.remote_addr.as_bytes()),
                 }
                 true
             }

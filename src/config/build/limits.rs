@@ -291,3 +291,46 @@ pub fn check_refs(cx: &mut Builder, zones: &[LimitZone]) {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn rates_are_requests_per_thousand_seconds() {
+        assert_eq!(parse_rate("10r/s"), Some(10_000));
+        assert_eq!(parse_rate("5r/m"), Some(83));
+        assert_eq!(parse_rate("0r/s"), None);
+        assert_eq!(parse_rate("1r/h"), None);
+    }
+
+    #[test]
+    fn a_level_with_its_own_lines_replaces_the_inherited_ones() {
+        let parent = Limits {
+            req: vec![LimitReq {
+                zone: "a".into(),
+                burst: 0,
+                delay: 0,
+            }],
+            ..Limits::default()
+        };
+        let inherits = LimitsLayer::default().merge(&parent);
+        assert_eq!(inherits.req, parent.req);
+        let own = LimitsLayer {
+            req: Some(vec![LimitReq {
+                zone: "b".into(),
+                burst: 5000,
+                delay: u64::MAX,
+            }]),
+            req_status: Some(429),
+            ..LimitsLayer::default()
+        };
+        let merged = own.merge(&parent);
+        assert_eq!(merged.req.len(), 1);
+        assert_eq!(merged.req[0].zone, "b");
+        assert_eq!(merged.req_status, 429);
+        assert_eq!(merged.conn_status, 503);
+    }
+}
