@@ -36,12 +36,20 @@ server {
         limit_req_log_level warn; }
     location /dry/ { alias @DIR@/; limit_req zone=four; limit_req_dry_run on; }
     location /nokey/ { alias @DIR@/; limit_req zone=empty; }
+    location /first/ { alias @DIR@/; limit_req zone=m1 burst=2 nodelay;
+        limit_req zone=m2 burst=4 nodelay; }
+    location /last/ { alias @DIR@/; limit_req zone=m3 burst=4 nodelay;
+        limit_req zone=m4 burst=2 nodelay; }
     location /status/ { alias @DIR@/; limit_req zone=five burst=1 nodelay;
         add_header X-Req $limit_req_status always; }
     location /drystatus/ { alias @DIR@/; limit_req zone=six; limit_req_dry_run on;
         add_header X-Req $limit_req_status always; }
 }
 limit_req_zone $binary_remote_addr zone=five:1m rate=1r/m;
+limit_req_zone $binary_remote_addr zone=m1:1m rate=1r/m;
+limit_req_zone $binary_remote_addr zone=m2:1m rate=1r/m;
+limit_req_zone $binary_remote_addr zone=m3:1m rate=1r/m;
+limit_req_zone $binary_remote_addr zone=m4:1m rate=1r/m;
 limit_req_zone $binary_remote_addr zone=six:1m rate=1r/m;
 limit_req_zone $binary_remote_addr zone=two:1m rate=10r/s;
 limit_req_zone $binary_remote_addr zone=three:1m rate=1r/m;
@@ -273,6 +281,29 @@ fn status_log_level_dry_run_and_an_empty_key() {
     if let Some(n) = &reference {
         let theirs = normalized(&line_with(&n.error_log(), "by zone \"four\""), false);
         assert_eq!(dry, theirs);
+    }
+}
+
+/// Two `limit_req` lines: the tighter one refuses, whichever comes first, and a
+/// refused request is not counted by the other (nginx's accounting).
+#[test]
+fn several_limits_count_as_nginx_counts() {
+    let v = start(Driver::Default);
+    let reference = Nginx::start(BURST, file);
+    let mut seen = Vec::new();
+    for port in std::iter::once(v.port).chain(reference.as_ref().map(|n| n.port)) {
+        let run = |path: &str| -> Vec<u16> { (0..8).map(|_| get(port, path).status).collect() };
+        seen.push((run("/first/f.txt"), run("/last/f.txt")));
+    }
+    assert_eq!(
+        seen[0],
+        (
+            vec![200, 200, 200, 503, 503, 503, 503, 503],
+            vec![200, 200, 200, 503, 503, 503, 503, 503]
+        )
+    );
+    if let Some(nginx) = seen.get(1) {
+        assert_eq!(&seen[0], nginx, "as nginx");
     }
 }
 

@@ -141,17 +141,22 @@ async fn limit_req(c: Conn<'_>, x: &mut Exchange, limits: &Limits) -> Option<Out
                 if i != last {
                     pending.push((table, hash, zone.rate, limit.delay));
                 }
+                // nginx: when the last limit was not looked up (an empty key), the
+                // others are all accounted below and the excess starts at 0.
+                let excess = if i == last { excess } else { 0 };
                 passed = Some((excess, limit.delay, zone.rate, limit.zone.clone()));
             }
         }
     }
-    let (excess, delay, rate, mut by) = passed?;
+    let (mut excess, delay, rate, mut by) = passed?;
     let mut max_delay = wait_ms(excess, delay, rate);
+    // The longest wait is the one waited and logged, with its zone's excess.
     for (table, hash, rate, delay) in pending {
         if let Some(e) = table.account(hash, now, rate) {
             let d = wait_ms(e, delay, rate);
             if d > max_delay {
                 max_delay = d;
+                excess = e;
                 by = table
                     .name()
                     .trim_start_matches(LimitKind::Req.prefix())
