@@ -167,3 +167,34 @@ fn a_killed_worker_leaves_no_count_behind() {
     });
     assert!(served, "the dead worker's count was cleared");
 }
+
+/// A reload that starts a new generation, with `worker_shutdown_timeout`: the old
+/// worker exits with a request still in flight, and releases its count first, so
+/// the address is served again once it is gone.
+#[test]
+fn a_worker_cut_off_by_shutdown_timeout_releases_its_counts() {
+    let gunicorn = Gunicorn::tcp(4);
+    let v = Vestibule::start_with_main(
+        "worker_processes 1; worker_shutdown_timeout 1s; events { worker_connections 64; }",
+        &servers(&gunicorn.proxy_pass()),
+        "",
+        Driver::Default,
+    );
+    let _held = send(v.port, "/slow?s=15");
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(status(v.port, "/slow?s=0"), 503, "counted");
+    let conf = v.path("vestibule.conf");
+    let text = std::fs::read_to_string(&conf).unwrap();
+    std::fs::write(
+        &conf,
+        text.replace("worker_processes 1;", "worker_processes 2;"),
+    )
+    .unwrap();
+    // SAFETY: kill(2) has no memory-safety preconditions; the pid is our child's.
+    assert_eq!(unsafe { libc::kill(v.pid(), libc::SIGHUP) }, 0);
+    let served = wait_until(Duration::from_secs(10), || {
+        std::thread::sleep(Duration::from_millis(200));
+        status(v.port, "/slow?s=0") == 200
+    });
+    assert!(served, "the cut-off request's count was released");
+}

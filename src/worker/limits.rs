@@ -206,9 +206,41 @@ impl std::fmt::Debug for Held {
     }
 }
 
+impl Held {
+    fn new(table: Arc<ConnTable>, hash: u64) -> Held {
+        HELD.with(|h| h.borrow_mut().push((Arc::clone(&table), hash)));
+        Held { table, hash }
+    }
+}
+
 impl Drop for Held {
     fn drop(&mut self) {
         self.table.release(self.hash);
+        HELD.with(|h| {
+            let mut h = h.borrow_mut();
+            if let Some(i) = h
+                .iter()
+                .position(|(t, k)| Arc::ptr_eq(t, &self.table) && *k == self.hash)
+            {
+                h.swap_remove(i);
+            }
+        });
+    }
+}
+
+thread_local! {
+    /// The counts this worker holds, so an exit with requests still in flight
+    /// (`worker_shutdown_timeout`, TERM) releases them first ([`release_all`]).
+    static HELD: std::cell::RefCell<Vec<(Arc<ConnTable>, u64)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Releases every count this worker still holds: called just before it exits
+/// without ending the requests in flight.
+pub fn release_all() {
+    let held = HELD.with(|h| std::mem::take(&mut *h.borrow_mut()));
+    for (table, hash) in held {
+        table.release(hash);
     }
 }
 
@@ -230,7 +262,7 @@ fn limit_conn(c: Conn<'_>, x: &mut Exchange, limits: &Limits) -> Option<Outcome>
         };
         x.limit_conn_status = Some("PASSED");
         match table.acquire(hash, limit.max) {
-            Some(Acquired::Yes) => x.held.push(Box::new(Held { table, hash })),
+            Some(Acquired::Yes) => x.held.push(Box::new(Held::new(table, hash))),
             None => {}
             Some(refused) => {
                 if refused == Acquired::Full && table.full_to_tell() {

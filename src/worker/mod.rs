@@ -356,6 +356,8 @@ pub fn run(
                 if drained || signals.stop.load(Ordering::Relaxed) {
                     flusher.error_log.notice("exiting");
                     flusher.access_logs.flush();
+                    // Requests cut off here never end: their limit_conn counts go now.
+                    limits::release_all();
                     std::process::exit(0);
                 }
             }
