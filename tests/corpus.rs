@@ -49,10 +49,7 @@ const EXPECTED: &[(&str, Expect)] = &[
     ("12-digitalocean-django", Loads),
     ("13-fastapi-compose", Loads),
     ("14-debian-gzip-uncommented", Loads),
-    (
-        "15-rate-limit-login",
-        Refused("\"limit_req_zone\" directive is not implemented"),
-    ),
+    ("15-rate-limit-login", Loads),
     (
         "16-admin-allowlist",
         Refused("\"allow\" directive is not implemented"),

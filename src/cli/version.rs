@@ -48,8 +48,6 @@ pub const WITHOUT_MODULES: &[(&str, &str)] = &[
     ("http_scgi_module", "scgi_pass"),
     ("http_grpc_module", "grpc_pass"),
     ("http_memcached_module", "memcached_pass"),
-    ("http_limit_conn_module", "limit_conn"),
-    ("http_limit_req_module", "limit_req"),
     ("http_empty_gif_module", "empty_gif"),
     ("http_browser_module", "ancient_browser"),
     ("http_upstream_zone_module", "zone"),

@@ -82,6 +82,9 @@ pub enum ConfigErrorKind {
     /// A TLS file or setting that cannot serve (nginx's wording where it has one).
     #[error("{0}")]
     Tls(String),
+    /// A `limit_req*`/`limit_conn*` value, in nginx's words.
+    #[error("{0}")]
+    Limit(String),
     /// A `map` block's line.
     #[error(transparent)]
     Map(MapError),

@@ -54,6 +54,15 @@ pub enum Variable {
     Host,
     /// `$remote_addr`: the client's address, as the realip module left it.
     RemoteAddr,
+    /// `$binary_remote_addr`: the client's address in 4 or 16 bytes (`unix:` for a
+    /// unix socket client, as nginx).
+    BinaryRemoteAddr,
+    /// `$limit_rate`: the rate a `set $limit_rate` gave this request (0 otherwise).
+    LimitRate,
+    /// `$limit_req_status`, `$limit_conn_status`: `PASSED`, `DELAYED`, `REJECTED`,
+    /// `DELAYED_DRY_RUN`, `REJECTED_DRY_RUN`; not found before the limits ran.
+    LimitReqStatus,
+    LimitConnStatus,
     RemotePort,
     RemoteUser,
     /// `$realip_remote_addr`: the connection's own peer address, even when
@@ -216,6 +225,10 @@ impl Variable {
         match name {
             "host" => Some(Host),
             "remote_addr" => Some(RemoteAddr),
+            "binary_remote_addr" => Some(BinaryRemoteAddr),
+            "limit_rate" => Some(LimitRate),
+            "limit_req_status" => Some(LimitReqStatus),
+            "limit_conn_status" => Some(LimitConnStatus),
             "remote_port" => Some(RemotePort),
             "remote_user" => Some(RemoteUser),
             "realip_remote_addr" => Some(RealipRemoteAddr),

@@ -114,6 +114,16 @@ pub struct Exchange {
     /// `$request` as received, for a head cut off by its timeout (`"GET /partial"`);
     /// `None` for a parsed request, whose line is rebuilt from its parts.
     pub raw_request_line: Option<String>,
+    /// What the preaccess limits decided (nginx's `r->main->limit_req_status` and
+    /// `limit_conn_status`: `$limit_req_status`, `$limit_conn_status`). Once set, an
+    /// internal redirect does not count the request again.
+    pub limit_req_status: Option<&'static str>,
+    pub limit_conn_status: Option<&'static str>,
+    /// What the request holds until it ends: `limit_conn` counts, released when the
+    /// exchange is dropped (answered, failed or abandoned by the client).
+    pub held: Vec<Box<dyn std::fmt::Debug>>,
+    /// `set $limit_rate`: the response's rate in bytes per second, over `limit_rate`.
+    pub limit_rate: Option<u64>,
 }
 
 /// One `$ssl_*` variable of a TLS connection; empty ones (no SNI, no client
@@ -255,6 +265,10 @@ impl Exchange {
             proxy_port: 0,
             hostname,
             raw_request_line: None,
+            limit_req_status: None,
+            limit_conn_status: None,
+            held: Vec::new(),
+            limit_rate: None,
         }
     }
 
@@ -460,7 +474,19 @@ impl VariableSource for Exchange {
         match var {
             Host => push_str(out, &self.host),
             RemoteAddr => push_str(out, &self.peer.remote_addr),
+            BinaryRemoteAddr => {
+                match self.peer.remote_ip {
+                    Some(std::net::IpAddr::V4(ip)) => out.extend_from_slice(&ip.octets()),
+                    Some(std::net::IpAddr::V6(ip)) => out.extend_from_slice(&ip.octets()),
+                    // nginx gives a unix socket client its text address, `unix:`.
+                    None => out.extend_from_slice(self.peer.remote_addr.as_bytes()),
+                }
+                true
+            }
             RemotePort => push_port(out, self.peer.remote_port),
+            LimitRate => push_display(out, self.limit_rate.unwrap_or(0)),
+            LimitReqStatus => self.limit_req_status.is_some_and(|s| push_str(out, s)),
+            LimitConnStatus => self.limit_conn_status.is_some_and(|s| push_str(out, s)),
             RealipRemoteAddr => push_str(out, &self.connection_peer().remote_addr),
             RealipRemotePort => push_port(out, self.connection_peer().remote_port),
             RemoteUser => false,

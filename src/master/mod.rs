@@ -572,6 +572,11 @@ impl Master {
             } else {
                 format!("exited with code {}", libc::WEXITSTATUS(status))
             };
+            // A worker that died without ending its requests leaves their
+            // `limit_conn` counts in its column: forget them (src/zone/limits.rs).
+            if libc::WIFSIGNALED(status) || libc::WEXITSTATUS(status) != 0 {
+                crate::zone::limits::worker_died(&self.zones, index);
+            }
             let Some(slot) = self.slots.get_mut(index) else {
                 continue;
             };

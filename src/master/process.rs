@@ -102,6 +102,7 @@ fn child(
             return 1;
         }
     }
+    crate::zone::limits::set_column(slot);
     let peer_fails = PeerFails::in_zones(zones);
     let snapshot = Arc::new(Snapshot::new(
         config.clone(),

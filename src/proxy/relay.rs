@@ -32,6 +32,14 @@ pub struct ResponseBody {
     pub input: Vec<u8>,
     pub decoder: BodyDecoder,
     pub read_timeout: Duration,
+    /// `proxy_limit_rate` (bytes per second, 0: none) with when reading began and
+    /// what was read since: by the `n`th second at most `rate × (n + 1)` bytes are
+    /// read, and each read waits what the one before took at the rate, as nginx's
+    /// event pipe counts (a read may overshoot the budget by one buffer).
+    pub limit_rate: u64,
+    pub read_since: std::time::Instant,
+    pub read_length: u64,
+    pub next_read: Option<std::time::Instant>,
 }
 
 /// How a relay ended.
@@ -66,6 +74,29 @@ impl ResponseBody {
         }
     }
 
+    /// Waits while `proxy_limit_rate` allows no more reading.
+    async fn pace(&mut self) {
+        if self.limit_rate == 0 {
+            return;
+        }
+        if let Some(at) = self.next_read.take() {
+            let now = std::time::Instant::now();
+            if at > now {
+                monoio::time::sleep(at - now).await;
+            }
+        }
+        loop {
+            let secs = self.read_since.elapsed().as_secs();
+            let budget = self.limit_rate.saturating_mul(secs + 1);
+            if self.read_length < budget {
+                return;
+            }
+            let over = self.read_length - budget + 1;
+            let wait = over.saturating_mul(1000) / self.limit_rate + 1;
+            monoio::time::sleep(Duration::from_millis(wait)).await;
+        }
+    }
+
     /// The next piece of the body.
     async fn next(&mut self) -> Step {
         loop {
@@ -91,7 +122,9 @@ impl ResponseBody {
                 }
                 Err(e) => return Step::Failed(RelayError::InvalidChunk(e)),
             }
+            self.pace().await;
             let taken = std::mem::take(&mut self.input);
+            let before = taken.len();
             match crate::net::timer::timeout(
                 self.read_timeout,
                 self.stream.read_more(taken, RELAY_CHUNK),
@@ -106,7 +139,17 @@ impl ResponseBody {
                         _ => Step::Failed(RelayError::Closed),
                     };
                 }
-                Ok((Ok(_), buf)) => self.input = buf,
+                Ok((Ok(_), buf)) => {
+                    let n = buf.len().saturating_sub(before) as u64;
+                    self.read_length += n;
+                    // As nginx's event pipe: the next read waits what these bytes
+                    // take at the rate.
+                    if let Some(ms) = n.saturating_mul(1000).checked_div(self.limit_rate) {
+                        self.next_read =
+                            Some(std::time::Instant::now() + Duration::from_millis(ms));
+                    }
+                    self.input = buf;
+                }
                 Ok((Err(e), _)) => {
                     return Step::Failed(RelayError::Recv {
                         errno: e.raw_os_error().unwrap_or(0),

@@ -597,11 +597,21 @@ async fn respond<D: Downstream>(
     if !d.flush().await {
         return Outcome::Close;
     }
+    let rest_len = rest.len() as u64;
     let body = ResponseBody {
         stream: up,
         input: rest,
         decoder,
         read_timeout: conf.proxy.read_timeout,
+        // nginx limits the read rate of buffered responses only.
+        limit_rate: if conf.proxy.buffering {
+            conf.limits.proxy_rate
+        } else {
+            0
+        },
+        read_since: std::time::Instant::now(),
+        read_length: rest_len,
+        next_read: None,
     };
     let relayed = if conf.proxy.buffering {
         let (count, size) = conf.proxy.buffers;

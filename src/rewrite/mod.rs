@@ -116,6 +116,16 @@ impl<'s> Run<'_, '_> {
                                 (!v.is_empty()).then(|| String::from_utf8_lossy(&v).into_owned());
                             self.x.target_from_uri();
                         }
+                        SetTarget::LimitRate => {
+                            let text = String::from_utf8_lossy(&v);
+                            match crate::config::value::parse_size(&text) {
+                                Some(rate) => self.x.limit_rate = Some(rate),
+                                None => self.env.error_log.error(
+                                    Some(self.x.connection),
+                                    &format!("invalid size \"{text}\"{}", context(self.x, None)),
+                                ),
+                            }
+                        }
                     }
                 }
                 Op::Rewrite(rw) => {

@@ -8,7 +8,7 @@
 //! | find config (`..._FIND_CONFIG_PHASE`) | location selection, the `$uri/` redirect of a location ending in `/`, 404 for an `internal` one reached from outside ([`find_config_phase`]) |
 //! | rewrite (`..._REWRITE_PHASE`) | the location's rewrite script ([`rewrite_phase`]); a true `if` gives the request its settings |
 //! | post-rewrite (`..._POST_REWRITE_PHASE`) | a URI the script changed goes back to find config, at most 10 times ([`MAX_URI_CHANGES`]) |
-//! | preaccess (`..._PREACCESS_PHASE`) | realip with the location's settings ([`preaccess_phase`]); `limit_req`/`limit_conn` go here |
+//! | preaccess (`..._PREACCESS_PHASE`) | realip with the location's settings ([`preaccess_phase`]); `limit_req` then `limit_conn` ([`super::limits`]) |
 //! | access (`..._ACCESS_PHASE`) | nothing yet: `allow`/`deny` and `auth_basic` go between preaccess and content |
 //! | try files, content | `try_files` and the handler: proxy or static files ([`content_phase`]) |
 //! | log (`..._LOG_PHASE`) | the access log ([`log_access`], after the response) |
@@ -213,7 +213,14 @@ pub async fn run<D: Downstream>(
                 match rewrite_phase(&c.worker.error_log, d, x, location, &mut conf).await {
                     Rewritten::Next => {
                         preaccess_phase(x, &conf);
-                        content_phase(c, d, x, location, &conf).await
+                        let limits = super::limits::Conn {
+                            worker: c.worker,
+                            snap: c.snap,
+                        };
+                        match super::limits::preaccess(limits, x, &conf.limits).await {
+                            Some(outcome) => outcome,
+                            None => content_phase(c, d, x, location, &conf).await,
+                        }
                     }
                     Rewritten::Relocate if uri_changes < MAX_URI_CHANGES => {
                         uri_changes += 1;

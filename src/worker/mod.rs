@@ -18,6 +18,7 @@ pub mod control;
 pub mod dispatch;
 pub mod h1;
 pub mod idle;
+pub mod limits;
 pub mod listener;
 pub mod partial_head;
 pub mod realip;
@@ -33,13 +34,16 @@ use arc_swap::ArcSwap;
 use crate::tls::{self, configs::ServerConfigs};
 use monoio::io::{CancelHandle, Canceller};
 
+use crate::config::model::limits::LimitZone;
 use crate::config::Config;
 use crate::http1::DateCache;
 use crate::observe::{AccessLogs, ErrorLog};
 use crate::proxy::balancer::Peers;
 use crate::proxy::pool::Pool;
 use crate::route::Router;
+use crate::zone::limits::{ConnTable, ReqTable};
 use crate::zone::peer_fails::PeerFails;
+use crate::zone::Zones;
 use idle::IdleConnections;
 
 pub use crate::exchange::{Peer, RequestId};
@@ -133,6 +137,10 @@ pub struct Worker {
     /// The second (coarse monotonic) of the last "reusing connections" warning: as
     /// nginx, at most one a second.
     reuse_warned: Cell<u64>,
+    /// The `limit_req` and `limit_conn` tables over the zones, by zone name (made on
+    /// first use; a worker's zones never change).
+    req_tables: RefCell<Vec<Arc<ReqTable>>>,
+    conn_tables: RefCell<Vec<Arc<ConnTable>>>,
 }
 
 impl Worker {
@@ -163,7 +171,33 @@ impl Worker {
             accepting: Cell::new(0),
             idle: RefCell::new(IdleConnections::default()),
             reuse_warned: Cell::new(u64::MAX),
+            req_tables: RefCell::default(),
+            conn_tables: RefCell::default(),
         }
+    }
+
+    /// The `limit_req` table of `zone` in `zones` (`None`: the master made none).
+    pub fn req_table(&self, zones: &Zones, zone: &LimitZone) -> Option<Arc<ReqTable>> {
+        let name = zone.zone_name();
+        let mut tables = self.req_tables.borrow_mut();
+        if let Some(t) = tables.iter().find(|t| t.name() == name) {
+            return Some(Arc::clone(t));
+        }
+        let t = Arc::new(ReqTable::new(Arc::clone(zones.get(&name)?)));
+        tables.push(Arc::clone(&t));
+        Some(t)
+    }
+
+    /// The `limit_conn` table of `zone` in `zones`.
+    pub fn conn_table(&self, zones: &Zones, zone: &LimitZone) -> Option<Arc<ConnTable>> {
+        let name = zone.zone_name();
+        let mut tables = self.conn_tables.borrow_mut();
+        if let Some(t) = tables.iter().find(|t| t.name() == name) {
+            return Some(Arc::clone(t));
+        }
+        let t = Arc::new(ConnTable::new(Arc::clone(zones.get(&name)?)));
+        tables.push(Arc::clone(&t));
+        Some(t)
     }
 
     /// Drops balancer state built for an older configuration.
@@ -332,6 +366,8 @@ pub fn run(
                 if drained || signals.stop.load(Ordering::Relaxed) {
                     flusher.error_log.notice("exiting");
                     flusher.access_logs.flush();
+                    // Requests cut off here never end: their limit_conn counts go now.
+                    limits::release_all();
                     std::process::exit(0);
                 }
             }

@@ -1,8 +1,8 @@
 //! Zones: named regions of memory shared by the master and every worker (DESIGN.md
 //! §7), as nginx's `ngx_shared_memory_add`. Upstream fail counts live in one
 //! ([`peer_fails`]), as do the TLS session cache ([`tls_sessions`]) and the TLS
-//! session ticket keys ([`tickets`]); `limit_req`, metrics and the cache's keys are
-//! meant to be the next.
+//! session ticket keys ([`tickets`]), and the tables of `limit_req_zone` and
+//! `limit_conn_zone` ([`limits`]); metrics and the cache's keys are meant to be next.
 //!
 //! ```text
 //! master: config ──specs──► Zones::for_specs ──(memfd, mmap MAP_SHARED)──► fork ─► workers
@@ -31,6 +31,7 @@
 //! Layout of a zone: a header (magic, size, name, recovery count, the lock) in the
 //! first [`DATA_OFFSET`] bytes, then the data.
 
+pub mod limits;
 pub mod lock;
 pub mod peer_fails;
 pub mod region;
@@ -92,7 +93,14 @@ pub struct Spec {
 
 /// Every zone `config` needs.
 pub fn specs(config: &Config) -> Vec<Spec> {
-    vec![peer_fails::spec(config)]
+    let mut specs = vec![peer_fails::spec(config)];
+    for z in config.http.iter().flat_map(|h| h.limit_zones.iter()) {
+        specs.push(Spec {
+            name: z.zone_name(),
+            size: z.size,
+        });
+    }
+    specs
 }
 
 /// One named shared region, mapped in this process.

@@ -48,9 +48,12 @@ pub fn build_http(directives: &[Directive], cx: &mut Builder) -> HttpConfig {
         servers.push(server::build_server(d, cx, &scope));
     }
     server::check_listen_conflicts(cx, &servers);
+    let limit_zones = std::mem::take(&mut layer.limits.zones);
+    super::limits::check_refs(cx, &limit_zones);
     HttpConfig {
         servers,
         upstreams,
         log_formats,
+        limit_zones,
     }
 }

@@ -15,6 +15,7 @@ use super::compress::{self, CompressConf};
 use super::files::{self, FilesLayer};
 use super::headers::HeadersConf;
 use super::http_core::{self, CoreConf};
+use super::limits::{self, LimitsLayer};
 use super::log::{self, LogConf};
 use super::map::{self, MapConf};
 use super::proxy::{self, ProxyLayer};
@@ -44,6 +45,7 @@ pub struct Layer {
     pub log: LogConf,
     pub headers: HeadersConf,
     pub compress: CompressConf,
+    pub limits: LimitsLayer,
     pub files: FilesLayer,
     pub autoindex: AutoindexLayer,
     pub charset: CharsetLayer,
@@ -104,6 +106,7 @@ impl Layer {
             || dispatch(log::COMMANDS, &mut self.log, d, cx, ctx)
             || dispatch(headers::COMMANDS, &mut self.headers, d, cx, ctx)
             || dispatch(compress::COMMANDS, &mut self.compress, d, cx, ctx)
+            || dispatch(limits::COMMANDS, &mut self.limits, d, cx, ctx)
             || dispatch(files::COMMANDS, &mut self.files, d, cx, ctx)
             || dispatch(autoindex::COMMANDS, &mut self.autoindex, d, cx, ctx)
             || dispatch(charset::COMMANDS, &mut self.charset, d, cx, ctx)
@@ -139,6 +142,7 @@ impl Layer {
         self.charset.merge(parent, &mut conf);
         self.rewrite.merge(parent, &mut conf);
         conf.realip = self.realip.merge(&parent.realip);
+        conf.limits = Arc::new(self.limits.merge(&parent.limits));
         conf.proxy = self.proxy.merge(&parent.proxy, proxy_pass);
         conf.proxy.shaping = self.proxy_shaping.merge(&parent.proxy.shaping);
         conf.proxy.ssl = self.proxy_ssl.merge(&parent.proxy.ssl);
@@ -224,6 +228,7 @@ fn defaults_with_root(root: &std::path::Path) -> LocationConf {
             condition: None,
         }],
         realip: RealIpConf::default(),
+        limits: Arc::default(),
         proxy: proxy::defaults(),
         compression: Arc::default(),
         error_log: None,

@@ -22,6 +22,7 @@ mod headers;
 mod http;
 mod http_core;
 mod layer;
+mod limits;
 mod listen;
 mod location;
 mod log;
@@ -152,6 +153,8 @@ pub(crate) struct Builder {
     /// The advice already given for a directive vestibule does not implement: a family
     /// (`include uwsgi_params` and its sixteen `uwsgi_param` lines) is reported once.
     advised: Vec<&'static str>,
+    /// Each `limit_req`/`limit_conn` zone named so far (checked at the end of http).
+    pub limit_refs: Vec<(crate::config::model::limits::LimitKind, String, Span)>,
 }
 
 impl Builder {
@@ -166,6 +169,7 @@ impl Builder {
             data_files: Vec::new(),
             zone_sizes: HashMap::new(),
             advised: Vec::new(),
+            limit_refs: Vec::new(),
         }
     }
 

@@ -232,12 +232,7 @@ fn set(cx: &Builder, d: &Directive) -> Result<Op, ConfigErrorKind> {
     };
     let target = match name {
         "args" => SetTarget::Args,
-        "limit_rate" => {
-            return Err(ConfigErrorKind::Unsupported(
-                d.name.clone(),
-                "$limit_rate: vestibule does not limit the response rate",
-            ))
-        }
+        "limit_rate" => SetTarget::LimitRate,
         _ if !settable(name) => return Err(ConfigErrorKind::DuplicateVariable(name.to_string())),
         _ => match cx.names.user.get(name) {
             Some(var) => SetTarget::User(var.clone()),

@@ -6,8 +6,8 @@
 
 use super::command::{specs, Context, Spec, Table};
 use super::{
-    autoindex, charset, compress, files, headers, http_core, layer, log, main_ctx, map, proxy,
-    proxy_shaping, proxy_ssl, realip, rewrite, ssl, static_files, unimplemented, upstream,
+    autoindex, charset, compress, files, headers, http_core, layer, limits, log, main_ctx, map,
+    proxy, proxy_shaping, proxy_ssl, realip, rewrite, ssl, static_files, unimplemented, upstream,
 };
 use crate::config::error::ConfigErrorKind;
 use crate::config::tree::Directive;
@@ -23,6 +23,7 @@ pub static TABLES: &[&dyn Table] = &[
     &log::COMMANDS,
     &headers::COMMANDS,
     &compress::COMMANDS,
+    &limits::COMMANDS,
     &files::COMMANDS,
     &autoindex::COMMANDS,
     &charset::COMMANDS,

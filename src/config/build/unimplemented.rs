@@ -32,7 +32,6 @@ const STREAM: &str = "vestibule is an HTTP proxy; use nginx or HAProxy for TCP/U
 const GUNZIP: &str = "a compressed upstream response is passed on as it is; clients that cannot decompress ask the upstream for identity";
 const CACHE: &str =
     "response caching is not implemented; cache in the application or a dedicated cache";
-const LIMIT: &str = "rate and connection limits are not implemented yet";
 const AUTH: &str = "authentication is not implemented; do it in the application";
 const GEOIP: &str = "GeoIP lookups are out of scope; do them in the application";
 const DAV: &str = "WebDAV is out of scope";
@@ -87,12 +86,6 @@ pub const TABLE: &[NotImplemented] = &[
     n("proxy_store", CACHE),
     // The cache's variable, so a file using it is reported once with the cache.
     n("upstream_cache_status", CACHE),
-    n("limit_req", LIMIT),
-    n("limit_req_", LIMIT),
-    n("limit_conn", LIMIT),
-    n("limit_conn_", LIMIT),
-    n("limit_rate", LIMIT),
-    n("limit_rate_after", LIMIT),
     n("auth_basic", AUTH),
     n("auth_basic_user_file", AUTH),
     n("auth_request", AUTH),

@@ -202,6 +202,8 @@ pub struct HttpConfig {
     pub servers: Vec<Server>,
     pub upstreams: Vec<Upstream>,
     pub log_formats: HashMap<String, LogFormat>,
+    /// `limit_req_zone` and `limit_conn_zone`.
+    pub limit_zones: Vec<super::limits::LimitZone>,
 }
 
 impl HttpConfig {

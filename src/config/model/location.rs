@@ -347,6 +347,8 @@ pub struct LocationConf {
     /// `error_log` in http, server or location: where this location's request errors
     /// go; `None`: the main context's log.
     pub error_log: Option<Arc<[super::ErrorLog]>>,
+    /// `limit_req*`, `limit_conn*`, `limit_rate`, `limit_rate_after`.
+    pub limits: Arc<super::limits::Limits>,
 }
 
 /// `keepalive_disable none|msie6|safari ...`: which browsers are never kept alive

@@ -10,6 +10,7 @@ pub mod compress;
 mod expires;
 mod files;
 mod http;
+pub mod limits;
 mod location;
 mod main_conf;
 mod mime_types;

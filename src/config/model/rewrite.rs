@@ -164,4 +164,6 @@ pub enum SetTarget {
     /// `$args`: the request's arguments (nginx's only changeable variable that
     /// vestibule has).
     Args,
+    /// `$limit_rate`: the response's send rate (a size).
+    LimitRate,
 }
