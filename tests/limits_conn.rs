@@ -46,6 +46,9 @@ fn status(port: u16, path: &str) -> u16 {
 /// One slow request held open, a second one, a third once the first is answered:
 /// their statuses.
 fn sequence(port: u16, second: &str) -> Vec<u16> {
+    // The previous sequence's last request is released a moment after its client has
+    // the answer (by the worker that served it): give that moment before counting.
+    std::thread::sleep(Duration::from_millis(100));
     let mut held = send(port, "/slow?s=1.5");
     // The held request is counted (it is at the upstream) before the second is sent.
     std::thread::sleep(Duration::from_millis(300));

@@ -422,6 +422,9 @@ async fn finish<D: Downstream>(
             )
         }
     };
+    // The response is written: `limit_conn` counts go now, not when the connection
+    // loop drops the exchange, so a client's next request finds them gone.
+    x.held.clear();
     let keep_alive = d.end(x, done).await;
     Finished {
         keep_alive,
