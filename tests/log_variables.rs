@@ -1,6 +1,7 @@
 //! The variables operators log by, in access-log lines of a real Gunicorn + Flask
 //! deployment: `$upstream_connect_time`, `$upstream_header_time`,
-//! `$upstream_cookie_NAME`, `$connection_time`, `$request_body` (and
+//! `$upstream_cookie_NAME`, `$connection_time`, `$upstream_response_length`,
+//! `$upstream_bytes_received`, `$upstream_bytes_sent`, `$request_body` (and
 //! `$request_body_file`, which has no file to name); and `access_log ... if=` and
 //! `gzip=`. The same configuration runs in nginx beside it, whose lines must have the
 //! same shape.
@@ -19,7 +20,7 @@ use common::{read_lossy, wait_until, Gunicorn, Response, Vestibule};
 fn site(upstream: &str) -> String {
     format!(
         r#"
-log_format vars '$request_uri|$upstream_connect_time|$upstream_header_time|$upstream_cookie_session|$connection_time|$request_body|$request_body_file';
+log_format vars '$request_uri|$upstream_connect_time|$upstream_header_time|$upstream_cookie_session|$connection_time|$request_body|$request_body_file|$upstream_response_length|$upstream_bytes_received|$upstream_bytes_sent|$body_bytes_sent';
 log_format plain '$request_uri $status';
 map $status $failed {{ ~^[23] 0; default 1; }}
 server {{
@@ -83,6 +84,18 @@ fn check(dir: &Path, request: impl Fn(&[u8]) -> Response + Copy) {
     let echo = line("/echo");
     assert_eq!(echo[5], body, "{text}");
     assert_eq!(echo[3], "-");
+    // The body as the app sent it ("two cookies\n"), all the bytes read (head and
+    // body, more), and the request written upstream (its line and headers at least).
+    let num = |v: &str| {
+        v.trim()
+            .parse::<u64>()
+            .unwrap_or_else(|_| panic!("{v:?}: {text}"))
+    };
+    assert_eq!(num(&cookies[7]), 12, "{text}");
+    assert!(num(&cookies[8]) > 12 + 40, "{text}");
+    assert!(num(&cookies[9]) > 30, "{text}");
+    // The POST's body went with its head.
+    assert!(num(&echo[9]) >= body.len() as u64 + 30, "{text}");
 
     // `if=`: only the failure.
     let failed = dir.join("failed.log");

@@ -109,6 +109,9 @@ pub enum Variable {
     UpstreamResponseTime,
     UpstreamConnectTime,
     UpstreamHeaderTime,
+    UpstreamBytesSent,
+    UpstreamBytesReceived,
+    UpstreamResponseLength,
     /// `$upstream_cookie_NAME` (lowercase name).
     UpstreamCookie(String),
     /// `$connection_time`: seconds since the connection was accepted.
@@ -270,6 +273,9 @@ impl Variable {
             "upstream_status" => Some(UpstreamStatus),
             "upstream_response_time" => Some(UpstreamResponseTime),
             "upstream_connect_time" => Some(UpstreamConnectTime),
+            "upstream_bytes_sent" => Some(UpstreamBytesSent),
+            "upstream_bytes_received" => Some(UpstreamBytesReceived),
+            "upstream_response_length" => Some(UpstreamResponseLength),
             "upstream_header_time" => Some(UpstreamHeaderTime),
             "connection_time" => Some(ConnectionTime),
             "request_body" => {

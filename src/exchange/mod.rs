@@ -41,6 +41,11 @@ pub struct UpstreamAttempt {
     pub connect_time: Option<Duration>,
     /// Until the response head was read, `$upstream_header_time`.
     pub header_time: Option<Duration>,
+    /// `$upstream_bytes_sent`, `$upstream_bytes_received`.
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+    /// The body's length as decoded, `$upstream_response_length`; `None` until read.
+    pub response_length: Option<u64>,
 }
 
 /// How much of the request body has been read from the client.
@@ -564,6 +569,9 @@ impl VariableSource for Exchange {
                     .map_or_else(|| "502".to_string(), |s| s.to_string())
             }),
             UpstreamResponseTime => self.list(out, |a| seconds_ms(a.response_time)),
+            UpstreamBytesSent => self.list(out, |a| a.bytes_sent),
+            UpstreamBytesReceived => self.list(out, |a| a.bytes_received),
+            UpstreamResponseLength => self.list(out, |a| a.response_length.unwrap_or(0)),
             UpstreamConnectTime => self.list(out, |a| match a.connect_time {
                 Some(t) => seconds_ms(t).to_string(),
                 None => "-".to_string(),

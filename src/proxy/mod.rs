@@ -149,6 +149,9 @@ pub async fn handle<D: Downstream>(
             response_time: Default::default(),
             connect_time: None,
             header_time: None,
+            bytes_sent: 0,
+            bytes_received: 0,
+            response_length: None,
         });
         let next = &conf.proxy.next_upstream;
         // Whether another server could take the request after this one answers with

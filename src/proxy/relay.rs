@@ -40,6 +40,10 @@ pub struct ResponseBody {
     pub read_since: std::time::Instant,
     pub read_length: u64,
     pub next_read: Option<std::time::Instant>,
+    /// Bytes read from the upstream and body bytes decoded, for
+    /// `$upstream_bytes_received` and `$upstream_response_length` (the caller keeps
+    /// a handle and reads it after the relay).
+    pub meter: std::rc::Rc<std::cell::Cell<(u64, u64)>>,
 }
 
 /// How a relay ended.
@@ -104,6 +108,8 @@ impl ResponseBody {
                 Ok((consumed, Chunk::Data(range))) => {
                     // A read that is all payload (Content-Length and close-delimited
                     // bodies, mostly) is handed on as it is: no userspace copy.
+                    let (read, body) = self.meter.get();
+                    self.meter.set((read, body + range.len() as u64));
                     if range.start == 0 && consumed == self.input.len() {
                         let mut data = std::mem::take(&mut self.input);
                         data.truncate(range.end);
@@ -142,6 +148,8 @@ impl ResponseBody {
                 Ok((Ok(_), buf)) => {
                     let n = buf.len().saturating_sub(before) as u64;
                     self.read_length += n;
+                    let (read, body) = self.meter.get();
+                    self.meter.set((read + n, body));
                     // As nginx's event pipe: the next read waits what these bytes
                     // take at the rate.
                     if let Some(ms) = n.saturating_mul(1000).checked_div(self.limit_rate) {

@@ -119,15 +119,22 @@ pub async fn attempt<D: Downstream>(
             }
         };
         let mut body_touched = false;
-        if let Err(err) = send(d, x, t, body, &mut up, &mut body_touched).await {
-            if reused && repeatable && !fresh_only && !body_touched {
+        match send(d, x, t, body, &mut up, &mut body_touched).await {
+            Ok(sent) => {
+                if let Some(a) = x.upstream.last_mut() {
+                    a.bytes_sent = sent;
+                }
+            }
+            Err(_) if reused && repeatable && !fresh_only && !body_touched => {
                 fresh_only = true;
                 continue;
             }
-            return Attempt::Failed {
-                err,
-                request_sent: true,
-            };
+            Err(err) => {
+                return Attempt::Failed {
+                    err,
+                    request_sent: true,
+                }
+            }
         }
         if matches!(body, RequestBody::Streaming) && d.body_done() {
             x.body = BodyState::Consumed;
@@ -158,11 +165,12 @@ pub async fn attempt<D: Downstream>(
             return Attempt::Responded(Outcome::Close);
         };
         let (head, rest) = match head {
-            Ok(v) => {
+            Ok((head, rest, read)) => {
                 if let Some(a) = x.upstream.last_mut() {
                     a.header_time = Some(started.elapsed());
+                    a.bytes_received = read;
                 }
-                v
+                (head, rest)
             }
             Err((err, any_byte)) => {
                 if reused
@@ -315,6 +323,17 @@ async fn connection(
     Ok((stream, false, 0))
 }
 
+/// [`write_timed`], adding the bytes to `sent`.
+async fn write_counted(
+    up: &mut Stream,
+    buf: Vec<u8>,
+    timeout: Duration,
+    sent: &mut u64,
+) -> Result<Vec<u8>, ProxyError> {
+    *sent += buf.len() as u64;
+    write_timed(up, buf, timeout).await
+}
+
 async fn write_timed(
     up: &mut Stream,
     buf: Vec<u8>,
@@ -338,9 +357,11 @@ async fn send<D: Downstream>(
     body: &mut RequestBody,
     up: &mut Stream,
     body_touched: &mut bool,
-) -> Result<(), ProxyError> {
+) -> Result<u64, ProxyError> {
     let conf = t.conf;
     let timeout = conf.proxy.send_timeout;
+    // `$upstream_bytes_sent`.
+    let mut sent = 0u64;
     let framing = match body {
         RequestBody::None => RequestBodyFraming::None,
         RequestBody::Spooled(s) => RequestBodyFraming::Length(s.len()),
@@ -353,7 +374,7 @@ async fn send<D: Downstream>(
     head::upstream_request_head(x, conf, t.target, framing, t.ka.max_idle > 0, &mut out);
     match body {
         RequestBody::None => {
-            write_timed(up, out, timeout).await?;
+            write_counted(up, out, timeout, &mut sent).await?;
         }
         RequestBody::Spooled(spooled) => {
             // Head and the first part of the body in one write.
@@ -364,7 +385,7 @@ async fn send<D: Downstream>(
                 .map_err(|e| ProxyError::io("pread()", &e, Phase::Sending))?;
             out.extend_from_slice(&piece);
             offset += n as u64;
-            let mut buf = write_timed(up, out, timeout).await?;
+            let mut buf = write_counted(up, out, timeout, &mut sent).await?;
             while offset < spooled.len() {
                 let n = spooled
                     .read_at(offset, SEND_CHUNK, &mut buf)
@@ -373,14 +394,14 @@ async fn send<D: Downstream>(
                     break;
                 }
                 offset += n as u64;
-                buf = write_timed(up, buf, timeout).await?;
+                buf = write_counted(up, buf, timeout, &mut sent).await?;
             }
         }
         RequestBody::Streaming => {
             // Chunked upstream when the client's length is unknown, framed by the
             // codec's encoder.
             let mut chunked = (framing == RequestBodyFraming::Chunked).then(ChunkedEncoder::new);
-            let mut buf = write_timed(up, out, timeout).await?;
+            let mut buf = write_counted(up, out, timeout, &mut sent).await?;
             let mut data = Vec::with_capacity(SEND_CHUNK);
             loop {
                 data.clear();
@@ -398,7 +419,7 @@ async fn send<D: Downstream>(
                     None => buf.extend_from_slice(&data),
                 }
                 if !buf.is_empty() {
-                    buf = write_timed(up, buf, timeout).await?;
+                    buf = write_counted(up, buf, timeout, &mut sent).await?;
                 }
                 if n == 0 {
                     break;
@@ -406,7 +427,7 @@ async fn send<D: Downstream>(
             }
         }
     }
-    Ok(())
+    Ok(sent)
 }
 
 /// How long an upstream may take to answer before the client's connection is watched
@@ -428,9 +449,11 @@ async fn read_response_head(
     up: &mut Stream,
     method: &Method,
     conf: &LocationConf,
-) -> Result<(ResponseHead, Vec<u8>), (ProxyError, bool)> {
+) -> Result<(ResponseHead, Vec<u8>, u64), (ProxyError, bool)> {
     let limits = UpstreamHeadLimits::from_nginx(conf.proxy.buffer_size);
     let mut buf: Vec<u8> = Vec::with_capacity(4096);
+    // Every byte read, the head's and the start of the body's (`$upstream_bytes_received`).
+    let mut read = 0u64;
     let mut any_byte = false;
     // The coarse clock (a few ms), as the timer that enforces it keeps.
     let deadline = crate::sys::coarse_monotonic() + conf.proxy.read_timeout;
@@ -445,7 +468,7 @@ async fn read_response_head(
                     // What follows the head (the start of the body) stays in the
                     // same buffer: moved to its front, not copied into a new one.
                     buf.drain(..n);
-                    return Ok((head, buf));
+                    return Ok((head, buf, read));
                 }
                 Ok(None) => {}
                 Err(e) => return Err((ProxyError::InvalidHead(e), true)),
@@ -469,8 +492,9 @@ async fn read_response_head(
             Ok((Err(e), _)) => {
                 return Err((ProxyError::io("recv()", &e, Phase::ReadingHead), any_byte))
             }
-            Ok((Ok(_), b)) => {
+            Ok((Ok(got), b)) => {
                 any_byte = true;
+                read += got as u64;
                 buf = b;
             }
         }
@@ -574,6 +598,9 @@ async fn respond<D: Downstream>(
     // both, and no relay.
     if let ResponseFraming::Length(n) = head.framing {
         if !is_head_request && rest.len() as u64 == n {
+            if let Some(a) = x.upstream.last_mut() {
+                a.response_length = Some(n);
+            }
             // The upstream's part is done: its connection goes back to the pool before
             // the client's write, free for the next request meanwhile (as nginx frees
             // it once the response is read). Held over the write, a worker under load
@@ -598,6 +625,7 @@ async fn respond<D: Downstream>(
         return Outcome::Close;
     }
     let rest_len = rest.len() as u64;
+    let meter = std::rc::Rc::new(std::cell::Cell::new((0, 0)));
     let body = ResponseBody {
         stream: up,
         input: rest,
@@ -612,6 +640,7 @@ async fn respond<D: Downstream>(
         read_since: std::time::Instant::now(),
         read_length: rest_len,
         next_read: None,
+        meter: std::rc::Rc::clone(&meter),
     };
     let relayed = if conf.proxy.buffering {
         let (count, size) = conf.proxy.buffers;
@@ -632,6 +661,11 @@ async fn respond<D: Downstream>(
     } else {
         Box::pin(relay::stream(body, d)).await
     };
+    if let Some(a) = x.upstream.last_mut() {
+        let (read, body) = meter.get();
+        a.bytes_received += read;
+        a.response_length = Some(body);
+    }
     if let Some(e) = &relayed.upstream_error {
         // nginx names the whole upstream URL: `upstream: "http://ADDR/path"`.
         let url = format!(
