@@ -141,3 +141,28 @@ fn a_client_that_leaves_does_not_end_the_upstream_request_when_told() {
     assert!(text.contains("/keep/slow?s=1 499"), "{text}");
     assert!(text.contains("/abort/slow?s=1 200"), "{text}");
 }
+
+/// `proxy_next_upstream_timeout`: after an upstream that never answers times out, the
+/// next server is tried only while the limit allows.
+#[test]
+fn the_next_server_is_tried_only_within_the_timeout() {
+    let g = Gunicorn::tcp(1);
+    let hang = common::FakeUpstream::start("hang");
+    let app = g.proxy_pass().trim_start_matches("http://").to_string();
+    let v = Vestibule::start(&format!(
+        r#"
+upstream within {{ server 127.0.0.1:{h}; server {app}; }}
+upstream short {{ server 127.0.0.1:{h}; server {app}; }}
+server {{
+    listen 127.0.0.1:@PORT@;
+    proxy_read_timeout 1s;
+    location /within/ {{ proxy_pass http://within/; proxy_next_upstream_timeout 10s; }}
+    location /short/ {{ proxy_pass http://short/; proxy_next_upstream_timeout 500ms; }}
+}}
+"#,
+        h = hang.port
+    ));
+    // Each group's first pick is its first server, the one that hangs.
+    assert_eq!(v.get("/within/", "h.test").status, 200);
+    assert_eq!(v.get("/short/", "h.test").status, 504);
+}
