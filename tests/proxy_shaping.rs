@@ -166,3 +166,37 @@ server {{
     assert_eq!(v.get("/within/", "h.test").status, 200);
     assert_eq!(v.get("/short/", "h.test").status, 504);
 }
+
+/// `proxy_bind`: the upstream sees the connection come from the address given, under
+/// either io driver, as from nginx.
+#[test]
+fn proxy_bind_sets_the_source_address() {
+    let backend = Vestibule::start(
+        r#"server { listen 127.0.0.1:@PORT@; location / { return 200 "$remote_addr\n"; } }"#,
+    );
+    let site = format!(
+        r#"
+server {{
+    listen 127.0.0.1:@PORT@;
+    location /bound/ {{ proxy_pass http://127.0.0.1:{p}/; proxy_bind 127.0.0.2; }}
+    location /free/ {{ proxy_pass http://127.0.0.1:{p}/; }}
+}}
+"#,
+        p = backend.port
+    );
+    for driver in [common::Driver::Default, common::Driver::Epoll] {
+        let v = Vestibule::start_with(&site, "", driver);
+        for _ in 0..2 {
+            assert_eq!(
+                v.get("/bound/", "h.test").text(),
+                "127.0.0.2\n",
+                "{driver:?}"
+            );
+        }
+        assert_eq!(v.get("/free/", "h.test").text(), "127.0.0.1\n");
+    }
+    if let Some(n) = Nginx::start(&site, |_| {}) {
+        let r = n.request(b"GET /bound/ HTTP/1.1\r\nHost: h.test\r\nConnection: close\r\n\r\n");
+        assert_eq!(r.text(), "127.0.0.2\n");
+    }
+}

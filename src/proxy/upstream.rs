@@ -233,7 +233,9 @@ async fn connection(
 ) -> Result<(Stream, bool, u32), ProxyError> {
     let (addr, conf, ka) = (t.addr, t.conf, t.ka);
     let tls = t.pass.tls.as_deref();
-    if !fresh_only {
+    // The pool is per address and holds plain, unbound connections only: a TLS or a
+    // `proxy_bind` connection carries settings another location may not share.
+    if !fresh_only && tls.is_none() && conf.proxy.shaping.bind.is_none() {
         let take = || loop {
             let pooled =
                 ups.pool
@@ -261,7 +263,12 @@ async fn connection(
     let timeout = conf.proxy.connect_timeout;
     let stream = match addr {
         UpstreamAddr::Tcp(sa) => {
-            let connect = monoio::net::TcpStream::connect_addr(*sa);
+            let connect = async {
+                match conf.proxy.shaping.bind {
+                    Some(local) => connect_from(local, *sa).await,
+                    None => monoio::net::TcpStream::connect_addr(*sa).await,
+                }
+            };
             match crate::net::timer::timeout(timeout, connect).await {
                 Err(_) => {
                     return Err(ProxyError::Timeout {
@@ -321,6 +328,44 @@ async fn connection(
         }
     };
     Ok((stream, false, 0))
+}
+
+/// `proxy_bind`: a connection to `to` from the local address `local`. The socket is
+/// bound, connected without blocking, waited on for writability and checked as
+/// monoio's own connect does; then, for the io_uring driver, made blocking again (its
+/// reads wait on blocking sockets).
+async fn connect_from(
+    local: std::net::IpAddr,
+    to: std::net::SocketAddr,
+) -> std::io::Result<monoio::net::TcpStream> {
+    use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+    let socket = Socket::new(Domain::for_address(to), Type::STREAM, Some(Protocol::TCP))?;
+    socket.bind(&SockAddr::from(std::net::SocketAddr::new(local, 0)))?;
+    socket.set_nonblocking(true)?;
+    match socket.connect(&SockAddr::from(to)) {
+        Ok(()) => {}
+        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
+        Err(e) => return Err(e),
+    }
+    let std_stream: std::net::TcpStream = socket.into();
+    let stream = monoio::net::TcpStream::from_std(std_stream)?;
+    stream.writable(true).await?;
+    let fd = stream_fd(&stream);
+    let sock = socket2::SockRef::from(&fd);
+    if let Some(e) = sock.take_error()? {
+        return Err(e);
+    }
+    if monoio::utils::detect_uring() {
+        sock.set_nonblocking(false)?;
+    }
+    Ok(stream)
+}
+
+/// A borrowed view of a monoio stream's descriptor, for socket options.
+fn stream_fd(stream: &monoio::net::TcpStream) -> std::os::fd::BorrowedFd<'_> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: the descriptor belongs to `stream`, which outlives the borrow.
+    unsafe { std::os::fd::BorrowedFd::borrow_raw(stream.as_raw_fd()) }
 }
 
 /// [`write_timed`], adding the bytes to `sent`.
@@ -698,7 +743,7 @@ fn finished(complete: bool) -> Outcome {
 fn put_back(ups: Upstreams<'_>, t: Target<'_>, stream: Stream, requests: u32) {
     // A TLS connection carries one location's SNI and verification: it is not kept
     // for another (the next handshake resumes the session instead).
-    if matches!(stream, Stream::TlsUpstream(_)) {
+    if matches!(stream, Stream::TlsUpstream(_)) || t.conf.proxy.shaping.bind.is_some() {
         return;
     }
     ups.pool.borrow_mut().put(

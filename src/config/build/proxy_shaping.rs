@@ -24,6 +24,7 @@ pub struct ShapingLayer {
     cookie_path: Option<Vec<CookieRule>>,
     ignore_client_abort: Option<bool>,
     socket_keepalive: Option<bool>,
+    bind: Option<Option<std::net::IpAddr>>,
     next_upstream_timeout: Option<Duration>,
     ignore_headers: Option<Vec<String>>,
 }
@@ -73,6 +74,10 @@ pub const COMMANDS: &[Command<ShapingLayer>] = &[
         Exactly(1),
         |s, d, cx, _| set_once(cx, d, &mut s.socket_keepalive, args::flag(d)),
     ),
+    d("proxy_bind", HTTP_SRV_LOC, Between(1, 2), |s, d, cx, _| {
+        let v = bind(d);
+        set_once(cx, d, &mut s.bind, v)
+    }),
     d(
         "proxy_next_upstream_timeout",
         HTTP_SRV_LOC,
@@ -111,6 +116,26 @@ fn cookie_rule(cx: &mut Builder, d: &Directive, rules: &mut Option<Vec<CookieRul
             Err(k) => cx.error(k, &d.span),
         },
         _ => cx.error(ConfigErrorKind::InvalidArgCount(d.name.clone()), &d.span),
+    }
+}
+
+/// `proxy_bind ADDRESS | off` (`transparent`, and variables, are not implemented).
+fn bind(d: &Directive) -> Result<Option<std::net::IpAddr>, ConfigErrorKind> {
+    if d.args.len() == 2 {
+        return Err(ConfigErrorKind::Unsupported(
+            d.name.clone(),
+            "\"transparent\" is not implemented",
+        ));
+    }
+    match d.args[0].value.as_str() {
+        "off" => Ok(None),
+        a => a
+            .parse()
+            .map(Some)
+            .map_err(|_| ConfigErrorKind::InvalidHost {
+                directive: d.name.clone(),
+                value: a.to_string(),
+            }),
     }
 }
 
@@ -154,6 +179,7 @@ impl ShapingLayer {
             && self.cookie_path.is_none()
             && self.ignore_client_abort.is_none()
             && self.socket_keepalive.is_none()
+            && self.bind.is_none()
             && self.next_upstream_timeout.is_none()
             && self.ignore_headers.is_none()
     }
@@ -172,6 +198,7 @@ impl ShapingLayer {
             cookie_path: args::pick_vec(&self.cookie_path, &p.cookie_path),
             ignore_client_abort: self.ignore_client_abort.unwrap_or(p.ignore_client_abort),
             socket_keepalive: self.socket_keepalive.unwrap_or(p.socket_keepalive),
+            bind: self.bind.unwrap_or(p.bind),
             next_upstream_timeout: self
                 .next_upstream_timeout
                 .unwrap_or(p.next_upstream_timeout),

@@ -77,10 +77,6 @@ pub const TABLE: &[NotImplemented] = &[
     n("stream", STREAM),
     n("rtmp", STREAM),
     n("gunzip", GUNZIP),
-    n(
-        "proxy_bind",
-        "binding upstream connections to a local address is not implemented; the kernel chooses the source address",
-    ),
     n("proxy_cache", CACHE),
     n("proxy_cache_", CACHE),
     n("proxy_store", CACHE),

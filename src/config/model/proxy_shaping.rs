@@ -2,7 +2,7 @@
 //! beyond `proxy_set_header`: nginx's `proxy_method`, `proxy_pass_request_headers`,
 //! `proxy_pass_request_body`, `proxy_set_body`, `proxy_cookie_domain`,
 //! `proxy_cookie_path`, `proxy_ignore_client_abort`, `proxy_socket_keepalive`,
-//! `proxy_next_upstream_timeout` and `proxy_ignore_headers`.
+//! `proxy_bind`, `proxy_next_upstream_timeout` and `proxy_ignore_headers`.
 
 use std::time::Duration;
 
@@ -34,6 +34,8 @@ pub struct ProxyShaping {
     pub ignore_client_abort: bool,
     /// `proxy_socket_keepalive on`: SO_KEEPALIVE on upstream connections.
     pub socket_keepalive: bool,
+    /// `proxy_bind ADDRESS`: the local address of upstream TCP connections.
+    pub bind: Option<std::net::IpAddr>,
     /// `proxy_next_upstream_timeout`: no next server once this has passed since the
     /// first try (zero: no limit).
     pub next_upstream_timeout: Duration,
@@ -53,6 +55,7 @@ impl Default for ProxyShaping {
             cookie_path: Vec::new(),
             ignore_client_abort: false,
             socket_keepalive: false,
+            bind: None,
             next_upstream_timeout: Duration::ZERO,
             ignore_headers: Vec::new(),
         }
