@@ -200,3 +200,42 @@ server {{
         assert_eq!(r.text(), "127.0.0.2\n");
     }
 }
+
+/// `proxy_socket_keepalive on`: the kernel runs its keep-alive timer on the idle
+/// upstream connection (`/proc/net/tcp`'s timer field 2); off, it does not.
+#[test]
+fn proxy_socket_keepalive_arms_the_kernel_timer() {
+    let timers = |port: u16| -> Vec<String> {
+        let table = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default();
+        let want = format!(":{port:04X}");
+        table
+            .lines()
+            .skip(1)
+            .filter_map(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                // local, remote, state 01 (established), "tr:when".
+                (f.get(2)?.ends_with(&want) && f.get(3)? == &"01")
+                    .then(|| {
+                        f.get(5)
+                            .map(|t| t.split(':').next().unwrap_or("").to_string())
+                    })
+                    .flatten()
+            })
+            .collect()
+    };
+    for (on, want) in [("on", "02"), ("off", "00")] {
+        let backend = Vestibule::start(
+            r#"server { listen 127.0.0.1:@PORT@; location / { return 200 "ok\n"; } }"#,
+        );
+        let v = Vestibule::start(&format!(
+            r#"server {{ listen 127.0.0.1:@PORT@;
+                 location / {{ proxy_pass http://127.0.0.1:{p}; proxy_socket_keepalive {on}; }} }}"#,
+            p = backend.port
+        ));
+        assert_eq!(v.get("/", "h.test").status, 200);
+        // The upstream connection now idles in the pool.
+        let seen = timers(backend.port);
+        assert!(!seen.is_empty(), "no pooled connection to {}", backend.port);
+        assert!(seen.iter().all(|t| t == want), "{on}: {seen:?}");
+    }
+}
