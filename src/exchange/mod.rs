@@ -106,6 +106,9 @@ pub struct Exchange {
     /// `$request` as received, for a head cut off by its timeout (`"GET /partial"`);
     /// `None` for a parsed request, whose line is rebuilt from its parts.
     pub raw_request_line: Option<String>,
+    /// The realm of the access phase's 401 (`auth_basic`), sent as
+    /// `WWW-Authenticate: Basic realm="..."` with the error page.
+    pub auth_realm: Option<Vec<u8>>,
 }
 
 /// One `$ssl_*` variable of a TLS connection; empty ones (no SNI, no client
@@ -246,6 +249,7 @@ impl Exchange {
             proxy_port: 0,
             hostname,
             raw_request_line: None,
+            auth_realm: None,
         }
     }
 
@@ -437,7 +441,14 @@ impl VariableSource for Exchange {
             RemotePort => push_port(out, self.peer.remote_port),
             RealipRemoteAddr => push_str(out, &self.connection_peer().remote_addr),
             RealipRemotePort => push_port(out, self.connection_peer().remote_port),
-            RemoteUser => false,
+            // nginx's `$remote_user`: the Basic credentials' user, checked or not.
+            RemoteUser => match crate::access::basic::credentials(&self.head.headers) {
+                Some(c) => {
+                    out.extend_from_slice(&c.user);
+                    true
+                }
+                None => false,
+            },
             ProxyAddXForwardedFor => {
                 if header_var(&self.head.headers, "x_forwarded_for", out) {
                     out.extend_from_slice(b", ");

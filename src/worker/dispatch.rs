@@ -9,7 +9,7 @@
 //! | rewrite (`..._REWRITE_PHASE`) | the location's rewrite script ([`rewrite_phase`]); a true `if` gives the request its settings |
 //! | post-rewrite (`..._POST_REWRITE_PHASE`) | a URI the script changed goes back to find config, at most 10 times ([`MAX_URI_CHANGES`]) |
 //! | preaccess (`..._PREACCESS_PHASE`) | realip with the location's settings ([`preaccess_phase`]); `limit_req`/`limit_conn` go here |
-//! | access (`..._ACCESS_PHASE`) | nothing yet: `allow`/`deny` and `auth_basic` go between preaccess and content |
+//! | access (`..._ACCESS_PHASE`) | `allow`/`deny`, `auth_basic`, `satisfy`, `limit_except` ([`access_phase`]) |
 //! | try files, content | `try_files` and the handler: proxy or static files ([`content_phase`]) |
 //! | log (`..._LOG_PHASE`) | the access log ([`log_access`], after the response) |
 //!
@@ -200,7 +200,10 @@ pub async fn run<D: Downstream>(
                 match rewrite_phase(&c.worker.error_log, d, x, location, &mut conf).await {
                     Rewritten::Next => {
                         preaccess_phase(x, &conf);
-                        content_phase(c, d, x, location, &conf).await
+                        match access_phase(c, x, &conf) {
+                            Some(refused) => refused,
+                            None => content_phase(c, d, x, location, &conf).await,
+                        }
                     }
                     Rewritten::Relocate if uri_changes < MAX_URI_CHANGES => {
                         uri_changes += 1;
@@ -351,6 +354,20 @@ fn preaccess_phase(x: &mut Exchange, conf: &LocationConf) {
     super::realip::apply(x, &conf.realip);
 }
 
+/// nginx's access phase: `allow`/`deny`, `auth_basic` and `satisfy`, with the
+/// settings `limit_except` gives the method ([`crate::access`]). `None` lets the
+/// request through; a 401 keeps its realm for the challenge header.
+fn access_phase(c: Conn<'_>, x: &mut Exchange, conf: &LocationConf) -> Option<Outcome> {
+    if conf.access.is_empty() {
+        return None;
+    }
+    let refusal = crate::access::check(x, &conf.access, &c.worker.error_log).err()?;
+    if let crate::access::Refusal::Unauthorized { realm } = &refusal {
+        x.auth_realm = Some(realm.clone());
+    }
+    Some(Outcome::Status(refusal.status()))
+}
+
 /// The content phase: the proxy for a location with `proxy_pass`, else static files
 /// (whose `try_files` is nginx's try-files phase, just before).
 async fn content_phase<D: Downstream>(
@@ -392,8 +409,15 @@ async fn finish<D: Downstream>(
             if d.keeps_alive() && d.skip_body(x, conf).is_err() {
                 d.close_after();
             }
+            let mut headers = Vec::new();
+            if let (401, Some(realm)) = (status, x.auth_realm.take()) {
+                let mut value = b"Basic realm=\"".to_vec();
+                value.extend_from_slice(&realm);
+                value.push(b'"');
+                headers.push(crate::http1::Header::new("WWW-Authenticate", value));
+            }
             matches!(
-                answer::send_error_page(d, x, conf, status, Vec::new()).await,
+                answer::send_error_page(d, x, conf, status, headers).await,
                 Outcome::Done
             )
         }

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::access::{self, AccessLayer};
 use super::autoindex::{self, AutoindexLayer};
 use super::charset::{self, CharsetLayer};
 use super::command::{b, dispatch, Arity::*, Command, Context, SRV_LOC};
@@ -25,8 +26,8 @@ use super::static_files::{self, StaticConf};
 use super::upstream::{self, Upstreams};
 use super::{headers, Builder};
 use crate::config::model::{
-    AccessLog, DocRoot, Expires, FileConf, KeepaliveDisable, LocationConf, MimeTypes, ProxyPass,
-    RealIpConf, Script,
+    AccessConf, AccessLog, DocRoot, Expires, FileConf, KeepaliveDisable, LocationConf, MimeTypes,
+    ProxyPass, RealIpConf, Script,
 };
 use crate::config::template::Template;
 use crate::config::tree::Directive;
@@ -48,6 +49,7 @@ pub struct Layer {
     pub rewrite: RewriteConf,
     pub proxy: ProxyLayer,
     pub realip: RealIpLayer,
+    pub access: AccessLayer,
     /// `map` blocks (http level only).
     pub map: MapConf,
     /// TLS settings (http and server levels; merged per server, not per location).
@@ -106,6 +108,7 @@ impl Layer {
             || dispatch(rewrite::COMMANDS, &mut self.rewrite, d, cx, ctx)
             || dispatch(proxy::COMMANDS, &mut self.proxy, d, cx, ctx)
             || dispatch(realip::COMMANDS, &mut self.realip, d, cx, ctx)
+            || dispatch(access::COMMANDS, &mut self.access, d, cx, ctx)
             || dispatch(map::COMMANDS, &mut self.map, d, cx, ctx)
             || dispatch(ssl::COMMANDS, &mut self.ssl, d, cx, ctx)
             || dispatch(upstream::HTTP_COMMANDS, &mut self.upstreams, d, cx, ctx)
@@ -133,6 +136,7 @@ impl Layer {
         self.charset.merge(parent, &mut conf);
         self.rewrite.merge(parent, &mut conf);
         conf.realip = self.realip.merge(&parent.realip);
+        conf.access = self.access.merge(&parent.access);
         conf.proxy = self.proxy.merge(&parent.proxy, proxy_pass);
         conf
     }
@@ -214,6 +218,7 @@ fn defaults_with_root(root: &std::path::Path) -> LocationConf {
             format: "combined".to_string(),
         }],
         realip: RealIpConf::default(),
+        access: AccessConf::default(),
         proxy: proxy::defaults(),
         compression: Arc::default(),
         files: FileConf::default(),

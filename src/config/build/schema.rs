@@ -6,8 +6,8 @@
 
 use super::command::{specs, Context, Spec, Table};
 use super::{
-    autoindex, charset, compress, files, headers, http_core, layer, log, main_ctx, map, proxy,
-    realip, rewrite, ssl, static_files, unimplemented, upstream,
+    access, autoindex, charset, compress, files, headers, http_core, layer, log, main_ctx, map,
+    proxy, realip, rewrite, ssl, static_files, unimplemented, upstream,
 };
 use crate::config::error::ConfigErrorKind;
 use crate::config::tree::Directive;
@@ -30,6 +30,7 @@ pub static TABLES: &[&dyn Table] = &[
     &map::COMMANDS,
     &proxy::COMMANDS,
     &realip::COMMANDS,
+    &access::COMMANDS,
     &ssl::COMMANDS,
     &upstream::HTTP_COMMANDS,
     &upstream::COMMANDS,

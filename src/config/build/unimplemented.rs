@@ -33,7 +33,7 @@ const GUNZIP: &str = "a compressed upstream response is passed on as it is; clie
 const CACHE: &str =
     "response caching is not implemented; cache in the application or a dedicated cache";
 const LIMIT: &str = "rate and connection limits are not implemented yet";
-const AUTH: &str = "authentication is not implemented; do it in the application";
+const AUTH: &str = "only auth_basic is implemented; do other authentication in the application";
 const GEOIP: &str = "GeoIP lookups are out of scope; do them in the application";
 const DAV: &str = "WebDAV is out of scope";
 const IMAGE: &str = "image transformation is out of scope";
@@ -91,21 +91,10 @@ pub const TABLE: &[NotImplemented] = &[
     n("limit_conn_", LIMIT),
     n("limit_rate", LIMIT),
     n("limit_rate_after", LIMIT),
-    n("auth_basic", AUTH),
-    n("auth_basic_user_file", AUTH),
     n("auth_request", AUTH),
     n("auth_request_set", AUTH),
     n("auth_pam", AUTH),
     n("auth_pam_", AUTH),
-    n("satisfy", AUTH),
-    n(
-        "allow",
-        "access rules are not implemented yet; filter in a firewall or the application",
-    ),
-    n(
-        "deny",
-        "access rules are not implemented yet; filter in a firewall or the application",
-    ),
     n("geoip_", GEOIP),
     n("geoip2", GEOIP),
     n("geo", GEOIP),
