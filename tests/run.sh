@@ -48,6 +48,11 @@ if [ ! -f /etc/nginx/nginx.conf ]; then
     apt-get update -qq && apt-get install -y -qq nginx-light
 fi
 
+step "apache2-utils' htpasswd (tests/access.rs makes user files with it)"
+if ! command -v htpasswd >/dev/null 2>&1; then
+    apt-get update -qq && apt-get install -y -qq apache2-utils
+fi
+
 step "cargo test"
 # Every target: unit tests, integration tests against the real binary (Gunicorn + Flask
 # among them), and the benchmarks in their quick test mode.
