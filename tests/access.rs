@@ -339,3 +339,63 @@ fn bad_values_fail_the_test_as_nginx_does() {
     );
     assert!(out.contains("test is successful"), "{out}");
 }
+
+#[test]
+fn an_error_page_for_401_keeps_the_challenge() {
+    let pair = side_by_side::start(
+        "
+server {
+    listen 127.0.0.1:@PORT@;
+    root @DIR@/www;
+    location /private/ {
+        auth_basic \"pages\";
+        auth_basic_user_file @DIR@/htpasswd;
+        error_page 401 /open/f.txt;
+    }
+    location /open/ { }
+}",
+        files,
+    );
+    for (who, r) in ask(&pair, "GET /private/f.txt", "") {
+        assert_eq!(r.status, 401, "{who}: {r}");
+        assert_eq!(r.text(), "file\n", "{who}: {r}");
+        assert_eq!(
+            r.header("www-authenticate"),
+            Some("Basic realm=\"pages\""),
+            "{who}: {r}"
+        );
+    }
+}
+
+#[test]
+fn unix_names_unix_socket_clients_only() {
+    use std::io::{Read, Write};
+    let v = common::Vestibule::start(
+        "
+server {
+    listen 127.0.0.1:@PORT@;
+    listen unix:@DIR@/in.sock;
+    root @DIR@/www;
+    location /open/ { deny unix:; allow all; }
+    location /a/ { allow unix:; deny all; }
+}",
+    );
+    files(v.dir.path());
+    let over_unix = |path: &str| {
+        let mut s = std::os::unix::net::UnixStream::connect(v.path("in.sock")).unwrap();
+        s.set_read_timeout(Some(std::time::Duration::from_secs(15)))
+            .unwrap();
+        s.write_all(
+            format!("GET {path} HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n").as_bytes(),
+        )
+        .unwrap();
+        let mut answer = String::new();
+        s.read_to_string(&mut answer).unwrap();
+        answer
+    };
+    assert!(over_unix("/open/f.txt").starts_with("HTTP/1.1 403 "));
+    assert!(over_unix("/a/f.txt").starts_with("HTTP/1.1 200 "));
+    assert_eq!(v.get("/open/f.txt", "h").status, 200);
+    assert_eq!(v.get("/a/f.txt", "h").status, 403);
+    v.wait_for_error_line(&["access forbidden by rule, client: unix:"]);
+}

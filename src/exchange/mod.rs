@@ -107,7 +107,7 @@ pub struct Exchange {
     /// `None` for a parsed request, whose line is rebuilt from its parts.
     pub raw_request_line: Option<String>,
     /// The realm of the access phase's 401 (`auth_basic`), sent as
-    /// `WWW-Authenticate: Basic realm="..."` with the error page.
+    /// `WWW-Authenticate: Basic realm="..."` with whatever answers the 401.
     pub auth_realm: Option<Vec<u8>>,
 }
 

@@ -409,15 +409,8 @@ async fn finish<D: Downstream>(
             if d.keeps_alive() && d.skip_body(x, conf).is_err() {
                 d.close_after();
             }
-            let mut headers = Vec::new();
-            if let (401, Some(realm)) = (status, x.auth_realm.take()) {
-                let mut value = b"Basic realm=\"".to_vec();
-                value.extend_from_slice(&realm);
-                value.push(b'"');
-                headers.push(crate::http1::Header::new("WWW-Authenticate", value));
-            }
             matches!(
-                answer::send_error_page(d, x, conf, status, headers).await,
+                answer::send_error_page(d, x, conf, status, Vec::new()).await,
                 Outcome::Done
             )
         }
