@@ -306,8 +306,17 @@ fn htpasswd_files_from_apache2_utils() {
 
 #[test]
 fn bad_values_fail_the_test_as_nginx_does() {
+    let mut programs = vec![env!("CARGO_BIN_EXE_vestibule")];
+    if common::nginx::Nginx::available() {
+        programs.push(common::nginx::NGINX);
+    }
+    for program in programs {
+        bad_values_fail_with(program);
+    }
+}
+
+fn bad_values_fail_with(program: &str) {
     let dir = tempfile::tempdir().unwrap();
-    let program = env!("CARGO_BIN_EXE_vestibule");
     let cases = [
         ("server { allow foo; }", "invalid parameter \"foo\""),
         (
@@ -322,7 +331,7 @@ fn bad_values_fail_the_test_as_nginx_does() {
             "server { limit_except GET { deny all; } }",
             "\"limit_except\" directive is not allowed here",
         ),
-        ("server { satisfy some; }", "invalid value \"some\""),
+        ("server { satisfy some; }", "invalid value \"some\" in /"),
         (
             "server { auth_basic a; auth_basic b; }",
             "\"auth_basic\" directive is duplicate",
@@ -330,7 +339,7 @@ fn bad_values_fail_the_test_as_nginx_does() {
     ];
     for (http, want) in cases {
         let out = test_config(program, dir.path(), http);
-        assert!(out.contains(want), "{http}: {out}");
+        assert!(out.contains(want), "{program}, {http}: {out}");
     }
     let out = test_config(program, dir.path(), "server { allow 10.1.2.3/8; }");
     assert!(

@@ -35,10 +35,7 @@ pub const COMMANDS: &[Command<AccessLayer>] = &[
         let v = match arg(d, 0) {
             "all" => Ok(Satisfy::All),
             "any" => Ok(Satisfy::Any),
-            other => Err(ConfigErrorKind::InvalidValueIn {
-                directive: d.name.clone(),
-                value: other.to_string(),
-            }),
+            other => Err(ConfigErrorKind::InvalidBitmaskValue(other.to_string())),
         };
         set_once(cx, d, &mut a.satisfy, v)
     }),
