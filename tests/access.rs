@@ -15,7 +15,7 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::side_by_side::{self, status, Pair};
+use common::side_by_side::{self, status, Case, Pair};
 use common::{test_config, Response};
 
 /// One user per hash kind, each with the password `secret`.
@@ -407,4 +407,44 @@ server {
     assert_eq!(v.get("/open/f.txt", "h").status, 200);
     assert_eq!(v.get("/a/f.txt", "h").status, 403);
     v.wait_for_error_line(&["access forbidden by rule, client: unix:"]);
+}
+
+#[test]
+fn error_page_for_403_is_used_once() {
+    let pair = side_by_side::start(
+        "
+server {
+    listen 127.0.0.1:@PORT@;
+    root @DIR@/www;
+    error_page 403 /open/f.txt;
+    location /a/ { deny all; }
+    location /open/ { }
+}
+server {
+    listen 127.0.0.1:@PORT@;
+    server_name walled.test;
+    root @DIR@/www;
+    deny all;
+    error_page 403 /open/f.txt;
+}",
+        files,
+    );
+    pair.check(&[
+        Case {
+            status: 403,
+            ..side_by_side::body("the page's location is open", "GET /a/f.txt", "file\n")
+        },
+        status("the page is denied too", "GET /a/f.txt", 403).with("Host: walled.test\r\n"),
+    ]);
+    // The walled server's page is refused once more, then nginx's own page answers.
+    let count = |log: &str| {
+        log.lines()
+            .filter(|l| l.contains("access forbidden by rule") && l.contains("walled.test"))
+            .count()
+    };
+    // Both lines are written before the answer is.
+    assert_eq!(count(&pair.vestibule.error_log()), 2);
+    if let Some(nginx) = &pair.nginx {
+        assert_eq!(count(&nginx.error_log()), 2);
+    }
 }

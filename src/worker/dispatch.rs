@@ -164,6 +164,7 @@ pub async fn run<D: Downstream>(
     // The settings in force: the server's, the location's, or a location `if`'s.
     let mut conf = Arc::clone(&conf_server);
     let mut uri_changes = 0;
+    let mut error_page_taken = false;
     loop {
         let outcome = match (pending.take(), step) {
             (Some(outcome), _) => outcome,
@@ -247,10 +248,13 @@ pub async fn run<D: Downstream>(
             return finish(d, x, &conf, outcome).await;
         };
         // error_page: an internal redirect to a URI or a named location.
+        // nginx's `recursive_error_pages off` (its default): a request takes one
+        // error page; an error while serving it gets the built-in page.
         let page = conf.error_pages.iter().find(|p| p.codes.contains(&status));
-        let Some(page) = page.filter(|_| uri_changes < MAX_URI_CHANGES) else {
+        let Some(page) = page.filter(|_| !error_page_taken && uri_changes < MAX_URI_CHANGES) else {
             return finish(d, x, &conf, Outcome::Status(status)).await;
         };
+        error_page_taken = true;
         uri_changes += 1;
         // The page answers with the error's status (or `=CODE`); with a bare `=`,
         // with whatever the page's handler answers.
