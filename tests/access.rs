@@ -448,3 +448,34 @@ server {
         assert_eq!(count(&nginx.error_log()), 2);
     }
 }
+
+#[test]
+fn a_user_file_named_with_variables_is_read_from_the_configuration_directory() {
+    let prepare = |dir: &Path| {
+        files(dir);
+        std::fs::write(dir.join("h.test.users"), USERS).unwrap();
+    };
+    let pair = side_by_side::start(
+        "
+server {
+    listen 127.0.0.1:@PORT@;
+    root @DIR@/www;
+    location /private/ {
+        auth_basic \"$host\";
+        auth_basic_user_file $host.users;
+    }
+}",
+        prepare,
+    );
+    pair.check(&[
+        status("right", "GET /private/f.txt", 200).with(leak(basic("sha512", "secret"))),
+        status("wrong", "GET /private/f.txt", 401).with(leak(basic("sha512", "x"))),
+    ]);
+    for (who, r) in ask(&pair, "GET /private/f.txt", "") {
+        assert_eq!(
+            r.header("www-authenticate"),
+            Some("Basic realm=\"h.test\""),
+            "{who}: {r}"
+        );
+    }
+}

@@ -123,11 +123,12 @@ fn auth_basic(x: &Exchange, conf: &AccessConf, log: &ErrorLog) -> Verdict {
         );
         return unauthorized(realm_text);
     };
-    let mut path = Vec::new();
-    file.expand(x as &dyn VariableSource, &mut path);
-    let path = String::from_utf8_lossy(&path).into_owned();
+    let mut expanded = Vec::new();
+    file.path.expand(x as &dyn VariableSource, &mut expanded);
+    let path = file.resolve(&String::from_utf8_lossy(&expanded));
+    let path = path.to_string_lossy();
     // Read on every request, as nginx does: an edited file applies at once.
-    let bytes = match std::fs::read(&path) {
+    let bytes = match std::fs::read(&*path) {
         Ok(b) => b,
         Err(e) => {
             let errno = e.raw_os_error().unwrap_or(0);

@@ -3,13 +3,16 @@
 //! the core module keeps for them (`satisfy`, `limit_except`). Their table, slots
 //! and merge; [`AccessConf`] is what a request sees after the merge.
 
+use std::path::Path;
 use std::sync::Arc;
 
 use super::args::{self, arg, set_once};
 use super::command::{b, d, Arity::*, Command, Context, HTTP_SRV_LOC, HTTP_SRV_LOC_LMT, LOC};
 use super::Builder;
 use crate::config::error::ConfigErrorKind;
-use crate::config::model::{AccessConf, AccessRule, AccessWho, Cidr, LimitExcept, Satisfy};
+use crate::config::model::{
+    AccessConf, AccessRule, AccessWho, Cidr, LimitExcept, Satisfy, UserFile,
+};
 use crate::config::template::Template;
 use crate::config::tree::Directive;
 use crate::http1::Method;
@@ -20,7 +23,7 @@ pub struct AccessLayer {
     pub rules: Option<Vec<AccessRule>>,
     pub satisfy: Option<Satisfy>,
     pub auth_basic: Option<Option<Template>>,
-    pub auth_basic_user_file: Option<Template>,
+    pub auth_basic_user_file: Option<UserFile>,
     pub limit_except: Option<(Vec<Method>, Box<AccessLayer>)>,
 }
 
@@ -51,10 +54,14 @@ pub const COMMANDS: &[Command<AccessLayer>] = &[
         HTTP_SRV_LOC_LMT,
         Exactly(1),
         |a, d, cx, _| {
-            // A literal path is relative to the configuration's directory, as nginx's.
-            let v = args::template(cx, d, 0).map(|t| match t.as_static() {
-                Some(p) => Template::literal(&cx.conf_path(p).to_string_lossy()),
-                None => t,
+            // A relative path is taken from the configuration's directory, as nginx's.
+            let conf_dir: Arc<Path> = Arc::from(cx.options.conf_dir.as_path());
+            let v = args::template(cx, d, 0).map(|t| UserFile {
+                path: match t.as_static() {
+                    Some(p) => Template::literal(&cx.conf_path(p).to_string_lossy()),
+                    None => t,
+                },
+                conf_dir,
             });
             set_once(cx, d, &mut a.auth_basic_user_file, v)
         },

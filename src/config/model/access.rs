@@ -4,6 +4,7 @@
 //! worker applies them in `crate::access`.
 
 use std::net::IpAddr;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::realip::Cidr;
@@ -59,9 +60,30 @@ pub struct AccessConf {
     /// `auth_basic REALM` (a template; `off` written or expanded turns it off).
     pub auth_basic: Option<Template>,
     /// `auth_basic_user_file PATH`: without one, `auth_basic` does nothing.
-    pub auth_basic_user_file: Option<Template>,
+    pub auth_basic_user_file: Option<UserFile>,
     /// `limit_except`: the settings for the methods it does not list.
     pub limit_except: Option<Arc<LimitExcept>>,
+}
+
+/// `auth_basic_user_file PATH`: a literal path is already absolute; one with
+/// variables that expands to a relative path is taken from `conf_dir`, as nginx
+/// takes it from its configuration prefix.
+#[derive(Debug, Clone)]
+pub struct UserFile {
+    pub path: Template,
+    pub conf_dir: Arc<Path>,
+}
+
+impl UserFile {
+    /// The file for one request, given the expanded path.
+    pub fn resolve(&self, expanded: &str) -> PathBuf {
+        let p = Path::new(expanded);
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.conf_dir.join(p)
+        }
+    }
 }
 
 /// `limit_except METHOD ... { ... }`.

@@ -19,7 +19,7 @@ mod rewrite;
 pub mod tls;
 mod upstream;
 
-pub use access::{AccessConf, AccessRule, AccessWho, LimitExcept, Satisfy};
+pub use access::{AccessConf, AccessRule, AccessWho, LimitExcept, Satisfy, UserFile};
 pub use expires::{Expires, ExpiresError};
 pub use files::{
     Autoindex, AutoindexFormat, DisableSymlinks, FileConf, IfModifiedSince, DEFAULT_CHARSET_TYPES,
