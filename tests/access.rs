@@ -341,6 +341,19 @@ fn bad_values_fail_with(program: &str) {
         let out = test_config(program, dir.path(), http);
         assert!(out.contains(want), "{program}, {http}: {out}");
     }
+    if program.ends_with("vestibule") {
+        let out = test_config(
+            program,
+            dir.path(),
+            "server { location / { limit_except GET { proxy_pass http://127.0.0.1:1; } } }",
+        );
+        assert!(
+            out.contains(
+                "\"proxy_pass\" directive is not supported by vestibule yet (inside limit_except"
+            ),
+            "{out}"
+        );
+    }
     let out = test_config(program, dir.path(), "server { allow 10.1.2.3/8; }");
     assert!(
         out.contains("low address bits of 10.1.2.3/8 are meaningless"),

@@ -117,6 +117,8 @@ const METHODS: &[&str] = &[
     "PATCH",
 ];
 
+const LMT_ONLY: &str = "inside limit_except; only allow, deny, auth_basic and auth_basic_user_file are: put the handler in the location";
+
 /// `limit_except METHOD ... { ... }`: the methods, then the block's directives in
 /// the `limit_except` context.
 fn limit_except(a: &mut AccessLayer, d: &Directive, cx: &mut Builder, _: Context) {
@@ -140,6 +142,14 @@ fn limit_except(a: &mut AccessLayer, d: &Directive, cx: &mut Builder, _: Context
     }
     let mut inner = AccessLayer::default();
     for directive in d.block.as_deref().unwrap_or(&[]) {
+        // nginx also takes these two inside limit_except; vestibule says it does not.
+        if matches!(directive.name.as_str(), "proxy_pass" | "access_log") {
+            cx.error(
+                ConfigErrorKind::Unsupported(directive.name.clone(), LMT_ONLY),
+                &directive.span,
+            );
+            continue;
+        }
         if cx.check(directive, Context::LimitExcept) {
             super::command::dispatch(COMMANDS, &mut inner, directive, cx, Context::LimitExcept);
         }
