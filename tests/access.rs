@@ -32,7 +32,16 @@ bcrypt:$2y$05$abcdefghijklmnopqrstuuOQiyCxlgf/oeuTqixKmWdcYUh4Hjl0a
 ";
 
 fn files(dir: &Path) {
-    for d in ["www/open", "www/a", "www/le", "www/private", "www/any"] {
+    for d in [
+        "www/open",
+        "www/a",
+        "www/le",
+        "www/le/in",
+        "www/le/own",
+        "www/le/if",
+        "www/private",
+        "www/any",
+    ] {
         std::fs::create_dir_all(dir.join(d)).unwrap();
         std::fs::write(dir.join(d).join("f.txt"), "file\n").unwrap();
     }
@@ -237,6 +246,12 @@ server {
     root @DIR@/www;
     location /le/ {
         limit_except GET { deny all; }
+        location /le/in/ { }
+        location /le/own/ { limit_except GET POST { deny all; } }
+        location /le/if/ {
+            limit_except GET { deny all; }
+            if ($arg_x) { }
+        }
     }
     location /up/ {
         proxy_pass http://127.0.0.1:@UP@;
@@ -254,6 +269,15 @@ server {
         status("HEAD comes with GET", "HEAD /le/f.txt", 200),
         status("POST refused", "POST /le/f.txt", 403),
         status("DELETE refused", "DELETE /le/f.txt", 403),
+        status(
+            "a nested location does not inherit it",
+            "POST /le/in/f.txt",
+            405,
+        ),
+        status("a nested one of its own", "POST /le/own/f.txt", 405),
+        status("which still refuses others", "PUT /le/own/f.txt", 403),
+        status("a false if keeps it", "POST /le/if/f.txt", 403),
+        status("a true if keeps it too", "POST /le/if/f.txt?x=1", 403),
         side_by_side::body("proxied GET", "GET /up/x", "UP /up/x\n"),
         status("PUT asks for a password", "PUT /up/x", 401),
         side_by_side::body("PUT with one", "PUT /up/x", "UP /up/x\n").with(good),

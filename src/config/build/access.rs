@@ -159,8 +159,7 @@ fn limit_except(a: &mut AccessLayer, d: &Directive, cx: &mut Builder, _: Context
 
 impl AccessLayer {
     /// Merges this level over its parent's resolved settings. A `limit_except`
-    /// block's settings are merged over this level's; a level without one keeps
-    /// its parent's.
+    /// block's settings are merged over this level's; it is never inherited.
     pub fn merge(&self, parent: &AccessConf) -> AccessConf {
         let mut conf = AccessConf {
             rules: match &self.rules {
@@ -176,11 +175,12 @@ impl AccessLayer {
                 .auth_basic_user_file
                 .clone()
                 .or_else(|| parent.auth_basic_user_file.clone()),
-            limit_except: parent.limit_except.clone(),
+            // nginx does not merge it: a nested location (or an `if`) without its
+            // own serves every method with its own settings.
+            limit_except: None,
         };
         if let Some((methods, inner)) = &self.limit_except {
-            let mut access = inner.merge(&conf);
-            access.limit_except = None;
+            let access = inner.merge(&conf);
             conf.limit_except = Some(Arc::new(LimitExcept {
                 methods: methods.clone(),
                 access,

@@ -162,7 +162,11 @@ impl Layer {
             let pass = pass?;
             let body = self.if_bodies.get(i)?;
             let own = pass(body, cx).or_else(|| conf.proxy.pass.clone());
-            Some(Arc::new(body.merge(conf, own)))
+            let mut merged = body.merge(conf, own);
+            // nginx chooses the `limit_except` settings when it finds the location,
+            // before an `if` runs: a true `if` keeps its location's.
+            merged.access.limit_except = conf.access.limit_except.clone();
+            Some(Arc::new(merged))
         })
     }
 }
