@@ -34,6 +34,7 @@ pub const TARGETS: &[(&str, Check)] = &[
     ("uri_normalize", uri_normalize),
     ("range_header", range_header),
     ("rewrite_replace", rewrite_replace),
+    ("basic_auth", basic_auth),
 ];
 
 /// The request head parser never reports more consumed bytes than it was given.
@@ -200,6 +201,20 @@ pub fn rewrite_replace(data: &[u8]) {
     );
     let args = std::str::from_utf8(data).ok();
     let _ = redirect_location(data, data.first() == Some(&b'?'), true, args);
+}
+
+/// `Authorization` values and user files from arbitrary bytes: a user never holds
+/// the `:` that ends it, and a stored hash never runs past its line or field.
+pub fn basic_auth(data: &[u8]) {
+    use crate::access::basic::{credentials, find_hash};
+    let headers = vec![crate::http1::Header::new("Authorization", data)];
+    if let Some(c) = credentials(&headers) {
+        assert!(!c.user.contains(&b':'));
+    }
+    let (user, file) = data.split_at(data.iter().position(|&b| b == b'\n').unwrap_or(0));
+    if let Some(hash) = find_hash(file, user) {
+        assert!(!hash.iter().any(|&b| b == b'\n' || b == b'\r' || b == b':'));
+    }
 }
 
 #[cfg(test)]

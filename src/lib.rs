@@ -18,6 +18,7 @@
 //! `main.rs` is a thin CLI over [`cli`].
 
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
+pub mod access;
 pub mod allocator;
 pub mod cli;
 pub mod compress;

@@ -42,22 +42,13 @@ const EXPECTED: &[(&str, Expect)] = &[
     ("08-mozilla-intermediate", Refused("\"listen ... http2\"")),
     ("09-mozilla-modern", Loads),
     ("10-h5bp-caching", Loads),
-    (
-        "11-h5bp-security",
-        Refused("\"deny\" directive is not implemented"),
-    ),
+    ("11-h5bp-security", Loads),
     ("12-digitalocean-django", Loads),
     ("13-fastapi-compose", Loads),
     ("14-debian-gzip-uncommented", Loads),
     ("15-rate-limit-login", Loads),
-    (
-        "16-admin-allowlist",
-        Refused("\"allow\" directive is not implemented"),
-    ),
-    (
-        "17-staging-basic-auth",
-        Refused("\"auth_basic\" directive is not implemented"),
-    ),
+    ("16-admin-allowlist", Loads),
+    ("17-staging-basic-auth", Loads),
     (
         "18-microcache",
         Refused("response caching is not implemented"),

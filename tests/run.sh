@@ -48,6 +48,11 @@ if [ ! -f /etc/nginx/nginx.conf ]; then
     apt-get update -qq && apt-get install -y -qq nginx-light
 fi
 
+step "apache2-utils' htpasswd (tests/access.rs makes user files with it)"
+if ! command -v htpasswd >/dev/null 2>&1; then
+    apt-get update -qq && apt-get install -y -qq apache2-utils
+fi
+
 step "cargo test"
 # Every target: unit tests, integration tests against the real binary (Gunicorn + Flask
 # among them), and the benchmarks in their quick test mode.
@@ -58,12 +63,13 @@ cargo test --all-targets --quiet 2>&1 | tee "$log"
 step "cargo test on the epoll driver: the nginx-configuration behaviour tests"
 # The same binary with io_uring switched off (monoio's legacy driver), for the files
 # that check nginx's directives side by side (compression, static-file settings,
-# listings, PCRE, the rewrite module, map, listen, keep-alive and timeout rules).
+# listings, PCRE, the rewrite module, map, listen, keep-alive and timeout rules,
+# access control).
 # About 20 s; `MONOIO_FORCE_LEGACY_DRIVER=1 cargo test --all-targets` runs them all.
 MONOIO_FORCE_LEGACY_DRIVER=1 cargo test --quiet \
     --test compression --test static_settings --test autoindex --test static_files \
     --test pcre --test rewrite --test rewrite_if --test map --test listen \
-    --test keepalive_disable --test reset_timedout_connection --test corpus 2>&1 | tee -a "$log"
+    --test keepalive_disable --test reset_timedout_connection --test corpus --test access 2>&1 | tee -a "$log"
 # One closing line for the whole run, summed over every test binary.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i) ~ /^passed/) p += $(i-1); if ($(i) ~ /^failed/) f += $(i-1) } }
      END { printf "vestibule: %d passed, %d failed\n", p, f }' "$log"

@@ -37,8 +37,6 @@ const WITH_MODULES: &[&str] = &[
 pub const WITHOUT_MODULES: &[(&str, &str)] = &[
     ("http_ssi_module", "ssi"),
     ("http_userid_module", "userid"),
-    ("http_access_module", "allow"),
-    ("http_auth_basic_module", "auth_basic"),
     ("http_mirror_module", "mirror"),
     ("http_geo_module", "geo"),
     ("http_split_clients_module", "split_clients"),

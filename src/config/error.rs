@@ -123,6 +123,9 @@ pub enum ConfigErrorKind {
     InvalidValueIn { directive: String, value: String },
     #[error("invalid parameter \"{0}\"")]
     InvalidParameter(String),
+    /// `limit_except` naming a method nginx does not know.
+    #[error("invalid method \"{0}\"")]
+    InvalidMethod(String),
     /// nginx's `"x" directive ...` messages that are particular to one directive.
     #[error("\"{directive}\" directive {message}")]
     DirectiveSays {

@@ -129,6 +129,9 @@ pub struct Exchange {
     pub held: Vec<Box<dyn std::fmt::Debug>>,
     /// `set $limit_rate`: the response's rate in bytes per second, over `limit_rate`.
     pub limit_rate: Option<u64>,
+    /// The realm of the access phase's 401 (`auth_basic`), sent as
+    /// `WWW-Authenticate: Basic realm="..."` with whatever answers the 401.
+    pub auth_realm: Option<Vec<u8>>,
 }
 
 /// One `$ssl_*` variable of a TLS connection; empty ones (no SNI, no client
@@ -274,6 +277,7 @@ impl Exchange {
             limit_conn_status: None,
             held: Vec::new(),
             limit_rate: None,
+            auth_realm: None,
         }
     }
 
@@ -494,7 +498,14 @@ impl VariableSource for Exchange {
             LimitConnStatus => self.limit_conn_status.is_some_and(|s| push_str(out, s)),
             RealipRemoteAddr => push_str(out, &self.connection_peer().remote_addr),
             RealipRemotePort => push_port(out, self.connection_peer().remote_port),
-            RemoteUser => false,
+            // nginx's `$remote_user`: the Basic credentials' user, checked or not.
+            RemoteUser => match crate::access::basic::credentials(&self.head.headers) {
+                Some(c) => {
+                    out.extend_from_slice(&c.user);
+                    true
+                }
+                None => false,
+            },
             ProxyAddXForwardedFor => {
                 if header_var(&self.head.headers, "x_forwarded_for", out) {
                     out.extend_from_slice(b", ");

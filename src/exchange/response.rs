@@ -237,6 +237,13 @@ pub fn compose<W: HeadWriter>(
     for h in &expiry {
         w.header(&h.name, &h.value);
     }
+    // The access phase's challenge, also on an `error_page` answering the 401.
+    if let (401, Some(realm)) = (status, &x.auth_realm) {
+        let mut value = b"Basic realm=\"".to_vec();
+        value.extend_from_slice(realm);
+        value.push(b'"');
+        w.header("WWW-Authenticate", &value);
+    }
     w.protocol_lines(length, upgrade);
     let mut value = Vec::new();
     for (i, h) in conf.add_headers.iter().enumerate() {

@@ -9,7 +9,7 @@
 //! | rewrite (`..._REWRITE_PHASE`) | the location's rewrite script ([`rewrite_phase`]); a true `if` gives the request its settings |
 //! | post-rewrite (`..._POST_REWRITE_PHASE`) | a URI the script changed goes back to find config, at most 10 times ([`MAX_URI_CHANGES`]) |
 //! | preaccess (`..._PREACCESS_PHASE`) | realip with the location's settings ([`preaccess_phase`]); `limit_req` then `limit_conn` ([`super::limits`]) |
-//! | access (`..._ACCESS_PHASE`) | nothing yet: `allow`/`deny` and `auth_basic` go between preaccess and content |
+//! | access (`..._ACCESS_PHASE`) | `allow`/`deny`, `auth_basic`, `satisfy`, `limit_except` ([`access_phase`]) |
 //! | try files, content | `try_files` and the handler: proxy or static files ([`content_phase`]) |
 //! | log (`..._LOG_PHASE`) | the access log ([`log_access`], after the response) |
 //!
@@ -177,6 +177,7 @@ pub async fn run<D: Downstream>(
     // The settings in force: the server's, the location's, or a location `if`'s.
     let mut conf = Arc::clone(&conf_server);
     let mut uri_changes = 0;
+    let mut error_page_taken = false;
     loop {
         let outcome = match (pending.take(), step) {
             (Some(outcome), _) => outcome,
@@ -217,7 +218,12 @@ pub async fn run<D: Downstream>(
                             worker: c.worker,
                             snap: c.snap,
                         };
-                        match super::limits::preaccess(limits, x, &conf.limits).await {
+                        let refused = match super::limits::preaccess(limits, x, &conf.limits).await
+                        {
+                            Some(outcome) => Some(outcome),
+                            None => access_phase(c, x, &conf),
+                        };
+                        match refused {
                             Some(outcome) => outcome,
                             None => content_phase(c, d, x, location, &conf).await,
                         }
@@ -264,10 +270,13 @@ pub async fn run<D: Downstream>(
             return finish(d, x, &conf, outcome).await;
         };
         // error_page: an internal redirect to a URI or a named location.
+        // nginx's `recursive_error_pages off` (its default): a request takes one
+        // error page; an error while serving it gets the built-in page.
         let page = conf.error_pages.iter().find(|p| p.codes.contains(&status));
-        let Some(page) = page.filter(|_| uri_changes < MAX_URI_CHANGES) else {
+        let Some(page) = page.filter(|_| !error_page_taken && uri_changes < MAX_URI_CHANGES) else {
             return finish(d, x, &conf, Outcome::Status(status)).await;
         };
+        error_page_taken = true;
         uri_changes += 1;
         // The page answers with the error's status (or `=CODE`); with a bare `=`,
         // with whatever the page's handler answers.
@@ -369,6 +378,20 @@ fn internal_redirect<'r>(
 /// the address.
 fn preaccess_phase(x: &mut Exchange, conf: &LocationConf) {
     super::realip::apply(x, &conf.realip);
+}
+
+/// nginx's access phase: `allow`/`deny`, `auth_basic` and `satisfy`, with the
+/// settings `limit_except` gives the method ([`crate::access`]). `None` lets the
+/// request through; a 401 keeps its realm for the challenge header.
+fn access_phase(c: Conn<'_>, x: &mut Exchange, conf: &LocationConf) -> Option<Outcome> {
+    if conf.access.is_empty() {
+        return None;
+    }
+    let refusal = crate::access::check(x, &conf.access, &c.worker.error_log).err()?;
+    if let crate::access::Refusal::Unauthorized { realm } = &refusal {
+        x.auth_realm = Some(realm.clone());
+    }
+    Some(Outcome::Status(refusal.status()))
 }
 
 /// The content phase: the proxy for a location with `proxy_pass`, else static files

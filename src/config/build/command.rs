@@ -22,6 +22,8 @@ pub enum Context {
     /// Inside a location-level `if` (nginx's `NGX_HTTP_LIF_CONF`).
     LocationIf,
     Upstream,
+    /// Inside `limit_except METHOD ... { }` (nginx's `NGX_HTTP_LMT_CONF`).
+    LimitExcept,
     /// Inside `types { }`, where every line is `MIME/TYPE ext ...;`.
     Types,
 }
@@ -102,6 +104,13 @@ pub const UPS: &[Context] = &[Context::Upstream];
 pub const HTTP_SRV: &[Context] = &[Context::Http, Context::Server];
 pub const SRV_LOC: &[Context] = &[Context::Server, Context::Location];
 pub const HTTP_SRV_LOC: &[Context] = &[Context::Http, Context::Server, Context::Location];
+/// The access directives: also inside `limit_except`.
+pub const HTTP_SRV_LOC_LMT: &[Context] = &[
+    Context::Http,
+    Context::Server,
+    Context::Location,
+    Context::LimitExcept,
+];
 /// Also allowed inside a location-level `if`.
 pub const LOC_LIF: &[Context] = &[Context::Location, Context::LocationIf];
 pub const HTTP_SRV_LOC_LIF: &[Context] = &[

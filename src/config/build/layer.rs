@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::access::{self, AccessLayer};
 use super::autoindex::{self, AutoindexLayer};
 use super::charset::{self, CharsetLayer};
 use super::command::{b, dispatch, Arity::*, Command, Context, SRV_LOC};
@@ -28,8 +29,8 @@ use super::static_files::{self, StaticConf};
 use super::upstream::{self, Upstreams};
 use super::{headers, Builder};
 use crate::config::model::{
-    AccessLog, DocRoot, Expires, FileConf, KeepaliveDisable, LocationConf, MimeTypes, ProxyPass,
-    RealIpConf, Script,
+    AccessConf, AccessLog, DocRoot, Expires, FileConf, KeepaliveDisable, LocationConf, MimeTypes,
+    ProxyPass, RealIpConf, Script,
 };
 use crate::config::template::Template;
 use crate::config::tree::Directive;
@@ -54,6 +55,7 @@ pub struct Layer {
     pub proxy_shaping: ShapingLayer,
     pub proxy_ssl: ProxySslLayer,
     pub realip: RealIpLayer,
+    pub access: AccessLayer,
     /// `map` blocks (http level only).
     pub map: MapConf,
     /// TLS settings (http and server levels; merged per server, not per location).
@@ -115,6 +117,7 @@ impl Layer {
             || dispatch(proxy_shaping::COMMANDS, &mut self.proxy_shaping, d, cx, ctx)
             || dispatch(proxy_ssl::COMMANDS, &mut self.proxy_ssl, d, cx, ctx)
             || dispatch(realip::COMMANDS, &mut self.realip, d, cx, ctx)
+            || dispatch(access::COMMANDS, &mut self.access, d, cx, ctx)
             || dispatch(map::COMMANDS, &mut self.map, d, cx, ctx)
             || dispatch(ssl::COMMANDS, &mut self.ssl, d, cx, ctx)
             || dispatch(upstream::HTTP_COMMANDS, &mut self.upstreams, d, cx, ctx)
@@ -143,6 +146,7 @@ impl Layer {
         self.rewrite.merge(parent, &mut conf);
         conf.realip = self.realip.merge(&parent.realip);
         conf.limits = Arc::new(self.limits.merge(&parent.limits));
+        conf.access = self.access.merge(&parent.access);
         conf.proxy = self.proxy.merge(&parent.proxy, proxy_pass);
         conf.proxy.shaping = self.proxy_shaping.merge(&parent.proxy.shaping);
         conf.proxy.ssl = self.proxy_ssl.merge(&parent.proxy.ssl);
@@ -170,7 +174,11 @@ impl Layer {
             let pass = pass?;
             let body = self.if_bodies.get(i)?;
             let own = pass(body, cx).or_else(|| conf.proxy.pass.clone());
-            Some(Arc::new(body.merge(conf, own)))
+            let mut merged = body.merge(conf, own);
+            // nginx chooses the `limit_except` settings when it finds the location,
+            // before an `if` runs: a true `if` keeps its location's.
+            merged.access.limit_except = conf.access.limit_except.clone();
+            Some(Arc::new(merged))
         })
     }
 }
@@ -229,6 +237,7 @@ fn defaults_with_root(root: &std::path::Path) -> LocationConf {
         }],
         realip: RealIpConf::default(),
         limits: Arc::default(),
+        access: AccessConf::default(),
         proxy: proxy::defaults(),
         compression: Arc::default(),
         error_log: None,

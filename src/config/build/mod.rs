@@ -12,6 +12,7 @@
 //! Errors are collected, not returned at the first one: a user fixing a configuration
 //! sees every problem `-t` can find in one run.
 
+mod access;
 mod args;
 mod autoindex;
 mod charset;

@@ -6,8 +6,9 @@
 
 use super::command::{specs, Context, Spec, Table};
 use super::{
-    autoindex, charset, compress, files, headers, http_core, layer, limits, log, main_ctx, map,
-    proxy, proxy_shaping, proxy_ssl, realip, rewrite, ssl, static_files, unimplemented, upstream,
+    access, autoindex, charset, compress, files, headers, http_core, layer, limits, log, main_ctx,
+    map, proxy, proxy_shaping, proxy_ssl, realip, rewrite, ssl, static_files, unimplemented,
+    upstream,
 };
 use crate::config::error::ConfigErrorKind;
 use crate::config::tree::Directive;
@@ -33,6 +34,7 @@ pub static TABLES: &[&dyn Table] = &[
     &proxy_shaping::COMMANDS,
     &proxy_ssl::COMMANDS,
     &realip::COMMANDS,
+    &access::COMMANDS,
     &ssl::COMMANDS,
     &upstream::HTTP_COMMANDS,
     &upstream::COMMANDS,

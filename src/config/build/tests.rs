@@ -67,6 +67,13 @@ fn reaches_a_setter(d: &Directive, ctx: Context) -> bool {
             cx,
             ctx,
         ),
+        Context::LimitExcept => dispatch(
+            super::access::COMMANDS,
+            &mut super::access::AccessLayer::default(),
+            d,
+            cx,
+            ctx,
+        ),
         Context::Types => false,
     }
 }

@@ -32,7 +32,7 @@ const STREAM: &str = "vestibule is an HTTP proxy; use nginx or HAProxy for TCP/U
 const GUNZIP: &str = "a compressed upstream response is passed on as it is; clients that cannot decompress ask the upstream for identity";
 const CACHE: &str =
     "response caching is not implemented; cache in the application or a dedicated cache";
-const AUTH: &str = "authentication is not implemented; do it in the application";
+const AUTH: &str = "only auth_basic is implemented; do other authentication in the application";
 const GEOIP: &str = "GeoIP lookups are out of scope; do them in the application";
 const DAV: &str = "WebDAV is out of scope";
 const IMAGE: &str = "image transformation is out of scope";
@@ -82,21 +82,10 @@ pub const TABLE: &[NotImplemented] = &[
     n("proxy_store", CACHE),
     // The cache's variable, so a file using it is reported once with the cache.
     n("upstream_cache_status", CACHE),
-    n("auth_basic", AUTH),
-    n("auth_basic_user_file", AUTH),
     n("auth_request", AUTH),
     n("auth_request_set", AUTH),
     n("auth_pam", AUTH),
     n("auth_pam_", AUTH),
-    n("satisfy", AUTH),
-    n(
-        "allow",
-        "access rules are not implemented yet; filter in a firewall or the application",
-    ),
-    n(
-        "deny",
-        "access rules are not implemented yet; filter in a firewall or the application",
-    ),
     n("geoip_", GEOIP),
     n("geoip2", GEOIP),
     n("geo", GEOIP),

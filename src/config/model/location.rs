@@ -5,7 +5,7 @@
 //! Not inherited into nested locations, as in nginx: `proxy_pass`, the rewrite
 //! script (`return`, `rewrite`, `if`, `set`, `break`), `try_files`, `internal`. Inherited only when the inner level sets none of them:
 //! `add_header`, `proxy_set_header`, `error_page`, `proxy_hide_header`,
-//! `proxy_pass_header`, `access_log`, `set_real_ip_from`.
+//! `proxy_pass_header`, `access_log`, `set_real_ip_from`, `allow`/`deny`.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -336,6 +336,8 @@ pub struct LocationConf {
     pub port_in_redirect: bool,
     /// `set_real_ip_from`, `real_ip_header`, `real_ip_recursive`.
     pub realip: RealIpConf,
+    /// `allow`, `deny`, `satisfy`, `auth_basic*`, `limit_except`.
+    pub access: super::AccessConf,
     pub proxy: ProxyConf,
     /// `etag`, `if_modified_since`, `max_ranges`, `disable_symlinks`, `autoindex*`,
     /// `charset*`.

@@ -6,6 +6,7 @@
 //!
 //! Field names follow the nginx directive they come from, so one grep finds both.
 
+mod access;
 pub mod compress;
 mod expires;
 mod files;
@@ -21,6 +22,7 @@ pub mod tls;
 mod upstream;
 pub mod upstream_tls;
 
+pub use access::{AccessConf, AccessRule, AccessWho, LimitExcept, Satisfy, UserFile};
 pub use expires::{Expires, ExpiresError};
 pub use files::{
     Autoindex, AutoindexFormat, DisableSymlinks, FileConf, IfModifiedSince, DEFAULT_CHARSET_TYPES,
