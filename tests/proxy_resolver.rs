@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::nginx::Nginx;
-use common::{free_port, Response, Vestibule};
+use common::{free_port, get_via, Vestibule};
 
 /// A DNS server on loopback answering A queries from a fixed table; AAAA gets an
 /// empty answer, any other name NXDOMAIN. Stops when dropped.
@@ -138,17 +138,6 @@ server {{
     )
 }
 
-fn get(request: impl Fn(&[u8]) -> Response, path: &str, host: &str) -> (u16, String) {
-    let raw = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
-    let r = request(raw.as_bytes());
-    let body = if r.status == 200 {
-        r.text()
-    } else {
-        String::new()
-    };
-    (r.status, body)
-}
-
 const CASES: &[(&str, &str, u16, &str)] = &[
     ("/name/a?b=1", "h.test", 200, "one /name/a?b=1\n"),
     (
@@ -174,7 +163,7 @@ fn names_resolved_per_request_as_nginx_resolves_them() {
     let v = Vestibule::start(&site);
     for (path, host, status, body) in CASES {
         assert_eq!(
-            get(|raw| v.request(raw), path, host),
+            get_via(|raw| v.request(raw), path, host),
             (*status, body.to_string()),
             "{path} {host}"
         );
@@ -191,7 +180,7 @@ fn names_resolved_per_request_as_nginx_resolves_them() {
     if let Some(n) = Nginx::start(&site, |_| {}) {
         for (path, host, status, body) in CASES {
             assert_eq!(
-                get(|raw| n.request(raw), path, host),
+                get_via(|raw| n.request(raw), path, host),
                 (*status, body.to_string()),
                 "nginx: {path} {host}"
             );

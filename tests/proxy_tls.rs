@@ -13,7 +13,7 @@ use std::path::Path;
 
 use common::nginx::Nginx;
 use common::tls::{Ca, Key};
-use common::{free_port, Response, Vestibule};
+use common::{free_port, get_via, Vestibule};
 
 /// The certificates in `dir`: the CA, backend.test and other.test leaves, a client
 /// certificate, and a second CA nobody's certificates come from.
@@ -107,17 +107,6 @@ const CASES: &[(&str, u16, &str)] = &[
     ("/noclient/", 400, ""),
 ];
 
-fn get(request: impl Fn(&[u8]) -> Response, path: &str) -> (u16, String) {
-    let raw = format!("GET {path} HTTP/1.1\r\nHost: h.test\r\nConnection: close\r\n\r\n");
-    let r = request(raw.as_bytes());
-    let body = if r.status == 200 {
-        r.text()
-    } else {
-        String::new()
-    };
-    (r.status, body)
-}
-
 #[test]
 fn https_upstreams_as_nginx_reaches_them() {
     let certs = tempfile::tempdir().unwrap();
@@ -130,7 +119,7 @@ fn https_upstreams_as_nginx_reaches_them() {
         // Twice: the second may resume the first's session or reuse its connection.
         for _ in 0..2 {
             assert_eq!(
-                get(|raw| v.request(raw), path),
+                get_via(|raw| v.request(raw), path, "h.test"),
                 (*status, body.to_string()),
                 "{path}"
             );
@@ -141,7 +130,7 @@ fn https_upstreams_as_nginx_reaches_them() {
     if let Some(n) = Nginx::start(&site, |_| {}) {
         for (path, status, body) in CASES {
             assert_eq!(
-                get(|raw| n.request(raw), path),
+                get_via(|raw| n.request(raw), path, "h.test"),
                 (*status, body.to_string()),
                 "nginx: {path}"
             );

@@ -1176,6 +1176,19 @@ pub fn test_config(program: &str, dir: &Path, http: &str) -> String {
     test_config_with_events(program, dir, "", http)
 }
 
+/// `GET path` with `Host: host` through `request` (a vestibule's or an nginx's): the
+/// status, and the body of a 200 (error pages name their server, so differ).
+pub fn get_via(request: impl Fn(&[u8]) -> Response, path: &str, host: &str) -> (u16, String) {
+    let raw = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    let r = request(raw.as_bytes());
+    let body = if r.status == 200 {
+        r.text()
+    } else {
+        String::new()
+    };
+    (r.status, body)
+}
+
 pub fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
