@@ -16,6 +16,8 @@ use std::time::{Duration, Instant};
 const TYPE_A: u16 = 1;
 const TYPE_AAAA: u16 = 28;
 const CLASS_IN: u16 = 1;
+/// The longest one query waits for its answer.
+const PER_QUERY: Duration = Duration::from_secs(5);
 /// What a message with another query's id is.
 const OTHER_QUERY: &str = "an answer to another query";
 /// The most a UDP answer may be (EDNS is not offered).
@@ -168,7 +170,9 @@ impl DnsCache {
         name: &str,
         conf: &ResolverConf,
     ) -> Result<(Vec<IpAddr>, Duration), DnsError> {
-        let mut last = DnsError::TimedOut;
+        // What to say when no server gives an address: its "no such name" unless
+        // something worse happened.
+        let mut last = DnsError::NotFound;
         for server in &conf.servers {
             let mut addrs = Vec::new();
             let mut ttl = Duration::MAX;
@@ -178,20 +182,21 @@ impl DnsCache {
                 &[TYPE_A]
             };
             for &qtype in types {
-                match self.one(name, qtype, *server).await {
-                    Ok((mut a, t)) => {
+                // Each query waits a share of the lookup's time, so a lost AAAA answer
+                // does not cost the A records already in hand.
+                let one = self.one(name, qtype, *server);
+                match crate::net::timer::timeout(PER_QUERY.min(conf.timeout), one).await {
+                    Ok(Ok((mut a, t))) => {
                         addrs.append(&mut a);
                         ttl = ttl.min(t);
                     }
-                    Err(DnsError::NotFound) => {}
-                    Err(e) => last = e,
+                    Ok(Err(DnsError::NotFound)) => {}
+                    Ok(Err(e)) => last = e,
+                    Err(_) => last = DnsError::TimedOut,
                 }
             }
             if !addrs.is_empty() {
                 return Ok((addrs, ttl));
-            }
-            if last == DnsError::TimedOut {
-                last = DnsError::NotFound;
             }
         }
         Err(last)
