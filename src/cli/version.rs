@@ -29,6 +29,7 @@ const WITH_MODULES: &[&str] = &[
     "http_ssl_module",
     "http_realip_module",
     "http_gzip_static_module",
+    "http_stub_status_module",
 ];
 
 /// The modules nginx builds unless told not to, which vestibule does not have:

@@ -112,6 +112,8 @@ pub enum Variable {
     UpstreamBytesSent,
     UpstreamBytesReceived,
     UpstreamResponseLength,
+    /// `$connections_active` and friends (stub_status): the server's, all workers.
+    Connections(ConnectionsField),
     /// `$upstream_cookie_NAME` (lowercase name).
     UpstreamCookie(String),
     /// `$connection_time`: seconds since the connection was accepted.
@@ -276,6 +278,10 @@ impl Variable {
             "upstream_bytes_sent" => Some(UpstreamBytesSent),
             "upstream_bytes_received" => Some(UpstreamBytesReceived),
             "upstream_response_length" => Some(UpstreamResponseLength),
+            "connections_active" => Some(Connections(ConnectionsField::Active)),
+            "connections_reading" => Some(Connections(ConnectionsField::Reading)),
+            "connections_writing" => Some(Connections(ConnectionsField::Writing)),
+            "connections_waiting" => Some(Connections(ConnectionsField::Waiting)),
             "upstream_header_time" => Some(UpstreamHeaderTime),
             "connection_time" => Some(ConnectionTime),
             "request_body" => {
@@ -438,6 +444,15 @@ impl Template {
 }
 
 /// Gives variables their values for one request; the worker implements it.
+/// Which `$connections_*` variable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ConnectionsField {
+    Active,
+    Reading,
+    Writing,
+    Waiting,
+}
+
 pub trait VariableSource {
     /// Appends the value of `var` to `out`. Returns false when the variable has no
     /// value (an absent header, no upstream yet), which access logs print as `-`.

@@ -26,7 +26,7 @@ pub use peer::Peer;
 pub use request_id::RequestId;
 
 use crate::config::model::LocationConf;
-use crate::config::template::{Variable, VariableSource};
+use crate::config::template::{ConnectionsField, Variable, VariableSource};
 use crate::http1::{headers, Header, RequestHead};
 use crate::route::Captures;
 
@@ -580,6 +580,16 @@ impl VariableSource for Exchange {
                     .map_or_else(|| "502".to_string(), |s| s.to_string())
             }),
             UpstreamResponseTime => self.list(out, |a| seconds_ms(a.response_time)),
+            Connections(which) => {
+                let t = crate::zone::status::totals();
+                let n = match which {
+                    ConnectionsField::Active => t.active,
+                    ConnectionsField::Reading => t.reading,
+                    ConnectionsField::Writing => t.writing,
+                    ConnectionsField::Waiting => t.waiting(),
+                };
+                push_display(out, n)
+            }
             UpstreamBytesSent => self.list(out, |a| a.bytes_sent),
             UpstreamBytesReceived => self.list(out, |a| a.bytes_received),
             UpstreamResponseLength => self.list(out, |a| a.response_length.unwrap_or(0)),

@@ -576,6 +576,7 @@ impl Master {
             // `limit_conn` counts in its column: forget them (src/zone/limits.rs).
             if libc::WIFSIGNALED(status) || libc::WEXITSTATUS(status) != 0 {
                 crate::zone::limits::worker_died(&self.zones, index);
+                crate::zone::status::worker_died(&self.zones, index);
             }
             let Some(slot) = self.slots.get_mut(index) else {
                 continue;

@@ -44,6 +44,7 @@ pub struct Active(Rc<Worker>);
 impl Active {
     pub fn enter(worker: &Rc<Worker>) -> Active {
         worker.active.set(worker.active.get() + 1);
+        crate::zone::status::accepted();
         Active(Rc::clone(worker))
     }
 }
@@ -51,6 +52,7 @@ impl Active {
 impl Drop for Active {
     fn drop(&mut self) {
         self.0.active.set(self.0.active.get().saturating_sub(1));
+        crate::zone::status::closed();
     }
 }
 
@@ -138,6 +140,7 @@ pub async fn serve(worker: Rc<Worker>, stream: Stream, peer: Peer, id: u64, acti
             }
         };
         served += 1;
+        let writing = Writing::start();
         // The request runs with the configuration current when its head arrived (an
         // in-place reload may have swapped it while the connection idled).
         let snap = worker.snapshot.load_full();
@@ -171,6 +174,7 @@ pub async fn serve(worker: Rc<Worker>, stream: Stream, peer: Peer, id: u64, acti
             reset(&stream);
             return;
         }
+        drop(writing);
         if !result.keep_alive {
             return;
         }
@@ -246,6 +250,38 @@ struct HeadWait {
 /// `wait.header_timeout` — a deadline, so trickling bytes does not extend it.
 /// `listed` keeps the connection on the idle list until its first byte arrives (a
 /// graceful shutdown or the `worker_connections` limit may end it there).
+/// A request being read, for `stub_status` (counted once, ended on drop).
+struct Reading;
+
+impl Reading {
+    fn start() -> Reading {
+        crate::zone::status::request_started();
+        Reading
+    }
+}
+
+impl Drop for Reading {
+    fn drop(&mut self) {
+        crate::zone::status::head_done();
+    }
+}
+
+/// A request being processed and answered, for `stub_status`'s Writing.
+struct Writing;
+
+impl Writing {
+    fn start() -> Writing {
+        crate::zone::status::writing(true);
+        Writing
+    }
+}
+
+impl Drop for Writing {
+    fn drop(&mut self) {
+        crate::zone::status::writing(false);
+    }
+}
+
 async fn read_request_head(
     stream: &mut Stream,
     input: &mut Vec<u8>,
@@ -264,6 +300,8 @@ async fn read_request_head(
     let mut now = crate::sys::coarse_monotonic();
     let idle_until = now + *idle;
     let mut now_is_stale = false;
+    // `stub_status`'s Reading: from a request's first byte until its head is read.
+    let mut reading = (!input.is_empty()).then(Reading::start);
     loop {
         if !input.is_empty() {
             match parse_request_head(input, limits) {
@@ -305,6 +343,7 @@ async fn read_request_head(
             Ok((Ok(_), buf)) => {
                 // A request has begun: no longer idle, so never closed for room.
                 drop(listed.take());
+                reading.get_or_insert_with(Reading::start);
                 *input = buf;
                 now_is_stale = true;
             }

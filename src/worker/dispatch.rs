@@ -403,6 +403,9 @@ async fn content_phase<D: Downstream>(
     location: Option<&RoutedLocation>,
     conf: &Arc<LocationConf>,
 ) -> Outcome {
+    if conf.stub_status {
+        return stub_status(d, x, conf).await;
+    }
     let site_log = c.site_log(conf);
     let env = c.env(site_log.as_deref());
     if let Some(pass) = &conf.proxy.pass {
@@ -417,6 +420,21 @@ async fn content_phase<D: Downstream>(
         return crate::proxy::handle(d, x, env, upstreams, location, conf, pass).await;
     }
     crate::static_files::handle(d, x, env, location, conf).await
+}
+
+/// `stub_status`: nginx's page of the server's connection counters, summed over every
+/// worker (src/zone/status.rs), never cached by the client.
+async fn stub_status<D: Downstream>(d: &mut D, x: &mut Exchange, conf: &LocationConf) -> Outcome {
+    if !matches!(x.head.method, Method::Get | Method::Head) {
+        return Outcome::Status(405);
+    }
+    let page = crate::zone::status::page(&crate::zone::status::totals());
+    let head = crate::exchange::response::ResponseHead::new(
+        200,
+        Vec::new(),
+        crate::exchange::response::BodyLength::Unknown,
+    );
+    answer::send_simple(d, x, conf, head, Some("text/plain"), page.as_bytes()).await
 }
 
 /// Turns an outcome into the end of the request, answering with an error page if

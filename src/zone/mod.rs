@@ -35,6 +35,7 @@ pub mod limits;
 pub mod lock;
 pub mod peer_fails;
 pub mod region;
+pub mod status;
 pub mod tickets;
 pub mod tls_sessions;
 
@@ -93,7 +94,7 @@ pub struct Spec {
 
 /// Every zone `config` needs.
 pub fn specs(config: &Config) -> Vec<Spec> {
-    let mut specs = vec![peer_fails::spec(config)];
+    let mut specs = vec![peer_fails::spec(config), status::spec()];
     for z in config.http.iter().flat_map(|h| h.limit_zones.iter()) {
         specs.push(Spec {
             name: z.zone_name(),

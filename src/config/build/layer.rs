@@ -26,6 +26,7 @@ use super::realip::{self, RealIpLayer};
 use super::rewrite::{self, Pending, RewriteConf};
 use super::ssl::{self, SslLayer};
 use super::static_files::{self, StaticConf};
+use super::stub_status::{self, StatusLayer};
 use super::upstream::{self, Upstreams};
 use super::{headers, Builder};
 use crate::config::model::{
@@ -54,6 +55,7 @@ pub struct Layer {
     pub proxy: ProxyLayer,
     pub proxy_shaping: ShapingLayer,
     pub proxy_ssl: ProxySslLayer,
+    pub stub_status: StatusLayer,
     pub realip: RealIpLayer,
     pub access: AccessLayer,
     /// `map` blocks (http level only).
@@ -116,6 +118,7 @@ impl Layer {
             || dispatch(proxy::COMMANDS, &mut self.proxy, d, cx, ctx)
             || dispatch(proxy_shaping::COMMANDS, &mut self.proxy_shaping, d, cx, ctx)
             || dispatch(proxy_ssl::COMMANDS, &mut self.proxy_ssl, d, cx, ctx)
+            || dispatch(stub_status::COMMANDS, &mut self.stub_status, d, cx, ctx)
             || dispatch(realip::COMMANDS, &mut self.realip, d, cx, ctx)
             || dispatch(access::COMMANDS, &mut self.access, d, cx, ctx)
             || dispatch(map::COMMANDS, &mut self.map, d, cx, ctx)
@@ -150,6 +153,7 @@ impl Layer {
         conf.proxy = self.proxy.merge(&parent.proxy, proxy_pass);
         conf.proxy.shaping = self.proxy_shaping.merge(&parent.proxy.shaping);
         conf.proxy.ssl = self.proxy_ssl.merge(&parent.proxy.ssl);
+        self.stub_status.merge(&mut conf);
         conf
     }
 }
@@ -242,6 +246,7 @@ fn defaults_with_root(root: &std::path::Path) -> LocationConf {
         compression: Arc::default(),
         error_log: None,
         resolver: None,
+        stub_status: false,
         files: FileConf::default(),
     }
 }

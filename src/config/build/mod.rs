@@ -46,6 +46,7 @@ mod server;
 mod ssl;
 mod ssl_ciphers;
 mod static_files;
+mod stub_status;
 mod unimplemented;
 mod upstream;
 

@@ -7,8 +7,8 @@
 use super::command::{specs, Context, Spec, Table};
 use super::{
     access, autoindex, charset, compress, files, headers, http_core, layer, limits, log, main_ctx,
-    map, proxy, proxy_shaping, proxy_ssl, realip, rewrite, ssl, static_files, unimplemented,
-    upstream,
+    map, proxy, proxy_shaping, proxy_ssl, realip, rewrite, ssl, static_files, stub_status,
+    unimplemented, upstream,
 };
 use crate::config::error::ConfigErrorKind;
 use crate::config::tree::Directive;
@@ -33,6 +33,7 @@ pub static TABLES: &[&dyn Table] = &[
     &proxy::COMMANDS,
     &proxy_shaping::COMMANDS,
     &proxy_ssl::COMMANDS,
+    &stub_status::COMMANDS,
     &realip::COMMANDS,
     &access::COMMANDS,
     &ssl::COMMANDS,

@@ -344,6 +344,8 @@ pub struct LocationConf {
     pub files: super::FileConf,
     /// `gzip*`, `gzip_static`, `brotli*`.
     pub compression: Arc<super::compress::Compression>,
+    /// `stub_status`: this location answers with the server's connection counters.
+    pub stub_status: bool,
     /// `resolver`, `resolver_timeout`: for names a `proxy_pass` with variables gives.
     pub resolver: Option<Arc<crate::net::dns::ResolverConf>>,
     /// `error_log` in http, server or location: where this location's request errors
