@@ -72,3 +72,50 @@ fn intercepted_statuses_get_the_error_page() {
         }
     }
 }
+
+/// `recursive_error_pages`: off (nginx's default), an error while serving an error
+/// page gets the built-in page; on, it takes its own page too — as nginx answers.
+#[test]
+fn recursive_error_pages_as_nginx() {
+    let site = r#"
+server {
+    listen 127.0.0.1:@PORT@;
+    root @DIR@/www;
+    error_page 404 /broken;
+    error_page 500 /oops.html;
+    location = /broken { return 500; }
+    location = /oops.html { }
+    location /on/ { recursive_error_pages on; error_page 404 /broken; }
+}
+"#;
+    let v = Vestibule::start(site);
+    pages(v.dir.path());
+    let nginx = Nginx::start(site, pages);
+    for (path, want) in [
+        ("/nope", (500, String::new())),
+        ("/on/nope", (500, "our own 5xx page\n".to_string())),
+    ] {
+        let got = get(|raw| v.request(raw), path);
+        let got = (
+            got.0,
+            if got.1.contains("<html>") {
+                String::new()
+            } else {
+                got.1
+            },
+        );
+        assert_eq!(got, want, "{path}");
+        if let Some(n) = &nginx {
+            let theirs = get(|raw| n.request(raw), path);
+            let theirs = (
+                theirs.0,
+                if theirs.1.contains("<html>") {
+                    String::new()
+                } else {
+                    theirs.1
+                },
+            );
+            assert_eq!(theirs, want, "nginx {path}");
+        }
+    }
+}

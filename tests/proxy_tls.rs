@@ -137,3 +137,19 @@ fn https_upstreams_as_nginx_reaches_them() {
         }
     }
 }
+
+/// TLS to a unix socket is refused at load time with a line saying so (nginx does it;
+/// vestibule does not yet), rather than sending plain text to a TLS socket.
+#[test]
+fn tls_to_a_unix_socket_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = common::test_config(
+        env!("CARGO_BIN_EXE_vestibule"),
+        dir.path(),
+        "server { listen 127.0.0.1:1; location / { proxy_pass https://unix:/run/app.sock; } }",
+    );
+    assert!(
+        err.contains("TLS to a unix socket is not implemented"),
+        "{err}"
+    );
+}

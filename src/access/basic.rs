@@ -44,6 +44,10 @@ pub fn credentials(headers: &[Header]) -> Option<Credentials> {
         .unwrap_or(encoded.len());
     let decoded = LENIENT.decode(&encoded[..end]).ok()?;
     let colon = decoded.iter().position(|&b| b == b':')?;
+    // nginx: no user name is no credentials at all.
+    if colon == 0 {
+        return None;
+    }
     Some(Credentials {
         user: decoded[..colon].to_vec(),
         password: decoded[colon + 1..].to_vec(),
@@ -94,7 +98,8 @@ mod tests {
             ("Basic YWxpY2U6cGFzczE=", ok("alice", "pass1")),
             ("Basic YWxpY2U6cGFzczE", ok("alice", "pass1")),
             ("Basic YWxpY2U6cGFzczE=garbage", ok("alice", "pass1")),
-            ("Basic OnBhc3M=", ok("", "pass")),
+            // No user name: nginx treats it as no credentials.
+            ("Basic OnBhc3M=", None),
             ("Basic YWxpY2U6", ok("alice", "")),
             ("Basic YWxpY2U6YTpi", ok("alice", "a:b")),
             ("Basic YWxpY2U=", None),

@@ -165,15 +165,14 @@ fn libc_crypt(password: &[u8], setting: &[u8]) -> Result<Vec<u8>, CryptFailed> {
             size,
         )
     };
+    // A failure (a password past libxcrypt's length limit, a locked or unknown hash
+    // such as `!` or `*`): nginx's `crypt_r` gives libxcrypt's failure token, which
+    // matches no stored hash, so the answer is a mismatch (401), not an error.
     if out.is_null() {
-        return Err(CryptFailed);
+        return Ok(b"*0".to_vec());
     }
     // SAFETY: a non-NULL result is a NUL-terminated string inside `data`, alive here.
     let text = unsafe { std::ffi::CStr::from_ptr(out) }.to_bytes().to_vec();
-    // libxcrypt's failure token starts with `*`; no real hash does.
-    if text.first() == Some(&b'*') {
-        return Err(CryptFailed);
-    }
     Ok(text)
 }
 

@@ -234,6 +234,8 @@ pub enum ConfigErrorKind {
     ProxyPassHostNotFound(String),
     #[error("invalid URL prefix in \"{0}\" (vestibule proxies to \"http://\" and \"https://\" upstreams)")]
     InvalidUrlPrefix(String),
+    #[error("TLS to a unix socket is not implemented in \"{0}\": use \"http://unix:\"")]
+    TlsToUnixSocket(String),
     #[error("invalid host in upstream \"{0}\"")]
     InvalidHostInUpstream(String),
     #[error("invalid port in upstream \"{0}\"")]

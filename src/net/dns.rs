@@ -44,21 +44,25 @@ impl std::fmt::Display for DnsError {
     }
 }
 
-/// A query for `name` and `qtype` with message id `id`.
-pub fn query(id: u16, name: &str, qtype: u16) -> Vec<u8> {
+/// A query for `name` and `qtype` with message id `id`; `None` for a name no server
+/// could be asked (an empty label, one longer than 63 bytes), which nginx declines too.
+pub fn query(id: u16, name: &str, qtype: u16) -> Option<Vec<u8>> {
+    let labels: Vec<&str> = name.trim_end_matches('.').split('.').collect();
+    if labels.iter().any(|l| l.is_empty() || l.len() > 63) {
+        return None;
+    }
     let mut q = Vec::with_capacity(18 + name.len());
     q.extend_from_slice(&id.to_be_bytes());
     q.extend_from_slice(&[0x01, 0x00]); // recursion desired
     q.extend_from_slice(&[0, 1, 0, 0, 0, 0, 0, 0]); // one question
-    for label in name.trim_end_matches('.').split('.') {
-        let label = label.as_bytes();
-        q.push(label.len().min(63) as u8);
-        q.extend_from_slice(&label[..label.len().min(63)]);
+    for label in labels {
+        q.push(label.len() as u8);
+        q.extend_from_slice(label.as_bytes());
     }
     q.push(0);
     q.extend_from_slice(&qtype.to_be_bytes());
     q.extend_from_slice(&CLASS_IN.to_be_bytes());
-    q
+    Some(q)
 }
 
 /// The addresses in an answer to query `id`, with the smallest TTL among them.
@@ -70,6 +74,10 @@ pub fn parse_answer(id: u16, msg: &[u8]) -> Result<(Vec<IpAddr>, Duration), DnsE
         return Err(DnsError::Failed(OTHER_QUERY.to_string()));
     }
     let flags = be16(2).ok_or_else(bad)?;
+    // An answer, not a query looped back.
+    if flags & 0x8000 == 0 {
+        return Err(DnsError::Failed(OTHER_QUERY.to_string()));
+    }
     match flags & 0x000f {
         0 => {}
         3 => return Err(DnsError::NotFound),
@@ -103,6 +111,8 @@ pub fn parse_answer(id: u16, msg: &[u8]) -> Result<(Vec<IpAddr>, Duration), DnsE
             }
             _ => continue,
         };
+        // RFC 2181 §8: a TTL with the top bit set counts as 0.
+        let rttl = if rttl & 0x8000_0000 != 0 { 0 } else { rttl };
         ttl = ttl.min(rttl);
         out.push(addr);
     }
@@ -140,10 +150,30 @@ pub struct ResolverConf {
 #[derive(Debug, Default)]
 pub struct DnsCache {
     entries: std::cell::RefCell<HashMap<String, (Vec<IpAddr>, Instant)>>,
-    next_id: std::cell::Cell<u16>,
+    /// The query id generator's state (xorshift64), seeded on first use.
+    rng: std::cell::Cell<u64>,
 }
 
+/// At most this many names are kept per worker.
+const MAX_NAMES: usize = 1024;
+
 impl DnsCache {
+    /// An unpredictable query id: an off-path forger must guess it and the port.
+    fn next_id(&self) -> u16 {
+        let mut x = self.rng.get();
+        if x == 0 {
+            let t = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64);
+            x = (t ^ (u64::from(std::process::id()) << 40)) | 1;
+        }
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.rng.set(x);
+        (x >> 24) as u16
+    }
+
     /// The addresses of `name`: from the cache while fresh, else asked of the servers
     /// in turn until one answers, within `conf.timeout`.
     pub async fn resolve(&self, name: &str, conf: &ResolverConf) -> Result<Vec<IpAddr>, DnsError> {
@@ -159,9 +189,16 @@ impl DnsCache {
             Err(_) => return Err(DnsError::TimedOut),
         };
         let keep = conf.valid.unwrap_or(ttl);
-        self.entries
-            .borrow_mut()
-            .insert(key, (addrs.clone(), Instant::now() + keep));
+        let now = Instant::now();
+        let mut entries = self.entries.borrow_mut();
+        // Names come from requests (`$host`): the cache stays bounded.
+        if entries.len() >= MAX_NAMES {
+            entries.retain(|_, (_, until)| *until > now);
+            if entries.len() >= MAX_NAMES {
+                entries.clear();
+            }
+        }
+        entries.insert(key, (addrs.clone(), now + keep));
         Ok(addrs)
     }
 
@@ -209,8 +246,10 @@ impl DnsCache {
         qtype: u16,
         server: SocketAddr,
     ) -> Result<(Vec<IpAddr>, Duration), DnsError> {
-        let id = self.next_id.get().wrapping_mul(31).wrapping_add(0x5bd1);
-        self.next_id.set(id);
+        let id = self.next_id();
+        let Some(question) = query(id, name, qtype) else {
+            return Err(DnsError::NotFound);
+        };
         let local: SocketAddr = match server {
             SocketAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
             SocketAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, 0).into(),
@@ -218,7 +257,7 @@ impl DnsCache {
         let io = |e: std::io::Error| DnsError::Failed(e.to_string());
         let socket = monoio::net::udp::UdpSocket::bind(local).map_err(io)?;
         socket.connect(server).await.map_err(io)?;
-        let (sent, _) = socket.send(query(id, name, qtype)).await;
+        let (sent, _) = socket.send(question).await;
         sent.map_err(io)?;
         loop {
             let (got, buf) = socket.recv(vec![0u8; MAX_ANSWER]).await;
@@ -238,7 +277,7 @@ mod tests {
 
     /// An answer as a server builds it: the question echoed, then the records.
     fn answer(id: u16, name: &str, records: &[(u16, u32, &[u8])]) -> Vec<u8> {
-        let q = query(id, name, TYPE_A);
+        let q = query(id, name, TYPE_A).unwrap();
         let mut m = q[..12].to_vec();
         m[2] = 0x81;
         m[3] = 0x80;
@@ -257,8 +296,10 @@ mod tests {
 
     #[test]
     fn queries_and_answers_on_the_wire() {
-        let q = query(7, "app.test", TYPE_A);
+        let q = query(7, "app.test", TYPE_A).unwrap();
         assert_eq!(&q[12..], b"\x03app\x04test\x00\x00\x01\x00\x01");
+        assert_eq!(query(7, "a..test", TYPE_A), None);
+        assert_eq!(query(7, &"x".repeat(64), TYPE_A), None);
         let m = answer(
             7,
             "app.test",

@@ -65,9 +65,16 @@ pub async fn target(
         }
         ProxyUrlAuthority::Variable(_) => return Err(Outcome::Status(500)),
     };
+    // The balancer state follows what this lookup gave: another address list (a DNS
+    // change, another socket, another scheme's port) is another key.
     let balancer_key = match &target {
         ProxyTarget::Group(name) => ["upstream ", name.as_str()].concat(),
-        _ => ["dynamic ", proxy_host.as_str()].concat(),
+        ProxyTarget::Direct(addrs) => {
+            let mut names: Vec<String> = addrs.iter().map(ToString::to_string).collect();
+            names.sort();
+            format!("dynamic {}", names.join(","))
+        }
+        ProxyTarget::Variable(_) => return Err(Outcome::Status(500)),
     };
     Ok(ProxyPass {
         url: text,

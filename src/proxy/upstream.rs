@@ -278,6 +278,15 @@ async fn connection(
                 Ok(Err(e)) => return Err(ProxyError::io("connect()", &e, Phase::Connecting)),
                 Ok(Ok(s)) if tls.is_some() => {
                     let _ = s.set_nodelay(true);
+                    if conf.proxy.shaping.socket_keepalive {
+                        use std::os::fd::AsRawFd;
+                        let _ = crate::sys::set_int_option(
+                            s.as_raw_fd(),
+                            libc::SOL_SOCKET,
+                            libc::SO_KEEPALIVE,
+                            1,
+                        );
+                    }
                     let name = conf.proxy.ssl.name.as_deref().or(tls).unwrap_or_default();
                     let config = ups.tls.get(&conf.proxy.ssl).map_err(|e| {
                         ProxyError::io(

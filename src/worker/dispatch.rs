@@ -276,7 +276,8 @@ pub async fn run<D: Downstream>(
         let Some(page) = page.filter(|_| !error_page_taken && uri_changes < MAX_URI_CHANGES) else {
             return finish(d, x, &conf, Outcome::Status(status)).await;
         };
-        error_page_taken = true;
+        // `recursive_error_pages on` lets the page's own errors take pages too.
+        error_page_taken = !conf.recursive_error_pages;
         uri_changes += 1;
         // The page answers with the error's status (or `=CODE`); with a bare `=`,
         // with whatever the page's handler answers.

@@ -60,6 +60,7 @@ pub struct CoreConf {
     pub client_header_timeout: Option<Duration>,
     pub underscores_in_headers: Option<bool>,
     pub ignore_invalid_headers: Option<bool>,
+    pub recursive_error_pages: Option<bool>,
     pub resolver: Option<ResolverSlot>,
     pub resolver_timeout: Option<Duration>,
     pub no_effect: NoEffect,
@@ -97,6 +98,12 @@ pub const COMMANDS: &[Command<CoreConf>] = &[
     d("default_type", HTTP_SRV_LOC, Exactly(1), |c, d, cx, _| {
         set_once(cx, d, &mut c.default_type, Ok(arg(d, 0).to_string()))
     }),
+    d(
+        "recursive_error_pages",
+        HTTP_SRV_LOC,
+        Exactly(1),
+        |c, d, cx, _| set_once(cx, d, &mut c.recursive_error_pages, args::flag(d)),
+    ),
     d("error_page", HTTP_SRV_LOC_LIF, AtLeast(2), |c, d, cx, _| {
         let v = error_page(cx, d);
         push(cx, d, &mut c.error_pages, v);
@@ -419,6 +426,9 @@ fn listen(c: &mut CoreConf, d: &Directive, cx: &mut Builder, _: Context) {
 impl CoreConf {
     /// Merges this level's core settings over the parent's, into `conf`.
     pub fn merge(&self, parent: &LocationConf, conf: &mut LocationConf) {
+        conf.recursive_error_pages = self
+            .recursive_error_pages
+            .unwrap_or(parent.recursive_error_pages);
         conf.resolver = match (&self.resolver, self.resolver_timeout) {
             (None, None) => parent.resolver.clone(),
             (slot, timeout) => {

@@ -247,6 +247,7 @@ fn defaults_with_root(root: &std::path::Path) -> LocationConf {
         error_log: None,
         resolver: None,
         stub_status: false,
+        recursive_error_pages: false,
         files: FileConf::default(),
     }
 }

@@ -152,6 +152,9 @@ pub fn parse_url(url: &str) -> Result<(Authority, Option<String>, bool), ConfigE
         if sock.is_empty() {
             return Err(ConfigErrorKind::InvalidHostInUpstream(url.to_string()));
         }
+        if tls {
+            return Err(ConfigErrorKind::TlsToUnixSocket(url.to_string()));
+        }
         return Ok((Authority::Unix(PathBuf::from(sock)), uri, tls));
     }
     let (authority, uri) = match rest.find(['/', '?']) {

@@ -344,6 +344,9 @@ pub struct LocationConf {
     pub files: super::FileConf,
     /// `gzip*`, `gzip_static`, `brotli*`.
     pub compression: Arc<super::compress::Compression>,
+    /// `recursive_error_pages on`: an error while serving an error page may take a
+    /// page too (default off: the built-in page).
+    pub recursive_error_pages: bool,
     /// `stub_status`: this location answers with the server's connection counters.
     pub stub_status: bool,
     /// `resolver`, `resolver_timeout`: for names a `proxy_pass` with variables gives.
