@@ -278,15 +278,7 @@ async fn connection(
                 Ok(Err(e)) => return Err(ProxyError::io("connect()", &e, Phase::Connecting)),
                 Ok(Ok(s)) if tls.is_some() => {
                     let _ = s.set_nodelay(true);
-                    if conf.proxy.shaping.socket_keepalive {
-                        use std::os::fd::AsRawFd;
-                        let _ = crate::sys::set_int_option(
-                            s.as_raw_fd(),
-                            libc::SOL_SOCKET,
-                            libc::SO_KEEPALIVE,
-                            1,
-                        );
-                    }
+                    socket_keepalive(conf, &s);
                     let name = conf.proxy.ssl.name.as_deref().or(tls).unwrap_or_default();
                     let config = ups.tls.get(&conf.proxy.ssl).map_err(|e| {
                         ProxyError::io(
@@ -310,15 +302,7 @@ async fn connection(
                 }
                 Ok(Ok(s)) => {
                     let _ = s.set_nodelay(true);
-                    if conf.proxy.shaping.socket_keepalive {
-                        use std::os::fd::AsRawFd;
-                        let _ = crate::sys::set_int_option(
-                            s.as_raw_fd(),
-                            libc::SOL_SOCKET,
-                            libc::SO_KEEPALIVE,
-                            1,
-                        );
-                    }
+                    socket_keepalive(conf, &s);
                     Stream::Tcp(s)
                 }
             }
@@ -337,6 +321,15 @@ async fn connection(
         }
     };
     Ok((stream, false, 0))
+}
+
+/// `proxy_socket_keepalive on`: `SO_KEEPALIVE` on a new upstream connection.
+fn socket_keepalive(conf: &LocationConf, s: &monoio::net::TcpStream) {
+    if conf.proxy.shaping.socket_keepalive {
+        use std::os::fd::AsRawFd;
+        // Only a probe for dead peers; a failure changes nothing observable.
+        let _ = crate::sys::set_int_option(s.as_raw_fd(), libc::SOL_SOCKET, libc::SO_KEEPALIVE, 1);
+    }
 }
 
 /// `proxy_bind`: a connection to `to` from the local address `local`. The socket is
