@@ -239,3 +239,40 @@ fn proxy_socket_keepalive_arms_the_kernel_timer() {
         assert!(seen.iter().all(|t| t == want), "{on}: {seen:?}");
     }
 }
+
+/// `proxy_cookie_domain` through the binary: the upstream's `Domain` attribute
+/// becomes the public name; `proxy_ignore_headers` loads with the fields nginx allows
+/// and refuses others, as nginx's `-t` does.
+#[test]
+fn cookie_domains_and_ignored_headers() {
+    let backend = Vestibule::start(
+        r#"server { listen 127.0.0.1:@PORT@;
+             location / { add_header Set-Cookie "sid=1; Domain=.backend.local; Path=/"; return 200 "ok\n"; } }"#,
+    );
+    let site = format!(
+        r#"server {{ listen 127.0.0.1:@PORT@;
+             location / {{ proxy_pass http://127.0.0.1:{p}; proxy_cookie_domain backend.local example.org;
+                 proxy_ignore_headers X-Accel-Redirect Expires Cache-Control Set-Cookie; }} }}"#,
+        p = backend.port
+    );
+    let v = Vestibule::start(&site);
+    let r = v.get("/", "h.test");
+    assert_eq!(
+        r.header("set-cookie"),
+        Some("sid=1; Domain=.example.org; Path=/")
+    );
+    if let Some(n) = Nginx::start(&site, |_| {}) {
+        let r = n.request(b"GET / HTTP/1.1\r\nHost: h.test\r\nConnection: close\r\n\r\n");
+        assert_eq!(
+            r.header("set-cookie"),
+            Some("sid=1; Domain=.example.org; Path=/")
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let err = common::test_config(
+        env!("CARGO_BIN_EXE_vestibule"),
+        dir.path(),
+        "server { listen 127.0.0.1:1; location / { proxy_pass http://127.0.0.1:2; proxy_ignore_headers X-Custom; } }",
+    );
+    assert!(err.contains("invalid value \"X-Custom\""), "{err}");
+}

@@ -3,7 +3,8 @@
 //! Flask app that sets cookies for its own host or its own mount point then sets them
 //! for the public name or prefix.
 //!
-//! A domain matches case-insensitively, a leading dot ignored on both sides; a path
+//! A domain matches case-insensitively, a leading dot ignored on both sides (the
+//! cookie's own dot is kept); a path
 //! matches as a prefix (case-sensitively) and only its matched part is replaced. The
 //! first rule that matches an attribute wins; the other attributes are untouched.
 
@@ -61,7 +62,9 @@ fn attribute(
             let from = r.from.strip_prefix('.').unwrap_or(&r.from);
             from.eq_ignore_ascii_case(bare)
         })?;
-        return Some(format!("{lead}{key}={}", expand(rule)));
+        // The cookie's own leading dot stays, as nginx keeps it.
+        let dot = if value.starts_with('.') { "." } else { "" };
+        return Some(format!("{lead}{key}={dot}{}", expand(rule)));
     }
     if key.eq_ignore_ascii_case("path") {
         let rule = paths.iter().find(|r| value.starts_with(r.from.as_str()))?;
@@ -103,7 +106,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             String::from_utf8(got).unwrap(),
-            "session=abc; Domain=example.org; Path=/some/uri/; HttpOnly"
+            "session=abc; Domain=.example.org; Path=/some/uri/; HttpOnly"
         );
         assert_eq!(rewrite(b"a=b; Path=/other", &d, &p, &NoVars), None);
         // The cookie's own value is never taken for an attribute.
