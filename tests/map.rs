@@ -159,16 +159,7 @@ fn websocket_recipe_relays_an_upgrade_and_closes_plain_requests() {
             let head = common::read_head(&mut r);
             assert_eq!(count(&head, "upgrade: websocket"), 1, "{head}");
             assert_eq!(count(&head, "connection: upgrade"), 1, "{head}");
-            let mut w = s;
-            w.write_all(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n").unwrap();
-            let mut buf = [0u8; 1024];
-            loop {
-                let n = r.read(&mut buf).unwrap_or(0);
-                if n == 0 {
-                    break;
-                }
-                w.write_all(&buf[..n]).unwrap();
-            }
+            common::switch_and_echo(&mut r, s);
             // Then a plain request: `Connection: close`, no `Upgrade`.
             let (s, _) = upstream.accept().unwrap();
             s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();

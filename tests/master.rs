@@ -286,14 +286,7 @@ fn an_upgraded_connection_survives_a_reload() {
                 break;
             }
         }
-        let mut w = s;
-        w.write_all(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n").unwrap();
-        let mut buf = [0u8; 64];
-        while let Ok(n) = r.read(&mut buf) {
-            if n == 0 || w.write_all(&buf[..n]).is_err() {
-                break;
-            }
-        }
+        common::switch_and_echo(&mut r, s);
     });
     let v = Vestibule::start(&format!(
         "server {{ listen 127.0.0.1:@PORT@; location / {{ proxy_pass http://127.0.0.1:{up}; }} }}"

@@ -59,17 +59,8 @@ fn upgrade_becomes_a_two_way_relay() {
             let head = common::read_head(&mut r).to_ascii_lowercase();
             assert!(head.contains("upgrade: websocket"), "{head}");
             assert!(head.contains("connection: upgrade"), "{head}");
-            let mut w = s;
-            w.write_all(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n").unwrap();
             // Echo until the client side closes.
-            let mut buf = [0u8; 1024];
-            loop {
-                let n = r.read(&mut buf).unwrap_or(0);
-                if n == 0 {
-                    break;
-                }
-                w.write_all(&buf[..n]).unwrap();
-            }
+            common::switch_and_echo(&mut r, s);
         });
         let v = vestibule(up_port, legacy);
         let mut c = TcpStream::connect(("127.0.0.1", v.port)).unwrap();

@@ -516,7 +516,7 @@ fn redirect_to_https_and_hsts_always() {
 /// through the TLS session to a plain upstream, on both drivers.
 #[test]
 fn an_upgrade_over_tls_becomes_a_two_way_relay() {
-    use std::io::{Read, Write};
+    use std::io::Read;
     let ca = Ca::new("Test CA");
     let dir = tempfile::tempdir().unwrap();
     let (cert, key) = ca.issue(&["a.test"], Key::Ecdsa).write(dir.path(), "a");
@@ -532,16 +532,7 @@ fn an_upgrade_over_tls_becomes_a_two_way_relay() {
                 assert_eq!(s.read(&mut byte).unwrap(), 1);
                 head.push(byte[0]);
             }
-            s.write_all(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
-                .unwrap();
-            let mut buf = [0u8; 4096];
-            loop {
-                let n = s.read(&mut buf).unwrap_or(0);
-                if n == 0 {
-                    break;
-                }
-                s.write_all(&buf[..n]).unwrap();
-            }
+            common::switch_and_echo(&mut s.try_clone().unwrap(), s);
         });
         let v = Vestibule::start_with(
             &format!(

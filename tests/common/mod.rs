@@ -1189,6 +1189,26 @@ pub fn get_via(request: impl Fn(&[u8]) -> Response, path: &str, host: &str) -> (
     (r.status, body)
 }
 
+/// A WebSocket upstream, once it has read the request head: `101 Switching
+/// Protocols`, then every byte from `r` echoed to `w` until the peer closes.
+pub fn switch_and_echo(r: &mut impl Read, mut w: impl Write) {
+    w.write_all(
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
+    )
+    .unwrap();
+    let mut buf = [0u8; 4096];
+    loop {
+        match r.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                if w.write_all(&buf[..n]).is_err() {
+                    break;
+                }
+            }
+        }
+    }
+}
+
 pub fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
