@@ -26,7 +26,7 @@ pub const RELAY_CHUNK: usize = 64 * 1024;
 
 /// The upstream's response body, read from its connection.
 #[derive(Debug)]
-pub struct ResponseBody {
+pub struct ResponseBody<'m> {
     pub stream: Stream,
     /// Bytes read after the response head.
     pub input: Vec<u8>,
@@ -41,9 +41,9 @@ pub struct ResponseBody {
     pub read_length: u64,
     pub next_read: Option<std::time::Instant>,
     /// Bytes read from the upstream and body bytes decoded, for
-    /// `$upstream_bytes_received` and `$upstream_response_length` (the caller keeps
-    /// a handle and reads it after the relay).
-    pub meter: std::rc::Rc<std::cell::Cell<(u64, u64)>>,
+    /// `$upstream_bytes_received` and `$upstream_response_length` (a cell on the caller's stack,
+    /// read after the relay: no allocation per response).
+    pub meter: &'m std::cell::Cell<(u64, u64)>,
 }
 
 /// How a relay ended.
@@ -63,7 +63,7 @@ enum Step {
     Failed(RelayError),
 }
 
-impl ResponseBody {
+impl ResponseBody<'_> {
     /// Whether the connection may carry another request: the body ended by its framing
     /// and nothing followed it.
     fn reusable(&self) -> bool {
@@ -169,7 +169,7 @@ impl ResponseBody {
 }
 
 /// `proxy_buffering off`: each piece goes to the client before the next is read.
-pub async fn stream<D: Downstream>(mut up: ResponseBody, client: &mut D) -> Relayed {
+pub async fn stream<D: Downstream>(mut up: ResponseBody<'_>, client: &mut D) -> Relayed {
     loop {
         match up.next().await {
             Step::Data(data) => match client.send_owned(data).await {
@@ -205,7 +205,7 @@ pub async fn stream<D: Downstream>(mut up: ResponseBody, client: &mut D) -> Rela
 /// `proxy_buffering on`: the upstream is drained into a [`Spool`] while the client is
 /// fed from it.
 pub async fn buffered<D: Downstream>(
-    up: ResponseBody,
+    up: ResponseBody<'_>,
     client: &mut D,
     memory_limit: usize,
     file_limit: u64,
@@ -226,7 +226,7 @@ pub async fn buffered<D: Downstream>(
     }
 }
 
-async fn produce(spool: &RefCell<Spool>, mut up: ResponseBody) -> Option<Stream> {
+async fn produce(spool: &RefCell<Spool>, mut up: ResponseBody<'_>) -> Option<Stream> {
     loop {
         if spool.borrow().abandoned {
             return None;

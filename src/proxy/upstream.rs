@@ -672,7 +672,7 @@ async fn respond<D: Downstream>(
         return Outcome::Close;
     }
     let rest_len = rest.len() as u64;
-    let meter = std::rc::Rc::new(std::cell::Cell::new((0, 0)));
+    let meter = std::cell::Cell::new((0, 0));
     let body = ResponseBody {
         stream: up,
         input: rest,
@@ -687,7 +687,7 @@ async fn respond<D: Downstream>(
         read_since: std::time::Instant::now(),
         read_length: rest_len,
         next_read: None,
-        meter: std::rc::Rc::clone(&meter),
+        meter: &meter,
     };
     let relayed = if conf.proxy.buffering {
         let (count, size) = conf.proxy.buffers;
