@@ -128,6 +128,8 @@ server {{
     location /ip/ {{ proxy_pass http://127.0.0.$arg_n:{port}; }}
     location /flaky/ {{ set $h flaky.test; proxy_pass http://$h:{port}; }}
     location /missing/ {{ set $h missing.test; proxy_pass http://$h:{port}; }}
+    # nginx's default, ipv6=on: AAAA is asked too (this server has none to give).
+    location /both/ {{ resolver 127.0.0.1:{dns}; set $h two.test; proxy_pass http://$h:{port}; }}
 }}
 server {{
     listen 127.0.0.1:@PORT@;
@@ -151,6 +153,7 @@ const CASES: &[(&str, &str, u16, &str)] = &[
     ("/ip/z?n=2", "h.test", 200, "two /ip/z?n=2\n"),
     ("/flaky/f", "h.test", 200, "two /flaky/f\n"),
     ("/missing/m", "h.test", 502, ""),
+    ("/both/b", "h.test", 200, "two /both/b\n"),
     ("/any", "nores.test", 502, ""),
 ];
 

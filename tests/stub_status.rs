@@ -123,3 +123,45 @@ fn the_servers_counters_as_nginx_prints_them() {
         assert_eq!(gauges(n.port), [6, 1, 2, 3], "nginx");
     }
 }
+
+/// Workers killed while holding connections: the master clears their gauges, so the
+/// page does not count connections nobody holds any more; the counters keep growing.
+#[test]
+fn a_killed_workers_gauges_are_cleared_and_the_counters_kept() {
+    let g = Gunicorn::tcp(1);
+    let v = Vestibule::start_with_main(TWO_WORKERS, &site(&g.proxy_pass()), "", Driver::Default);
+    let mut idle = Vec::new();
+    for _ in 0..4 {
+        let mut c = Client::connect(v.port);
+        c.send(b"GET / HTTP/1.1\r\nHost: h.test\r\n\r\n");
+        assert_eq!(c.read_response(false).status, 200);
+        idle.push(c);
+    }
+    let before = status(v.port);
+    assert_eq!(before[0], 5, "{before:?}");
+    let workers = common::child_pids(v.pid());
+    assert_eq!(workers.len(), 2, "{workers:?}");
+    for w in &workers {
+        common::signal(*w, libc::SIGKILL);
+    }
+    // Until both are respawned and answer.
+    let respawned = wait_until(Duration::from_secs(10), || {
+        let now = common::child_pids(v.pid());
+        now.len() == 2 && now.iter().all(|p| !workers.contains(p))
+    });
+    assert!(respawned);
+    let mut now = [0; 7];
+    let cleared = wait_until(Duration::from_secs(5), || {
+        now = status(v.port);
+        now[0] == 1
+    });
+    assert!(
+        cleared,
+        "the dead workers' connections still count: {now:?}"
+    );
+    assert!(
+        now[1] > before[1] && now[3] > before[3],
+        "{before:?} -> {now:?}"
+    );
+    drop(idle);
+}
