@@ -57,13 +57,6 @@ impl Accepted {
             _ => Some(Coding::Gzip),
         }
     }
-
-    pub fn accepts(self, coding: Coding) -> bool {
-        match coding {
-            Coding::Gzip => self.gzip > 0,
-            Coding::Brotli => self.brotli > 0,
-        }
-    }
 }
 
 /// A q-value (`0`, `0.5`, `1.000`) in thousandths; a malformed one counts as 0, so
