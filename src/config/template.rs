@@ -443,7 +443,6 @@ impl Template {
     }
 }
 
-/// Gives variables their values for one request; the worker implements it.
 /// Which `$connections_*` variable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ConnectionsField {
@@ -453,6 +452,7 @@ pub enum ConnectionsField {
     Waiting,
 }
 
+/// Gives variables their values for one request; the worker implements it.
 pub trait VariableSource {
     /// Appends the value of `var` to `out`. Returns false when the variable has no
     /// value (an absent header, no upstream yet), which access logs print as `-`.

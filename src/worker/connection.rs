@@ -245,11 +245,6 @@ struct HeadWait {
     header_timeout: Duration,
 }
 
-/// Reads until a complete head is buffered. The wait for the first byte is bounded by
-/// `wait.idle`; from the first byte the whole head must arrive within
-/// `wait.header_timeout` — a deadline, so trickling bytes does not extend it.
-/// `listed` keeps the connection on the idle list until its first byte arrives (a
-/// graceful shutdown or the `worker_connections` limit may end it there).
 /// A request being read, for `stub_status` (counted once, ended on drop).
 struct Reading;
 
@@ -282,6 +277,11 @@ impl Drop for Writing {
     }
 }
 
+/// Reads until a complete head is buffered. The wait for the first byte is bounded by
+/// `wait.idle`; from the first byte the whole head must arrive within
+/// `wait.header_timeout` — a deadline, so trickling bytes does not extend it.
+/// `listed` keeps the connection on the idle list until its first byte arrives (a
+/// graceful shutdown or the `worker_connections` limit may end it there).
 async fn read_request_head(
     stream: &mut Stream,
     input: &mut Vec<u8>,
