@@ -79,6 +79,9 @@ pub enum ConfigErrorKind {
         "\"{directive}\" directive is duplicate, \"{earlier}\" directive was specified earlier"
     )]
     DuplicateWith { directive: String, earlier: String },
+    /// A `health_check` or `match` that cannot run, with what to do.
+    #[error("{0}")]
+    Health(String),
     /// A TLS file or setting that cannot serve (nginx's wording where it has one).
     #[error("{0}")]
     Tls(String),

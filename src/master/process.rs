@@ -104,6 +104,7 @@ fn child(
     }
     crate::zone::limits::set_column(slot);
     crate::zone::status::attach(zones, slot);
+    crate::zone::health::attach(zones, slot);
     let peer_fails = PeerFails::in_zones(zones);
     let snapshot = Arc::new(Snapshot::new(
         config.clone(),

@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use super::hashing::{self, Ring};
 use crate::config::model::{Balance, Upstream, UpstreamAddr};
+use crate::zone::health::HealthRow;
 use crate::zone::peer_fails::{Field, PeerFails, SharedRow};
 
 /// A server's failure window (nginx's `fails`, `accessed`, `checked`), times as
@@ -78,6 +79,11 @@ impl FailState {
     }
 }
 
+/// The key of a group's server in the zones' tables (fail counts, health).
+pub fn health_key(group: &str, addr: &UpstreamAddr) -> String {
+    format!("upstream {group}|{addr}")
+}
+
 /// A generator seed that differs per worker and per target.
 fn seed() -> u64 {
     let t = std::time::SystemTime::now()
@@ -117,6 +123,9 @@ pub struct PeerState {
     fail: FailState,
     backup: bool,
     down: bool,
+    /// The server's row of the health probes' table and whether the check is
+    /// `mandatory`, when its group has a `health_check`.
+    health: Option<(HealthRow, bool)>,
     /// Requests in flight (for `least_conn`).
     pub active: u32,
 }
@@ -150,18 +159,28 @@ const IMPLICIT_MAX_FAILS: u32 = 1;
 const IMPLICIT_FAIL_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl Peers {
-    pub fn from_upstream(u: &Upstream, fails: Option<&PeerFails>) -> Peers {
+    /// The servers of group `u`; `health_check` is `Some(mandatory)` when the group
+    /// has active health checks.
+    pub fn from_upstream(
+        u: &Upstream,
+        fails: Option<&PeerFails>,
+        health_check: Option<bool>,
+    ) -> Peers {
         let peers = u
             .servers
             .iter()
             .map(|s| PeerState {
+                health: health_check.and_then(|mandatory| {
+                    let row = crate::zone::health::row(&health_key(&u.name, &s.addr))?;
+                    Some((row, mandatory))
+                }),
                 addr: s.addr.clone(),
                 name: s.addr.to_string().into(),
                 weight: i64::from(s.weight.max(1)),
                 current_weight: 0,
                 max_fails: s.max_fails,
                 fail_timeout: s.fail_timeout,
-                fail: FailState::for_key(&format!("upstream {}|{}", u.name, s.addr), fails),
+                fail: FailState::for_key(&health_key(&u.name, &s.addr), fails),
                 backup: s.backup,
                 down: s.down,
                 active: 0,
@@ -196,6 +215,7 @@ impl Peers {
                 fail: FailState::for_key(&a.to_string(), fails),
                 backup: false,
                 down: false,
+                health: None,
                 active: 0,
             })
             .collect();
@@ -218,6 +238,14 @@ impl Peers {
 
     fn available(&self, p: &PeerState, now: Duration) -> bool {
         if p.down {
+            return false;
+        }
+        // A server the probes found unhealthy is out, even alone (NGINX Plus's "no
+        // live upstreams"); the passive rule below applies to the healthy ones.
+        if p.health
+            .as_ref()
+            .is_some_and(|(row, mandatory)| !row.usable(*mandatory))
+        {
             return false;
         }
         // A single server is always tried, as nginx does (nothing else to fall back to).
@@ -436,6 +464,7 @@ mod tests {
                 keepalive_requests: 100,
                 span: Span::new(Arc::new(Origin::CommandLine), 1),
             },
+            None,
             None,
         )
     }

@@ -10,6 +10,7 @@ pub mod dynamic;
 pub mod error;
 pub mod hashing;
 pub mod head;
+pub mod health;
 pub mod pool;
 pub mod relay;
 pub mod spool;
@@ -286,8 +287,14 @@ fn build_peers(config: &Config, pass: &ProxyPass, fails: Option<&PeerFails>) -> 
         ProxyTarget::Group(name) => config
             .http
             .as_ref()
-            .and_then(|h| h.upstream(name))
-            .map(|u| Peers::from_upstream(u, fails))
+            .and_then(|h| {
+                let mandatory = h
+                    .health_checks
+                    .iter()
+                    .find(|g| &g.upstream == name)
+                    .map(|g| g.check.mandatory);
+                Some(Peers::from_upstream(h.upstream(name)?, fails, mandatory))
+            })
             .unwrap_or_else(|| Peers::direct(&[], fails)),
         ProxyTarget::Direct(addrs) => Peers::direct(addrs, fails),
         // Resolved per request before this (`dynamic`).

@@ -303,6 +303,9 @@ pub fn run(
         worker.peer_fails = peer_fails;
         let worker = Rc::new(worker);
         monoio::spawn(crate::net::timer::sweep());
+        if crate::zone::health::probes_here() {
+            monoio::spawn(crate::proxy::health::run(Rc::clone(&worker)));
+        }
         if let Some(control) = control {
             control::spawn(control, Arc::clone(&worker.snapshot));
         }

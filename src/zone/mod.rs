@@ -31,6 +31,8 @@
 //! Layout of a zone: a header (magic, size, name, recovery count, the lock) in the
 //! first [`DATA_OFFSET`] bytes, then the data.
 
+pub mod health;
+pub mod keyed;
 pub mod limits;
 pub mod lock;
 pub mod peer_fails;
@@ -94,7 +96,7 @@ pub struct Spec {
 
 /// Every zone `config` needs.
 pub fn specs(config: &Config) -> Vec<Spec> {
-    let mut specs = vec![peer_fails::spec(config), status::spec()];
+    let mut specs = vec![peer_fails::spec(config), status::spec(), health::spec()];
     for z in config.http.iter().flat_map(|h| h.limit_zones.iter()) {
         specs.push(Spec {
             name: z.zone_name(),

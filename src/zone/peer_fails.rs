@@ -15,8 +15,8 @@
 //! ```
 //!
 //! Rows are found by open addressing on the key, claimed under the zone's lock (once
-//! per server per worker per configuration); they never move, so a row's offset stays
-//! valid for the zone's life. The clock is system-wide (`CLOCK_MONOTONIC_COARSE`),
+//! per server per worker per configuration; [`super::keyed`]); they never move, so a
+//! row's offset stays valid for the zone's life. The clock is system-wide (`CLOCK_MONOTONIC_COARSE`),
 //! the same in every worker. The zone is sized from the configuration (twice the
 //! servers, at least [`MIN_ROWS`]); kept across a reload while that size holds, so a
 //! server marked down stays down. A claim writes the key last, so a worker killed in
@@ -25,6 +25,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use super::keyed::Keyed;
 use super::{Spec, Zone, Zones};
 use crate::config::model::{LocationConf, ProxyTarget};
 use crate::config::Config;
@@ -34,7 +35,6 @@ pub const ZONE_NAME: &str = "upstream_fails";
 /// The fewest rows a table has.
 pub const MIN_ROWS: usize = 64;
 const ROW_BYTES: usize = 40;
-const KEY: usize = 0;
 const CLAIMED: usize = 32;
 
 /// A per-server value in a row.
@@ -104,8 +104,7 @@ fn count_servers(config: &Config) -> usize {
 /// The table in a zone.
 #[derive(Debug)]
 pub struct PeerFails {
-    zone: Arc<Zone>,
-    rows: usize,
+    table: Keyed,
     /// A row was taken over because the table was full (this process saw it).
     overflowed: AtomicBool,
     /// That has been logged (once per worker).
@@ -152,10 +151,8 @@ impl SharedRow {
 
 impl PeerFails {
     pub fn new(zone: Arc<Zone>) -> PeerFails {
-        let rows = zone.size() / ROW_BYTES;
         PeerFails {
-            zone,
-            rows,
+            table: Keyed::new(zone, ROW_BYTES, CLAIMED),
             overflowed: AtomicBool::new(false),
             overflow_told: AtomicBool::new(false),
         }
@@ -171,56 +168,15 @@ impl PeerFails {
     /// longest ago is taken over). `now_ms` marks the row as in use. `None` only if
     /// the lock cannot be taken.
     pub fn row(&self, key: &str, now_ms: u64) -> Option<SharedRow> {
-        if self.rows == 0 {
-            return None;
-        }
-        let hash = fnv1a(key.as_bytes()).max(1);
-        let _guard = self.zone.lock().ok()?;
-        let word = |row: usize, at: usize| self.zone.u64_at(row * ROW_BYTES + at);
-        let start = usize::try_from(hash % self.rows as u64).unwrap_or(0);
-        let mut free = None;
-        let mut oldest: Option<(u64, usize)> = None;
-        for i in 0..self.rows {
-            let row = (start + i) % self.rows;
-            let key_word = word(row, KEY)?.load(Ordering::Acquire);
-            if key_word == hash {
-                word(row, CLAIMED)?.store(now_ms, Ordering::Release);
-                return Some(self.shared(row));
-            }
-            if key_word == 0 {
-                free = Some(row);
-                break;
-            }
-            let claimed = word(row, CLAIMED)?.load(Ordering::Acquire);
-            if oldest.map_or(true, |(at, _)| claimed < at) {
-                oldest = Some((claimed, row));
-            }
-        }
-        if free.is_none() {
+        let (offset, took_over) = self.table.row(key, now_ms)?;
+        if took_over {
             self.overflowed.store(true, Ordering::Relaxed);
         }
-        let row = free.or(oldest.map(|(_, row)| row))?;
-        for field in [Field::Fails, Field::FailedAt, Field::Checked] {
-            word(row, field.offset())?.store(0, Ordering::Release);
-        }
-        word(row, CLAIMED)?.store(now_ms, Ordering::Release);
-        word(row, KEY)?.store(hash, Ordering::Release);
-        Some(self.shared(row))
+        Some(SharedRow {
+            zone: Arc::clone(&self.table.zone),
+            offset,
+        })
     }
-
-    fn shared(&self, row: usize) -> SharedRow {
-        SharedRow {
-            zone: Arc::clone(&self.zone),
-            offset: row * ROW_BYTES,
-        }
-    }
-}
-
-/// FNV-1a, 64 bits: stable across processes and binaries (a zone outlives a USR2).
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-    })
 }
 
 impl PeerFails {

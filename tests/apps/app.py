@@ -18,6 +18,9 @@ sees it:
                       the first wait until the file PATH exists (at most 20 s)
     /status/<code>    an empty response with that status
     /cookies          two Set-Cookie headers and a header with a long value
+    /health?dir=DIR   a health endpoint: 503 while DIR/down-PORT exists (PORT: the
+                      one this Gunicorn listens on), else 200 "ok" with
+                      X-Health: yes; counts its probes in DIR/probes-PORT
     /static           the app's own answer: nginx sends "/static" (no slash) here,
                       not to `location /static/`
 """
@@ -127,6 +130,18 @@ def cookies():
     r.set_cookie("theme", "dark")
     r.headers["X-Long"] = "v" * 2000
     return r
+
+
+@app.route("/health")
+def health():
+    directory = request.args.get("dir", "")
+    port = request.environ.get("SERVER_PORT", "")
+    if directory:
+        with open(os.path.join(directory, f"probes-{port}"), "a") as f:
+            f.write(f"{request.headers.get('Host', '')} {request.headers.get('User-Agent', '')}\n")
+        if os.path.exists(os.path.join(directory, f"down-{port}")):
+            return Response("down\n", status=503)
+    return Response("ok\n", headers={"X-Health": "yes"})
 
 
 @app.route("/static")

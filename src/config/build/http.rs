@@ -9,7 +9,7 @@ use crate::config::model::HttpConfig;
 use crate::config::tree::Directive;
 
 /// Directives read before the rest of the http block: what others name.
-const DEFINITIONS: &[&str] = &["log_format", "upstream"];
+const DEFINITIONS: &[&str] = &["log_format", "upstream", "match"];
 
 pub fn build_http(directives: &[Directive], cx: &mut Builder) -> HttpConfig {
     let mut layer = Layer {
@@ -50,10 +50,15 @@ pub fn build_http(directives: &[Directive], cx: &mut Builder) -> HttpConfig {
     server::check_listen_conflicts(cx, &servers);
     let limit_zones = std::mem::take(&mut layer.limits.zones);
     super::limits::check_refs(cx, &limit_zones);
-    HttpConfig {
+    let matches = std::mem::take(&mut layer.matches.0);
+    let mut http = HttpConfig {
         servers,
         upstreams,
         log_formats,
         limit_zones,
-    }
+        matches,
+        health_checks: Vec::new(),
+    };
+    http.health_checks = super::health::group_checks(cx, &http, &http.matches);
+    http
 }

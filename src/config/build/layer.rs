@@ -15,6 +15,7 @@ use super::command::{b, dispatch, Arity::*, Command, Context, SRV_LOC};
 use super::compress::{self, CompressConf};
 use super::files::{self, FilesLayer};
 use super::headers::HeadersConf;
+use super::health::{self, HealthLayer, Matches};
 use super::http_core::{self, CoreConf};
 use super::limits::{self, LimitsLayer};
 use super::log::{self, LogConf};
@@ -56,6 +57,9 @@ pub struct Layer {
     pub proxy_shaping: ShapingLayer,
     pub proxy_ssl: ProxySslLayer,
     pub stub_status: StatusLayer,
+    pub health: HealthLayer,
+    /// `match` blocks (http level only).
+    pub matches: Matches,
     pub realip: RealIpLayer,
     pub access: AccessLayer,
     /// `map` blocks (http level only).
@@ -119,6 +123,8 @@ impl Layer {
             || dispatch(proxy_shaping::COMMANDS, &mut self.proxy_shaping, d, cx, ctx)
             || dispatch(proxy_ssl::COMMANDS, &mut self.proxy_ssl, d, cx, ctx)
             || dispatch(stub_status::COMMANDS, &mut self.stub_status, d, cx, ctx)
+            || dispatch(health::COMMANDS, &mut self.health, d, cx, ctx)
+            || dispatch(health::HTTP_COMMANDS, &mut self.matches, d, cx, ctx)
             || dispatch(realip::COMMANDS, &mut self.realip, d, cx, ctx)
             || dispatch(access::COMMANDS, &mut self.access, d, cx, ctx)
             || dispatch(map::COMMANDS, &mut self.map, d, cx, ctx)
@@ -154,6 +160,7 @@ impl Layer {
         conf.proxy.shaping = self.proxy_shaping.merge(&parent.proxy.shaping);
         conf.proxy.ssl = self.proxy_ssl.merge(&parent.proxy.ssl);
         self.stub_status.merge(&mut conf);
+        self.health.merge(&mut conf);
         conf
     }
 }
@@ -247,6 +254,7 @@ fn defaults_with_root(root: &std::path::Path) -> LocationConf {
         error_log: None,
         resolver: None,
         stub_status: false,
+        health_check: None,
         recursive_error_pages: false,
         files: FileConf::default(),
     }

@@ -6,9 +6,9 @@
 
 use super::command::{specs, Context, Spec, Table};
 use super::{
-    access, autoindex, charset, compress, files, headers, http_core, layer, limits, log, main_ctx,
-    map, proxy, proxy_shaping, proxy_ssl, realip, rewrite, ssl, static_files, stub_status,
-    unimplemented, upstream,
+    access, autoindex, charset, compress, files, headers, health, http_core, layer, limits, log,
+    main_ctx, map, proxy, proxy_shaping, proxy_ssl, realip, rewrite, ssl, static_files,
+    stub_status, unimplemented, upstream,
 };
 use crate::config::error::ConfigErrorKind;
 use crate::config::tree::Directive;
@@ -34,6 +34,8 @@ pub static TABLES: &[&dyn Table] = &[
     &proxy_shaping::COMMANDS,
     &proxy_ssl::COMMANDS,
     &stub_status::COMMANDS,
+    &health::COMMANDS,
+    &health::HTTP_COMMANDS,
     &realip::COMMANDS,
     &access::COMMANDS,
     &ssl::COMMANDS,

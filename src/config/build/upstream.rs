@@ -88,6 +88,15 @@ pub const COMMANDS: &[Command<UpstreamSlots>] = &[
     d("keepalive_requests", UPS, Exactly(1), |u, d, cx, _| {
         set_once(cx, d, &mut u.keepalive_requests, args::number(d, 0))
     }),
+    // vestibule always keeps a group's state (fail counts, health) in a zone every
+    // worker shares, so `zone NAME [SIZE]` is checked and needs nothing more.
+    d("zone", UPS, Between(1, 2), |_, d, cx, _| {
+        if d.args.len() == 2 {
+            if let Err(k) = args::size(d, 1) {
+                cx.error(k, &d.span);
+            }
+        }
+    }),
 ];
 
 /// A load-balancing method; a second one replaces the first with nginx's warning.

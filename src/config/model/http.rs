@@ -204,6 +204,10 @@ pub struct HttpConfig {
     pub log_formats: HashMap<String, LogFormat>,
     /// `limit_req_zone` and `limit_conn_zone`.
     pub limit_zones: Vec<super::limits::LimitZone>,
+    /// `match` blocks, by name.
+    pub matches: Vec<super::health::Match>,
+    /// The upstream groups with a `health_check`, one each.
+    pub health_checks: Vec<super::health::GroupCheck>,
 }
 
 impl HttpConfig {

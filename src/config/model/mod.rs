@@ -10,6 +10,7 @@ mod access;
 pub mod compress;
 mod expires;
 mod files;
+pub mod health;
 mod http;
 pub mod limits;
 mod location;
