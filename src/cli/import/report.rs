@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::config::build::unimplemented;
 use crate::config::error::ConfigErrorKind;
 use crate::config::read::{self, ReadOptions};
 use crate::config::source::{Origin, Span};
@@ -25,6 +26,10 @@ pub struct Checked {
     pub no_effect: Vec<ConfigWarning>,
     pub warnings: Vec<ConfigWarning>,
     pub must_change: Vec<ConfigError>,
+    /// Directives of a module vestibule does not implement that `-t` does not name
+    /// because it gives a module's advice once (`proxy_cache_valid` after
+    /// `proxy_cache_path`): they must go too.
+    pub same_module: Vec<(String, Span)>,
     /// Whether the copy passes `-t`.
     pub passes: bool,
 }
@@ -60,7 +65,7 @@ pub fn check(main: &Path) -> Checked {
             .chain(checked.warnings.iter().filter_map(|w| w.span.as_ref()))
             .map(|s| (Arc::clone(&s.origin), s.line))
             .collect();
-        count_honoured(&tree.directives, &spoken_of, &mut checked.honoured);
+        count_honoured(&tree.directives, &spoken_of, &mut checked);
     }
     checked
 }
@@ -68,19 +73,42 @@ pub fn check(main: &Path) -> Checked {
 fn count_honoured(
     directives: &[Directive],
     spoken_of: &HashSet<(Arc<Origin>, u32)>,
-    honoured: &mut BTreeMap<String, usize>,
+    checked: &mut Checked,
 ) {
     for d in directives {
         let Span { origin, line } = &d.span;
-        if !spoken_of.contains(&(Arc::clone(origin), *line)) {
-            *honoured.entry(d.name.clone()).or_default() += 1;
+        if spoken_of.contains(&(Arc::clone(origin), *line)) {
+            // Reported in its group.
+        } else if unimplemented::advice(&d.name).is_some() {
+            checked.same_module.push((d.name.clone(), d.span.clone()));
+        } else if let Some(var) = unimplemented_variable(d) {
+            checked
+                .same_module
+                .push((format!("{} ... ${var}", d.name), d.span.clone()));
+        } else {
+            *checked.honoured.entry(d.name.clone()).or_default() += 1;
         }
         // A `types` or `map` block holds table rows, not directives.
         let table = matches!(d.name.as_str(), "types" | "map" | "charset_map");
         if let Some(block) = d.block.as_ref().filter(|_| !table) {
-            count_honoured(block, spoken_of, honoured);
+            count_honoured(block, spoken_of, checked);
         }
     }
+}
+
+/// The first `$variable` in `d`'s arguments that belongs to a module vestibule does
+/// not implement (`$upstream_cache_status`).
+fn unimplemented_variable(d: &Directive) -> Option<String> {
+    d.args.iter().find_map(|arg| {
+        arg.value.split('$').skip(1).find_map(|after| {
+            let name: String = after
+                .trim_start_matches('{')
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            unimplemented::advice(&name).map(|_| name)
+        })
+    })
 }
 
 /// What to do about an error, when its message does not already say.
@@ -148,12 +176,23 @@ pub fn print(checked: &Checked, main: &Path, out: &mut String) {
     for w in &checked.warnings {
         out.push_str(&format!("  {w}\n"));
     }
-    out.push_str(&format!("\nmust change ({}):\n", checked.must_change.len()));
+    out.push_str(&format!(
+        "\nmust change ({}):\n",
+        checked.must_change.len() + checked.same_module.len()
+    ));
     for e in &checked.must_change {
         out.push_str(&format!("  {e}\n"));
         if let Some(todo) = what_to_do(&e.kind) {
             out.push_str(&format!("    -> {todo}\n"));
         }
+    }
+    for (name, span) in &checked.same_module {
+        let what = if name.contains(" ... $") {
+            "uses a variable of a module vestibule does not implement"
+        } else {
+            "is of a module vestibule does not implement"
+        };
+        out.push_str(&format!("  \"{name}\" {span} {what}: remove it too\n"));
     }
     if !checked.must_change.is_empty() {
         out.push_str(&format!(
