@@ -706,3 +706,26 @@ fn help_names_the_import() {
         "{help}"
     );
 }
+
+/// A copy that fails part way (here: more files than an nginx tree has, the copy's
+/// bound) leaves neither the destination nor its staging directory behind.
+#[test]
+fn a_copy_that_fails_part_way_leaves_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let tree = tmp.path().join("nginx");
+    let many = tree.join("many");
+    std::fs::create_dir_all(&many).unwrap();
+    std::fs::write(tree.join("nginx.conf"), "events {}\n").unwrap();
+    for i in 0..10_001 {
+        std::fs::write(many.join(i.to_string()), "").unwrap();
+    }
+    let dest = tmp.path().join("vestibule");
+    let (ok, report, stderr) = import(&tree, &dest, &[]);
+    assert!(!ok && report.is_empty(), "{report}");
+    assert!(
+        stderr.contains("more than 10000 files under")
+            && stderr.contains(&format!("(nothing was written to \"{}\")", dest.display())),
+        "{stderr}"
+    );
+    assert_eq!(names(tmp.path()), ["nginx"], "nothing written");
+}
