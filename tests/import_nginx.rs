@@ -572,6 +572,8 @@ fn globs_symlinked_sites_and_files_under_the_tree_carry_over() {
     symlink(tree.join("sites-available/a"), tree.join("sites-enabled/a")).unwrap();
     symlink(outside.join("b"), tree.join("sites-enabled/b")).unwrap();
     symlink("../sites-available/c", tree.join("sites-enabled/c")).unwrap();
+    // Relative, out of the tree: from the copy it would lead elsewhere.
+    symlink("../../elsewhere/b", tree.join("sites-available/b-relative")).unwrap();
 
     let dest = tmp.path().join("vestibule");
     // The main file may be named instead of its directory.
@@ -606,6 +608,11 @@ fn globs_symlinked_sites_and_files_under_the_tree_carry_over() {
     assert_eq!(link("a"), dest.join("sites-available/a"));
     assert_eq!(link("b"), outside.join("b"), "a link out of the tree stays");
     assert_eq!(link("c"), PathBuf::from("../sites-available/c"));
+    assert_eq!(
+        std::fs::read_link(dest.join("sites-available/b-relative")).unwrap(),
+        outside.join("b"),
+        "a relative link out of the tree is made absolute"
+    );
 
     // The copy stands alone, and every site in it loads.
     std::fs::remove_dir_all(&tree).unwrap();

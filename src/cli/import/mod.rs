@@ -206,12 +206,12 @@ fn canonical_parent(path: &Path) -> PathBuf {
 fn place(staged: &Path, dest: &Path, exists: bool) -> io::Result<Option<PathBuf>> {
     let kept = if exists {
         let kept = aside(dest);
-        fs::rename(dest, &kept)?;
+        crate::sys::rename_no_replace(dest, &kept)?;
         Some(kept)
     } else {
         None
     };
-    if let Err(e) = fs::rename(staged, dest) {
+    if let Err(e) = crate::sys::rename_no_replace(staged, dest) {
         if let Some(kept) = &kept {
             let _ = fs::rename(kept, dest);
         }

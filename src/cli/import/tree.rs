@@ -5,12 +5,12 @@
 //! behind. Configuration files (those that parse as nginx's language) have their paths
 //! rewritten ([`super::rewrite`]); other files (certificates, keys, htpasswd) are
 //! copied byte for byte. Symlinks stay symlinks, a target inside the tree pointing
-//! into the copy. Modes are kept, and owners too when run as root.
+//! into the copy, a relative one that leaves the tree made absolute. Modes are kept, and owners too when run as root.
 
 use std::fs;
 use std::io;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 
 use super::rewrite::{self, Rewritten, Rule};
@@ -92,9 +92,15 @@ fn copy_dir(plan: &Plan, rel: &Path, depth: usize, copied: &mut Copied) -> io::R
         let kind = meta.file_type();
         if kind.is_symlink() {
             let target = fs::read_link(&from)?;
-            let new = rewrite::rewrite_path(&target.to_string_lossy(), plan.rules)
-                .filter(|_| target.is_absolute())
-                .map(PathBuf::from);
+            let new = if target.is_absolute() {
+                rewrite::rewrite_path(&target.to_string_lossy(), plan.rules).map(PathBuf::from)
+            } else {
+                // A relative target inside the tree is inside the copy too; one that
+                // leaves the tree would lead elsewhere from the copy, so it is made
+                // absolute.
+                let resolved = lexical(&plan.source.join(rel).join(&target));
+                (!resolved.starts_with(plan.source)).then_some(resolved)
+            };
             if let Some(new) = &new {
                 copied.relinked.push((shown, new.clone()));
             }
@@ -130,6 +136,22 @@ fn copy_dir(plan: &Plan, rel: &Path, depth: usize, copied: &mut Copied) -> io::R
         }
     }
     Ok(())
+}
+
+/// `path` with `.` and `..` taken away without asking the filesystem (a link's target
+/// is resolved against the link's own directory, as the kernel does).
+fn lexical(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for part in path.components() {
+        match part {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 /// The file's text when it is nginx configuration: UTF-8 that parses.
