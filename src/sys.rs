@@ -1,6 +1,7 @@
 //! Thin safe wrappers over the few libc calls that std does not offer: user and group
-//! lookup for the `user` directive and the `-t` permission checks, and signals for
-//! `-s`, a rename that never replaces (`--import-nginx`). Every `unsafe` block is here, each with its reason.
+//! lookup for the `user` directive and the `-t` permission checks, signals for `-s`,
+//! and a rename that never replaces (`--import-nginx`). Every `unsafe` block is here,
+//! each with its reason.
 
 use std::ffi::{CStr, CString};
 

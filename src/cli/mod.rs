@@ -1,6 +1,6 @@
 //! The command line, with nginx's flags and messages: `-t`, `-T`, `-c`, `-p`, `-e`,
-//! `-g`, `-s`, `-q`, `-v`, `-V`, `-h`, and vestibule's own `--import-nginx`. `main.rs` calls [`main`] and exits with what it
-//! returns.
+//! `-g`, `-s`, `-q`, `-v`, `-V`, `-h`, and vestibule's own `--import-nginx`
+//! ([`import`]). `main.rs` calls [`main`] and exits with what it returns.
 
 pub mod args;
 mod import;
