@@ -1,6 +1,7 @@
 //! Thin safe wrappers over the few libc calls that std does not offer: user and group
-//! lookup for the `user` directive and the `-t` permission checks, and signals for
-//! `-s`. Every `unsafe` block is here, each with its reason.
+//! lookup for the `user` directive and the `-t` permission checks, signals for `-s`,
+//! and a rename that never replaces (`--import-nginx`). Every `unsafe` block is here,
+//! each with its reason.
 
 use std::ffi::{CStr, CString};
 
@@ -351,6 +352,40 @@ pub fn coarse_monotonic() -> std::time::Duration {
     coarse_clock(libc::CLOCK_MONOTONIC_COARSE).unwrap_or_default()
 }
 
+/// Renames `from` to `to` only if `to` does not exist (`renameat2(RENAME_NOREPLACE)`),
+/// so a directory that appeared meanwhile is never replaced (a plain `rename` replaces
+/// an empty one). Where the filesystem refuses the flag, checks and renames.
+pub fn rename_no_replace(from: &std::path::Path, to: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = |p: &std::path::Path| {
+        CString::new(p.as_os_str().as_bytes())
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))
+    };
+    let (cfrom, cto) = (c(from)?, c(to)?);
+    // SAFETY: both paths are live NUL-terminated strings; AT_FDCWD makes them relative
+    // to the working directory as rename(2) would; failure is an error return.
+    let rc = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            cfrom.as_ptr(),
+            libc::AT_FDCWD,
+            cto.as_ptr(),
+            libc::RENAME_NOREPLACE,
+        )
+    };
+    if rc == 0 {
+        return Ok(());
+    }
+    let err = std::io::Error::last_os_error();
+    if err.raw_os_error() != Some(libc::EINVAL) {
+        return Err(err);
+    }
+    if std::fs::symlink_metadata(to).is_ok() {
+        return Err(std::io::Error::from_raw_os_error(libc::EEXIST));
+    }
+    std::fs::rename(from, to)
+}
+
 /// An unlinked temp file in `dir`, creating the directory on first use (nginx creates
 /// its temp paths at start).
 pub fn open_temp(dir: &std::path::Path) -> std::io::Result<std::fs::File> {
@@ -366,6 +401,20 @@ pub fn open_temp(dir: &std::path::Path) -> std::io::Result<std::fs::File> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rename_no_replace_never_replaces_even_an_empty_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let (from, to) = (dir.path().join("from"), dir.path().join("to"));
+        std::fs::create_dir(&from).unwrap();
+        std::fs::create_dir(&to).unwrap();
+        let err = rename_no_replace(&from, &to).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::AlreadyExists);
+        assert!(from.is_dir());
+        std::fs::remove_dir(&to).unwrap();
+        rename_no_replace(&from, &to).unwrap();
+        assert!(to.is_dir() && !from.exists());
+    }
 
     #[test]
     fn root_exists_and_nonsense_does_not() {

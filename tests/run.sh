@@ -41,7 +41,7 @@ if ! command -v systemd-analyze >/dev/null 2>&1; then
     apt-get update -qq && apt-get install -y -qq systemd
 fi
 
-step "Debian's stock /etc/nginx (tests/cli.rs checks that vestibule -t loads it)"
+step "Debian's stock /etc/nginx (tests/cli.rs checks that vestibule -t loads it; tests/import_nginx.rs imports and serves it)"
 # nginx-light's tree: nginx-common's files and the http-echo module it enables. Without
 # /etc/nginx the test says it skipped.
 if [ ! -f /etc/nginx/nginx.conf ]; then

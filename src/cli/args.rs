@@ -1,6 +1,8 @@
 //! nginx's command-line syntax: single-letter flags that may be grouped (`-tq`), and
 //! options whose value follows either in the same word (`-cFILE`) or the next one
-//! (`-c FILE`). Errors are worded as nginx words them.
+//! (`-c FILE`). Errors are worded as nginx words them. Vestibule's own long options
+//! (`--import-nginx DIR [--into DIR] [--force]`, which nginx does not have) follow
+//! GNU's form: the value in the next word or after `=`.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -19,6 +21,12 @@ pub struct Options {
     pub error_log: Option<PathBuf>,
     pub conf_file: Option<PathBuf>,
     pub directives: Option<String>,
+    /// `--import-nginx DIR`: the nginx tree to copy (docs/migration.md).
+    pub import_nginx: Option<PathBuf>,
+    /// `--into DIR`: where the import writes (default `/etc/vestibule`).
+    pub import_into: Option<PathBuf>,
+    /// `--force`: the import replaces an existing destination (kept beside it).
+    pub force: bool,
 }
 
 /// `-s` signals and the Unix signal each sends, as nginx.
@@ -62,6 +70,10 @@ pub enum ArgsError {
     InvalidSignal(String),
     #[error("arguments must be valid UTF-8")]
     NotUtf8,
+    #[error("option \"{0}\" requires directory name")]
+    MissingLongValue(&'static str),
+    #[error("option \"{0}\" is only used with \"--import-nginx\"")]
+    OnlyWithImport(&'static str),
 }
 
 /// Parses the arguments after the program name.
@@ -74,6 +86,10 @@ pub fn parse<I: IntoIterator<Item = OsString>>(args: I) -> Result<Options, ArgsE
     let mut i = 0;
     while i < args.len() {
         let arg = &args[i];
+        if let Some(long) = arg.strip_prefix("--") {
+            i = long_option(long, &args, i, &mut opts)?;
+            continue;
+        }
         let Some(flags) = arg.strip_prefix('-') else {
             return Err(ArgsError::InvalidOption(arg.clone()));
         };
@@ -122,7 +138,45 @@ pub fn parse<I: IntoIterator<Item = OsString>>(args: I) -> Result<Options, ArgsE
         }
         i += 1;
     }
+    if opts.import_nginx.is_none() {
+        if opts.import_into.is_some() {
+            return Err(ArgsError::OnlyWithImport("--into"));
+        }
+        if opts.force {
+            return Err(ArgsError::OnlyWithImport("--force"));
+        }
+    }
     Ok(opts)
+}
+
+/// One long option, `long` being `args[i]` without its `--`; returns the index of the
+/// next argument.
+fn long_option(
+    long: &str,
+    args: &[String],
+    mut i: usize,
+    opts: &mut Options,
+) -> Result<usize, ArgsError> {
+    let (name, attached) = match long.split_once('=') {
+        Some((name, value)) => (name, Some(value.to_string())),
+        None => (long, None),
+    };
+    let mut value = |flag: &'static str| match attached.clone() {
+        Some(v) => Ok(v),
+        None => {
+            i += 1;
+            args.get(i)
+                .cloned()
+                .ok_or(ArgsError::MissingLongValue(flag))
+        }
+    };
+    match name {
+        "import-nginx" => opts.import_nginx = Some(PathBuf::from(value("--import-nginx")?)),
+        "into" => opts.import_into = Some(PathBuf::from(value("--into")?)),
+        "force" if attached.is_none() => opts.force = true,
+        _ => return Err(ArgsError::InvalidOption(format!("--{long}"))),
+    }
+    Ok(i + 1)
 }
 
 /// nginx's wording for what an option needs.
@@ -169,6 +223,36 @@ mod tests {
             (&["-g"], "option \"-g\" requires parameter"),
             (&["-s"], "option \"-s\" requires parameter"),
             (&["-s", "restart"], "invalid option: \"-s restart\""),
+        ];
+        for (args, want) in cases {
+            assert_eq!(p(args).unwrap_err().to_string(), *want, "{args:?}");
+        }
+    }
+
+    #[test]
+    fn import_takes_long_options_in_either_form() {
+        let o = p(&["--import-nginx", "/etc/nginx", "--into=/tmp/v", "--force"]).unwrap();
+        assert_eq!(o.import_nginx, Some(PathBuf::from("/etc/nginx")));
+        assert_eq!(o.import_into, Some(PathBuf::from("/tmp/v")));
+        assert!(o.force);
+        let o = p(&["--import-nginx=/srv/nginx"]).unwrap();
+        assert_eq!(o.import_nginx, Some(PathBuf::from("/srv/nginx")));
+        assert!(!o.force && o.import_into.is_none());
+        let cases: &[(&[&str], &str)] = &[
+            (
+                &["--import-nginx"],
+                "option \"--import-nginx\" requires directory name",
+            ),
+            (
+                &["--into", "/x"],
+                "option \"--into\" is only used with \"--import-nginx\"",
+            ),
+            (
+                &["--force"],
+                "option \"--force\" is only used with \"--import-nginx\"",
+            ),
+            (&["--import", "/x"], "invalid option: \"--import\""),
+            (&["--force=yes"], "invalid option: \"--force=yes\""),
         ];
         for (args, want) in cases {
             assert_eq!(p(args).unwrap_err().to_string(), *want, "{args:?}");

@@ -1,8 +1,9 @@
 //! The command line, with nginx's flags and messages: `-t`, `-T`, `-c`, `-p`, `-e`,
-//! `-g`, `-s`, `-q`, `-v`, `-V`, `-h`. `main.rs` calls [`main`] and exits with what it
-//! returns.
+//! `-g`, `-s`, `-q`, `-v`, `-V`, `-h`, and vestibule's own `--import-nginx`
+//! ([`import`]). `main.rs` calls [`main`] and exits with what it returns.
 
 pub mod args;
+mod import;
 mod serve;
 mod signal;
 pub mod version;
@@ -39,6 +40,9 @@ pub fn main<I: IntoIterator<Item = OsString>>(argv: I) -> ExitCode {
     if opts.help || opts.version {
         print_version(&opts, invocation);
         return ExitCode::SUCCESS;
+    }
+    if let Some(source) = &opts.import_nginx {
+        return import::run(source, opts.import_into.as_deref(), opts.force, &out);
     }
     let load_options = load_options(&opts, &paths);
     if opts.test {
@@ -182,6 +186,7 @@ fn print_version(opts: &Options, invocation: version::Invocation) {
 const HELP: &str = "\
 Usage: vestibule [-?hvVtTq] [-s signal] [-p prefix]
                  [-e filename] [-c filename] [-g directives]
+       vestibule --import-nginx dir [--into dir] [--force]
 
 Options:
   -?,-h         : this help
@@ -195,6 +200,12 @@ Options:
   -e filename   : set error log file (default: /var/log/vestibule/error.log)
   -c filename   : set configuration file (default: /etc/vestibule/vestibule.conf)
   -g directives : set global directives out of configuration file
+
+  --import-nginx dir : copy the nginx configuration in dir (/etc/nginx) to
+                       /etc/vestibule with its paths rewritten, test the copy
+                       and report what must change (docs/migration.md)
+  --into dir    : with --import-nginx: write the copy there instead
+  --force       : with --import-nginx: replace an existing copy (kept beside it)
 ";
 
 /// Where the command line's messages go: stderr, as nginx, and also the `-e` file

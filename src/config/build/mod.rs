@@ -48,7 +48,7 @@ mod ssl;
 mod ssl_ciphers;
 mod static_files;
 mod stub_status;
-mod unimplemented;
+pub mod unimplemented;
 mod upstream;
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 //! docs/configuration.md keeps the same list for users.
 
 /// One row: a directive name, or a prefix ending in `_` that covers a family.
+#[derive(Debug)]
 pub struct NotImplemented {
     pub name: &'static str,
     pub advice: &'static str,
