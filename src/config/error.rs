@@ -79,6 +79,9 @@ pub enum ConfigErrorKind {
         "\"{directive}\" directive is duplicate, \"{earlier}\" directive was specified earlier"
     )]
     DuplicateWith { directive: String, earlier: String },
+    /// An HTTP/2 setting nginx refuses, in its words.
+    #[error("{0}")]
+    Http2(String),
     /// A `health_check` or `match` that cannot run, with what to do.
     #[error("{0}")]
     Health(String),

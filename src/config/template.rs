@@ -91,6 +91,9 @@ pub enum Variable {
     ServerPort,
     ServerAddr,
     ServerProtocol,
+    /// `$http2`: `h2` for a request over HTTP/2 on TLS, `h2c` in plain text, else
+    /// empty.
+    Http2,
     ProxyHost,
     ProxyPort,
     RequestMethod,
@@ -259,6 +262,7 @@ impl Variable {
             "server_port" => Some(ServerPort),
             "server_addr" => Some(ServerAddr),
             "server_protocol" => Some(ServerProtocol),
+            "http2" => Some(Http2),
             "proxy_host" => Some(ProxyHost),
             "proxy_port" => Some(ProxyPort),
             "request_method" => Some(RequestMethod),

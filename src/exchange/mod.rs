@@ -549,6 +549,13 @@ impl VariableSource for Exchange {
             ServerPort => push_display(out, self.peer.server_port),
             ServerAddr => push_str(out, &self.peer.server_addr),
             ServerProtocol => push_str(out, self.head.version.as_str()),
+            Http2 => match self.head.version {
+                crate::http1::Version::Http2 if self.connection_peer().tls.is_some() => {
+                    push_str(out, "h2")
+                }
+                crate::http1::Version::Http2 => push_str(out, "h2c"),
+                _ => true,
+            },
             ProxyHost => push_str(out, self.proxy_host.as_deref().unwrap_or_default()),
             ProxyPort => push_display(out, self.proxy_port),
             RequestMethod => push_str(out, self.head.method.as_str()),

@@ -26,19 +26,23 @@ pub const DEFAULT_MAX_HEADERS: usize = 100;
 /// Longest excerpt of a network value kept in an error for the log.
 const EXCERPT_LIMIT: usize = 128;
 
-/// The protocol version of a message. Other versions are refused at parse time.
+/// The protocol version of a message. Other versions are refused at parse time;
+/// `Http2` is a request that came on an HTTP/2 stream (src/worker/h2/), never parsed
+/// from text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Version {
     Http10,
     Http11,
+    Http2,
 }
 
 impl Version {
-    /// `HTTP/1.0` or `HTTP/1.1`.
+    /// `HTTP/1.0`, `HTTP/1.1`, or `HTTP/2.0` (nginx's `$server_protocol` for h2).
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Http10 => "HTTP/1.0",
             Self::Http11 => "HTTP/1.1",
+            Self::Http2 => "HTTP/2.0",
         }
     }
 }

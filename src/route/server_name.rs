@@ -61,6 +61,9 @@ pub struct ListenGroup {
     default_is_explicit: bool,
     /// Some server's `listen ... ssl` names this address: connections speak TLS.
     ssl: bool,
+    /// HTTP/2 is offered here: some `listen ... http2` names this address, or a
+    /// server on it has `http2 on`.
+    http2: bool,
 }
 
 impl ListenGroup {
@@ -70,6 +73,7 @@ impl ListenGroup {
             default: first,
             default_is_explicit: false,
             ssl: false,
+            http2: false,
         }
     }
 
@@ -95,6 +99,11 @@ impl ListenGroup {
     /// Whether connections to this address speak TLS.
     pub fn ssl(&self) -> bool {
         self.ssl
+    }
+
+    /// Whether connections to this address may speak HTTP/2.
+    pub fn http2(&self) -> bool {
+        self.http2
     }
 
     /// The server `listen ... default_server` names here, or the first one listening.
@@ -174,10 +183,9 @@ impl ListenGroups {
                     .entry(key(&listen.addr))
                     .or_insert_with(|| ListenGroup::new(id))
                     .add(id, server, listen.default_server);
-                if listen.ssl {
-                    if let Some(group) = by_addr.get_mut(&key(&listen.addr)) {
-                        group.ssl = true;
-                    }
+                if let Some(group) = by_addr.get_mut(&key(&listen.addr)) {
+                    group.ssl |= listen.ssl;
+                    group.http2 |= listen.http2 || server.http2.enabled;
                 }
             }
         }

@@ -39,14 +39,24 @@ impl ServerConfigs {
         let Some(http) = http else {
             return out;
         };
+        // Addresses some `listen ... http2` names: every server on them offers h2.
+        let h2_addrs: Vec<_> = http
+            .servers
+            .iter()
+            .flat_map(|s| s.listen.iter())
+            .filter(|l| l.http2)
+            .map(|l| &l.addr)
+            .collect();
         for (i, server) in http.servers.iter().enumerate() {
+            let h2 = server.http2.enabled
+                || server.listen.iter().any(|l| h2_addrs.contains(&&l.addr));
             out.rejecting.push(server.tls.reject_handshake);
             out.verifiers
                 .push(DeferredVerifier::for_server(&server.tls).ok().flatten());
             let config = if server.tls.certificates.is_empty() || server.tls.reject_handshake {
                 None
             } else {
-                match server_config(&server.tls, shared) {
+                match server_config(&server.tls, shared, h2) {
                     Ok(c) => Some(c),
                     Err(e) => {
                         out.failures.push((i, e.to_string()));
@@ -82,8 +92,12 @@ impl ServerConfigs {
     }
 }
 
-/// One server's rustls configuration.
-pub fn server_config(tls: &ServerTls, shared: &Shared) -> Result<Arc<ServerConfig>, rustls::Error> {
+/// One server's rustls configuration; `h2`: ALPN offers HTTP/2 before HTTP/1.1.
+pub fn server_config(
+    tls: &ServerTls,
+    shared: &Shared,
+    h2: bool,
+) -> Result<Arc<ServerConfig>, rustls::Error> {
     let provider = CryptoProvider {
         cipher_suites: tls.cipher_suites.clone(),
         kx_groups: tls.kx_groups.clone(),
@@ -104,7 +118,11 @@ pub fn server_config(tls: &ServerTls, shared: &Shared) -> Result<Arc<ServerConfi
     config.ignore_client_order = tls.prefer_server_ciphers;
     config.max_fragment_size =
         (tls.buffer_size < MAX_RECORD - 5).then_some(tls.buffer_size.clamp(512, MAX_RECORD));
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    config.alpn_protocols = if h2 {
+        vec![b"h2".to_vec(), b"http/1.1".to_vec()]
+    } else {
+        vec![b"http/1.1".to_vec()]
+    };
     let cache = &tls.session_cache;
     let shared_cache = cache.shared.as_ref().and_then(|(name, _)| {
         crate::zone::tls_sessions::SessionCache::in_zones(&shared.zones, name, tls.session_timeout)

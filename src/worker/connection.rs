@@ -59,7 +59,7 @@ impl Drop for Active {
 /// The servers of the connection's address and their default server (whose head
 /// limits and timeouts apply before the Host is known). `None` when the configuration
 /// no longer listens there.
-fn listen_context<'s>(snap: &'s Snapshot, peer: &Peer) -> Option<(&'s ListenGroup, &'s Server)> {
+pub(super) fn listen_context<'s>(snap: &'s Snapshot, peer: &Peer) -> Option<(&'s ListenGroup, &'s Server)> {
     let http = snap.config.http.as_ref()?;
     let group = snap.router.listen_group(&peer.listen)?;
     let default = group.default_server().get(http)?;
@@ -69,10 +69,23 @@ fn listen_context<'s>(snap: &'s Snapshot, peer: &Peer) -> Option<(&'s ListenGrou
 /// Serves a connection until it closes.
 pub async fn serve(worker: Rc<Worker>, stream: Stream, peer: Peer, id: u64, active: Active) {
     let _active = active;
-    let Some((mut stream, peer)) = open(&worker, stream, peer, id).await else {
+    let Some((stream, peer)) = open(&worker, stream, peer, id).await else {
         return;
     };
     let peer = Rc::new(peer);
+    let stream = match speaks_h2(&worker, stream, &peer).await {
+        Protocol::H2(io) => {
+            super::h2::serve(Rc::clone(&worker), io, peer, id).await;
+            return;
+        }
+        Protocol::H2Tls(tls) => {
+            super::h2::serve(Rc::clone(&worker), tls, peer, id).await;
+            return;
+        }
+        Protocol::Http1(stream) => stream,
+        Protocol::Closed => return,
+    };
+    let mut stream = stream;
     // Allocated by the first read; between requests it shrinks back to the first
     // read's size, so an idle keep-alive connection holds about 1 KiB.
     let mut input: Vec<u8> = Vec::new();
@@ -181,6 +194,82 @@ pub async fn serve(worker: Rc<Worker>, stream: Stream, peer: Peer, id: u64, acti
     }
 }
 
+/// The protocol a connection speaks.
+enum Protocol {
+    Http1(Stream),
+    /// TLS with ALPN `h2`.
+    H2Tls(Box<crate::net::stream::TlsStream>),
+    /// Plain TCP that opened with the HTTP/2 preface.
+    H2(monoio::net::tcp::stream_poll::TcpStreamPoll),
+    Closed,
+}
+
+/// HTTP/2 when the client chose `h2` by ALPN, or, on a plain address that offers
+/// HTTP/2, sent the connection preface (prior knowledge); HTTP/1.1 otherwise.
+async fn speaks_h2(worker: &Worker, stream: Stream, peer: &Peer) -> Protocol {
+    match stream {
+        Stream::Tls(tls) if peer.tls.as_ref().is_some_and(|t| t.alpn == "h2") => {
+            Protocol::H2Tls(tls)
+        }
+        Stream::Tcp(tcp) => {
+            let snap = worker.snapshot.load_full();
+            let offered = listen_context(&snap, peer).is_some_and(|(group, _)| group.http2());
+            if !offered {
+                return Protocol::Http1(Stream::Tcp(tcp));
+            }
+            let wait = listen_context(&snap, peer)
+                .map_or(Duration::from_secs(60), |(_, d)| d.client_header_timeout);
+            match crate::net::timer::timeout(wait, sniff_preface(&tcp)).await {
+                Ok(Some(true)) => match tcp.try_into_poll_io() {
+                    Ok(io) => Protocol::H2(io),
+                    Err(_) => Protocol::Closed,
+                },
+                Ok(Some(false)) => Protocol::Http1(Stream::Tcp(tcp)),
+                // Closed, or silent: HTTP/1.1's head reading logs and times it out.
+                Ok(None) | Err(_) => Protocol::Http1(Stream::Tcp(tcp)),
+            }
+        }
+        other => Protocol::Http1(other),
+    }
+}
+
+/// Whether the client's first bytes are the HTTP/2 preface, without taking them:
+/// `None` when it closed first.
+async fn sniff_preface(tcp: &monoio::net::TcpStream) -> Option<bool> {
+    let preface = super::h2::flood::PREFACE;
+    let mut seen = [0u8; 24];
+    loop {
+        tcp.readable(false).await.ok()?;
+        // SAFETY: a recv into a live local buffer of its length; MSG_PEEK leaves the
+        // bytes in the socket.
+        let n = unsafe {
+            libc::recv(
+                tcp.as_raw_fd(),
+                seen.as_mut_ptr().cast(),
+                seen.len(),
+                libc::MSG_PEEK | libc::MSG_DONTWAIT,
+            )
+        };
+        match usize::try_from(n) {
+            Ok(0) => return None,
+            Ok(n) => {
+                if seen.get(..n) != preface.get(..n) {
+                    return Some(false);
+                }
+                if n == preface.len() {
+                    return Some(true);
+                }
+                // Part of the preface: the rest is on its way.
+                monoio::time::sleep(Duration::from_millis(1)).await;
+            }
+            Err(_) => match std::io::Error::last_os_error().kind() {
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted => {}
+                _ => return None,
+            },
+        }
+    }
+}
+
 /// Makes the coming close of `stream` a TCP reset (`reset_timedout_connection`).
 fn reset(stream: &Stream) {
     // Without it the close is an orderly one, as with the directive off.
@@ -262,10 +351,10 @@ impl Drop for Reading {
 }
 
 /// A request being processed and answered, for `stub_status`'s Writing.
-struct Writing;
+pub(super) struct Writing;
 
 impl Writing {
-    fn start() -> Writing {
+    pub(super) fn start() -> Writing {
         crate::zone::status::writing(true);
         Writing
     }

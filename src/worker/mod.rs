@@ -17,6 +17,7 @@ pub mod connection;
 pub mod control;
 pub mod dispatch;
 pub mod h1;
+pub mod h2;
 pub mod idle;
 pub mod limits;
 pub mod listener;
@@ -127,6 +128,9 @@ pub struct Worker {
     drain: RefCell<Canceller>,
     /// A graceful shutdown is under way: no new connections, no keep-alive.
     pub draining: Cell<bool>,
+    /// HTTP/2 connections waiting for events, by connection id: a graceful shutdown
+    /// wakes them to send GOAWAY ([`DrainWatch`]).
+    drain_wakers: RefCell<crate::fast_hash::FastMap<u64, std::task::Waker>>,
     /// Connections being served.
     pub active: Cell<usize>,
     /// Accept loops still running (a graceful shutdown waits for them to see the
@@ -167,6 +171,7 @@ impl Worker {
             hostname: Rc::from(crate::sys::hostname().as_str()),
             drain: RefCell::new(Canceller::new()),
             draining: Cell::new(false),
+            drain_wakers: RefCell::default(),
             active: Cell::new(0),
             accepting: Cell::new(0),
             idle: RefCell::new(IdleConnections::default()),
@@ -223,6 +228,15 @@ impl Worker {
         let canceller = self.drain.replace(Canceller::new());
         // Cancelling also marks the old handles, so accepts started later end at once.
         drop(canceller.cancel());
+        let wakers: Vec<std::task::Waker> = self
+            .drain_wakers
+            .borrow_mut()
+            .drain()
+            .map(|(_, w)| w)
+            .collect();
+        for w in wakers {
+            w.wake();
+        }
     }
 
     /// The next connection number (`*N` in the error log, `$connection`).
@@ -246,6 +260,37 @@ impl Worker {
         };
         let high = next();
         RequestId::from_bits(high, next())
+    }
+}
+
+/// A connection task's wait for a graceful shutdown (an HTTP/2 connection, which
+/// must send GOAWAY rather than be closed while idle).
+#[derive(Debug)]
+pub struct DrainWatch<'w> {
+    worker: &'w Worker,
+    id: u64,
+}
+
+impl<'w> DrainWatch<'w> {
+    pub fn new(worker: &'w Worker, id: u64) -> DrainWatch<'w> {
+        DrainWatch { worker, id }
+    }
+
+    /// Wakes `waker` when the shutdown starts.
+    pub fn register(&self, waker: &std::task::Waker) {
+        let mut wakers = self.worker.drain_wakers.borrow_mut();
+        match wakers.get(&self.id) {
+            Some(w) if w.will_wake(waker) => {}
+            _ => {
+                wakers.insert(self.id, waker.clone());
+            }
+        }
+    }
+}
+
+impl Drop for DrainWatch<'_> {
+    fn drop(&mut self) {
+        self.worker.drain_wakers.borrow_mut().remove(&self.id);
     }
 }
 

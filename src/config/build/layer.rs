@@ -16,6 +16,7 @@ use super::compress::{self, CompressConf};
 use super::files::{self, FilesLayer};
 use super::headers::HeadersConf;
 use super::health::{self, HealthLayer, Matches};
+use super::http2::{self, Http2Layer};
 use super::http_core::{self, CoreConf};
 use super::limits::{self, LimitsLayer};
 use super::log::{self, LogConf};
@@ -58,6 +59,7 @@ pub struct Layer {
     pub proxy_ssl: ProxySslLayer,
     pub stub_status: StatusLayer,
     pub health: HealthLayer,
+    pub http2: Http2Layer,
     /// `match` blocks (http level only).
     pub matches: Matches,
     pub realip: RealIpLayer,
@@ -124,6 +126,7 @@ impl Layer {
             || dispatch(proxy_ssl::COMMANDS, &mut self.proxy_ssl, d, cx, ctx)
             || dispatch(stub_status::COMMANDS, &mut self.stub_status, d, cx, ctx)
             || dispatch(health::COMMANDS, &mut self.health, d, cx, ctx)
+            || dispatch(http2::COMMANDS, &mut self.http2, d, cx, ctx)
             || dispatch(health::HTTP_COMMANDS, &mut self.matches, d, cx, ctx)
             || dispatch(realip::COMMANDS, &mut self.realip, d, cx, ctx)
             || dispatch(access::COMMANDS, &mut self.access, d, cx, ctx)
@@ -161,6 +164,7 @@ impl Layer {
         conf.proxy.ssl = self.proxy_ssl.merge(&parent.proxy.ssl);
         self.stub_status.merge(&mut conf);
         self.health.merge(&mut conf);
+        self.http2.merge(parent, &mut conf);
         conf
     }
 }
@@ -255,6 +259,7 @@ fn defaults_with_root(root: &std::path::Path) -> LocationConf {
         resolver: None,
         stub_status: false,
         health_check: None,
+        http2_chunk_size: http2::CHUNK_SIZE,
         recursive_error_pages: false,
         files: FileConf::default(),
     }

@@ -17,7 +17,7 @@ use crate::config::tree::Directive;
 use crate::config::value;
 
 /// Parameters nginx has that vestibule does not implement yet: named in the error.
-const UNIMPLEMENTED: &[&str] = &["http2", "quic", "proxy_protocol"];
+const UNIMPLEMENTED: &[&str] = &["quic", "proxy_protocol"];
 
 /// FreeBSD's `setfib=`: nginx built for Linux rejects it as an invalid parameter, and
 /// so does vestibule, saying why. (FreeBSD's `accept_filter=` nginx on Linux accepts
@@ -41,12 +41,14 @@ pub fn parse_listen(d: &Directive) -> Result<Vec<Listen>, ConfigErrorKind> {
     let addrs = parse_address(arg(d, 0))?;
     let mut default_server = false;
     let mut ssl = false;
+    let mut http2 = false;
     let mut options = ListenOptions::default();
     for a in d.args.iter().skip(1) {
         let v = a.value.as_str();
         match v {
             "default_server" | "default" => default_server = true,
             "ssl" => ssl = true,
+            "http2" => http2 = true,
             _ => {
                 if !socket_option(v, &mut options)? {
                     let key = v.split('=').next().unwrap_or(v);
@@ -71,6 +73,7 @@ pub fn parse_listen(d: &Directive) -> Result<Vec<Listen>, ConfigErrorKind> {
             addr,
             default_server,
             ssl,
+            http2,
             options: options.clone(),
             span: d.span.clone(),
         })
@@ -185,6 +188,7 @@ pub fn default_listen(is_root: bool, span: &Span) -> Listen {
         addr: ListenAddr::Tcp(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port)),
         default_server: false,
         ssl: false,
+        http2: false,
         options: ListenOptions::default(),
         span: span.clone(),
     }

@@ -37,6 +37,7 @@ pub use proxy_pass::{
     parse_url as parse_proxy_url, tls_name as proxy_tls_name, Authority as ProxyUrlAuthority,
 };
 mod health;
+mod http2;
 mod proxy_shaping;
 mod proxy_ssl;
 mod realip;

@@ -6,7 +6,7 @@
 
 use super::command::{specs, Context, Spec, Table};
 use super::{
-    access, autoindex, charset, compress, files, headers, health, http_core, layer, limits, log,
+    access, autoindex, charset, compress, files, headers, health, http2, http_core, layer, limits, log,
     main_ctx, map, proxy, proxy_shaping, proxy_ssl, realip, rewrite, ssl, static_files,
     stub_status, unimplemented, upstream,
 };
@@ -36,6 +36,7 @@ pub static TABLES: &[&dyn Table] = &[
     &stub_status::COMMANDS,
     &health::COMMANDS,
     &health::HTTP_COMMANDS,
+    &http2::COMMANDS,
     &realip::COMMANDS,
     &access::COMMANDS,
     &ssl::COMMANDS,

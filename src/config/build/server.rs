@@ -81,6 +81,7 @@ pub fn build_server(d: &Directive, cx: &mut Builder, scope: &Scope<'_>) -> Serve
         conf,
         locations,
         tls,
+        http2: layer.http2.server(&scope.http_layer.http2),
         span: d.span.clone(),
     }
 }

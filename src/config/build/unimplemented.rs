@@ -41,7 +41,6 @@ const XSLT: &str = "XSLT transformation is out of scope";
 const ECHO: &str = "use \"return CODE TEXT\" for a fixed answer";
 const HEADERS_MORE: &str = "use add_header, proxy_set_header and proxy_hide_header";
 const AUTOINDEX: &str = "use autoindex for directory listings";
-const HTTP2: &str = "HTTP/2 is not implemented yet; clients use HTTP/1.1";
 const MIRROR: &str = "request mirroring is not implemented";
 const SECURE_LINK: &str = "secure links are not implemented; check the token in the application";
 const SPLIT: &str = "A/B splitting is not implemented; use upstream weights";
@@ -104,8 +103,6 @@ pub const TABLE: &[NotImplemented] = &[
     n("more_clear_input_headers", HEADERS_MORE),
     n("fancyindex", AUTOINDEX),
     n("fancyindex_", AUTOINDEX),
-    n("http2", HTTP2),
-    n("http2_", HTTP2),
     n("http3", "HTTP/3 is not implemented"),
     n("quic_", "HTTP/3 is not implemented"),
     n("mirror", MIRROR),

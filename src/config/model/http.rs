@@ -37,6 +37,9 @@ pub struct Listen {
     /// `ssl`: connections to this address speak TLS (for every server on it, as
     /// nginx: one `listen ... ssl` makes the address a TLS one).
     pub ssl: bool,
+    /// `http2`: connections to this address may speak HTTP/2 (ALPN `h2` on TLS, the
+    /// preface on plain TCP), for every server on it, as nginx before 1.25.1.
+    pub http2: bool,
     /// The socket's options, as this `listen` gives them.
     pub options: ListenOptions,
     pub span: Span,
@@ -183,6 +186,8 @@ pub struct Server {
     /// The TLS settings and certificates, used when a connection to a `listen ... ssl`
     /// address chooses this server (by SNI, or as the address's default).
     pub tls: Arc<super::tls::ServerTls>,
+    /// `http2` and the `http2_*` settings.
+    pub http2: super::http2::Http2Conf,
     pub span: Span,
 }
 

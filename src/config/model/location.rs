@@ -349,6 +349,8 @@ pub struct LocationConf {
     pub recursive_error_pages: bool,
     /// `stub_status`: this location answers with the server's connection counters.
     pub stub_status: bool,
+    /// `http2_chunk_size` (8k): the largest DATA frame a response body is sent in.
+    pub http2_chunk_size: u64,
     /// `health_check`: the location's own (not inherited), for its upstream group.
     pub health_check: Option<super::health::HealthCheck>,
     /// `resolver`, `resolver_timeout`: for names a `proxy_pass` with variables gives.

@@ -11,6 +11,7 @@ pub mod compress;
 mod expires;
 mod files;
 pub mod health;
+pub mod http2;
 mod http;
 pub mod limits;
 mod location;

@@ -1,0 +1,291 @@
+//! HTTP/2 connections: a TLS connection whose client chose `h2` by ALPN, or a plain
+//! one that opened with the HTTP/2 preface on an address that offers it (`h2c` with
+//! prior knowledge, as nginx accepts). hyperium's `h2` codec does the framing, HPACK,
+//! flow control and the protocol's own limits, over the same tokio-style stream TLS
+//! uses; each request stream becomes a task that runs the usual phases
+//! ([`super::dispatch`]) against an [`H2Stream`] downstream. Upstreams stay
+//! HTTP/1.1, with the worker's pool: one slow stream never holds up another.
+//!
+//! The connection task only accepts streams and watches for four events:
+//! - a **graceful shutdown** of the worker (or a reload that stops it): GOAWAY with
+//!   the last stream id, then the open streams finish (within
+//!   `worker_shutdown_timeout`, which ends the worker) before the connection closes;
+//! - **idleness**: no open stream for `keepalive_timeout` (nginx's rule since 1.19.7)
+//!   ends the connection with GOAWAY;
+//! - a **flood** ([`flood`]): GOAWAY `ENHANCE_YOUR_CALM` and the end;
+//! - a **protocol error**, which the codec has answered with its GOAWAY.
+//!
+//! An in-place reload changes nothing here: each stream loads the configuration
+//! current when it starts.
+
+pub mod flood;
+pub mod request;
+pub mod stream;
+
+use std::cell::Cell;
+use std::future::poll_fn;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::task::Poll;
+
+use bytes::Bytes;
+use h2::server::SendResponse;
+use h2::{Reason, RecvStream};
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use super::connection::{listen_context, Writing};
+use super::dispatch::{self, Conn};
+use super::{Snapshot, Worker};
+use crate::config::model::Server;
+use crate::exchange::{Exchange, Peer};
+use crate::http1::HeaderNameRules;
+use flood::{Guard, Metered};
+pub use stream::H2Stream;
+
+/// What woke the connection task.
+enum Event {
+    Stream(http::Request<RecvStream>, SendResponse<Bytes>),
+    /// The client closed, or the codec ended the connection.
+    Done,
+    Error(h2::Error),
+    Flood(&'static str),
+    Drain,
+    /// The last open stream ended: start the idle wait.
+    Quiet,
+}
+
+/// The HTTP/2 settings the codec announces for `server` (the address's default).
+fn builder(server: &Server) -> h2::server::Builder {
+    let h2 = &server.http2;
+    let window = u32::try_from(h2.body_preread_size)
+        .unwrap_or(u32::MAX >> 1)
+        .clamp(1, (1 << 31) - 1);
+    // The connection's window: every stream's preread at once, at least 1 MiB.
+    let connection_window = u64::from(window)
+        .saturating_mul(u64::from(h2.max_concurrent_streams.max(1)))
+        .clamp(1 << 20, (1 << 31) - 1) as u32;
+    let (number, size) = server.large_client_header_buffers;
+    let header_list = u32::try_from(u64::from(number).saturating_mul(size)).unwrap_or(u32::MAX);
+    let mut b = h2::server::Builder::new();
+    b.max_concurrent_streams(h2.max_concurrent_streams)
+        .initial_window_size(window)
+        .initial_connection_window_size(connection_window)
+        .max_header_list_size(header_list)
+        // The codec's rapid-reset defences, at their documented values: streams reset
+        // before they were accepted, and streams this side had to reset.
+        .max_pending_accept_reset_streams(20)
+        .max_local_error_reset_streams(Some(1024))
+        .max_send_buffer_size(64 * 1024);
+    b
+}
+
+/// Serves an HTTP/2 connection until it closes. `tls`: reached through TLS (`$http2`
+/// is `h2`), else prior-knowledge `h2c`.
+pub async fn serve<IO>(worker: Rc<Worker>, io: IO, peer: Rc<Peer>, id: u64)
+where
+    IO: AsyncRead + AsyncWrite + Unpin + 'static,
+{
+    let snap = worker.snapshot.load_full();
+    let Some((_, default)) = listen_context(&snap, &peer) else {
+        return;
+    };
+    let guard = Rc::new(Guard::default());
+    let io = Metered::new(io, Rc::clone(&guard));
+    let handshake = builder(default).handshake::<_, Bytes>(io);
+    let mut conn = match crate::net::timer::timeout(default.client_header_timeout, handshake).await
+    {
+        Ok(Ok(conn)) => conn,
+        Ok(Err(e)) => {
+            worker.error_log.info(
+                Some(id),
+                &format!(
+                    "client sent invalid HTTP/2 connection preface or settings ({e}), client: {}, server: {}",
+                    peer.remote_addr, peer.listen
+                ),
+            );
+            return;
+        }
+        Err(_) => {
+            worker.error_log.info(
+                Some(id),
+                &format!(
+                    "client timed out (110: Connection timed out) while waiting for the HTTP/2 preface, client: {}, server: {}",
+                    peer.remote_addr, peer.listen
+                ),
+            );
+            return;
+        }
+    };
+    let keepalive = default.conf.keepalive_timeout;
+    drop(snap);
+    let open = Rc::new(Cell::new(0usize));
+    let mut served = 0u64;
+    let mut closing = false;
+    let drain = super::DrainWatch::new(&worker, id);
+    loop {
+        let idle = open.get() == 0 && !closing;
+        let next = poll_fn(|cx| {
+            guard.register(cx.waker());
+            drain.register(cx.waker());
+            if let Some(what) = guard.flood() {
+                if !closing {
+                    return Poll::Ready(Event::Flood(what));
+                }
+            }
+            if !closing && worker.draining.get() {
+                return Poll::Ready(Event::Drain);
+            }
+            match conn.poll_accept(cx) {
+                Poll::Ready(Some(Ok((request, respond)))) => {
+                    Poll::Ready(Event::Stream(request, respond))
+                }
+                Poll::Ready(Some(Err(e))) => Poll::Ready(Event::Error(e)),
+                Poll::Ready(None) => Poll::Ready(Event::Done),
+                Poll::Pending if !idle && !closing && open.get() == 0 => {
+                    Poll::Ready(Event::Quiet)
+                }
+                Poll::Pending => Poll::Pending,
+            }
+        });
+        let event = if idle {
+            match crate::net::timer::timeout(keepalive, next).await {
+                Ok(event) => event,
+                Err(_) => {
+                    // Idle for keepalive_timeout: GOAWAY, then the codec closes.
+                    conn.graceful_shutdown();
+                    closing = true;
+                    continue;
+                }
+            }
+        } else {
+            next.await
+        };
+        match event {
+            Event::Stream(request, respond) => {
+                served += 1;
+                open.set(open.get() + 1);
+                let task = StreamTask {
+                    worker: Rc::clone(&worker),
+                    guard: Rc::clone(&guard),
+                    peer: Rc::clone(&peer),
+                    open: Rc::clone(&open),
+                    id,
+                    served,
+                };
+                monoio::spawn(task.run(request, respond));
+            }
+            Event::Quiet => {}
+            Event::Drain => {
+                conn.graceful_shutdown();
+                closing = true;
+            }
+            Event::Flood(what) => {
+                worker.error_log.info(
+                    Some(id),
+                    &format!(
+                        "http2 flood detected ({what}), client: {}, server: {}",
+                        peer.remote_addr, peer.listen
+                    ),
+                );
+                conn.abrupt_shutdown(Reason::ENHANCE_YOUR_CALM);
+                closing = true;
+            }
+            Event::Error(e) => {
+                if !e.is_io() {
+                    worker.error_log.info(
+                        Some(id),
+                        &format!(
+                            "client sent an HTTP/2 frame the protocol forbids ({e}), client: {}, server: {}",
+                            peer.remote_addr, peer.listen
+                        ),
+                    );
+                }
+                return;
+            }
+            Event::Done => return,
+        }
+    }
+}
+
+/// One request stream.
+struct StreamTask {
+    worker: Rc<Worker>,
+    guard: Rc<Guard>,
+    peer: Rc<Peer>,
+    open: Rc<Cell<usize>>,
+    id: u64,
+    served: u64,
+}
+
+impl StreamTask {
+    async fn run(self, request: http::Request<RecvStream>, mut respond: SendResponse<Bytes>) {
+        let _open = OpenStream(Rc::clone(&self.open));
+        crate::zone::status::request_started();
+        crate::zone::status::head_done();
+        let _writing = Writing::start();
+        // The configuration current now: an in-place reload applies to new streams.
+        let snap: Arc<Snapshot> = self.worker.snapshot.load_full();
+        let Some((group, default)) = listen_context(&snap, &self.peer) else {
+            respond.send_reset(Reason::REFUSED_STREAM);
+            return;
+        };
+        let (parts, body) = request.into_parts();
+        let rules = HeaderNameRules {
+            underscores_in_headers: default.underscores_in_headers,
+            ignore_invalid_headers: default.ignore_invalid_headers,
+        };
+        let (head, length) = match request::head(&parts, body.is_end_stream(), rules) {
+            Ok(h) => h,
+            Err(e) => {
+                self.worker.error_log.info(
+                    Some(self.id),
+                    &format!(
+                        "{} while reading client request headers, client: {}, server: {}",
+                        e.reason(),
+                        self.peer.remote_addr,
+                        default.primary_name()
+                    ),
+                );
+                let answer = http::Response::builder()
+                    .status(e.status())
+                    .body(())
+                    .unwrap_or_default();
+                let _ = respond.send_response(answer, true);
+                return;
+            }
+        };
+        let mut x = Exchange::new(
+            Rc::clone(&self.peer),
+            head,
+            length,
+            self.worker.request_id(),
+            Rc::clone(&self.worker.hostname),
+        );
+        x.connection = self.id;
+        x.connection_requests = self.served;
+        x.server_name = default.primary_name();
+        let conn = Conn {
+            worker: &self.worker,
+            snap: &snap,
+        };
+        let mut d = H2Stream::new(
+            Rc::clone(&self.worker),
+            Rc::clone(&self.guard),
+            respond,
+            body,
+        );
+        let result = Box::pin(dispatch::run(conn, &mut d, &mut x, group)).await;
+        if x.status != 0 {
+            dispatch::log_access(&self.worker, &snap, &x, &result.conf);
+        }
+    }
+}
+
+/// Counts a stream as open on its connection while its task runs.
+struct OpenStream(Rc<Cell<usize>>);
+
+impl Drop for OpenStream {
+    fn drop(&mut self) {
+        self.0.set(self.0.get().saturating_sub(1));
+    }
+}

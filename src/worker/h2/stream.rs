@@ -1,0 +1,496 @@
+//! The HTTP/2 downstream: the [`Downstream`] implementation for one stream. The
+//! handlers are the HTTP/1.1 ones, unchanged; what differs is here:
+//!
+//! - **The head** becomes a HEADERS frame: the status without a reason, lower-case
+//!   names, no connection-specific fields (`Connection`, `Keep-Alive`,
+//!   `Transfer-Encoding`, `Upgrade`, `Proxy-Connection`: RFC 9113 §8.2.2), and
+//!   `Content-Length` only when the length is known. It waits for the first body
+//!   bytes, so a response without a body ends in the HEADERS frame itself.
+//! - **The body** goes out in DATA frames of at most `http2_chunk_size`, each only
+//!   when the client's flow-control window has room: a client that stops reading
+//!   (a zero window held open) costs no memory, and `send_timeout` ends the wait with
+//!   a stream reset. Files are read and sent piece by piece (no sendfile through TLS
+//!   framing, as for HTTP/1.1 over TLS).
+//! - **The request body** comes from DATA frames, bounded by
+//!   `client_max_body_size` and `client_body_timeout`; each piece read gives its
+//!   window back, so at most `http2_body_preread_size` waits unread.
+//! - **Ending early**: a handler that gives up mid-body (an upstream that broke off)
+//!   resets the stream (`INTERNAL_ERROR`), so the client never takes a cut body as
+//!   whole; the client's own reset is [`Downstream::closed`].
+
+use std::cell::RefCell;
+use std::fs::File;
+use std::future::poll_fn;
+use std::os::unix::fs::FileExt;
+use std::rc::Rc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use h2::server::SendResponse;
+use h2::{Reason, RecvStream, SendStream};
+
+use super::flood::Guard;
+use crate::config::model::LocationConf;
+use crate::exchange::body::BodyReadError;
+use crate::exchange::response::{self, BodyLength, HeadWriter, ResponseHead};
+use crate::exchange::{BodyState, Downstream, Exchange, Upgraded};
+use crate::http1::{Method, RequestFraming};
+use crate::net::timer::timeout;
+use crate::worker::Worker;
+
+/// File ranges are read in pieces of this size.
+const FILE_PIECE: usize = 64 * 1024;
+
+/// Fields HTTP/2 forbids (RFC 9113 §8.2.2).
+const CONNECTION_SPECIFIC: [&str; 5] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// One stream's side of an exchange.
+pub struct H2Stream {
+    worker: Rc<Worker>,
+    guard: Rc<Guard>,
+    respond: RefCell<SendResponse<Bytes>>,
+    send: RefCell<Option<SendStream<Bytes>>>,
+    /// The response head, until the first body bytes or the end.
+    head: Option<http::Response<()>>,
+    /// Body bytes gathered before they go out (a small body rides with the head).
+    pending: Vec<u8>,
+    body: Option<RecvStream>,
+    body_limit: u64,
+    body_timeout: Duration,
+    body_read: u64,
+    body_done: bool,
+    send_timeout: Duration,
+    chunk: usize,
+    head_only: bool,
+    head_bytes: u64,
+    body_bytes: u64,
+    /// The stream is over from this side: finished, reset, or failed.
+    ended: bool,
+    broken: bool,
+}
+
+impl std::fmt::Debug for H2Stream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("H2Stream")
+            .field("ended", &self.ended)
+            .field("broken", &self.broken)
+            .finish_non_exhaustive()
+    }
+}
+
+impl H2Stream {
+    pub fn new(
+        worker: Rc<Worker>,
+        guard: Rc<Guard>,
+        respond: SendResponse<Bytes>,
+        body: RecvStream,
+    ) -> H2Stream {
+        let body_done = body.is_end_stream();
+        H2Stream {
+            worker,
+            guard,
+            respond: RefCell::new(respond),
+            send: RefCell::new(None),
+            head: None,
+            pending: Vec::new(),
+            body: Some(body),
+            body_limit: 0,
+            body_timeout: Duration::from_secs(60),
+            body_read: 0,
+            body_done,
+            send_timeout: Duration::from_secs(60),
+            chunk: 8 * 1024,
+            head_only: false,
+            head_bytes: 0,
+            body_bytes: 0,
+            ended: false,
+            broken: false,
+        }
+    }
+
+    /// Sends the head if it still waits; `end`: no body follows.
+    fn send_head_now(&mut self, end: bool) -> bool {
+        let Some(head) = self.head.take() else {
+            return !self.broken;
+        };
+        match self.respond.get_mut().send_response(head, end) {
+            Ok(stream) => {
+                *self.send.get_mut() = Some(stream);
+                if end {
+                    self.ended = true;
+                }
+                true
+            }
+            Err(_) => self.fail(),
+        }
+    }
+
+    fn fail(&mut self) -> bool {
+        self.broken = true;
+        false
+    }
+
+    /// Sends `data` in DATA frames as the window allows; `end` marks the last.
+    async fn push(&mut self, mut data: Bytes, end: bool) -> bool {
+        if self.broken || self.ended {
+            return false;
+        }
+        if !self.send_head_now(false) {
+            return false;
+        }
+        if data.is_empty() && !end {
+            return true;
+        }
+        loop {
+            let want = data.len().min(self.chunk);
+            if want == 0 {
+                // Only the end is left: an empty DATA frame with END_STREAM.
+                return self.send_data(Bytes::new(), true);
+            }
+            let granted = {
+                let Some(send) = self.send.get_mut().as_mut() else {
+                    return self.fail();
+                };
+                send.reserve_capacity(want);
+                timeout(self.send_timeout, poll_fn(|cx| send.poll_capacity(cx))).await
+            };
+            let n = match granted {
+                Ok(Some(Ok(n))) => n.min(want),
+                Ok(_) => return self.fail(),
+                Err(_) => {
+                    // The client keeps its window shut: as HTTP/1.1's send_timeout.
+                    if let Some(send) = self.send.get_mut().as_mut() {
+                        send.send_reset(Reason::CANCEL);
+                    }
+                    self.worker.error_log.info(
+                        None,
+                        "client timed out (110: Connection timed out) while sending response to client (HTTP/2 flow control window closed)",
+                    );
+                    return self.fail();
+                }
+            };
+            if n == 0 {
+                continue;
+            }
+            let piece = data.split_to(n);
+            let last = end && data.is_empty();
+            if !self.send_data(piece, last) {
+                return false;
+            }
+            if data.is_empty() {
+                return true;
+            }
+        }
+    }
+
+    fn send_data(&mut self, piece: Bytes, last: bool) -> bool {
+        let sent = match self.send.get_mut().as_mut() {
+            Some(send) => send.send_data(piece, last).is_ok(),
+            None => false,
+        };
+        if !sent {
+            return self.fail();
+        }
+        if last {
+            self.ended = true;
+        }
+        true
+    }
+
+    /// Sends the gathered body bytes.
+    async fn push_pending(&mut self, end: bool) -> bool {
+        let data = Bytes::from(std::mem::take(&mut self.pending));
+        self.push(data, end).await
+    }
+}
+
+/// Builds the HEADERS frame's fields from a composed head.
+struct Fields<'a> {
+    worker: &'a Worker,
+    response: http::Response<()>,
+    /// The fields as `Name: value` lines, for `$sent_http_*` and `$bytes_sent`.
+    lines: Vec<u8>,
+    head_only: bool,
+}
+
+impl Fields<'_> {
+    fn add(&mut self, name: &str, value: &[u8]) {
+        if CONNECTION_SPECIFIC
+            .iter()
+            .any(|c| c.eq_ignore_ascii_case(name))
+        {
+            return;
+        }
+        let (Ok(n), Ok(v)) = (
+            http::HeaderName::from_bytes(name.as_bytes()),
+            http::HeaderValue::from_bytes(value),
+        ) else {
+            return;
+        };
+        self.lines.extend_from_slice(name.as_bytes());
+        self.lines.extend_from_slice(b": ");
+        self.lines.extend_from_slice(value);
+        self.lines.extend_from_slice(b"\r\n");
+        self.response.headers_mut().append(n, v);
+    }
+}
+
+impl HeadWriter for Fields<'_> {
+    fn status(&mut self, status: u16, _reason: &str) {
+        if let Ok(s) = http::StatusCode::from_u16(status) {
+            *self.response.status_mut() = s;
+        }
+    }
+
+    fn server(&mut self, tokens: bool) {
+        let value = if tokens {
+            response::SERVER_TOKEN
+        } else {
+            "vestibule"
+        };
+        self.add("server", value.as_bytes());
+    }
+
+    fn date(&mut self) {
+        let date = self
+            .worker
+            .date
+            .borrow_mut()
+            .http_date(crate::sys::coarse_wall_time())
+            .to_string();
+        self.add("date", date.as_bytes());
+    }
+
+    fn known(&mut self, name: &'static str, value: &[u8]) {
+        self.add(name, value);
+    }
+
+    fn header(&mut self, name: &str, value: &[u8]) {
+        self.add(name, value);
+    }
+
+    fn protocol_lines(&mut self, length: BodyLength, _upgrade: bool) {
+        if let BodyLength::Known(n) = length {
+            let _ = self.head_only;
+            self.add("content-length", n.to_string().as_bytes());
+        }
+    }
+}
+
+impl Downstream for H2Stream {
+    fn server_chosen(&mut self, _x: &Exchange, conf: &LocationConf) {
+        self.send_timeout = conf.send_timeout;
+    }
+
+    fn close_after(&mut self) {}
+
+    fn keeps_alive(&self) -> bool {
+        true
+    }
+
+    async fn start_body(&mut self, x: &Exchange, limit: u64, timeout: Duration) -> bool {
+        self.body_limit = limit;
+        self.body_timeout = timeout;
+        if let RequestFraming::ContentLength(n) = x.head.framing {
+            if limit > 0 && n > limit {
+                // Refused before a byte is read, as HTTP/1.1 refuses it.
+                self.body_read = n;
+            }
+        }
+        true
+    }
+
+    async fn read_body(&mut self, out: &mut Vec<u8>) -> Result<usize, BodyReadError> {
+        if self.body_limit > 0 && self.body_read > self.body_limit {
+            return Err(BodyReadError::TooLarge(self.body_read));
+        }
+        if self.body_done {
+            return Ok(0);
+        }
+        let Some(body) = self.body.as_mut() else {
+            return Ok(0);
+        };
+        let next = match timeout(self.body_timeout, body.data()).await {
+            Err(_) => return Err(BodyReadError::Timeout),
+            Ok(next) => next,
+        };
+        match next {
+            None => {
+                self.body_done = true;
+                Ok(0)
+            }
+            Some(Err(e)) => {
+                self.body_done = true;
+                if e.is_reset() || e.is_io() {
+                    Err(BodyReadError::Closed)
+                } else {
+                    Err(BodyReadError::Io(std::io::Error::other(e.to_string())))
+                }
+            }
+            Some(Ok(data)) => {
+                let _ = body.flow_control().release_capacity(data.len());
+                self.body_read += data.len() as u64;
+                if self.body_limit > 0 && self.body_read > self.body_limit {
+                    return Err(BodyReadError::TooLarge(self.body_read));
+                }
+                if body.is_end_stream() {
+                    self.body_done = true;
+                }
+                out.extend_from_slice(&data);
+                Ok(data.len())
+            }
+        }
+    }
+
+    fn body_done(&self) -> bool {
+        self.body_done
+    }
+
+    fn skip_body(&mut self, x: &mut Exchange, _conf: &LocationConf) -> Result<(), BodyReadError> {
+        // The stream's body needs no draining: what is not read is dropped with the
+        // stream, and the window is the stream's own.
+        if x.body == BodyState::Unread && !self.body_done {
+            x.body = BodyState::Consumed;
+        }
+        Ok(())
+    }
+
+    fn send_head(&mut self, x: &mut Exchange, conf: &LocationConf, head: ResponseHead<'_>) {
+        let mut fields = Fields {
+            worker: &self.worker,
+            response: http::Response::new(()),
+            lines: Vec::new(),
+            head_only: x.head.method == Method::Head,
+        };
+        response::compose(x, conf, head, &mut fields);
+        if crate::config::template::sent_headers_read() {
+            x.sent_head = fields.lines.clone();
+        }
+        // nginx counts the HPACK-encoded size; the field lines' size is near it for a
+        // first response and an upper bound after.
+        self.head_bytes = 9 + fields.lines.len() as u64;
+        self.head = Some(fields.response);
+        self.head_only = x.head.method == Method::Head;
+        self.send_timeout = conf.send_timeout;
+        self.chunk = usize::try_from(conf.http2_chunk_size)
+            .unwrap_or(16 * 1024)
+            .clamp(1, 16 * 1024);
+    }
+
+    async fn flush(&mut self) -> bool {
+        if !self.pending.is_empty() {
+            return self.push_pending(false).await;
+        }
+        self.send_head_now(false)
+    }
+
+    async fn send_body(&mut self, data: &[u8]) -> bool {
+        if self.broken {
+            return false;
+        }
+        self.body_bytes += data.len() as u64;
+        self.pending.extend_from_slice(data);
+        self.pending.len() < self.chunk || self.push_pending(false).await
+    }
+
+    async fn send_owned(&mut self, data: Vec<u8>) -> Option<Vec<u8>> {
+        self.body_bytes += data.len() as u64;
+        if !self.pending.is_empty() && !self.push_pending(false).await {
+            return None;
+        }
+        self.push(Bytes::from(data), false)
+            .await
+            .then(Vec::new)
+    }
+
+    async fn send_file(&mut self, file: &File, offset: u64, len: u64, _zero_copy: bool) -> bool {
+        if !self.pending.is_empty() && !self.push_pending(false).await {
+            return false;
+        }
+        let end = offset.saturating_add(len);
+        let mut at = offset;
+        while at < end {
+            let want = usize::try_from(end - at)
+                .unwrap_or(FILE_PIECE)
+                .min(FILE_PIECE);
+            let mut piece = vec![0; want];
+            match file.read_at(&mut piece, at) {
+                Ok(0) | Err(_) => return self.fail(),
+                Ok(n) => piece.truncate(n),
+            }
+            at += piece.len() as u64;
+            self.body_bytes += piece.len() as u64;
+            if !self.push(Bytes::from(piece), false).await {
+                return false;
+            }
+        }
+        true
+    }
+
+    async fn finish(&mut self) -> bool {
+        if self.broken {
+            return false;
+        }
+        if self.ended {
+            return true;
+        }
+        if self.head.is_some() && self.pending.is_empty() {
+            return self.send_head_now(true);
+        }
+        self.push_pending(true).await
+    }
+
+    async fn closed(&self) {
+        poll_fn(|cx| match self.respond.borrow_mut().poll_reset(cx) {
+            std::task::Poll::Ready(_) => std::task::Poll::Ready(()),
+            std::task::Poll::Pending => std::task::Poll::Pending,
+        })
+        .await;
+    }
+
+    async fn upgrade(&mut self) -> Option<Upgraded<'_>> {
+        // WebSocket over HTTP/2 (RFC 8441) is not offered: browsers then use HTTP/1.1.
+        None
+    }
+
+    async fn end(&mut self, x: &mut Exchange, done: bool) -> bool {
+        if !done || self.broken || !self.ended {
+            if !self.ended {
+                // A response cut short must not look whole: reset the stream.
+                match self.send.get_mut().as_mut() {
+                    Some(send) => send.send_reset(Reason::INTERNAL_ERROR),
+                    None => self.respond.get_mut().send_reset(Reason::INTERNAL_ERROR),
+                }
+                self.ended = true;
+            }
+            if self.client_reset() {
+                self.guard.reset_by_client();
+            }
+        } else {
+            self.guard.finished();
+        }
+        if self.head_bytes > 0 {
+            x.bytes_sent = self.head_bytes + self.body_bytes;
+            x.body_bytes_sent = self.body_bytes;
+        }
+        true
+    }
+}
+
+impl H2Stream {
+    /// Whether the client has reset the stream.
+    fn client_reset(&self) -> bool {
+        let waker = std::task::Waker::noop();
+        let mut cx = std::task::Context::from_waker(waker);
+        matches!(
+            self.respond.borrow_mut().poll_reset(&mut cx),
+            std::task::Poll::Ready(Ok(_))
+        )
+    }
+}
