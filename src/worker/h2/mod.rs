@@ -236,7 +236,19 @@ impl StreamTask {
         };
         let (head, length) = match request::head(&parts, body.is_end_stream(), rules) {
             Ok(h) => h,
-            Err(e) => {
+            Err(request::Refusal::Malformed(why)) => {
+                self.worker.error_log.info(
+                    Some(self.id),
+                    &format!(
+                        "client sent a malformed HTTP/2 request ({why}), client: {}, server: {}",
+                        self.peer.remote_addr,
+                        default.primary_name()
+                    ),
+                );
+                respond.send_reset(Reason::PROTOCOL_ERROR);
+                return;
+            }
+            Err(request::Refusal::Head(e)) => {
                 self.worker.error_log.info(
                     Some(self.id),
                     &format!(

@@ -16,6 +16,22 @@ use crate::http1::{
     parse_target, HeadError, Header, HeaderNameRules, Method, RequestFraming, RequestHead, Version,
 };
 
+/// Why a request cannot be served.
+#[derive(Debug)]
+pub enum Refusal {
+    /// Malformed as RFC 9113 §8.1.1 defines it: the stream is reset with
+    /// `PROTOCOL_ERROR`.
+    Malformed(&'static str),
+    /// A request HTTP/1.1 would refuse too: answered with its status (400).
+    Head(HeadError),
+}
+
+impl From<HeadError> for Refusal {
+    fn from(e: HeadError) -> Refusal {
+        Refusal::Head(e)
+    }
+}
+
 /// Converts the head of an h2 request; `end_stream`: no DATA follows. Also returns
 /// the head's size as `$request_length` counts it (field names and values, as
 /// nginx's HPACK-decoded lengths).
@@ -23,7 +39,10 @@ pub fn head(
     parts: &http::request::Parts,
     end_stream: bool,
     rules: HeaderNameRules,
-) -> Result<(RequestHead, u64), HeadError> {
+) -> Result<(RequestHead, u64), Refusal> {
+    if let Some(why) = malformed(parts) {
+        return Err(Refusal::Malformed(why));
+    }
     let method = Method::from_token(parts.method.as_str());
     let target = parts
         .uri
@@ -50,7 +69,7 @@ pub fn head(
         }
         if name == HOST {
             if host.is_some() {
-                return Err(HeadError::DuplicateHost);
+                return Err(HeadError::DuplicateHost.into());
             }
             host = Some(value.as_bytes());
         }
@@ -73,7 +92,8 @@ pub fn head(
         if !crate::http1::is_valid_host(h.as_bytes()) {
             return Err(HeadError::InvalidHost {
                 value: h.chars().take(128).collect(),
-            });
+            }
+            .into());
         }
         // The proxy and `$http_host` read the `Host` field: it is the authority.
         headers.retain(|f| !f.name.eq_ignore_ascii_case("host"));
@@ -100,4 +120,27 @@ pub fn head(
         connection_tokens: Default::default(),
     };
     Ok((head, length))
+}
+
+/// What RFC 9113 §8.1.1 calls malformed and the codec let through.
+fn malformed(parts: &http::request::Parts) -> Option<&'static str> {
+    // §8.2.1: no leading or trailing whitespace in a field value.
+    let padded = parts.headers.values().any(|v| {
+        let b = v.as_bytes();
+        matches!(b.first(), Some(b' ' | b'\t')) || matches!(b.last(), Some(b' ' | b'\t'))
+    });
+    if padded {
+        return Some("a field value with leading or trailing whitespace");
+    }
+    // §8.5: CONNECT names its target in `:authority`.
+    if parts.method == http::Method::CONNECT && parts.uri.authority().is_none() {
+        return Some("CONNECT without :authority");
+    }
+    // §8.3.1: `Host` and `:authority` must agree.
+    if let (Some(authority), Some(host)) = (parts.uri.authority(), parts.headers.get(HOST)) {
+        if authority.as_str().as_bytes() != host.as_bytes() {
+            return Some(":authority and Host disagree");
+        }
+    }
+    None
 }

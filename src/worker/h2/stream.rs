@@ -38,6 +38,9 @@ use crate::http1::{Method, RequestFraming};
 use crate::net::timer::timeout;
 use crate::worker::Worker;
 
+/// How long a body nobody reads is read and dropped after the response.
+const DISCARD_TIME: Duration = Duration::from_secs(1);
+
 /// File ranges are read in pieces of this size.
 const FILE_PIECE: usize = 64 * 1024;
 
@@ -474,6 +477,7 @@ impl Downstream for H2Stream {
             }
         } else {
             self.guard.finished();
+            self.discard_body().await;
         }
         if self.head_bytes > 0 {
             x.bytes_sent = self.head_bytes + self.body_bytes;
@@ -484,6 +488,30 @@ impl Downstream for H2Stream {
 }
 
 impl H2Stream {
+    /// Reads and drops the rest of a request body the response did not use, for at
+    /// most [`DISCARD_TIME`], as nginx discards one: the codec then checks it against
+    /// its `Content-Length` and its trailers, and resets the stream when they are
+    /// malformed; a client still sending after that gets the stream reset with
+    /// `NO_ERROR` (RFC 9113 §8.1).
+    async fn discard_body(&mut self) {
+        let Some(body) = self.body.as_mut() else {
+            return;
+        };
+        if self.body_done || body.is_end_stream() {
+            return;
+        }
+        let until = std::time::Instant::now() + DISCARD_TIME;
+        loop {
+            let left = until.saturating_duration_since(std::time::Instant::now());
+            match timeout(left, body.data()).await {
+                Ok(Some(Ok(data))) => {
+                    let _ = body.flow_control().release_capacity(data.len());
+                }
+                Ok(Some(Err(_))) | Ok(None) | Err(_) => return,
+            }
+        }
+    }
+
     /// Whether the client has reset the stream.
     fn client_reset(&self) -> bool {
         let waker = std::task::Waker::noop();
