@@ -46,9 +46,9 @@ pub use error::{
 };
 pub use head::{Header, Version};
 pub use header_name::HeaderNameRules;
+pub(crate) use host::is_valid_host;
 pub use method::Method;
 pub use request::{parse_request_head, HeadLimits, RequestFraming, RequestHead};
-pub(crate) use host::is_valid_host;
 pub(crate) use request_line::parse_target;
 pub use response::{parse_response_head, ResponseFraming, ResponseHead, UpstreamHeadLimits};
 pub use status::reason_phrase;

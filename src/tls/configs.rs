@@ -48,8 +48,8 @@ impl ServerConfigs {
             .map(|l| &l.addr)
             .collect();
         for (i, server) in http.servers.iter().enumerate() {
-            let h2 = server.http2.enabled
-                || server.listen.iter().any(|l| h2_addrs.contains(&&l.addr));
+            let h2 =
+                server.http2.enabled || server.listen.iter().any(|l| h2_addrs.contains(&&l.addr));
             out.rejecting.push(server.tls.reject_handshake);
             out.verifiers
                 .push(DeferredVerifier::for_server(&server.tls).ok().flatten());

@@ -59,7 +59,10 @@ impl Drop for Active {
 /// The servers of the connection's address and their default server (whose head
 /// limits and timeouts apply before the Host is known). `None` when the configuration
 /// no longer listens there.
-pub(super) fn listen_context<'s>(snap: &'s Snapshot, peer: &Peer) -> Option<(&'s ListenGroup, &'s Server)> {
+pub(super) fn listen_context<'s>(
+    snap: &'s Snapshot,
+    peer: &Peer,
+) -> Option<(&'s ListenGroup, &'s Server)> {
     let http = snap.config.http.as_ref()?;
     let group = snap.router.listen_group(&peer.listen)?;
     let default = group.default_server().get(http)?;

@@ -34,9 +34,12 @@ pub const COMMANDS: &[Command<Http2Layer>] = &[
         Exactly(1),
         |h, d, cx, _| set_once(cx, d, &mut h.max_concurrent_streams, args::number(d, 0)),
     ),
-    d("http2_body_preread_size", HTTP_SRV, Exactly(1), |h, d, cx, _| {
-        set_once(cx, d, &mut h.body_preread_size, args::size(d, 0))
-    }),
+    d(
+        "http2_body_preread_size",
+        HTTP_SRV,
+        Exactly(1),
+        |h, d, cx, _| set_once(cx, d, &mut h.body_preread_size, args::size(d, 0)),
+    ),
     d("http2_recv_buffer_size", HTTP, Exactly(1), |h, d, cx, _| {
         let v = args::size(d, 0).and_then(|n| {
             // nginx: "the value must be greater than 2 * NGX_HTTP_V2_STATE_BUFFER_SIZE".
@@ -51,45 +54,62 @@ pub const COMMANDS: &[Command<Http2Layer>] = &[
         });
         set_once(cx, d, &mut h.recv_buffer_size, v)
     }),
-    d("http2_chunk_size", HTTP_SRV_LOC, Exactly(1), |h, d, cx, _| {
-        let v = args::size(d, 0).and_then(|n| {
-            if n == 0 {
-                Err(crate::config::error::ConfigErrorKind::Http2(
-                    "the http2 chunk size cannot be zero".to_string(),
-                ))
-            } else {
-                Ok(n)
-            }
-        });
-        set_once(cx, d, &mut h.chunk_size, v)
-    }),
+    d(
+        "http2_chunk_size",
+        HTTP_SRV_LOC,
+        Exactly(1),
+        |h, d, cx, _| {
+            let v = args::size(d, 0).and_then(|n| {
+                if n == 0 {
+                    Err(crate::config::error::ConfigErrorKind::Http2(
+                        "the http2 chunk size cannot be zero".to_string(),
+                    ))
+                } else {
+                    Ok(n)
+                }
+            });
+            set_once(cx, d, &mut h.chunk_size, v)
+        },
+    ),
     d("http2_push", HTTP_SRV_LOC, Exactly(1), |h, d, cx, _| {
         h.no_effect.set_kind(cx, d, Kind::Any, Some(PUSH))
     }),
-    d("http2_push_preload", HTTP_SRV_LOC, Exactly(1), |h, d, cx, _| {
-        h.no_effect.set_kind(cx, d, Kind::Any, Some(PUSH))
-    }),
+    d(
+        "http2_push_preload",
+        HTTP_SRV_LOC,
+        Exactly(1),
+        |h, d, cx, _| h.no_effect.set_kind(cx, d, Kind::Any, Some(PUSH)),
+    ),
     d(
         "http2_max_concurrent_pushes",
         HTTP_SRV,
         Exactly(1),
         |h, d, cx, _| h.no_effect.set_kind(cx, d, Kind::Number, Some(PUSH)),
     ),
-    d("http2_streams_index_size", HTTP_SRV, Exactly(1), |h, d, cx, _| {
-        h.no_effect.set_kind(cx, d, Kind::Number, None)
-    }),
+    d(
+        "http2_streams_index_size",
+        HTTP_SRV,
+        Exactly(1),
+        |h, d, cx, _| h.no_effect.set_kind(cx, d, Kind::Number, None),
+    ),
     d("http2_idle_timeout", HTTP_SRV, Exactly(1), |_, d, cx, _| {
         obsolete(cx, d, "keepalive_timeout")
     }),
     d("http2_max_requests", HTTP_SRV, Exactly(1), |_, d, cx, _| {
         obsolete(cx, d, "keepalive_requests")
     }),
-    d("http2_max_field_size", HTTP_SRV, Exactly(1), |_, d, cx, _| {
-        obsolete(cx, d, "large_client_header_buffers")
-    }),
-    d("http2_max_header_size", HTTP_SRV, Exactly(1), |_, d, cx, _| {
-        obsolete(cx, d, "large_client_header_buffers")
-    }),
+    d(
+        "http2_max_field_size",
+        HTTP_SRV,
+        Exactly(1),
+        |_, d, cx, _| obsolete(cx, d, "large_client_header_buffers"),
+    ),
+    d(
+        "http2_max_header_size",
+        HTTP_SRV,
+        Exactly(1),
+        |_, d, cx, _| obsolete(cx, d, "large_client_header_buffers"),
+    ),
     d("http2_recv_timeout", HTTP_SRV, Exactly(1), |_, d, cx, _| {
         obsolete(cx, d, "client_header_timeout")
     }),

@@ -6,8 +6,8 @@
 
 use super::command::{specs, Context, Spec, Table};
 use super::{
-    access, autoindex, charset, compress, files, headers, health, http2, http_core, layer, limits, log,
-    main_ctx, map, proxy, proxy_shaping, proxy_ssl, realip, rewrite, ssl, static_files,
+    access, autoindex, charset, compress, files, headers, health, http2, http_core, layer, limits,
+    log, main_ctx, map, proxy, proxy_shaping, proxy_ssl, realip, rewrite, ssl, static_files,
     stub_status, unimplemented, upstream,
 };
 use crate::config::error::ConfigErrorKind;

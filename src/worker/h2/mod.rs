@@ -141,9 +141,7 @@ where
                 }
                 Poll::Ready(Some(Err(e))) => Poll::Ready(Event::Error(e)),
                 Poll::Ready(None) => Poll::Ready(Event::Done),
-                Poll::Pending if !idle && !closing && open.get() == 0 => {
-                    Poll::Ready(Event::Quiet)
-                }
+                Poll::Pending if !idle && !closing && open.get() == 0 => Poll::Ready(Event::Quiet),
                 Poll::Pending => Poll::Pending,
             }
         });
@@ -191,7 +189,16 @@ where
                 closing = true;
             }
             Event::Error(e) => {
-                if !e.is_io() {
+                if e.reason() == Some(Reason::ENHANCE_YOUR_CALM) {
+                    // The codec's own limits: resets before accept, CONTINUATION, ...
+                    worker.error_log.info(
+                        Some(id),
+                        &format!(
+                            "http2 flood detected ({e}), client: {}, server: {}",
+                            peer.remote_addr, peer.listen
+                        ),
+                    );
+                } else if !e.is_io() {
                     worker.error_log.info(
                         Some(id),
                         &format!(

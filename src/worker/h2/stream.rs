@@ -407,9 +407,7 @@ impl Downstream for H2Stream {
         if !self.pending.is_empty() && !self.push_pending(false).await {
             return None;
         }
-        self.push(Bytes::from(data), false)
-            .await
-            .then(Vec::new)
+        self.push(Bytes::from(data), false).await.then(Vec::new)
     }
 
     async fn send_file(&mut self, file: &File, offset: u64, len: u64, _zero_copy: bool) -> bool {
