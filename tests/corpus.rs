@@ -39,7 +39,7 @@ const EXPECTED: &[(&str, Expect)] = &[
     ("05-uvicorn-docs", Loads),
     ("06-channels-daphne", Loads),
     ("07-flask-socketio", Loads),
-    ("08-mozilla-intermediate", Refused("\"listen ... http2\"")),
+    ("08-mozilla-intermediate", Loads),
     ("09-mozilla-modern", Loads),
     ("10-h5bp-caching", Loads),
     ("11-h5bp-security", Loads),

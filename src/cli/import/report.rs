@@ -115,7 +115,7 @@ fn unimplemented_variable(d: &Directive) -> Option<String> {
 pub fn what_to_do(kind: &ConfigErrorKind) -> Option<String> {
     Some(match kind {
         ConfigErrorKind::Unsupported(name, _) => match name.split_once(" ... ") {
-            // `listen ... http2`: a parameter of a directive.
+            // `listen ... proxy_protocol`: a parameter of a directive.
             Some((directive, parameter)) => format!(
                 "remove \"{parameter}\" from the \"{directive}\" line: vestibule does not do it yet"
             ),
@@ -248,10 +248,10 @@ mod tests {
         assert!(what_to_do(&kind).is_some_and(|t| t.starts_with("remove \"foo\"")));
         let kind = ConfigErrorKind::NotImplemented("uwsgi_pass".into(), "use proxy_pass");
         assert_eq!(what_to_do(&kind), None, "the message already says");
-        let kind = ConfigErrorKind::Unsupported("listen ... http2".into(), "not implemented");
+        let kind = ConfigErrorKind::Unsupported("listen ... quic".into(), "not implemented");
         assert_eq!(
             what_to_do(&kind).as_deref(),
-            Some("remove \"http2\" from the \"listen\" line: vestibule does not do it yet")
+            Some("remove \"quic\" from the \"listen\" line: vestibule does not do it yet")
         );
     }
 }

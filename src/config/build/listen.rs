@@ -464,10 +464,7 @@ mod tests {
             ("80 deferred=1", "invalid parameter \"deferred=1\""),
             ("80 bind=1", "invalid parameter \"bind=1\""),
             ("80 reuseport=1", "invalid parameter \"reuseport=1\""),
-            (
-                "80 http2",
-                "\"listen ... http2\" directive is not supported by vestibule yet (this listen parameter is not implemented)",
-            ),
+            ("80 http2=on", "invalid parameter \"http2=on\""),
             (
                 "80 proxy_protocol",
                 "\"listen ... proxy_protocol\" directive is not supported by vestibule yet (this listen parameter is not implemented)",
