@@ -78,9 +78,9 @@ fn cargo() -> String {
     std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
 }
 
-/// `cargo deb` on the debug build into `out`; `None` (with the reason printed) when
-/// cargo-deb is missing.
-fn build_deb(out: &Path) -> Option<PathBuf> {
+/// `cargo deb` on the debug build into `out`, with Debian revision `revision`; `None`
+/// (with the reason printed) when cargo-deb is missing.
+fn build_deb(out: &Path, revision: u32) -> Option<PathBuf> {
     if !have(&cargo(), &["deb", "--version"]) {
         eprintln!("skipped: no cargo-deb (tests/run.sh runs `cargo install cargo-deb`)");
         return None;
@@ -100,6 +100,7 @@ fn build_deb(out: &Path) -> Option<PathBuf> {
             "--strip",
             "-q",
         ])
+        .arg(format!("--deb-revision={revision}"))
         .arg("-o")
         .arg(out)
         .output()
@@ -113,7 +114,7 @@ fn build_deb(out: &Path) -> Option<PathBuf> {
     let version = run("dpkg-deb", &["-f", deb.to_str().unwrap(), "Version"]);
     assert_eq!(
         String::from_utf8_lossy(&version.stdout).trim(),
-        format!("{}-1", env!("CARGO_PKG_VERSION"))
+        format!("{}-{revision}", env!("CARGO_PKG_VERSION"))
     );
     Some(deb)
 }
@@ -174,7 +175,7 @@ fn lintian_reports_nothing() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let Some(deb) = build_deb(dir.path()) else {
+    let Some(deb) = build_deb(dir.path(), 1) else {
         return;
     };
     let out = run("lintian", &[deb.to_str().unwrap()]);
@@ -326,7 +327,7 @@ fn package_installs_serves_rotates_and_purges() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let Some(deb) = build_deb(dir.path()) else {
+    let Some(deb) = build_deb(dir.path(), 1) else {
         return;
     };
     let mut guard = Installed {
@@ -555,6 +556,38 @@ fn package_installs_serves_rotates_and_purges() {
             .iter()
             .all(|w| !Path::new(&format!("/proc/{w}")).exists())),
         "workers left after QUIT"
+    );
+
+    // Upgraded to a later revision, then rolled back by installing the first .deb
+    // again: the operator's edit of a conffile and the site they disabled are kept.
+    let conf = "/etc/vestibule/vestibule.conf";
+    let edited = format!("{}# edited by the operator\n", read_lossy(Path::new(conf)));
+    std::fs::write(conf, &edited).unwrap();
+    let later_dir = dir.path().join("later");
+    let later = build_deb(&later_dir, 2).unwrap();
+    for (deb, version) in [(&later, "2"), (&deb, "1")] {
+        let out = dpkg(&["-i", deb.to_str().unwrap()]);
+        assert!(
+            out.status.success(),
+            "dpkg -i {}: {}",
+            deb.display(),
+            text(&out)
+        );
+        let installed = run("dpkg-query", &["-W", "-f=${Version}", "vestibule"]);
+        assert_eq!(
+            String::from_utf8_lossy(&installed.stdout),
+            format!("{}-{version}", env!("CARGO_PKG_VERSION"))
+        );
+        assert_eq!(read_lossy(Path::new(conf)), edited);
+        assert!(std::fs::symlink_metadata("/etc/vestibule/sites-enabled/default").is_err());
+        assert_eq!(owner_mode(LOG_DIR), ("root".into(), "adm".into(), 0o755));
+        let t = run(BIN, &["-t", "-q"]);
+        assert!(t.status.success(), "{}", text(&t));
+    }
+    assert_eq!(
+        running(BIN),
+        already_running,
+        "an upgrade started vestibule"
     );
 
     // Purged: nothing of it is left.
