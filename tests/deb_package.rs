@@ -1,7 +1,7 @@
 //! The Debian package (`[package.metadata.deb]` in Cargo.toml, `debian/`,
 //! docs/packaging.md), built by `cargo deb` from the debug build this test run already
-//! made (`--profile dev --no-build`: no release build just for this), checked three
-//! ways:
+//! made (`--profile dev --no-build --strip --no-dbgsym`: no release build just for
+//! this), checked three ways:
 //!
 //! - the man page: `debian/vestibule.8` is what `debian/manpage.sh` makes of this
 //!   binary's `-h` and `-V` (`VESTIBULE_BLESS=1` rewrites it), and groff has nothing
@@ -98,6 +98,7 @@ fn build_deb(out: &Path, revision: u32) -> Option<PathBuf> {
             "--no-build",
             "--fast",
             "--strip",
+            "--no-dbgsym",
             "-q",
         ])
         .arg(format!("--deb-revision={revision}"))
