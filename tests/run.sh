@@ -53,6 +53,20 @@ if ! command -v htpasswd >/dev/null 2>&1; then
     apt-get update -qq && apt-get install -y -qq apache2-utils
 fi
 
+step "cargo-deb, lintian, logrotate (tests/deb_package.rs builds, checks, installs and purges the .deb)"
+# The package is made from the debug build the tests use (`cargo deb --profile dev
+# --no-build`), so no release build is added to the run; cargo-deb is pinned because
+# later versions may refuse the dev profile. The install needs root, which CI has.
+if ! cargo deb --version >/dev/null 2>&1; then
+    cargo install --quiet --locked cargo-deb --version 3.8.0
+fi
+if ! command -v lintian >/dev/null 2>&1; then
+    apt-get update -qq && apt-get install -y -qq lintian
+fi
+if ! command -v logrotate >/dev/null 2>&1; then
+    apt-get update -qq && apt-get install -y -qq logrotate
+fi
+
 step "cargo test"
 # Every target: unit tests, integration tests against the real binary (Gunicorn + Flask
 # among them), and the benchmarks in their quick test mode.
