@@ -67,6 +67,16 @@ if ! command -v logrotate >/dev/null 2>&1; then
     apt-get update -qq && apt-get install -y -qq logrotate
 fi
 
+step "curl and httpwg-cli (tests/http2*.rs: HTTP/2 clients and the RFC 9113 suite)"
+# Debian's curl is built with nghttp2; httpwg-cli is the conformance suite, from crates
+# (about 2 minutes to build once; tests/http2_conformance.rs finds it in ~/.cargo/bin).
+if ! command -v curl >/dev/null 2>&1; then
+    apt-get update -qq && apt-get install -y -qq curl
+fi
+if ! command -v httpwg >/dev/null 2>&1 && [ ! -x "${CARGO_HOME:-$HOME/.cargo}/bin/httpwg" ]; then
+    cargo install --quiet --locked httpwg-cli --version 0.2.5
+fi
+
 step "cargo test"
 # Every target: unit tests, integration tests against the real binary (Gunicorn + Flask
 # among them), and the benchmarks in their quick test mode.
@@ -78,12 +88,13 @@ step "cargo test on the epoll driver: the nginx-configuration behaviour tests"
 # The same binary with io_uring switched off (monoio's legacy driver), for the files
 # that check nginx's directives side by side (compression, static-file settings,
 # listings, PCRE, the rewrite module, map, listen, keep-alive and timeout rules,
-# access control).
+# access control), the HTTP/2 floods and the health checks.
 # About 20 s; `MONOIO_FORCE_LEGACY_DRIVER=1 cargo test --all-targets` runs them all.
 MONOIO_FORCE_LEGACY_DRIVER=1 cargo test --quiet \
     --test compression --test static_settings --test autoindex --test static_files \
     --test pcre --test rewrite --test rewrite_if --test map --test listen \
-    --test keepalive_disable --test reset_timedout_connection --test corpus --test access 2>&1 | tee -a "$log"
+    --test keepalive_disable --test reset_timedout_connection --test corpus --test access \
+    --test http2_floods --test health_check 2>&1 | tee -a "$log"
 # One closing line for the whole run, summed over every test binary.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i) ~ /^passed/) p += $(i-1); if ($(i) ~ /^failed/) f += $(i-1) } }
      END { printf "vestibule: %d passed, %d failed\n", p, f }' "$log"

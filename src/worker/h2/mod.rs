@@ -42,6 +42,9 @@ use crate::http1::HeaderNameRules;
 use flood::{Guard, Metered};
 pub use stream::H2Stream;
 
+/// How long a connection that failed may take to send its GOAWAY.
+const GOAWAY_FLUSH: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// What woke the connection task.
 enum Event {
     Stream(http::Request<RecvStream>, SendResponse<Bytes>),
@@ -207,6 +210,9 @@ where
                         ),
                     );
                 }
+                // The codec has queued its GOAWAY: let it reach the client.
+                let flushed = poll_fn(|cx| conn.poll_closed(cx));
+                let _ = crate::net::timer::timeout(GOAWAY_FLUSH, flushed).await;
                 return;
             }
             Event::Done => return,

@@ -62,10 +62,11 @@ pub fn head(
             cookies.push(value.as_bytes());
             continue;
         }
-        if name.as_str().contains('_') && !rules.underscores_in_headers {
-            if rules.ignore_invalid_headers {
-                continue;
-            }
+        if name.as_str().contains('_')
+            && !rules.underscores_in_headers
+            && rules.ignore_invalid_headers
+        {
+            continue;
         }
         if name == HOST {
             if host.is_some() {

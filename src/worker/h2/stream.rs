@@ -38,6 +38,13 @@ use crate::http1::{Method, RequestFraming};
 use crate::net::timer::timeout;
 use crate::worker::Worker;
 
+/// A waker for a poll that only asks (nothing waits on it).
+struct NoWake;
+
+impl std::task::Wake for NoWake {
+    fn wake(self: std::sync::Arc<Self>) {}
+}
+
 /// How long a body nobody reads is read and dropped after the response.
 const DISCARD_TIME: Duration = Duration::from_secs(1);
 
@@ -512,8 +519,8 @@ impl H2Stream {
 
     /// Whether the client has reset the stream.
     fn client_reset(&self) -> bool {
-        let waker = std::task::Waker::noop();
-        let mut cx = std::task::Context::from_waker(waker);
+        let waker = std::task::Waker::from(std::sync::Arc::new(NoWake));
+        let mut cx = std::task::Context::from_waker(&waker);
         matches!(
             self.respond.borrow_mut().poll_reset(&mut cx),
             std::task::Poll::Ready(Ok(_))
