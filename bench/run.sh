@@ -8,6 +8,7 @@
 #   bash bench/run.sh --quick      # smoke: 1 round of 2 s, writes target/bench/ only
 #   bash bench/run.sh --help       # every option (--rounds, --seconds, --only, ...)
 #   bash bench/run.sh --only tls   # the TLS scenarios only (docs/performance.md, "TLS")
+#   bash bench/run.sh --only h2    # the HTTP/2 scenarios (h2load; docs/performance.md)
 #   VESTIBULE_BIN=path bash bench/run.sh ...   # measure another build (an older commit,
 #                                              # --features jemalloc or mimalloc)
 set -euo pipefail
@@ -23,6 +24,7 @@ fi
 need_apt=()
 command -v nginx >/dev/null 2>&1 || need_apt+=(nginx-light)
 command -v wrk >/dev/null 2>&1 || need_apt+=(wrk)
+command -v h2load >/dev/null 2>&1 || need_apt+=(nghttp2-client)
 command -v taskset >/dev/null 2>&1 || need_apt+=(util-linux)
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need_apt+=(python3-venv)

@@ -149,10 +149,10 @@ def tls_servers(ports, static_dir, certs):
     other TLS setting is both servers' default: ssl_ciphers, ssl_ecdh_curve,
     ssl_prefer_server_ciphers off, ssl_session_tickets on with keys made at start,
     ssl_session_timeout 5m, ssl_buffer_size 16k."""
-    def server(port, key, extra=""):
+    def server(port, key, extra="", h2=""):
         return f"""
     server {{
-        listen 127.0.0.1:{port} ssl;
+        listen 127.0.0.1:{port} ssl{h2};
         server_name {TLS_NAME};
         ssl_certificate {certs[key]};
         ssl_certificate_key {certs[key + '_key']};
@@ -174,7 +174,7 @@ def tls_servers(ports, static_dir, certs):
         ssl_session_tickets off;
         ssl_session_cache shared:bench_ids:1m;"""
     return (f"\n    # HTTPS (bench/compare/configs.py tls_servers)."
-            + server(ports["tls_ecdsa"], "ecdsa")
+            + server(ports["tls_ecdsa"], "ecdsa", h2=" http2")
             + server(ports["tls_rsa"], "rsa")
             + server(ports["tls12_ids"], "ecdsa", ids))
 
@@ -280,3 +280,10 @@ def write_static_files(static_dir):
             f.write(bytes(i % 251 for i in range(size)))
     with open(f"{static_dir}/64k.html", "wb") as f:
         f.write(html_page(64 * 1024))
+    # The page-load scenarios: a 12 KiB page and 30 assets of 2 to 8 KiB.
+    os.makedirs(f"{static_dir}/page", exist_ok=True)
+    with open(f"{static_dir}/page/index.html", "wb") as f:
+        f.write(html_page(12 * 1024))
+    for i in range(30):
+        with open(f"{static_dir}/page/asset{i}.css", "wb") as f:
+            f.write(bytes(97 + (j + i) % 26 for j in range((2 + i % 7) * 1024)))

@@ -37,6 +37,52 @@ def wrk(port, path, conns, seconds, scheme="http", headers=()):
     raise RuntimeError(f"wrk printed no result (exit {out.returncode}): {out.stderr.strip()}")
 
 
+def h2load(port, uris, conns, streams, seconds, h1=False):
+    """One h2load run (nghttp2-client, pinned to LOAD_CPU) over TLS: `conns`
+    connections with `streams` concurrent streams each (HTTP/2), or with `h1` as many
+    HTTP/1.1 connections, cycling through `uris` (paths) for `seconds`. Returns what
+    `wrk` returns: requests, seconds, bytes, rps, p50_us and p99_us (from h2load's
+    per-request log), non_2xx and socket_errors."""
+    import tempfile
+    with tempfile.TemporaryDirectory(prefix="h2load-") as tmp:
+        listing, log = f"{tmp}/uris", f"{tmp}/requests.log"
+        with open(listing, "w") as f:
+            f.write("".join(f"https://127.0.0.1:{port}{u}\n" for u in uris))
+        argv = ["taskset", "-c", str(LOAD_CPU), "h2load", "-c", str(conns),
+                "-m", str(1 if h1 else streams), "-D", str(seconds), "--warm-up-time", "0.5",
+                "-i", listing, "-l", log, *(["--h1"] if h1 else [])]
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60)
+        text = out.stdout
+        r = {"requests": 0, "bytes": 0, "seconds": float(seconds), "non_2xx": 0,
+             "socket_errors": 0}
+        for line in text.splitlines():
+            words = line.replace(",", " ").split()
+            if line.startswith("finished in"):
+                r["seconds"] = float(words[2].rstrip("s"))
+            elif line.startswith("requests:"):
+                r["requests"] = int(words[words.index("succeeded") - 1])
+                r["socket_errors"] = int(words[words.index("errored") - 1]) + int(
+                    words[words.index("timeout") - 1])
+            elif line.startswith("status codes:"):
+                r["non_2xx"] = sum(int(words[words.index(k) - 1]) for k in ("4xx", "5xx"))
+            elif line.startswith("traffic:"):
+                r["bytes"] = int(words[2].strip("()"))
+        if not r["requests"]:
+            raise RuntimeError(f"h2load served nothing (exit {out.returncode}): "
+                               f"{out.stderr.strip() or text[-500:]}")
+        latencies = []
+        with open(log) as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) >= 3:
+                    latencies.append(int(parts[2]))
+        latencies.sort()
+        pick = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] if latencies else 0
+        r["p50_us"], r["p99_us"] = pick(0.50), pick(0.99)
+        r["rps"] = r["requests"] / r["seconds"]
+        return r
+
+
 # The most handshakes one run of the TLS client may make; runs end on time well before.
 HANDSHAKE_COUNT_LIMIT = 5_000_000
 

@@ -45,6 +45,9 @@ TARGETS = {
     "static-1m": [("rps", ">=", 1.0), ("machine_us_per_req", "<=", 1.0)],
     # The TLS issue's targets.
     "tls-proxy-c50": [("cpu_us_per_req", "<=", 0.8)],
+    # The HTTP/2 issue's targets.
+    "h2-proxy-c50x10": [("cpu_us_per_req", "<=", 0.8)],
+    "h2-static-1k": [("cpu_us_per_req", "<=", 0.8)],
     "tls-full-ecdsa": [("hs_per_cpu_s", ">=", 1.5)],
     "tls-full-rsa": [("hs_per_cpu_s", ">=", 1.5)],
     "tls-resume-tickets": [("hs_per_cpu_s", ">=", 1.5)],

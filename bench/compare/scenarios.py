@@ -29,6 +29,12 @@ class Scenario:
     offer: str = ""
     # The compression scenarios: the client asks for gzip (`--only gzip` runs them).
     gzip: bool = False
+    # The HTTP/2 scenarios (`--only h2`): h2load instead of wrk, with this many
+    # concurrent streams per connection; `h1` has h2load speak HTTP/1.1 instead (the
+    # page-load comparison); `page` cycles through a page and its assets.
+    h2_streams: int = 0
+    h1: bool = False
+    page: bool = False
 
 
 TLS_PORTS = {"ecdsa": "tls_ecdsa", "rsa": "tls_rsa", "ids": "tls12_ids"}
@@ -79,7 +85,22 @@ SCENARIOS = [
              "/gzip6/64k.html", 50, gzip=True),
     Scenario("tls-resume-ids", "TLS 1.2 resumed by session id (ECDSA)", "handshake", "",
              HANDSHAKE_CONNS, tls="ids", tls_version="1.2", resume=True),
+    # HTTP/2 (`--only h2`): h2load over TLS, 50 connections × 10 streams.
+    Scenario("h2-proxy-c50x10", "HTTP/2 proxy, 50 connections × 10 streams", "load", "/", 50,
+             tls="ecdsa", h2_streams=10),
+    Scenario("h2-static-1k", "HTTP/2 static 1 KiB, 50 connections × 10 streams", "load",
+             "/static/1k.bin", 50, tls="ecdsa", h2_streams=10),
+    # A page load: one HTML page and its 30 assets, over one HTTP/2 connection (all
+    # streams at once) and over HTTP/1.1 with 6 connections, as browsers open; req/s
+    # divided by 31 is pages/s.
+    Scenario("page-h2", "page load (HTML + 30 assets), HTTP/2, 1 connection", "load",
+             "/static/page/", 1, tls="ecdsa", h2_streams=31, page=True),
+    Scenario("page-h1", "page load (HTML + 30 assets), HTTP/1.1, 6 connections", "load",
+             "/static/page/", 6, tls="ecdsa", h2_streams=1, h1=True, page=True),
 ]
+
+# The page-load scenarios' files (configs.write_static_files writes them).
+PAGE = ["/static/page/index.html"] + [f"/static/page/asset{i}.css" for i in range(30)]
 
 
 def select(only):
@@ -87,8 +108,9 @@ def select(only):
     if not only:
         return list(SCENARIOS)
     names = only.split(",")
-    return [s for s in SCENARIOS if s.key in names or ("tls" in names and s.tls)
-            or ("gzip" in names and s.gzip)]
+    return [s for s in SCENARIOS if s.key in names or ("tls" in names and s.tls
+            and not s.h2_streams) or ("gzip" in names and s.gzip)
+            or ("h2" in names and s.h2_streams)]
 
 
 def run_seconds(sc, opts):
@@ -108,6 +130,9 @@ def _port(server, sc):
 
 
 def _wrk(server, sc, seconds):
+    if sc.h2_streams:
+        uris = PAGE if sc.page else [sc.path]
+        return load.h2load(_port(server, sc), uris, sc.conns, sc.h2_streams, seconds, sc.h1)
     return load.wrk(_port(server, sc), sc.path, sc.conns, seconds,
                     "https" if sc.tls else "http",
                     ["Accept-Encoding: gzip"] if sc.gzip else [])
