@@ -357,3 +357,22 @@ fn configuration() {
         );
     }
 }
+
+/// A connection with no open stream for `keepalive_timeout` ends with GOAWAY
+/// (`NO_ERROR`), as nginx ends one since 1.19.7; h2c with prior knowledge here.
+#[test]
+fn an_idle_connection_ends_with_goaway_after_keepalive_timeout() {
+    let v = Vestibule::start(
+        "server { listen 127.0.0.1:@PORT@ http2; keepalive_timeout 1s; location / { return 200 \"idle\\n\"; } }",
+    );
+    let started = std::time::Instant::now();
+    let r = h2_client(v.port, false, &["--wait", "6", "hold", "/", "6"]);
+    assert_eq!(r.get("responses").get("1").num("status"), 200, "{r:?}");
+    assert_eq!(r.get("goaway").num("code"), 0, "{r:?}");
+    assert_eq!(r.get("closed"), &Json::Bool(true), "{r:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+}

@@ -42,6 +42,10 @@ use crate::http1::HeaderNameRules;
 use flood::{Guard, Metered};
 pub use stream::H2Stream;
 
+/// How long a closing connection with no open stream waits for the client to
+/// acknowledge GOAWAY's PING (the codec sends the final GOAWAY after it).
+const CLOSE_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// How long a connection that failed may take to send its GOAWAY.
 const GOAWAY_FLUSH: std::time::Duration = std::time::Duration::from_secs(1);
 
@@ -126,7 +130,14 @@ where
     let mut closing = false;
     let drain = super::DrainWatch::new(&worker, id);
     loop {
-        let idle = open.get() == 0 && !closing;
+        // With no stream open, the wait is bounded: by keepalive_timeout, or, once
+        // GOAWAY is out, by the time a client gets to answer its PING.
+        let quiet = open.get() == 0;
+        let limit = match (quiet, closing) {
+            (true, false) => Some(keepalive),
+            (true, true) => Some(CLOSE_GRACE),
+            (false, _) => None,
+        };
         let next = poll_fn(|cx| {
             guard.register(cx.waker());
             drain.register(cx.waker());
@@ -144,22 +155,24 @@ where
                 }
                 Poll::Ready(Some(Err(e))) => Poll::Ready(Event::Error(e)),
                 Poll::Ready(None) => Poll::Ready(Event::Done),
-                Poll::Pending if !idle && !closing && open.get() == 0 => Poll::Ready(Event::Quiet),
+                // The last stream ended while the wait was unbounded: bound it.
+                Poll::Pending if !quiet && open.get() == 0 => Poll::Ready(Event::Quiet),
                 Poll::Pending => Poll::Pending,
             }
         });
-        let event = if idle {
-            match crate::net::timer::timeout(keepalive, next).await {
+        let event = match limit {
+            None => next.await,
+            Some(limit) => match crate::net::timer::timeout(limit, next).await {
                 Ok(event) => event,
+                // Closing, and the client does not finish it: the connection ends.
+                Err(_) if closing => return,
                 Err(_) => {
                     // Idle for keepalive_timeout: GOAWAY, then the codec closes.
                     conn.graceful_shutdown();
                     closing = true;
                     continue;
                 }
-            }
-        } else {
-            next.await
+            },
         };
         match event {
             Event::Stream(request, respond) => {
