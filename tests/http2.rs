@@ -107,6 +107,7 @@ fn site(dir: &Path, app: &Gunicorn, h2c_port: u16) -> String {
             location /r {{ return 200 \"returned over $server_protocol $http2\\n\"; }}
             location /app/ {{ include proxy_params; proxy_pass {up}/; }}
             location /small/ {{ client_max_body_size 1k; proxy_pass {up}/; }}
+            location /stream/ {{ proxy_request_buffering off; proxy_pass {up}/; }}
         }}",
         cert = cert.display(),
         key = key.display(),
@@ -209,6 +210,15 @@ fn everything_http1_does(driver: Driver) {
     assert_eq!(echo.request_headers("Cookie"), ["a=1; b=2"]);
     assert!(echo.request_headers("TE").is_empty());
     assert!(echo.request_headers("Connection").is_empty());
+
+    // The same upload streamed (`proxy_request_buffering off`): framed chunked to
+    // Gunicorn, since the client sent no Content-Length.
+    let r = h2_client(v.port, true, &["post", "/stream/echo", "300000"]);
+    let response = r.get("responses").get("1");
+    assert_eq!(response.num("status"), 200, "{r:?}");
+    let echo = Json::parse(&response.str("body")).unwrap();
+    assert_eq!(echo.num("body_len"), 300_000);
+    assert_eq!(echo.str("body_sha256"), r.str("body_sha256"));
 
     // A body over client_max_body_size: 413, and Gunicorn never sees it.
     let before = app.log().matches("/echo").count();

@@ -391,6 +391,15 @@ def main():
         c.read(deadline, stop=lambda c: c.resets or c.closed or c.goaway
                or any(r.get("ended") for r in c.responses.values()))
         c.report()
+    elif mode == "sequence":
+        # sequence PATH SECONDS: a request, a pause (the test reloads meanwhile), then
+        # the same request again on the same connection.
+        first = c.headers(rest[0])
+        c.read(time.time() + 5, stop=lambda c: c.responses.get(first, {}).get("ended"))
+        c.read(time.time() + float(rest[1]))
+        second = c.headers(rest[0])
+        c.read(deadline, stop=lambda c: c.responses.get(second, {}).get("ended") or c.closed)
+        c.report()
     elif mode == "hold":
         # hold PATH SECONDS: a request, then the connection kept open (for shutdown).
         sid = c.headers(rest[0])
