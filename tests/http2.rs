@@ -386,3 +386,18 @@ fn an_idle_connection_ends_with_goaway_after_keepalive_timeout() {
         started.elapsed()
     );
 }
+
+/// After `keepalive_requests` streams the connection ends with GOAWAY, as nginx's
+/// does since 1.19.7; the streams it accepted are answered.
+#[test]
+fn keepalive_requests_ends_a_connection_with_goaway() {
+    let v = Vestibule::start(
+        "server { listen 127.0.0.1:@PORT@ http2; keepalive_requests 3; location / { return 200 \"n\\n\"; } }",
+    );
+    let r = h2_client(v.port, false, &["many", "/", "3"]);
+    for sid in ["1", "3", "5"] {
+        assert_eq!(r.get("responses").get(sid).num("status"), 200, "{r:?}");
+    }
+    assert_eq!(r.get("goaway").num("code"), 0, "{r:?}");
+    assert_eq!(r.get("goaway").num("last_stream"), 5, "{r:?}");
+}

@@ -158,6 +158,9 @@ def tls_servers(ports, static_dir, certs):
         ssl_certificate_key {certs[key + '_key']};
         # nginx 1.22's default leaves TLS 1.3 out (1.23.4 added it); vestibule's has it.
         ssl_protocols TLSv1.2 TLSv1.3;{extra}
+        # Both end a connection (HTTP/2: GOAWAY) after this many requests; h2load does
+        # not open another, so the default 1000 would end the HTTP/2 runs early.
+        keepalive_requests 1000000;
 
         location / {{
             proxy_pass http://fixed;

@@ -49,8 +49,8 @@ def h2load(port, uris, conns, streams, seconds, h1=False):
         with open(listing, "w") as f:
             f.write("".join(f"https://127.0.0.1:{port}{u}\n" for u in uris))
         argv = ["taskset", "-c", str(LOAD_CPU), "h2load", "-c", str(conns),
-                "-m", str(1 if h1 else streams), "-D", str(seconds), "--warm-up-time", "0.5",
-                "-i", listing, "-l", log, *(["--h1"] if h1 else [])]
+                "-m", str(1 if h1 else streams), "-D", str(seconds), "--warm-up-time", "1",
+                "-i", listing, f"--log-file={log}", *(["--h1"] if h1 else [])]
         out = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60)
         text = out.stdout
         r = {"requests": 0, "bytes": 0, "seconds": float(seconds), "non_2xx": 0,
@@ -68,8 +68,8 @@ def h2load(port, uris, conns, streams, seconds, h1=False):
             elif line.startswith("traffic:"):
                 r["bytes"] = int(words[2].strip("()"))
         if not r["requests"]:
-            raise RuntimeError(f"h2load served nothing (exit {out.returncode}): "
-                               f"{out.stderr.strip() or text[-500:]}")
+            raise RuntimeError(f"h2load served nothing on port {port} (exit {out.returncode}): "
+                               f"{out.stderr.strip() or text[-1500:]}")
         latencies = []
         with open(log) as f:
             for line in f:

@@ -124,6 +124,9 @@ where
         }
     };
     let keepalive = default.conf.keepalive_timeout;
+    // nginx 1.19.7 on: after `keepalive_requests` streams, GOAWAY (the client opens a
+    // new connection for more).
+    let max_streams = u64::from(default.conf.keepalive_requests);
     drop(snap);
     let open = Rc::new(Cell::new(0usize));
     let mut served = 0u64;
@@ -187,6 +190,10 @@ where
                     served,
                 };
                 monoio::spawn(task.run(request, respond));
+                if served >= max_streams && !closing {
+                    conn.graceful_shutdown();
+                    closing = true;
+                }
             }
             Event::Quiet => {}
             Event::Drain => {
