@@ -210,12 +210,15 @@ enum Protocol {
 /// HTTP/2 when the client chose `h2` by ALPN, or, on a plain address that offers
 /// HTTP/2, sent the connection preface (prior knowledge); HTTP/1.1 otherwise.
 async fn speaks_h2(worker: &Worker, stream: Stream, peer: &Peer) -> Protocol {
+    let snap = worker.snapshot.load_full();
+    // As the HTTP/1.1 loop sets it for its first request, which HTTP/2 never reaches.
+    let nodelay = listen_context(&snap, peer).map_or(true, |(_, d)| d.conf.tcp_nodelay);
     match stream {
         Stream::Tls(tls) if peer.tls.as_ref().is_some_and(|t| t.alpn == "h2") => {
+            let _ = tls.get_ref().0.set_nodelay(nodelay);
             Protocol::H2Tls(tls)
         }
         Stream::Tcp(tcp) => {
-            let snap = worker.snapshot.load_full();
             let offered = listen_context(&snap, peer).is_some_and(|(group, _)| group.http2());
             if !offered {
                 return Protocol::Http1(Stream::Tcp(tcp));
@@ -223,10 +226,13 @@ async fn speaks_h2(worker: &Worker, stream: Stream, peer: &Peer) -> Protocol {
             let wait = listen_context(&snap, peer)
                 .map_or(Duration::from_secs(60), |(_, d)| d.client_header_timeout);
             match crate::net::timer::timeout(wait, sniff_preface(&tcp)).await {
-                Ok(Some(true)) => match tcp.try_into_poll_io() {
-                    Ok(io) => Protocol::H2(io),
-                    Err(_) => Protocol::Closed,
-                },
+                Ok(Some(true)) => {
+                    let _ = tcp.set_nodelay(nodelay);
+                    match tcp.try_into_poll_io() {
+                        Ok(io) => Protocol::H2(io),
+                        Err(_) => Protocol::Closed,
+                    }
+                }
                 Ok(Some(false)) => Protocol::Http1(Stream::Tcp(tcp)),
                 // Closed, or silent: HTTP/1.1's head reading logs and times it out.
                 Ok(None) | Err(_) => Protocol::Http1(Stream::Tcp(tcp)),
