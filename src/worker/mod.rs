@@ -20,6 +20,7 @@ pub mod h1;
 pub mod idle;
 pub mod limits;
 pub mod listener;
+pub mod metrics;
 pub mod partial_head;
 pub mod realip;
 mod rewrite_phase;

@@ -33,6 +33,7 @@
 
 pub mod limits;
 pub mod lock;
+pub mod metrics;
 pub mod peer_fails;
 pub mod region;
 pub mod status;

@@ -208,6 +208,30 @@ impl PeerFails {
         Some(self.shared(row))
     }
 
+    /// The row of `key` if some worker has claimed one, without claiming (a scrape
+    /// looks, it does not make a server known). No lock: a key is written last.
+    pub fn find(&self, key: &str) -> Option<SharedRow> {
+        if self.rows == 0 {
+            return None;
+        }
+        let hash = fnv1a(key.as_bytes()).max(1);
+        let start = usize::try_from(hash % self.rows as u64).unwrap_or(0);
+        for i in 0..self.rows {
+            let row = (start + i) % self.rows;
+            let key_word = self
+                .zone
+                .u64_at(row * ROW_BYTES + KEY)?
+                .load(Ordering::Acquire);
+            if key_word == hash {
+                return Some(self.shared(row));
+            }
+            if key_word == 0 {
+                return None;
+            }
+        }
+        None
+    }
+
     fn shared(&self, row: usize) -> SharedRow {
         SharedRow {
             zone: Arc::clone(&self.zone),

@@ -19,6 +19,7 @@ use super::http_core::{self, CoreConf};
 use super::limits::{self, LimitsLayer};
 use super::log::{self, LogConf};
 use super::map::{self, MapConf};
+use super::metrics::{self, MetricsLayer};
 use super::proxy::{self, ProxyLayer};
 use super::proxy_shaping::{self, ShapingLayer};
 use super::proxy_ssl::{self, ProxySslLayer};
@@ -56,6 +57,7 @@ pub struct Layer {
     pub proxy_shaping: ShapingLayer,
     pub proxy_ssl: ProxySslLayer,
     pub stub_status: StatusLayer,
+    pub metrics: MetricsLayer,
     pub realip: RealIpLayer,
     pub access: AccessLayer,
     /// `map` blocks (http level only).
@@ -119,6 +121,7 @@ impl Layer {
             || dispatch(proxy_shaping::COMMANDS, &mut self.proxy_shaping, d, cx, ctx)
             || dispatch(proxy_ssl::COMMANDS, &mut self.proxy_ssl, d, cx, ctx)
             || dispatch(stub_status::COMMANDS, &mut self.stub_status, d, cx, ctx)
+            || dispatch(metrics::COMMANDS, &mut self.metrics, d, cx, ctx)
             || dispatch(realip::COMMANDS, &mut self.realip, d, cx, ctx)
             || dispatch(access::COMMANDS, &mut self.access, d, cx, ctx)
             || dispatch(map::COMMANDS, &mut self.map, d, cx, ctx)
@@ -154,6 +157,7 @@ impl Layer {
         conf.proxy.shaping = self.proxy_shaping.merge(&parent.proxy.shaping);
         conf.proxy.ssl = self.proxy_ssl.merge(&parent.proxy.ssl);
         self.stub_status.merge(&mut conf);
+        self.metrics.merge(&mut conf);
         conf
     }
 }
@@ -247,6 +251,7 @@ fn defaults_with_root(root: &std::path::Path) -> LocationConf {
         error_log: None,
         resolver: None,
         stub_status: false,
+        vestibule_metrics: false,
         recursive_error_pages: false,
         files: FileConf::default(),
     }

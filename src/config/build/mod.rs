@@ -36,6 +36,7 @@ mod proxy_pass;
 pub use proxy_pass::{
     parse_url as parse_proxy_url, tls_name as proxy_tls_name, Authority as ProxyUrlAuthority,
 };
+mod metrics;
 mod proxy_shaping;
 mod proxy_ssl;
 mod realip;

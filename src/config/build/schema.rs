@@ -7,7 +7,7 @@
 use super::command::{specs, Context, Spec, Table};
 use super::{
     access, autoindex, charset, compress, files, headers, http_core, layer, limits, log, main_ctx,
-    map, proxy, proxy_shaping, proxy_ssl, realip, rewrite, ssl, static_files, stub_status,
+    map, metrics, proxy, proxy_shaping, proxy_ssl, realip, rewrite, ssl, static_files, stub_status,
     unimplemented, upstream,
 };
 use crate::config::error::ConfigErrorKind;
@@ -34,6 +34,7 @@ pub static TABLES: &[&dyn Table] = &[
     &proxy_shaping::COMMANDS,
     &proxy_ssl::COMMANDS,
     &stub_status::COMMANDS,
+    &metrics::COMMANDS,
     &realip::COMMANDS,
     &access::COMMANDS,
     &ssl::COMMANDS,

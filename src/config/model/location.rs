@@ -349,6 +349,8 @@ pub struct LocationConf {
     pub recursive_error_pages: bool,
     /// `stub_status`: this location answers with the server's connection counters.
     pub stub_status: bool,
+    /// `vestibule_metrics`: this location answers with the Prometheus metrics.
+    pub vestibule_metrics: bool,
     /// `resolver`, `resolver_timeout`: for names a `proxy_pass` with variables gives.
     pub resolver: Option<Arc<crate::net::dns::ResolverConf>>,
     /// `error_log` in http, server or location: where this location's request errors
