@@ -92,7 +92,7 @@ fn http(w: &mut Writer, s: &Sums<'_>) {
     w.family(
         "vestibule_http_request_duration_seconds",
         Kind::Histogram,
-        "Time from a request's first byte to its logging, by server block.",
+        "Time from a request's head being read to its logging, by server block.",
     );
     for (i, server) in s.servers.iter().enumerate() {
         let (name, listen) = labels(i);
