@@ -16,7 +16,8 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use common::{free_port, signal, test_config, wait_until, Driver, Gunicorn, Vestibule};
+use common::tls::{client_config, Ca, Key};
+use common::{free_port, signal, test_config, wait_until, Client, Driver, Gunicorn, Vestibule};
 
 // ---------------------------------------------------------------- the exposition
 
@@ -625,6 +626,70 @@ fn scraped_counters_equal_what_two_workers_served_across_a_kill_and_reloads() {
     assert_eq!(s.get("vestibule_config_generation", &[]), 2.0);
 }
 
+/// A reload that adds a server block changes the labels: a new zone, so a new
+/// generation of workers whose counters start from zero, with the new block's
+/// series and the master's figures carried into it.
+#[test]
+fn a_reload_that_changes_the_labels_starts_the_counters_again() {
+    let v = Vestibule::start_with_main(TWO_WORKERS, SITE, "", Driver::Default);
+    let e = load(v.port, 1, 1);
+    let s = settle(v.port, &e);
+    let served = s.sum("vestibule_http_requests_total", &[("server", LOAD_HOST)]);
+    assert!(served > 0.0);
+    let conf = v.path("vestibule.conf");
+    let text = std::fs::read_to_string(&conf).unwrap();
+    let port = v.port;
+    let added = text.replacen(
+        "server {",
+        &format!(
+            "server {{ listen 127.0.0.1:{port}; server_name new.test; return 204; }}\nserver {{"
+        ),
+        1,
+    );
+    std::fs::write(&conf, added).unwrap();
+    let old = workers_of(&v);
+    signal(v.pid(), libc::SIGHUP);
+    v.wait_for_error_line(&["the shared zones changed"]);
+    // Until the old generation has drained and gone: only the new one answers.
+    let replaced = wait_until(Duration::from_secs(10), || {
+        let now = workers_of(&v);
+        now.len() == 2 && now.iter().all(|p| !old.contains(p))
+    });
+    assert!(replaced, "{old:?} -> {:?}", workers_of(&v));
+    let mut s = Scrape::default();
+    let listen = format!("127.0.0.1:{port}");
+    let new = [("server", "new.test"), ("listen", listen.as_str())];
+    let moved = wait_until(Duration::from_secs(10), || {
+        s = scrape(port);
+        s.samples
+            .contains_key(&key("vestibule_http_request_bytes_total", &new))
+    });
+    assert!(
+        moved,
+        "the new block's series: {:?}",
+        s.samples.keys().take(5).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        s.sum("vestibule_http_requests_total", &[("server", LOAD_HOST)]),
+        0.0
+    );
+    assert_eq!(s.get("vestibule_config_generation", &[]), 2.0);
+    assert_eq!(
+        s.get("vestibule_config_reloads_total", &[("result", "ok")]),
+        1.0
+    );
+    let r = v.request(b"GET / HTTP/1.1\r\nHost: new.test\r\nConnection: close\r\n\r\n");
+    assert_eq!(r.status, 204);
+    let counted = wait_until(Duration::from_secs(5), || {
+        let s = scrape(port);
+        s.get_or_zero(
+            "vestibule_http_requests_total",
+            &[new[0], new[1], ("code", "2xx"), ("method", "GET")],
+        ) == 1.0
+    });
+    assert!(counted);
+}
+
 // ---------------------------------------------------------------- upstreams
 
 #[test]
@@ -711,6 +776,65 @@ server {{
         assert_eq!(up(&s, "app", &dead_addr), 0.0);
         assert_eq!(up(&s, "app", &live), 1.0);
     }
+}
+
+// ---------------------------------------------------------------- TLS
+
+/// Full handshakes, resumed ones (tickets with the keys the master shares, so on
+/// either worker) and failed ones, as the clients saw them.
+#[test]
+fn tls_handshakes_by_result_over_two_workers() {
+    let ca = Ca::new("Test CA");
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = ca.issue(&["a.test"], Key::Ecdsa).write(dir.path(), "a");
+    let tls_port = free_port();
+    let site = format!(
+        r#"
+server {{
+    listen 127.0.0.1:{tls_port} ssl;
+    server_name a.test;
+    ssl_certificate {cert};
+    ssl_certificate_key {key};
+    return 200 "ok\n";
+}}
+server {{
+    listen 127.0.0.1:@PORT@;
+    location = /metrics {{ vestibule_metrics; }}
+}}
+"#,
+        cert = cert.display(),
+        key = key.display()
+    );
+    let v = Vestibule::start_with_main(TWO_WORKERS, &site, "", Driver::Default);
+    let config = client_config(&ca);
+    let (mut full, mut resumed) = (0, 0);
+    for _ in 0..12 {
+        let mut c = Client::connect_tls(tls_port, Some("a.test"), &config).unwrap();
+        match c.session().handshake_kind() {
+            Some(rustls::HandshakeKind::Resumed) => resumed += 1,
+            _ => full += 1,
+        }
+        c.send(b"GET / HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n");
+        assert_eq!(c.read_response(false).status, 200);
+    }
+    assert!(full >= 1 && resumed >= 1, "full {full}, resumed {resumed}");
+    // A handshake record with nothing sensible in it, then the close.
+    for _ in 0..2 {
+        let mut s = TcpStream::connect(("127.0.0.1", tls_port)).unwrap();
+        s.write_all(b"\x16\x03\x01\x00\x05hello").unwrap();
+        s.shutdown(std::net::Shutdown::Write).unwrap();
+        wait_closed(&mut s);
+    }
+    let results = |s: &Scrape| {
+        ["full", "resumed", "failed"]
+            .map(|r| s.get("vestibule_tls_handshakes_total", &[("result", r)]) as u64)
+    };
+    let mut last = [0; 3];
+    wait_until(Duration::from_secs(5), || {
+        last = results(&scrape(v.port));
+        last == [full, resumed, 2]
+    });
+    assert_eq!(last, [full, resumed, 2]);
 }
 
 // ---------------------------------------------------------------- formats, access, errors
