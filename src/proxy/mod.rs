@@ -180,7 +180,7 @@ pub async fn handle<D: Downstream>(
         }
         if let Some(m) = metric {
             let failed = matches!(&result, Attempt::Failed { err, .. } if err.counts_as_failure());
-            let micros = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
+            let micros = crate::zone::metrics::micros(took);
             crate::zone::metrics::upstream_attempt(m, !tried.is_empty(), failed, micros);
         }
         with_peers(ups, key, |p| {

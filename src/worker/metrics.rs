@@ -30,7 +30,7 @@ pub fn request_done(x: &Exchange, default_block: impl FnOnce() -> Option<usize>)
         Method::Other(_) => METHODS.len() - 1,
         m => method_slot(m.as_str()),
     };
-    let micros = u64::try_from(x.start.elapsed().as_micros()).unwrap_or(u64::MAX);
+    let micros = metrics::micros(x.start.elapsed());
     metrics::request_done(
         block,
         x.status,

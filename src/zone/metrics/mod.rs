@@ -91,29 +91,34 @@ impl Layout {
     }
 }
 
-/// The zone `config` needs, if it serves metrics.
-pub fn spec(config: &Config, workers: usize) -> Option<Spec> {
+/// The labels and layout of `config`'s zone, if it serves metrics.
+fn plan(config: &Config, workers: usize) -> Option<(Spec, Catalogue, Layout)> {
     if !catalogue::wanted(config) {
         return None;
     }
     let catalogue = Catalogue::new(config);
     let layout = Layout::new(&catalogue, workers);
-    Some(Spec {
+    let spec = Spec {
         name: format!("{ZONE_PREFIX}{:016x}", catalogue.fingerprint()),
         size: layout.bytes(),
-    })
+    };
+    Some((spec, catalogue, layout))
 }
 
+/// The zone `config` needs, if it serves metrics.
+pub fn spec(config: &Config, workers: usize) -> Option<Spec> {
+    plan(config, workers).map(|(spec, _, _)| spec)
+}
+
+/// `config`'s zone among `zones`, with its labels and layout.
 fn find<'z>(
     zones: &'z Zones,
     config: &Config,
     workers: usize,
 ) -> Option<(&'z Arc<Zone>, Catalogue, Layout)> {
-    let spec = spec(config, workers)?;
+    let (spec, catalogue, layout) = plan(config, workers)?;
     let zone = zones.get(&spec.name)?;
-    let catalogue = Catalogue::new(config);
-    let layout = Layout::new(&catalogue, workers);
-    (zone.size() == layout.bytes()).then_some((zone, catalogue, layout))
+    (zone.size() == spec.size).then_some((zone, catalogue, layout))
 }
 
 /// A worker's zone, row and labels, set once after the fork.
@@ -188,6 +193,14 @@ pub fn request_done(
     let bytes = histogram + HISTOGRAM_WORDS * 8;
     add(a, bytes, bytes_in);
     add(a, bytes + 8, bytes_out);
+}
+
+/// A duration in whole microseconds, without the 128-bit division of
+/// `Duration::as_micros` (on every request).
+pub fn micros(d: std::time::Duration) -> u64 {
+    d.as_secs()
+        .saturating_mul(1_000_000)
+        .saturating_add(u64::from(d.subsec_micros()))
 }
 
 /// The catalogue index of the upstream server whose `upstream_fails` key is `key`
