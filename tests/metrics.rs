@@ -518,9 +518,16 @@ fn workers_of(v: &Vestibule) -> Vec<i32> {
     w
 }
 
+/// On both io drivers.
 #[test]
 fn scraped_counters_equal_what_two_workers_served_across_a_kill_and_reloads() {
-    let v = Vestibule::start_with_main(TWO_WORKERS, SITE, "", Driver::Default);
+    for driver in [Driver::Default, Driver::Epoll] {
+        counters_equal_what_was_served(driver);
+    }
+}
+
+fn counters_equal_what_was_served(driver: Driver) {
+    let v = Vestibule::start_with_main(TWO_WORKERS, SITE, "", driver);
     std::fs::create_dir_all(v.path("www")).unwrap();
     std::fs::write(v.path("www/index.html"), "<p>hello</p>\n").unwrap();
     let port = v.port;
