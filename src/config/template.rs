@@ -47,6 +47,12 @@ pub fn durations_read() -> bool {
     DURATIONS_READ.load(Ordering::Relaxed)
 }
 
+/// Something outside the configuration's variables reads durations too (the
+/// metrics' histograms): marks are taken on the precise clock from now on.
+pub fn note_durations_read() {
+    DURATIONS_READ.store(true, Ordering::Relaxed);
+}
+
 /// A variable a template can refer to. The set is nginx's, limited to what vestibule
 /// can evaluate; any other name is `unknown "name" variable`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

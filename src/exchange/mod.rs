@@ -106,6 +106,11 @@ pub struct Exchange {
     pub body_bytes_sent: u64,
     pub bytes_sent: u64,
     pub request_length: u64,
+    /// Request body bytes read from the client (decoded), for the metrics' bytes in.
+    pub body_bytes_received: u64,
+    /// The server block that took the request (`HttpConfig::servers` index), once
+    /// chosen; before that the address's default one is meant.
+    pub server_index: Option<usize>,
     pub body: BodyState,
     pub upstream: Vec<UpstreamAttempt>,
     pub upstream_headers: Vec<Header>,
@@ -265,6 +270,8 @@ impl Exchange {
             body_bytes_sent: 0,
             bytes_sent: 0,
             request_length,
+            body_bytes_received: 0,
+            server_index: None,
             body: BodyState::Unread,
             upstream: Vec::new(),
             upstream_headers: Vec::new(),

@@ -27,7 +27,7 @@ mod upgrade;
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use crate::config::model::{Config, LogLevel, WorkerProcesses};
+use crate::config::model::{Config, LogLevel};
 use crate::config::{self, LoadOptions};
 use crate::observe::ErrorLog;
 use crate::zone::{self, Zones};
@@ -84,13 +84,23 @@ pub struct Master {
     new_binary: Option<i32>,
     /// After WINCH: workers are stopped and not respawned.
     winched: bool,
+    /// Reloads, restarts and the load time, for the metrics zone.
+    figures: zone::metrics::MasterFigures,
 }
 
 /// Every zone `config` needs: the upstream fail counts and TLS's.
 fn zone_specs(config: &Config) -> Vec<zone::Spec> {
     let mut specs = zone::specs(config);
     specs.extend(crate::tls::zones::specs(config));
+    specs.extend(zone::metrics::spec(config, worker_count(config)));
     specs
+}
+
+/// Now as Unix milliseconds (the metrics' configuration load time).
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// The coarse monotonic clock in milliseconds (ticket keys are stamped with it).
@@ -98,12 +108,7 @@ fn now_ms() -> u64 {
     u64::try_from(crate::sys::coarse_monotonic().as_millis()).unwrap_or(u64::MAX)
 }
 
-fn worker_count(config: &Config) -> usize {
-    match config.main.worker_processes {
-        WorkerProcesses::Count(n) => usize::try_from(n).unwrap_or(1).max(1),
-        WorkerProcesses::Auto => std::thread::available_parallelism().map_or(1, usize::from),
-    }
-}
+use process::worker_count;
 
 fn kill(pid: i32, signal: i32) {
     let _ = crate::sys::send_signal(pid, signal);
@@ -165,6 +170,11 @@ impl Master {
             state: State::Running,
             new_binary: None,
             winched: false,
+            figures: zone::metrics::MasterFigures {
+                generation: 1,
+                loaded_at_ms: unix_ms(),
+                ..Default::default()
+            },
         })
     }
 
@@ -181,6 +191,7 @@ impl Master {
             self.sockets.addresses().join(", ")
         ));
         files::prepare(&self.config, &self.error_log);
+        self.publish_figures();
         self.spawn_generation(worker_count(&self.config));
         notify(&format!(
             "READY=1\nMAINPID={}\nSTATUS={}",
@@ -404,6 +415,8 @@ impl Master {
                     None,
                     "reload failed: the configuration above has errors; the running configuration is unchanged",
                 );
+                self.figures.reloads_failed += 1;
+                self.publish_figures();
                 notify(&format!("READY=1\nSTATUS=reload failed; {}", self.status()));
                 return;
             }
@@ -452,6 +465,7 @@ impl Master {
         self.zones = zones;
         self.config = loaded.config;
         self.generation += 1;
+        self.reloaded();
         let previous: Vec<i32> = self.slots.drain(..).filter_map(|s| s.pid).collect();
         self.spawn_generation(n);
         for pid in &previous {
@@ -465,7 +479,9 @@ impl Master {
     /// configuration as they run (DESIGN.md §2).
     /// A reload that could not be carried out: the reason at `emerg`, nginx's line that
     /// nothing changed, and systemd told so.
-    fn reload_failed(&self, reason: &dyn std::fmt::Display) {
+    fn reload_failed(&mut self, reason: &dyn std::fmt::Display) {
+        self.figures.reloads_failed += 1;
+        self.publish_figures();
         self.error_log
             .log(LogLevel::Emerg, None, &reason.to_string());
         self.error_log.log(
@@ -535,12 +551,27 @@ impl Master {
         }
         self.config = config;
         self.generation += 1;
+        self.reloaded();
         self.error_log.notice(&format!(
             "configuration reloaded in place by {} of {} worker process(es)",
             self.slots.len() - failed,
             self.slots.len()
         ));
         notify(&format!("READY=1\nSTATUS={}", self.status()));
+    }
+
+    /// A reload was applied: counted, with the new generation and load time.
+    fn reloaded(&mut self) {
+        self.figures.reloads_ok += 1;
+        self.figures.generation = self.generation;
+        self.figures.loaded_at_ms = unix_ms();
+        self.publish_figures();
+    }
+
+    /// The master's row of the metrics zone (when the configuration has one).
+    fn publish_figures(&self) {
+        let workers = worker_count(&self.config);
+        zone::metrics::publish_master(&self.zones, &self.config, workers, &self.figures);
     }
 
     /// Collects exited workers; a current one that died is respawned.
@@ -590,6 +621,7 @@ impl Master {
                 None,
                 &format!("worker process {pid} {how}"),
             );
+            self.figures.restarts += 1;
             let now = Instant::now();
             slot.deaths.push_back(now);
             while slot
@@ -609,6 +641,7 @@ impl Master {
             } else {
                 self.spawn(index, None);
             }
+            self.publish_figures();
         }
     }
 

@@ -23,6 +23,16 @@ pub const MASTER_SIGNALS: [i32; 8] = [
     libc::SIGCHLD,
 ];
 
+/// How many workers `config` runs (`worker_processes`; `auto`: one per CPU).
+pub fn worker_count(config: &Config) -> usize {
+    match config.main.worker_processes {
+        crate::config::model::WorkerProcesses::Count(n) => usize::try_from(n).unwrap_or(1).max(1),
+        crate::config::model::WorkerProcesses::Auto => {
+            std::thread::available_parallelism().map_or(1, usize::from)
+        }
+    }
+}
+
 /// A signal set of [`MASTER_SIGNALS`].
 pub fn master_sigset() -> libc::sigset_t {
     // SAFETY: sigset_t is plain old data; sigemptyset initialises it.
@@ -105,6 +115,7 @@ fn child(
     crate::zone::limits::set_column(slot);
     crate::zone::status::attach(zones, slot);
     crate::zone::health::attach(zones, slot);
+    crate::zone::metrics::attach(zones, config, worker_count(config), slot);
     let peer_fails = PeerFails::in_zones(zones);
     let snapshot = Arc::new(Snapshot::new(
         config.clone(),

@@ -106,6 +106,58 @@ fn within(checked: u64, now: Duration, timeout: Duration) -> bool {
     checked != 0 && stamp(now).saturating_sub(checked) <= timeout
 }
 
+/// What the passive checks know of a server: its `max_fails` and `fail_timeout`, and
+/// its failure window (from its row in the `upstream_fails` zone).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Passive {
+    pub max_fails: u32,
+    pub fail_timeout: Duration,
+    /// Failures counted in the window.
+    pub fails: u64,
+    /// When the window started (a zone stamp: coarse ms + 1, 0 for never).
+    pub checked: u64,
+}
+
+/// Whether an upstream server is up: not marked `down`, found healthy by the active
+/// health checks when its group has them (`healthy`), and not failed `max_fails`
+/// times within `fail_timeout` (nginx's passive checks) — both must allow it, as
+/// HAProxy combines its checks with `observe`. The balancer skips a server that is
+/// not up, and the metrics report it (`vestibule_upstream_server_up`).
+pub fn server_up(down: bool, healthy: bool, passive: &Passive, now: Duration) -> bool {
+    let failed = passive.max_fails > 0
+        && passive.fails >= u64::from(passive.max_fails)
+        && within(passive.checked, now, passive.fail_timeout);
+    !(down || !healthy || failed)
+}
+
+/// What the active health checks say of a server: healthy, unless its group has a
+/// check (`Some(mandatory)`) and the probes found it unhealthy (or, `mandatory`,
+/// have not yet found it healthy).
+pub fn actively_healthy(row: Option<&HealthRow>, mandatory: Option<bool>) -> bool {
+    match (row, mandatory) {
+        (_, None) => true,
+        (Some(row), Some(mandatory)) => row.usable(mandatory),
+        (None, Some(mandatory)) => !mandatory,
+    }
+}
+
+/// The passive state of the server whose `upstream_fails` key is `key`, as every
+/// worker shares it (a server no request has reached yet has no row: no failures).
+pub fn passive_state(
+    key: &str,
+    max_fails: u32,
+    fail_timeout: Duration,
+    table: Option<&PeerFails>,
+) -> Passive {
+    let row = table.and_then(|t| t.find(key));
+    Passive {
+        max_fails,
+        fail_timeout,
+        fails: row.as_ref().map_or(0, |r| r.get(Field::Fails)),
+        checked: row.as_ref().map_or(0, |r| r.get(Field::Checked)),
+    }
+}
+
 /// One upstream server's state in this worker.
 #[derive(Debug, Clone)]
 pub struct PeerState {
@@ -128,6 +180,8 @@ pub struct PeerState {
     health: Option<(HealthRow, bool)>,
     /// Requests in flight (for `least_conn`).
     pub active: u32,
+    /// Its place among the metrics' upstream servers (none without metrics).
+    pub metric: Option<usize>,
 }
 
 /// The servers of one `proxy_pass` target.
@@ -184,6 +238,10 @@ impl Peers {
                 backup: s.backup,
                 down: s.down,
                 active: 0,
+                metric: crate::zone::metrics::peer_index(&format!(
+                    "upstream {}|{}",
+                    u.name, s.addr
+                )),
             })
             .collect();
         let ring = match &u.balance {
@@ -217,6 +275,7 @@ impl Peers {
                 down: false,
                 health: None,
                 active: 0,
+                metric: crate::zone::metrics::peer_index(&a.to_string()),
             })
             .collect();
         Peers {
@@ -237,24 +296,24 @@ impl Peers {
     }
 
     fn available(&self, p: &PeerState, now: Duration) -> bool {
-        if p.down {
-            return false;
-        }
         // A server the probes found unhealthy is out, even alone (NGINX Plus's "no
-        // live upstreams"); the passive rule below applies to the healthy ones.
-        if p.health
+        // live upstreams").
+        let healthy = p
+            .health
             .as_ref()
-            .is_some_and(|(row, mandatory)| !row.usable(*mandatory))
-        {
-            return false;
-        }
-        // A single server is always tried, as nginx does (nothing else to fall back to).
+            .map_or(true, |(row, mandatory)| row.usable(*mandatory));
+        // A single server is otherwise always tried, as nginx does (nothing else to
+        // fall back to).
         if self.peers.len() == 1 {
-            return true;
+            return !p.down && healthy;
         }
-        !(p.max_fails > 0
-            && p.fail.get(Field::Fails) >= u64::from(p.max_fails)
-            && within(p.fail.get(Field::Checked), now, p.fail_timeout))
+        let passive = Passive {
+            max_fails: p.max_fails,
+            fail_timeout: p.fail_timeout,
+            fails: p.fail.get(Field::Fails),
+            checked: p.fail.get(Field::Checked),
+        };
+        server_up(p.down, healthy, &passive, now)
     }
 
     /// Picks a server not in `tried` (`key` for the hashing methods). Primary servers

@@ -105,9 +105,11 @@ pub async fn handle<D: Downstream>(
             let pick = |peers: &mut Peers| {
                 let key = balance_key(x, peers.balance());
                 let i = peers.pick(started.coarse(), &tried, &key)?;
-                let (addr, name) = peers.peer(i).map(|p| (p.addr.clone(), p.name.clone()))?;
+                let (addr, name, metric) = peers
+                    .peer(i)
+                    .map(|p| (p.addr.clone(), p.name.clone(), p.metric))?;
                 peers.started(i);
-                Some((i, addr, name, peers.count()))
+                Some((i, addr, name, metric, peers.count()))
             };
             let mut all = ups.peers.borrow_mut();
             // One lookup when the target's state exists, as it does after the first
@@ -133,7 +135,7 @@ pub async fn handle<D: Downstream>(
                 }),
             }
         };
-        let Some((idx, addr, name, servers)) = picked else {
+        let Some((idx, addr, name, metric, servers)) = picked else {
             if let Some(status) = last {
                 return Outcome::Status(status);
             }
@@ -173,8 +175,14 @@ pub async fn handle<D: Downstream>(
         };
         let result = upstream::attempt(d, x, env, ups, t, &mut body, may_retry_status).await;
         let ended = Mark::now();
+        let took = started.until(ended);
         if let Some(a) = x.upstream.last_mut() {
-            a.response_time = started.until(ended);
+            a.response_time = took;
+        }
+        if let Some(m) = metric {
+            let failed = matches!(&result, Attempt::Failed { err, .. } if err.counts_as_failure());
+            let micros = crate::zone::metrics::micros(took);
+            crate::zone::metrics::upstream_attempt(m, !tried.is_empty(), failed, micros);
         }
         with_peers(ups, key, |p| {
             p.finished(idx);

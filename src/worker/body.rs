@@ -46,6 +46,11 @@ impl BodyReader {
         self.received
     }
 
+    /// Starts counting `received` again (what was counted has been told).
+    pub fn reset_received(&mut self) {
+        self.received = 0;
+    }
+
     /// Appends the next piece of the body to `out`; `Ok(0)` when the body is complete.
     /// `input` holds bytes already read from the client and not yet used; bytes past
     /// the body stay there (the next pipelined request).

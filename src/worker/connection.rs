@@ -18,6 +18,7 @@ use crate::http1::{parse_request_head, HeadError, HeadLimits, HeaderNameRules, R
 use crate::net::stream::Stream;
 use crate::route::ListenGroup;
 use crate::tls::handshake::Opened;
+use crate::zone::metrics::Handshake;
 
 /// What one attempt to read a request head ended with.
 enum HeadRead {
@@ -313,6 +314,11 @@ async fn open(worker: &Worker, stream: Stream, mut peer: Peer, id: u64) -> Optio
     let _listed = Idle::enter(&worker.idle, tcp.as_raw_fd(), false);
     match crate::tls::handshake::open(tcp, group, &snap.tls, timeout).await {
         Opened::Tls(tls, info) => {
+            crate::zone::metrics::tls_handshake(if info.session_reused {
+                Handshake::Resumed
+            } else {
+                Handshake::Full
+            });
             peer.scheme = "https";
             peer.tls = Some(Rc::new(info));
             Some((Stream::Tls(tls), peer))
@@ -320,6 +326,7 @@ async fn open(worker: &Worker, stream: Stream, mut peer: Peer, id: u64) -> Optio
         Opened::Plain(tcp) => Some((Stream::Tcp(tcp), peer)),
         Opened::Closed => None,
         Opened::Failed(why) => {
+            crate::zone::metrics::tls_handshake(Handshake::Failed);
             worker.error_log.info(
                 Some(id),
                 &format!(

@@ -11,7 +11,7 @@
 //! | preaccess (`..._PREACCESS_PHASE`) | realip with the location's settings ([`preaccess_phase`]); `limit_req` then `limit_conn` ([`super::limits`]) |
 //! | access (`..._ACCESS_PHASE`) | `allow`/`deny`, `auth_basic`, `satisfy`, `limit_except` ([`access_phase`]) |
 //! | try files, content | `try_files` and the handler: proxy or static files ([`content_phase`]) |
-//! | log (`..._LOG_PHASE`) | the access log ([`log_access`], after the response) |
+//! | log (`..._LOG_PHASE`) | the access log and the metrics' counts ([`log_access`], after the response) |
 //!
 //! The phases are a loop over [`Step`]s, as nginx's phase engine jumps: an internal
 //! redirect to a URI (`error_page`, `try_files`) starts again at the server rewrite
@@ -125,6 +125,7 @@ pub async fn run<D: Downstream>(
         return close(&snap, x);
     };
     x.server_name = server.primary_name();
+    x.server_index = Some(server_id.index());
     x.host = host.unwrap_or_else(|| server.primary_name());
     if matched.captures.is_some() {
         x.captures = matched.captures;
@@ -407,6 +408,9 @@ async fn content_phase<D: Downstream>(
     if conf.stub_status {
         return stub_status(d, x, conf).await;
     }
+    if conf.vestibule_metrics {
+        return metrics(c, d, x, conf).await;
+    }
     let site_log = c.site_log(conf);
     let env = c.env(site_log.as_deref());
     if let Some(pass) = &conf.proxy.pass {
@@ -436,6 +440,38 @@ async fn stub_status<D: Downstream>(d: &mut D, x: &mut Exchange, conf: &Location
         crate::exchange::response::BodyLength::Unknown,
     );
     answer::send_simple(d, x, conf, head, Some("text/plain"), page.as_bytes()).await
+}
+
+/// `vestibule_metrics`: the Prometheus page (src/worker/metrics.rs), in OpenMetrics
+/// when the scraper's `Accept` asks for it, never cached.
+async fn metrics<D: Downstream>(
+    c: Conn<'_>,
+    d: &mut D,
+    x: &mut Exchange,
+    conf: &LocationConf,
+) -> Outcome {
+    if !matches!(x.head.method, Method::Get | Method::Head) {
+        return Outcome::Status(405);
+    }
+    let accept = crate::http1::headers::get(&x.head.headers, "accept");
+    let format = crate::observe::exposition::Format::from_accept(accept);
+    let Some(page) = super::metrics::page(format, c.worker.peer_fails.as_deref()) else {
+        return Outcome::Status(500);
+    };
+    let head = crate::exchange::response::ResponseHead::new(
+        200,
+        vec![crate::http1::Header::new("Cache-Control", "no-store")],
+        crate::exchange::response::BodyLength::Unknown,
+    );
+    answer::send_simple(
+        d,
+        x,
+        conf,
+        head,
+        Some(format.content_type()),
+        page.as_bytes(),
+    )
+    .await
 }
 
 /// Turns an outcome into the end of the request, answering with an error page if
@@ -495,6 +531,10 @@ fn default_conf_missing() -> LocationConf {
 
 /// Writes the access log lines for a finished request.
 pub fn log_access(worker: &Worker, snap: &Snapshot, x: &Exchange, conf: &LocationConf) {
+    super::metrics::request_done(x, || {
+        let group = snap.router.listen_group(&x.peer.listen)?;
+        Some(group.default_server().index())
+    });
     let Some(http) = snap.config.http.as_ref() else {
         return;
     };

@@ -350,6 +350,7 @@ impl<'c> Http1<'c> {
             None => return true,
         };
         let discarded = reader.discard(self.stream, self.input).await;
+        x.body_bytes_received += reader.received();
         let ok = self.note_body_error(discarded).is_ok();
         x.body = if ok {
             BodyState::Consumed
@@ -532,12 +533,16 @@ impl Downstream for Http1<'_> {
             0,
             conf.client_body_timeout,
         );
-        match reader.take_buffered(self.input) {
+        let taken = reader.take_buffered(self.input);
+        x.body_bytes_received += reader.received();
+        match taken {
             Ok(true) => {
                 x.body = BodyState::Consumed;
                 Ok(())
             }
             Ok(false) => {
+                // Counted again from zero when the rest is discarded.
+                reader.reset_received();
                 self.rest = Some(reader);
                 Ok(())
             }
@@ -677,6 +682,7 @@ impl Downstream for Http1<'_> {
     }
 
     async fn end(&mut self, x: &mut Exchange, done: bool) -> bool {
+        x.body_bytes_received += self.body.as_ref().map_or(0, BodyReader::received);
         if self.head_bytes > 0 {
             x.bytes_sent = self.head_bytes + self.body_bytes;
             x.body_bytes_sent = self.body_bytes;

@@ -21,6 +21,7 @@ pub mod h2;
 pub mod idle;
 pub mod limits;
 pub mod listener;
+pub mod metrics;
 pub mod partial_head;
 pub mod realip;
 mod rewrite_phase;

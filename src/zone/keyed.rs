@@ -74,6 +74,32 @@ impl Keyed {
     }
 }
 
+impl Keyed {
+    /// The offset of `key`'s row if one was claimed, without claiming. No lock: a
+    /// claim writes the key last.
+    pub fn find(&self, key: &str) -> Option<usize> {
+        if self.rows == 0 {
+            return None;
+        }
+        let hash = fnv1a(key.as_bytes()).max(1);
+        let start = usize::try_from(hash % self.rows as u64).unwrap_or(0);
+        for i in 0..self.rows {
+            let row = (start + i) % self.rows;
+            let key_word = self
+                .zone
+                .u64_at(row * self.row_bytes)?
+                .load(Ordering::Acquire);
+            if key_word == hash {
+                return Some(row * self.row_bytes);
+            }
+            if key_word == 0 {
+                return None;
+            }
+        }
+        None
+    }
+}
+
 /// FNV-1a, 64 bits: stable across processes and binaries (a zone outlives a USR2).
 pub fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {

@@ -177,6 +177,16 @@ impl PeerFails {
             offset,
         })
     }
+
+    /// The row of `key` if some worker has claimed one, without claiming (a scrape
+    /// looks, it does not make a server known).
+    pub fn find(&self, key: &str) -> Option<SharedRow> {
+        let offset = self.table.find(key)?;
+        Some(SharedRow {
+            zone: Arc::clone(&self.table.zone),
+            offset,
+        })
+    }
 }
 
 impl PeerFails {

@@ -21,6 +21,7 @@ use super::http_core::{self, CoreConf};
 use super::limits::{self, LimitsLayer};
 use super::log::{self, LogConf};
 use super::map::{self, MapConf};
+use super::metrics::{self, MetricsLayer};
 use super::proxy::{self, ProxyLayer};
 use super::proxy_shaping::{self, ShapingLayer};
 use super::proxy_ssl::{self, ProxySslLayer};
@@ -62,6 +63,7 @@ pub struct Layer {
     pub http2: Http2Layer,
     /// `match` blocks (http level only).
     pub matches: Matches,
+    pub metrics: MetricsLayer,
     pub realip: RealIpLayer,
     pub access: AccessLayer,
     /// `map` blocks (http level only).
@@ -128,6 +130,7 @@ impl Layer {
             || dispatch(health::COMMANDS, &mut self.health, d, cx, ctx)
             || dispatch(http2::COMMANDS, &mut self.http2, d, cx, ctx)
             || dispatch(health::HTTP_COMMANDS, &mut self.matches, d, cx, ctx)
+            || dispatch(metrics::COMMANDS, &mut self.metrics, d, cx, ctx)
             || dispatch(realip::COMMANDS, &mut self.realip, d, cx, ctx)
             || dispatch(access::COMMANDS, &mut self.access, d, cx, ctx)
             || dispatch(map::COMMANDS, &mut self.map, d, cx, ctx)
@@ -165,6 +168,7 @@ impl Layer {
         self.stub_status.merge(&mut conf);
         self.health.merge(&mut conf);
         self.http2.merge(parent, &mut conf);
+        self.metrics.merge(&mut conf);
         conf
     }
 }
@@ -260,6 +264,7 @@ fn defaults_with_root(root: &std::path::Path) -> LocationConf {
         stub_status: false,
         health_check: None,
         http2_chunk_size: http2::CHUNK_SIZE,
+        vestibule_metrics: false,
         recursive_error_pages: false,
         files: FileConf::default(),
     }

@@ -38,6 +38,7 @@ pub use proxy_pass::{
 };
 mod health;
 mod http2;
+mod metrics;
 mod proxy_shaping;
 mod proxy_ssl;
 mod realip;

@@ -7,8 +7,8 @@
 use super::command::{specs, Context, Spec, Table};
 use super::{
     access, autoindex, charset, compress, files, headers, health, http2, http_core, layer, limits,
-    log, main_ctx, map, proxy, proxy_shaping, proxy_ssl, realip, rewrite, ssl, static_files,
-    stub_status, unimplemented, upstream,
+    log, main_ctx, map, metrics, proxy, proxy_shaping, proxy_ssl, realip, rewrite, ssl,
+    static_files, stub_status, unimplemented, upstream,
 };
 use crate::config::error::ConfigErrorKind;
 use crate::config::tree::Directive;
@@ -37,6 +37,7 @@ pub static TABLES: &[&dyn Table] = &[
     &health::COMMANDS,
     &health::HTTP_COMMANDS,
     &http2::COMMANDS,
+    &metrics::COMMANDS,
     &realip::COMMANDS,
     &access::COMMANDS,
     &ssl::COMMANDS,

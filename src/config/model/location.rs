@@ -353,6 +353,8 @@ pub struct LocationConf {
     pub http2_chunk_size: u64,
     /// `health_check`: the location's own (not inherited), for its upstream group.
     pub health_check: Option<super::health::HealthCheck>,
+    /// `vestibule_metrics`: this location answers with the Prometheus metrics.
+    pub vestibule_metrics: bool,
     /// `resolver`, `resolver_timeout`: for names a `proxy_pass` with variables gives.
     pub resolver: Option<Arc<crate::net::dns::ResolverConf>>,
     /// `error_log` in http, server or location: where this location's request errors
