@@ -401,3 +401,39 @@ fn keepalive_requests_ends_a_connection_with_goaway() {
     assert_eq!(r.get("goaway").num("code"), 0, "{r:?}");
     assert_eq!(r.get("goaway").num("last_stream"), 5, "{r:?}");
 }
+
+/// Requests on HTTP/2 streams count in the metrics as on HTTP/1.1: by server block,
+/// status class and method, with their body bytes.
+#[test]
+fn http2_requests_are_counted_in_the_metrics() {
+    let v = Vestibule::start(
+        "server { listen 127.0.0.1:@PORT@ http2; server_name m.test;
+            location = /metrics { vestibule_metrics; }
+            location / { return 200 \"counted\\n\"; } }",
+    );
+    let r = h2_client(v.port, false, &["many", "/a", "4"]);
+    assert_eq!(r.get("responses").get("7").num("status"), 200, "{r:?}");
+    let r = h2_client(v.port, false, &["post", "/b", "5000"]);
+    assert_eq!(r.get("responses").get("1").num("status"), 200, "{r:?}");
+    let page = v.get("/metrics", "m.test").text();
+    let count = |method: &str| -> u64 {
+        page.lines()
+            .find(|l| {
+                l.starts_with("vestibule_http_requests_total{")
+                    && l.contains("code=\"2xx\"")
+                    && l.contains(&format!("method=\"{method}\""))
+            })
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no {method} line in:\n{page}"))
+    };
+    assert_eq!(count("GET"), 4, "{page}");
+    assert_eq!(count("POST"), 1, "{page}");
+    let bytes_in: f64 = page
+        .lines()
+        .find(|l| l.starts_with("vestibule_http_request_bytes_total{"))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    assert!(bytes_in >= 5000.0, "the POST body is counted: {bytes_in}");
+}

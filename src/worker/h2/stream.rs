@@ -73,7 +73,10 @@ pub struct H2Stream {
     body: Option<RecvStream>,
     body_limit: u64,
     body_timeout: Duration,
+    /// Request body bytes received (read or discarded).
     body_read: u64,
+    /// A `Content-Length` over `client_max_body_size`: refused before any is read.
+    declared_too_large: Option<u64>,
     body_done: bool,
     send_timeout: Duration,
     chunk: usize,
@@ -113,6 +116,7 @@ impl H2Stream {
             body_limit: 0,
             body_timeout: Duration::from_secs(60),
             body_read: 0,
+            declared_too_large: None,
             body_done,
             send_timeout: Duration::from_secs(60),
             chunk: 8 * 1024,
@@ -310,15 +314,15 @@ impl Downstream for H2Stream {
         if let RequestFraming::ContentLength(n) = x.head.framing {
             if limit > 0 && n > limit {
                 // Refused before a byte is read, as HTTP/1.1 refuses it.
-                self.body_read = n;
+                self.declared_too_large = Some(n);
             }
         }
         true
     }
 
     async fn read_body(&mut self, out: &mut Vec<u8>) -> Result<usize, BodyReadError> {
-        if self.body_limit > 0 && self.body_read > self.body_limit {
-            return Err(BodyReadError::TooLarge(self.body_read));
+        if let Some(n) = self.declared_too_large {
+            return Err(BodyReadError::TooLarge(n));
         }
         if self.body_done {
             return Ok(0);
@@ -484,6 +488,7 @@ impl Downstream for H2Stream {
             self.guard.finished();
             self.discard_body().await;
         }
+        x.body_bytes_received += self.body_read;
         if self.head_bytes > 0 {
             x.bytes_sent = self.head_bytes + self.body_bytes;
             x.body_bytes_sent = self.body_bytes;
@@ -511,6 +516,7 @@ impl H2Stream {
             match timeout(left, body.data()).await {
                 Ok(Some(Ok(data))) => {
                     let _ = body.flow_control().release_capacity(data.len());
+                    self.body_read += data.len() as u64;
                 }
                 Ok(Some(Err(_))) | Ok(None) | Err(_) => return,
             }
