@@ -10,7 +10,6 @@ pub mod dynamic;
 pub mod error;
 pub mod hashing;
 pub mod head;
-pub mod health;
 pub mod pool;
 pub mod relay;
 pub mod spool;

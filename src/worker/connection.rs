@@ -7,6 +7,7 @@ use std::os::fd::AsRawFd;
 use std::rc::Rc;
 use std::time::{Duration, SystemTime};
 
+use super::context::{listen_context, Writing};
 use super::dispatch::{self, Conn};
 use super::h1::Http1;
 use super::idle::Idle;
@@ -16,7 +17,6 @@ use crate::exchange::Exchange;
 use crate::exchange::Peer;
 use crate::http1::{parse_request_head, HeadError, HeadLimits, HeaderNameRules, RequestHead};
 use crate::net::stream::Stream;
-use crate::route::ListenGroup;
 use crate::tls::handshake::Opened;
 use crate::zone::metrics::Handshake;
 
@@ -55,19 +55,6 @@ impl Drop for Active {
         self.0.active.set(self.0.active.get().saturating_sub(1));
         crate::zone::status::closed();
     }
-}
-
-/// The servers of the connection's address and their default server (whose head
-/// limits and timeouts apply before the Host is known). `None` when the configuration
-/// no longer listens there.
-pub(super) fn listen_context<'s>(
-    snap: &'s Snapshot,
-    peer: &Peer,
-) -> Option<(&'s ListenGroup, &'s Server)> {
-    let http = snap.config.http.as_ref()?;
-    let group = snap.router.listen_group(&peer.listen)?;
-    let default = group.default_server().get(http)?;
-    Some((group, default))
 }
 
 /// Serves a connection until it closes.
@@ -363,22 +350,6 @@ impl Reading {
 impl Drop for Reading {
     fn drop(&mut self) {
         crate::zone::status::head_done();
-    }
-}
-
-/// A request being processed and answered, for `stub_status`'s Writing.
-pub(super) struct Writing;
-
-impl Writing {
-    pub(super) fn start() -> Writing {
-        crate::zone::status::writing(true);
-        Writing
-    }
-}
-
-impl Drop for Writing {
-    fn drop(&mut self) {
-        crate::zone::status::writing(false);
     }
 }
 

@@ -14,10 +14,12 @@
 
 pub mod body;
 pub mod connection;
+pub mod context;
 pub mod control;
 pub mod dispatch;
 pub mod h1;
 pub mod h2;
+pub mod health;
 pub mod idle;
 pub mod limits;
 pub mod listener;
@@ -350,7 +352,7 @@ pub fn run(
         let worker = Rc::new(worker);
         monoio::spawn(crate::net::timer::sweep());
         if crate::zone::health::probes_here() {
-            monoio::spawn(crate::proxy::health::run(Rc::clone(&worker)));
+            monoio::spawn(health::run(Rc::clone(&worker)));
         }
         if let Some(control) = control {
             control::spawn(control, Arc::clone(&worker.snapshot));

@@ -1,5 +1,5 @@
 //! Upstream servers' health as the active probes see it, in a zone every worker
-//! shares: the worker that probes (slot 0, [`crate::proxy::health`]) writes a row per
+//! shares: the worker that probes (slot 0, [`crate::worker::health`]) writes a row per
 //! checked server, and every balancer reads it before it picks a server.
 //!
 //! A row is eight 64-bit words, keyed as the fail counts are ([`super::keyed`]):

@@ -1,7 +1,7 @@
 //! Active health checks: `health_check` in a location that proxies to an `upstream`
 //! group, and the `match` blocks that say what a healthy answer is. The syntax is
 //! NGINX Plus's, so a configuration written for it loads; the probes themselves run in
-//! [`crate::proxy::health`].
+//! [`crate::worker::health`].
 
 use std::net::SocketAddr;
 use std::time::Duration;

@@ -33,7 +33,7 @@ use h2::server::SendResponse;
 use h2::{Reason, RecvStream};
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use super::connection::{listen_context, Writing};
+use super::context::{listen_context, Writing};
 use super::dispatch::{self, Conn};
 use super::{Snapshot, Worker};
 use crate::config::model::Server;

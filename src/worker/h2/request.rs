@@ -79,7 +79,7 @@ pub fn head(
                 .ok()
                 .and_then(|v| v.parse::<u64>().ok());
         }
-        headers.push(Header::new(name.as_str().to_string(), value.as_bytes()));
+        headers.push(Header::parsed(name.as_str(), value.as_bytes()));
     }
     if !cookies.is_empty() {
         headers.push(Header::new("cookie", cookies.join(&b"; "[..])));

@@ -228,8 +228,11 @@ impl H2Stream {
 struct Fields<'a> {
     worker: &'a Worker,
     response: http::Response<()>,
-    /// The fields as `Name: value` lines, for `$sent_http_*` and `$bytes_sent`.
-    lines: Vec<u8>,
+    /// The fields as `Name: value` lines, for `$sent_http_*`, when a variable reads
+    /// them (`None` otherwise: no copy per response).
+    lines: Option<Vec<u8>>,
+    /// The fields' size as lines (`$bytes_sent` counts it for the head).
+    size: usize,
     head_only: bool,
 }
 
@@ -247,10 +250,13 @@ impl Fields<'_> {
         ) else {
             return;
         };
-        self.lines.extend_from_slice(name.as_bytes());
-        self.lines.extend_from_slice(b": ");
-        self.lines.extend_from_slice(value);
-        self.lines.extend_from_slice(b"\r\n");
+        self.size += name.len() + value.len() + 4;
+        if let Some(lines) = &mut self.lines {
+            lines.extend_from_slice(name.as_bytes());
+            lines.extend_from_slice(b": ");
+            lines.extend_from_slice(value);
+            lines.extend_from_slice(b"\r\n");
+        }
         self.response.headers_mut().append(n, v);
     }
 }
@@ -272,12 +278,9 @@ impl HeadWriter for Fields<'_> {
     }
 
     fn date(&mut self) {
-        let date = self
-            .worker
-            .date
-            .borrow_mut()
-            .http_date(crate::sys::coarse_wall_time())
-            .to_string();
+        let worker = self.worker;
+        let mut cache = worker.date.borrow_mut();
+        let date = cache.http_date(crate::sys::coarse_wall_time());
         self.add("date", date.as_bytes());
     }
 
@@ -379,16 +382,17 @@ impl Downstream for H2Stream {
         let mut fields = Fields {
             worker: &self.worker,
             response: http::Response::new(()),
-            lines: Vec::new(),
+            lines: crate::config::template::sent_headers_read().then(Vec::new),
+            size: 0,
             head_only: x.head.method == Method::Head,
         };
         response::compose(x, conf, head, &mut fields);
-        if crate::config::template::sent_headers_read() {
-            x.sent_head = fields.lines.clone();
+        if let Some(lines) = fields.lines.take() {
+            x.sent_head = lines;
         }
         // nginx counts the HPACK-encoded size; the field lines' size is near it for a
         // first response and an upper bound after.
-        self.head_bytes = 9 + fields.lines.len() as u64;
+        self.head_bytes = 9 + fields.size as u64;
         self.head = Some(fields.response);
         self.head_only = x.head.method == Method::Head;
         self.send_timeout = conf.send_timeout;

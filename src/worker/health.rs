@@ -20,12 +20,12 @@ use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use super::balancer::health_key;
-use super::error::{Phase, ProxyError};
+use super::Worker;
 use crate::config::model::health::{default_passes, GroupCheck, Match};
 use crate::config::model::UpstreamAddr;
 use crate::net::stream::Stream;
-use crate::worker::Worker;
+use crate::proxy::balancer::health_key;
+use crate::proxy::error::{Phase, ProxyError};
 use crate::zone::health::{Change, Counts};
 
 /// How often the prober looks for probes that are due.
