@@ -14,6 +14,8 @@ TLS_END = "<!-- bench:tls:end -->"
 # And the compression scenarios.
 GZIP_START = "<!-- bench:gzip:start -->"
 GZIP_END = "<!-- bench:gzip:end -->"
+H2_START = "<!-- bench:h2:start -->"
+H2_END = "<!-- bench:h2:end -->"
 
 # (metric, label, better when the ratio is lower)
 METRICS = [
@@ -260,8 +262,13 @@ def _handshake_tables(scs, results):
     return "\n".join(rows), "\n".join(abs_rows)
 
 
+def is_h2(sc):
+    return bool(getattr(sc, "h2_streams", 0))
+
+
 def is_tls(sc):
-    return bool(getattr(sc, "tls", ""))
+    """The TLS section's scenarios (the HTTP/2 ones, also over TLS, have their own)."""
+    return bool(getattr(sc, "tls", "")) and not is_h2(sc)
 
 
 def is_gzip(sc):
@@ -287,6 +294,33 @@ Medians, vestibule / nginx:
 """
 
 
+def _h2_markdown(meta, scs, results):
+    ratio_table, abs_table = _load_tables(scs, results)
+    m = meta
+    pages = []
+    for n in ("vestibule", "nginx"):
+        h2, h1 = results.get("page-h2"), results.get("page-h1")
+        if h2 and h1 and "error" not in h2 and "error" not in h1:
+            p2, p1 = median(h2, n, "rps") / 31, median(h1, n, "rps") / 31
+            pages.append(f"- {n}: {p2:.0f} pages/s over one HTTP/2 connection, {p1:.0f} over "
+                         f"six HTTP/1.1 connections ({p2 / p1:.2f}×)")
+    page_text = ("\n\nA page (HTML and 30 assets), pages per second:\n\n" + "\n".join(pages)) if pages else ""
+    return f"""{H2_START}
+### HTTP/2 results of {m['date']}: {m['rounds']} rounds, {m['seconds']} s per run
+
+{_header(m)}
+
+Ratios are vestibule / nginx, **median** (min–max) over the rounds:
+
+{ratio_table}
+
+Medians, vestibule / nginx:
+
+{abs_table}{page_text}
+{H2_END}
+"""
+
+
 def _header(m):
     return f"""- Machine: {m['nproc']} × {m['cpu_model']}, {m['memory_gib']} GiB, Linux {m['kernel']}.
   Load average (1, 5, 15 min) {' '.join(m['loadavg_start'])} at the start,
@@ -300,13 +334,17 @@ def markdown(meta, scs, results):
     """The results sections for the scenarios that ran: {"results": md, "tls": md},
     each only when one of its scenarios is in `results`."""
     out = {}
-    plain = [sc for sc in scs if not is_tls(sc) and not is_gzip(sc) and sc.key in results]
+    plain = [sc for sc in scs if not is_tls(sc) and not is_gzip(sc) and not is_h2(sc)
+             and sc.key in results]
     tls = [sc for sc in scs if is_tls(sc) and sc.key in results]
     gzip = [sc for sc in scs if is_gzip(sc) and sc.key in results]
+    h2 = [sc for sc in scs if is_h2(sc) and sc.key in results]
     if plain:
         out["results"] = _plain_markdown(meta, plain, results)
     if gzip:
         out["gzip"] = _gzip_markdown(meta, gzip, results)
+    if h2:
+        out["h2"] = _h2_markdown(meta, h2, results)
     if tls:
         out["tls"] = _tls_markdown(meta, tls, results)
     return out
@@ -394,8 +432,11 @@ CHART_METRICS = {"load": ("cpu_us_per_req", "rps"), "handshake": ("cpu_us_per_hs
 def charts(scs, results, out_dir):
     """{"results": png, "tls": png} for the sections that have scenarios."""
     out = {}
-    plain = [sc for sc in scs if not is_tls(sc) and not is_gzip(sc)]
+    plain = [sc for sc in scs if not is_tls(sc) and not is_gzip(sc) and not is_h2(sc)]
     tls = [sc for sc in scs if is_tls(sc)]
+    h2 = [sc for sc in scs if is_h2(sc)]
+    if any(sc.key in results for sc in h2):
+        out["h2"] = chart(h2, results, f"{out_dir}/performance-h2.png")
     if any(sc.key in results for sc in plain):
         out["results"] = chart(plain, results, f"{out_dir}/performance.png")
     if any(sc.key in results for sc in tls):
@@ -455,8 +496,9 @@ def chart(scs, results, path, tls=False):
 
 
 MARKERS = {"results": (START, END), "tls": (TLS_START, TLS_END),
-           "gzip": (GZIP_START, GZIP_END)}
-DOC_PNG = {"results": "performance.png", "tls": "performance-tls.png"}
+           "gzip": (GZIP_START, GZIP_END), "h2": (H2_START, H2_END)}
+DOC_PNG = {"results": "performance.png", "tls": "performance-tls.png",
+           "h2": "performance-h2.png"}
 
 
 def write_docs(repo, mds, pngs):
