@@ -2,7 +2,8 @@
 //! vestibule workers: `health_check` probes (NGINX Plus's syntax) take a server out
 //! when its health endpoint fails or it stops listening, and put it back when it
 //! recovers; every worker follows what the one prober found (the state is in a zone);
-//! `match` blocks and `mandatory`; the configuration errors.
+//! `match` blocks and `mandatory`; the metrics' up/down gauge; the configuration
+//! errors.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -37,6 +38,7 @@ fn config(a: &Gunicorn, b: &Gunicorn, dir: &Path, check: &str) -> String {
         "upstream app {{ zone app 64k; server 127.0.0.1:{}; server 127.0.0.1:{}; }}
          server {{
             listen 127.0.0.1:@PORT@;
+            location = /metrics {{ vestibule_metrics; }}
             location / {{
                 proxy_pass http://app;
                 proxy_set_header Host $host;
@@ -107,6 +109,19 @@ fn a_failing_server_is_left_out_by_every_worker_and_comes_back() {
         HashSet::from([addr_b.clone()]),
         "only B while A is unhealthy"
     );
+    // The metrics mark it down, and B up.
+    let up = |addr: &str| -> String {
+        let page = v.get("/metrics", "app.test").text();
+        page.lines()
+            .find(|l| l.starts_with("vestibule_upstream_server_up{") && l.contains(addr))
+            .unwrap_or_else(|| panic!("no up line for {addr}:\n{page}"))
+            .rsplit(' ')
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(up(&addr_a), "0");
+    assert_eq!(up(&addr_b), "1");
 
     // It recovers: two passing probes bring it back.
     std::fs::remove_file(flags.path().join(format!("down-{}", a.port()))).unwrap();
@@ -115,6 +130,7 @@ fn a_failing_server_is_left_out_by_every_worker_and_comes_back() {
         wait_until(Duration::from_secs(5), || answered_by(&v, "/", 8) == both),
         "A serves again"
     );
+    assert_eq!(up(&addr_a), "1");
 
     // A stops listening: the probes' connect fails, and no client request is sent to
     // it (no 502, no retry logged) once it is marked.

@@ -14,7 +14,8 @@
 //! address that was not passed in is first probed as nginx binds it, without
 //! `SO_REUSEPORT` ([`probe`]): if another process listens there, it is `bind() to ...
 //! failed (98: Address already in use)`, tried again as nginx does, then refused
-//! (`still could not bind()`, exit 1). Reloads do not probe ([`Probe::Off`] says why).
+//! (`still could not bind()`, exit 1). Reloads do not probe ([`Probe::Off`] says why),
+//! nor does an address whose `listen` says `reuseport`: sharing is then asked for.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -215,12 +216,15 @@ fn on_off(b: bool) -> &'static str {
 }
 
 /// Probes every address in `fresh` ([`probe`]), `tries` times while one is in use;
-/// each address found in use is reported as it is found.
+/// each address found in use is reported as it is found. An address whose `listen`
+/// says `reuseport` is not probed: that is the configuration saying the port may be
+/// shared, as nginx with `reuseport` shares it (README: switching from nginx with no
+/// refused connection, nginx and vestibule both listening for a moment).
 fn probe_all(fresh: &[&Listen], tries: u32, report: Report<'_>) -> Result<(), SocketsError> {
     let tries = tries.max(1);
     for attempt in 1..=tries {
         let mut in_use = false;
-        for listen in fresh {
+        for listen in fresh.iter().filter(|l| !l.options.reuseport) {
             match probe(listen) {
                 Ok(()) => {}
                 Err(e) if e.address_in_use() => {

@@ -103,6 +103,16 @@ impl Nginx {
         self.dir.path().join(name)
     }
 
+    /// The process id (nginx runs as one process here: `master_process off`).
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    /// Whether nginx has exited (reaped here).
+    pub fn exited(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(Some(_)))
+    }
+
     pub fn error_log(&self) -> String {
         read_lossy(&self.path("error.log"))
     }
