@@ -15,7 +15,7 @@ mod common;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::nginx::Nginx;
@@ -118,9 +118,9 @@ fn without_reuseport_the_gap_is_measured() {
     let seen = poller.join().unwrap();
     let last_nginx = seen
         .iter()
-        .filter(|(_, w)| w.as_deref() == Some("nginx"))
+        .rev()
+        .find(|(_, w)| w.as_deref() == Some("nginx"))
         .map(|(t, _)| *t)
-        .last()
         .unwrap();
     let first_vestibule = seen
         .iter()
