@@ -18,7 +18,7 @@ use std::path::Path;
 use std::process::Command;
 
 use common::nginx::{Nginx, NGINX};
-use common::tls::{Ca, Key, OPTIONS_SSL_NGINX, SSL_DHPARAMS};
+use common::tls::Ca;
 
 /// What `vestibule -t` does with a corpus file.
 #[derive(Debug, Clone, Copy)]
@@ -72,14 +72,6 @@ const EXPECTED: &[(&str, Expect)] = &[
     ("35-large-uploads", Loads),
 ];
 
-/// Debian's `/etc/nginx/proxy_params`, which the guides include (vestibule's own
-/// conf/proxy_params adds `Forwarded`, whose variable nginx lacks).
-const DEBIAN_PROXY_PARAMS: &str = "proxy_set_header Host $http_host;
-proxy_set_header X-Real-IP $remote_addr;
-proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-proxy_set_header X-Forwarded-Proto $scheme;
-";
-
 /// The main file around a site file: Debian's stock `nginx.conf`, its paths moved
 /// into the test's directory.
 const STOCK_MAIN: &str = "user www-data;
@@ -103,7 +95,7 @@ http {
 
 /// The files the corpus names, under `dir`.
 fn lay_out(dir: &Path) {
-    for sub in [
+    let subdirs = [
         "certs",
         "log",
         "run",
@@ -111,41 +103,8 @@ fn lay_out(dir: &Path) {
         "cache",
         "srv/site",
         "srv/downloads",
-    ] {
-        std::fs::create_dir_all(dir.join(sub)).unwrap();
-    }
-    let ca = Ca::new("Corpus Test CA");
-    let leaf = ca.issue(
-        &[
-            "example.com",
-            "www.example.com",
-            "api.example.com",
-            "live.example.com",
-        ],
-        Key::Ecdsa,
-    );
-    let certs = dir.join("certs");
-    std::fs::write(
-        certs.join("fullchain.pem"),
-        format!("{}{}", leaf.cert_pem, ca.pem()),
-    )
-    .unwrap();
-    std::fs::write(certs.join("privkey.pem"), &leaf.key_pem).unwrap();
-    std::fs::write(certs.join("chain.pem"), ca.pem()).unwrap();
-    std::fs::write(dir.join("ssl-dhparams.pem"), SSL_DHPARAMS).unwrap();
-    std::fs::write(dir.join("options-ssl-nginx.conf"), OPTIONS_SSL_NGINX).unwrap();
-    std::fs::write(dir.join("proxy_params"), DEBIAN_PROXY_PARAMS).unwrap();
-    std::fs::copy(
-        common::repo_dir().join("conf/mime.types"),
-        dir.join("mime.types"),
-    )
-    .unwrap();
-    // What `htpasswd -nb user secret` prints with its default MD5 form.
-    std::fs::write(
-        dir.join("htpasswd"),
-        "user:$apr1$0pLAqFaL$Yw1ybAZ1RG0QxrN5R4U5e/\n",
-    )
-    .unwrap();
+    ];
+    common::corpus::lay_out(dir, &Ca::new("Corpus Test CA"), &subdirs);
 }
 
 /// Writes the corpus file `name` (and a main file around it when it is a site file);

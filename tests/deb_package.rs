@@ -202,7 +202,7 @@ impl Drop for Installed {
     fn drop(&mut self) {
         if let Some(mut master) = self.master.take() {
             let pid = i32::try_from(master.id()).unwrap();
-            let workers = children(pid);
+            let workers = common::child_pids(pid);
             signal(pid, libc::SIGKILL);
             let _ = master.wait();
             for w in workers {
@@ -237,26 +237,6 @@ fn dpkg(args: &[&str]) -> Output {
         std::thread::sleep(Duration::from_millis(500));
     }
     panic!("dpkg {args:?}: the dpkg lock stayed taken for a minute");
-}
-
-/// The processes whose parent is `pid`.
-fn children(pid: i32) -> Vec<i32> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(child) = entry.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        let stat = read_lossy(&entry.path().join("stat"));
-        // "pid (comm) state ppid ...": the fields after the last ')'.
-        let ppid = stat
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
-            .and_then(|p| p.parse::<i32>().ok());
-        if ppid == Some(pid) {
-            found.push(child);
-        }
-    }
-    found
 }
 
 /// The processes running `path`.
@@ -494,7 +474,7 @@ fn package_installs_serves_rotates_and_purges() {
         read_lossy(Path::new("/var/log/vestibule/error.log"))
     );
     let master = i32::try_from(guard.master.as_ref().unwrap().id()).unwrap();
-    let workers = children(master);
+    let workers = common::child_pids(master);
     assert!(!workers.is_empty());
     let www_data: u32 = String::from_utf8_lossy(&run("id", &["-u", "www-data"]).stdout)
         .trim()

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
-use common::tls::{Ca, Key, OPTIONS_SSL_NGINX, SSL_DHPARAMS};
+use common::tls::{Ca, Key};
 use common::{free_port, read_lossy, wait_until, Client};
 
 const STOCK: &str = "/etc/nginx";
@@ -324,16 +324,10 @@ http {
 }
 ";
 
-const DEBIAN_PROXY_PARAMS: &str = "proxy_set_header Host $http_host;
-proxy_set_header X-Real-IP $remote_addr;
-proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-proxy_set_header X-Forwarded-Proto $scheme;
-";
-
 /// The files the corpus names (`@DIR@/...`), laid out inside the tree so that the
 /// import must carry them over.
 fn lay_out(tree: &Path, ca: &Ca) {
-    for sub in [
+    let subdirs = [
         "certs",
         "log",
         "run",
@@ -343,44 +337,8 @@ fn lay_out(tree: &Path, ca: &Ca) {
         "conf.d",
         "sites-available",
         "sites-enabled",
-    ] {
-        std::fs::create_dir_all(tree.join(sub)).unwrap();
-    }
-    let leaf = ca.issue(
-        &[
-            "example.com",
-            "www.example.com",
-            "api.example.com",
-            "live.example.com",
-        ],
-        Key::Ecdsa,
-    );
-    let certs = tree.join("certs");
-    std::fs::write(
-        certs.join("fullchain.pem"),
-        format!("{}{}", leaf.cert_pem, ca.pem()),
-    )
-    .unwrap();
-    std::fs::write(certs.join("privkey.pem"), &leaf.key_pem).unwrap();
-    std::fs::set_permissions(
-        certs.join("privkey.pem"),
-        std::fs::Permissions::from_mode(0o600),
-    )
-    .unwrap();
-    std::fs::write(certs.join("chain.pem"), ca.pem()).unwrap();
-    std::fs::write(tree.join("ssl-dhparams.pem"), SSL_DHPARAMS).unwrap();
-    std::fs::write(tree.join("options-ssl-nginx.conf"), OPTIONS_SSL_NGINX).unwrap();
-    std::fs::write(tree.join("proxy_params"), DEBIAN_PROXY_PARAMS).unwrap();
-    std::fs::copy(
-        common::repo_dir().join("conf/mime.types"),
-        tree.join("mime.types"),
-    )
-    .unwrap();
-    std::fs::write(
-        tree.join("htpasswd"),
-        "user:$apr1$0pLAqFaL$Yw1ybAZ1RG0QxrN5R4U5e/\n",
-    )
-    .unwrap();
+    ];
+    common::corpus::lay_out(tree, ca, &subdirs);
 }
 
 /// Lays the corpus file `name` out as an nginx tree at `tree`: the site in

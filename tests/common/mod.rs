@@ -12,6 +12,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![allow(dead_code)] // each test file uses a different part of the harness
 
+pub mod corpus;
 pub mod nginx;
 pub mod side_by_side;
 pub mod tls;
