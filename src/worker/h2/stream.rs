@@ -81,6 +81,9 @@ pub struct H2Stream {
     send_timeout: Duration,
     chunk: usize,
     head_only: bool,
+    /// Body bytes still to send when the head gave the length: the DATA frame that
+    /// sends the last of them carries END_STREAM (no empty frame after it).
+    remaining: Option<u64>,
     head_bytes: u64,
     body_bytes: u64,
     /// The stream is over from this side: finished, reset, or failed.
@@ -121,6 +124,7 @@ impl H2Stream {
             send_timeout: Duration::from_secs(60),
             chunk: 8 * 1024,
             head_only: false,
+            remaining: None,
             head_bytes: 0,
             body_bytes: 0,
             ended: false,
@@ -197,13 +201,21 @@ impl H2Stream {
             if !self.send_data(piece, last) {
                 return false;
             }
-            if data.is_empty() {
+            if data.is_empty() || self.ended {
                 return true;
             }
         }
     }
 
     fn send_data(&mut self, piece: Bytes, last: bool) -> bool {
+        let last = last
+            || match &mut self.remaining {
+                Some(left) => {
+                    *left = left.saturating_sub(piece.len() as u64);
+                    *left == 0 && !piece.is_empty()
+                }
+                None => false,
+            };
         let sent = match self.send.get_mut().as_mut() {
             Some(send) => send.send_data(piece, last).is_ok(),
             None => false,
@@ -233,10 +245,28 @@ struct Fields<'a> {
     lines: Option<Vec<u8>>,
     /// The fields' size as lines (`$bytes_sent` counts it for the head).
     size: usize,
-    head_only: bool,
+    /// The body's length when the head gives it.
+    length: Option<u64>,
+}
+
+thread_local! {
+    /// The `date` field of the current second.
+    static DATE: std::cell::RefCell<Option<(u64, http::HeaderValue)>> = const { std::cell::RefCell::new(None) };
 }
 
 impl Fields<'_> {
+    /// A field vestibule writes itself, already a value.
+    fn add_value(&mut self, name: http::HeaderName, value: http::HeaderValue) {
+        self.size += name.as_str().len() + value.len() + 4;
+        if let Some(lines) = &mut self.lines {
+            lines.extend_from_slice(name.as_str().as_bytes());
+            lines.extend_from_slice(b": ");
+            lines.extend_from_slice(value.as_bytes());
+            lines.extend_from_slice(b"\r\n");
+        }
+        self.response.headers_mut().append(name, value);
+    }
+
     fn add(&mut self, name: &str, value: &[u8]) {
         if CONNECTION_SPECIFIC
             .iter()
@@ -274,14 +304,30 @@ impl HeadWriter for Fields<'_> {
         } else {
             "vestibule"
         };
-        self.add("server", value.as_bytes());
+        // A static value: no copy per response.
+        self.add_value(http::header::SERVER, http::HeaderValue::from_static(value));
     }
 
     fn date(&mut self) {
-        let worker = self.worker;
-        let mut cache = worker.date.borrow_mut();
-        let date = cache.http_date(crate::sys::coarse_wall_time());
-        self.add("date", date.as_bytes());
+        // One value per second, shared by every response of it (a `Bytes` clone).
+        let now = crate::sys::coarse_wall_time();
+        let second = now
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let value = DATE.with(|cell| {
+            let mut cached = cell.borrow_mut();
+            match &*cached {
+                Some((s, v)) if *s == second => v.clone(),
+                _ => {
+                    let text = self.worker.date.borrow_mut().http_date(now).to_string();
+                    let v = http::HeaderValue::from_str(&text)
+                        .unwrap_or_else(|_| http::HeaderValue::from_static(""));
+                    *cached = Some((second, v.clone()));
+                    v
+                }
+            }
+        });
+        self.add_value(http::header::DATE, value);
     }
 
     fn known(&mut self, name: &'static str, value: &[u8]) {
@@ -294,8 +340,8 @@ impl HeadWriter for Fields<'_> {
 
     fn protocol_lines(&mut self, length: BodyLength, _upgrade: bool) {
         if let BodyLength::Known(n) = length {
-            let _ = self.head_only;
-            self.add("content-length", n.to_string().as_bytes());
+            self.length = Some(n);
+            self.add_value(http::header::CONTENT_LENGTH, http::HeaderValue::from(n));
         }
     }
 }
@@ -384,7 +430,7 @@ impl Downstream for H2Stream {
             response: http::Response::new(()),
             lines: crate::config::template::sent_headers_read().then(Vec::new),
             size: 0,
-            head_only: x.head.method == Method::Head,
+            length: None,
         };
         response::compose(x, conf, head, &mut fields);
         if let Some(lines) = fields.lines.take() {
@@ -393,6 +439,10 @@ impl Downstream for H2Stream {
         // nginx counts the HPACK-encoded size; the field lines' size is near it for a
         // first response and an upper bound after.
         self.head_bytes = 9 + fields.size as u64;
+        self.remaining = match (&fields.length, x.head.method == Method::Head) {
+            (Some(n), false) if *n > 0 => Some(*n),
+            _ => None,
+        };
         self.head = Some(fields.response);
         self.head_only = x.head.method == Method::Head;
         self.send_timeout = conf.send_timeout;
