@@ -83,24 +83,30 @@ pub fn set_linger_zero(fd: std::os::fd::RawFd) -> std::io::Result<()> {
     }
 }
 
-/// Peeks at socket `fd`: see [`Peek`].
-pub fn peek(fd: std::os::fd::RawFd) -> Peek {
-    let mut byte = 0u8;
-    // SAFETY: a one-byte recv into a live local; MSG_PEEK leaves any byte in the
-    // socket and MSG_DONTWAIT never blocks. A descriptor that is not a socket is an
+/// Copies the bytes waiting on socket `fd` into `buf` without taking them
+/// (`recv(MSG_PEEK | MSG_DONTWAIT)`): how many, `Ok(0)` when the peer closed, an error
+/// of kind `WouldBlock` (or `Interrupted`) when nothing has arrived yet.
+pub fn peek_into(fd: std::os::fd::RawFd, buf: &mut [u8]) -> std::io::Result<usize> {
+    // SAFETY: a recv into a live buffer of its own length; MSG_PEEK leaves the bytes in
+    // the socket and MSG_DONTWAIT never blocks. A descriptor that is not a socket is an
     // error, not undefined behaviour.
     let n = unsafe {
         libc::recv(
             fd,
-            (&mut byte as *mut u8).cast(),
-            1,
+            buf.as_mut_ptr().cast(),
+            buf.len(),
             libc::MSG_PEEK | libc::MSG_DONTWAIT,
         )
     };
-    match n {
-        0 => Peek::Closed,
-        n if n > 0 => Peek::Bytes,
-        _ => match std::io::Error::last_os_error().kind() {
+    usize::try_from(n).map_err(|_| std::io::Error::last_os_error())
+}
+
+/// Peeks at socket `fd`: see [`Peek`].
+pub fn peek(fd: std::os::fd::RawFd) -> Peek {
+    match peek_into(fd, &mut [0u8]) {
+        Ok(0) => Peek::Closed,
+        Ok(_) => Peek::Bytes,
+        Err(e) => match e.kind() {
             std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted => Peek::Nothing,
             _ => Peek::Failed,
         },

@@ -44,6 +44,23 @@ fn restore_flags(fd: std::os::fd::RawFd, flags: libc::c_int) {
     unsafe { libc::fcntl(fd, libc::F_SETFL, flags) };
 }
 
+/// Waits for bytes on `tcp` and copies what has arrived into `buf` without taking it:
+/// how many (at least one), or `None` when the peer closed or the socket failed first.
+pub async fn peek_arrived(tcp: &TcpStream, buf: &mut [u8]) -> Option<usize> {
+    use std::os::fd::AsRawFd;
+    loop {
+        tcp.readable(false).await.ok()?;
+        match crate::sys::peek_into(tcp.as_raw_fd(), buf) {
+            Ok(0) => return None,
+            Ok(n) => return Some(n),
+            Err(e) => match e.kind() {
+                io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => {}
+                _ => return None,
+            },
+        }
+    }
+}
+
 /// A TLS connection to a client, over monoio's readiness-based TCP stream
 /// (`poll-io`): rustls encrypts into its own buffers, so there is no sendfile.
 pub type TlsStream = tokio_rustls::server::TlsStream<monoio::net::tcp::stream_poll::TcpStreamPoll>;

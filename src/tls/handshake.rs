@@ -108,28 +108,9 @@ async fn open_in_time(stream: TcpStream, group: &ListenGroup, configs: &ServerCo
 /// The first byte the client sent, without taking it; `None` when the connection
 /// closed or failed first.
 async fn first_byte(stream: &TcpStream) -> Option<u8> {
-    use std::os::fd::AsRawFd;
-    loop {
-        stream.readable(false).await.ok()?;
-        let mut byte = 0u8;
-        // SAFETY: a one-byte recv into a live local; MSG_PEEK leaves it in the socket.
-        let n = unsafe {
-            libc::recv(
-                stream.as_raw_fd(),
-                (&mut byte as *mut u8).cast(),
-                1,
-                libc::MSG_PEEK | libc::MSG_DONTWAIT,
-            )
-        };
-        match n {
-            1 => return Some(byte),
-            0 => return None,
-            _ => match std::io::Error::last_os_error().kind() {
-                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted => {}
-                _ => return None,
-            },
-        }
-    }
+    let mut byte = [0u8];
+    crate::net::stream::peek_arrived(stream, &mut byte).await?;
+    Some(byte[0])
 }
 
 /// What the handshake settled, for the `$ssl_*` variables.

@@ -236,34 +236,16 @@ async fn sniff_preface(tcp: &monoio::net::TcpStream) -> Option<bool> {
     let preface = super::h2::flood::PREFACE;
     let mut seen = [0u8; 24];
     loop {
-        tcp.readable(false).await.ok()?;
-        // SAFETY: a recv into a live local buffer of its length; MSG_PEEK leaves the
-        // bytes in the socket.
-        let n = unsafe {
-            libc::recv(
-                tcp.as_raw_fd(),
-                seen.as_mut_ptr().cast(),
-                seen.len(),
-                libc::MSG_PEEK | libc::MSG_DONTWAIT,
-            )
-        };
-        match usize::try_from(n) {
-            Ok(0) => return None,
-            Ok(n) => {
-                if seen.get(..n) != preface.get(..n) {
-                    return Some(false);
-                }
-                if n == preface.len() {
-                    return Some(true);
-                }
-                // Part of the preface: the rest is on its way.
-                monoio::time::sleep(Duration::from_millis(1)).await;
-            }
-            Err(_) => match std::io::Error::last_os_error().kind() {
-                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted => {}
-                _ => return None,
-            },
+        let n = crate::net::stream::peek_arrived(tcp, &mut seen).await?;
+        if seen.get(..n) != preface.get(..n) {
+            return Some(false);
         }
+        if n == preface.len() {
+            return Some(true);
+        }
+        // Part of the preface: the rest is on its way (the socket stays readable, so
+        // waiting for readiness again would not wait).
+        monoio::time::sleep(Duration::from_millis(1)).await;
     }
 }
 

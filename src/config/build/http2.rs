@@ -8,7 +8,6 @@ use super::command::{d, Arity::*, Command, HTTP, HTTP_SRV, HTTP_SRV_LOC};
 use super::Builder;
 use crate::config::model::http2::{
     Http2Conf, DEFAULT_BODY_PREREAD_SIZE, DEFAULT_CHUNK_SIZE, DEFAULT_MAX_CONCURRENT_STREAMS,
-    DEFAULT_RECV_BUFFER_SIZE,
 };
 use crate::config::model::LocationConf;
 use crate::config::tree::Directive;
@@ -19,7 +18,6 @@ pub struct Http2Layer {
     enabled: Option<bool>,
     max_concurrent_streams: Option<u32>,
     body_preread_size: Option<u64>,
-    recv_buffer_size: Option<u64>,
     chunk_size: Option<u64>,
     no_effect: NoEffect,
 }
@@ -41,18 +39,18 @@ pub const COMMANDS: &[Command<Http2Layer>] = &[
         |h, d, cx, _| set_once(cx, d, &mut h.body_preread_size, args::size(d, 0)),
     ),
     d("http2_recv_buffer_size", HTTP, Exactly(1), |h, d, cx, _| {
-        let v = args::size(d, 0).and_then(|n| {
-            // nginx: "the value must be greater than 2 * NGX_HTTP_V2_STATE_BUFFER_SIZE".
-            if n <= 32 {
-                Err(crate::config::error::ConfigErrorKind::Http2(format!(
-                    "the http2 receive buffer size is too small: \"{}\"",
-                    d.args.first().map_or("", |a| a.value.as_str())
-                )))
-            } else {
-                Ok(n)
-            }
-        });
-        set_once(cx, d, &mut h.recv_buffer_size, v)
+        // nginx: "the value must be greater than 2 * NGX_HTTP_V2_STATE_BUFFER_SIZE".
+        if args::size(d, 0).is_ok_and(|n| n <= 32) {
+            let value = d.args.first().map_or("", |a| a.value.as_str());
+            cx.error(
+                crate::config::error::ConfigErrorKind::Http2(format!(
+                    "the http2 receive buffer size is too small: \"{value}\""
+                )),
+                &d.span,
+            );
+            return;
+        }
+        h.no_effect.set_kind(cx, d, Kind::Size, Some(RECV_BUFFER))
     }),
     d(
         "http2_chunk_size",
@@ -115,6 +113,9 @@ pub const COMMANDS: &[Command<Http2Layer>] = &[
     }),
 ];
 
+const RECV_BUFFER: &str =
+    "nginx's per-worker read buffer; each connection reads into its TLS or socket buffer";
+
 const PUSH: &str = "server push is not supported: browsers dropped it, and nginx 1.25.1 made it obsolete; use `Link: rel=preload` headers or 103 Early Hints";
 
 /// nginx 1.19.7's words for a directive another replaced; the line is ignored.
@@ -141,7 +142,6 @@ impl Http2Layer {
                 .body_preread_size
                 .or(http.body_preread_size)
                 .unwrap_or(DEFAULT_BODY_PREREAD_SIZE),
-            recv_buffer_size: http.recv_buffer_size.unwrap_or(DEFAULT_RECV_BUFFER_SIZE),
         }
     }
 

@@ -4,7 +4,6 @@
 /// nginx's defaults.
 pub const DEFAULT_MAX_CONCURRENT_STREAMS: u32 = 128;
 pub const DEFAULT_BODY_PREREAD_SIZE: u64 = 64 * 1024;
-pub const DEFAULT_RECV_BUFFER_SIZE: u64 = 256 * 1024;
 pub const DEFAULT_CHUNK_SIZE: u64 = 8 * 1024;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,9 +17,6 @@ pub struct Http2Conf {
     /// `http2_body_preread_size` (64k): each stream's initial receive window, so at
     /// most this much of a request body arrives before a handler reads it.
     pub body_preread_size: u64,
-    /// `http2_recv_buffer_size` (256k, http level): nginx's per-worker read buffer;
-    /// accepted, with no effect (each connection reads into its TLS or socket buffer).
-    pub recv_buffer_size: u64,
 }
 
 impl Default for Http2Conf {
@@ -29,7 +25,6 @@ impl Default for Http2Conf {
             enabled: false,
             max_concurrent_streams: DEFAULT_MAX_CONCURRENT_STREAMS,
             body_preread_size: DEFAULT_BODY_PREREAD_SIZE,
-            recv_buffer_size: DEFAULT_RECV_BUFFER_SIZE,
         }
     }
 }
