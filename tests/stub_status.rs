@@ -94,6 +94,14 @@ fn the_servers_counters_as_nginx_prints_them() {
         // Each status request is one more connection and one more request, whichever
         // of the two workers takes it.
         let mut before = status(v.port);
+        // The harness's readiness probe (a bare connection) may be accepted by the
+        // other worker after the first page: settle until one page is one connection.
+        assert!(wait_until(Duration::from_secs(5), || {
+            let now = status(v.port);
+            let settled = now[1] == before[1] + 1;
+            before = now;
+            settled
+        }));
         for _ in 0..6 {
             let now = status(v.port);
             assert_eq!(now[1], before[1] + 1, "accepts {before:?} -> {now:?}");
