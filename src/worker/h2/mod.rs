@@ -18,6 +18,7 @@
 //! An in-place reload changes nothing here: each stream loads the configuration
 //! current when it starts.
 
+pub mod cork;
 pub mod flood;
 pub mod request;
 pub mod stream;
@@ -39,6 +40,7 @@ use super::{Snapshot, Worker};
 use crate::config::model::Server;
 use crate::exchange::{Exchange, Peer};
 use crate::http1::HeaderNameRules;
+use cork::Cork;
 use flood::{Guard, Metered};
 pub use stream::H2Stream;
 
@@ -97,6 +99,7 @@ where
         return;
     };
     let guard = Rc::new(Guard::default());
+    let (io, cork) = Cork::new(io);
     let io = Metered::new(io, Rc::clone(&guard));
     let handshake = builder(default).handshake::<_, Bytes>(io);
     let mut conn = match crate::net::timer::timeout(default.client_header_timeout, handshake).await
@@ -152,7 +155,16 @@ where
             if !closing && worker.draining.get() {
                 return Poll::Ready(Event::Drain);
             }
-            match conn.poll_accept(cx) {
+            // Everything the codec writes in this poll goes out in one write, once
+            // there is no other stream to start first.
+            let polled = cork.hold(|| conn.poll_accept(cx));
+            if !matches!(polled, Poll::Ready(Some(Ok(_))))
+                && cork.pending()
+                && matches!(cork.drain(cx), Poll::Ready(Err(_)))
+            {
+                return Poll::Ready(Event::Done);
+            }
+            match polled {
                 Poll::Ready(Some(Ok((request, respond)))) => {
                     Poll::Ready(Event::Stream(request, respond))
                 }
