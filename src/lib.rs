@@ -20,6 +20,7 @@
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 pub mod access;
 pub mod allocator;
+pub mod cache;
 pub mod cli;
 pub mod compress;
 pub mod config;

@@ -115,6 +115,9 @@ pub enum Variable {
     Msec,
     UpstreamAddr,
     UpstreamStatus,
+    /// `$upstream_cache_status`: MISS, HIT, EXPIRED, STALE, UPDATING, REVALIDATED,
+    /// BYPASS (empty when the cache was not consulted).
+    UpstreamCacheStatus,
     UpstreamResponseTime,
     UpstreamConnectTime,
     UpstreamHeaderTime,
@@ -283,6 +286,7 @@ impl Variable {
             "msec" => Some(Msec),
             "upstream_addr" => Some(UpstreamAddr),
             "upstream_status" => Some(UpstreamStatus),
+            "upstream_cache_status" => Some(UpstreamCacheStatus),
             "upstream_response_time" => Some(UpstreamResponseTime),
             "upstream_connect_time" => Some(UpstreamConnectTime),
             "upstream_bytes_sent" => Some(UpstreamBytesSent),

@@ -114,6 +114,8 @@ pub struct Exchange {
     pub body: BodyState,
     pub upstream: Vec<UpstreamAttempt>,
     pub upstream_headers: Vec<Header>,
+    /// `$upstream_cache_status`, once the cache was consulted.
+    pub cache_status: Option<&'static str>,
     /// The header lines of the response head as sent (`Name: value\r\n` each), for
     /// `$sent_http_*`.
     pub sent_head: Vec<u8>,
@@ -275,6 +277,7 @@ impl Exchange {
             body: BodyState::Unread,
             upstream: Vec::new(),
             upstream_headers: Vec::new(),
+            cache_status: None,
             sent_head: Vec::new(),
             proxy_host: None,
             proxy_port: 0,
@@ -593,6 +596,7 @@ impl VariableSource for Exchange {
                 a.status
                     .map_or_else(|| "502".to_string(), |s| s.to_string())
             }),
+            UpstreamCacheStatus => push_str(out, self.cache_status.unwrap_or("")),
             UpstreamResponseTime => self.list(out, |a| seconds_ms(a.response_time)),
             Connections(which) => {
                 let t = crate::zone::status::totals();

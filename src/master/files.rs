@@ -69,6 +69,7 @@ fn worker_paths(config: &Config) -> (Vec<PathBuf>, Vec<PathBuf>) {
         .collect();
     let mut dirs = Vec::new();
     if let Some(http) = &config.http {
+        dirs.extend(http.cache_paths.iter().map(|c| c.path.clone()));
         for conf in http.location_confs() {
             files.extend(conf.access_log.iter().map(|a| a.path.clone()));
             files.extend(conf.error_log.iter().flat_map(|logs| {

@@ -584,7 +584,7 @@ async fn respond<D: Downstream>(
         _ => None,
     };
     // A copy for `$upstream_http_*` only when some configuration reads one.
-    if crate::config::template::upstream_headers_read() {
+    if crate::config::template::upstream_headers_read() || conf.proxy.cache.zone.is_some() {
         x.upstream_headers = head.headers.clone();
     }
     let headers = head::client_response_headers(

@@ -422,9 +422,33 @@ async fn content_phase<D: Downstream>(
             dns: &c.worker.dns,
             tls: &c.worker.tls_clients,
         };
+        if let Some(cache) = cache_for(c, conf) {
+            let fetch = crate::cache::Fetch {
+                env,
+                ups: upstreams,
+                location,
+                conf,
+                pass,
+            };
+            return crate::cache::handle(d, x, fetch, cache).await;
+        }
         return crate::proxy::handle(d, x, env, upstreams, location, conf, pass).await;
     }
     crate::static_files::handle(d, x, env, location, conf).await
+}
+
+/// The cache a location's `proxy_cache` names (`None`: off, or its zone is missing).
+fn cache_for(c: Conn<'_>, conf: &LocationConf) -> Option<Arc<crate::cache::Cache>> {
+    let name = conf.proxy.cache.zone.as_deref()?;
+    let path = c
+        .snap
+        .config
+        .http
+        .as_ref()?
+        .cache_paths
+        .iter()
+        .find(|p| p.name == name)?;
+    c.worker.cache(&c.snap.tls_shared.zones, path)
 }
 
 /// `stub_status`: nginx's page of the server's connection counters, summed over every

@@ -13,6 +13,7 @@
 //! ```
 
 pub mod body;
+pub mod cache_manager;
 pub mod connection;
 pub mod context;
 pub mod control;
@@ -148,6 +149,8 @@ pub struct Worker {
     /// first use; a worker's zones never change).
     req_tables: RefCell<Vec<Arc<ReqTable>>>,
     conn_tables: RefCell<Vec<Arc<ConnTable>>>,
+    /// The caches over their keys zones (`proxy_cache_path`), made on first use.
+    caches: RefCell<Vec<Arc<crate::cache::Cache>>>,
 }
 
 impl Worker {
@@ -181,6 +184,7 @@ impl Worker {
             reuse_warned: Cell::new(u64::MAX),
             req_tables: RefCell::default(),
             conn_tables: RefCell::default(),
+            caches: RefCell::default(),
         }
     }
 
@@ -206,6 +210,24 @@ impl Worker {
         let t = Arc::new(ConnTable::new(Arc::clone(zones.get(&name)?)));
         tables.push(Arc::clone(&t));
         Some(t)
+    }
+
+    /// The cache of `path` over its keys zone in `zones` (made on first use; a
+    /// reload that moves a zone's directory gets a new one).
+    pub fn cache(
+        &self,
+        zones: &Zones,
+        path: &crate::config::model::cache::CachePath,
+    ) -> Option<Arc<crate::cache::Cache>> {
+        let mut caches = self.caches.borrow_mut();
+        if let Some(c) = caches.iter().find(|c| &c.path == path) {
+            return Some(Arc::clone(c));
+        }
+        let zone = Arc::clone(zones.get(&path.zone_name())?);
+        caches.retain(|c| c.path.name != path.name);
+        let c = Arc::new(crate::cache::Cache::new(path.clone(), zone));
+        caches.push(Arc::clone(&c));
+        Some(c)
     }
 
     /// Drops balancer state built for an older configuration.
@@ -353,6 +375,7 @@ pub fn run(
         monoio::spawn(crate::net::timer::sweep());
         if crate::zone::health::probes_here() {
             monoio::spawn(health::run(Rc::clone(&worker)));
+            monoio::spawn(cache_manager::run(Rc::clone(&worker)));
         }
         if let Some(control) = control {
             control::spawn(control, Arc::clone(&worker.snapshot));

@@ -99,6 +99,12 @@ pub struct Spec {
 /// Every zone `config` needs.
 pub fn specs(config: &Config) -> Vec<Spec> {
     let mut specs = vec![peer_fails::spec(config), status::spec(), health::spec()];
+    for c in config.http.iter().flat_map(|h| h.cache_paths.iter()) {
+        specs.push(Spec {
+            name: c.zone_name(),
+            size: c.keys_size,
+        });
+    }
     for z in config.http.iter().flat_map(|h| h.limit_zones.iter()) {
         specs.push(Spec {
             name: z.zone_name(),

@@ -23,11 +23,20 @@ sees it:
                       X-Health: yes; counts its probes in DIR/probes-PORT
     /static           the app's own answer: nginx sends "/static" (no slash) here,
                       not to `location /static/`
+    /counted/<name>?dir=DIR&...
+                      a view that counts its calls in DIR/calls-<name> (one line
+                      each) and answers "call N of <name>" (padded to `size`
+                      bytes), with the response shaped by the query: status,
+                      cc (Cache-Control), expires (seconds from now, may be
+                      negative), xae (X-Accel-Expires), cookie=1 (a Set-Cookie),
+                      vary, etag, lm (Last-Modified, Unix seconds), s (sleep
+                      seconds first), fail=PATH (answer 500 while PATH exists)
 """
 
 import hashlib
 import os
 import time
+from email.utils import formatdate
 
 from flask import Flask, Response, jsonify, redirect, request, url_for
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -147,3 +156,39 @@ def health():
 @app.route("/static")
 def static_without_slash():
     return "flask answered /static\n"
+
+
+@app.route("/counted/<name>", methods=ALL_METHODS)
+def counted(name):
+    a = request.args
+    directory = a.get("dir", "/tmp")
+    with open(os.path.join(directory, f"calls-{name}"), "a") as f:
+        f.write(f"{request.method} {request.full_path} {request.headers.get('If-None-Match', '')}\n")
+    with open(os.path.join(directory, f"calls-{name}")) as f:
+        n = sum(1 for _ in f)
+    if a.get("s"):
+        time.sleep(min(float(a["s"]), 30.0))
+    status = int(a.get("status", "200"))
+    fail = a.get("fail")
+    if fail and os.path.exists(fail):
+        status = 500
+    body = f"call {n} of {name}\n"
+    size = int(a.get("size", "0"))
+    if size > len(body):
+        body += "x" * (size - len(body) - 1) + "\n"
+    r = Response(body, status=status, mimetype="text/plain")
+    if a.get("cc"):
+        r.headers["Cache-Control"] = a["cc"]
+    if a.get("expires"):
+        r.headers["Expires"] = formatdate(time.time() + float(a["expires"]), usegmt=True)
+    if a.get("xae"):
+        r.headers["X-Accel-Expires"] = a["xae"]
+    if a.get("cookie"):
+        r.set_cookie("session", str(n))
+    if a.get("vary"):
+        r.headers["Vary"] = a["vary"]
+    if a.get("etag"):
+        r.headers["ETag"] = f'"{a["etag"]}"'
+    if a.get("lm"):
+        r.headers["Last-Modified"] = formatdate(float(a["lm"]), usegmt=True)
+    return r

@@ -50,12 +50,15 @@ pub fn build_http(directives: &[Directive], cx: &mut Builder) -> HttpConfig {
     server::check_listen_conflicts(cx, &servers);
     let limit_zones = std::mem::take(&mut layer.limits.zones);
     super::limits::check_refs(cx, &limit_zones);
+    let cache_paths = std::mem::take(&mut layer.cache.paths);
+    super::cache::check_refs(cx, &cache_paths);
     let matches = std::mem::take(&mut layer.matches.0);
     let mut http = HttpConfig {
         servers,
         upstreams,
         log_formats,
         limit_zones,
+        cache_paths,
         matches,
         health_checks: Vec::new(),
     };

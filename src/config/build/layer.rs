@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use super::access::{self, AccessLayer};
 use super::autoindex::{self, AutoindexLayer};
+use super::cache::{self, CacheLayer};
 use super::charset::{self, CharsetLayer};
 use super::command::{b, dispatch, Arity::*, Command, Context, SRV_LOC};
 use super::compress::{self, CompressConf};
@@ -58,6 +59,7 @@ pub struct Layer {
     pub proxy: ProxyLayer,
     pub proxy_shaping: ShapingLayer,
     pub proxy_ssl: ProxySslLayer,
+    pub cache: CacheLayer,
     pub stub_status: StatusLayer,
     pub health: HealthLayer,
     pub http2: Http2Layer,
@@ -126,6 +128,7 @@ impl Layer {
             || dispatch(proxy::COMMANDS, &mut self.proxy, d, cx, ctx)
             || dispatch(proxy_shaping::COMMANDS, &mut self.proxy_shaping, d, cx, ctx)
             || dispatch(proxy_ssl::COMMANDS, &mut self.proxy_ssl, d, cx, ctx)
+            || dispatch(cache::COMMANDS, &mut self.cache, d, cx, ctx)
             || dispatch(stub_status::COMMANDS, &mut self.stub_status, d, cx, ctx)
             || dispatch(health::COMMANDS, &mut self.health, d, cx, ctx)
             || dispatch(http2::COMMANDS, &mut self.http2, d, cx, ctx)
@@ -165,6 +168,7 @@ impl Layer {
         conf.proxy = self.proxy.merge(&parent.proxy, proxy_pass);
         conf.proxy.shaping = self.proxy_shaping.merge(&parent.proxy.shaping);
         conf.proxy.ssl = self.proxy_ssl.merge(&parent.proxy.ssl);
+        conf.proxy.cache = self.cache.merge(&parent.proxy.cache);
         self.stub_status.merge(&mut conf);
         self.health.merge(&mut conf);
         self.http2.merge(parent, &mut conf);

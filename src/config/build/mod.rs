@@ -15,6 +15,7 @@
 mod access;
 mod args;
 mod autoindex;
+mod cache;
 mod charset;
 mod command;
 mod compress;
@@ -160,6 +161,8 @@ pub(crate) struct Builder {
     advised: Vec<&'static str>,
     /// Each `limit_req`/`limit_conn` zone named so far (checked at the end of http).
     pub limit_refs: Vec<(crate::config::model::limits::LimitKind, String, Span)>,
+    /// Each `proxy_cache` zone named so far (checked at the end of http).
+    pub cache_refs: Vec<(String, Span)>,
 }
 
 impl Builder {
@@ -175,6 +178,7 @@ impl Builder {
             zone_sizes: HashMap::new(),
             advised: Vec::new(),
             limit_refs: Vec::new(),
+            cache_refs: Vec::new(),
         }
     }
 

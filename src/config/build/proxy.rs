@@ -285,6 +285,7 @@ impl ProxyLayer {
             // Merged by its own table's slots (`proxy_shaping.rs`).
             shaping: std::sync::Arc::clone(&p.shaping),
             ssl: std::sync::Arc::clone(&p.ssl),
+            cache: std::sync::Arc::clone(&p.cache),
         }
     }
 }
@@ -317,6 +318,7 @@ pub fn defaults() -> ProxyConf {
         intercept_errors: false,
         shaping: std::sync::Arc::default(),
         ssl: std::sync::Arc::default(),
+        cache: super::cache::defaults(),
     }
 }
 

@@ -6,8 +6,8 @@
 
 use super::command::{specs, Context, Spec, Table};
 use super::{
-    access, autoindex, charset, compress, files, headers, health, http2, http_core, layer, limits,
-    log, main_ctx, map, metrics, proxy, proxy_shaping, proxy_ssl, realip, rewrite, ssl,
+    access, autoindex, cache, charset, compress, files, headers, health, http2, http_core, layer,
+    limits, log, main_ctx, map, metrics, proxy, proxy_shaping, proxy_ssl, realip, rewrite, ssl,
     static_files, stub_status, unimplemented, upstream,
 };
 use crate::config::error::ConfigErrorKind;
@@ -33,6 +33,7 @@ pub static TABLES: &[&dyn Table] = &[
     &proxy::COMMANDS,
     &proxy_shaping::COMMANDS,
     &proxy_ssl::COMMANDS,
+    &cache::COMMANDS,
     &stub_status::COMMANDS,
     &health::COMMANDS,
     &health::HTTP_COMMANDS,

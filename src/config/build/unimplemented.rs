@@ -31,8 +31,7 @@ const LUA: &str = "embedded Lua is out of scope; move the logic into the upstrea
 const MAIL: &str = "vestibule is an HTTP proxy; use nginx (or a mail proxy) for mail";
 const STREAM: &str = "vestibule is an HTTP proxy; use nginx or HAProxy for TCP/UDP proxying";
 const GUNZIP: &str = "a compressed upstream response is passed on as it is; clients that cannot decompress ask the upstream for identity";
-const CACHE: &str =
-    "response caching is not implemented; cache in the application or a dedicated cache";
+const CACHE: &str = "storing responses as files (proxy_store) is not implemented; use proxy_cache";
 const AUTH: &str = "only auth_basic is implemented; do other authentication in the application";
 const GEOIP: &str = "GeoIP lookups are out of scope; do them in the application";
 const DAV: &str = "WebDAV is out of scope";
@@ -77,11 +76,8 @@ pub const TABLE: &[NotImplemented] = &[
     n("stream", STREAM),
     n("rtmp", STREAM),
     n("gunzip", GUNZIP),
-    n("proxy_cache", CACHE),
-    n("proxy_cache_", CACHE),
     n("proxy_store", CACHE),
-    // The cache's variable, so a file using it is reported once with the cache.
-    n("upstream_cache_status", CACHE),
+    n("proxy_store_access", CACHE),
     n("auth_request", AUTH),
     n("auth_request_set", AUTH),
     n("auth_pam", AUTH),

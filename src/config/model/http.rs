@@ -209,6 +209,8 @@ pub struct HttpConfig {
     pub log_formats: HashMap<String, LogFormat>,
     /// `limit_req_zone` and `limit_conn_zone`.
     pub limit_zones: Vec<super::limits::LimitZone>,
+    /// `proxy_cache_path`: the caches and their keys zones.
+    pub cache_paths: Vec<super::cache::CachePath>,
     /// `match` blocks, by name.
     pub matches: Vec<super::health::Match>,
     /// The upstream groups with a `health_check`, one each.

@@ -285,6 +285,8 @@ pub struct ProxyConf {
     pub shaping: Arc<super::proxy_shaping::ProxyShaping>,
     /// `proxy_ssl_*`: TLS to `https://` upstreams.
     pub ssl: Arc<super::upstream_tls::UpstreamTls>,
+    /// `proxy_cache*`: the response cache.
+    pub cache: Arc<super::cache::CacheConf>,
 }
 
 /// Every setting a request served by one location sees.

@@ -7,6 +7,7 @@
 //! Field names follow the nginx directive they come from, so one grep finds both.
 
 mod access;
+pub mod cache;
 pub mod compress;
 mod expires;
 mod files;

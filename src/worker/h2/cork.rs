@@ -160,7 +160,18 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for Corked<IO> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::task::Waker;
+    use std::task::{RawWaker, RawWakerVTable, Waker};
+
+    /// A waker that does nothing (`Waker::noop` is newer than the MSRV).
+    fn noop() -> Waker {
+        fn clone(_: *const ()) -> RawWaker {
+            RawWaker::new(std::ptr::null(), &VTABLE)
+        }
+        fn nothing(_: *const ()) {}
+        static VTABLE: RawWakerVTable = RawWakerVTable::new(clone, nothing, nothing, nothing);
+        // SAFETY: every function of the table ignores the (null) data pointer.
+        unsafe { Waker::from_raw(RawWaker::new(std::ptr::null(), &VTABLE)) }
+    }
 
     /// A stream that records each write call.
     #[derive(Default)]
@@ -188,7 +199,8 @@ mod tests {
     }
 
     fn write(c: &mut Corked<Calls>, bytes: &[u8]) {
-        let mut cx = Context::from_waker(Waker::noop());
+        let waker = noop();
+        let mut cx = Context::from_waker(&waker);
         let polled = Pin::new(&mut *c).poll_write(&mut cx, bytes);
         assert!(matches!(polled, Poll::Ready(Ok(n)) if n == bytes.len()));
         assert!(Pin::new(&mut *c).poll_flush(&mut cx).is_ready());
@@ -203,7 +215,8 @@ mod tests {
         });
         assert!(cork.io.borrow().writes.is_empty());
         assert!(cork.pending());
-        let mut cx = Context::from_waker(Waker::noop());
+        let waker = noop();
+        let mut cx = Context::from_waker(&waker);
         assert!(cork.drain(&mut cx).is_ready());
         assert_eq!(cork.io.borrow().writes, vec![b"onetwo".to_vec()]);
         assert!(!cork.pending());

@@ -1,0 +1,477 @@
+//! The response cache (`proxy_cache`): nginx's file cache, shared by every worker.
+//!
+//! ```text
+//! request ─► key (proxy_cache_key, MD5) ─► index (keys zone, shared) ─┬─ fresh ──► HIT: head + body from the file
+//!                                                                     ├─ stale ──► STALE/UPDATING, or fetch (EXPIRED)
+//!                                                                     └─ none ───► MISS: [lock] fetch through the proxy,
+//!                                                                                  recorded into a temp file, renamed
+//!                                                                                  into place, entered in the index
+//! ```
+//!
+//! - [`index`]: the keys zone, one row per key (freshness, size, uses, the lock).
+//! - [`entry`]: the file format and names (nginx's `levels` layout).
+//! - [`policy`]: whether a response may be stored and until when.
+//! - [`store`]: the recording downstream the proxy writes through.
+//! - [`manager`]: the loader (an existing directory at start) and the manager
+//!   (`inactive`, `max_size`, `min_free`), run by one worker.
+//! - [`purge`]: `proxy_cache_purge` by key or prefix.
+//!
+//! The proxy handler does not know about the cache: it answers into a
+//! [`store::Recorder`] instead of the client's downstream. `$upstream_cache_status`
+//! says what happened.
+
+pub mod entry;
+pub mod index;
+pub mod manager;
+pub mod policy;
+pub mod purge;
+pub mod store;
+
+use std::fs::File;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use md5::{Digest, Md5};
+
+use crate::config::model::cache::{CacheConf, CachePath, Vec16};
+use crate::config::model::{IfModifiedSince, LocationConf, ProxyPass};
+use crate::config::template::{Template, VariableSource};
+use crate::exchange::response::{BodyLength, ResponseHead};
+use crate::exchange::{Downstream, Env, Exchange, Outcome};
+use crate::http1::{Header, Method};
+use crate::proxy::Upstreams;
+use crate::route::RoutedLocation;
+use entry::Meta;
+use index::{Index, Key, Stored};
+use store::{NoClient, Plan, Recorded, Recorder};
+
+/// One cache: its directory settings and its index.
+#[derive(Debug)]
+pub struct Cache {
+    pub path: CachePath,
+    pub index: Index,
+}
+
+impl Cache {
+    pub fn new(path: CachePath, zone: Arc<crate::zone::Zone>) -> Cache {
+        Cache {
+            path,
+            index: Index::new(zone),
+        }
+    }
+
+    pub fn file_of(&self, key: &Key) -> PathBuf {
+        entry::path_of(&self.path.path, &self.path.levels, key)
+    }
+
+    /// Removes the body file of `key` (gone already is fine).
+    pub fn delete_file(&self, key: &Key) {
+        let _ = std::fs::remove_file(self.file_of(key));
+    }
+}
+
+/// The MD5 of a key's text, as nginx hashes it.
+pub fn key_of(text: &[u8]) -> Key {
+    Md5::digest(text).into()
+}
+
+/// Whether any of `list` expands to a value that is neither empty nor "0" (nginx's
+/// `ngx_http_test_predicates`).
+pub fn any_true(list: &[Template], x: &Exchange) -> bool {
+    let mut out = Vec::new();
+    list.iter().any(|t| {
+        out.clear();
+        t.expand(x as &dyn VariableSource, &mut out);
+        !out.is_empty() && out != b"0"
+    })
+}
+
+/// The `Vary` names of a response, lowercased, in order.
+pub fn vary_names(headers: &[Header]) -> String {
+    let mut names: Vec<String> = Vec::new();
+    for h in headers
+        .iter()
+        .filter(|h| h.name.eq_ignore_ascii_case("vary"))
+    {
+        for n in String::from_utf8_lossy(&h.value).split(',') {
+            let n = n.trim().to_ascii_lowercase();
+            if !n.is_empty() && !names.contains(&n) {
+                names.push(n);
+            }
+        }
+    }
+    names.join(",")
+}
+
+/// The hash of the request's values of the `vary` names (zero when none).
+pub fn variant(vary: &str, request: &[Header]) -> [u8; 16] {
+    if vary.is_empty() {
+        return [0; 16];
+    }
+    let mut h = Md5::new();
+    for name in vary.split(',') {
+        h.update(name.as_bytes());
+        h.update(b":");
+        for v in request.iter().filter(|r| r.name.eq_ignore_ascii_case(name)) {
+            h.update(v.value.as_slice());
+            h.update(b",");
+        }
+        h.update(b"\n");
+    }
+    h.finalize().into()
+}
+
+fn now_secs() -> u64 {
+    policy::unix(SystemTime::now())
+}
+
+fn now_ms() -> u64 {
+    u64::try_from(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis(),
+    )
+    .unwrap_or(u64::MAX)
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// The proxy's side of a request: what the cache hands the proxy handler.
+#[derive(Debug)]
+pub struct Fetch<'a> {
+    pub env: Env<'a>,
+    pub ups: Upstreams<'a>,
+    pub location: Option<&'a RoutedLocation>,
+    pub conf: &'a Arc<LocationConf>,
+    pub pass: &'a ProxyPass,
+}
+
+impl Fetch<'_> {
+    /// Proxies the request into `d`, recorded by `plan`.
+    async fn run<D: Downstream>(
+        &self,
+        d: &mut D,
+        x: &mut Exchange,
+        plan: Plan,
+    ) -> (Outcome, Recorded) {
+        let mut rec = Recorder::new(d, plan);
+        let outcome = Box::pin(crate::proxy::handle(
+            &mut rec,
+            x,
+            self.env,
+            self.ups,
+            self.location,
+            self.conf,
+            self.pass,
+        ))
+        .await;
+        for e in rec.errors.drain(..) {
+            self.env.error_log.error(Some(x.connection), &e);
+        }
+        (outcome, rec.recorded)
+    }
+
+    /// Proxies the request with no cache in the way.
+    async fn plain<D: Downstream>(&self, d: &mut D, x: &mut Exchange) -> Outcome {
+        Box::pin(crate::proxy::handle(
+            d,
+            x,
+            self.env,
+            self.ups,
+            self.location,
+            self.conf,
+            self.pass,
+        ))
+        .await
+    }
+}
+
+/// A stored entry opened for this request.
+struct Opened {
+    file: File,
+    meta: Meta,
+}
+
+/// Opens the file of `key` and checks it is this key's (and this request's variant):
+/// `None` when it is not there, not a cache file, or another variant.
+fn open(cache: &Cache, key: &Key, key_text: &str, x: &Exchange) -> Option<Opened> {
+    let file = File::open(cache.file_of(key)).ok()?;
+    let meta = Meta::read(&file).ok()??;
+    if meta.key != key_text {
+        return None;
+    }
+    if !meta.vary.is_empty() && variant(&meta.vary, &x.head.headers) != meta.variant {
+        return None;
+    }
+    Some(Opened { file, meta })
+}
+
+/// Serves a request for a location with `proxy_cache`.
+pub async fn handle<D: Downstream>(
+    d: &mut D,
+    x: &mut Exchange,
+    f: Fetch<'_>,
+    cache: Arc<Cache>,
+) -> Outcome {
+    let conf = f.conf;
+    let cc: &CacheConf = &conf.proxy.cache;
+    let mut text = Vec::new();
+    cc.key.expand(x as &dyn VariableSource, &mut text);
+    let key = key_of(&text);
+    let key_text = String::from_utf8_lossy(&text).into_owned();
+    if !cc.purge.is_empty() && any_true(&cc.purge, x) {
+        return purge::handle(d, x, conf, &cache, &key_text, &key).await;
+    }
+    if !cc.caches_method(x.head.method.as_str()) {
+        return f.plain(d, x).await;
+    }
+    let head_request = x.head.method == Method::Head;
+    let plan = |store: bool, hold_back: Vec16| Plan {
+        cache: Arc::clone(&cache),
+        key,
+        key_text: key_text.clone(),
+        store: store && !head_request,
+        hold_back,
+    };
+    // RFC 9111 §3.5: a shared cache answers no request with credentials from store.
+    let authorized = x
+        .head
+        .headers
+        .iter()
+        .any(|h| h.name.eq_ignore_ascii_case("authorization"));
+    if authorized || any_true(&cc.bypass, x) {
+        x.cache_status = Some("BYPASS");
+        return f.run(d, x, plan(!authorized, Vec16::default())).await.0;
+    }
+    let now = now_secs();
+    let found = cache.index.lookup(&key, now);
+    if let Some((old, _)) = found.evicted {
+        cache.delete_file(&old);
+    }
+    let opened = match found.stored {
+        Some(_) => open(&cache, &key, &key_text, x),
+        None => None,
+    };
+    let (Some(stored), Some(opened)) = (found.stored, opened) else {
+        return miss(
+            d,
+            x,
+            &f,
+            &cache,
+            &key,
+            found.uses >= u64::from(cc.min_uses),
+            &plan,
+        )
+        .await;
+    };
+    if now < stored.expires {
+        x.cache_status = Some("HIT");
+        return serve(d, x, conf, opened).await;
+    }
+    expired(d, x, &f, &cache, &key, stored, opened, &plan).await
+}
+
+/// No usable entry: fetch, one request at a time with `proxy_cache_lock`.
+async fn miss<D: Downstream>(
+    d: &mut D,
+    x: &mut Exchange,
+    f: &Fetch<'_>,
+    cache: &Arc<Cache>,
+    key: &Key,
+    store: bool,
+    plan: &dyn Fn(bool, Vec16) -> Plan,
+) -> Outcome {
+    let cc = &f.conf.proxy.cache;
+    x.cache_status = Some("MISS");
+    if !(cc.lock && store) {
+        return f.run(d, x, plan(store, Vec16::default())).await.0;
+    }
+    let age = millis(cc.lock_age);
+    if !cache.index.try_lock(key, now_ms(), age) {
+        // Another request (in any worker) is fetching: wait for its answer.
+        let deadline = now_ms().saturating_add(millis(cc.lock_timeout));
+        loop {
+            monoio::time::sleep(LOCK_POLL).await;
+            if cache
+                .index
+                .peek(key)
+                .is_some_and(|s| now_secs() < s.expires)
+            {
+                let key_text = plan(false, Vec16::default()).key_text;
+                if let Some(opened) = open(cache, key, &key_text, x) {
+                    x.cache_status = Some("HIT");
+                    return serve(d, x, f.conf, opened).await;
+                }
+            }
+            if now_ms() >= deadline {
+                // nginx: past proxy_cache_lock_timeout the request goes to the
+                // upstream, and its response is not stored.
+                return f.run(d, x, plan(false, Vec16::default())).await.0;
+            }
+            if cache.index.try_lock(key, now_ms(), age) {
+                break;
+            }
+        }
+    }
+    let (outcome, recorded) = f.run(d, x, plan(true, Vec16::default())).await;
+    if recorded != Recorded::Stored {
+        cache.index.unlock(key);
+    }
+    outcome
+}
+
+/// How often a request waiting on `proxy_cache_lock` looks again.
+const LOCK_POLL: Duration = Duration::from_millis(5);
+
+/// An entry past its freshness: served stale while another request refreshes it,
+/// refreshed in the background, or fetched again with the stale copy as a fallback.
+#[allow(clippy::too_many_arguments)]
+async fn expired<D: Downstream>(
+    d: &mut D,
+    x: &mut Exchange,
+    f: &Fetch<'_>,
+    cache: &Arc<Cache>,
+    key: &Key,
+    stored: Stored,
+    opened: Opened,
+    plan: &dyn Fn(bool, Vec16) -> Plan,
+) -> Outcome {
+    let cc = &f.conf.proxy.cache;
+    let now = now_secs();
+    let revalidating = now
+        < stored
+            .expires
+            .saturating_add(u64::from(stored.while_revalidate));
+    let updating_allowed = cc.use_stale.updating || revalidating;
+    let bound = f.conf.proxy.connect_timeout + f.conf.proxy.read_timeout;
+    let fetching = cache
+        .index
+        .try_lock(key, now_ms(), millis(bound.max(cc.lock_age)));
+    if !fetching && updating_allowed {
+        x.cache_status = Some("UPDATING");
+        return serve(d, x, f.conf, opened).await;
+    }
+    if fetching && updating_allowed && (cc.background_update || revalidating) {
+        // The client gets the stale copy now; the refresh runs after it, before the
+        // connection takes its next request (as nginx's background subrequest).
+        x.cache_status = Some("STALE");
+        let outcome = serve(d, x, f.conf, opened).await;
+        let status = x.status;
+        let (_, recorded) = f.run(&mut NoClient, x, plan(true, Vec16::default())).await;
+        if recorded != Recorded::Stored {
+            cache.index.unlock(key);
+        }
+        x.status = status;
+        x.cache_status = Some("STALE");
+        return outcome;
+    }
+    // Fetched again; a failure may be answered with the stale copy.
+    let in_error_window = now < stored.expires.saturating_add(u64::from(stored.if_error));
+    let mut hold_back = cc.use_stale.statuses;
+    if in_error_window {
+        for s in [500, 502, 503, 504] {
+            hold_back.push(s);
+        }
+    }
+    x.cache_status = Some("EXPIRED");
+    let (outcome, recorded) = f.run(d, x, plan(true, hold_back)).await;
+    if fetching && recorded != Recorded::Stored {
+        cache.index.unlock(key);
+    }
+    let stale = match (recorded, &outcome) {
+        (Recorded::HeldBack(_), _) => true,
+        (Recorded::Nothing, Outcome::Status(502)) => cc.use_stale.error || in_error_window,
+        (Recorded::Nothing, Outcome::Status(504)) => cc.use_stale.timeout || in_error_window,
+        _ => false,
+    };
+    if stale {
+        x.cache_status = Some("STALE");
+        return serve(d, x, f.conf, opened).await;
+    }
+    outcome
+}
+
+/// Whether the client's validators match the stored response (nginx's not-modified
+/// filter runs on cached responses too).
+fn not_modified(x: &Exchange, conf: &LocationConf, meta: &Meta) -> bool {
+    if meta.status != 200 {
+        return false;
+    }
+    let header = |name: &str| {
+        x.head
+            .headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case(name))
+            .map(|h| &*h.value)
+    };
+    if let Some(inm) = header("if-none-match") {
+        if meta.etag.is_empty() {
+            return false;
+        }
+        let tag = meta.etag.trim_start_matches("W/");
+        return inm.split(|&b| b == b',').any(|t| {
+            let t = t.trim_ascii();
+            t == b"*" || t.strip_prefix(b"W/").unwrap_or(t) == tag.as_bytes()
+        });
+    }
+    let Some(ims) = header("if-modified-since") else {
+        return false;
+    };
+    if meta.last_modified == 0 {
+        return false;
+    }
+    let Some(t) = crate::http1::date::parse_http_date(ims).map(policy::unix) else {
+        return false;
+    };
+    match conf.files.if_modified_since {
+        IfModifiedSince::Off => false,
+        IfModifiedSince::Exact => t == meta.last_modified,
+        IfModifiedSince::Before => meta.last_modified <= t,
+    }
+}
+
+/// Answers from a stored entry.
+async fn serve<D: Downstream>(
+    d: &mut D,
+    x: &mut Exchange,
+    conf: &LocationConf,
+    opened: Opened,
+) -> Outcome {
+    let Opened { file, meta } = opened;
+    if not_modified(x, conf, &meta) {
+        d.send_head(
+            x,
+            conf,
+            ResponseHead::new(304, meta.headers, BodyLength::None),
+        );
+        return finished(d.finish().await);
+    }
+    let length = BodyLength::Known(meta.body_len);
+    d.send_head(
+        x,
+        conf,
+        ResponseHead::new(meta.status, meta.headers, length),
+    );
+    if x.head.method == Method::Head || meta.body_len == 0 {
+        return finished(d.finish().await);
+    }
+    if !d
+        .send_file(&file, meta.body_offset, meta.body_len, conf.sendfile)
+        .await
+    {
+        return Outcome::Close;
+    }
+    finished(d.finish().await)
+}
+
+fn finished(ok: bool) -> Outcome {
+    if ok {
+        Outcome::Done
+    } else {
+        Outcome::Close
+    }
+}

@@ -1,0 +1,419 @@
+//! Storing a response as it passes: [`Recorder`] is a downstream that wraps the
+//! client's and writes what the proxy sends into a temporary file in the cache
+//! directory, renamed into place and entered in the index once the body is
+//! complete. The proxy handler does not know it is being recorded. A response to be
+//! replaced by a stale copy (`proxy_cache_use_stale http_5xx`) is held back instead
+//! of sent. [`NoClient`] is the downstream of a background update: nobody waits.
+
+use std::fs::File;
+use std::io::Write;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::entry::{self, Meta};
+use super::index::{Key, Stored};
+use super::policy::{self, Refusal};
+use super::Cache;
+use crate::config::model::cache::Vec16;
+use crate::config::model::LocationConf;
+use crate::exchange::body::BodyReadError;
+use crate::exchange::response::{BodyLength, ResponseHead};
+use crate::exchange::{Downstream, Exchange, Upgraded};
+
+/// Numbers temporary files within a process.
+static TEMP: AtomicU64 = AtomicU64::new(0);
+
+/// What to do with the response.
+#[derive(Debug)]
+pub struct Plan {
+    pub cache: Arc<Cache>,
+    pub key: Key,
+    pub key_text: String,
+    /// False: only pass it on (`proxy_cache_min_uses` not reached, a HEAD).
+    pub store: bool,
+    /// Statuses to hold back because a stale copy answers instead.
+    pub hold_back: Vec16,
+}
+
+/// How recording went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recorded {
+    /// Nothing came (the proxy failed before a head).
+    Nothing,
+    Stored,
+    NotStored(Option<Refusal>),
+    /// A status in `hold_back` came: nothing was sent to the client.
+    HeldBack(u16),
+}
+
+#[derive(Debug)]
+struct Writing {
+    file: File,
+    temp: PathBuf,
+    meta: Meta,
+    written: u64,
+    expected: Option<u64>,
+    fresh: policy::Freshness,
+}
+
+/// The client's downstream, recorded into the cache.
+#[derive(Debug)]
+pub struct Recorder<'d, D: Downstream> {
+    inner: &'d mut D,
+    plan: Plan,
+    writing: Option<Writing>,
+    pub recorded: Recorded,
+    /// Error-log lines (a file that could not be written), for the caller to log.
+    pub errors: Vec<String>,
+}
+
+impl<'d, D: Downstream> Recorder<'d, D> {
+    pub fn new(inner: &'d mut D, plan: Plan) -> Recorder<'d, D> {
+        Recorder {
+            inner,
+            plan,
+            writing: None,
+            recorded: Recorded::Nothing,
+            errors: Vec::new(),
+        }
+    }
+
+    fn held_back(&self) -> bool {
+        matches!(self.recorded, Recorded::HeldBack(_))
+    }
+
+    /// Starts the file for a response that may be stored.
+    fn begin(&mut self, x: &Exchange, conf: &LocationConf, head: &ResponseHead<'_>) {
+        let cc = &conf.proxy.cache;
+        let now = policy::unix(std::time::SystemTime::now());
+        let fresh = match policy::judge(
+            head.status,
+            &x.upstream_headers,
+            cc,
+            &conf.proxy.shaping.ignore_headers,
+            now,
+        ) {
+            Ok(f) => f,
+            Err(why) => {
+                self.recorded = Recorded::NotStored(Some(why));
+                return;
+            }
+        };
+        if super::any_true(&cc.no_cache, x) {
+            return;
+        }
+        let expected = match head.length {
+            BodyLength::Known(n) => Some(n),
+            BodyLength::None => Some(0),
+            BodyLength::Unknown => None,
+        };
+        let vary = if conf
+            .proxy
+            .shaping
+            .ignore_headers
+            .iter()
+            .any(|i| i == "vary")
+        {
+            String::new()
+        } else {
+            super::vary_names(&x.upstream_headers)
+        };
+        let header = |name: &str| {
+            head.headers
+                .iter()
+                .find(|h| h.name.eq_ignore_ascii_case(name))
+                .map(|h| String::from_utf8_lossy(&h.value).into_owned())
+        };
+        let meta = Meta {
+            expires: fresh.expires,
+            stored: now,
+            last_modified: header("last-modified")
+                .and_then(|v| crate::http1::date::parse_http_date(v.as_bytes()))
+                .map_or(0, policy::unix),
+            while_revalidate: fresh.while_revalidate,
+            if_error: fresh.if_error,
+            variant: super::variant(&vary, &x.head.headers),
+            status: head.status,
+            key: self.plan.key_text.clone(),
+            vary,
+            etag: header("etag").unwrap_or_default(),
+            headers: head.headers.clone(),
+            body_len: expected.unwrap_or(0),
+            body_offset: 0,
+        };
+        let root = &self.plan.cache.path.path;
+        let temp = root.join(format!(
+            ".tmp-{}-{}",
+            std::process::id(),
+            TEMP.fetch_add(1, Ordering::Relaxed)
+        ));
+        let opened = std::fs::OpenOptions::new()
+            .write(true)
+            .read(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&temp)
+            .and_then(|mut f| f.write_all(&meta.encode()).map(|()| f));
+        match opened {
+            Ok(file) => {
+                self.writing = Some(Writing {
+                    file,
+                    temp,
+                    meta,
+                    written: 0,
+                    expected,
+                    fresh,
+                })
+            }
+            Err(e) => {
+                let _ = std::fs::remove_file(&temp);
+                self.errors.push(format!(
+                    "open() \"{}\" failed ({e}) while storing a response in the cache",
+                    temp.display()
+                ));
+            }
+        }
+    }
+
+    fn append(&mut self, data: &[u8]) {
+        if let Some(w) = &mut self.writing {
+            if w.file.write_all(data).is_err() {
+                self.abandon();
+            } else {
+                let w = self.writing.as_mut();
+                if let Some(w) = w {
+                    w.written += data.len() as u64;
+                }
+            }
+        }
+    }
+
+    fn abandon(&mut self) {
+        if let Some(w) = self.writing.take() {
+            let _ = std::fs::remove_file(&w.temp);
+        }
+    }
+
+    /// The body is complete: into place and into the index.
+    fn commit(&mut self) {
+        let Some(w) = self.writing.take() else {
+            return;
+        };
+        if w.expected.is_some_and(|n| n != w.written) {
+            let _ = std::fs::remove_file(&w.temp);
+            return;
+        }
+        if w.expected.is_none() && entry::write_body_len(&w.file, w.written).is_err() {
+            let _ = std::fs::remove_file(&w.temp);
+            return;
+        }
+        let cache = Arc::clone(&self.plan.cache);
+        let path = entry::path_of(&cache.path.path, &cache.path.levels, &self.plan.key);
+        let placed = path
+            .parent()
+            .map_or(Ok(()), std::fs::create_dir_all)
+            .and_then(|()| std::fs::rename(&w.temp, &path));
+        if let Err(e) = placed {
+            let _ = std::fs::remove_file(&w.temp);
+            self.errors.push(format!(
+                "rename() \"{}\" to \"{}\" failed ({e})",
+                w.temp.display(),
+                path.display()
+            ));
+            return;
+        }
+        let size = w.meta.encode().len() as u64 + w.written;
+        let stored = Stored {
+            expires: w.fresh.expires,
+            size,
+            while_revalidate: w.fresh.while_revalidate,
+            if_error: w.fresh.if_error,
+        };
+        let now = policy::unix(std::time::SystemTime::now());
+        if let Some((old, _)) = cache.index.store(&self.plan.key, stored, now) {
+            cache.delete_file(&old);
+        }
+        self.recorded = Recorded::Stored;
+    }
+}
+
+impl<D: Downstream> Drop for Recorder<'_, D> {
+    fn drop(&mut self) {
+        self.abandon();
+    }
+}
+
+impl<D: Downstream> Downstream for Recorder<'_, D> {
+    fn server_chosen(&mut self, x: &Exchange, conf: &LocationConf) {
+        self.inner.server_chosen(x, conf);
+    }
+
+    fn close_after(&mut self) {
+        self.inner.close_after();
+    }
+
+    fn keeps_alive(&self) -> bool {
+        self.inner.keeps_alive()
+    }
+
+    async fn start_body(&mut self, x: &Exchange, limit: u64, timeout: Duration) -> bool {
+        self.inner.start_body(x, limit, timeout).await
+    }
+
+    async fn read_body(&mut self, out: &mut Vec<u8>) -> Result<usize, BodyReadError> {
+        self.inner.read_body(out).await
+    }
+
+    fn body_done(&self) -> bool {
+        self.inner.body_done()
+    }
+
+    fn skip_body(&mut self, x: &mut Exchange, conf: &LocationConf) -> Result<(), BodyReadError> {
+        self.inner.skip_body(x, conf)
+    }
+
+    fn send_head(&mut self, x: &mut Exchange, conf: &LocationConf, head: ResponseHead<'_>) {
+        if self.plan.hold_back.contains(head.status) {
+            self.recorded = Recorded::HeldBack(head.status);
+            return;
+        }
+        self.recorded = Recorded::NotStored(None);
+        if self.plan.store && !head.upgrade {
+            self.begin(x, conf, &head);
+        }
+        self.inner.send_head(x, conf, head);
+    }
+
+    async fn flush(&mut self) -> bool {
+        self.held_back() || self.inner.flush().await
+    }
+
+    async fn send_body(&mut self, data: &[u8]) -> bool {
+        if self.held_back() {
+            return true;
+        }
+        self.append(data);
+        self.inner.send_body(data).await
+    }
+
+    async fn send_owned(&mut self, data: Vec<u8>) -> Option<Vec<u8>> {
+        if self.held_back() {
+            return Some(data);
+        }
+        self.append(&data);
+        self.inner.send_owned(data).await
+    }
+
+    async fn send_file(&mut self, file: &File, offset: u64, len: u64, zero_copy: bool) -> bool {
+        if self.held_back() {
+            return true;
+        }
+        if self.writing.is_some() {
+            let mut buf = vec![0u8; 64 * 1024];
+            let mut done = 0u64;
+            while done < len {
+                let want = usize::try_from((len - done).min(buf.len() as u64)).unwrap_or(0);
+                match file.read_at(&mut buf[..want], offset + done) {
+                    Ok(0) | Err(_) => {
+                        self.abandon();
+                        break;
+                    }
+                    Ok(n) => {
+                        self.append(&buf[..n]);
+                        done += n as u64;
+                    }
+                }
+            }
+        }
+        self.inner.send_file(file, offset, len, zero_copy).await
+    }
+
+    async fn finish(&mut self) -> bool {
+        if self.held_back() {
+            return true;
+        }
+        let ok = self.inner.finish().await;
+        self.commit();
+        ok
+    }
+
+    async fn closed(&self) {
+        self.inner.closed().await
+    }
+
+    async fn upgrade(&mut self) -> Option<Upgraded<'_>> {
+        self.abandon();
+        self.inner.upgrade().await
+    }
+
+    async fn end(&mut self, x: &mut Exchange, done: bool) -> bool {
+        self.inner.end(x, done).await
+    }
+}
+
+/// The downstream of a background update: takes everything, sends nothing.
+#[derive(Debug, Default)]
+pub struct NoClient;
+
+impl Downstream for NoClient {
+    fn server_chosen(&mut self, _: &Exchange, _: &LocationConf) {}
+
+    fn close_after(&mut self) {}
+
+    fn keeps_alive(&self) -> bool {
+        true
+    }
+
+    async fn start_body(&mut self, _: &Exchange, _: u64, _: Duration) -> bool {
+        true
+    }
+
+    async fn read_body(&mut self, _: &mut Vec<u8>) -> Result<usize, BodyReadError> {
+        Ok(0)
+    }
+
+    fn body_done(&self) -> bool {
+        true
+    }
+
+    fn skip_body(&mut self, _: &mut Exchange, _: &LocationConf) -> Result<(), BodyReadError> {
+        Ok(())
+    }
+
+    fn send_head(&mut self, _: &mut Exchange, _: &LocationConf, _: ResponseHead<'_>) {}
+
+    async fn flush(&mut self) -> bool {
+        true
+    }
+
+    async fn send_body(&mut self, _: &[u8]) -> bool {
+        true
+    }
+
+    async fn send_owned(&mut self, data: Vec<u8>) -> Option<Vec<u8>> {
+        Some(data)
+    }
+
+    async fn send_file(&mut self, _: &File, _: u64, _: u64, _: bool) -> bool {
+        true
+    }
+
+    async fn finish(&mut self) -> bool {
+        true
+    }
+
+    async fn closed(&self) {
+        std::future::pending::<()>().await
+    }
+
+    async fn upgrade(&mut self) -> Option<Upgraded<'_>> {
+        None
+    }
+
+    async fn end(&mut self, _: &mut Exchange, _: bool) -> bool {
+        true
+    }
+}
