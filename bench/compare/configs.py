@@ -10,6 +10,9 @@ import resource
 import subprocess
 
 # The fixed upstream answer (proxy scenarios): small, as an API's JSON would be.
+# A 4 KiB page (the cache scenario's): 64 lines of 63 characters and a newline
+# (written `\\n` here, which both servers' `return` turns into one byte).
+PAGE_4K = "cached page line: the same 64 bytes again and again, to 4 KiB!!\\n" * 64
 UPSTREAM_BODY = "hello from the fixed upstream: a small response body of about 100 bytes, as a JSON answer\\n"
 
 # The guide's `proxy_params` (Debian's nginx ships this file): what a deployment
@@ -62,6 +65,8 @@ http {{
     {log}
     client_body_temp_path {d}/body;
     proxy_temp_path {d}/proxy;
+    # The cache scenario's cache (`location /cached/`).
+    proxy_cache_path {d}/cache levels=1:2 keys_zone=bench:10m;
 
     # Upstream keep-alive, written the same way in both.
     upstream fixed {{
@@ -103,6 +108,15 @@ http {{
         location /fresh/ {{
             proxy_pass http://127.0.0.1:{ports['upstream_close']};
             proxy_http_version 1.0;
+        }}
+
+        # A 4 KiB page from the cache: every request after the first is a HIT.
+        location /cached/ {{
+            proxy_pass http://fixed;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_cache bench;
+            proxy_cache_valid 200 10m;
         }}
 
         # Gunicorn + Flask (tests/apps/app.py), as the deployment guides write it.
@@ -232,6 +246,8 @@ http {{
     server {{
         listen 127.0.0.1:{ports['upstream_keepalive']};
         location / {{ return 200 "{UPSTREAM_BODY}"; }}
+        # The page the cache scenario stores: 4 KiB, fresh for ten minutes.
+        location = /cached/page {{ return 200 "{PAGE_4K}"; }}
     }}
     server {{
         listen 127.0.0.1:{ports['upstream_close']};

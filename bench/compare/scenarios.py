@@ -57,6 +57,9 @@ SCENARIOS = [
     Scenario("gunicorn-c10", "Gunicorn + Flask upstream, 10 connections", "load", "/app/", 10,
              needs_app=True),
     Scenario("static-1k", "static 1 KiB, 50 connections", "load", "/static/1k.bin", 50),
+    # proxy_cache: a 4 KiB page stored once, then served from the cache's file.
+    Scenario("cache-hit-4k", "cached 4 KiB page (proxy_cache HIT), 50 connections", "load",
+             "/cached/page", 50),
     Scenario("static-1k-log", "static 1 KiB, 50 conn., access log on", "load",
              "/static/1k.bin", 50, access_log=True),
     Scenario("static-64k", "static 64 KiB, 50 connections", "load", "/static/64k.bin", 50),

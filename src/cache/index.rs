@@ -1,7 +1,7 @@
 //! The cache's index: the `keys_zone`, a table in a zone every worker maps, one
 //! 64-byte row per key (nginx's `ngx_http_file_cache_node_t`, by offset). A row says
-//! whether a body is on disk, until when it is fresh, how big it is, when it was last
-//! asked for, how many times (`proxy_cache_min_uses`), and whether a worker is
+//! whether a body is on disk, until when it is fresh (Unix seconds), how big it is,
+//! when it was last asked for (Unix milliseconds), how many times (`proxy_cache_min_uses`), and whether a worker is
 //! fetching it now (`proxy_cache_lock`, `updating`).
 //!
 //! ```text
@@ -182,7 +182,8 @@ impl Index {
         })
     }
 
-    /// A request for `key` at `now` (Unix seconds): what is stored, counted as a use.
+    /// A request for `key` at `now` (Unix milliseconds): what is stored, counted as a
+    /// use.
     pub fn lookup(&self, key: &Key, now: u64) -> Lookup {
         let Ok(g) = self.zone.lock() else {
             return Lookup::default();

@@ -11,11 +11,10 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use super::entry::Meta;
 use super::index::Stored;
-use super::policy::unix;
 use super::Cache;
 
 /// A temporary file this old was left by a process that died writing it.
@@ -25,7 +24,7 @@ const STALE_TEMP: Duration = Duration::from_secs(600);
 /// their bytes.
 pub fn load(cache: &Cache) -> (u64, u64) {
     remove_stale_temp(&cache.path.path);
-    let now = unix(SystemTime::now());
+    let now = super::now_ms();
     let (mut files, mut bytes) = (0u64, 0u64);
     super::purge::for_each_file(&cache.path.path, &mut |path, meta: &Meta| {
         let key = super::key_of(meta.key.as_bytes());
@@ -75,8 +74,8 @@ fn remove_stale_temp(root: &Path) {
 /// One pass of the manager over `cache`.
 pub fn manage(cache: &Arc<Cache>) {
     let p = &cache.path;
-    let now = unix(SystemTime::now());
-    let cutoff = now.saturating_sub(p.inactive.as_secs());
+    let inactive = u64::try_from(p.inactive.as_millis()).unwrap_or(u64::MAX);
+    let cutoff = super::now_ms().saturating_sub(inactive);
     let mut entries = cache.index.entries();
     entries.retain(|(key, accessed, _)| {
         if *accessed < cutoff && cache.index.remove(key, Some(cutoff)) {

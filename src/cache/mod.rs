@@ -42,6 +42,7 @@ use crate::exchange::{Downstream, Env, Exchange, Outcome};
 use crate::http1::{Header, Method};
 use crate::proxy::Upstreams;
 use crate::route::RoutedLocation;
+use crate::static_files::range::{self, RangeOutcome};
 use entry::Meta;
 use index::{Index, Key, Stored};
 use store::{NoClient, Plan, Recorded, Recorder};
@@ -122,11 +123,19 @@ pub fn variant(vary: &str, request: &[Header]) -> [u8; 16] {
     h.finalize().into()
 }
 
+/// Whether a time limit in whole seconds still holds at `now`: through the whole
+/// second it names, as nginx compares (`valid_sec >= now`), so `proxy_cache_valid 1s`
+/// keeps an entry for one to two seconds.
+fn fresh(until: u64, now: u64) -> bool {
+    now <= until
+}
+
 fn now_secs() -> u64 {
     policy::unix(SystemTime::now())
 }
 
-fn now_ms() -> u64 {
+/// Milliseconds since the Unix epoch (the index's clock for when a key was asked for).
+pub fn now_ms() -> u64 {
     u64::try_from(
         SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -158,6 +167,10 @@ impl Fetch<'_> {
         x: &mut Exchange,
         plan: Plan,
     ) -> (Outcome, Recorded) {
+        let converted = plan.converted_head;
+        if converted {
+            x.head.method = Method::Get;
+        }
         let mut rec = Recorder::new(d, plan);
         let outcome = Box::pin(crate::proxy::handle(
             &mut rec,
@@ -171,6 +184,9 @@ impl Fetch<'_> {
         .await;
         for e in rec.errors.drain(..) {
             self.env.error_log.error(Some(x.connection), &e);
+        }
+        if converted {
+            x.head.method = Method::Head;
         }
         (outcome, rec.recorded)
     }
@@ -229,13 +245,17 @@ pub async fn handle<D: Downstream>(
     if !cc.caches_method(x.head.method.as_str()) {
         return f.plain(d, x).await;
     }
+    // A HEAD is asked upstream as GET so that the answer can be stored
+    // (`proxy_cache_convert_head on`, the default), else passed on unstored.
     let head_request = x.head.method == Method::Head;
     let plan = |store: bool, hold_back: Vec16| Plan {
         cache: Arc::clone(&cache),
         key,
         key_text: key_text.clone(),
-        store: store && !head_request,
+        store: store && (!head_request || cc.convert_head),
         hold_back,
+        revalidating: None,
+        converted_head: store && head_request && cc.convert_head,
     };
     // RFC 9111 §3.5: a shared cache answers no request with credentials from store.
     let authorized = x
@@ -248,7 +268,7 @@ pub async fn handle<D: Downstream>(
         return f.run(d, x, plan(!authorized, Vec16::default())).await.0;
     }
     let now = now_secs();
-    let found = cache.index.lookup(&key, now);
+    let found = cache.index.lookup(&key, now_ms());
     if let Some((old, _)) = found.evicted {
         cache.delete_file(&old);
     }
@@ -268,7 +288,7 @@ pub async fn handle<D: Downstream>(
         )
         .await;
     };
-    if now < stored.expires {
+    if fresh(stored.expires, now) {
         x.cache_status = Some("HIT");
         return serve(d, x, conf, opened).await;
     }
@@ -299,7 +319,7 @@ async fn miss<D: Downstream>(
             if cache
                 .index
                 .peek(key)
-                .is_some_and(|s| now_secs() < s.expires)
+                .is_some_and(|s| fresh(s.expires, now_secs()))
             {
                 let key_text = plan(false, Vec16::default()).key_text;
                 if let Some(opened) = open(cache, key, &key_text, x) {
@@ -342,10 +362,12 @@ async fn expired<D: Downstream>(
 ) -> Outcome {
     let cc = &f.conf.proxy.cache;
     let now = now_secs();
-    let revalidating = now
-        < stored
+    let revalidating = fresh(
+        stored
             .expires
-            .saturating_add(u64::from(stored.while_revalidate));
+            .saturating_add(u64::from(stored.while_revalidate)),
+        now,
+    );
     let updating_allowed = cc.use_stale.updating || revalidating;
     let bound = f.conf.proxy.connect_timeout + f.conf.proxy.read_timeout;
     let fetching = cache
@@ -370,7 +392,10 @@ async fn expired<D: Downstream>(
         return outcome;
     }
     // Fetched again; a failure may be answered with the stale copy.
-    let in_error_window = now < stored.expires.saturating_add(u64::from(stored.if_error));
+    let in_error_window = fresh(
+        stored.expires.saturating_add(u64::from(stored.if_error)),
+        now,
+    );
     let mut hold_back = cc.use_stale.statuses;
     if in_error_window {
         for s in [500, 502, 503, 504] {
@@ -378,13 +403,31 @@ async fn expired<D: Downstream>(
         }
     }
     x.cache_status = Some("EXPIRED");
-    let (outcome, recorded) = f.run(d, x, plan(true, hold_back)).await;
-    if fetching && recorded != Recorded::Stored {
+    let mut p = plan(true, hold_back);
+    let meta = &opened.meta;
+    let saved = if cc.revalidate && (!meta.etag.is_empty() || meta.last_modified != 0) {
+        p.revalidating = Some(meta.status);
+        Some(ask_conditionally(x, meta))
+    } else {
+        None
+    };
+    let (outcome, recorded) = f.run(d, x, p).await;
+    if let Some(saved) = saved {
+        restore_conditionals(x, saved);
+    }
+    if fetching && !matches!(recorded, Recorded::Stored | Recorded::Revalidated(_)) {
         cache.index.unlock(key);
+    }
+    if let Recorded::Revalidated(fresh) = recorded {
+        renew(cache, key, fresh.expires);
+        x.cache_status = Some("REVALIDATED");
+        return serve(d, x, f.conf, opened).await;
     }
     let stale = match (recorded, &outcome) {
         (Recorded::HeldBack(_), _) => true,
-        (Recorded::Nothing, Outcome::Status(502)) => cc.use_stale.error || in_error_window,
+        (Recorded::Nothing, Outcome::Status(502)) => {
+            cc.use_stale.error || cc.use_stale.invalid_header || in_error_window
+        }
         (Recorded::Nothing, Outcome::Status(504)) => cc.use_stale.timeout || in_error_window,
         _ => false,
     };
@@ -393,6 +436,50 @@ async fn expired<D: Downstream>(
         return serve(d, x, f.conf, opened).await;
     }
     outcome
+}
+
+/// The request's own `If-None-Match`/`If-Modified-Since` swapped for the stored
+/// entry's validators (`proxy_cache_revalidate`); returns the client's, to put back.
+fn ask_conditionally(x: &mut Exchange, meta: &Meta) -> Vec<Header> {
+    let saved: Vec<Header> = x
+        .head
+        .headers
+        .iter()
+        .filter(|h| conditional(h))
+        .cloned()
+        .collect();
+    x.head.headers.retain(|h| !conditional(h));
+    if !meta.etag.is_empty() {
+        x.head
+            .headers
+            .push(Header::new("If-None-Match", meta.etag.as_str()));
+    }
+    if meta.last_modified != 0 {
+        let t = UNIX_EPOCH + Duration::from_secs(meta.last_modified);
+        let date = crate::http1::date::format_http_date(t);
+        x.head.headers.push(Header::new("If-Modified-Since", date));
+    }
+    saved
+}
+
+fn conditional(h: &Header) -> bool {
+    h.name.eq_ignore_ascii_case("if-none-match") || h.name.eq_ignore_ascii_case("if-modified-since")
+}
+
+fn restore_conditionals(x: &mut Exchange, saved: Vec<Header>) {
+    x.head.headers.retain(|h| !conditional(h));
+    x.head.headers.extend(saved);
+}
+
+/// A 304 from the upstream: the stored entry is fresh again until `expires`.
+fn renew(cache: &Cache, key: &Key, expires: u64) {
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(cache.file_of(key));
+    if let Ok(file) = file {
+        let _ = entry::write_expires(&file, expires, now_secs());
+    }
+    cache.index.refresh(key, expires);
 }
 
 /// Whether the client's validators match the stored response (nginx's not-modified
@@ -450,22 +537,69 @@ async fn serve<D: Downstream>(
         );
         return finished(d.finish().await);
     }
-    let length = BodyLength::Known(meta.body_len);
-    d.send_head(
-        x,
-        conf,
-        ResponseHead::new(meta.status, meta.headers, length),
-    );
-    if x.head.method == Method::Head || meta.body_len == 0 {
+    let (status, mut headers, mut from, mut len) = (meta.status, meta.headers, 0, meta.body_len);
+    match one_range(x, conf, &meta.etag, meta.last_modified, meta.status, len) {
+        RangeOutcome::Satisfiable(r) if r.len() == 1 => {
+            headers.push(Header::new(
+                "Content-Range",
+                range::content_range(r[0], len),
+            ));
+            (from, len) = (r[0].start, r[0].len());
+            d.send_head(
+                x,
+                conf,
+                ResponseHead::new(206, headers, BodyLength::Known(len)),
+            );
+        }
+        RangeOutcome::Unsatisfiable => {
+            let unsatisfied = vec![Header::new("Content-Range", range::unsatisfied_range(len))];
+            d.send_head(
+                x,
+                conf,
+                ResponseHead::new(416, unsatisfied, BodyLength::None),
+            );
+            return finished(d.finish().await);
+        }
+        _ => d.send_head(
+            x,
+            conf,
+            ResponseHead::new(status, headers, BodyLength::Known(len)),
+        ),
+    }
+    if x.head.method == Method::Head || len == 0 {
         return finished(d.finish().await);
     }
     if !d
-        .send_file(&file, meta.body_offset, meta.body_len, conf.sendfile)
+        .send_file(&file, meta.body_offset + from, len, conf.sendfile)
         .await
     {
         return Outcome::Close;
     }
     finished(d.finish().await)
+}
+
+/// A single `Range` of a stored 200 (nginx's range filter runs on cached responses;
+/// more than one range is answered whole here).
+fn one_range(
+    x: &Exchange,
+    conf: &LocationConf,
+    etag: &str,
+    last_modified: u64,
+    status: u16,
+    len: u64,
+) -> RangeOutcome {
+    let get = |name: &str| {
+        x.head
+            .headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case(name))
+            .map(|h| &*h.value)
+    };
+    if status != 200 || x.head.method != Method::Get || conf.files.max_ranges == Some(0) {
+        return RangeOutcome::Full;
+    }
+    let mtime = (last_modified != 0).then(|| UNIX_EPOCH + Duration::from_secs(last_modified));
+    range::evaluate(get("range"), get("if-range"), etag, mtime, len, 1)
 }
 
 fn finished(ok: bool) -> Outcome {

@@ -36,6 +36,13 @@ pub struct Plan {
     pub store: bool,
     /// Statuses to hold back because a stale copy answers instead.
     pub hold_back: Vec16,
+    /// The request carries the stored entry's validators (`proxy_cache_revalidate`):
+    /// a 304 renews the entry (with the stored `status`'s validity) instead of going
+    /// to the client.
+    pub revalidating: Option<u16>,
+    /// A HEAD sent upstream as GET (`proxy_cache_convert_head`): the client gets the
+    /// head only, the cache the whole response.
+    pub converted_head: bool,
 }
 
 /// How recording went.
@@ -47,13 +54,16 @@ pub enum Recorded {
     NotStored(Option<Refusal>),
     /// A status in `hold_back` came: nothing was sent to the client.
     HeldBack(u16),
+    /// The upstream answered 304 to the revalidation: fresh until then.
+    Revalidated(policy::Freshness),
 }
 
 #[derive(Debug)]
 struct Writing {
     file: File,
     temp: PathBuf,
-    meta: Meta,
+    /// The bytes before the body.
+    head_len: u64,
     written: u64,
     expected: Option<u64>,
     fresh: policy::Freshness,
@@ -82,7 +92,15 @@ impl<'d, D: Downstream> Recorder<'d, D> {
     }
 
     fn held_back(&self) -> bool {
-        matches!(self.recorded, Recorded::HeldBack(_))
+        matches!(
+            self.recorded,
+            Recorded::HeldBack(_) | Recorded::Revalidated(_)
+        )
+    }
+
+    /// Whether body bytes go to the client (not for a converted HEAD).
+    fn to_client(&self) -> bool {
+        !self.plan.converted_head
     }
 
     /// Starts the file for a response that may be stored.
@@ -156,13 +174,16 @@ impl<'d, D: Downstream> Recorder<'d, D> {
             .create_new(true)
             .mode(0o600)
             .open(&temp)
-            .and_then(|mut f| f.write_all(&meta.encode()).map(|()| f));
+            .and_then(|mut f| {
+                let head = meta.encode();
+                f.write_all(&head).map(|()| (f, head.len() as u64))
+            });
         match opened {
-            Ok(file) => {
+            Ok((file, head_len)) => {
                 self.writing = Some(Writing {
                     file,
                     temp,
-                    meta,
+                    head_len,
                     written: 0,
                     expected,
                     fresh,
@@ -225,15 +246,14 @@ impl<'d, D: Downstream> Recorder<'d, D> {
             ));
             return;
         }
-        let size = w.meta.encode().len() as u64 + w.written;
+        let size = w.head_len + w.written;
         let stored = Stored {
             expires: w.fresh.expires,
             size,
             while_revalidate: w.fresh.while_revalidate,
             if_error: w.fresh.if_error,
         };
-        let now = policy::unix(std::time::SystemTime::now());
-        if let Some((old, _)) = cache.index.store(&self.plan.key, stored, now) {
+        if let Some((old, _)) = cache.index.store(&self.plan.key, stored, super::now_ms()) {
             cache.delete_file(&old);
         }
         self.recorded = Recorded::Stored;
@@ -280,6 +300,19 @@ impl<D: Downstream> Downstream for Recorder<'_, D> {
             self.recorded = Recorded::HeldBack(head.status);
             return;
         }
+        if let (Some(status), 304) = (self.plan.revalidating, head.status) {
+            let now = policy::unix(std::time::SystemTime::now());
+            let cc = &conf.proxy.cache;
+            let ignore = &conf.proxy.shaping.ignore_headers;
+            if let Ok(fresh) = policy::judge(status, &x.upstream_headers, cc, ignore, now) {
+                self.recorded = Recorded::Revalidated(fresh);
+                return;
+            }
+        }
+        if self.plan.converted_head {
+            // The client asked for the head only; the upstream was asked with GET.
+            x.head.method = crate::http1::Method::Head;
+        }
         self.recorded = Recorded::NotStored(None);
         if self.plan.store && !head.upgrade {
             self.begin(x, conf, &head);
@@ -296,7 +329,7 @@ impl<D: Downstream> Downstream for Recorder<'_, D> {
             return true;
         }
         self.append(data);
-        self.inner.send_body(data).await
+        !self.to_client() || self.inner.send_body(data).await
     }
 
     async fn send_owned(&mut self, data: Vec<u8>) -> Option<Vec<u8>> {
@@ -304,6 +337,9 @@ impl<D: Downstream> Downstream for Recorder<'_, D> {
             return Some(data);
         }
         self.append(&data);
+        if !self.to_client() {
+            return Some(data);
+        }
         self.inner.send_owned(data).await
     }
 
@@ -328,16 +364,17 @@ impl<D: Downstream> Downstream for Recorder<'_, D> {
                 }
             }
         }
-        self.inner.send_file(file, offset, len, zero_copy).await
+        !self.to_client() || self.inner.send_file(file, offset, len, zero_copy).await
     }
 
     async fn finish(&mut self) -> bool {
         if self.held_back() {
             return true;
         }
-        let ok = self.inner.finish().await;
+        // Into the cache before the client's last write: a client that asks again
+        // as soon as it has the answer finds it stored.
         self.commit();
-        ok
+        self.inner.finish().await
     }
 
     async fn closed(&self) {

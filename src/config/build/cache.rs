@@ -17,8 +17,10 @@ use crate::config::template::Template;
 use crate::config::tree::Directive;
 use crate::config::value;
 
-/// nginx's default key.
-pub const DEFAULT_KEY: &str = "$scheme$proxy_host$request_uri";
+/// The default key: nginx's (`$scheme$proxy_host$request_uri`) with the request's
+/// `$host` added, so two sites behind one upstream never share an entry (nginx's
+/// default mixes them when the upstream tells sites apart by `Host`).
+pub const DEFAULT_KEY: &str = "$scheme$proxy_host$host$request_uri";
 
 /// The smallest keys zone nginx accepts: two pages.
 const MIN_KEYS_ZONE: usize = 2 * 4096;
