@@ -10,9 +10,8 @@ import resource
 import subprocess
 
 # The fixed upstream answer (proxy scenarios): small, as an API's JSON would be.
-# A 4 KiB page (the cache scenario's): 64 lines of 63 characters and a newline
-# (written `\\n` here, which both servers' `return` turns into one byte).
-PAGE_4K = "cached page line: the same 64 bytes again and again, to 4 KiB!!\\n" * 64
+# A 4 KiB page (the cache scenario's upstream file): 64 lines of 64 bytes.
+PAGE_4K = b"cached page line: the same 64 bytes again and again, to 4 KiB!!\n" * 64
 UPSTREAM_BODY = "hello from the fixed upstream: a small response body of about 100 bytes, as a JSON answer\\n"
 
 # The guide's `proxy_params` (Debian's nginx ships this file): what a deployment
@@ -246,8 +245,9 @@ http {{
     server {{
         listen 127.0.0.1:{ports['upstream_keepalive']};
         location / {{ return 200 "{UPSTREAM_BODY}"; }}
-        # The page the cache scenario stores: 4 KiB, fresh for ten minutes.
-        location = /cached/page {{ return 200 "{PAGE_4K}"; }}
+        # The page the cache scenario stores: 4 KiB (a file: nginx's `return` text
+        # is at most 4 KiB with its quotes).
+        location = /cached/page {{ alias {d}/page4k.html; }}
     }}
     server {{
         listen 127.0.0.1:{ports['upstream_close']};

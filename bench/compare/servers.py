@@ -115,6 +115,8 @@ def start_upstream(env):
     conf = f"{d}/upstream.conf"
     with open(conf, "w") as f:
         f.write(configs.upstream_config(d, env.ports))
+    with open(f"{d}/page4k.html", "wb") as f:
+        f.write(configs.PAGE_4K)
     argv = ["nginx", "-p", d, "-c", conf, "-e", "stderr", "-g", "daemon off; master_process on;"]
     p = procs.start(argv, LOAD_CPU, f"{d}/stderr.log")
     procs.wait_http(env.ports["upstream_keepalive"])
