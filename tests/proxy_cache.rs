@@ -701,3 +701,46 @@ fn the_cache_decides_as_nginx_does_side_by_side() {
     }
     assert!(differ.is_empty(), "{}", differ.join("\n"));
 }
+
+/// Over HTTP/2 (prior-knowledge h2c, curl): the same entry answers, from the file.
+#[test]
+fn hits_are_served_over_http2_too() {
+    let g = Gunicorn::tcp(2);
+    let d = tempfile::tempdir().unwrap();
+    let servers = format!(
+        "proxy_cache_path @DIR@/cache levels=1:2 keys_zone=h2:1m;
+         server {{
+            listen 127.0.0.1:@PORT@ http2;
+            location / {{
+                proxy_pass {};
+                proxy_cache h2;
+                proxy_cache_valid 200 60s;
+                add_header X-Cache-Status $upstream_cache_status always;
+            }}
+        }}",
+        g.proxy_pass()
+    );
+    let v = Vestibule::start_with_main(TWO_WORKERS, &servers, "", Driver::Default);
+    let url = format!(
+        "http://127.0.0.1:{}{}",
+        v.port,
+        counted(d.path(), "h2", "size=40000")
+    );
+    let fetch = || {
+        let out = std::process::Command::new("curl")
+            .args(["-sS", "-i", "--http2-prior-knowledge", "--max-time", "10", &url])
+            .output()
+            .expect("curl");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let first = fetch();
+    assert!(first.starts_with("HTTP/2 200"), "{first}");
+    assert!(first.contains("x-cache-status: MISS"), "{first}");
+    let second = fetch();
+    assert!(second.contains("x-cache-status: HIT"), "{second}");
+    let body = |r: &str| r.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
+    assert_eq!(body(&second).len(), 40000);
+    assert_eq!(body(&first), body(&second));
+    assert_eq!(calls(d.path(), "h2"), 1);
+}
