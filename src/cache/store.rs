@@ -199,16 +199,20 @@ impl<'d, D: Downstream> Recorder<'d, D> {
         }
     }
 
+    /// Writes body bytes to the file; the last byte of a known length stores the
+    /// entry at once, before the bytes go on to the client: a client that asks again
+    /// as soon as it has the answer finds it stored.
     fn append(&mut self, data: &[u8]) {
-        if let Some(w) = &mut self.writing {
-            if w.file.write_all(data).is_err() {
-                self.abandon();
-            } else {
-                let w = self.writing.as_mut();
-                if let Some(w) = w {
-                    w.written += data.len() as u64;
-                }
-            }
+        let Some(w) = &mut self.writing else {
+            return;
+        };
+        if w.file.write_all(data).is_err() {
+            self.abandon();
+            return;
+        }
+        w.written += data.len() as u64;
+        if w.expected == Some(w.written) {
+            self.commit();
         }
     }
 
@@ -371,8 +375,8 @@ impl<D: Downstream> Downstream for Recorder<'_, D> {
         if self.held_back() {
             return true;
         }
-        // Into the cache before the client's last write: a client that asks again
-        // as soon as it has the answer finds it stored.
+        // A body of unknown length (or none) is complete now, before the client's
+        // last write (for chunked framing, the last chunk).
         self.commit();
         self.inner.finish().await
     }

@@ -49,7 +49,6 @@ pub const WITHOUT_MODULES: &[(&str, &str)] = &[
     ("http_memcached_module", "memcached_pass"),
     ("http_empty_gif_module", "empty_gif"),
     ("http_browser_module", "ancient_browser"),
-    ("http-cache", "proxy_cache"),
 ];
 
 /// The name the binary was run under.
