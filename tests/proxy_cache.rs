@@ -536,6 +536,85 @@ fn a_restart_over_a_warm_cache_directory_serves_hits_and_a_reload_keeps_them() {
     let r = v.get(&page, "app.test");
     assert_eq!(r.header("X-Cache"), Some("HIT"));
     assert_eq!(calls(dir, "warm"), 1);
+    drop(v);
+
+    // A reload that adds the cache loads its directory too.
+    let v = Vestibule::start_with_main(
+        TWO_WORKERS,
+        &servers.replace("proxy_cache warm;", "proxy_cache off;"),
+        "",
+        Driver::Default,
+    );
+    assert_eq!(statuses(&v, &page, 1), [""]);
+    let conf = v.path("vestibule.conf");
+    let text = std::fs::read_to_string(&conf).unwrap();
+    let with_cache = text
+        .replace("proxy_cache off;", "proxy_cache warm;")
+        .replacen("http {", &format!("http {{\n{http}"), 1);
+    std::fs::write(&conf, with_cache).unwrap();
+    common::signal(v.pid(), libc::SIGHUP);
+    v.wait_for_error_line(&["http file cache", "1 files loaded"]);
+    // The old generation's workers (no cache) may still answer a request or two;
+    // then the entry stored by the first instance answers, no new call made for it.
+    assert!(wait_until(Duration::from_secs(5), || {
+        let r = v.get(&page, "app.test");
+        status_of(&r) == "HIT" && r.text() == "call 1 of warm\n"
+    }));
+}
+
+#[test]
+fn a_slow_upstream_and_the_lock_timeout() {
+    let g = Gunicorn::tcp(4);
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path();
+    let slow = dir.join("slow");
+    let v = Arc::new(start(
+        &g,
+        "",
+        "proxy_read_timeout 500ms;
+         proxy_cache_use_stale timeout;
+         location /counted/locked {
+             proxy_pass PASS;
+             proxy_cache micro;
+             proxy_cache_valid 200 60s;
+             proxy_cache_lock on;
+             proxy_cache_lock_timeout 300ms;
+             proxy_read_timeout 5s;
+             add_header X-Cache-Status $upstream_cache_status always;
+         }"
+        .replace("PASS", &g.proxy_pass())
+        .as_str(),
+        Driver::Default,
+    ));
+    // use_stale timeout: the upstream takes longer than proxy_read_timeout.
+    let page = counted(dir, "page", &format!("slow={}", slow.display()));
+    assert_eq!(v.get(&page, "app.test").text(), "call 1 of page\n");
+    std::thread::sleep(PAST_ONE_SECOND);
+    std::fs::write(&slow, "").unwrap();
+    let r = v.get(&page, "app.test");
+    assert_eq!((r.status, status_of(&r)), (200, "STALE"));
+    assert_eq!(r.text(), "call 1 of page\n");
+    std::fs::remove_file(&slow).unwrap();
+
+    // proxy_cache_lock_timeout: a request that waited 300 ms goes to the upstream
+    // itself, and what it gets is not stored; the lock holder's answer is.
+    let locked = counted(dir, "locked", "s=1.5");
+    let first = {
+        let (v, locked) = (Arc::clone(&v), locked.clone());
+        std::thread::spawn(move || v.get(&locked, "app.test").text())
+    };
+    std::thread::sleep(Duration::from_millis(200));
+    let started = Instant::now();
+    let second = v.get(&locked, "app.test");
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    assert_eq!(status_of(&second), "MISS");
+    assert_eq!(second.text(), "call 2 of locked\n");
+    assert_eq!(first.join().unwrap(), "call 1 of locked\n");
+    let third = v.get(&locked, "app.test");
+    assert_eq!(
+        (status_of(&third), third.text().as_str()),
+        ("HIT", "call 1 of locked\n")
+    );
 }
 
 #[test]

@@ -2,7 +2,9 @@
 //! with `reuseport` on both `listen`s both can hold the port at once (vestibule's
 //! sockets always have `SO_REUSEPORT`; written, it also skips the start's in-use
 //! probe), so vestibule starts beside nginx, nginx stops gracefully, and a client
-//! polling all the while sees no refused connection. Without it vestibule refuses to
+//! polling all the while sees no refused connection when the kernel moves what waits
+//! in nginx's closing socket to vestibule's (`net.ipv4.tcp_migrate_req = 1`); without
+//! that, the few connections that arrive as nginx closes are reset. Without it vestibule refuses to
 //! start on a port nginx holds, as nginx would. Without
 //! it the port must be free first: the gap between nginx's last answer and
 //! vestibule's first is measured and printed (not asserted: it is a figure for the
@@ -67,6 +69,12 @@ fn vestibule_on(port: u16, params: &str) -> Vestibule {
     )
 }
 
+/// Whether the kernel moves the connections queued on a closing `SO_REUSEPORT`
+/// socket to another socket of its group (`net.ipv4.tcp_migrate_req`, Linux 5.14).
+fn migrates_queued_connections() -> bool {
+    std::fs::read_to_string("/proc/sys/net/ipv4/tcp_migrate_req").is_ok_and(|v| v.trim() == "1")
+}
+
 /// Stops nginx gracefully (SIGQUIT, as `nginx -s quit`) and waits for it to exit.
 fn quit(n: &mut Nginx) {
     common::signal(n.pid(), libc::SIGQUIT);
@@ -89,12 +97,23 @@ fn with_reuseport_the_port_changes_hands_without_a_refused_connection() {
     stop.store(true, Ordering::Relaxed);
     let seen = poller.join().unwrap();
     let failed = seen.iter().filter(|(_, w)| w.is_none()).count();
-    assert_eq!(
-        failed,
-        0,
-        "refused or failed while the port changed hands: {failed} of {}",
-        seen.len()
-    );
+    if migrates_queued_connections() {
+        assert_eq!(
+            failed,
+            0,
+            "refused or failed while the port changed hands: {failed} of {}",
+            seen.len()
+        );
+    } else {
+        // Without net.ipv4.tcp_migrate_req the kernel resets what waits in nginx's
+        // accept queue when nginx closes its socket: a connection that arrives in that
+        // instant (one in a few hundred here, polling every 2 ms) is refused.
+        eprintln!(
+            "net.ipv4.tcp_migrate_req is 0: {failed} of {} refused as nginx closed",
+            seen.len()
+        );
+        assert!(failed <= 3, "{failed} of {} refused", seen.len());
+    }
     let who: Vec<&str> = seen.iter().filter_map(|(_, w)| w.as_deref()).collect();
     assert_eq!(who.first(), Some(&"nginx"));
     assert_eq!(who.last(), Some(&"vestibule"));

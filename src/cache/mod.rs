@@ -12,6 +12,8 @@
 //! - [`entry`]: the file format and names (nginx's `levels` layout).
 //! - [`policy`]: whether a response may be stored and until when.
 //! - [`store`]: the recording downstream the proxy writes through.
+//! - [`hit`]: answering from a stored entry (304s, single ranges, the body by
+//!   sendfile); [`revalidate`]: `proxy_cache_revalidate`.
 //! - [`manager`]: the loader (an existing directory at start) and the manager
 //!   (`inactive`, `max_size`, `min_free`), run by one worker.
 //! - [`purge`]: `proxy_cache_purge` by key or prefix.
@@ -21,13 +23,14 @@
 //! says what happened.
 
 pub mod entry;
+pub mod hit;
 pub mod index;
 pub mod manager;
 pub mod policy;
 pub mod purge;
+pub mod revalidate;
 pub mod store;
 
-use std::fs::File;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -35,16 +38,15 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use md5::{Digest, Md5};
 
 use crate::config::model::cache::{CacheConf, CachePath, Vec16};
-use crate::config::model::{IfModifiedSince, LocationConf, ProxyPass};
+use crate::config::model::{LocationConf, ProxyPass};
 use crate::config::template::{Template, VariableSource};
-use crate::exchange::response::{BodyLength, ResponseHead};
 use crate::exchange::{Downstream, Env, Exchange, Outcome};
 use crate::http1::{Header, Method};
 use crate::proxy::Upstreams;
 use crate::route::RoutedLocation;
-use crate::static_files::range::{self, RangeOutcome};
-use entry::Meta;
+use hit::{open, serve, Opened};
 use index::{Index, Key, Stored};
+use revalidate::{ask_conditionally, renew, restore_conditionals};
 use store::{NoClient, Plan, Recorded, Recorder};
 
 /// One cache: its directory settings and its index.
@@ -130,7 +132,7 @@ fn fresh(until: u64, now: u64) -> bool {
     now <= until
 }
 
-fn now_secs() -> u64 {
+pub fn now_secs() -> u64 {
     policy::unix(SystemTime::now())
 }
 
@@ -204,26 +206,6 @@ impl Fetch<'_> {
         ))
         .await
     }
-}
-
-/// A stored entry opened for this request.
-struct Opened {
-    file: File,
-    meta: Meta,
-}
-
-/// Opens the file of `key` and checks it is this key's (and this request's variant):
-/// `None` when it is not there, not a cache file, or another variant.
-fn open(cache: &Cache, key: &Key, key_text: &str, x: &Exchange) -> Option<Opened> {
-    let file = File::open(cache.file_of(key)).ok()?;
-    let meta = Meta::read(&file).ok()??;
-    if meta.key != key_text {
-        return None;
-    }
-    if !meta.vary.is_empty() && variant(&meta.vary, &x.head.headers) != meta.variant {
-        return None;
-    }
-    Some(Opened { file, meta })
 }
 
 /// Serves a request for a location with `proxy_cache`.
@@ -436,176 +418,4 @@ async fn expired<D: Downstream>(
         return serve(d, x, f.conf, opened).await;
     }
     outcome
-}
-
-/// The request's own `If-None-Match`/`If-Modified-Since` swapped for the stored
-/// entry's validators (`proxy_cache_revalidate`); returns the client's, to put back.
-fn ask_conditionally(x: &mut Exchange, meta: &Meta) -> Vec<Header> {
-    let saved: Vec<Header> = x
-        .head
-        .headers
-        .iter()
-        .filter(|h| conditional(h))
-        .cloned()
-        .collect();
-    x.head.headers.retain(|h| !conditional(h));
-    if !meta.etag.is_empty() {
-        x.head
-            .headers
-            .push(Header::new("If-None-Match", meta.etag.as_str()));
-    }
-    if meta.last_modified != 0 {
-        let t = UNIX_EPOCH + Duration::from_secs(meta.last_modified);
-        let date = crate::http1::date::format_http_date(t);
-        x.head.headers.push(Header::new("If-Modified-Since", date));
-    }
-    saved
-}
-
-fn conditional(h: &Header) -> bool {
-    h.name.eq_ignore_ascii_case("if-none-match") || h.name.eq_ignore_ascii_case("if-modified-since")
-}
-
-fn restore_conditionals(x: &mut Exchange, saved: Vec<Header>) {
-    x.head.headers.retain(|h| !conditional(h));
-    x.head.headers.extend(saved);
-}
-
-/// A 304 from the upstream: the stored entry is fresh again until `expires`.
-fn renew(cache: &Cache, key: &Key, expires: u64) {
-    let file = std::fs::OpenOptions::new()
-        .write(true)
-        .open(cache.file_of(key));
-    if let Ok(file) = file {
-        let _ = entry::write_expires(&file, expires, now_secs());
-    }
-    cache.index.refresh(key, expires);
-}
-
-/// Whether the client's validators match the stored response (nginx's not-modified
-/// filter runs on cached responses too).
-fn not_modified(x: &Exchange, conf: &LocationConf, meta: &Meta) -> bool {
-    if meta.status != 200 {
-        return false;
-    }
-    let header = |name: &str| {
-        x.head
-            .headers
-            .iter()
-            .find(|h| h.name.eq_ignore_ascii_case(name))
-            .map(|h| &*h.value)
-    };
-    if let Some(inm) = header("if-none-match") {
-        if meta.etag.is_empty() {
-            return false;
-        }
-        let tag = meta.etag.trim_start_matches("W/");
-        return inm.split(|&b| b == b',').any(|t| {
-            let t = t.trim_ascii();
-            t == b"*" || t.strip_prefix(b"W/").unwrap_or(t) == tag.as_bytes()
-        });
-    }
-    let Some(ims) = header("if-modified-since") else {
-        return false;
-    };
-    if meta.last_modified == 0 {
-        return false;
-    }
-    let Some(t) = crate::http1::date::parse_http_date(ims).map(policy::unix) else {
-        return false;
-    };
-    match conf.files.if_modified_since {
-        IfModifiedSince::Off => false,
-        IfModifiedSince::Exact => t == meta.last_modified,
-        IfModifiedSince::Before => meta.last_modified <= t,
-    }
-}
-
-/// Answers from a stored entry.
-async fn serve<D: Downstream>(
-    d: &mut D,
-    x: &mut Exchange,
-    conf: &LocationConf,
-    opened: Opened,
-) -> Outcome {
-    let Opened { file, meta } = opened;
-    if not_modified(x, conf, &meta) {
-        d.send_head(
-            x,
-            conf,
-            ResponseHead::new(304, meta.headers, BodyLength::None),
-        );
-        return finished(d.finish().await);
-    }
-    let (status, mut headers, mut from, mut len) = (meta.status, meta.headers, 0, meta.body_len);
-    match one_range(x, conf, &meta.etag, meta.last_modified, meta.status, len) {
-        RangeOutcome::Satisfiable(r) if r.len() == 1 => {
-            headers.push(Header::new(
-                "Content-Range",
-                range::content_range(r[0], len),
-            ));
-            (from, len) = (r[0].start, r[0].len());
-            d.send_head(
-                x,
-                conf,
-                ResponseHead::new(206, headers, BodyLength::Known(len)),
-            );
-        }
-        RangeOutcome::Unsatisfiable => {
-            let unsatisfied = vec![Header::new("Content-Range", range::unsatisfied_range(len))];
-            d.send_head(
-                x,
-                conf,
-                ResponseHead::new(416, unsatisfied, BodyLength::None),
-            );
-            return finished(d.finish().await);
-        }
-        _ => d.send_head(
-            x,
-            conf,
-            ResponseHead::new(status, headers, BodyLength::Known(len)),
-        ),
-    }
-    if x.head.method == Method::Head || len == 0 {
-        return finished(d.finish().await);
-    }
-    if !d
-        .send_file(&file, meta.body_offset + from, len, conf.sendfile)
-        .await
-    {
-        return Outcome::Close;
-    }
-    finished(d.finish().await)
-}
-
-/// A single `Range` of a stored 200 (nginx's range filter runs on cached responses;
-/// more than one range is answered whole here).
-fn one_range(
-    x: &Exchange,
-    conf: &LocationConf,
-    etag: &str,
-    last_modified: u64,
-    status: u16,
-    len: u64,
-) -> RangeOutcome {
-    let get = |name: &str| {
-        x.head
-            .headers
-            .iter()
-            .find(|h| h.name.eq_ignore_ascii_case(name))
-            .map(|h| &*h.value)
-    };
-    if status != 200 || x.head.method != Method::Get || conf.files.max_ranges == Some(0) {
-        return RangeOutcome::Full;
-    }
-    let mtime = (last_modified != 0).then(|| UNIX_EPOCH + Duration::from_secs(last_modified));
-    range::evaluate(get("range"), get("if-range"), etag, mtime, len, 1)
-}
-
-fn finished(ok: bool) -> Outcome {
-    if ok {
-        Outcome::Done
-    } else {
-        Outcome::Close
-    }
 }

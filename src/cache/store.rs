@@ -271,33 +271,7 @@ impl<D: Downstream> Drop for Recorder<'_, D> {
 }
 
 impl<D: Downstream> Downstream for Recorder<'_, D> {
-    fn server_chosen(&mut self, x: &Exchange, conf: &LocationConf) {
-        self.inner.server_chosen(x, conf);
-    }
-
-    fn close_after(&mut self) {
-        self.inner.close_after();
-    }
-
-    fn keeps_alive(&self) -> bool {
-        self.inner.keeps_alive()
-    }
-
-    async fn start_body(&mut self, x: &Exchange, limit: u64, timeout: Duration) -> bool {
-        self.inner.start_body(x, limit, timeout).await
-    }
-
-    async fn read_body(&mut self, out: &mut Vec<u8>) -> Result<usize, BodyReadError> {
-        self.inner.read_body(out).await
-    }
-
-    fn body_done(&self) -> bool {
-        self.inner.body_done()
-    }
-
-    fn skip_body(&mut self, x: &mut Exchange, conf: &LocationConf) -> Result<(), BodyReadError> {
-        self.inner.skip_body(x, conf)
-    }
+    crate::exchange::downstream::forward_request_side!();
 
     fn send_head(&mut self, x: &mut Exchange, conf: &LocationConf, head: ResponseHead<'_>) {
         if self.plan.hold_back.contains(head.status) {

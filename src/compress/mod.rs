@@ -19,12 +19,10 @@ pub mod policy;
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
-use std::time::Duration;
 
 pub use encoder::{Coding, Encoder};
 
 use crate::config::model::LocationConf;
-use crate::exchange::body::BodyReadError;
 use crate::exchange::response::{self, BodyLength, ResponseHead};
 use crate::exchange::{Downstream, Exchange, Upgraded};
 use crate::http1::{headers, Header, Method};
@@ -155,33 +153,7 @@ fn compressed_head<'a>(
 }
 
 impl<D: Downstream> Downstream for Filter<'_, D> {
-    fn server_chosen(&mut self, x: &Exchange, conf: &LocationConf) {
-        self.inner.server_chosen(x, conf);
-    }
-
-    fn close_after(&mut self) {
-        self.inner.close_after();
-    }
-
-    fn keeps_alive(&self) -> bool {
-        self.inner.keeps_alive()
-    }
-
-    async fn start_body(&mut self, x: &Exchange, limit: u64, timeout: Duration) -> bool {
-        self.inner.start_body(x, limit, timeout).await
-    }
-
-    async fn read_body(&mut self, out: &mut Vec<u8>) -> Result<usize, BodyReadError> {
-        self.inner.read_body(out).await
-    }
-
-    fn body_done(&self) -> bool {
-        self.inner.body_done()
-    }
-
-    fn skip_body(&mut self, x: &mut Exchange, conf: &LocationConf) -> Result<(), BodyReadError> {
-        self.inner.skip_body(x, conf)
-    }
+    crate::exchange::downstream::forward_request_side!();
 
     fn send_head(&mut self, x: &mut Exchange, conf: &LocationConf, mut head: ResponseHead<'_>) {
         self.encoder = None;

@@ -95,3 +95,55 @@ pub trait Downstream {
     /// exchange, and says whether the connection may carry another request.
     async fn end(&mut self, x: &mut Exchange, done: bool) -> bool;
 }
+
+/// The request-side methods of a downstream that wraps another in `self.inner` and
+/// changes only the response (compression's filter, the cache's recorder): each is
+/// passed through as it is.
+macro_rules! forward_request_side {
+    () => {
+        fn server_chosen(
+            &mut self,
+            x: &$crate::exchange::Exchange,
+            conf: &$crate::config::model::LocationConf,
+        ) {
+            self.inner.server_chosen(x, conf);
+        }
+
+        fn close_after(&mut self) {
+            self.inner.close_after();
+        }
+
+        fn keeps_alive(&self) -> bool {
+            self.inner.keeps_alive()
+        }
+
+        async fn start_body(
+            &mut self,
+            x: &$crate::exchange::Exchange,
+            limit: u64,
+            timeout: std::time::Duration,
+        ) -> bool {
+            self.inner.start_body(x, limit, timeout).await
+        }
+
+        async fn read_body(
+            &mut self,
+            out: &mut Vec<u8>,
+        ) -> Result<usize, $crate::exchange::body::BodyReadError> {
+            self.inner.read_body(out).await
+        }
+
+        fn body_done(&self) -> bool {
+            self.inner.body_done()
+        }
+
+        fn skip_body(
+            &mut self,
+            x: &mut $crate::exchange::Exchange,
+            conf: &$crate::config::model::LocationConf,
+        ) -> Result<(), $crate::exchange::body::BodyReadError> {
+            self.inner.skip_body(x, conf)
+        }
+    };
+}
+pub(crate) use forward_request_side;

@@ -30,7 +30,8 @@ sees it:
                       cc (Cache-Control), expires (seconds from now, may be
                       negative), xae (X-Accel-Expires), cookie=1 (a Set-Cookie),
                       vary, etag, lm (Last-Modified, Unix seconds), s (sleep
-                      seconds first), fail=PATH (answer 500 while PATH exists);
+                      seconds first), slow=PATH (sleep 3 s first while PATH
+                      exists), fail=PATH (answer 500 while PATH exists);
                       a request whose If-None-Match is the etag gets 304
 """
 
@@ -169,6 +170,8 @@ def counted(name):
         n = sum(1 for _ in f)
     if a.get("s"):
         time.sleep(min(float(a["s"]), 30.0))
+    if a.get("slow") and os.path.exists(a["slow"]):
+        time.sleep(3)
     if a.get("etag") and request.headers.get("If-None-Match") == f'"{a["etag"]}"':
         return Response(status=304, headers={"ETag": f'"{a["etag"]}"'})
     status = int(a.get("status", "200"))
