@@ -99,7 +99,7 @@ fn micro_caching(driver: Driver) {
     assert_eq!(status_of(&first), "MISS");
     assert_eq!(first.text(), "call 1 of page\n");
     // Many requests, each on its own connection (both workers): one upstream call.
-    for _ in 0..20 {
+    for _ in 0..10 {
         let r = v.get(&page, "app.test");
         assert_eq!((r.status, status_of(&r)), (200, "HIT"));
         assert_eq!(r.text(), "call 1 of page\n");

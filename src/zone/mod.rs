@@ -2,8 +2,8 @@
 //! §7), as nginx's `ngx_shared_memory_add`. Upstream fail counts live in one
 //! ([`peer_fails`]), as do the TLS session cache ([`tls_sessions`]) and the TLS
 //! session ticket keys ([`tickets`]), and the tables of `limit_req_zone` and
-//! `limit_conn_zone` ([`limits`]), and the Prometheus counters ([`metrics`]); the
-//! cache's keys are meant to be next.
+//! `limit_conn_zone` ([`limits`]), the Prometheus counters ([`metrics`]), and the
+//! response cache's keys (`proxy_cache_path ... keys_zone=`, [`crate::cache::index`]).
 //!
 //! ```text
 //! master: config ──specs──► Zones::for_specs ──(memfd, mmap MAP_SHARED)──► fork ─► workers
