@@ -12,6 +12,7 @@ pub mod expires;
 pub mod map;
 mod outcome;
 pub mod peer;
+pub mod rate;
 pub mod request_id;
 pub mod response;
 pub mod stopwatch;

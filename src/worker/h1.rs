@@ -17,6 +17,7 @@ use super::body::BodyReader;
 use super::Worker;
 use crate::config::model::LocationConf;
 use crate::exchange::body::BodyReadError;
+use crate::exchange::rate::RateLimit;
 use crate::exchange::response::{self, BodyLength, HeadWriter, ResponseHead};
 use crate::exchange::{context, BodyState, Downstream, Exchange, Upgraded};
 use crate::http1::browser::Browser;
@@ -83,55 +84,8 @@ pub struct Http1<'c> {
     timed_out: bool,
     /// The response answers a HEAD request: its head is all there is.
     head_only: bool,
-    /// `limit_rate` (bytes per second, 0: none) and what paces it ([`Http1::pace`]).
+    /// `limit_rate` (bytes per second, 0: none) and what paces it.
     rate: RateLimit,
-}
-
-/// nginx's `limit_rate` and `limit_rate_after` for one response, as nginx's write
-/// filter counts: by the `n`th second since the request started, at most
-/// `rate × (n + 1)` bytes past the first `after` may have been written (head
-/// included), and after each write the next waits the time its bytes take at `rate`.
-#[derive(Debug, Clone, Copy)]
-struct RateLimit {
-    rate: u64,
-    after: u64,
-    start: crate::exchange::stopwatch::Mark,
-    sent: u64,
-    /// After each write nginx waits the time its bytes take at the rate before the
-    /// next one (the write filter's `delay`): not before this.
-    next_write: Option<std::time::Instant>,
-}
-
-/// The most written at once under `limit_rate` (nginx writes what the socket
-/// takes; the pause after each write makes the rate either way).
-const PACE_PIECE: usize = 16 * 1024;
-
-impl RateLimit {
-    fn none() -> RateLimit {
-        RateLimit {
-            rate: 0,
-            after: 0,
-            start: crate::exchange::stopwatch::Mark::now(),
-            sent: 0,
-            next_write: None,
-        }
-    }
-
-    /// How many of `want` bytes may go now, or how long to wait before any may.
-    fn allowance(&self, want: usize) -> Result<usize, Duration> {
-        let elapsed = self.start.elapsed();
-        let budget = self.rate.saturating_mul(elapsed.as_secs() + 1);
-        let used = self.sent.saturating_sub(self.after);
-        if used >= budget {
-            let over = used - budget + 1;
-            return Err(Duration::from_millis(
-                over.saturating_mul(1000) / self.rate + 1,
-            ));
-        }
-        Ok(usize::try_from(budget - used)
-            .unwrap_or(usize::MAX)
-            .min(want))
-    }
 }
 
 impl<'c> Http1<'c> {
@@ -163,27 +117,11 @@ impl<'c> Http1<'c> {
         }
     }
 
-    /// Waits until `limit_rate` lets some of `want` bytes go; how many.
-    async fn pace(&mut self, want: usize) -> usize {
-        if let Some(at) = self.rate.next_write.take() {
-            let now = std::time::Instant::now();
-            if at > now {
-                monoio::time::sleep(at - now).await;
-            }
-        }
-        loop {
-            match self.rate.allowance(want.min(PACE_PIECE)) {
-                Ok(n) => return n.max(1),
-                Err(wait) => monoio::time::sleep(wait).await,
-            }
-        }
-    }
-
     /// Writes `data` under `limit_rate`: as much as the allowance lets at a time.
     async fn write_paced(&mut self, data: Vec<u8>) -> Option<Vec<u8>> {
         let mut at = 0;
         while at < data.len() {
-            let n = self.pace(data.len() - at).await;
+            let n = self.rate.pace(data.len() - at).await;
             let piece = data.get(at..at + n).map(<[u8]>::to_vec).unwrap_or_default();
             match timeout(self.send_timeout, self.stream.write_all(piece)).await {
                 Ok((Ok(()), _)) => {}
@@ -197,14 +135,7 @@ impl<'c> Http1<'c> {
                 }
             }
             at += n;
-            // Only bytes past `limit_rate_after` cost time.
-            let before = self.rate.sent.saturating_sub(self.rate.after);
-            self.rate.sent += n as u64;
-            let counted = self.rate.sent.saturating_sub(self.rate.after) - before;
-            let delay = Duration::from_millis(counted.saturating_mul(1000) / self.rate.rate);
-            if !delay.is_zero() {
-                self.rate.next_write = Some(std::time::Instant::now() + delay);
-            }
+            self.rate.sent(n);
         }
         Some(data)
     }
@@ -217,7 +148,7 @@ impl<'c> Http1<'c> {
             return true;
         }
         let out = std::mem::take(&mut self.pending);
-        if self.rate.rate > 0 {
+        if self.rate.limited() {
             return match self.write_paced(out).await {
                 Some(mut buf) => {
                     buf.clear();
@@ -243,7 +174,7 @@ impl<'c> Http1<'c> {
         if !self.write_pending().await {
             return false;
         }
-        let zero_copy = zero_copy && self.rate.rate == 0;
+        let zero_copy = zero_copy && !self.rate.limited();
         if zero_copy && self.framing != Framing::Chunked && self.stream.can_sendfile() {
             let sent = self
                 .stream
@@ -287,7 +218,7 @@ impl<'c> Http1<'c> {
             self.gather(&data);
             return self.write_pending().await.then_some(data);
         }
-        if self.rate.rate > 0 {
+        if self.rate.limited() {
             return self.write_paced(data).await;
         }
         match timeout(self.send_timeout, self.stream.write_all(data)).await {
@@ -605,13 +536,11 @@ impl Downstream for Http1<'_> {
         self.head_only = x.head.method == Method::Head;
         self.send_timeout = conf.send_timeout;
         self.client_body_timeout = conf.client_body_timeout;
-        self.rate = RateLimit {
-            rate: x.limit_rate.unwrap_or(conf.limits.rate),
-            after: conf.limits.rate_after,
-            start: x.start,
-            sent: 0,
-            next_write: None,
-        };
+        self.rate = RateLimit::new(
+            x.limit_rate.unwrap_or(conf.limits.rate),
+            conf.limits.rate_after,
+            x.start,
+        );
         self.pending = out;
     }
 

@@ -11,6 +11,8 @@
 //!   (a zero window held open) costs no memory, and `send_timeout` ends the wait with
 //!   a stream reset. Files are read and sent piece by piece (no sendfile through TLS
 //!   framing, as for HTTP/1.1 over TLS).
+//! - **`limit_rate`** paces each stream on its own, as nginx does: a paced
+//!   download does not slow the connection's other streams.
 //! - **The request body** comes from DATA frames, bounded by
 //!   `client_max_body_size` and `client_body_timeout`; each piece read gives its
 //!   window back, so at most `http2_body_preread_size` waits unread.
@@ -32,6 +34,7 @@ use h2::{Reason, RecvStream, SendStream};
 use super::flood::Guard;
 use crate::config::model::LocationConf;
 use crate::exchange::body::BodyReadError;
+use crate::exchange::rate::RateLimit;
 use crate::exchange::response::{self, BodyLength, HeadWriter, ResponseHead};
 use crate::exchange::{BodyState, Downstream, Exchange, Upgraded};
 use crate::http1::{Method, RequestFraming};
@@ -89,6 +92,9 @@ pub struct H2Stream {
     /// The stream is over from this side: finished, reset, or failed.
     ended: bool,
     broken: bool,
+    /// `limit_rate`: the stream's own pace (the connection's other streams are not
+    /// slowed by it).
+    rate: RateLimit,
 }
 
 impl std::fmt::Debug for H2Stream {
@@ -129,6 +135,7 @@ impl H2Stream {
             body_bytes: 0,
             ended: false,
             broken: false,
+            rate: RateLimit::none(),
         }
     }
 
@@ -171,6 +178,7 @@ impl H2Stream {
                 // Only the end is left: an empty DATA frame with END_STREAM.
                 return self.send_data(Bytes::new(), true);
             }
+            let want = self.rate.pace(want).await;
             let granted = {
                 let Some(send) = self.send.get_mut().as_mut() else {
                     return self.fail();
@@ -201,6 +209,7 @@ impl H2Stream {
             if !self.send_data(piece, last) {
                 return false;
             }
+            self.rate.sent(n);
             if data.is_empty() || self.ended {
                 return true;
             }
@@ -446,6 +455,13 @@ impl Downstream for H2Stream {
         self.head = Some(fields.response);
         self.head_only = x.head.method == Method::Head;
         self.send_timeout = conf.send_timeout;
+        self.rate = RateLimit::new(
+            x.limit_rate.unwrap_or(conf.limits.rate),
+            conf.limits.rate_after,
+            x.start,
+        );
+        // The head counts against the rate, as on HTTP/1.1.
+        self.rate.sent(self.head_bytes as usize);
         self.chunk = usize::try_from(conf.http2_chunk_size)
             .unwrap_or(16 * 1024)
             .clamp(1, 16 * 1024);
