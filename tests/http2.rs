@@ -437,3 +437,51 @@ fn http2_requests_are_counted_in_the_metrics() {
         .unwrap();
     assert!(bytes_in >= 5000.0, "the POST body is counted: {bytes_in}");
 }
+
+/// At `worker_connections`, an HTTP/2 connection with no stream open is idle: the
+/// oldest is closed to make room, with GOAWAY `NO_ERROR` so its client knows no
+/// request was lost (nginx reuses an idle h2 connection so); the newer ones stay.
+#[test]
+fn worker_connections_close_an_idle_http2_connection_with_goaway() {
+    const LIMIT: usize = 4;
+    let main = format!("worker_processes 1;\nevents {{ worker_connections {LIMIT}; }}");
+    let v = Vestibule::start_with_main(
+        &main,
+        "server { listen 127.0.0.1:@PORT@ http2; location / { return 200 \"ok\\n\"; } }",
+        "",
+        Driver::Default,
+    );
+    // The harness's readiness probe connected once; let that connection end.
+    std::thread::sleep(Duration::from_millis(300));
+    let port = v.port;
+    // LIMIT connections, one after the other, each idle after one answered stream.
+    let mut holders: Vec<_> = (0..LIMIT)
+        .map(|_| {
+            let t = std::thread::spawn(move || {
+                h2_client(port, false, &["--wait", "8", "hold", "/", "5"])
+            });
+            std::thread::sleep(Duration::from_millis(600));
+            t
+        })
+        .collect();
+    let r = v.get("/", "localhost");
+    assert_eq!(r.status, 200, "{r}");
+    let oldest = holders.remove(0).join().unwrap();
+    assert_eq!(oldest.get("responses").get("1").num("status"), 200);
+    assert_eq!(oldest.get("goaway").num("code"), 0, "{oldest:?}");
+    assert_eq!(oldest.get("goaway").num("last_stream"), 1, "{oldest:?}");
+    assert_eq!(oldest.get("closed"), &Json::Bool(true), "{oldest:?}");
+    v.wait_for_error_line(&[
+        "[warn]",
+        "4 worker_connections are not enough, reusing connections",
+    ]);
+    for h in holders {
+        let r = h.join().unwrap();
+        assert_eq!(r.get("responses").get("1").num("status"), 200);
+        assert_eq!(
+            r.get("closed"),
+            &Json::Bool(false),
+            "a newer one stays: {r:?}"
+        );
+    }
+}

@@ -9,6 +9,12 @@
 //! connection is closed and nginx's alert is logged. Slow clients that trickle a head
 //! are busy, not idle: they are bounded by `client_header_timeout`, a deadline.
 //!
+//! An HTTP/2 connection is idle while no stream is open. It is not shut down but
+//! asked to close ([`CloseRequest`]): it sends GOAWAY (`NO_ERROR`, the last stream
+//! id) and ends, as nginx's reuse of an idle h2 connection does, so the client knows
+//! that no request of its was lost. A graceful shutdown leaves it to the connection,
+//! which sends its own GOAWAY.
+//!
 //! A graceful shutdown (QUIT, a new generation's reload, the old binary's workers
 //! after USR2 and WINCH) drains the idle keep-alive connections without losing a
 //! request ([`IdleConnections::close_quiet_keep_alive`]): a request that arrives on
@@ -19,17 +25,19 @@
 //! `wrk -c20`). A fresh connection still gets its answer. `worker_shutdown_timeout`
 //! bounds the whole drain.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::os::fd::RawFd;
+use std::rc::Rc;
+use std::task::Waker;
 
 /// The idle connections of a worker, oldest first.
 #[derive(Debug, Default)]
 pub struct IdleConnections {
     next: u64,
-    /// Entry number → the connection's socket, kept open by its task while listed,
-    /// and whether it waits for a keep-alive request (it has served one).
-    waiting: BTreeMap<u64, (RawFd, bool)>,
+    /// Entry number → how to end the connection, and whether it waits for a
+    /// keep-alive request (it has served one).
+    waiting: BTreeMap<u64, (Closer, bool)>,
     /// During a drain, `next` at each of the last ticks, oldest first: an entry
     /// numbered below the oldest has been listed for that many ticks at least.
     drain_marks: std::collections::VecDeque<u64>,
@@ -40,6 +48,54 @@ pub struct IdleConnections {
 /// microseconds of its response, so only a quiet one waits this long.
 pub const DRAIN_QUIET_TICKS: usize = 3;
 
+/// How a listed connection is ended.
+#[derive(Debug)]
+enum Closer {
+    /// The socket, kept open by its task while listed: shut down, so the task's
+    /// pending read returns EOF.
+    Socket(RawFd),
+    /// An HTTP/2 connection, asked to end itself with GOAWAY.
+    Ask(Rc<CloseRequest>),
+}
+
+impl Closer {
+    fn close(&self) {
+        match self {
+            Closer::Socket(fd) => shut_down(*fd),
+            Closer::Ask(request) => request.ask(),
+        }
+    }
+}
+
+/// A request to an idle HTTP/2 connection to close: the connection's task registers
+/// its waker and checks [`CloseRequest::asked`] each time it is polled.
+#[derive(Debug, Default)]
+pub struct CloseRequest {
+    asked: Cell<bool>,
+    waker: RefCell<Option<Waker>>,
+}
+
+impl CloseRequest {
+    /// Wakes `waker` when the connection is asked to close.
+    pub fn register(&self, waker: &Waker) {
+        let mut slot = self.waker.borrow_mut();
+        if !slot.as_ref().is_some_and(|w| w.will_wake(waker)) {
+            *slot = Some(waker.clone());
+        }
+    }
+
+    pub fn asked(&self) -> bool {
+        self.asked.get()
+    }
+
+    fn ask(&self) {
+        self.asked.set(true);
+        if let Some(waker) = self.waker.borrow_mut().take() {
+            waker.wake();
+        }
+    }
+}
+
 /// Ends a listed connection: its task's pending read returns EOF.
 fn shut_down(fd: RawFd) {
     // SAFETY: the descriptor belongs to a connection task that is still waiting on it
@@ -49,10 +105,10 @@ fn shut_down(fd: RawFd) {
 }
 
 impl IdleConnections {
-    fn enter(&mut self, fd: RawFd, keep_alive: bool) -> u64 {
+    fn enter(&mut self, closer: Closer, keep_alive: bool) -> u64 {
         let key = self.next;
         self.next += 1;
-        self.waiting.insert(key, (fd, keep_alive));
+        self.waiting.insert(key, (closer, keep_alive));
         key
     }
 
@@ -62,10 +118,10 @@ impl IdleConnections {
 
     /// Shuts down the oldest idle connection; false when none is idle.
     pub fn close_oldest(&mut self) -> bool {
-        let Some((_, (fd, _))) = self.waiting.pop_first() else {
+        let Some((_, (closer, _))) = self.waiting.pop_first() else {
             return false;
         };
-        shut_down(fd);
+        closer.close();
         true
     }
 
@@ -79,12 +135,12 @@ impl IdleConnections {
             return;
         }
         let listed_before = self.drain_marks.pop_front().unwrap_or(0);
-        self.waiting.retain(|&key, (fd, keep_alive)| {
+        self.waiting.retain(|&key, (closer, keep_alive)| {
             let close = *keep_alive
                 && key < listed_before
-                && crate::sys::peek(*fd) != crate::sys::Peek::Bytes;
+                && matches!(closer, Closer::Socket(fd) if crate::sys::peek(*fd) != crate::sys::Peek::Bytes);
             if close {
-                shut_down(*fd);
+                closer.close();
             }
             !close
         });
@@ -111,7 +167,14 @@ impl<'w> Idle<'w> {
     /// Lists `fd` as idle, `keep_alive` when it has served a request already. The
     /// caller keeps the socket open for the guard's life.
     pub fn enter(list: &'w RefCell<IdleConnections>, fd: RawFd, keep_alive: bool) -> Idle<'w> {
-        let key = list.borrow_mut().enter(fd, keep_alive);
+        let key = list.borrow_mut().enter(Closer::Socket(fd), keep_alive);
+        Idle { list, key }
+    }
+
+    /// Lists an HTTP/2 connection with no open stream; at the limit it is asked to
+    /// close through `request`.
+    pub fn enter_h2(list: &'w RefCell<IdleConnections>, request: Rc<CloseRequest>) -> Idle<'w> {
+        let key = list.borrow_mut().enter(Closer::Ask(request), false);
         Idle { list, key }
     }
 }
@@ -191,5 +254,31 @@ mod tests {
         assert!(std::io::Read::read(&mut &fresh_peer, &mut buf).is_err());
         busy_peer.set_nonblocking(true).unwrap();
         assert!(std::io::Read::read(&mut busy_peer, &mut buf).is_err());
+    }
+
+    /// A waker that counts its wakes.
+    struct Count(std::sync::atomic::AtomicUsize);
+
+    impl std::task::Wake for Count {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn an_http2_connection_is_asked_to_close_and_a_drain_leaves_it() {
+        let list = RefCell::new(IdleConnections::default());
+        let request = Rc::new(CloseRequest::default());
+        let count = std::sync::Arc::new(Count(Default::default()));
+        request.register(&Waker::from(std::sync::Arc::clone(&count)));
+        let _h2 = Idle::enter_h2(&list, Rc::clone(&request));
+        for _ in 0..=DRAIN_QUIET_TICKS {
+            list.borrow_mut().close_quiet_keep_alive();
+        }
+        assert_eq!(list.borrow().len(), 1, "the drain is the connection's own");
+        assert!(!request.asked());
+        assert!(list.borrow_mut().close_oldest());
+        assert!(request.asked());
+        assert_eq!(count.0.load(std::sync::atomic::Ordering::SeqCst), 1);
     }
 }

@@ -12,6 +12,9 @@
 //!   `worker_shutdown_timeout`, which ends the worker) before the connection closes;
 //! - **idleness**: no open stream for `keepalive_timeout` (nginx's rule since 1.19.7)
 //!   ends the connection with GOAWAY;
+//! - **`worker_connections`**: with no stream open the connection is on the worker's
+//!   idle list ([`super::idle`]); asked to make room, it sends GOAWAY `NO_ERROR`
+//!   with the last stream id and ends;
 //! - a **flood** ([`flood`]): GOAWAY `ENHANCE_YOUR_CALM` and the end;
 //! - a **protocol error**, which the codec has answered with its GOAWAY.
 //!
@@ -36,6 +39,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::context::{listen_context, Writing};
 use super::dispatch::{self, Conn};
+use super::idle::{CloseRequest, Idle};
 use super::{Snapshot, Worker};
 use crate::config::model::Server;
 use crate::exchange::{Exchange, Peer};
@@ -59,6 +63,8 @@ enum Event {
     Error(h2::Error),
     Flood(&'static str),
     Drain,
+    /// Idle at the `worker_connections` limit: asked to make room.
+    Reaped,
     /// The last open stream ended: start the idle wait.
     Quiet,
 }
@@ -135,10 +141,18 @@ where
     let mut served = 0u64;
     let mut closing = false;
     let drain = super::DrainWatch::new(&worker, id);
+    let reap = Rc::new(CloseRequest::default());
+    let mut listed = None;
     loop {
         // With no stream open, the wait is bounded: by keepalive_timeout, or, once
         // GOAWAY is out, by the time a client gets to answer its PING.
         let quiet = open.get() == 0;
+        // Idle (no stream open, not closing): `worker_connections` may reap it.
+        if quiet && !closing {
+            listed.get_or_insert_with(|| Idle::enter_h2(&worker.idle, Rc::clone(&reap)));
+        } else {
+            listed = None;
+        }
         let limit = match (quiet, closing) {
             (true, false) => Some(keepalive),
             (true, true) => Some(CLOSE_GRACE),
@@ -154,6 +168,10 @@ where
             }
             if !closing && worker.draining.get() {
                 return Poll::Ready(Event::Drain);
+            }
+            reap.register(cx.waker());
+            if !closing && reap.asked() {
+                return Poll::Ready(Event::Reaped);
             }
             // Everything the codec writes in this poll goes out in one write, once
             // there is no other stream to start first.
@@ -211,6 +229,13 @@ where
             Event::Drain => {
                 conn.graceful_shutdown();
                 closing = true;
+            }
+            Event::Reaped => {
+                // As nginx: GOAWAY NO_ERROR with the last stream id, then the end.
+                conn.abrupt_shutdown(Reason::NO_ERROR);
+                let flushed = poll_fn(|cx| conn.poll_closed(cx));
+                let _ = crate::net::timer::timeout(GOAWAY_FLUSH, flushed).await;
+                return;
             }
             Event::Flood(what) => {
                 worker.error_log.info(
