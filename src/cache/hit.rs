@@ -1,19 +1,22 @@
 //! Answering from a stored entry: the entry's file opened and checked against the
 //! request (its key, its `Vary` variant), then a 304 when the client's validators
-//! match, a 206 for a single range, or the whole stored response, its body sent from
-//! the file (sendfile where the transport allows).
+//! match (412 when its `If-Match` or `If-Unmodified-Since` fails), a 206 for a range
+//! when the upstream offered ranges (`multipart/byteranges` for several, as nginx's range
+//! filter makes them of a cached file), or the whole stored response, its body sent
+//! from the file (sendfile where the transport allows).
 
 use std::fs::File;
 use std::time::{Duration, UNIX_EPOCH};
 
 use super::entry::Meta;
 use super::index::Key;
-use super::{policy, variant, Cache};
-use crate::config::model::{IfModifiedSince, LocationConf};
+use super::{variant, Cache};
+use crate::config::model::LocationConf;
 use crate::exchange::response::{BodyLength, ResponseHead};
-use crate::exchange::{Downstream, Exchange, Outcome};
+use crate::exchange::{answer, Downstream, Exchange, Outcome};
 use crate::http1::{Header, Method};
-use crate::static_files::range::{self, RangeOutcome};
+use crate::static_files::conditional::{self, Precondition};
+use crate::static_files::range::{self, Multipart, RangeOutcome};
 
 /// A stored entry opened for this request.
 #[derive(Debug)]
@@ -36,43 +39,93 @@ pub fn open(cache: &Cache, key: &Key, key_text: &str, x: &Exchange) -> Option<Op
     Some(Opened { file, meta })
 }
 
-/// Whether the client's validators match the stored response (nginx's not-modified
-/// filter runs on cached responses too).
-fn not_modified(x: &Exchange, conf: &LocationConf, meta: &Meta) -> bool {
-    if meta.status != 200 {
-        return false;
+/// A response as the cache answers from it: stored, or being stored.
+#[derive(Debug, Clone, Copy)]
+pub struct Representation<'a> {
+    pub status: u16,
+    pub headers: &'a [Header],
+    pub etag: &'a str,
+    /// Seconds since the epoch; 0: no `Last-Modified`.
+    pub last_modified: u64,
+    pub len: u64,
+}
+
+/// The client's preconditions against a stored (or about to be stored) 200: nginx's
+/// not-modified filter runs on cacheable responses. Without a `Last-Modified` the
+/// date fields are not looked at (nginx's `last_modified_time == -1`).
+pub fn precondition(x: &Exchange, conf: &LocationConf, r: &Representation<'_>) -> Precondition {
+    if r.status != 200 {
+        return Precondition::Proceed;
     }
-    let header = |name: &str| {
+    let get_or_head = matches!(x.head.method, Method::Get | Method::Head);
+    let mtime = UNIX_EPOCH + Duration::from_secs(r.last_modified);
+    let mode = conf.files.if_modified_since;
+    if r.last_modified != 0 {
+        return conditional::evaluate(get_or_head, &x.head.headers, r.etag, mtime, mode);
+    }
+    let undated: Vec<Header> = x
+        .head
+        .headers
+        .iter()
+        .filter(|h| {
+            !h.name.eq_ignore_ascii_case("if-modified-since")
+                && !h.name.eq_ignore_ascii_case("if-unmodified-since")
+        })
+        .cloned()
+        .collect();
+    conditional::evaluate(get_or_head, &undated, r.etag, mtime, mode)
+}
+
+/// The head of a 304 from a stored head: as nginx's, without the body's fields.
+pub fn not_modified_head(mut headers: Vec<Header>) -> Vec<Header> {
+    headers.retain(|h| {
+        !h.name.eq_ignore_ascii_case("content-type")
+            && !h.name.eq_ignore_ascii_case("accept-ranges")
+    });
+    headers
+}
+
+/// The `Range` of a stored 200, at most `max_ranges` (1 when `single`, as nginx
+/// allows on a response it is storing). nginx's range filter runs on a cached
+/// response only when the upstream offered ranges (`Accept-Ranges`); otherwise the
+/// whole response is the answer.
+pub fn ranges(
+    x: &Exchange,
+    conf: &LocationConf,
+    r: &Representation<'_>,
+    single: bool,
+) -> RangeOutcome {
+    let get = |name: &str| {
         x.head
             .headers
             .iter()
             .find(|h| h.name.eq_ignore_ascii_case(name))
             .map(|h| &*h.value)
     };
-    if let Some(inm) = header("if-none-match") {
-        if meta.etag.is_empty() {
-            return false;
-        }
-        let tag = meta.etag.trim_start_matches("W/");
-        return inm.split(|&b| b == b',').any(|t| {
-            let t = t.trim_ascii();
-            t == b"*" || t.strip_prefix(b"W/").unwrap_or(t) == tag.as_bytes()
-        });
+    let offered = r.headers.iter().any(|h| {
+        h.name.eq_ignore_ascii_case("accept-ranges") && !h.value.eq_ignore_ascii_case(b"none")
+    });
+    if !offered
+        || r.status != 200
+        || x.head.method != Method::Get
+        || conf.files.max_ranges == Some(0)
+    {
+        return RangeOutcome::Full;
     }
-    let Some(ims) = header("if-modified-since") else {
-        return false;
+    let max_ranges = match (single, conf.files.max_ranges) {
+        (true, _) => 1,
+        (false, None) => range::MAX_RANGES,
+        (false, Some(n)) => usize::try_from(n).unwrap_or(usize::MAX),
     };
-    if meta.last_modified == 0 {
-        return false;
-    }
-    let Some(t) = crate::http1::date::parse_http_date(ims).map(policy::unix) else {
-        return false;
-    };
-    match conf.files.if_modified_since {
-        IfModifiedSince::Off => false,
-        IfModifiedSince::Exact => t == meta.last_modified,
-        IfModifiedSince::Before => meta.last_modified <= t,
-    }
+    let mtime = (r.last_modified != 0).then(|| UNIX_EPOCH + Duration::from_secs(r.last_modified));
+    range::evaluate(
+        get("range"),
+        get("if-range"),
+        r.etag,
+        mtime,
+        r.len,
+        max_ranges,
+    )
 }
 
 /// Answers from a stored entry.
@@ -83,16 +136,28 @@ pub async fn serve<D: Downstream>(
     opened: Opened,
 ) -> Outcome {
     let Opened { file, meta } = opened;
-    if not_modified(x, conf, &meta) {
-        d.send_head(
-            x,
-            conf,
-            ResponseHead::new(304, meta.headers, BodyLength::None),
-        );
-        return finished(d.finish().await);
+    let stored = Representation {
+        status: meta.status,
+        headers: &meta.headers,
+        etag: &meta.etag,
+        last_modified: meta.last_modified,
+        len: meta.body_len,
+    };
+    let precondition = precondition(x, conf, &stored);
+    let ranges = ranges(x, conf, &stored, false);
+    match precondition {
+        Precondition::Proceed => {}
+        Precondition::NotModified => {
+            let headers = not_modified_head(meta.headers);
+            d.send_head(x, conf, ResponseHead::new(304, headers, BodyLength::None));
+            return finished(d.finish().await);
+        }
+        Precondition::Failed => {
+            return answer::send_error_page(d, x, conf, 412, Vec::new()).await;
+        }
     }
     let (status, mut headers, mut from, mut len) = (meta.status, meta.headers, 0, meta.body_len);
-    match one_range(x, conf, &meta.etag, meta.last_modified, meta.status, len) {
+    match ranges {
         RangeOutcome::Satisfiable(r) if r.len() == 1 => {
             headers.push(Header::new(
                 "Content-Range",
@@ -105,16 +170,43 @@ pub async fn serve<D: Downstream>(
                 ResponseHead::new(206, headers, BodyLength::Known(len)),
             );
         }
-        RangeOutcome::Unsatisfiable => {
-            let unsatisfied = vec![Header::new("Content-Range", range::unsatisfied_range(len))];
+        RangeOutcome::Satisfiable(rs) => {
+            // Each part names the stored type; the response's type is the multipart.
+            let at = headers
+                .iter()
+                .position(|h| h.name.eq_ignore_ascii_case("content-type"));
+            let part_type = at
+                .map(|i| headers.remove(i).value)
+                .map(|v| String::from_utf8_lossy(&v).into_owned())
+                .unwrap_or_default();
+            let m = Multipart::new(
+                range::boundary(x.request_id.high_bits()),
+                &part_type,
+                rs,
+                len,
+            );
+            headers.push(Header::new("Content-Type", m.content_type()));
             d.send_head(
                 x,
                 conf,
-                ResponseHead::new(416, unsatisfied, BodyLength::None),
+                ResponseHead::new(206, headers, BodyLength::Known(m.content_length())),
             );
-            return finished(d.finish().await);
+            for (part_head, r) in m.parts() {
+                if !d.send_body(&part_head).await
+                    || !d
+                        .send_file(&file, meta.body_offset + r.start, r.len(), conf.sendfile)
+                        .await
+                {
+                    return Outcome::Close;
+                }
+            }
+            return finished(d.send_body(&m.closing()).await && d.finish().await);
         }
-        _ => d.send_head(
+        RangeOutcome::Unsatisfiable => {
+            let unsatisfied = vec![Header::new("Content-Range", range::unsatisfied_range(len))];
+            return answer::send_error_page(d, x, conf, 416, unsatisfied).await;
+        }
+        RangeOutcome::Full => d.send_head(
             x,
             conf,
             ResponseHead::new(status, headers, BodyLength::Known(len)),
@@ -130,30 +222,6 @@ pub async fn serve<D: Downstream>(
         return Outcome::Close;
     }
     finished(d.finish().await)
-}
-
-/// A single `Range` of a stored 200 (nginx's range filter runs on cached responses;
-/// more than one range is answered whole here).
-fn one_range(
-    x: &Exchange,
-    conf: &LocationConf,
-    etag: &str,
-    last_modified: u64,
-    status: u16,
-    len: u64,
-) -> RangeOutcome {
-    let get = |name: &str| {
-        x.head
-            .headers
-            .iter()
-            .find(|h| h.name.eq_ignore_ascii_case(name))
-            .map(|h| &*h.value)
-    };
-    if status != 200 || x.head.method != Method::Get || conf.files.max_ranges == Some(0) {
-        return RangeOutcome::Full;
-    }
-    let mtime = (last_modified != 0).then(|| UNIX_EPOCH + Duration::from_secs(last_modified));
-    range::evaluate(get("range"), get("if-range"), etag, mtime, len, 1)
 }
 
 pub fn finished(ok: bool) -> Outcome {

@@ -12,7 +12,7 @@
 //! - [`entry`]: the file format and names (nginx's `levels` layout).
 //! - [`policy`]: whether a response may be stored and until when.
 //! - [`store`]: the recording downstream the proxy writes through.
-//! - [`hit`]: answering from a stored entry (304s, single ranges, the body by
+//! - [`hit`]: answering from a stored entry (304 and 412, ranges, the body by
 //!   sendfile); [`revalidate`]: `proxy_cache_revalidate`.
 //! - [`manager`]: the loader (an existing directory at start) and the manager
 //!   (`inactive`, `max_size`, `min_free`), run by one worker.
@@ -46,7 +46,7 @@ use crate::proxy::Upstreams;
 use crate::route::RoutedLocation;
 use hit::{open, serve, Opened};
 use index::{Index, Key, Stored};
-use revalidate::{ask_conditionally, renew, restore_conditionals};
+use revalidate::{ask_conditionally, renew};
 use store::{NoClient, Plan, Recorded, Recorder};
 
 /// One cache: its directory settings and its index.
@@ -387,16 +387,12 @@ async fn expired<D: Downstream>(
     x.cache_status = Some("EXPIRED");
     let mut p = plan(true, hold_back);
     let meta = &opened.meta;
-    let saved = if cc.revalidate && (!meta.etag.is_empty() || meta.last_modified != 0) {
+    if cc.revalidate && (!meta.etag.is_empty() || meta.last_modified != 0) {
         p.revalidating = Some(meta.status);
-        Some(ask_conditionally(x, meta))
-    } else {
-        None
-    };
-    let (outcome, recorded) = f.run(d, x, p).await;
-    if let Some(saved) = saved {
-        restore_conditionals(x, saved);
+        ask_conditionally(x, meta);
     }
+    let (outcome, recorded) = f.run(d, x, p).await;
+    x.cache_validators.clear();
     if fetching && !matches!(recorded, Recorded::Stored | Recorded::Revalidated(_)) {
         cache.index.unlock(key);
     }

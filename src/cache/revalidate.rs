@@ -1,5 +1,6 @@
 //! `proxy_cache_revalidate`: an expired entry is asked for with its own validators
-//! (the client's set aside for that request), and a 304 renews it in place.
+//! (the client's never go upstream from a cached location), and a 304 renews it in
+//! place.
 
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -9,37 +10,20 @@ use super::{now_secs, Cache};
 use crate::exchange::Exchange;
 use crate::http1::Header;
 
-/// The request's own `If-None-Match`/`If-Modified-Since` swapped for the stored
-/// entry's validators (`proxy_cache_revalidate`); returns the client's, to put back.
-pub fn ask_conditionally(x: &mut Exchange, meta: &Meta) -> Vec<Header> {
-    let saved: Vec<Header> = x
-        .head
-        .headers
-        .iter()
-        .filter(|h| conditional(h))
-        .cloned()
-        .collect();
-    x.head.headers.retain(|h| !conditional(h));
+/// Asks the upstream with the stored entry's validators (`proxy_cache_revalidate`):
+/// the proxy sends them in place of the client's (see `proxy::head`).
+pub fn ask_conditionally(x: &mut Exchange, meta: &Meta) {
+    x.cache_validators.clear();
     if !meta.etag.is_empty() {
-        x.head
-            .headers
+        x.cache_validators
             .push(Header::new("If-None-Match", meta.etag.as_str()));
     }
     if meta.last_modified != 0 {
         let t = UNIX_EPOCH + Duration::from_secs(meta.last_modified);
         let date = crate::http1::date::format_http_date(t);
-        x.head.headers.push(Header::new("If-Modified-Since", date));
+        x.cache_validators
+            .push(Header::new("If-Modified-Since", date));
     }
-    saved
-}
-
-fn conditional(h: &Header) -> bool {
-    h.name.eq_ignore_ascii_case("if-none-match") || h.name.eq_ignore_ascii_case("if-modified-since")
-}
-
-pub fn restore_conditionals(x: &mut Exchange, saved: Vec<Header>) {
-    x.head.headers.retain(|h| !conditional(h));
-    x.head.headers.extend(saved);
 }
 
 /// A 304 from the upstream: the stored entry is fresh again until `expires`.

@@ -4,6 +4,13 @@
 //! complete. The proxy handler does not know it is being recorded. A response to be
 //! replaced by a stale copy (`proxy_cache_use_stale http_5xx`) is held back instead
 //! of sent. [`NoClient`] is the downstream of a background update: nobody waits.
+//!
+//! The client's view of a response being stored is nginx's: its `If-None-Match` or
+//! `If-Modified-Since` that the response satisfies gets a 304, a failed `If-Match`
+//! or `If-Unmodified-Since` a 412 (and nothing is stored), and its single
+//! `Range` a 206 when the upstream offered ranges (`Accept-Ranges`), while the whole
+//! response is recorded ([`View`]); the upstream was asked without them (see
+//! `proxy::head`).
 
 use std::fs::File;
 use std::io::Write;
@@ -16,12 +23,15 @@ use std::time::Duration;
 use super::entry::{self, Meta};
 use super::index::{Key, Stored};
 use super::policy::{self, Refusal};
-use super::Cache;
+use super::{hit, Cache};
 use crate::config::model::cache::Vec16;
 use crate::config::model::LocationConf;
 use crate::exchange::body::BodyReadError;
-use crate::exchange::response::{BodyLength, ResponseHead};
+use crate::exchange::response::{default_page, BodyLength, ResponseHead};
 use crate::exchange::{Downstream, Exchange, Upgraded};
+use crate::http1::Header;
+use crate::static_files::conditional::Precondition;
+use crate::static_files::range::{self, RangeOutcome};
 
 /// Numbers temporary files within a process.
 static TEMP: AtomicU64 = AtomicU64::new(0);
@@ -58,6 +68,37 @@ pub enum Recorded {
     Revalidated(policy::Freshness),
 }
 
+/// What of the response the client gets while the whole is recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum View {
+    Whole,
+    /// The head only: a HEAD asked upstream as GET, or a 304 for the client.
+    HeadOnly,
+    /// A single range: the body bytes in `from..to`; `at` is the next byte's offset.
+    Range {
+        from: u64,
+        to: u64,
+        at: u64,
+    },
+}
+
+impl View {
+    /// Of the next `len` body bytes, the ones the client gets: (skip, take).
+    fn window(&mut self, len: u64) -> Option<(u64, u64)> {
+        match self {
+            View::Whole => Some((0, len)),
+            View::HeadOnly => None,
+            View::Range { from, to, at } => {
+                let start = (*at).max(*from);
+                let end = (*at + len).min(*to);
+                let skip = start.saturating_sub(*at);
+                *at += len;
+                (start < end).then_some((skip, end - start))
+            }
+        }
+    }
+}
+
 #[derive(Debug)]
 struct Writing {
     file: File,
@@ -75,6 +116,9 @@ pub struct Recorder<'d, D: Downstream> {
     inner: &'d mut D,
     plan: Plan,
     writing: Option<Writing>,
+    view: View,
+    /// A page that replaces the body for the client (a 412), sent at the end.
+    page: Option<Vec<u8>>,
     pub recorded: Recorded,
     /// Error-log lines (a file that could not be written), for the caller to log.
     pub errors: Vec<String>,
@@ -86,6 +130,8 @@ impl<'d, D: Downstream> Recorder<'d, D> {
             inner,
             plan,
             writing: None,
+            view: View::Whole,
+            page: None,
             recorded: Recorded::Nothing,
             errors: Vec::new(),
         }
@@ -98,9 +144,73 @@ impl<'d, D: Downstream> Recorder<'d, D> {
         )
     }
 
-    /// Whether body bytes go to the client (not for a converted HEAD).
-    fn to_client(&self) -> bool {
-        !self.plan.converted_head
+    /// The head the client gets of a response being stored: a 304 for its
+    /// validators, a 206 for its single range, or the response's own.
+    fn client_head<'h>(
+        &mut self,
+        x: &Exchange,
+        conf: &LocationConf,
+        head: ResponseHead<'h>,
+    ) -> ResponseHead<'h> {
+        let field = |name: &str| {
+            head.headers
+                .iter()
+                .find(|h| h.name.eq_ignore_ascii_case(name))
+                .map(|h| String::from_utf8_lossy(&h.value).into_owned())
+        };
+        let etag = field("etag").unwrap_or_default();
+        let last_modified = field("last-modified")
+            .and_then(|v| crate::http1::date::parse_http_date(v.as_bytes()))
+            .map_or(0, policy::unix);
+        let stored = hit::Representation {
+            status: head.status,
+            headers: &head.headers,
+            etag: &etag,
+            last_modified,
+            len: match head.length {
+                BodyLength::Known(n) => n,
+                _ => 0,
+            },
+        };
+        let precondition = hit::precondition(x, conf, &stored);
+        // Ranges need the length (nginx's range filter does too).
+        let ranges = match head.length {
+            BodyLength::Known(_) => hit::ranges(x, conf, &stored, true),
+            _ => RangeOutcome::Full,
+        };
+        let len = stored.len;
+        match precondition {
+            Precondition::Proceed => {}
+            Precondition::NotModified => {
+                self.view = View::HeadOnly;
+                let headers = hit::not_modified_head(head.headers);
+                return ResponseHead::new(304, headers, BodyLength::None);
+            }
+            Precondition::Failed => {
+                // nginx's 412 ends the upstream request: nothing is stored.
+                self.abandon();
+                self.view = View::HeadOnly;
+                let page = default_page(412, conf.server_tokens);
+                let headers = vec![Header::new("Content-Type", "text/html")];
+                let length = BodyLength::Known(page.len() as u64);
+                self.page = Some(page);
+                return ResponseHead::new(412, headers, length);
+            }
+        }
+        match ranges {
+            RangeOutcome::Satisfiable(r) if r.len() == 1 => {
+                let r = r[0];
+                self.view = View::Range {
+                    from: r.start,
+                    to: r.start + r.len(),
+                    at: 0,
+                };
+                let mut headers = head.headers;
+                headers.push(Header::new("Content-Range", range::content_range(r, len)));
+                ResponseHead::new(206, headers, BodyLength::Known(r.len()))
+            }
+            _ => head,
+        }
     }
 
     /// Starts the file for a response that may be stored.
@@ -287,19 +397,27 @@ impl<D: Downstream> Downstream for Recorder<'_, D> {
                 return;
             }
         }
-        if self.plan.converted_head {
-            // The client asked for the head only; the upstream was asked with GET.
-            x.head.method = crate::http1::Method::Head;
-        }
         self.recorded = Recorded::NotStored(None);
         if self.plan.store && !head.upgrade {
             self.begin(x, conf, &head);
         }
+        let head = if self.plan.converted_head {
+            // The client asked for the head only; the upstream was asked with GET.
+            x.head.method = crate::http1::Method::Head;
+            self.view = View::HeadOnly;
+            head
+        } else if self.writing.is_some() {
+            self.client_head(x, conf, head)
+        } else {
+            head
+        };
         self.inner.send_head(x, conf, head);
     }
 
     async fn flush(&mut self) -> bool {
-        self.held_back() || self.inner.flush().await
+        // A head-only answer (a 304, a 412, a converted HEAD) waits for the end: the
+        // entry is stored before the client has its answer and asks again.
+        self.held_back() || self.view == View::HeadOnly || self.inner.flush().await
     }
 
     async fn send_body(&mut self, data: &[u8]) -> bool {
@@ -307,7 +425,13 @@ impl<D: Downstream> Downstream for Recorder<'_, D> {
             return true;
         }
         self.append(data);
-        !self.to_client() || self.inner.send_body(data).await
+        match self.view.window(data.len() as u64) {
+            Some((skip, take)) => {
+                let (skip, take) = (skip as usize, take as usize);
+                self.inner.send_body(&data[skip..skip + take]).await
+            }
+            None => true,
+        }
     }
 
     async fn send_owned(&mut self, data: Vec<u8>) -> Option<Vec<u8>> {
@@ -315,10 +439,17 @@ impl<D: Downstream> Downstream for Recorder<'_, D> {
             return Some(data);
         }
         self.append(&data);
-        if !self.to_client() {
-            return Some(data);
+        if self.view == View::Whole {
+            return self.inner.send_owned(data).await;
         }
-        self.inner.send_owned(data).await
+        match self.view.window(data.len() as u64) {
+            Some((skip, take)) => {
+                let (skip, take) = (skip as usize, take as usize);
+                let sent = self.inner.send_body(&data[skip..skip + take]).await;
+                sent.then_some(data)
+            }
+            None => Some(data),
+        }
     }
 
     async fn send_file(&mut self, file: &File, offset: u64, len: u64, zero_copy: bool) -> bool {
@@ -342,7 +473,14 @@ impl<D: Downstream> Downstream for Recorder<'_, D> {
                 }
             }
         }
-        !self.to_client() || self.inner.send_file(file, offset, len, zero_copy).await
+        match self.view.window(len) {
+            Some((skip, take)) => {
+                self.inner
+                    .send_file(file, offset + skip, take, zero_copy)
+                    .await
+            }
+            None => true,
+        }
     }
 
     async fn finish(&mut self) -> bool {
@@ -352,6 +490,11 @@ impl<D: Downstream> Downstream for Recorder<'_, D> {
         // A body of unknown length (or none) is complete now, before the client's
         // last write (for chunked framing, the last chunk).
         self.commit();
+        if let Some(page) = self.page.take() {
+            if !self.inner.send_body(&page).await {
+                return false;
+            }
+        }
         self.inner.finish().await
     }
 

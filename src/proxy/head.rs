@@ -65,6 +65,20 @@ const NOT_FORWARDED: &[&str] = &[
     "proxy-connection",
 ];
 
+/// The client's conditional and range fields, never passed from a location with
+/// `proxy_cache` (nginx's cache defaults for `proxy_set_header`): the upstream
+/// sends the whole response, which can be stored, and the cache answers the client's
+/// conditions and ranges itself. A revalidation sends the stored entry's validators
+/// instead (`Exchange::cache_validators`).
+const NOT_FORWARDED_WHEN_CACHING: &[&str] = &[
+    "if-modified-since",
+    "if-unmodified-since",
+    "if-none-match",
+    "if-match",
+    "range",
+    "if-range",
+];
+
 /// How the request body is framed for the upstream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RequestBodyFraming {
@@ -152,14 +166,23 @@ pub fn upstream_request_head(
     } else {
         &[]
     };
+    let caching = conf.proxy.cache.zone.is_some();
+    let named = |name: &str| set.iter().any(|s| s.name.eq_ignore_ascii_case(name));
     for h in client_lines {
         let name: &str = &h.name;
         if NOT_FORWARDED.iter().any(|n| n.eq_ignore_ascii_case(name))
             || headers::is_hop_by_hop(name, &x.head.connection_tokens)
-            || set.iter().any(|s| s.name.eq_ignore_ascii_case(name))
+            || named(name)
+            || (caching
+                && NOT_FORWARDED_WHEN_CACHING
+                    .iter()
+                    .any(|n| n.eq_ignore_ascii_case(name)))
         {
             continue;
         }
+        write::write_header(&h.name, &h.value, out);
+    }
+    for h in x.cache_validators.iter().filter(|h| !named(&h.name)) {
         write::write_header(&h.name, &h.value, out);
     }
     write::write_head_end(out);

@@ -195,6 +195,8 @@ def counted(name):
         r.headers["Vary"] = a["vary"]
     if a.get("etag"):
         r.headers["ETag"] = f'"{a["etag"]}"'
+    if a.get("ar"):
+        r.headers["Accept-Ranges"] = a["ar"]
     if a.get("lm"):
         r.headers["Last-Modified"] = formatdate(float(a["lm"]), usegmt=True)
     return r
