@@ -11,6 +11,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use super::entry::Meta;
 use super::index::Key;
 use super::{variant, Cache};
+use crate::compress::policy;
 use crate::config::model::LocationConf;
 use crate::exchange::response::{BodyLength, ResponseHead};
 use crate::exchange::{answer, Downstream, Exchange, Outcome};
@@ -109,6 +110,7 @@ pub fn ranges(
         || r.status != 200
         || x.head.method != Method::Get
         || conf.files.max_ranges == Some(0)
+        || compressed_on_the_fly(x, conf, r)
     {
         return RangeOutcome::Full;
     }
@@ -126,6 +128,18 @@ pub fn ranges(
         r.len,
         max_ranges,
     )
+}
+
+/// Whether the compression filter will compress this 200: then, as in nginx (whose
+/// gzip filter runs before its range filter), `Range` is not honoured.
+fn compressed_on_the_fly(x: &Exchange, conf: &LocationConf, r: &Representation<'_>) -> bool {
+    if !conf.compression.active() {
+        return false;
+    }
+    let response = policy::Response::new(200, BodyLength::Known(r.len), &[], r.headers);
+    policy::decide(&conf.compression, &x.head, &response)
+        .coding
+        .is_some()
 }
 
 /// Answers from a stored entry.
