@@ -103,6 +103,10 @@ pub fn ranges(
             .find(|h| h.name.eq_ignore_ascii_case(name))
             .map(|h| &*h.value)
     };
+    // Most requests ask for no range: one look, nothing else worked out.
+    let Some(asked) = get("range") else {
+        return RangeOutcome::Full;
+    };
     let offered = r.headers.iter().any(|h| {
         h.name.eq_ignore_ascii_case("accept-ranges") && !h.value.eq_ignore_ascii_case(b"none")
     });
@@ -121,7 +125,7 @@ pub fn ranges(
     };
     let mtime = (r.last_modified != 0).then(|| UNIX_EPOCH + Duration::from_secs(r.last_modified));
     range::evaluate(
-        get("range"),
+        Some(asked),
         get("if-range"),
         r.etag,
         mtime,
