@@ -298,7 +298,8 @@ fn the_upstreams_fields_decide_what_is_stored() {
     let bypassed = v.get(&format!("{shared}&nocache=1"), "app.test");
     assert_eq!(status_of(&bypassed), "BYPASS");
 
-    // Vary: each variant is fetched for itself and never served to another.
+    // Vary: each variant is fetched for itself, never served to another, and kept
+    // beside the others (the first under the key, the rest under secondary keys).
     let varied = counted(dir, "varied", "vary=Accept-Language&cc=max-age%3D60");
     let fr = |v: &Vestibule| get_with(v, &varied, "Accept-Language: fr\r\n");
     let de = |v: &Vestibule| get_with(v, &varied, "Accept-Language: de\r\n");
@@ -307,6 +308,18 @@ fn the_upstreams_fields_decide_what_is_stored() {
     let german = de(&v);
     assert_eq!(status_of(&german), "MISS");
     assert_eq!(german.text(), "call 2 of varied\n");
+    for _ in 0..2 {
+        let (f, g) = (fr(&v), de(&v));
+        assert_eq!(
+            (status_of(&f), f.text().as_str()),
+            ("HIT", "call 1 of varied\n")
+        );
+        assert_eq!(
+            (status_of(&g), g.text().as_str()),
+            ("HIT", "call 2 of varied\n")
+        );
+    }
+    assert_eq!(calls(dir, "varied"), 2);
 }
 
 #[test]
@@ -528,6 +541,38 @@ fn purge_by_key_and_by_prefix_from_an_allowed_address() {
     assert_eq!(statuses(&v, &one, 1), ["MISS"]);
     assert_eq!(statuses(&v, &two, 1), ["MISS"]);
     assert_eq!((calls(dir, "one"), calls(dir, "two")), (3, 2));
+    // A key's variants (Vary) go with it: by key, and by prefix.
+    let varied = format!("/counted/varied?dir={}&vary=Accept-Language", dir.display());
+    let lang = |l: &str| {
+        let r = get_with(&v, &varied, &format!("Accept-Language: {l}\r\n"));
+        format!("{} {}", status_of(&r), r.text().trim())
+    };
+    assert_eq!(
+        [lang("fr"), lang("de"), lang("fr"), lang("de")],
+        [
+            "MISS call 1 of varied",
+            "MISS call 2 of varied",
+            "HIT call 1 of varied",
+            "HIT call 2 of varied"
+        ]
+    );
+    // By key: the main entry goes; the variant beside it is older than the next
+    // main entry, so it is fetched again too.
+    assert_eq!(purge(&varied).status, 204);
+    assert_eq!(
+        [lang("fr"), lang("de"), lang("fr"), lang("de")],
+        [
+            "MISS call 3 of varied",
+            "MISS call 4 of varied",
+            "HIT call 3 of varied",
+            "HIT call 4 of varied"
+        ]
+    );
+    assert_eq!(purge("/counted/v*").status, 204);
+    assert_eq!(
+        [lang("fr"), lang("de")],
+        ["MISS call 5 of varied", "MISS call 6 of varied"]
+    );
     // Who may purge is the location's allow/deny.
     assert_eq!(purge("/denied/x").status, 403);
 }
@@ -555,14 +600,24 @@ fn a_restart_over_a_warm_cache_directory_serves_hits_and_a_reload_keeps_them() {
         g.proxy_pass()
     );
     let page = counted(dir, "warm", "");
+    // Two variants of one key: the second under its secondary key.
+    let varied = counted(dir, "varied", "vary=Accept-Language");
+    let lang = |v: &Vestibule, l: &str| {
+        let r = get_with(v, &varied, &format!("Accept-Language: {l}\r\n"));
+        format!("{} {}", status_of(&r), r.text().trim())
+    };
     {
         let v = Vestibule::start_with_main(TWO_WORKERS, &servers, &http, Driver::Default);
         assert_eq!(statuses(&v, &page, 2), ["MISS", "HIT"]);
+        assert_eq!(lang(&v, "fr"), "MISS call 1 of varied");
+        assert_eq!(lang(&v, "de"), "MISS call 2 of varied");
     }
     let v = Vestibule::start_with_main(TWO_WORKERS, &servers, &http, Driver::Default);
-    v.wait_for_error_line(&["http file cache", "1 files loaded"]);
+    v.wait_for_error_line(&["http file cache", "3 files loaded"]);
     assert_eq!(statuses(&v, &page, 4), ["HIT", "HIT", "HIT", "HIT"]);
     assert_eq!(calls(dir, "warm"), 1);
+    assert_eq!(lang(&v, "de"), "HIT call 2 of varied");
+    assert_eq!(lang(&v, "fr"), "HIT call 1 of varied");
 
     // An in-place reload keeps the keys zone and what it indexes.
     let conf = v.path("vestibule.conf");
@@ -590,7 +645,7 @@ fn a_restart_over_a_warm_cache_directory_serves_hits_and_a_reload_keeps_them() {
         .replacen("http {", &format!("http {{\n{http}"), 1);
     std::fs::write(&conf, with_cache).unwrap();
     common::signal(v.pid(), libc::SIGHUP);
-    v.wait_for_error_line(&["http file cache", "1 files loaded"]);
+    v.wait_for_error_line(&["http file cache", "3 files loaded"]);
     // The old generation's workers (no cache) may still answer a request or two;
     // then the entry stored by the first instance answers, no new call made for it.
     assert!(wait_until(Duration::from_secs(5), || {
@@ -862,6 +917,20 @@ fn the_cache_decides_as_nginx_does_side_by_side() {
                 "Accept-Encoding: gzip\r\nRange: bytes=30-39",
                 "Accept-Encoding: gzip\r\nRange: bytes=30-39",
                 "Range: bytes=30-39",
+            ],
+        ),
+        (
+            "vary",
+            "vary=Accept-Language&cc=max-age%3D60",
+            &[
+                "Accept-Language: fr",
+                "Accept-Language: fr",
+                "Accept-Language: de",
+                "Accept-Language: de",
+                "Accept-Language: fr",
+                "",
+                "",
+                "Accept-Language: de",
             ],
         ),
         (

@@ -5,7 +5,7 @@
 //! which is sent from the file as it is (sendfile where the transport allows).
 //!
 //! ```text
-//! 0   "VCACHE01"          8   expires (Unix s)     16  stored at (Unix s)
+//! 0   "VCACHE01"          8   expires (Unix s)     16  body stored at (Unix ms)
 //! 24  last_modified (s)   32  stale-while-revalidate (s, u32) | stale-if-error (u32)
 //! 40  variant (16 bytes: MD5 of the request's Vary values; zero when none)
 //! 56  status u16 | key len u16 | vary len u16 | etag len u16
@@ -33,6 +33,8 @@ const FIRST_READ: usize = 4096;
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Meta {
     pub expires: u64,
+    /// When the body was stored (Unix milliseconds): a variant stored before its
+    /// main entry is out of date.
     pub stored: u64,
     pub last_modified: u64,
     pub while_revalidate: u32,
@@ -197,12 +199,10 @@ fn read_at_most(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
     Ok(n)
 }
 
-/// Rewrites the freshness of a stored file in place (`proxy_cache_revalidate`).
-pub fn write_expires(file: &File, expires: u64, stored: u64) -> io::Result<()> {
-    let mut w = [0u8; 16];
-    w[..8].copy_from_slice(&expires.to_le_bytes());
-    w[8..].copy_from_slice(&stored.to_le_bytes());
-    file.write_all_at(&w, 8)
+/// Rewrites the freshness of a stored file in place (`proxy_cache_revalidate`);
+/// the body, and when it was stored, stay.
+pub fn write_expires(file: &File, expires: u64) -> io::Result<()> {
+    file.write_all_at(&expires.to_le_bytes(), 8)
 }
 
 /// Writes the body length once the body is complete.

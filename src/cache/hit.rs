@@ -26,18 +26,34 @@ pub struct Opened {
     pub meta: Meta,
 }
 
-/// Opens the file of `key` and checks it is this key's (and this request's variant):
-/// `None` when it is not there, not a cache file, or another variant.
-pub fn open(cache: &Cache, key: &Key, key_text: &str, x: &Exchange) -> Option<Opened> {
-    let file = File::open(cache.file_of(key)).ok()?;
-    let meta = Meta::read(&file).ok()??;
-    if meta.key != key_text {
-        return None;
-    }
+/// What is stored under a key for this request.
+#[derive(Debug)]
+pub enum Opening {
+    /// The entry, of this key and this request's variant.
+    Opened(Opened),
+    /// A response of this key with `Vary` (these names), of another variant, stored
+    /// at `stored` (seconds).
+    OtherVariant { vary: String, stored: u64 },
+    /// Nothing usable: no file, not a cache file, or another key's.
+    Absent,
+}
+
+/// Opens the file of `key` and checks it is this key's and this request's variant.
+pub fn open(cache: &Cache, key: &Key, key_text: &str, x: &Exchange) -> Opening {
+    let Ok(file) = File::open(cache.file_of(key)) else {
+        return Opening::Absent;
+    };
+    let meta = match Meta::read(&file) {
+        Ok(Some(meta)) if meta.key == key_text => meta,
+        _ => return Opening::Absent,
+    };
     if !meta.vary.is_empty() && variant(&meta.vary, &x.head.headers) != meta.variant {
-        return None;
+        return Opening::OtherVariant {
+            vary: meta.vary,
+            stored: meta.stored,
+        };
     }
-    Some(Opened { file, meta })
+    Opening::Opened(Opened { file, meta })
 }
 
 /// A response as the cache answers from it: stored, or being stored.

@@ -27,11 +27,17 @@ pub fn load(cache: &Cache) -> (u64, u64) {
     let now = super::now_ms();
     let (mut files, mut bytes) = (0u64, 0u64);
     super::purge::for_each_file(&cache.path.path, &mut |path, meta: &Meta| {
-        let key = super::key_of(meta.key.as_bytes());
-        if cache.file_of(&key) != path {
+        // Under its key, or under a variant's secondary key.
+        let main = super::key_of(meta.key.as_bytes());
+        let secondary = super::variant_key(&main, &meta.variant);
+        let key = if cache.file_of(&main) == path {
+            main
+        } else if !meta.vary.is_empty() && cache.file_of(&secondary) == path {
+            secondary
+        } else {
             // A file of another `levels` layout or a renamed one: not this cache's.
             return;
-        }
+        };
         if cache.index.peek(&key).is_some() {
             return;
         }

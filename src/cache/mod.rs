@@ -44,7 +44,7 @@ use crate::exchange::{Downstream, Env, Exchange, Outcome};
 use crate::http1::{Header, Method};
 use crate::proxy::Upstreams;
 use crate::route::RoutedLocation;
-use hit::{open, serve, Opened};
+use hit::{open, serve, Opened, Opening};
 use index::{Index, Key, Stored};
 use revalidate::{ask_conditionally, renew};
 use store::{NoClient, Plan, Recorded, Recorder};
@@ -123,6 +123,29 @@ pub fn variant(vary: &str, request: &[Header]) -> [u8; 16] {
         h.update(b"\n");
     }
     h.finalize().into()
+}
+
+/// nginx's secondary key: where the response for `variant` is kept when another
+/// variant is stored under the main key.
+pub fn variant_key(main: &Key, variant: &[u8; 16]) -> Key {
+    let mut h = Md5::new();
+    h.update(main);
+    h.update(variant);
+    h.finalize().into()
+}
+
+/// Looks `key` up in the index (removing what the lookup evicted) and opens its
+/// file when the index has it.
+fn look_up(cache: &Cache, key: &Key, key_text: &str, x: &Exchange) -> (index::Lookup, Opening) {
+    let found = cache.index.lookup(key, now_ms());
+    if let Some((old, _)) = found.evicted {
+        cache.delete_file(&old);
+    }
+    let opened = match found.stored {
+        Some(_) => open(cache, key, key_text, x),
+        None => Opening::Absent,
+    };
+    (found, opened)
 }
 
 /// Whether a time limit in whole seconds still holds at `now`: through the whole
@@ -219,10 +242,10 @@ pub async fn handle<D: Downstream>(
     let cc: &CacheConf = &conf.proxy.cache;
     let mut text = Vec::new();
     cc.key.expand(x as &dyn VariableSource, &mut text);
-    let key = key_of(&text);
+    let main_key = key_of(&text);
     let key_text = String::from_utf8_lossy(&text).into_owned();
     if !cc.purge.is_empty() && any_true(&cc.purge, x) {
-        return purge::handle(d, x, conf, &cache, &key_text, &key).await;
+        return purge::handle(d, x, conf, &cache, &key_text, &main_key).await;
     }
     if !cc.caches_method(x.head.method.as_str()) {
         return f.plain(d, x).await;
@@ -230,14 +253,17 @@ pub async fn handle<D: Downstream>(
     // A HEAD is asked upstream as GET so that the answer can be stored
     // (`proxy_cache_convert_head on`, the default), else passed on unstored.
     let head_request = x.head.method == Method::Head;
-    let plan = |store: bool, hold_back: Vec16| Plan {
-        cache: Arc::clone(&cache),
-        key,
-        key_text: key_text.clone(),
-        store: store && (!head_request || cc.convert_head),
-        hold_back,
-        revalidating: None,
-        converted_head: store && head_request && cc.convert_head,
+    let plan_for = |key: Key| {
+        let (cache, key_text) = (&cache, &key_text);
+        move |store: bool, hold_back: Vec16| Plan {
+            cache: Arc::clone(cache),
+            key,
+            key_text: key_text.clone(),
+            store: store && (!head_request || cc.convert_head),
+            hold_back,
+            revalidating: None,
+            converted_head: store && head_request && cc.convert_head,
+        }
     };
     // RFC 9111 §3.5: a shared cache answers no request with credentials from store.
     let authorized = x
@@ -247,18 +273,28 @@ pub async fn handle<D: Downstream>(
         .any(|h| h.name.eq_ignore_ascii_case("authorization"));
     if authorized || any_true(&cc.bypass, x) {
         x.cache_status = Some("BYPASS");
+        let plan = plan_for(main_key);
         return f.run(d, x, plan(!authorized, Vec16::default())).await.0;
     }
     let now = now_secs();
-    let found = cache.index.lookup(&key, now_ms());
-    if let Some((old, _)) = found.evicted {
-        cache.delete_file(&old);
+    let (mut key, (mut found, mut opened)) = (main_key, look_up(&cache, &main_key, &key_text, x));
+    if let Opening::OtherVariant { vary, stored } = &opened {
+        // Another variant is stored under the main key: this request's is under
+        // its secondary key (nginx's), so variants do not replace each other.
+        let main_stored = *stored;
+        key = variant_key(&main_key, &variant(vary, &x.head.headers));
+        (found, opened) = look_up(&cache, &key, &key_text, x);
+        // A variant stored before the main entry predates a purge or a replacement
+        // of it: forgotten (so no request waiting on the lock takes it), fetched
+        // again.
+        if matches!(&opened, Opening::Opened(o) if o.meta.stored < main_stored) {
+            cache.index.remove(&key, None);
+            cache.delete_file(&key);
+            opened = Opening::Absent;
+        }
     }
-    let opened = match found.stored {
-        Some(_) => open(&cache, &key, &key_text, x),
-        None => None,
-    };
-    let (Some(stored), Some(opened)) = (found.stored, opened) else {
+    let plan = plan_for(key);
+    let (Some(stored), Opening::Opened(opened)) = (found.stored, opened) else {
         return miss(
             d,
             x,
@@ -304,7 +340,7 @@ async fn miss<D: Downstream>(
                 .is_some_and(|s| fresh(s.expires, now_secs()))
             {
                 let key_text = plan(false, Vec16::default()).key_text;
-                if let Some(opened) = open(cache, key, &key_text, x) {
+                if let Opening::Opened(opened) = open(cache, key, &key_text, x) {
                     x.cache_status = Some("HIT");
                     return serve(d, x, f.conf, opened).await;
                 }

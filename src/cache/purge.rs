@@ -5,7 +5,9 @@
 //! is `204 No Content`, as NGINX Plus gives.
 //!
 //! A prefix purge reads the key at the start of every file in the cache directory:
-//! the index holds hashes, not keys. It runs in the worker's loop; a cache of many
+//! the index holds hashes, not keys. A purge by key removes the key's main entry;
+//! the variants stored beside it (`Vary`, under secondary keys) are then never
+//! served: a variant older than its main entry is fetched again. It runs in the worker's loop; a cache of many
 //! files is better purged by key.
 
 use std::path::Path;
@@ -30,8 +32,11 @@ pub async fn handle<D: Downstream>(
         Some(prefix) => {
             for_each_file(&cache.path.path, &mut |path, meta| {
                 if meta.key.starts_with(prefix) {
-                    let k = super::key_of(meta.key.as_bytes());
-                    cache.index.remove(&k, None);
+                    // The file's own name: a variant's secondary key, or the key's.
+                    let name = path.file_name().map(|n| n.to_string_lossy());
+                    if let Some(k) = name.and_then(|n| entry::key_of_name(&n)) {
+                        cache.index.remove(&k, None);
+                    }
                     let _ = std::fs::remove_file(path);
                 }
             });

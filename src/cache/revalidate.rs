@@ -6,7 +6,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use super::entry::{self, Meta};
 use super::index::Key;
-use super::{now_secs, Cache};
+use super::Cache;
 use crate::exchange::Exchange;
 use crate::http1::Header;
 
@@ -32,7 +32,7 @@ pub fn renew(cache: &Cache, key: &Key, expires: u64) {
         .write(true)
         .open(cache.file_of(key));
     if let Ok(file) = file {
-        let _ = entry::write_expires(&file, expires, now_secs());
+        let _ = entry::write_expires(&file, expires);
     }
     cache.index.refresh(key, expires);
 }

@@ -257,7 +257,7 @@ impl<'d, D: Downstream> Recorder<'d, D> {
         };
         let meta = Meta {
             expires: fresh.expires,
-            stored: now,
+            stored: super::now_ms(),
             last_modified: header("last-modified")
                 .and_then(|v| crate::http1::date::parse_http_date(v.as_bytes()))
                 .map_or(0, policy::unix),
