@@ -322,6 +322,82 @@ fn the_upstreams_fields_decide_what_is_stored() {
     assert_eq!(calls(dir, "varied"), 2);
 }
 
+/// A refresh of a key's main entry keeps the variants stored beside it: they stay
+/// hits until they expire themselves (a purge or an eviction of the main entry
+/// takes them, see the purge test).
+#[test]
+fn a_refresh_of_the_main_entry_keeps_its_variants() {
+    let g = Gunicorn::tcp(2);
+    let d = tempfile::tempdir().unwrap();
+    let v = start(&g, "", "", Driver::Default);
+    let path = counted(d.path(), "kept", "vary=Accept-Language&cc=max-age%3D3");
+    let lang = |l: &str| {
+        let r = get_with(&v, &path, &format!("Accept-Language: {l}\r\n"));
+        format!("{} {}", status_of(&r), r.text().trim())
+    };
+    let t0 = std::time::Instant::now();
+    let sleep_until = |t: Duration| std::thread::sleep(t.saturating_sub(t0.elapsed()));
+    assert_eq!(lang("fr"), "MISS call 1 of kept");
+    sleep_until(Duration::from_millis(1500));
+    assert_eq!(lang("de"), "MISS call 2 of kept");
+    // fr (the main entry) has expired, de not yet: whole seconds, as nginx counts.
+    sleep_until(Duration::from_millis(4100));
+    assert_eq!(lang("fr"), "EXPIRED call 3 of kept");
+    assert_eq!(lang("de"), "HIT call 2 of kept");
+}
+
+/// With the lock on, concurrent misses of two variants of one key (`Vary`): each
+/// variant is fetched once, and each client gets its own variant's answer.
+#[test]
+fn the_lock_collapses_each_variant_on_its_own() {
+    let g = Gunicorn::tcp(4);
+    let d = tempfile::tempdir().unwrap();
+    let v = Arc::new(start(
+        &g,
+        "",
+        "proxy_cache_lock on; proxy_cache_valid 200 60s;",
+        Driver::Default,
+    ));
+    let path = counted(d.path(), "langs", "s=0.5&vary=Accept-Language");
+    let barrier = Arc::new(Barrier::new(20));
+    let answers: Vec<(String, String)> = (0..20)
+        .map(|i| {
+            let (v, b, path) = (Arc::clone(&v), Arc::clone(&barrier), path.clone());
+            let lang = if i % 2 == 0 { "fr" } else { "de" };
+            std::thread::spawn(move || {
+                // The French requests first, so the German ones wait on the lock.
+                b.wait();
+                if lang == "de" {
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                let r = get_with(&v, &path, &format!("Accept-Language: {lang}\r\n"));
+                assert_eq!(r.status, 200);
+                (lang.to_string(), r.text())
+            })
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|t| t.join().unwrap())
+        .collect();
+    assert_eq!(calls(d.path(), "langs"), 2, "one upstream call per variant");
+    let body = |lang: &str| {
+        let mut bodies: Vec<&String> = answers
+            .iter()
+            .filter(|a| a.0 == lang)
+            .map(|a| &a.1)
+            .collect();
+        bodies.dedup();
+        assert_eq!(bodies.len(), 1, "{lang}: {answers:?}");
+        bodies[0].clone()
+    };
+    assert_ne!(body("fr"), body("de"), "{answers:?}");
+    // Both stay: a hit each.
+    for lang in ["fr", "de"] {
+        let r = get_with(&v, &path, &format!("Accept-Language: {lang}\r\n"));
+        assert_eq!((status_of(&r), r.text()), ("HIT", body(lang)));
+    }
+}
+
 #[test]
 fn the_lock_sends_one_of_a_hundred_concurrent_misses_across_two_workers() {
     let g = Gunicorn::tcp(4);
@@ -487,9 +563,40 @@ fn expired_entries_are_revalidated_and_a_head_is_fetched_as_get() {
     assert_eq!((cached.status, status_of(&cached)), (304, "HIT"));
     assert_eq!(calls(dir, "etag"), 2);
 
+    // A 304 to the revalidation that may not renew the entry (it says no-store)
+    // still answers from the stored copy, as nginx: never a bare 304 to a request
+    // that sent no validators.
+    let nostore = counted(dir, "nostore304", "etag=v2&cc304=no-store");
+    assert_eq!(statuses(&v, &nostore, 1), ["MISS"]);
+    std::thread::sleep(PAST_ONE_SECOND);
+    let again = v.get(&nostore, "app.test");
+    assert_eq!((again.status, status_of(&again)), (200, "REVALIDATED"));
+    assert_eq!(again.text(), "call 1 of nostore304\n");
+
+    // A request the cache will not store (with Authorization) keeps its validators:
+    // the upstream answers them.
+    let authed = counted(dir, "authed", "etag=a1");
+    let r = get_with(
+        &v,
+        &authed,
+        "Authorization: Basic dXNlcjpwdw==\r\nIf-None-Match: \"a1\"\r\n",
+    );
+    assert_eq!((r.status, status_of(&r)), (304, "BYPASS"));
+
+    // A HEAD that misses, with the validators of what it will store: 304 too.
+    let tagged = counted(dir, "headtag", "etag=h1");
+    let r = v.request(
+        format!(
+            "HEAD {tagged} HTTP/1.1\r\nHost: app.test\r\nIf-None-Match: \"h1\"\r\nConnection: close\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    assert_eq!((r.status, status_of(&r)), (304, "MISS"));
+
     // proxy_cache_convert_head (on by default): a HEAD that misses is asked as GET
     // and stored; the client gets the head only.
     let head = counted(dir, "head", "");
+    let files_before = walk(&v.path("cache")).len();
     let r = v.request(
         format!("HEAD {head} HTTP/1.1\r\nHost: app.test\r\nConnection: close\r\n\r\n").as_bytes(),
     );
@@ -502,7 +609,7 @@ fn expired_entries_are_revalidated_and_a_head_is_fetched_as_get() {
         &v.path("cache")
     )
     .len()
-        == 2));
+        == files_before + 1));
     let got = v.get(&head, "app.test");
     assert_eq!(
         (status_of(&got), got.text().as_str()),

@@ -196,6 +196,11 @@ impl Fetch<'_> {
         if converted {
             x.head.method = Method::Get;
         }
+        // A response that may be stored is asked for whole: the client's conditions
+        // and ranges stay with the cache (a revalidation has set its validators).
+        if plan.store && x.cache_validators.is_none() {
+            x.cache_validators = Some(Vec::new());
+        }
         let mut rec = Recorder::new(d, plan);
         let outcome = Box::pin(crate::proxy::handle(
             &mut rec,
@@ -213,6 +218,7 @@ impl Fetch<'_> {
         if converted {
             x.head.method = Method::Head;
         }
+        x.cache_validators = None;
         (outcome, rec.recorded)
     }
 
@@ -228,6 +234,38 @@ impl Fetch<'_> {
             self.pass,
         ))
         .await
+    }
+}
+
+/// Makes the [`Plan`]s of one request's fetches, for its key or a variant's.
+struct Planner<'a> {
+    cache: &'a Arc<Cache>,
+    key_text: &'a str,
+    head_request: bool,
+    convert_head: bool,
+}
+
+/// Where a request's entry is: the key's main entry, or a variant's secondary key.
+#[derive(Debug, Clone, Copy)]
+struct Place {
+    key: Key,
+    main: bool,
+}
+
+impl Planner<'_> {
+    fn plan(&self, place: Place, store: bool, hold_back: Vec16) -> Plan {
+        // A HEAD is asked upstream as GET so that the answer can be stored
+        // (`proxy_cache_convert_head on`, the default), else passed on unstored.
+        Plan {
+            cache: Arc::clone(self.cache),
+            key: place.key,
+            main: place.main,
+            key_text: self.key_text.to_owned(),
+            store: store && (!self.head_request || self.convert_head),
+            hold_back,
+            revalidating: None,
+            converted_head: store && self.head_request && self.convert_head,
+        }
     }
 }
 
@@ -250,20 +288,15 @@ pub async fn handle<D: Downstream>(
     if !cc.caches_method(x.head.method.as_str()) {
         return f.plain(d, x).await;
     }
-    // A HEAD is asked upstream as GET so that the answer can be stored
-    // (`proxy_cache_convert_head on`, the default), else passed on unstored.
-    let head_request = x.head.method == Method::Head;
-    let plan_for = |key: Key| {
-        let (cache, key_text) = (&cache, &key_text);
-        move |store: bool, hold_back: Vec16| Plan {
-            cache: Arc::clone(cache),
-            key,
-            key_text: key_text.clone(),
-            store: store && (!head_request || cc.convert_head),
-            hold_back,
-            revalidating: None,
-            converted_head: store && head_request && cc.convert_head,
-        }
+    let planner = Planner {
+        cache: &cache,
+        key_text: &key_text,
+        head_request: x.head.method == Method::Head,
+        convert_head: cc.convert_head,
+    };
+    let main = Place {
+        key: main_key,
+        main: true,
     };
     // RFC 9111 §3.5: a shared cache answers no request with credentials from store.
     let authorized = x
@@ -273,44 +306,68 @@ pub async fn handle<D: Downstream>(
         .any(|h| h.name.eq_ignore_ascii_case("authorization"));
     if authorized || any_true(&cc.bypass, x) {
         x.cache_status = Some("BYPASS");
-        let plan = plan_for(main_key);
-        return f.run(d, x, plan(!authorized, Vec16::default())).await.0;
+        let plan = planner.plan(main, !authorized, Vec16::default());
+        return f.run(d, x, plan).await.0;
     }
-    let now = now_secs();
-    let (mut key, (mut found, mut opened)) = (main_key, look_up(&cache, &main_key, &key_text, x));
-    if let Opening::OtherVariant { vary, stored } = &opened {
-        // Another variant is stored under the main key: this request's is under
-        // its secondary key (nginx's), so variants do not replace each other.
-        let main_stored = *stored;
-        key = variant_key(&main_key, &variant(vary, &x.head.headers));
-        (found, opened) = look_up(&cache, &key, &key_text, x);
-        // A variant stored before the main entry predates a purge or a replacement
-        // of it: forgotten (so no request waiting on the lock takes it), fetched
-        // again.
-        if matches!(&opened, Opening::Opened(o) if o.meta.stored < main_stored) {
-            cache.index.remove(&key, None);
-            cache.delete_file(&key);
-            opened = Opening::Absent;
+    // Twice at most: a request that waited on the lock for a response of another
+    // variant looks again, for its own variant's key.
+    let mut waited = false;
+    loop {
+        let now = now_secs();
+        let (place, found, opened) = locate(&cache, main, &key_text, x);
+        let (Some(stored), Opening::Opened(opened)) = (found.stored, opened) else {
+            let store = found.uses >= u64::from(cc.min_uses);
+            match miss(d, x, &f, &planner, place, store, waited).await {
+                Missed::Answered(outcome) => return outcome,
+                Missed::OtherVariant => {
+                    waited = true;
+                    continue;
+                }
+            }
+        };
+        if fresh(stored.expires, now) {
+            x.cache_status = Some("HIT");
+            return serve(d, x, conf, opened).await;
         }
+        return expired(d, x, &f, &planner, place, stored, opened).await;
     }
-    let plan = plan_for(key);
-    let (Some(stored), Opening::Opened(opened)) = (found.stored, opened) else {
-        return miss(
-            d,
-            x,
-            &f,
-            &cache,
-            &key,
-            found.uses >= u64::from(cc.min_uses),
-            &plan,
-        )
-        .await;
+}
+
+/// Finds the request's entry: under the main key, or, when the main entry is
+/// another variant of a response with `Vary`, under this request's variant's
+/// secondary key (nginx's), so variants do not replace each other.
+fn locate(
+    cache: &Cache,
+    main: Place,
+    key_text: &str,
+    x: &Exchange,
+) -> (Place, index::Lookup, Opening) {
+    let (found, opened) = look_up(cache, &main.key, key_text, x);
+    let Opening::OtherVariant { vary, stored } = &opened else {
+        return (main, found, opened);
     };
-    if fresh(stored.expires, now) {
-        x.cache_status = Some("HIT");
-        return serve(d, x, conf, opened).await;
+    let generation = *stored;
+    let place = Place {
+        key: variant_key(&main.key, &variant(vary, &x.head.headers)),
+        main: false,
+    };
+    let (found, mut opened) = look_up(cache, &place.key, key_text, x);
+    // A variant stored before its main entry's generation began predates a purge
+    // or an eviction of it: forgotten (so no request waiting on the lock takes it),
+    // fetched again.
+    if matches!(&opened, Opening::Opened(o) if o.meta.stored < generation) {
+        cache.index.remove(&place.key, None);
+        cache.delete_file(&place.key);
+        opened = Opening::Absent;
     }
-    expired(d, x, &f, &cache, &key, stored, opened, &plan).await
+    (place, found, opened)
+}
+
+/// How a miss ended.
+enum Missed {
+    Answered(Outcome),
+    /// The request waited on the lock for a response that is another variant.
+    OtherVariant,
 }
 
 /// No usable entry: fetch, one request at a time with `proxy_cache_lock`.
@@ -318,15 +375,18 @@ async fn miss<D: Downstream>(
     d: &mut D,
     x: &mut Exchange,
     f: &Fetch<'_>,
-    cache: &Arc<Cache>,
-    key: &Key,
+    planner: &Planner<'_>,
+    place: Place,
     store: bool,
-    plan: &dyn Fn(bool, Vec16) -> Plan,
-) -> Outcome {
+    waited: bool,
+) -> Missed {
     let cc = &f.conf.proxy.cache;
+    let cache = planner.cache;
+    let key = &place.key;
     x.cache_status = Some("MISS");
     if !(cc.lock && store) {
-        return f.run(d, x, plan(store, Vec16::default())).await.0;
+        let plan = planner.plan(place, store, Vec16::default());
+        return Missed::Answered(f.run(d, x, plan).await.0);
     }
     let age = millis(cc.lock_age);
     if !cache.index.try_lock(key, now_ms(), age) {
@@ -339,27 +399,32 @@ async fn miss<D: Downstream>(
                 .peek(key)
                 .is_some_and(|s| fresh(s.expires, now_secs()))
             {
-                let key_text = plan(false, Vec16::default()).key_text;
-                if let Opening::Opened(opened) = open(cache, key, &key_text, x) {
-                    x.cache_status = Some("HIT");
-                    return serve(d, x, f.conf, opened).await;
+                match open(cache, key, planner.key_text, x) {
+                    Opening::Opened(opened) => {
+                        x.cache_status = Some("HIT");
+                        return Missed::Answered(serve(d, x, f.conf, opened).await);
+                    }
+                    Opening::OtherVariant { .. } if !waited => return Missed::OtherVariant,
+                    _ => {}
                 }
             }
             if now_ms() >= deadline {
                 // nginx: past proxy_cache_lock_timeout the request goes to the
                 // upstream, and its response is not stored.
-                return f.run(d, x, plan(false, Vec16::default())).await.0;
+                let plan = planner.plan(place, false, Vec16::default());
+                return Missed::Answered(f.run(d, x, plan).await.0);
             }
             if cache.index.try_lock(key, now_ms(), age) {
                 break;
             }
         }
     }
-    let (outcome, recorded) = f.run(d, x, plan(true, Vec16::default())).await;
+    let plan = planner.plan(place, true, Vec16::default());
+    let (outcome, recorded) = f.run(d, x, plan).await;
     if recorded != Recorded::Stored {
         cache.index.unlock(key);
     }
-    outcome
+    Missed::Answered(outcome)
 }
 
 /// How often a request waiting on `proxy_cache_lock` looks again.
@@ -367,17 +432,17 @@ const LOCK_POLL: Duration = Duration::from_millis(5);
 
 /// An entry past its freshness: served stale while another request refreshes it,
 /// refreshed in the background, or fetched again with the stale copy as a fallback.
-#[allow(clippy::too_many_arguments)]
 async fn expired<D: Downstream>(
     d: &mut D,
     x: &mut Exchange,
     f: &Fetch<'_>,
-    cache: &Arc<Cache>,
-    key: &Key,
+    planner: &Planner<'_>,
+    place: Place,
     stored: Stored,
     opened: Opened,
-    plan: &dyn Fn(bool, Vec16) -> Plan,
 ) -> Outcome {
+    let (cache, key) = (planner.cache, &place.key);
+    let plan = |store: bool, hold_back: Vec16| planner.plan(place, store, hold_back);
     let cc = &f.conf.proxy.cache;
     let now = now_secs();
     let revalidating = fresh(
@@ -428,12 +493,15 @@ async fn expired<D: Downstream>(
         ask_conditionally(x, meta);
     }
     let (outcome, recorded) = f.run(d, x, p).await;
-    x.cache_validators.clear();
-    if fetching && !matches!(recorded, Recorded::Stored | Recorded::Revalidated(_)) {
+    if fetching && !matches!(recorded, Recorded::Stored | Recorded::Revalidated(Some(_))) {
         cache.index.unlock(key);
     }
-    if let Recorded::Revalidated(fresh) = recorded {
-        renew(cache, key, fresh.expires);
+    if let Recorded::Revalidated(renewed) = recorded {
+        // nginx answers a 304 to its revalidation from the stored copy, renewed when
+        // the 304 allows it.
+        if let Some(fresh) = renewed {
+            renew(cache, key, fresh.expires);
+        }
         x.cache_status = Some("REVALIDATED");
         return serve(d, x, f.conf, opened).await;
     }

@@ -13,17 +13,16 @@ use crate::http1::Header;
 /// Asks the upstream with the stored entry's validators (`proxy_cache_revalidate`):
 /// the proxy sends them in place of the client's (see `proxy::head`).
 pub fn ask_conditionally(x: &mut Exchange, meta: &Meta) {
-    x.cache_validators.clear();
+    let mut validators = Vec::new();
     if !meta.etag.is_empty() {
-        x.cache_validators
-            .push(Header::new("If-None-Match", meta.etag.as_str()));
+        validators.push(Header::new("If-None-Match", meta.etag.as_str()));
     }
     if meta.last_modified != 0 {
         let t = UNIX_EPOCH + Duration::from_secs(meta.last_modified);
         let date = crate::http1::date::format_http_date(t);
-        x.cache_validators
-            .push(Header::new("If-Modified-Since", date));
+        validators.push(Header::new("If-Modified-Since", date));
     }
+    x.cache_validators = Some(validators);
 }
 
 /// A 304 from the upstream: the stored entry is fresh again until `expires`.

@@ -33,6 +33,9 @@ use crate::http1::Header;
 use crate::static_files::conditional::Precondition;
 use crate::static_files::range::{self, RangeOutcome};
 
+/// The largest body whose storing a head-only answer waits for ([`Recorder`]).
+const HOLD_HEAD_LIMIT: u64 = 256 * 1024;
+
 /// Numbers temporary files within a process.
 static TEMP: AtomicU64 = AtomicU64::new(0);
 
@@ -41,6 +44,8 @@ static TEMP: AtomicU64 = AtomicU64::new(0);
 pub struct Plan {
     pub cache: Arc<Cache>,
     pub key: Key,
+    /// The key's main entry, not a variant's secondary key.
+    pub main: bool,
     pub key_text: String,
     /// False: only pass it on (`proxy_cache_min_uses` not reached, a HEAD).
     pub store: bool,
@@ -64,8 +69,9 @@ pub enum Recorded {
     NotStored(Option<Refusal>),
     /// A status in `hold_back` came: nothing was sent to the client.
     HeldBack(u16),
-    /// The upstream answered 304 to the revalidation: fresh until then.
-    Revalidated(policy::Freshness),
+    /// The upstream answered 304 to the revalidation: the stored copy answers,
+    /// fresh again until then when the 304 allows it.
+    Revalidated(Option<policy::Freshness>),
 }
 
 /// What of the response the client gets while the whole is recorded.
@@ -142,6 +148,17 @@ impl<'d, D: Downstream> Recorder<'d, D> {
             self.recorded,
             Recorded::HeldBack(_) | Recorded::Revalidated(_)
         )
+    }
+
+    /// Whether the client's head-only answer (a 304, a 412, a HEAD) waits for the
+    /// end of a small body being stored: the entry is then stored before the client
+    /// has its answer and asks again. A large body does not hold it up.
+    fn holds_head(&self) -> bool {
+        self.view == View::HeadOnly
+            && self
+                .writing
+                .as_ref()
+                .is_some_and(|w| w.expected.is_some_and(|n| n <= HOLD_HEAD_LIMIT))
     }
 
     /// The head the client gets of a response being stored: a 304 for its
@@ -257,7 +274,7 @@ impl<'d, D: Downstream> Recorder<'d, D> {
         };
         let meta = Meta {
             expires: fresh.expires,
-            stored: super::now_ms(),
+            stored: self.generation(),
             last_modified: header("last-modified")
                 .and_then(|v| crate::http1::date::parse_http_date(v.as_bytes()))
                 .map_or(0, policy::unix),
@@ -306,6 +323,23 @@ impl<'d, D: Downstream> Recorder<'d, D> {
                     temp.display()
                 ));
             }
+        }
+    }
+
+    /// The `stored` time of the entry being written: for a key's main entry that
+    /// replaces one of the same key, the replaced entry's, so a refresh keeps the
+    /// variants stored beside it; else now (see `locate` in the module).
+    fn generation(&self) -> u64 {
+        let now = super::now_ms();
+        if !self.plan.main {
+            return now;
+        }
+        let previous = std::fs::File::open(self.plan.cache.file_of(&self.plan.key))
+            .ok()
+            .and_then(|f| Meta::read(&f).ok().flatten());
+        match previous {
+            Some(old) if old.key == self.plan.key_text && old.stored <= now => old.stored,
+            _ => now,
         }
     }
 
@@ -392,21 +426,22 @@ impl<D: Downstream> Downstream for Recorder<'_, D> {
             let now = policy::unix(std::time::SystemTime::now());
             let cc = &conf.proxy.cache;
             let ignore = &conf.proxy.shaping.ignore_headers;
-            if let Ok(fresh) = policy::judge(status, &x.upstream_headers, cc, ignore, now) {
-                self.recorded = Recorded::Revalidated(fresh);
-                return;
-            }
+            let fresh = policy::judge(status, &x.upstream_headers, cc, ignore, now);
+            self.recorded = Recorded::Revalidated(fresh.ok());
+            return;
         }
         self.recorded = Recorded::NotStored(None);
         if self.plan.store && !head.upgrade {
             self.begin(x, conf, &head);
         }
-        let head = if self.plan.converted_head {
+        if self.plan.converted_head {
             // The client asked for the head only; the upstream was asked with GET.
             x.head.method = crate::http1::Method::Head;
             self.view = View::HeadOnly;
-            head
-        } else if self.writing.is_some() {
+        }
+        // The upstream was asked without the client's conditions and ranges (see
+        // `Fetch::run`): they are answered here, stored or not.
+        let head = if self.plan.store && !head.upgrade {
             self.client_head(x, conf, head)
         } else {
             head
@@ -415,9 +450,7 @@ impl<D: Downstream> Downstream for Recorder<'_, D> {
     }
 
     async fn flush(&mut self) -> bool {
-        // A head-only answer (a 304, a 412, a converted HEAD) waits for the end: the
-        // entry is stored before the client has its answer and asks again.
-        self.held_back() || self.view == View::HeadOnly || self.inner.flush().await
+        self.held_back() || self.holds_head() || self.inner.flush().await
     }
 
     async fn send_body(&mut self, data: &[u8]) -> bool {

@@ -117,11 +117,12 @@ pub struct Exchange {
     pub upstream_headers: Vec<Header>,
     /// `$upstream_cache_status`, once the cache was consulted.
     pub cache_status: Option<&'static str>,
-    /// The stored entry's validators (`If-None-Match`, `If-Modified-Since`) the
-    /// upstream is asked with when the cache revalidates it (nginx's
-    /// `$upstream_cache_etag` and `$upstream_cache_last_modified`); the client's own
-    /// conditional fields never go upstream from a cached location.
-    pub cache_validators: Vec<crate::http1::Header>,
+    /// Set while the cache fetches a response it may store: the client's conditional
+    /// and range fields then stay here (the cache answers them) and these go
+    /// upstream instead: the stored entry's validators when the cache revalidates it
+    /// (nginx's `$upstream_cache_etag` and `$upstream_cache_last_modified`), else
+    /// none.
+    pub cache_validators: Option<Vec<crate::http1::Header>>,
     /// The header lines of the response head as sent (`Name: value\r\n` each), for
     /// `$sent_http_*`.
     pub sent_head: Vec<u8>,
@@ -284,7 +285,7 @@ impl Exchange {
             upstream: Vec::new(),
             upstream_headers: Vec::new(),
             cache_status: None,
-            cache_validators: Vec::new(),
+            cache_validators: None,
             sent_head: Vec::new(),
             proxy_host: None,
             proxy_port: 0,

@@ -65,11 +65,12 @@ const NOT_FORWARDED: &[&str] = &[
     "proxy-connection",
 ];
 
-/// The client's conditional and range fields, never passed from a location with
-/// `proxy_cache` (nginx's cache defaults for `proxy_set_header`): the upstream
-/// sends the whole response, which can be stored, and the cache answers the client's
-/// conditions and ranges itself. A revalidation sends the stored entry's validators
-/// instead (`Exchange::cache_validators`).
+/// The client's conditional and range fields, not passed when the cache fetches a
+/// response it may store (nginx's cache defaults for `proxy_set_header`): the
+/// upstream sends the whole response, and the cache answers the client's conditions
+/// and ranges itself. A revalidation sends the stored entry's validators instead
+/// (`Exchange::cache_validators`). A request the cache will not store (with
+/// `Authorization`, or before `proxy_cache_min_uses`) passes them on.
 const NOT_FORWARDED_WHEN_CACHING: &[&str] = &[
     "if-modified-since",
     "if-unmodified-since",
@@ -166,7 +167,7 @@ pub fn upstream_request_head(
     } else {
         &[]
     };
-    let caching = conf.proxy.cache.zone.is_some();
+    let caching = x.cache_validators.is_some();
     let named = |name: &str| set.iter().any(|s| s.name.eq_ignore_ascii_case(name));
     for h in client_lines {
         let name: &str = &h.name;
@@ -182,7 +183,12 @@ pub fn upstream_request_head(
         }
         write::write_header(&h.name, &h.value, out);
     }
-    for h in x.cache_validators.iter().filter(|h| !named(&h.name)) {
+    for h in x
+        .cache_validators
+        .iter()
+        .flatten()
+        .filter(|h| !named(&h.name))
+    {
         write::write_header(&h.name, &h.value, out);
     }
     write::write_head_end(out);

@@ -173,7 +173,10 @@ def counted(name):
     if a.get("slow") and os.path.exists(a["slow"]):
         time.sleep(3)
     if a.get("etag") and request.headers.get("If-None-Match") == f'"{a["etag"]}"':
-        return Response(status=304, headers={"ETag": f'"{a["etag"]}"'})
+        headers = {"ETag": f'"{a["etag"]}"'}
+        if a.get("cc304"):
+            headers["Cache-Control"] = a["cc304"]
+        return Response(status=304, headers=headers)
     status = int(a.get("status", "200"))
     fail = a.get("fail")
     if fail and os.path.exists(fail):

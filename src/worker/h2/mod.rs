@@ -137,7 +137,7 @@ where
     // new connection for more).
     let max_streams = u64::from(default.conf.keepalive_requests);
     drop(snap);
-    let open = Rc::new(Cell::new(0usize));
+    let open = Rc::new(OpenStreams::default());
     let mut served = 0u64;
     let mut closing = false;
     let drain = super::DrainWatch::new(&worker, id);
@@ -146,7 +146,7 @@ where
     loop {
         // With no stream open, the wait is bounded: by keepalive_timeout, or, once
         // GOAWAY is out, by the time a client gets to answer its PING.
-        let quiet = open.get() == 0;
+        let quiet = open.count() == 0;
         // Idle (no stream open, not closing): `worker_connections` may reap it.
         if quiet && !closing {
             listed.get_or_insert_with(|| Idle::enter_h2(&worker.idle, Rc::clone(&reap)));
@@ -170,6 +170,7 @@ where
                 return Poll::Ready(Event::Drain);
             }
             reap.register(cx.waker());
+            open.register(cx.waker());
             if !closing && reap.asked() {
                 return Poll::Ready(Event::Reaped);
             }
@@ -189,7 +190,7 @@ where
                 Poll::Ready(Some(Err(e))) => Poll::Ready(Event::Error(e)),
                 Poll::Ready(None) => Poll::Ready(Event::Done),
                 // The last stream ended while the wait was unbounded: bound it.
-                Poll::Pending if !quiet && open.get() == 0 => Poll::Ready(Event::Quiet),
+                Poll::Pending if !quiet && open.count() == 0 => Poll::Ready(Event::Quiet),
                 Poll::Pending => Poll::Pending,
             }
         });
@@ -210,7 +211,7 @@ where
         match event {
             Event::Stream(request, respond) => {
                 served += 1;
-                open.set(open.get() + 1);
+                open.count.set(open.count() + 1);
                 let task = StreamTask {
                     worker: Rc::clone(&worker),
                     guard: Rc::clone(&guard),
@@ -282,7 +283,7 @@ struct StreamTask {
     worker: Rc<Worker>,
     guard: Rc<Guard>,
     peer: Rc<Peer>,
-    open: Rc<Cell<usize>>,
+    open: Rc<OpenStreams>,
     id: u64,
     served: u64,
 }
@@ -363,11 +364,39 @@ impl StreamTask {
     }
 }
 
+/// The streams open on a connection, and its task's waker: the last stream to end
+/// wakes it, so an idle connection is listed for reaping and its
+/// `keepalive_timeout` starts even when no frame comes.
+#[derive(Default)]
+struct OpenStreams {
+    count: Cell<usize>,
+    waker: std::cell::RefCell<Option<std::task::Waker>>,
+}
+
+impl OpenStreams {
+    fn count(&self) -> usize {
+        self.count.get()
+    }
+
+    fn register(&self, waker: &std::task::Waker) {
+        let mut slot = self.waker.borrow_mut();
+        if !slot.as_ref().is_some_and(|w| w.will_wake(waker)) {
+            *slot = Some(waker.clone());
+        }
+    }
+}
+
 /// Counts a stream as open on its connection while its task runs.
-struct OpenStream(Rc<Cell<usize>>);
+struct OpenStream(Rc<OpenStreams>);
 
 impl Drop for OpenStream {
     fn drop(&mut self) {
-        self.0.set(self.0.get().saturating_sub(1));
+        let open = &self.0;
+        open.count.set(open.count().saturating_sub(1));
+        if open.count() == 0 {
+            if let Some(waker) = open.waker.borrow().as_ref() {
+                waker.wake_by_ref();
+            }
+        }
     }
 }
