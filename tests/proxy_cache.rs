@@ -322,6 +322,30 @@ fn the_upstreams_fields_decide_what_is_stored() {
     assert_eq!(calls(dir, "varied"), 2);
 }
 
+/// A POST the cache may store (`proxy_cache_methods POST`) is asked upstream
+/// without the client's conditions; when its answer is not stored (`private`), the
+/// client gets that answer, never a 412 for an action the upstream carried out.
+#[test]
+fn a_post_whose_answer_is_not_stored_gets_the_upstreams_answer() {
+    let g = Gunicorn::tcp(2);
+    let d = tempfile::tempdir().unwrap();
+    let v = start(
+        &g,
+        "",
+        "proxy_cache_methods GET HEAD POST;",
+        Driver::Default,
+    );
+    let path = counted(d.path(), "posted", "etag=p2&cc=private");
+    let r = v.request(
+        format!(
+            "POST {path} HTTP/1.1\r\nHost: app.test\r\nIf-Match: \"p1\"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    assert_eq!((r.status, status_of(&r)), (200, "MISS"), "{r}");
+    assert_eq!(calls(d.path(), "posted"), 1);
+}
+
 /// A refresh of a key's main entry keeps the variants stored beside it: they stay
 /// hits until they expire themselves (a purge or an eviction of the main entry
 /// takes them, see the purge test).

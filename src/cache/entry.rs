@@ -205,6 +205,11 @@ pub fn write_expires(file: &File, expires: u64) -> io::Result<()> {
     file.write_all_at(&expires.to_le_bytes(), 8)
 }
 
+/// Writes when the body was stored (its generation, for a main entry).
+pub fn write_stored(file: &File, stored: u64) -> io::Result<()> {
+    file.write_all_at(&stored.to_le_bytes(), 16)
+}
+
 /// Writes the body length once the body is complete.
 pub fn write_body_len(file: &File, len: u64) -> io::Result<()> {
     file.write_all_at(&len.to_le_bytes(), 72)

@@ -265,6 +265,7 @@ impl Planner<'_> {
             hold_back,
             revalidating: None,
             converted_head: store && self.head_request && self.convert_head,
+            background: false,
         }
     }
 }
@@ -466,7 +467,9 @@ async fn expired<D: Downstream>(
         x.cache_status = Some("STALE");
         let outcome = serve(d, x, f.conf, opened).await;
         let status = x.status;
-        let (_, recorded) = f.run(&mut NoClient, x, plan(true, Vec16::default())).await;
+        let mut update = plan(true, Vec16::default());
+        update.background = true;
+        let (_, recorded) = f.run(&mut NoClient, x, update).await;
         if recorded != Recorded::Stored {
             cache.index.unlock(key);
         }
@@ -488,7 +491,7 @@ async fn expired<D: Downstream>(
     x.cache_status = Some("EXPIRED");
     let mut p = plan(true, hold_back);
     let meta = &opened.meta;
-    if cc.revalidate && (!meta.etag.is_empty() || meta.last_modified != 0) {
+    if p.store && cc.revalidate && (!meta.etag.is_empty() || meta.last_modified != 0) {
         p.revalidating = Some(meta.status);
         ask_conditionally(x, meta);
     }

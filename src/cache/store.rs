@@ -29,7 +29,7 @@ use crate::config::model::LocationConf;
 use crate::exchange::body::BodyReadError;
 use crate::exchange::response::{default_page, BodyLength, ResponseHead};
 use crate::exchange::{Downstream, Exchange, Upgraded};
-use crate::http1::Header;
+use crate::http1::{Header, Method};
 use crate::static_files::conditional::Precondition;
 use crate::static_files::range::{self, RangeOutcome};
 
@@ -58,6 +58,8 @@ pub struct Plan {
     /// A HEAD sent upstream as GET (`proxy_cache_convert_head`): the client gets the
     /// head only, the cache the whole response.
     pub converted_head: bool,
+    /// A background update: nobody's conditions to answer (as nginx's subrequest).
+    pub background: bool,
 }
 
 /// How recording went.
@@ -274,7 +276,8 @@ impl<'d, D: Downstream> Recorder<'d, D> {
         };
         let meta = Meta {
             expires: fresh.expires,
-            stored: self.generation(),
+            // Set again at the commit (see `generation`).
+            stored: super::now_ms(),
             last_modified: header("last-modified")
                 .and_then(|v| crate::http1::date::parse_http_date(v.as_bytes()))
                 .map_or(0, policy::unix),
@@ -379,6 +382,11 @@ impl<'d, D: Downstream> Recorder<'d, D> {
             let _ = std::fs::remove_file(&w.temp);
             return;
         }
+        // Read at the commit, not the start: a purge meanwhile ends the generation.
+        if entry::write_stored(&w.file, self.generation()).is_err() {
+            let _ = std::fs::remove_file(&w.temp);
+            return;
+        }
         let cache = Arc::clone(&self.plan.cache);
         let path = entry::path_of(&cache.path.path, &cache.path.levels, &self.plan.key);
         let placed = path
@@ -440,8 +448,15 @@ impl<D: Downstream> Downstream for Recorder<'_, D> {
             self.view = View::HeadOnly;
         }
         // The upstream was asked without the client's conditions and ranges (see
-        // `Fetch::run`): they are answered here, stored or not.
-        let head = if self.plan.store && !head.upgrade {
+        // `Fetch::run`): they are answered here, for a response being stored, and
+        // for any answer to GET or HEAD (a method with effects, whose response is
+        // not stored, is not told 412 after the upstream carried it out).
+        let safe = matches!(x.head.method, Method::Get | Method::Head);
+        let head = if self.plan.store
+            && !self.plan.background
+            && !head.upgrade
+            && (self.writing.is_some() || safe)
+        {
             self.client_head(x, conf, head)
         } else {
             head
