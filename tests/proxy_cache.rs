@@ -370,18 +370,23 @@ fn a_refresh_of_the_main_entry_keeps_its_variants() {
     assert_eq!(lang("de"), "HIT call 2 of kept");
 }
 
+/// A site with `proxy_cache_lock on`, shared by the threads of a test.
+fn locked(g: &Gunicorn) -> Arc<Vestibule> {
+    Arc::new(start(
+        g,
+        "",
+        "proxy_cache_lock on; proxy_cache_valid 200 60s;",
+        Driver::Default,
+    ))
+}
+
 /// With the lock on, concurrent misses of two variants of one key (`Vary`): each
 /// variant is fetched once, and each client gets its own variant's answer.
 #[test]
 fn the_lock_collapses_each_variant_on_its_own() {
     let g = Gunicorn::tcp(4);
     let d = tempfile::tempdir().unwrap();
-    let v = Arc::new(start(
-        &g,
-        "",
-        "proxy_cache_lock on; proxy_cache_valid 200 60s;",
-        Driver::Default,
-    ));
+    let v = locked(&g);
     let path = counted(d.path(), "langs", "s=0.5&vary=Accept-Language");
     let barrier = Arc::new(Barrier::new(20));
     let answers: Vec<(String, String)> = (0..20)
@@ -426,12 +431,7 @@ fn the_lock_collapses_each_variant_on_its_own() {
 fn the_lock_sends_one_of_a_hundred_concurrent_misses_across_two_workers() {
     let g = Gunicorn::tcp(4);
     let d = tempfile::tempdir().unwrap();
-    let v = Arc::new(start(
-        &g,
-        "",
-        "proxy_cache_lock on; proxy_cache_valid 200 60s;",
-        Driver::Default,
-    ));
+    let v = locked(&g);
     let path = counted(d.path(), "slow", "s=0.5");
     let barrier = Arc::new(Barrier::new(100));
     let answers: Vec<(u16, String)> = (0..100)
