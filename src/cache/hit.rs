@@ -15,9 +15,10 @@ use crate::compress::policy;
 use crate::config::model::LocationConf;
 use crate::exchange::response::{BodyLength, ResponseHead};
 use crate::exchange::{answer, Downstream, Exchange, Outcome};
-use crate::http1::{Header, Method};
+use crate::http1::{headers, Header, Method};
 use crate::static_files::conditional::{self, Precondition};
 use crate::static_files::range::{self, Multipart, RangeOutcome};
+use crate::static_files::send;
 
 /// A stored entry opened for this request.
 #[derive(Debug)]
@@ -31,8 +32,8 @@ pub struct Opened {
 pub enum Opening {
     /// The entry, of this key and this request's variant.
     Opened(Opened),
-    /// A response of this key with `Vary` (these names), of another variant, stored
-    /// at `stored` (seconds).
+    /// A response of this key with `Vary` (these names), of another variant; its
+    /// generation began at `stored` (Unix milliseconds).
     OtherVariant { vary: String, stored: u64 },
     /// Nothing usable: no file, not a cache file, or another key's.
     Absent,
@@ -77,17 +78,19 @@ pub fn precondition(x: &Exchange, conf: &LocationConf, r: &Representation<'_>) -
     let get_or_head = matches!(x.head.method, Method::Get | Method::Head);
     let mtime = UNIX_EPOCH + Duration::from_secs(r.last_modified);
     let mode = conf.files.if_modified_since;
-    if r.last_modified != 0 {
+    let date_field = |h: &Header| {
+        h.name.eq_ignore_ascii_case("if-modified-since")
+            || h.name.eq_ignore_ascii_case("if-unmodified-since")
+    };
+    if r.last_modified != 0 || !x.head.headers.iter().any(date_field) {
         return conditional::evaluate(get_or_head, &x.head.headers, r.etag, mtime, mode);
     }
+    // Rare (a date asked about, none to compare): a copy without the date fields.
     let undated: Vec<Header> = x
         .head
         .headers
         .iter()
-        .filter(|h| {
-            !h.name.eq_ignore_ascii_case("if-modified-since")
-                && !h.name.eq_ignore_ascii_case("if-unmodified-since")
-        })
+        .filter(|h| !date_field(h))
         .cloned()
         .collect();
     conditional::evaluate(get_or_head, &undated, r.etag, mtime, mode)
@@ -112,15 +115,8 @@ pub fn ranges(
     r: &Representation<'_>,
     single: bool,
 ) -> RangeOutcome {
-    let get = |name: &str| {
-        x.head
-            .headers
-            .iter()
-            .find(|h| h.name.eq_ignore_ascii_case(name))
-            .map(|h| &*h.value)
-    };
     // Most requests ask for no range: one look, nothing else worked out.
-    let Some(asked) = get("range") else {
+    let Some(asked) = headers::get(&x.head.headers, "range") else {
         return RangeOutcome::Full;
     };
     let offered = r.headers.iter().any(|h| {
@@ -142,7 +138,7 @@ pub fn ranges(
     let mtime = (r.last_modified != 0).then(|| UNIX_EPOCH + Duration::from_secs(r.last_modified));
     range::evaluate(
         Some(asked),
-        get("if-range"),
+        headers::get(&x.head.headers, "if-range"),
         r.etag,
         mtime,
         r.len,
@@ -177,9 +173,7 @@ pub async fn serve<D: Downstream>(
         last_modified: meta.last_modified,
         len: meta.body_len,
     };
-    let precondition = precondition(x, conf, &stored);
-    let ranges = ranges(x, conf, &stored, false);
-    match precondition {
+    match precondition(x, conf, &stored) {
         Precondition::Proceed => {}
         Precondition::NotModified => {
             let headers = not_modified_head(meta.headers);
@@ -190,6 +184,7 @@ pub async fn serve<D: Downstream>(
             return answer::send_error_page(d, x, conf, 412, Vec::new()).await;
         }
     }
+    let ranges = ranges(x, conf, &stored, false);
     let (status, mut headers, mut from, mut len) = (meta.status, meta.headers, 0, meta.body_len);
     match ranges {
         RangeOutcome::Satisfiable(r) if r.len() == 1 => {
@@ -225,16 +220,8 @@ pub async fn serve<D: Downstream>(
                 conf,
                 ResponseHead::new(206, headers, BodyLength::Known(m.content_length())),
             );
-            for (part_head, r) in m.parts() {
-                if !d.send_body(&part_head).await
-                    || !d
-                        .send_file(&file, meta.body_offset + r.start, r.len(), conf.sendfile)
-                        .await
-                {
-                    return Outcome::Close;
-                }
-            }
-            return finished(d.send_body(&m.closing()).await && d.finish().await);
+            let sent = send::send_parts(d, &file, meta.body_offset, conf, &m).await;
+            return finished(sent && d.finish().await);
         }
         RangeOutcome::Unsatisfiable => {
             let unsatisfied = vec![Header::new("Content-Range", range::unsatisfied_range(len))];

@@ -5,10 +5,10 @@
 //! is `204 No Content`, as NGINX Plus gives.
 //!
 //! A prefix purge reads the key at the start of every file in the cache directory:
-//! the index holds hashes, not keys. A purge by key removes the key's main entry;
-//! the variants stored beside it (`Vary`, under secondary keys) are then never
-//! served: a variant older than its main entry is fetched again. It runs in the worker's loop; a cache of many
-//! files is better purged by key.
+//! the index holds hashes, not keys. It runs in the worker's loop; a cache of many
+//! files is better purged by key. A purge by key removes the key's main entry; the
+//! variants stored beside it (`Vary`, under secondary keys) are then never served:
+//! a variant older than its main entry's generation is fetched again.
 
 use std::path::Path;
 

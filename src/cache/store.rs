@@ -76,6 +76,18 @@ pub enum Recorded {
     Revalidated(Option<policy::Freshness>),
 }
 
+/// A response's `ETag` (empty when none) and `Last-Modified` (Unix seconds; 0 when
+/// none).
+fn validators(headers: &[Header]) -> (String, u64) {
+    let etag = crate::http1::headers::get(headers, "etag")
+        .map(|v| String::from_utf8_lossy(v).into_owned())
+        .unwrap_or_default();
+    let last_modified = crate::http1::headers::get(headers, "last-modified")
+        .and_then(crate::http1::date::parse_http_date)
+        .map_or(0, policy::unix);
+    (etag, last_modified)
+}
+
 /// What of the response the client gets while the whole is recorded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum View {
@@ -152,6 +164,17 @@ impl<'d, D: Downstream> Recorder<'d, D> {
         )
     }
 
+    /// Sends the client what its view takes of these body bytes.
+    async fn send_viewed(&mut self, data: &[u8]) -> bool {
+        match self.view.window(data.len() as u64) {
+            Some((skip, take)) => {
+                let (skip, take) = (skip as usize, take as usize);
+                self.inner.send_body(&data[skip..skip + take]).await
+            }
+            None => true,
+        }
+    }
+
     /// Whether the client's head-only answer (a 304, a 412, a HEAD) waits for the
     /// end of a small body being stored: the entry is then stored before the client
     /// has its answer and asks again. A large body does not hold it up.
@@ -171,16 +194,7 @@ impl<'d, D: Downstream> Recorder<'d, D> {
         conf: &LocationConf,
         head: ResponseHead<'h>,
     ) -> ResponseHead<'h> {
-        let field = |name: &str| {
-            head.headers
-                .iter()
-                .find(|h| h.name.eq_ignore_ascii_case(name))
-                .map(|h| String::from_utf8_lossy(&h.value).into_owned())
-        };
-        let etag = field("etag").unwrap_or_default();
-        let last_modified = field("last-modified")
-            .and_then(|v| crate::http1::date::parse_http_date(v.as_bytes()))
-            .map_or(0, policy::unix);
+        let (etag, last_modified) = validators(&head.headers);
         let stored = hit::Representation {
             status: head.status,
             headers: &head.headers,
@@ -268,26 +282,19 @@ impl<'d, D: Downstream> Recorder<'d, D> {
         } else {
             super::vary_names(&x.upstream_headers)
         };
-        let header = |name: &str| {
-            head.headers
-                .iter()
-                .find(|h| h.name.eq_ignore_ascii_case(name))
-                .map(|h| String::from_utf8_lossy(&h.value).into_owned())
-        };
+        let (etag, last_modified) = validators(&head.headers);
         let meta = Meta {
             expires: fresh.expires,
             // Set again at the commit (see `generation`).
             stored: super::now_ms(),
-            last_modified: header("last-modified")
-                .and_then(|v| crate::http1::date::parse_http_date(v.as_bytes()))
-                .map_or(0, policy::unix),
+            last_modified,
             while_revalidate: fresh.while_revalidate,
             if_error: fresh.if_error,
             variant: super::variant(&vary, &x.head.headers),
             status: head.status,
             key: self.plan.key_text.clone(),
             vary,
-            etag: header("etag").unwrap_or_default(),
+            etag,
             headers: head.headers.clone(),
             body_len: expected.unwrap_or(0),
             body_offset: 0,
@@ -473,13 +480,7 @@ impl<D: Downstream> Downstream for Recorder<'_, D> {
             return true;
         }
         self.append(data);
-        match self.view.window(data.len() as u64) {
-            Some((skip, take)) => {
-                let (skip, take) = (skip as usize, take as usize);
-                self.inner.send_body(&data[skip..skip + take]).await
-            }
-            None => true,
-        }
+        self.send_viewed(data).await
     }
 
     async fn send_owned(&mut self, data: Vec<u8>) -> Option<Vec<u8>> {
@@ -490,14 +491,7 @@ impl<D: Downstream> Downstream for Recorder<'_, D> {
         if self.view == View::Whole {
             return self.inner.send_owned(data).await;
         }
-        match self.view.window(data.len() as u64) {
-            Some((skip, take)) => {
-                let (skip, take) = (skip as usize, take as usize);
-                let sent = self.inner.send_body(&data[skip..skip + take]).await;
-                sent.then_some(data)
-            }
-            None => Some(data),
-        }
+        self.send_viewed(&data).await.then_some(data)
     }
 
     async fn send_file(&mut self, file: &File, offset: u64, len: u64, zero_copy: bool) -> bool {

@@ -201,8 +201,8 @@ pub async fn send_file_as<D: Downstream>(
     let sent = match body {
         _ if x.head.method == Method::Head => true,
         Body::None => true,
-        Body::Ranges(rs) => send_ranges(d, file, conf, &rs).await,
-        Body::Multipart(m) => send_parts(d, file, conf, &m).await,
+        Body::Ranges(rs) => send_ranges(d, file, 0, conf, &rs).await,
+        Body::Multipart(m) => send_parts(d, file, 0, conf, &m).await,
     };
     if sent && d.finish().await {
         Outcome::Done
@@ -231,31 +231,37 @@ fn replaced_validators(
     (etag, mtime)
 }
 
-/// Sends each range of the file.
+/// Sends each range of the content that starts at `base` in the file (0 for a
+/// static file; past the stored head for a cache entry).
 async fn send_ranges<D: Downstream>(
     d: &mut D,
     file: &File,
+    base: u64,
     conf: &LocationConf,
     ranges: &[ByteRange],
 ) -> bool {
     for r in ranges {
-        if !d.send_file(file, r.start, r.len(), conf.sendfile).await {
+        if !d
+            .send_file(file, base + r.start, r.len(), conf.sendfile)
+            .await
+        {
             return false;
         }
     }
     true
 }
 
-/// A `multipart/byteranges` body: each part's head, then its range; then the closing
-/// boundary.
-async fn send_parts<D: Downstream>(
+/// A `multipart/byteranges` body of the content at `base` in the file: each part's
+/// head, then its range; then the closing boundary.
+pub async fn send_parts<D: Downstream>(
     d: &mut D,
     file: &File,
+    base: u64,
     conf: &LocationConf,
     m: &Multipart,
 ) -> bool {
     for (part_head, r) in m.parts() {
-        if !d.send_body(&part_head).await || !send_ranges(d, file, conf, &[r]).await {
+        if !d.send_body(&part_head).await || !send_ranges(d, file, base, conf, &[r]).await {
             return false;
         }
     }

@@ -31,6 +31,8 @@ use std::os::fd::RawFd;
 use std::rc::Rc;
 use std::task::Waker;
 
+use super::wake::WakerSlot;
+
 /// The idle connections of a worker, oldest first.
 #[derive(Debug, Default)]
 pub struct IdleConnections {
@@ -72,16 +74,13 @@ impl Closer {
 #[derive(Debug, Default)]
 pub struct CloseRequest {
     asked: Cell<bool>,
-    waker: RefCell<Option<Waker>>,
+    waker: WakerSlot,
 }
 
 impl CloseRequest {
     /// Wakes `waker` when the connection is asked to close.
     pub fn register(&self, waker: &Waker) {
-        let mut slot = self.waker.borrow_mut();
-        if !slot.as_ref().is_some_and(|w| w.will_wake(waker)) {
-            *slot = Some(waker.clone());
-        }
+        self.waker.register(waker);
     }
 
     pub fn asked(&self) -> bool {
@@ -90,9 +89,7 @@ impl CloseRequest {
 
     fn ask(&self) {
         self.asked.set(true);
-        if let Some(waker) = self.waker.borrow_mut().take() {
-            waker.wake();
-        }
+        self.waker.wake();
     }
 }
 

@@ -28,6 +28,7 @@ pub mod metrics;
 pub mod partial_head;
 pub mod realip;
 mod rewrite_phase;
+pub mod wake;
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;

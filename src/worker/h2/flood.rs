@@ -22,6 +22,8 @@ use std::task::{Context, Poll, Waker};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
+use crate::worker::wake::WakerSlot;
+
 /// Control bytes a connection may read beyond eight times its useful bytes.
 pub const ALLOWANCE: u64 = 1 << 20;
 /// Streams the client may reset before their end beyond those that finished.
@@ -42,7 +44,7 @@ pub struct Guard {
     finished: Cell<u64>,
     flood: Cell<Option<&'static str>>,
     /// The connection task, woken when a flood is found.
-    waker: Cell<Option<Waker>>,
+    waker: WakerSlot,
 }
 
 impl std::fmt::Debug for Guard {
@@ -63,19 +65,13 @@ impl Guard {
 
     /// The connection task waits here for a flood (or its other events).
     pub fn register(&self, waker: &Waker) {
-        let current = self.waker.take();
-        match current {
-            Some(w) if w.will_wake(waker) => self.waker.set(Some(w)),
-            _ => self.waker.set(Some(waker.clone())),
-        }
+        self.waker.register(waker);
     }
 
     fn found(&self, what: &'static str) {
         if self.flood.get().is_none() {
             self.flood.set(Some(what));
-            if let Some(w) = self.waker.take() {
-                w.wake();
-            }
+            self.waker.wake();
         }
     }
 

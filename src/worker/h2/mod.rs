@@ -40,6 +40,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use super::context::{listen_context, Writing};
 use super::dispatch::{self, Conn};
 use super::idle::{CloseRequest, Idle};
+use super::wake::WakerSlot;
 use super::{Snapshot, Worker};
 use crate::config::model::Server;
 use crate::exchange::{Exchange, Peer};
@@ -170,7 +171,7 @@ where
                 return Poll::Ready(Event::Drain);
             }
             reap.register(cx.waker());
-            open.register(cx.waker());
+            open.waker.register(cx.waker());
             if !closing && reap.asked() {
                 return Poll::Ready(Event::Reaped);
             }
@@ -370,19 +371,12 @@ impl StreamTask {
 #[derive(Default)]
 struct OpenStreams {
     count: Cell<usize>,
-    waker: std::cell::RefCell<Option<std::task::Waker>>,
+    waker: WakerSlot,
 }
 
 impl OpenStreams {
     fn count(&self) -> usize {
         self.count.get()
-    }
-
-    fn register(&self, waker: &std::task::Waker) {
-        let mut slot = self.waker.borrow_mut();
-        if !slot.as_ref().is_some_and(|w| w.will_wake(waker)) {
-            *slot = Some(waker.clone());
-        }
     }
 }
 
@@ -394,9 +388,7 @@ impl Drop for OpenStream {
         let open = &self.0;
         open.count.set(open.count().saturating_sub(1));
         if open.count() == 0 {
-            if let Some(waker) = open.waker.borrow().as_ref() {
-                waker.wake_by_ref();
-            }
+            open.waker.wake();
         }
     }
 }
